@@ -1,0 +1,470 @@
+//! Headless commands and their output, human or `--json`.
+
+use crate::config::{self, LoadedConfig, Sources};
+use crate::domain::{ContainerState, GpuStatus, HealthState};
+use crate::status::{self, Section, StatusReport};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Exit codes beyond the status ones (0 healthy, 1 app down, 2 source unreachable).
+pub const EXIT_USAGE: i32 = 64;
+pub const EXIT_CONFIG: i32 = 78;
+pub const EXIT_INTERNAL: i32 = 70;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "elt-console",
+    version,
+    about = "Watch and deploy a Dockerised GPU web app from one terminal screen"
+)]
+pub struct Cli {
+    /// Config file, layered over the built-in defaults, /etc and the user config.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Hide and refuse every action that changes something.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One snapshot of containers, health, GPU, registry tags and CI runs.
+    Status {
+        /// Print the documented JSON shape (docs/status-json.md) instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or check the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective config and where each value came from (no secrets).
+    Show,
+    /// Validate the layered config, with FILE as the explicit layer if given.
+    Check { file: Option<PathBuf> },
+}
+
+pub fn load_config(explicit: Option<&std::path::Path>) -> Result<LoadedConfig, i32> {
+    config::load(&Sources::standard(explicit)).map_err(|e| {
+        eprintln!("elt-console: config error: {e}");
+        EXIT_CONFIG
+    })
+}
+
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Some(Command::Config {
+            action: ConfigAction::Check { file },
+        }) => {
+            let explicit = file.as_deref().or(cli.config.as_deref());
+            match load_config(explicit) {
+                Ok(loaded) => {
+                    let files: Vec<String> = loaded
+                        .files
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    println!(
+                        "config ok ({})",
+                        if files.is_empty() {
+                            "built-in defaults only".to_string()
+                        } else {
+                            format!("built-in defaults + {}", files.join(" + "))
+                        }
+                    );
+                    0
+                }
+                Err(code) => code,
+            }
+        }
+        Some(Command::Config {
+            action: ConfigAction::Show,
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(loaded) => {
+                print!("{}", loaded.show());
+                let token = match crate::sources::github::resolve_token(&loaded.config.github).await
+                {
+                    Ok((_, source)) => source.to_string(),
+                    Err(e) => format!("error: {e}"),
+                };
+                println!("\n# GitHub token: {token} (value never shown)");
+                0
+            }
+            Err(code) => code,
+        },
+        Some(Command::Status { json }) => status_command(cli.config.as_deref(), json).await,
+        None => {
+            // The dashboard is not built yet; until it is, a bare run shows the same snapshot.
+            let code = status_command(cli.config.as_deref(), false).await;
+            eprintln!(
+                "(the full-screen dashboard is not available in this build; showing `status`)"
+            );
+            code
+        }
+    }
+}
+
+async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
+    let loaded = match load_config(explicit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let report = status::collect(&loaded.config).await;
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("elt-console: cannot encode status: {e}");
+                return EXIT_INTERNAL;
+            }
+        }
+    } else {
+        print!("{}", render_status(&report, Utc::now()));
+    }
+    report.exit_code
+}
+
+fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - since).num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{}h", secs / 86400, secs % 86400 / 3600),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn short_sha(s: &str) -> &str {
+    s.get(..7).unwrap_or(s)
+}
+
+/// Render rows as left-aligned columns sized to their widest cell.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                let _ = write!(s, "{c:<w$}  ", w = widths[i]);
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{}",
+        line(header.iter().map(|s| s.to_string()).collect())
+    );
+    for row in rows {
+        let _ = writeln!(out, "{}", line(row.clone()));
+    }
+}
+
+fn section_head<T>(out: &mut String, title: &str, section: &Section<T>, extra: &str) {
+    let _ = writeln!(out, "\n{title}{extra}  ({} ms)", section.elapsed_ms());
+    if let Some(e) = section.error() {
+        let _ = writeln!(out, "  error: {e}");
+    }
+}
+
+pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "elt-console status: project {} at {}",
+        r.project,
+        r.generated_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let overall = match r.overall {
+        status::Overall::Healthy => "healthy",
+        status::Overall::AppDown => "APP DOWN",
+        status::Overall::Degraded => "degraded (a source could not be read)",
+        status::Overall::Unknown => "unknown (Docker engine not readable)",
+    };
+    let _ = writeln!(out, "overall: {overall} (exit {})", r.exit_code);
+    for reason in &r.reasons {
+        let _ = writeln!(out, "  - {reason}");
+    }
+    for s in &r.services {
+        let _ = writeln!(
+            out,
+            "running: {} = {} (rev {})",
+            s.service,
+            s.image.as_deref().unwrap_or("-"),
+            s.revision.as_deref().map(short_sha).unwrap_or("-")
+        );
+    }
+
+    section_head(&mut out, "CONTAINERS", &r.containers, "");
+    if let Some(list) = r.containers.data() {
+        if list.is_empty() {
+            let _ = writeln!(out, "  no containers in project {}", r.project);
+        } else {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|c| {
+                    let state = match (c.state, c.exit_code) {
+                        (ContainerState::Exited, Some(code)) => format!("exited({code})"),
+                        (s, _) => serde_json::to_value(s)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                    };
+                    let health = match c.health {
+                        HealthState::Healthy => "healthy",
+                        HealthState::Unhealthy => "UNHEALTHY",
+                        HealthState::Starting => "starting",
+                        HealthState::None => "-",
+                    };
+                    let tag = crate::domain::ImageRef::parse(&c.image)
+                        .ok()
+                        .and_then(|i| i.tag.map(|t| t.to_string()))
+                        .unwrap_or_else(|| c.image.clone());
+                    let uptime = match (c.state, c.started_at) {
+                        (ContainerState::Running, Some(t)) => age(t, now),
+                        _ => "-".into(),
+                    };
+                    vec![
+                        format!("{}{}", c.service, if c.oneoff { " (run)" } else { "" }),
+                        c.name.clone(),
+                        state,
+                        health.into(),
+                        tag,
+                        c.revision.as_deref().map(short_sha).unwrap_or("-").into(),
+                        uptime,
+                        c.restarts.to_string(),
+                    ]
+                })
+                .collect();
+            table(
+                &mut out,
+                &[
+                    "SERVICE", "NAME", "STATE", "HEALTH", "TAG", "REV", "UP", "RESTARTS",
+                ],
+                &rows,
+            );
+        }
+    }
+
+    section_head(&mut out, "HEALTH", &r.health, "");
+    if let Some(list) = r.health.data() {
+        if list.is_empty() {
+            let _ = writeln!(out, "  no endpoints configured");
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|h| {
+                vec![
+                    h.name.clone(),
+                    h.status.map_or("-".into(), |s| s.to_string()),
+                    format!("{} ms", h.latency_ms),
+                    if h.ok { "ok".into() } else { "FAIL".into() },
+                    match (&h.error, &h.version) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(v)) => format!("version {v}"),
+                        (None, None) => String::new(),
+                    },
+                    h.url.clone(),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            table(
+                &mut out,
+                &["NAME", "HTTP", "LATENCY", "RESULT", "DETAIL", "URL"],
+                &rows,
+            );
+        }
+    }
+
+    section_head(&mut out, "GPU", &r.gpu, "");
+    match r.gpu.data() {
+        Some(GpuStatus::Unavailable { reason }) => {
+            let _ = writeln!(out, "  unavailable: {reason}");
+        }
+        Some(GpuStatus::Available {
+            devices,
+            driver_version,
+            ..
+        }) => {
+            if let Some(v) = driver_version {
+                let _ = writeln!(out, "  driver {v}");
+            }
+            let rows: Vec<Vec<String>> = devices
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.index.to_string(),
+                        d.name.clone(),
+                        d.utilization_pct.map_or("-".into(), |u| format!("{u}%")),
+                        match (d.memory_used_bytes, d.memory_total_bytes) {
+                            (Some(u), Some(t)) => format!("{} / {}", bytes(u), bytes(t)),
+                            _ => "-".into(),
+                        },
+                        d.temperature_c.map_or("-".into(), |t| format!("{t}°C")),
+                        match (d.power_mw, d.power_limit_mw) {
+                            (Some(p), Some(l)) => format!("{} / {} W", p / 1000, l / 1000),
+                            (Some(p), None) => format!("{} W", p / 1000),
+                            _ => "-".into(),
+                        },
+                    ]
+                })
+                .collect();
+            table(
+                &mut out,
+                &["GPU", "NAME", "UTIL", "VRAM", "TEMP", "POWER"],
+                &rows,
+            );
+            for d in devices {
+                for p in &d.processes {
+                    let _ = writeln!(
+                        out,
+                        "  gpu {} pid {} {} {}",
+                        d.index,
+                        p.pid,
+                        p.used_bytes.map_or("-".into(), bytes),
+                        p.container
+                            .as_deref()
+                            .unwrap_or("(not in a project container)")
+                    );
+                }
+            }
+        }
+        None => {}
+    }
+
+    section_head(&mut out, "TAGS", &r.tags, "");
+    if let Some(repos) = r.tags.data() {
+        for repo in repos {
+            let _ = writeln!(
+                out,
+                "  {} ({} of {} tags described{})",
+                repo.repository,
+                repo.tags.len(),
+                repo.total,
+                if repo.truncated {
+                    ", more not shown"
+                } else {
+                    ""
+                }
+            );
+            let rows: Vec<Vec<String>> = repo
+                .tags
+                .iter()
+                .map(|t| {
+                    vec![
+                        format!("{}{}", if t.running { "* " } else { "  " }, t.tag),
+                        t.revision
+                            .as_ref()
+                            .map_or("-".into(), |s| s.short().to_string()),
+                        t.created
+                            .map_or("-".into(), |c| format!("{} ago", age(c, now))),
+                        t.size_bytes.map_or("-".into(), bytes),
+                        t.ci.clone().unwrap_or_else(|| "-".into()),
+                        t.digest.as_ref().map_or_else(
+                            || t.error.clone().unwrap_or_default(),
+                            |d| d.short().to_string(),
+                        ),
+                    ]
+                })
+                .collect();
+            table(
+                &mut out,
+                &["  TAG", "SHA", "CREATED", "SIZE", "CI", "DIGEST"],
+                &rows,
+            );
+        }
+        let _ = writeln!(out, "  (* = running now)");
+    }
+
+    let runs_extra = r
+        .runs
+        .data()
+        .map(|s| {
+            let rate = match (s.rate_limit.remaining, s.rate_limit.limit) {
+                (Some(rem), Some(lim)) => format!(
+                    "; budget {rem}/{lim}{}",
+                    s.rate_limit
+                        .reset
+                        .map(|t| format!(
+                            ", resets {}",
+                            t.with_timezone(&chrono::Local).format("%H:%M")
+                        ))
+                        .unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "  {} in {} (token: {}{rate})",
+                s.workflow, s.repository, s.token
+            )
+        })
+        .unwrap_or_default();
+    section_head(&mut out, "RUNS", &r.runs, &runs_extra);
+    if let Some(s) = r.runs.data() {
+        let rows: Vec<Vec<String>> = s
+            .runs
+            .iter()
+            .map(|run| {
+                vec![
+                    format!("#{}", run.number),
+                    run.conclusion.clone().unwrap_or_else(|| run.status.clone()),
+                    run.branch.clone().unwrap_or_default(),
+                    run.short_sha().to_string(),
+                    run.event.clone(),
+                    format!("{}s", run.duration_secs()),
+                    format!("{} ago", age(run.created_at, now)),
+                    run.title
+                        .clone()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(50)
+                        .collect(),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            let _ = writeln!(out, "  no runs");
+        } else {
+            table(
+                &mut out,
+                &[
+                    "RUN", "RESULT", "BRANCH", "SHA", "EVENT", "TOOK", "AGE", "TITLE",
+                ],
+                &rows,
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,8 @@
+//! Plain data shared by every layer. No client crate's types appear here: sources convert
+//! bollard, octocrab, NVML and OCI types into these at their edge.
+
+mod names;
+mod views;
+
+pub use names::*;
+pub use views::*;

@@ -1,0 +1,8 @@
+//! elt-console: watch and deploy a Dockerised GPU web app from one terminal screen.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod logging;
+pub mod sources;
+pub mod status;

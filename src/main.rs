@@ -1,0 +1,39 @@
+use clap::Parser;
+use elt_console::cli::{self, Cli};
+
+fn main() {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`elt-console status | head`) instead of panicking on a failed print.
+    // SAFETY: resetting a signal disposition to its default at start-up, before any threads.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => cli::EXIT_USAGE,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let _log_guard = elt_console::logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("elt-console: cannot start the async runtime: {e}");
+            std::process::exit(cli::EXIT_INTERNAL);
+        }
+    };
+    let code = runtime.block_on(cli::run(cli));
+    // Do not wait for stuck blocking tasks (an NVML call, a DNS lookup) past the answer.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    drop(_log_guard);
+    std::process::exit(code);
+}

@@ -1,0 +1,394 @@
+//! The compose project's containers, read from the Docker engine with bollard.
+//!
+//! Containers are found by compose's labels, which compose v1 (`elt_app_1`) and v2
+//! (`elt-app-1`) both set, so naming differences do not matter. The watcher follows the
+//! engine's event stream and re-reads the project when something changes; it reconnects with
+//! backoff when the engine goes away.
+
+use crate::domain::{ContainerState, ContainerView, HealthState};
+use bollard::Docker;
+use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
+const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+
+#[derive(Debug, Error, Clone)]
+pub enum DockerError {
+    #[error("Docker engine not reachable at {host}: {reason}")]
+    Unreachable { host: String, reason: String },
+    #[error("Docker engine at {host} did not answer within {ms} ms")]
+    Timeout { host: String, ms: u64 },
+    #[error("Docker engine error: {0}")]
+    Api(String),
+}
+
+#[derive(Clone)]
+pub struct DockerSource {
+    docker: Docker,
+    host: String,
+    timeout: Duration,
+}
+
+/// What the watcher reports: a fresh view of the whole project, or why it has none.
+#[derive(Debug, Clone)]
+pub enum DockerUpdate {
+    Containers(Vec<ContainerView>),
+    Error(DockerError),
+}
+
+impl DockerSource {
+    /// Connect and agree on an API version, within the configured timeout.
+    pub async fn connect(host: &str, timeout_ms: u64) -> Result<Self, DockerError> {
+        let host = if host.is_empty() {
+            std::env::var("DOCKER_HOST")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| DEFAULT_SOCKET.to_string())
+        } else {
+            host.to_string()
+        };
+        let timeout = Duration::from_millis(timeout_ms);
+        let secs = timeout.as_secs().max(1);
+        let unreachable = |reason: String| DockerError::Unreachable {
+            host: host.clone(),
+            reason,
+        };
+        let docker = if host.starts_with("unix://") || host.starts_with('/') {
+            Docker::connect_with_unix(&host, secs, bollard::API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(&host, secs, bollard::API_DEFAULT_VERSION)
+        } else {
+            return Err(unreachable(
+                "unsupported DOCKER_HOST scheme (use unix:// or tcp://)".into(),
+            ));
+        }
+        .map_err(|e| unreachable(describe(&e)))?;
+        let negotiated = tokio::time::timeout(timeout, docker.negotiate_version())
+            .await
+            .map_err(|_| DockerError::Timeout {
+                host: host.clone(),
+                ms: timeout_ms,
+            })?
+            .map_err(|e| unreachable(describe(&e)))?;
+        Ok(Self {
+            docker: negotiated,
+            host,
+            timeout,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn timed<T>(
+        &self,
+        fut: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, DockerError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(DockerError::Timeout {
+                host: self.host.clone(),
+                ms: self.timeout.as_millis() as u64,
+            }),
+            Ok(Err(e)) => Err(self.classify(e)),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    fn classify(&self, e: bollard::errors::Error) -> DockerError {
+        use bollard::errors::Error as E;
+        match e {
+            E::DockerResponseServerError { .. } | E::JsonDataError { .. } => {
+                DockerError::Api(describe(&e))
+            }
+            other => DockerError::Unreachable {
+                host: self.host.clone(),
+                reason: describe(&other),
+            },
+        }
+    }
+
+    /// Every container of the compose project, running or not, sorted by service then name.
+    pub async fn project_containers(
+        &self,
+        project: &str,
+    ) -> Result<Vec<ContainerView>, DockerError> {
+        let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .timed(self.docker.list_containers(Some(options)))
+            .await?;
+        let mut image_cache: HashMap<String, ImageFacts> = HashMap::new();
+        let mut views = Vec::with_capacity(summaries.len());
+        for summary in summaries {
+            let Some(id) = summary.id else { continue };
+            // A container can vanish between list and inspect; skip it rather than fail.
+            match self.container_view(&id, &mut image_cache).await {
+                Ok(Some(view)) => views.push(view),
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        views.sort_by(|a, b| (a.oneoff, &a.service, &a.name).cmp(&(b.oneoff, &b.service, &b.name)));
+        Ok(views)
+    }
+
+    async fn container_view(
+        &self,
+        id: &str,
+        image_cache: &mut HashMap<String, ImageFacts>,
+    ) -> Result<Option<ContainerView>, DockerError> {
+        let inspect = match self.timed(self.docker.inspect_container(id, None)).await {
+            Err(DockerError::Api(msg))
+                if msg.contains("404") || msg.contains("No such container") =>
+            {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        let labels = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let state = inspect.state.as_ref();
+        let image_id = inspect.image.clone().unwrap_or_default();
+        let facts = match image_cache.get(&image_id) {
+            Some(f) => f.clone(),
+            None => {
+                let facts = self.image_facts(&image_id).await;
+                image_cache.insert(image_id.clone(), facts.clone());
+                facts
+            }
+        };
+        let status = state.and_then(|s| s.status).map(|s| s.to_string());
+        Ok(Some(ContainerView {
+            id: inspect.id.clone().unwrap_or_else(|| id.to_string()),
+            name: inspect
+                .name
+                .as_deref()
+                .unwrap_or(id)
+                .trim_start_matches('/')
+                .to_string(),
+            service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+            oneoff: labels
+                .get(ONEOFF_LABEL)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            state: map_state(status.as_deref().unwrap_or("")),
+            health: map_health(
+                state
+                    .and_then(|s| s.health.as_ref())
+                    .and_then(|h| h.status)
+                    .map(|h| h.to_string())
+                    .as_deref(),
+            ),
+            exit_code: state.and_then(|s| s.exit_code),
+            restarts: inspect.restart_count.unwrap_or(0).max(0) as u64,
+            started_at: state
+                .and_then(|s| s.started_at.as_deref())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .filter(|t| t.timestamp() > 0),
+            image: inspect
+                .config
+                .as_ref()
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default(),
+            image_id,
+            repo_digests: facts.repo_digests,
+            revision: facts
+                .labels
+                .get("org.opencontainers.image.revision")
+                .cloned(),
+            image_created: facts
+                .labels
+                .get("org.opencontainers.image.created")
+                .cloned()
+                .or(facts.created),
+            image_version: facts
+                .labels
+                .get("org.opencontainers.image.version")
+                .cloned(),
+            pid: state.and_then(|s| s.pid).filter(|p| *p > 0),
+        }))
+    }
+
+    async fn image_facts(&self, image_id: &str) -> ImageFacts {
+        match self.timed(self.docker.inspect_image(image_id)).await {
+            Ok(img) => ImageFacts {
+                repo_digests: img.repo_digests.unwrap_or_default(),
+                labels: img.config.and_then(|c| c.labels).unwrap_or_default(),
+                created: img.created,
+            },
+            // The image may have been removed under a running container; its labels are
+            // then unknown, which is not an error for the container itself.
+            Err(_) => ImageFacts::default(),
+        }
+    }
+
+    /// Follow the engine's events for this project and send a fresh view after each burst of
+    /// changes. Reconnects with backoff (1 s doubling to 30 s) until cancelled.
+    pub async fn watch(
+        host: String,
+        timeout_ms: u64,
+        project: String,
+        tx: mpsc::Sender<DockerUpdate>,
+        cancel: CancellationToken,
+    ) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = Self::watch_once(&host, timeout_ms, &project, &tx) => r,
+            };
+            if let Err(e) = outcome {
+                if tx.send(DockerUpdate::Error(e)).await.is_err() {
+                    return;
+                }
+            } else {
+                backoff = Duration::from_secs(1);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// One connection's worth of watching: subscribe first, then read the state, so no event
+    /// between the two is missed. Returns when the stream ends or fails.
+    async fn watch_once(
+        host: &str,
+        timeout_ms: u64,
+        project: &str,
+        tx: &mpsc::Sender<DockerUpdate>,
+    ) -> Result<(), DockerError> {
+        let source = Self::connect(host, timeout_ms).await?;
+        let filters = HashMap::from([
+            ("type", vec!["container".to_string()]),
+            ("label", vec![format!("{PROJECT_LABEL}={project}")]),
+        ]);
+        let options = EventsOptionsBuilder::default().filters(&filters).build();
+        let mut events = source.docker.events(Some(options));
+        let views = source.project_containers(project).await?;
+        if tx.send(DockerUpdate::Containers(views)).await.is_err() {
+            return Ok(());
+        }
+        // Events come in bursts (create, start, health_status...); coalesce them for a moment
+        // so one deploy does not cause dozens of full re-reads.
+        const COALESCE: Duration = Duration::from_millis(150);
+        loop {
+            match events.next().await {
+                None => {
+                    return Err(DockerError::Unreachable {
+                        host: source.host.clone(),
+                        reason: "event stream ended".into(),
+                    });
+                }
+                Some(Err(e)) => return Err(source.classify(e)),
+                Some(Ok(_)) => {
+                    let deadline = tokio::time::Instant::now() + COALESCE;
+                    loop {
+                        match tokio::time::timeout_at(deadline, events.next()).await {
+                            Err(_) => break,
+                            Ok(Some(Ok(_))) => continue,
+                            Ok(Some(Err(e))) => return Err(source.classify(e)),
+                            Ok(None) => break,
+                        }
+                    }
+                    let views = source.project_containers(project).await?;
+                    if tx.send(DockerUpdate::Containers(views)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ImageFacts {
+    repo_digests: Vec<String>,
+    labels: HashMap<String, String>,
+    created: Option<String>,
+}
+
+fn map_state(s: &str) -> ContainerState {
+    match s {
+        "created" => ContainerState::Created,
+        "running" => ContainerState::Running,
+        "paused" => ContainerState::Paused,
+        "restarting" => ContainerState::Restarting,
+        "removing" => ContainerState::Removing,
+        "exited" | "stopping" => ContainerState::Exited,
+        "dead" => ContainerState::Dead,
+        _ => ContainerState::Unknown,
+    }
+}
+
+fn map_health(s: Option<&str>) -> HealthState {
+    match s {
+        Some("healthy") => HealthState::Healthy,
+        Some("unhealthy") => HealthState::Unhealthy,
+        Some("starting") => HealthState::Starting,
+        _ => HealthState::None,
+    }
+}
+
+/// bollard's messages for a missing or refused socket are terse; say what the operator can do.
+fn describe(e: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    match e {
+        E::SocketNotFoundError(path) => {
+            format!("socket {path} not found (is dockerd running? is DOCKER_HOST right?)")
+        }
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("HTTP {status_code}: {message}"),
+        other => {
+            let text = other.to_string();
+            let mut cause = String::new();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                cause = s.to_string();
+                source = s.source();
+            }
+            if cause.contains("Permission denied") || text.contains("Permission denied") {
+                "permission denied on the Docker socket (is this user in the docker group?)"
+                    .to_string()
+            } else if !cause.is_empty() && !text.contains(&cause) {
+                format!("{text}: {cause}")
+            } else {
+                text
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_health_map_to_domain() {
+        assert_eq!(map_state("running"), ContainerState::Running);
+        assert_eq!(map_state("exited"), ContainerState::Exited);
+        assert_eq!(map_state("weird"), ContainerState::Unknown);
+        assert_eq!(map_health(Some("unhealthy")), HealthState::Unhealthy);
+        assert_eq!(map_health(Some("")), HealthState::None);
+        assert_eq!(map_health(None), HealthState::None);
+    }
+}

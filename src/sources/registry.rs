@@ -1,0 +1,324 @@
+//! The image repository in an OCI registry (GHCR, Docker Hub, a private distribution).
+//!
+//! oci-client does the distribution API and the token dance (anonymous bearer tokens for
+//! public images, basic credentials exchanged for tokens for private ones). We add tag
+//! pagination, reading the config's OCI labels, and errors an operator can act on.
+
+use crate::config::RegistryConfig;
+use crate::domain::{CommitSha, Digest, ImageRepo, Tag};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::collections::HashMap;
+use std::time::Duration;
+use thiserror::Error;
+
+const PAGE_SIZE: usize = 100;
+/// A registry that keeps answering with new pages past this is misbehaving.
+const MAX_TAGS: usize = 20_000;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error(
+        "registry refused access to {repo} (401): the image is private or the credentials are wrong; set registry.username and registry.password_env, or `docker login {registry}`"
+    )]
+    Unauthorized { repo: String, registry: String },
+    #[error("registry denied access to {repo} (403): {message}")]
+    Denied { repo: String, message: String },
+    #[error("{what} not found in the registry (404)")]
+    NotFound { what: String },
+    #[error("registry rate limit reached (429) for {repo}: {message}")]
+    RateLimited { repo: String, message: String },
+    #[error("registry {registry} not reachable: {reason}")]
+    Unreachable { registry: String, reason: String },
+    #[error("registry error for {repo}: {message}")]
+    Other { repo: String, message: String },
+}
+
+impl RegistryError {
+    /// Worth retrying: the registry or the network may recover by itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unreachable { .. } | RegistryError::RateLimited { .. }
+        ) || matches!(self, RegistryError::Other { message, .. } if message.contains("HTTP 5"))
+    }
+}
+
+/// Facts about one tag, read from its manifest and image config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagDetails {
+    pub digest: Digest,
+    pub labels: HashMap<String, String>,
+    pub created: Option<DateTime<Utc>>,
+    pub size_bytes: u64,
+}
+
+impl TagDetails {
+    pub fn revision(&self) -> Option<CommitSha> {
+        self.labels
+            .get("org.opencontainers.image.revision")
+            .and_then(|r| CommitSha::parse(r).ok())
+    }
+}
+
+#[derive(Clone)]
+pub struct RegistrySource {
+    client: std::sync::Arc<Client>,
+    username: String,
+    password: Option<String>,
+}
+
+impl RegistrySource {
+    pub fn new(config: &RegistryConfig) -> Self {
+        super::install_crypto_provider();
+        let timeout = Duration::from_millis(config.request_timeout_ms);
+        let client = Client::new(ClientConfig {
+            protocol: if config.plain_http.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(config.plain_http.clone())
+            },
+            read_timeout: Some(timeout),
+            connect_timeout: Some(timeout),
+            ..Default::default()
+        });
+        let password = (!config.password_env.is_empty())
+            .then(|| std::env::var(&config.password_env).ok())
+            .flatten()
+            .filter(|p| !p.is_empty());
+        Self {
+            client: std::sync::Arc::new(client),
+            username: config.username.clone(),
+            password,
+        }
+    }
+
+    /// Configured credentials first, then what `docker login` stored, else anonymous.
+    fn auth_for(&self, registry: &str) -> RegistryAuth {
+        if let (false, Some(password)) = (self.username.is_empty(), &self.password) {
+            return RegistryAuth::Basic(self.username.clone(), password.clone());
+        }
+        docker_login_credentials(registry)
+            .map(|(u, p)| RegistryAuth::Basic(u, p))
+            .unwrap_or(RegistryAuth::Anonymous)
+    }
+
+    fn reference(repo: &ImageRepo, tag: &Tag) -> Reference {
+        Reference::with_tag(
+            repo.registry().to_string(),
+            repo.path().to_string(),
+            tag.to_string(),
+        )
+    }
+
+    /// Every tag of the repository, following pagination. Tags that are not valid OCI tags
+    /// are dropped rather than passed on.
+    pub async fn list_tags(&self, repo: &ImageRepo) -> Result<Vec<Tag>, RegistryError> {
+        let probe = Reference::with_tag(
+            repo.registry().to_string(),
+            repo.path().to_string(),
+            "latest".to_string(),
+        );
+        let auth = self.auth_for(repo.registry());
+        let mut tags: Vec<Tag> = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_tags(&probe, &auth, Some(PAGE_SIZE), last.as_deref())
+                .await
+                .map_err(|e| classify(e, repo, &repo.to_string()))?;
+            let count = page.tags.len();
+            let page_last = page.tags.last().cloned();
+            tags.extend(page.tags.iter().filter_map(|t| Tag::parse(t).ok()));
+            // Stop on a short page, or when the registry ignores `last` and repeats itself.
+            if count < PAGE_SIZE
+                || page_last.is_none()
+                || page_last == last
+                || tags.len() >= MAX_TAGS
+            {
+                break;
+            }
+            last = page_last;
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    /// The manifest digest a tag points to now (one HEAD request where the registry allows).
+    pub async fn resolve(&self, repo: &ImageRepo, tag: &Tag) -> Result<Digest, RegistryError> {
+        let reference = Self::reference(repo, tag);
+        let what = repo.with_tag(tag);
+        let digest = self
+            .client
+            .fetch_manifest_digest(&reference, &self.auth_for(repo.registry()))
+            .await
+            .map_err(|e| classify(e, repo, &what))?;
+        Digest::parse(&digest).map_err(|e| RegistryError::Other {
+            repo: repo.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Digest, labels, created time and compressed size of a tag's image.
+    pub async fn describe(&self, repo: &ImageRepo, tag: &Tag) -> Result<TagDetails, RegistryError> {
+        let digest = self.resolve(repo, tag).await?;
+        let reference = Self::reference(repo, tag);
+        let what = repo.with_tag(tag);
+        let (manifest, _platform_digest, config) = self
+            .client
+            .pull_manifest_and_config(&reference, &self.auth_for(repo.registry()))
+            .await
+            .map_err(|e| classify(e, repo, &what))?;
+        let config: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| RegistryError::Other {
+                repo: repo.to_string(),
+                message: format!("image config of {what} is not JSON: {e}"),
+            })?;
+        let labels: HashMap<String, String> = config
+            .pointer("/config/Labels")
+            .and_then(|l| l.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let created = labels
+            .get("org.opencontainers.image.created")
+            .map(String::as_str)
+            .or_else(|| config.get("created").and_then(|c| c.as_str()))
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let size_bytes = manifest.config.size.max(0) as u64
+            + manifest
+                .layers
+                .iter()
+                .map(|l| l.size.max(0) as u64)
+                .sum::<u64>();
+        Ok(TagDetails {
+            digest,
+            labels,
+            created,
+            size_bytes,
+        })
+    }
+}
+
+fn classify(e: OciDistributionError, repo: &ImageRepo, what: &str) -> RegistryError {
+    let repo_name = repo.to_string();
+    match e {
+        OciDistributionError::UnauthorizedError { .. } => RegistryError::Unauthorized {
+            repo: repo_name,
+            registry: repo.registry().to_string(),
+        },
+        OciDistributionError::AuthenticationFailure(message) => RegistryError::Unauthorized {
+            repo: format!("{repo_name} ({message})"),
+            registry: repo.registry().to_string(),
+        },
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let message = envelope
+                .errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            match envelope.errors.first().map(|e| &e.code) {
+                Some(OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown) => {
+                    RegistryError::NotFound {
+                        what: what.to_string(),
+                    }
+                }
+                Some(OciErrorCode::Unauthorized) => RegistryError::Unauthorized {
+                    repo: repo_name,
+                    registry: repo.registry().to_string(),
+                },
+                Some(OciErrorCode::Denied) => RegistryError::Denied {
+                    repo: repo_name,
+                    message,
+                },
+                Some(OciErrorCode::Toomanyrequests) => RegistryError::RateLimited {
+                    repo: repo_name,
+                    message,
+                },
+                _ => RegistryError::Other {
+                    repo: repo_name,
+                    message,
+                },
+            }
+        }
+        OciDistributionError::ServerError { code, message, .. } => match code {
+            401 => RegistryError::Unauthorized {
+                repo: repo_name,
+                registry: repo.registry().to_string(),
+            },
+            403 => RegistryError::Denied {
+                repo: repo_name,
+                message: short(&message),
+            },
+            404 => RegistryError::NotFound {
+                what: what.to_string(),
+            },
+            429 => RegistryError::RateLimited {
+                repo: repo_name,
+                message: short(&message),
+            },
+            _ => RegistryError::Other {
+                repo: repo_name,
+                message: format!("HTTP {code}: {}", short(&message)),
+            },
+        },
+        OciDistributionError::RequestError(e) => RegistryError::Unreachable {
+            registry: repo.registry().to_string(),
+            reason: super::health::describe_reqwest(&e),
+        },
+        other => RegistryError::Other {
+            repo: repo_name,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn short(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Credentials that `docker login REGISTRY` stored inline in the docker config file.
+/// Credential helpers (`credsStore`) are not consulted.
+fn docker_login_credentials(registry: &str) -> Option<(String, String)> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))?;
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let auths = json.get("auths")?.as_object()?;
+    let keys = if registry == crate::domain::DOCKER_HUB {
+        vec![
+            "https://index.docker.io/v1/",
+            "docker.io",
+            "index.docker.io",
+        ]
+    } else {
+        vec![registry]
+    };
+    let entry = keys
+        .iter()
+        .find_map(|k| auths.get(*k).or_else(|| auths.get(&format!("https://{k}"))))?;
+    let encoded = entry.get("auth")?.as_str()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_string(), pass.to_string()))
+}

@@ -1,0 +1,426 @@
+//! One snapshot of everything the console watches, gathered concurrently. Each section carries
+//! either its data or its error, so one unreachable system never hides the others.
+
+use crate::config::Config;
+use crate::domain::{
+    CommitSha, ContainerView, GpuStatus, HealthResult, ImageRef, RateLimit, RunView, Tag, TagView,
+};
+use crate::sources::docker::{DockerError, DockerSource};
+use crate::sources::github::GithubSource;
+use crate::sources::gpu;
+use crate::sources::health::HealthChecker;
+use crate::sources::registry::{RegistryError, RegistrySource};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Version of the `--json` shape (docs/status-json.md). Bumped only on breaking changes.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Tags whose manifest and config are read per repository (3 requests each).
+pub const TAG_DETAIL_LIMIT: usize = 30;
+
+pub const EXIT_HEALTHY: i32 = 0;
+pub const EXIT_APP_DOWN: i32 = 1;
+pub const EXIT_SOURCE_UNREACHABLE: i32 = 2;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Section<T> {
+    Ok { elapsed_ms: u64, data: T },
+    Error { elapsed_ms: u64, error: String },
+}
+
+impl<T> Section<T> {
+    fn from_result<E: std::fmt::Display>(started: Instant, r: Result<T, E>) -> Self {
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match r {
+            Ok(data) => Section::Ok { elapsed_ms, data },
+            Err(e) => Section::Error {
+                elapsed_ms,
+                error: e.to_string(),
+            },
+        }
+    }
+    pub fn data(&self) -> Option<&T> {
+        match self {
+            Section::Ok { data, .. } => Some(data),
+            Section::Error { .. } => None,
+        }
+    }
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Section::Ok { .. } => None,
+            Section::Error { error, .. } => Some(error),
+        }
+    }
+    pub fn elapsed_ms(&self) -> u64 {
+        match self {
+            Section::Ok { elapsed_ms, .. } | Section::Error { elapsed_ms, .. } => *elapsed_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overall {
+    /// The app runs and answers, and every source was read.
+    Healthy,
+    /// The app is down, unhealthy or not answering.
+    AppDown,
+    /// The app looks fine but some source could not be read.
+    Degraded,
+    /// The Docker engine could not be read, so the app's state is unknown.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunningService {
+    pub service: String,
+    pub container: Option<String>,
+    pub image: Option<String>,
+    pub tag: Option<Tag>,
+    pub revision: Option<String>,
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoTags {
+    pub service: String,
+    pub repository: String,
+    /// How many tags the registry lists in all.
+    pub total: usize,
+    /// Tags described here (latest, running, then commit tags), newest first.
+    pub tags: Vec<TagView>,
+    /// True when more tags exist than were described.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunsSection {
+    pub repository: String,
+    pub workflow: String,
+    pub token: String,
+    pub runs: Vec<RunView>,
+    pub rate_limit: RateLimit,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub schema: u32,
+    pub generated_at: DateTime<Utc>,
+    pub project: String,
+    pub overall: Overall,
+    pub exit_code: i32,
+    /// Why `overall` is what it is, one line per reason.
+    pub reasons: Vec<String>,
+    pub services: Vec<RunningService>,
+    pub containers: Section<Vec<ContainerView>>,
+    pub health: Section<Vec<HealthResult>>,
+    pub gpu: Section<GpuStatus>,
+    pub tags: Section<Vec<RepoTags>>,
+    pub runs: Section<RunsSection>,
+}
+
+pub async fn collect(config: &Config) -> StatusReport {
+    let containers = async {
+        let started = Instant::now();
+        let r: Result<_, DockerError> = async {
+            let docker =
+                DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms)
+                    .await?;
+            docker.project_containers(&config.deployment.project).await
+        }
+        .await;
+        Section::from_result(started, r)
+    };
+    let health = async {
+        let started = Instant::now();
+        let r = match HealthChecker::new() {
+            Ok(h) => Ok(h.check_all(&config.health).await),
+            Err(e) => Err(e),
+        };
+        Section::from_result(started, r)
+    };
+    let gpu = async {
+        let started = Instant::now();
+        let library = config.gpu.nvml_library.clone();
+        let r = tokio::task::spawn_blocking(move || gpu::sample_once(&library)).await;
+        Section::from_result(started, r)
+    };
+    let runs = async {
+        let started = Instant::now();
+        let r: Result<RunsSection, String> = async {
+            let gh = GithubSource::new(&config.github).await?;
+            let page = gh.runs().await.map_err(|e| e.to_string())?;
+            Ok(RunsSection {
+                repository: config.github.repo.to_string(),
+                workflow: config.github.workflow.to_string(),
+                token: gh.token_source.to_string(),
+                runs: page.runs,
+                rate_limit: page.rate,
+            })
+        }
+        .await;
+        Section::from_result(started, r)
+    };
+    let tags = async {
+        let started = Instant::now();
+        let registry = RegistrySource::new(&config.registry);
+        let mut out = Vec::new();
+        let mut first_error: Option<RegistryError> = None;
+        for service in &config.deployment.services {
+            match list_repo_tags(&registry, service).await {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let r = match first_error {
+            Some(e) if out.is_empty() => Err(e),
+            _ => Ok(out),
+        };
+        Section::from_result(started, r)
+    };
+
+    let (containers, health, gpu, runs, mut tags) =
+        tokio::join!(containers, health, gpu, runs, tags);
+    let mut gpu = gpu;
+    correlate(&containers, &runs, &mut tags, &mut gpu);
+    let services = running_services(config, &containers);
+    let (overall, exit_code, reasons) = judge(&services, &containers, &health, &tags, &runs);
+    StatusReport {
+        schema: SCHEMA_VERSION,
+        generated_at: Utc::now(),
+        project: config.deployment.project.clone(),
+        overall,
+        exit_code,
+        reasons,
+        services,
+        containers,
+        health,
+        gpu,
+        tags,
+        runs,
+    }
+}
+
+async fn list_repo_tags(
+    registry: &RegistrySource,
+    service: &crate::config::ServiceConfig,
+) -> Result<RepoTags, RegistryError> {
+    let all = registry.list_tags(&service.image).await?;
+    let is_commit_tag = |t: &Tag| service.commit_tags.iter().any(|p| p.sha_of(t).is_some());
+    // Describe `latest` and commit tags first; other tags (release names) after them.
+    let mut chosen: Vec<Tag> = all
+        .iter()
+        .filter(|t| t.as_str() == "latest")
+        .cloned()
+        .collect();
+    let mut commit: Vec<Tag> = all.iter().filter(|t| is_commit_tag(t)).cloned().collect();
+    commit.reverse();
+    chosen.extend(commit);
+    chosen.extend(
+        all.iter()
+            .filter(|t| t.as_str() != "latest" && !is_commit_tag(t))
+            .cloned(),
+    );
+    let truncated = chosen.len() > TAG_DETAIL_LIMIT;
+    chosen.truncate(TAG_DETAIL_LIMIT);
+
+    let mut views: Vec<TagView> = futures_util::stream::iter(chosen)
+        .map(|tag| async move {
+            let sha_from_name = service.commit_tags.iter().find_map(|p| p.sha_of(&tag));
+            match registry.describe(&service.image, &tag).await {
+                Ok(d) => TagView {
+                    revision: d.revision().or(sha_from_name),
+                    digest: Some(d.digest),
+                    created: d.created,
+                    size_bytes: Some(d.size_bytes),
+                    ci: None,
+                    running: false,
+                    error: None,
+                    tag,
+                },
+                Err(e) => TagView {
+                    tag,
+                    digest: None,
+                    revision: sha_from_name,
+                    created: None,
+                    size_bytes: None,
+                    ci: None,
+                    running: false,
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    views.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tag.cmp(&b.tag)));
+    Ok(RepoTags {
+        service: service.name.clone(),
+        repository: service.image.to_string(),
+        total: all.len(),
+        tags: views,
+        truncated,
+    })
+}
+
+/// Fill in what one source knows about another's data: CI results of tags, which tag runs,
+/// and which container holds each GPU process.
+fn correlate(
+    containers: &Section<Vec<ContainerView>>,
+    runs: &Section<RunsSection>,
+    tags: &mut Section<Vec<RepoTags>>,
+    gpu: &mut Section<GpuStatus>,
+) {
+    let containers = containers.data().map(Vec::as_slice).unwrap_or_default();
+    if let Section::Ok { data: repos, .. } = tags {
+        for repo in repos.iter_mut() {
+            for tag in repo.tags.iter_mut() {
+                if let (Some(rev), Some(runs)) = (&tag.revision, runs.data()) {
+                    tag.ci = ci_result_for(rev, &runs.runs);
+                }
+                tag.running = containers.iter().any(|c| {
+                    !c.oneoff
+                        && c.service == repo.service
+                        && c.state == crate::domain::ContainerState::Running
+                        && runs_tag(c, &repo.repository, tag)
+                });
+            }
+        }
+    }
+    if let Section::Ok {
+        data: GpuStatus::Available { devices, .. },
+        ..
+    } = gpu
+    {
+        for process in devices.iter_mut().flat_map(|d| d.processes.iter_mut()) {
+            if let Some(id) = &process.container_id {
+                process.container = containers.iter().find(|c| &c.id == id).map(|c| {
+                    if c.service.is_empty() {
+                        c.name.clone()
+                    } else {
+                        c.service.clone()
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// The newest completed run's conclusion for a commit (runs come newest first).
+pub fn ci_result_for(sha: &CommitSha, runs: &[RunView]) -> Option<String> {
+    let matching: Vec<&RunView> = runs
+        .iter()
+        .filter(|r| CommitSha::parse(&r.head_sha).is_ok_and(|s| s.matches(sha)))
+        .collect();
+    matching
+        .iter()
+        .find_map(|r| r.conclusion.clone())
+        .or_else(|| matching.first().map(|r| r.status.clone()))
+}
+
+/// A container runs a tag when it was created from `repo:tag`, or when its image is known to
+/// the registry by the digest the tag points to.
+fn runs_tag(c: &ContainerView, repository: &str, tag: &TagView) -> bool {
+    if let Some(digest) = &tag.digest
+        && c.repo_digests
+            .iter()
+            .any(|d| d == &format!("{repository}@{digest}"))
+    {
+        return true;
+    }
+    ImageRef::parse(&c.image)
+        .is_ok_and(|r| r.repo.to_string() == repository && r.tag.as_ref() == Some(&tag.tag))
+}
+
+fn running_services(
+    config: &Config,
+    containers: &Section<Vec<ContainerView>>,
+) -> Vec<RunningService> {
+    let list = containers.data().map(Vec::as_slice).unwrap_or_default();
+    config
+        .deployment
+        .services
+        .iter()
+        .map(|s| {
+            // Prefer a running container when a service has several (scale, leftovers).
+            let c = list
+                .iter()
+                .filter(|c| !c.oneoff && c.service == s.name)
+                .max_by_key(|c| {
+                    (
+                        c.state == crate::domain::ContainerState::Running,
+                        c.started_at,
+                    )
+                });
+            RunningService {
+                service: s.name.clone(),
+                container: c.map(|c| c.name.clone()),
+                image: c.map(|c| c.image.clone()),
+                tag: c
+                    .and_then(|c| ImageRef::parse(&c.image).ok())
+                    .and_then(|r| r.tag),
+                revision: c.and_then(|c| c.revision.clone()),
+                up: c.is_some_and(ContainerView::is_up),
+            }
+        })
+        .collect()
+}
+
+fn judge(
+    services: &[RunningService],
+    containers: &Section<Vec<ContainerView>>,
+    health: &Section<Vec<HealthResult>>,
+    tags: &Section<Vec<RepoTags>>,
+    runs: &Section<RunsSection>,
+) -> (Overall, i32, Vec<String>) {
+    let mut reasons = Vec::new();
+    if let Some(e) = containers.error() {
+        reasons.push(format!("containers: {e}"));
+    } else {
+        for s in services {
+            match (&s.container, s.up) {
+                (None, _) => reasons.push(format!("service {} has no container", s.service)),
+                (Some(name), false) => {
+                    reasons.push(format!("service {} ({name}) is not up", s.service))
+                }
+                _ => {}
+            }
+        }
+    }
+    match health {
+        Section::Ok { data, .. } => {
+            for h in data.iter().filter(|h| !h.ok) {
+                reasons.push(format!(
+                    "health {} failed: {}",
+                    h.name,
+                    h.error.as_deref().unwrap_or("not ok")
+                ));
+            }
+        }
+        Section::Error { error, .. } => reasons.push(format!("health: {error}")),
+    }
+    let app_down = !reasons.is_empty() && containers.error().is_none();
+    let mut source_errors = Vec::new();
+    if let Some(e) = tags.error() {
+        source_errors.push(format!("registry: {e}"));
+    }
+    if let Some(e) = runs.error() {
+        source_errors.push(format!("github: {e}"));
+    }
+    reasons.extend(source_errors.iter().cloned());
+    let (overall, code) = if containers.error().is_some() {
+        (Overall::Unknown, EXIT_SOURCE_UNREACHABLE)
+    } else if app_down {
+        (Overall::AppDown, EXIT_APP_DOWN)
+    } else if !source_errors.is_empty() {
+        (Overall::Degraded, EXIT_SOURCE_UNREACHABLE)
+    } else {
+        (Overall::Healthy, EXIT_HEALTHY)
+    };
+    (overall, code, reasons)
+}
