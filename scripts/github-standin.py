@@ -1,0 +1,691 @@
+#!/usr/bin/env python3
+"""GitHub REST API stand-in for elt-console's integration tests and sandbox.
+
+Serves GitHub's published example payloads (tests/fixtures/github) rewritten to describe
+the stub build workflow: one workflow run per --sha (oldest first), package versions tagged
+main-<sha>, rate-limit headers, ETags and 304s, workflow_dispatch, and GitHub's error shapes.
+Python 3 standard library only.
+
+Control endpoints (not GitHub's), all under /_standin/ and never recorded or rate limited:
+  GET  /_standin/requests            {"count":N,"requests":[{method,path,query,if_none_match,
+                                      authorized,status,body,api_version,accept}]}
+  GET  /_standin/runs                the current runs (internal view)
+  POST /_standin/reset               back to the start state (runs, requests, fails, modes, rate)
+  POST /_standin/fail                {"status":401|403|404|422|500|..., "times":N?, "path_prefix":"..."?,
+                                      "method":"GET"?}; {"status":0} or {"clear":true} clears
+  POST /_standin/mode                {"dispatch_204":bool, "rate_limit":N, "rate_limit_auth":N,
+                                      "rate_limit_unauth":N, "packages_verbatim":bool}
+  POST /_standin/runs/{id|newest}/complete     {"conclusion":"success","head_sha":"..."?}
+  POST /_standin/runs/{id|newest}/in_progress
+"""
+import argparse
+import copy
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+DOCS = "https://docs.github.com/rest"
+TEMPLATE_RUN_ID = "30433642"
+TEMPLATE_WORKFLOW_ID = 161335
+RUN_ID_BASE = 19000000101  # > 2^32: clients must use 64-bit ids
+RUN_NUMBER_BASE = 101
+PACKAGE_VERSION_ID_BASE = 310000001
+API_VERSION_ALWAYS_200 = "2026-03-10"
+
+
+def iso(ts):
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(s):
+    return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def load(fixtures, name):
+    with open(os.path.join(fixtures, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def deep_replace(obj, pairs):
+    """Apply string replacements to every string in a JSON value."""
+    if isinstance(obj, str):
+        for a, b in pairs:
+            obj = obj.replace(a, b)
+        return obj
+    if isinstance(obj, list):
+        return [deep_replace(x, pairs) for x in obj]
+    if isinstance(obj, dict):
+        return {k: deep_replace(v, pairs) for k, v in obj.items()}
+    return obj
+
+
+def created_filter(spec, value):
+    """GitHub's `created` search syntax, cheaply: >=D, <=D, >D, <D, A..B, D (prefix compare)."""
+    spec = spec.strip()
+
+    def cut(d):
+        return value[: len(d)]
+
+    if ".." in spec:
+        a, b = spec.split("..", 1)
+        return (a in ("", "*") or cut(a) >= a) and (b in ("", "*") or cut(b) <= b)
+    for op in (">=", "<=", ">", "<"):
+        if spec.startswith(op):
+            d = spec[len(op):]
+            return {">=": cut(d) >= d, "<=": cut(d) <= d, ">": cut(d) > d, "<": cut(d) < d}[op]
+    return cut(spec) == spec
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.fixtures = args.fixtures
+        self.owner, self.name = args.repo.split("/", 1)
+        self.workflow_file = args.workflow
+        self.shas = [s.lower() for s in args.sha]
+        self.latest = (args.latest or (self.shas[-1] if self.shas else "")).lower()
+        self.digests = {}
+        for d in args.digest:
+            sha, _, digest = d.partition("=")
+            self.digests[sha.lower()] = digest
+        self.base_time = parse_iso(args.base_time)
+        self.step = args.step_hours * 3600
+        self.lock = threading.Lock()
+        self.t_runs_list = load(self.fixtures, "actions-runs-list.json")
+        self.t_run_get = load(self.fixtures, "actions-run-get.json")
+        self.t_workflow = load(self.fixtures, "actions-workflow-get.json")
+        self.t_workflows = load(self.fixtures, "actions-workflows-list.json")
+        self.t_dispatch = load(self.fixtures, "actions-workflow-dispatch-response-200.json")
+        self.t_rate = load(self.fixtures, "rate-limit.json")
+        self.t_pkg_auth = load(self.fixtures, "packages-versions-list-authenticated-user.json")
+        self.t_pkg_user = load(self.fixtures, "packages-versions-list-user.json")
+        self.t_pkg_org = load(self.fixtures, "packages-versions-list-org.json")
+        self.rec_404 = load(self.fixtures, "recorded/error-404-branch-not-protected.octokit-fixtures.json")["response"]
+        self.rec_422 = load(self.fixtures, "recorded/error-422-validation-failed.octokit-fixtures.json")["response"]
+        self.reset()
+
+    # ----- state -----
+    def reset(self):
+        self.requests = []
+        self.fails = []
+        self.modes = {"dispatch_204": False, "packages_verbatim": False}
+        self.limits = {False: self.args.rate_limit_unauth, True: self.args.rate_limit_auth}
+        self.reset_rate()
+        self.runs = []
+        for i, sha in enumerate(self.shas):
+            t = self.base_time + i * self.step
+            self.runs.append({
+                "id": RUN_ID_BASE + i, "run_number": RUN_NUMBER_BASE + i, "head_sha": sha,
+                "head_branch": "main", "event": "push", "status": "completed",
+                "conclusion": "failure" if i == 2 else "success",
+                "created_at": t - 540, "updated_at": t + 180, "run_started_at": t - 540,
+                "display_title": "Stub commit %d (%s)" % (i + 1, sha[:7]), "commit_time": t - 600,
+            })
+
+    def reset_rate(self):
+        self.rate_reset = int(time.time()) + 3600
+        self.used = {False: 0, True: 0}
+
+    def rate(self, authorized):
+        if time.time() >= self.rate_reset:
+            self.reset_rate()
+        limit = self.limits[authorized]
+        used = self.used[authorized]
+        return limit, max(0, limit - used), self.rate_reset, used
+
+    def newest_run(self):
+        return max(self.runs, key=lambda r: (r["created_at"], r["id"])) if self.runs else None
+
+    def find_run(self, rid):
+        if rid == "newest":
+            return self.newest_run()
+        for r in self.runs:
+            if str(r["id"]) == str(rid):
+                return r
+        return None
+
+    # ----- rendering -----
+    def url_pairs(self, api):
+        full = "%s/%s" % (self.owner, self.name)
+        return [
+            ("https://api.github.com", api),
+            ("octo-org/octo-repo", full),
+            ("octocat/Hello-World", full),
+        ]
+
+    def workflow_obj(self, api):
+        w = copy.deepcopy(self.t_workflow)
+        w["name"] = "Build and push"
+        w["path"] = ".github/workflows/%s" % self.workflow_file
+        w = deep_replace(w, self.url_pairs(api))
+        full = "%s/%s" % (self.owner, self.name)
+        w["html_url"] = "https://github.com/%s/blob/main/.github/workflows/%s" % (full, self.workflow_file)
+        w["badge_url"] = "https://github.com/%s/workflows/Build%%20and%%20push/badge.svg" % full
+        return w
+
+    def fix_repo(self, repo, api):
+        if not isinstance(repo, dict):
+            return repo
+        repo["name"] = self.name
+        repo["full_name"] = "%s/%s" % (self.owner, self.name)
+        repo["private"] = False
+        if isinstance(repo.get("owner"), dict):
+            o = deep_replace(repo["owner"], [("/users/octocat", "/users/" + self.owner),
+                                            ("github.com/octocat", "github.com/" + self.owner)])
+            o["login"] = self.owner
+            repo["owner"] = o
+        return repo
+
+    def run_obj(self, r, api, single=False):
+        t = copy.deepcopy(self.t_run_get if single else self.t_runs_list["workflow_runs"][0])
+        rid = str(r["id"])
+        t = deep_replace(t, self.url_pairs(api) + [
+            ("/runs/" + TEMPLATE_RUN_ID, "/runs/" + rid),
+            ("/workflows/159038", "/workflows/%d" % TEMPLATE_WORKFLOW_ID),
+        ])
+        t["id"] = r["id"]
+        t["name"] = "Build and push"
+        t["head_branch"] = r["head_branch"]
+        t["head_sha"] = r["head_sha"]
+        t["path"] = ".github/workflows/%s@%s" % (self.workflow_file, r["head_branch"])
+        t["run_number"] = r["run_number"]
+        t["event"] = r["event"]
+        t["display_title"] = r["display_title"]
+        t["status"] = r["status"]
+        t["conclusion"] = r["conclusion"]
+        t["workflow_id"] = TEMPLATE_WORKFLOW_ID
+        t["created_at"] = iso(r["created_at"])
+        t["updated_at"] = iso(r["updated_at"])
+        t["run_started_at"] = iso(r["run_started_at"])
+        t["node_id"] = "WFR_stub%d" % r["id"]
+        t["check_suite_id"] = 42000000000 + r["id"] % 1000000
+        t["run_attempt"] = 1
+        if "previous_attempt_url" in t:
+            t["previous_attempt_url"] = None
+        hc = t.get("head_commit") or {}
+        hc["id"] = r["head_sha"]
+        hc["message"] = r["display_title"]
+        hc["timestamp"] = iso(r.get("commit_time", r["created_at"]))
+        t["head_commit"] = hc
+        t["repository"] = self.fix_repo(t.get("repository"), api)
+        t["head_repository"] = self.fix_repo(t.get("head_repository"), api)
+        return t
+
+    def package_versions(self, api, kind, owner, package):
+        if self.modes["packages_verbatim"]:
+            return copy.deepcopy({"user": self.t_pkg_user, "org": self.t_pkg_org, "auth": self.t_pkg_auth}[kind])
+        tagged, untagged = self.t_pkg_auth[0], self.t_pkg_auth[-1]
+        scope = "orgs" if kind == "org" else "users"
+        out = []
+        for i, sha in reversed(list(enumerate(self.shas))):
+            v = copy.deepcopy(tagged)
+            vid = PACKAGE_VERSION_ID_BASE + i
+            tags = ["main-" + sha, "main-" + sha[:7]]
+            if sha == self.latest:
+                tags.insert(0, "latest")
+            t = self.base_time + i * self.step
+            v["id"] = vid
+            v["name"] = self.digests.get(sha) or "sha256:" + hashlib.sha256(("stub-manifest-" + sha).encode()).hexdigest()
+            v["url"] = "%s/%s/%s/packages/container/%s/versions/%d" % (api, scope, owner, package, vid)
+            v["package_html_url"] = "https://github.com/%s/%s/packages/container/package/%s" % (scope, owner, package)
+            v["html_url"] = "https://github.com/%s/%s/packages/container/%s/%d" % (scope, owner, package, vid)
+            v["created_at"] = iso(t)
+            v["updated_at"] = iso(t)
+            v["metadata"]["container"]["tags"] = tags
+            out.append(v)
+        v = copy.deepcopy(untagged)  # one untagged version, older than all others
+        vid = PACKAGE_VERSION_ID_BASE - 1
+        v["id"] = vid
+        v["name"] = "sha256:" + hashlib.sha256(b"stub-manifest-untagged").hexdigest()
+        v["url"] = "%s/%s/%s/packages/container/%s/versions/%d" % (api, scope, owner, package, vid)
+        v["package_html_url"] = "https://github.com/%s/%s/packages/container/package/%s" % (scope, owner, package)
+        v["html_url"] = "https://github.com/%s/%s/packages/container/%s/%d" % (scope, owner, package, vid)
+        v["created_at"] = iso(self.base_time - self.step)
+        v["updated_at"] = iso(self.base_time - self.step)
+        v["metadata"]["container"]["tags"] = []
+        out.append(v)
+        return out
+
+
+def not_found():
+    return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def version_string(self):
+        return "GitHub.com"
+    state = None  # set in main
+
+    def log_message(self, fmt, *args):  # silence the default access log; we log ourselves
+        pass
+
+    def do_GET(self):
+        self.dispatch_request()
+
+    def do_POST(self):
+        self.dispatch_request()
+
+    def do_PUT(self):
+        self.dispatch_request()
+
+    def do_DELETE(self):
+        self.dispatch_request()
+
+    def do_PATCH(self):
+        self.dispatch_request()
+
+    # ----- plumbing -----
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n > 0 else b""
+        if not raw:
+            return raw, None, True
+        try:
+            return raw, json.loads(raw.decode("utf-8")), True
+        except (ValueError, UnicodeDecodeError):
+            return raw, None, False
+
+    def api_base(self):
+        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
+        return "http://" + host
+
+    def send(self, status, body, headers=None, rate=None):
+        data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
+        self.send_response(status)
+        if body is not None or status == 304:
+            etag = headers.pop("ETag", None) if headers else None
+            if etag is None and data:
+                etag = '"%s"' % hashlib.sha256(data).hexdigest()[:40]
+            if etag:
+                self.send_header("ETag", etag)
+        if rate is not None:
+            limit, remaining, reset, used = rate
+            self.send_header("X-RateLimit-Limit", str(limit))
+            self.send_header("X-RateLimit-Remaining", str(remaining))
+            self.send_header("X-RateLimit-Reset", str(reset))
+            self.send_header("X-RateLimit-Used", str(used))
+            self.send_header("X-RateLimit-Resource", "core")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("X-GitHub-Media-Type", "github.v3; format=json")
+        self.send_header("X-GitHub-Request-Id", "STUB:%08X" % (id(self) & 0xFFFFFFFF))
+        if status not in (204, 304):
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if status not in (204, 304) and data:
+            self.wfile.write(data)
+
+    def dispatch_request(self):
+        try:
+            self.handle_request()
+        except BrokenPipeError:
+            pass
+        except Exception as e:  # never let the stand-in die on a bad request
+            traceback.print_exc()
+            try:
+                self.send(500, {"message": "stand-in error: %s" % e})
+            except Exception:
+                pass
+
+    def handle_request(self):
+        st = self.state
+        u = urlsplit(self.path)
+        path = unquote(u.path)
+        if len(path) > 1:
+            path = path.rstrip("/")
+        query = {k: v[-1] for k, v in parse_qs(u.query, keep_blank_values=True).items()}
+        raw, body, body_ok = self.read_body()
+        if path.startswith("/_standin/"):
+            with st.lock:
+                status, resp = self.control(path, body)
+            self.send(status, resp)
+            print("standin: control %s %s -> %d" % (self.command, path, status), file=sys.stderr, flush=True)
+            return
+
+        auth_header = self.headers.get("Authorization")
+        authorized = bool(auth_header)
+        inm = self.headers.get("If-None-Match")
+        api_version = self.headers.get("X-GitHub-Api-Version")
+        with st.lock:
+            status, resp, headers, counted = self.route(path, query, body, body_ok, raw, authorized, auth_header)
+            etag = None
+            if resp is not None and status == 200 and inm:
+                data = json.dumps(resp, separators=(",", ":")).encode("utf-8")
+                etag = '"%s"' % hashlib.sha256(data).hexdigest()[:40]
+                tokens = [t.strip() for t in inm.split(",")]
+                tokens = [t[2:] if t.startswith("W/") else t for t in tokens]
+                if etag in tokens or "*" in tokens:
+                    status, resp, counted = 304, None, False
+                    headers["ETag"] = etag
+            if counted:
+                st.used[authorized] += 1
+            rate = st.rate(authorized)
+            if headers.pop("_rate_exhausted", None):
+                rate = (rate[0], 0, rate[2], rate[0])
+            st.requests.append({
+                "method": self.command, "path": path, "query": query, "if_none_match": inm,
+                "authorized": authorized, "status": status,
+                "body": body if body is not None else (raw.decode("utf-8", "replace") if raw else None),
+                "api_version": api_version, "accept": self.headers.get("Accept"),
+            })
+            if len(st.requests) > 20000:
+                del st.requests[:10000]
+        self.send(status, resp, headers, rate)
+        print("standin: %s %s%s -> %d%s" % (self.command, path, ("?" + u.query) if u.query else "", status,
+                                            " (auth)" if authorized else ""), file=sys.stderr, flush=True)
+
+    # ----- failures -----
+    def injected_failure(self, path, authorized):
+        st = self.state
+        for rule in list(st.fails):
+            if rule.get("path_prefix") and not path.startswith(rule["path_prefix"]):
+                continue
+            if rule.get("method") and rule["method"].upper() != self.command:
+                continue
+            if rule.get("times") is not None:
+                rule["times"] -= 1
+                if rule["times"] <= 0:
+                    st.fails.remove(rule)
+            return self.error_response(int(rule["status"]), authorized)
+        return None
+
+    def error_response(self, status, authorized):
+        st = self.state
+        if status == 401:
+            return 401, {"message": "Bad credentials", "documentation_url": DOCS, "status": "401"}, {}
+        if status in (403, 429):
+            who = "user ID 1" if authorized else "127.0.0.1"
+            msg = "API rate limit exceeded for %s." % who
+            if not authorized:
+                msg += (" (But here's the good news: Authenticated requests get a higher rate limit."
+                        " Check out the documentation for more details.)")
+            return status, {"message": msg,
+                            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}, \
+                {"_rate_exhausted": True}
+        if status == 404:
+            return 404, copy.deepcopy(st.rec_404), {}
+        if status == 422:
+            return 422, copy.deepcopy(st.rec_422), {}
+        if status == 500:
+            return 500, {"message": "Server Error"}, {}
+        if status == 502:
+            return 502, {"message": "Server Error"}, {}
+        if status == 503:
+            return 503, {"message": "Service Unavailable", "documentation_url": DOCS, "status": "503"}, {}
+        return status, {"message": "Error %d" % status, "documentation_url": DOCS, "status": str(status)}, {}
+
+    # ----- GitHub routes -----
+    def route(self, path, query, body, body_ok, raw, authorized, auth_header):
+        """Returns (status, json body or None, headers, counts_against_rate_limit)."""
+        st = self.state
+        api = self.api_base()
+        if st.args.token and auth_header is not None:
+            tok = auth_header.split(None, 1)[-1]
+            if tok != st.args.token:
+                s, b, h = self.error_response(401, authorized)
+                return s, b, h, False
+        fail = self.injected_failure(path, authorized)
+        if fail:
+            s, b, h = fail
+            return s, b, h, s not in (403, 429)
+        if path == "/rate_limit":  # does not count against the limit (as on GitHub)
+            limit, remaining, reset, used = st.rate(authorized)
+            b = copy.deepcopy(st.t_rate)
+            core = {"limit": limit, "used": used, "remaining": remaining, "reset": reset}
+            b["resources"]["core"] = dict(core)
+            if "rate" in b:
+                b["rate"] = dict(core)
+            return 200, b, {}, False
+        limit, remaining, reset, used = st.rate(authorized)
+        if remaining <= 0:
+            s, b, h = self.error_response(403, authorized)
+            return s, b, h, False
+
+        s, b, h = self.github(path, query, body, body_ok, raw, api)
+        return s, b, h, True
+
+    def github(self, path, query, body, body_ok, raw, api):
+        st = self.state
+        parts = path.strip("/").split("/")
+        # /repos/{o}/{r}/actions/...
+        if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "actions":
+            if parts[1].lower() != st.owner.lower() or parts[2].lower() != st.name.lower():
+                return not_found()
+            rest = parts[4:]
+            if rest == ["runs"] and self.command == "GET":
+                return self.list_runs(query, api)
+            if len(rest) == 2 and rest[0] == "runs" and self.command == "GET":
+                r = st.find_run(rest[1])
+                if not r:
+                    return not_found()
+                return 200, st.run_obj(r, api, single=True), {}
+            if rest == ["workflows"] and self.command == "GET":
+                wl = copy.deepcopy(st.t_workflows)
+                others = [deep_replace(w, st.url_pairs(api)) for w in wl["workflows"][1:]]
+                wl["workflows"] = [st.workflow_obj(api)] + others
+                wl["total_count"] = len(wl["workflows"])
+                return 200, wl, {}
+            if len(rest) >= 2 and rest[0] == "workflows":
+                wf = rest[1]
+                if wf != st.workflow_file and wf != str(TEMPLATE_WORKFLOW_ID):
+                    return not_found()
+                if len(rest) == 2 and self.command == "GET":
+                    return 200, st.workflow_obj(api), {}
+                if rest[2:] == ["runs"] and self.command == "GET":
+                    return self.list_runs(query, api)
+                if rest[2:] == ["dispatches"] and self.command == "POST":
+                    return self.dispatch(body, body_ok, raw, api)
+            return not_found()
+        # packages: /users/{u}/packages/container/{name}/versions, /orgs/{org}/..., /user/packages/...
+        m = re.fullmatch(r"/(users|orgs)/([^/]+)/packages/container/([^/]+)/versions", path)
+        m2 = re.fullmatch(r"/user/packages/container/([^/]+)/versions", path)
+        if (m or m2) and self.command == "GET":
+            if m:
+                kind = "user" if m.group(1) == "users" else "org"
+                owner, package = m.group(2), m.group(3)
+                if owner.lower() != st.owner.lower():
+                    return 404, {"message": "Package not found.", "documentation_url": DOCS, "status": "404"}, {}
+            else:
+                if not self.headers.get("Authorization"):
+                    return 401, {"message": "Requires authentication", "documentation_url": DOCS, "status": "401"}, {}
+                kind, owner, package = "auth", st.owner, m2.group(1)
+            if package.lower() != st.name.lower():
+                return 404, {"message": "Package not found.", "documentation_url": DOCS, "status": "404"}, {}
+            items = st.package_versions(api, kind, owner, package)
+            page_items, links = self.paginate(items, query, api, path)
+            return 200, page_items, links
+        return not_found()
+
+    def paginate(self, items, query, api, path):
+        try:
+            per_page = max(1, min(100, int(query.get("per_page", 30))))
+            page = max(1, int(query.get("page", 1)))
+        except ValueError:
+            per_page, page = 30, 1
+        last = max(1, (len(items) + per_page - 1) // per_page)
+        out = items[(page - 1) * per_page: page * per_page]
+        links = []
+
+        def link(p, rel):
+            q = dict(query)
+            q["per_page"] = str(per_page)
+            q["page"] = str(p)
+            links.append('<%s%s?%s>; rel="%s"' % (api, path, urlencode(q), rel))
+
+        if page > 1:
+            link(page - 1, "prev")
+        if page < last:
+            link(page + 1, "next")
+            link(last, "last")
+        if page > 1:
+            link(1, "first")
+        return out, ({"Link": ", ".join(links)} if links else {})
+
+    def list_runs(self, query, api):
+        st = self.state
+        runs = sorted(st.runs, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        if query.get("event"):
+            runs = [r for r in runs if r["event"] == query["event"]]
+        if query.get("branch"):
+            runs = [r for r in runs if r["head_branch"] == query["branch"]]
+        if query.get("status"):
+            runs = [r for r in runs if query["status"] in (r["status"], r["conclusion"])]
+        if query.get("head_sha"):
+            runs = [r for r in runs if r["head_sha"] == query["head_sha"].lower()]
+        if query.get("created"):
+            runs = [r for r in runs if created_filter(query["created"], iso(r["created_at"]))]
+        total = len(runs)
+        page_runs, links = self.paginate(runs, query, api, urlsplit(self.path).path)
+        return 200, {"total_count": total, "workflow_runs": [st.run_obj(r, api) for r in page_runs]}, links
+
+    def dispatch(self, body, body_ok, raw, api):
+        st = self.state
+        doc = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
+        if not body_ok or (raw and not isinstance(body, dict)):
+            return 400, {"message": "Problems parsing JSON", "documentation_url": doc, "status": "400"}, {}
+        body = body or {}
+        ref = body.get("ref")
+        if not ref:
+            return 422, {"message": "Invalid request.\n\n\"ref\" wasn't supplied.", "documentation_url": doc,
+                         "status": "422"}, {}
+        branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
+        if branch not in st.args.branch and branch.lower() not in st.shas:
+            return 422, {"message": "No ref found for: %s" % ref, "documentation_url": doc, "status": "422"}, {}
+        inputs = body.get("inputs")
+        if inputs is not None and not isinstance(inputs, dict):
+            return 422, {"message": "Invalid request.\n\nFor 'properties/inputs', %s is not an object." % json.dumps(inputs),
+                         "documentation_url": doc, "status": "422"}, {}
+        now = time.time()
+        newest = st.newest_run()
+        rid = max([r["id"] for r in st.runs] + [RUN_ID_BASE - 1]) + 1
+        num = max([r["run_number"] for r in st.runs] + [RUN_NUMBER_BASE - 1]) + 1
+        head = st.shas[-1] if st.shas else (newest["head_sha"] if newest else "0" * 40)
+        st.runs.append({
+            "id": rid, "run_number": num, "head_sha": head, "head_branch": branch,
+            "event": "workflow_dispatch", "status": "queued", "conclusion": None,
+            "created_at": now, "updated_at": now, "run_started_at": now,
+            "display_title": "Build and push", "commit_time": now,
+        })
+        api_version = self.headers.get("X-GitHub-Api-Version") or ""
+        always_200 = api_version >= API_VERSION_ALWAYS_200
+        if always_200 or (body.get("return_run_details") is True and not st.modes["dispatch_204"]):
+            b = copy.deepcopy(st.t_dispatch)
+            b["workflow_run_id"] = rid
+            b["run_url"] = "%s/repos/%s/%s/actions/runs/%d" % (api, st.owner, st.name, rid)
+            b["html_url"] = "https://github.com/%s/%s/actions/runs/%d" % (st.owner, st.name, rid)
+            return 200, b, {}
+        return 204, None, {}
+
+    # ----- control -----
+    def control(self, path, body):
+        st = self.state
+        body = body if isinstance(body, dict) else {}
+        if path == "/_standin/requests" and self.command == "GET":
+            return 200, {"count": len(st.requests), "requests": st.requests}
+        if path == "/_standin/runs" and self.command == "GET":
+            return 200, [dict(r, created_at=iso(r["created_at"]), updated_at=iso(r["updated_at"]),
+                              run_started_at=iso(r["run_started_at"]), commit_time=iso(r["commit_time"]))
+                         for r in st.runs]
+        if self.command != "POST":
+            return 404, {"message": "unknown control endpoint"}
+        if path == "/_standin/reset":
+            st.reset()
+            return 200, {"ok": True}
+        if path == "/_standin/fail":
+            if body.get("clear") or not body.get("status"):
+                st.fails = []
+            else:
+                rule = {"status": int(body["status"]), "times": body.get("times"),
+                        "path_prefix": body.get("path_prefix"), "method": body.get("method")}
+                st.fails.insert(0, rule)
+            return 200, {"fails": st.fails}
+        if path == "/_standin/mode":
+            for k in ("dispatch_204", "packages_verbatim"):
+                if k in body:
+                    st.modes[k] = bool(body[k])
+            if "rate_limit" in body:
+                st.limits = {False: int(body["rate_limit"]), True: int(body["rate_limit"])}
+                st.reset_rate()
+            if "rate_limit_auth" in body:
+                st.limits[True] = int(body["rate_limit_auth"])
+                st.reset_rate()
+            if "rate_limit_unauth" in body:
+                st.limits[False] = int(body["rate_limit_unauth"])
+                st.reset_rate()
+            return 200, dict(st.modes, rate_limit_auth=st.limits[True], rate_limit_unauth=st.limits[False])
+        m = re.fullmatch(r"/_standin/runs/([^/]+)/(complete|in_progress)", path)
+        if m:
+            r = st.find_run(m.group(1))
+            if not r:
+                return 404, {"message": "no such run"}
+            now = time.time()
+            if m.group(2) == "complete":
+                r["status"] = "completed"
+                r["conclusion"] = body.get("conclusion", "success")
+                if body.get("head_sha"):
+                    r["head_sha"] = body["head_sha"].lower()
+            else:
+                r["status"] = "in_progress"
+                r["conclusion"] = None
+            r["updated_at"] = max(now, r["created_at"])
+            return 200, {"id": r["id"], "status": r["status"], "conclusion": r["conclusion"],
+                         "head_sha": r["head_sha"]}
+        return 404, {"message": "unknown control endpoint"}
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--port-file", help="write the port here once listening")
+    p.add_argument("--fixtures", default=os.path.join(here, "..", "tests", "fixtures", "github"))
+    p.add_argument("--sha", action="append", default=[], help="commit SHA, oldest first (repeat)")
+    p.add_argument("--latest", help="SHA whose package version carries the `latest` tag (default: newest)")
+    p.add_argument("--digest", action="append", default=[], help="SHA=sha256:... package version name (repeat)")
+    p.add_argument("--repo", default="arthurlee116/english-listening-trainer")
+    p.add_argument("--workflow", default="build-and-push.yml")
+    p.add_argument("--branch", action="append", default=None, help="refs dispatch accepts (default: main)")
+    p.add_argument("--token", help="only this token is valid (others get 401); default: any")
+    p.add_argument("--rate-limit-unauth", type=int, default=60)
+    p.add_argument("--rate-limit-auth", type=int, default=5000)
+    p.add_argument("--base-time", default="2026-11-19T08:00:00Z", help="image created time of the first SHA")
+    p.add_argument("--step-hours", type=float, default=12.0, help="hours between consecutive SHAs")
+    args = p.parse_args()
+    if args.branch is None:
+        args.branch = ["main"]
+    if "/" not in args.repo:
+        p.error("--repo must be owner/name")
+    for s in args.sha:
+        if not re.fullmatch(r"[0-9a-fA-F]{40}", s):
+            p.error("--sha must be 40 hex digits: %r" % s)
+    Handler.state = State(args)
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.allow_reuse_address = True
+    srv = ThreadingHTTPServer((args.host, args.port), Handler)
+    port = srv.server_address[1]
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.port_file)
+    print("standin: listening on http://%s:%d (repo %s, workflow %s, %d shas)"
+          % (args.host, port, args.repo, args.workflow, len(args.sha)), file=sys.stderr, flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,395 @@
+#!/usr/bin/env bash
+# Real-parts test environment for elt-console: a Docker engine, a local OCI registry on
+# 127.0.0.1:5000 and stub ELT app images pushed to it. Idempotent; fast when already up.
+#
+#   scripts/testenv.sh up       install what is missing (root), start dockerd + registry,
+#                               build/push stub images, write $STATE/testenv.env
+#   scripts/testenv.sh down     stop what `up` started (and the sandbox, see scripts/sandbox.sh)
+#   scripts/testenv.sh status   print what runs
+#
+# State dir: ${ELT_TESTENV_DIR:-<repo>/.sandbox/testenv}
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${ELT_TESTENV_DIR:-$ROOT/.sandbox/testenv}
+SANDBOX_DIR=$ROOT/.sandbox
+REGISTRY_ADDR=127.0.0.1:5000
+REPO_PATH=elt/english-listening-trainer
+IMAGE=$REGISTRY_ADDR/$REPO_PATH
+BUSYBOX_REPO=elt/testenv-busybox
+BUSYBOX_IMAGE=$REGISTRY_ADDR/$BUSYBOX_REPO:latest
+SOURCE_URL=https://github.com/arthurlee116/english-listening-trainer
+DOCKER_SOCK=/var/run/docker.sock
+# Bump when the image recipe changes in a way the source hash below does not see.
+RECIPE_VERSION=2
+
+# version behaviour created-label
+VERSIONS=(
+  "v1 good 2026-11-19T08:00:00Z"
+  "v2 good 2026-11-19T20:00:00Z"
+  "v3 bad 2026-11-20T08:00:00Z"
+  "v4 slow 2026-11-20T20:00:00Z"
+)
+LATEST_VERSION=v2
+
+say() { printf 'testenv: %s\n' "$*"; }
+die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
+
+sha_of() { printf 'elt-stub-%s' "$1" | sha1sum | cut -c1-40; }
+
+# A pid file's process is alive and its command line contains $2.
+pid_alive() {
+  local f=$1 want=$2 pid
+  [[ -s $f ]] || return 1
+  pid=$(cat "$f")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$want"
+}
+
+# Stop the process in a pid file (TERM, then KILL after a deadline).
+stop_pidfile() {
+  local f=$1 want=$2 name=$3 pid i
+  if pid_alive "$f" "$want"; then
+    pid=$(cat "$f")
+    say "stopping $name (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$name did not exit, sending KILL"
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$f"
+}
+
+engine_up() { docker info >/dev/null 2>&1; }
+registry_up() { curl -fsS -m 2 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- packages
+ensure_packages() {
+  local missing=() pkg
+  # Judge by what is usable, not by package name: GitHub's runners ship docker-ce, and
+  # installing Debian's docker.io over it would conflict.
+  command -v dockerd >/dev/null || engine_up || missing+=(docker.io)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  [[ -x /bin/busybox ]] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' ||
+    dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+  for cmd in tmux gcc python3 curl jq; do
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
+  done
+  [[ -e /usr/include/stdio.h ]] || missing+=(libc6-dev)
+  ((${#missing[@]} == 0)) && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    die "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
+  fi
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$STATE/apt.log" 2>&1 ||
+    { tail -20 "$STATE/apt.log" >&2; die "apt-get install failed (log: $STATE/apt.log)"; }
+}
+
+# ---------------------------------------------------------------- docker engine
+ensure_engine() {
+  if engine_up; then
+    return 0
+  fi
+  [[ $(id -u) -eq 0 ]] || die "no Docker engine answers 'docker info' and starting dockerd needs root"
+  command -v dockerd >/dev/null || die "dockerd not found (package docker.io)"
+  say "starting dockerd (log: $STATE/dockerd.log)"
+  setsid nohup dockerd --host "unix://$DOCKER_SOCK" --pidfile "$STATE/dockerd.daemon.pid" \
+    >"$STATE/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$STATE/dockerd.pid"
+  local deadline=$((SECONDS + 60))
+  until engine_up; do
+    if ! pid_alive "$STATE/dockerd.pid" dockerd; then
+      tail -30 "$STATE/dockerd.log" >&2
+      die "dockerd exited"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -30 "$STATE/dockerd.log" >&2
+      die "dockerd did not answer within 60s"
+    fi
+    sleep 0.2
+  done
+  say "dockerd up ($(docker info --format '{{.ServerVersion}} {{.Driver}}' 2>/dev/null))"
+}
+
+# ---------------------------------------------------------------- registry
+ensure_registry() {
+  if registry_up; then
+    return 0
+  fi
+  command -v docker-registry >/dev/null || die "docker-registry not found"
+  mkdir -p "$STATE/registry/data"
+  cat >"$STATE/registry/config.yml" <<EOF
+# Written by scripts/testenv.sh
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: $REGISTRY_ADDR
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+  say "starting registry on $REGISTRY_ADDR (log: $STATE/registry.log)"
+  setsid nohup docker-registry serve "$STATE/registry/config.yml" \
+    >"$STATE/registry.log" 2>&1 </dev/null &
+  echo $! >"$STATE/registry.pid"
+  local deadline=$((SECONDS + 30))
+  until registry_up; do
+    if ! pid_alive "$STATE/registry.pid" docker-registry; then
+      tail -20 "$STATE/registry.log" >&2
+      die "registry exited"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -20 "$STATE/registry.log" >&2
+      die "registry did not answer within 30s"
+    fi
+    sleep 0.1
+  done
+}
+
+# ---------------------------------------------------------------- images
+recipe_hash() {
+  {
+    echo "$RECIPE_VERSION"
+    printf '%s\n' "${VERSIONS[@]}"
+    cat "$ROOT/testenv/stubapp/stub-app.c" "$ROOT/testenv/stubapp/Dockerfile" "$ROOT/testenv/stubapp/Dockerfile.busybox"
+    sha256sum /bin/busybox | cut -d' ' -f1
+  } | sha256sum | cut -d' ' -f1
+}
+
+registry_tags() {
+  curl -fsS -m 5 "http://$REGISTRY_ADDR/v2/$1/tags/list" 2>/dev/null | jq -r '.tags[]?' 2>/dev/null || true
+}
+
+wanted_tags() {
+  local v sha
+  for entry in "${VERSIONS[@]}"; do
+    read -r v _ _ <<<"$entry"
+    sha=$(sha_of "$v")
+    echo "main-$sha"
+    echo "main-${sha:0:7}"
+  done
+  echo latest
+}
+
+images_current() {
+  [[ -f $STATE/images.stamp && $(cat "$STATE/images.stamp") == "$(recipe_hash)" ]] || return 1
+  local have t
+  have=$(registry_tags "$REPO_PATH")
+  for t in $(wanted_tags); do
+    grep -qx -- "$t" <<<"$have" || return 1
+  done
+  registry_tags "$BUSYBOX_REPO" | grep -qx latest || return 1
+}
+
+build_rootfs() {
+  local ctx=$1
+  rm -rf "$ctx"
+  mkdir -p "$ctx/rootfs/bin" "$ctx/rootfs/data" "$ctx/rootfs/tmp" "$ctx/rootfs/etc" "$ctx/versions"
+  chmod 1777 "$ctx/rootfs/tmp"
+  cp /bin/busybox "$ctx/rootfs/bin/busybox"
+  local applet
+  for applet in $(/bin/busybox --list); do
+    [[ $applet == busybox ]] || ln -sf busybox "$ctx/rootfs/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$ctx/rootfs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$ctx/rootfs/etc/group"
+}
+
+build_images() {
+  local ctx=$STATE/build/app bbctx=$STATE/build/busybox v behaviour created sha
+  say "building stub images (gcc -static, FROM scratch)"
+  build_rootfs "$bbctx"
+  cp "$ROOT/testenv/stubapp/Dockerfile.busybox" "$bbctx/Dockerfile"
+  build_rootfs "$ctx"
+  gcc -static -O2 -Wall -o "$ctx/rootfs/stub-app" "$ROOT/testenv/stubapp/stub-app.c"
+  strip "$ctx/rootfs/stub-app" 2>/dev/null || true
+  cp "$ROOT/testenv/stubapp/Dockerfile" "$ctx/Dockerfile"
+  export DOCKER_BUILDKIT=0
+  docker build -q -t "$BUSYBOX_IMAGE" "$bbctx" >/dev/null 2>"$STATE/build.log" ||
+    { cat "$STATE/build.log" >&2; die "docker build (busybox) failed"; }
+  for entry in "${VERSIONS[@]}"; do
+    read -r v behaviour created <<<"$entry"
+    sha=$(sha_of "$v")
+    # Per-version file: a version line plus n*128 KiB of deterministic, incompressible padding,
+    # so each image has its own layer and a distinct size.
+    {
+      printf 'stub %s %s %s\n' "$v" "$behaviour" "$sha"
+      python3 -c 'import hashlib,sys; n=int(sys.argv[1]); seed=sys.argv[2].encode()
+sys.stdout.buffer.write(b"".join(hashlib.sha256(seed+i.to_bytes(4,"big")).digest() for i in range(n*4096)))' \
+        "${v#v}" "$sha"
+    } >"$ctx/versions/$v"
+    local tags=(-t "$IMAGE:main-$sha" -t "$IMAGE:main-${sha:0:7}")
+    [[ $v == "$LATEST_VERSION" ]] && tags+=(-t "$IMAGE:latest")
+    docker build -q "${tags[@]}" \
+      --build-arg "VERSION=$v" --build-arg "COMMIT=$sha" --build-arg "BEHAVIOUR=$behaviour" \
+      --build-arg "CREATED=$created" "$ctx" >/dev/null 2>"$STATE/build.log" ||
+      { cat "$STATE/build.log" >&2; die "docker build ($v) failed"; }
+  done
+  say "pushing to $REGISTRY_ADDR"
+  local t
+  docker push -q "$BUSYBOX_IMAGE" >/dev/null 2>"$STATE/push.log" ||
+    { cat "$STATE/push.log" >&2; die "docker push $BUSYBOX_IMAGE failed"; }
+  for t in $(wanted_tags); do
+    docker push -q "$IMAGE:$t" >/dev/null 2>"$STATE/push.log" ||
+      { cat "$STATE/push.log" >&2; die "docker push $IMAGE:$t failed"; }
+  done
+  # Drop the dangling stub images that earlier recipes left behind.
+  docker image prune -f --filter "label=org.opencontainers.image.source=$SOURCE_URL" >/dev/null 2>&1 || true
+  recipe_hash >"$STATE/images.stamp"
+}
+
+# Local copies exist (compose must never need to pull); pull from the local registry if not.
+ensure_local_images() {
+  local refs=("$BUSYBOX_IMAGE") t
+  for t in $(wanted_tags); do refs+=("$IMAGE:$t"); done
+  if ! docker image inspect "${refs[@]}" >/dev/null 2>&1; then
+    say "pulling stub images from $REGISTRY_ADDR into the engine"
+    for t in "${refs[@]}"; do
+      docker image inspect "$t" >/dev/null 2>&1 || docker pull -q "$t" >/dev/null
+    done
+  fi
+}
+
+manifest_digest() {
+  curl -fsS -m 5 -o /dev/null -D - \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$REGISTRY_ADDR/v2/$REPO_PATH/manifests/$1" |
+    tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'
+}
+
+compose_cmd() {
+  if docker compose version >/dev/null 2>&1; then
+    echo "docker compose"
+  elif command -v docker-compose >/dev/null; then
+    echo "docker-compose"
+  else
+    echo ""
+  fi
+}
+
+write_env() {
+  local f=$STATE/testenv.env tmp n v behaviour created sha compose
+  tmp=$f.tmp
+  compose=$(compose_cmd)
+  {
+    echo "# Written by scripts/testenv.sh up; source it (KEY=VALUE)."
+    echo "ELT_TESTENV_DIR=$(printf '%q' "$STATE")"
+    echo "ELT_TEST_REGISTRY=$REGISTRY_ADDR"
+    echo "ELT_TEST_IMAGE=$IMAGE"
+    echo "ELT_TEST_BUSYBOX_IMAGE=$BUSYBOX_IMAGE"
+    echo "ELT_TEST_DOCKER_HOST=unix://$DOCKER_SOCK"
+    echo "ELT_TEST_COMPOSE=$(printf '%q' "$compose")"
+    if command -v docker-compose >/dev/null; then
+      echo "ELT_TEST_COMPOSE_V1=$(command -v docker-compose)"
+    fi
+    echo "ELT_TEST_LATEST_VERSION=$LATEST_VERSION"
+    n=0
+    for entry in "${VERSIONS[@]}"; do
+      n=$((n + 1))
+      read -r v behaviour created <<<"$entry"
+      sha=$(sha_of "$v")
+      echo "ELT_TEST_SHA_V$n=$sha"
+      echo "ELT_TEST_TAG_V$n=main-$sha"
+      echo "ELT_TEST_SHORT_TAG_V$n=main-${sha:0:7}"
+      echo "ELT_TEST_BEHAVIOUR_V$n=$behaviour"
+      echo "ELT_TEST_CREATED_V$n=$created"
+      echo "ELT_TEST_DIGEST_V$n=$(manifest_digest "main-$sha")"
+    done
+    echo "ELT_TEST_STANDIN=$(printf '%q' "$ROOT/scripts/github-standin.py")"
+    echo "ELT_TEST_FIXTURES=$(printf '%q' "$ROOT/tests/fixtures")"
+  } >"$tmp"
+  mv "$tmp" "$f"
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  mkdir -p "$STATE"
+  ensure_packages
+  ensure_engine
+  ensure_registry
+  if images_current; then
+    say "stub images already in $REGISTRY_ADDR"
+  else
+    build_images
+  fi
+  ensure_local_images
+  write_env
+  say "up in $((SECONDS - t0))s; env: $STATE/testenv.env"
+}
+
+cmd_down() {
+  # The sandbox first (it needs the engine).
+  if [[ -x $ROOT/scripts/sandbox.sh ]] && engine_up; then
+    "$ROOT/scripts/sandbox.sh" down || true
+  fi
+  stop_pidfile "$SANDBOX_DIR/run/standin.pid" github-standin "GitHub stand-in"
+  stop_pidfile "$STATE/registry.pid" docker-registry registry
+  if [[ -f $STATE/dockerd.pid ]]; then
+    stop_pidfile "$STATE/dockerd.pid" dockerd dockerd
+  else
+    say "dockerd was not started by this script; leaving it running"
+  fi
+  say "down"
+}
+
+cmd_status() {
+  if engine_up; then
+    local who="not started by testenv"
+    pid_alive "$STATE/dockerd.pid" dockerd && who="pid $(cat "$STATE/dockerd.pid"), started by testenv"
+    say "engine: up ($(docker info --format '{{.ServerVersion}}' 2>/dev/null); $who)"
+  else
+    say "engine: down"
+  fi
+  if registry_up; then
+    say "registry: up on $REGISTRY_ADDR; tags: $(registry_tags "$REPO_PATH" | sort | tr '\n' ' ')"
+  else
+    say "registry: down"
+  fi
+  if pid_alive "$SANDBOX_DIR/run/standin.pid" github-standin; then
+    say "github stand-in: up (pid $(cat "$SANDBOX_DIR/run/standin.pid"), http://127.0.0.1:8787)"
+  else
+    say "github stand-in: down"
+  fi
+  if engine_up; then
+    local ps
+    ps=$(docker ps --filter label=com.docker.compose.project=elt-sandbox \
+      --format '  {{.Names}}  {{.Status}}  {{.Image}}' 2>/dev/null || true)
+    if [[ -n $ps ]]; then
+      say "sandbox containers:"
+      echo "$ps"
+    else
+      say "sandbox: no containers"
+    fi
+  fi
+  [[ -f $STATE/testenv.env ]] && say "env: $STATE/testenv.env"
+  return 0
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 up|down|status" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,162 @@
+//! `elt-console status` end to end: the real binary against a real compose project on the real
+//! engine, the real registry with the stub tags, the GitHub stand-in and the NVML stand-in.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+fn status_json(config: &std::path::Path, extra_env: &[(&str, String)]) -> (Value, i32) {
+    let mut cmd = bin();
+    cmd.arg("--config").arg(config).args(["status", "--json"]);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json is not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (json, out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
+    let env = testenv();
+    let shas: Vec<&str> = (1..=4).map(|n| env.sha(n)).collect();
+    let github = GithubStandin::start(&shas);
+    let project = ComposeProject::up("elt-test-status", &env.image_ref(2));
+    project.wait_healthy("app");
+    let app_pid = project.inspect("app", "{{.State.Pid}}");
+    let app_id = project.container_id("app");
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(dir.path(), &project, &github.url(), &nvml_standin().display().to_string());
+
+    let (s, code) = status_json(&config, &[("ELT_NVML_STANDIN_PIDS", format!("{app_pid}:3221225472"))]);
+
+    assert_eq!(s["schema"], 1);
+    assert_eq!(s["overall"], "healthy", "{s:#}");
+    assert_eq!(code, 0);
+
+    // Containers: the app, running and healthy, built from v2's commit.
+    let containers = s["containers"]["data"].as_array().expect("containers data");
+    let app = containers.iter().find(|c| c["service"] == "app").expect("app container");
+    assert_eq!(app["state"], "running");
+    assert_eq!(app["health"], "healthy");
+    assert_eq!(app["revision"], env.sha(2));
+    assert_eq!(app["id"], app_id.as_str());
+    assert_eq!(s["services"][0]["tag"], env.tag(2));
+
+    // Health: both endpoints answer, with the stub's version.
+    let health = s["health"]["data"].as_array().unwrap();
+    assert_eq!(health.len(), 2);
+    assert!(health.iter().all(|h| h["ok"] == true && h["status"] == 200), "{health:#?}");
+
+    // Tags: every stub tag with its commit, created time, size; v2's tags marked running;
+    // CI results correlated by SHA (the stand-in fails the run of the 3rd SHA).
+    let repo = &s["tags"]["data"][0];
+    let tags = repo["tags"].as_array().unwrap();
+    for n in 1..=4 {
+        let t = tags
+            .iter()
+            .find(|t| t["tag"] == env.tag(n))
+            .unwrap_or_else(|| panic!("tag {} missing: {tags:#?}", env.tag(n)));
+        assert_eq!(t["revision"], env.sha(n));
+        assert!(t["created"].is_string() && t["size_bytes"].as_u64().unwrap() > 0, "{t:#}");
+        assert_eq!(t["running"], n == 2, "{t:#}");
+        assert_eq!(t["ci"], if n == 3 { "failure" } else { "success" }, "{t:#}");
+    }
+    let created: Vec<&str> = tags.iter().filter_map(|t| t["created"].as_str()).collect();
+    let mut sorted = created.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(created, sorted, "tags are newest first");
+
+    // Runs: one per SHA from the published payload, newest first, with the rate budget.
+    let runs = &s["runs"]["data"];
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 4);
+    assert_eq!(runs["runs"][0]["head_sha"], env.sha(4));
+    assert_eq!(runs["token"], "none (unauthenticated: 60 requests/hour)");
+    assert!(runs["rate_limit"]["remaining"].as_u64().is_some());
+
+    // GPU: the stand-in device, and its process mapped to the app container via its cgroup.
+    let gpu = &s["gpu"]["data"];
+    assert_eq!(gpu["state"], "available");
+    let process = &gpu["devices"][0]["processes"][0];
+    assert_eq!(process["pid"].as_u64().unwrap().to_string(), app_pid);
+    assert_eq!(process["container_id"], app_id.as_str());
+    assert_eq!(process["container"], "app");
+
+    // The human form shows the same facts.
+    let out = run_ok(bin().arg("--config").arg(&config).arg("status").env("ELT_NVML_STANDIN_PIDS", format!("{app_pid}:1")));
+    assert!(out.contains("overall: healthy (exit 0)"), "{out}");
+    assert!(out.contains(&format!("* {}", env.tag(2))), "{out}");
+    assert!(out.contains("Tesla P40 (stand-in)"), "{out}");
+}
+
+#[test]
+fn status_exits_1_when_the_app_is_down_and_2_when_docker_is_unreachable() {
+    let env = testenv();
+    let github = GithubStandin::start(&[env.sha(1)]);
+    let project = ComposeProject::up("elt-test-down", &env.image_ref(1));
+    project.wait_healthy("app");
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(dir.path(), &project, &github.url(), "/nonexistent/libnvidia-ml.so.1");
+
+    let (s, code) = status_json(&config, &[]);
+    assert_eq!((s["overall"].as_str(), code), (Some("healthy"), 0), "{s:#}");
+    assert_eq!(s["gpu"]["data"]["state"], "unavailable");
+
+    assert!(project.compose(&["stop", "-t", "1", "app"]).status.success());
+    let (s, code) = status_json(&config, &[]);
+    assert_eq!(code, 1, "{s:#}");
+    assert_eq!(s["overall"], "app_down");
+    let reasons = s["reasons"].to_string();
+    assert!(reasons.contains("service app") && reasons.contains("health app failed"), "{reasons}");
+
+    let (s, code) = status_json(&config, &[("ELT_DOCKER_HOST", "unix:///nonexistent/docker.sock".into())]);
+    assert_eq!(code, 2, "{s:#}");
+    assert_eq!(s["overall"], "unknown");
+    assert!(s["containers"]["error"].as_str().unwrap().contains("/nonexistent/docker.sock"));
+    // The other sections still report, each on its own.
+    assert_eq!(s["tags"]["status"], "ok");
+    assert_eq!(s["runs"]["status"], "ok");
+}
+
+#[test]
+fn status_on_a_bare_machine_reports_every_reason_within_the_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "bare.toml",
+        r#"[docker]
+host = "unix:///nonexistent/docker.sock"
+[registry]
+plain_http = ["127.0.0.1:9"]
+request_timeout_ms = 2000
+[[deployment.services]]
+name = "app"
+image = "127.0.0.1:9/elt/app"
+image_var = "IMAGE_TAG"
+[[health]]
+name = "app"
+url = "http://127.0.0.1:9/api/health"
+[github]
+api_url = "http://127.0.0.1:9"
+request_timeout_ms = 2000
+[gpu]
+nvml_library = "/nonexistent/libnvidia-ml.so.1"
+"#,
+    );
+    let started = std::time::Instant::now();
+    let (s, code) = status_json(&config, &[]);
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(code, 2);
+    for section in ["containers", "tags", "runs"] {
+        assert_eq!(s[section]["status"], "error", "{section}: {s:#}");
+    }
+    assert_eq!(s["health"]["data"][0]["ok"], false);
+    assert!(s["gpu"]["data"]["reason"].as_str().unwrap().contains("could not be loaded"));
+}
