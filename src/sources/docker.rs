@@ -267,8 +267,8 @@ impl DockerSource {
         }
     }
 
-    /// One connection's worth of watching: subscribe first, then read the state, so no event
-    /// between the two is missed. Returns when the stream ends or fails.
+    /// One connection's worth of watching: read the state, then follow events from a moment
+    /// before that read, so nothing in between is missed. Returns when the stream ends or fails.
     async fn watch_once(
         host: &str,
         timeout_ms: u64,
@@ -280,9 +280,16 @@ impl DockerSource {
             ("type", vec!["container".to_string()]),
             ("label", vec![format!("{PROJECT_LABEL}={project}")]),
         ]);
-        let options = EventsOptionsBuilder::default().filters(&filters).build();
-        let mut events = source.docker.events(Some(options));
+        // The events request only goes out when the stream is first polled, after the listing.
+        // Asking the engine to replay from just before the listing closes that gap; a replayed
+        // event costs one extra re-read, a missed one would leave the view wrong.
+        let since = (chrono::Utc::now() - chrono::Duration::seconds(1)).timestamp().to_string();
         let views = source.project_containers(project).await?;
+        let options = EventsOptionsBuilder::default()
+            .since(&since)
+            .filters(&filters)
+            .build();
+        let mut events = source.docker.events(Some(options));
         if tx.send(DockerUpdate::Containers(views)).await.is_err() {
             return Ok(());
         }

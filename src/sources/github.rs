@@ -63,8 +63,16 @@ impl std::fmt::Display for TokenSource {
 /// Find a token: GH_TOKEN, GITHUB_TOKEN, the configured token file, then `gh auth token`.
 /// A token file readable by group or others is refused, not silently used.
 pub async fn resolve_token(config: &GithubConfig) -> Result<(Option<String>, TokenSource), String> {
+    resolve_token_with(config, |var| std::env::var(var).ok()).await
+}
+
+/// `resolve_token` with the environment passed in, so tests need not change the real one.
+pub async fn resolve_token_with(
+    config: &GithubConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Option<String>, TokenSource), String> {
     for var in ["GH_TOKEN", "GITHUB_TOKEN"] {
-        if let Ok(t) = std::env::var(var)
+        if let Some(t) = env(var)
             && !t.trim().is_empty()
         {
             return Ok((Some(t.trim().to_string()), TokenSource::Env(var)));
@@ -148,8 +156,16 @@ struct Fetched {
 
 impl GithubSource {
     pub async fn new(config: &GithubConfig) -> Result<Self, String> {
-        super::install_crypto_provider();
         let (token, token_source) = resolve_token(config).await?;
+        Self::with_token(config, token, token_source)
+    }
+
+    pub fn with_token(
+        config: &GithubConfig,
+        token: Option<String>,
+        token_source: TokenSource,
+    ) -> Result<Self, String> {
+        super::install_crypto_provider();
         let timeout = Duration::from_millis(config.request_timeout_ms);
         let mut builder = Octocrab::builder()
             .base_uri(config.api_url.as_str())

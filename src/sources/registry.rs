@@ -73,7 +73,16 @@ pub struct RegistrySource {
 }
 
 impl RegistrySource {
+    /// Credentials: `registry.username` with the password from `registry.password_env`.
     pub fn new(config: &RegistryConfig) -> Self {
+        let password = (!config.password_env.is_empty())
+            .then(|| std::env::var(&config.password_env).ok())
+            .flatten()
+            .filter(|p| !p.is_empty());
+        Self::with_password(config, password)
+    }
+
+    pub fn with_password(config: &RegistryConfig, password: Option<String>) -> Self {
         super::install_crypto_provider();
         let timeout = Duration::from_millis(config.request_timeout_ms);
         let client = Client::new(ClientConfig {
@@ -86,10 +95,6 @@ impl RegistrySource {
             connect_timeout: Some(timeout),
             ..Default::default()
         });
-        let password = (!config.password_env.is_empty())
-            .then(|| std::env::var(&config.password_env).ok())
-            .flatten()
-            .filter(|p| !p.is_empty());
         Self {
             client: std::sync::Arc::new(client),
             username: config.username.clone(),
