@@ -27,6 +27,23 @@ pub struct Config {
     pub github: GithubConfig,
     pub gpu: GpuConfig,
     pub docker: DockerConfig,
+    pub ui: UiConfig,
+    /// Action name → keys; parsed into a `Keymap` when the config is loaded.
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    pub read_only: bool,
+    pub mouse: bool,
+    pub log_tail_lines: u32,
+    pub log_ring_lines: u32,
+    pub max_fps: u32,
+    pub health_interval_ms: u64,
+    pub github_interval_unauthenticated_s: u64,
+    pub github_interval_authenticated_s: u64,
+    pub registry_interval_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +172,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
     pub config: Config,
+    pub keymap: crate::keymap::Keymap,
     pub origins: BTreeMap<String, Origin>,
     /// Files that were read, in order.
     pub files: Vec<PathBuf>,
@@ -229,8 +247,17 @@ pub fn load(sources: &Sources) -> Result<LoadedConfig, ConfigError> {
 
     let config = deserialize(merged, &origins)?;
     validate(&config, &origins)?;
+    let keymap = crate::keymap::Keymap::from_table(&config.keys).map_err(|e| {
+        let key = format!("keys.{}", e.action);
+        ConfigError::Key {
+            origin: origin_of(&origins, &key),
+            key,
+            message: e.message,
+        }
+    })?;
     Ok(LoadedConfig {
         config,
+        keymap,
         origins,
         files,
     })
@@ -661,7 +688,26 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
             "not a variable name".into(),
         ));
     }
+    if !(1..=120).contains(&c.ui.max_fps) {
+        return Err(fail("ui.max_fps".into(), "must be 1 to 120".into()));
+    }
+    if c.ui.log_ring_lines < 100 || c.ui.log_tail_lines > c.ui.log_ring_lines {
+        return Err(fail(
+            "ui.log_ring_lines".into(),
+            "must be at least 100 and at least ui.log_tail_lines".into(),
+        ));
+    }
     for (key, v) in [
+        ("ui.health_interval_ms", c.ui.health_interval_ms),
+        (
+            "ui.github_interval_unauthenticated_s",
+            c.ui.github_interval_unauthenticated_s,
+        ),
+        (
+            "ui.github_interval_authenticated_s",
+            c.ui.github_interval_authenticated_s,
+        ),
+        ("ui.registry_interval_s", c.ui.registry_interval_s),
         ("gpu.sample_interval_ms", c.gpu.sample_interval_ms),
         ("docker.request_timeout_ms", c.docker.request_timeout_ms),
         ("registry.request_timeout_ms", c.registry.request_timeout_ms),
@@ -876,6 +922,34 @@ mod tests {
         assert_eq!(c.health.len(), 1);
         assert_eq!(c.health[0].name, "api");
         assert_eq!(c.health[0].timeout_ms, 3000);
+    }
+
+    #[test]
+    fn key_clashes_name_the_line_of_the_offending_binding() {
+        let (f, s) = with_file("[keys]\nrefresh = [\"q\"]\n");
+        let err = load(&s).unwrap_err().to_string();
+        let want = format!(
+            "{}:2:1: key `keys.refresh`: key q is also bound to quit",
+            f.path().display()
+        );
+        assert!(err.starts_with(&want), "{err}");
+        let (_f, s) = with_file("[keys]\nquit = [\"ctrl-\"]\n");
+        assert!(
+            load(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown key \"ctrl-\"")
+        );
+        let (_f, s) = with_file("[keys]\nlaunch_rockets = [\"x\"]\n");
+        assert!(
+            load(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("keys.launch_rockets`: unknown key")
+        );
+        let (_f, s) = with_file("[keys]\nquit = [\"x\"]\n");
+        let l = load(&s).unwrap();
+        assert_eq!(l.keymap.label(crate::keymap::Action::Quit), "x");
     }
 
     #[test]

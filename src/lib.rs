@@ -3,6 +3,8 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod keymap;
 pub mod logging;
 pub mod sources;
 pub mod status;
+pub mod ui;

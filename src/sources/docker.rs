@@ -283,7 +283,9 @@ impl DockerSource {
         // The events request only goes out when the stream is first polled, after the listing.
         // Asking the engine to replay from just before the listing closes that gap; a replayed
         // event costs one extra re-read, a missed one would leave the view wrong.
-        let since = (chrono::Utc::now() - chrono::Duration::seconds(1)).timestamp().to_string();
+        let since = (chrono::Utc::now() - chrono::Duration::seconds(1))
+            .timestamp()
+            .to_string();
         let views = source.project_containers(project).await?;
         let options = EventsOptionsBuilder::default()
             .since(&since)

@@ -1,0 +1,4 @@
+//! The full-screen dashboard.
+
+pub mod logs;
+pub mod sanitize;
