@@ -45,15 +45,24 @@ fn registry_lists_tags_across_pages_and_reads_labels() {
             assert!(tags.iter().any(|t| t.as_str() == env.tag(n)), "{tags:?}");
         }
         assert!(tags.iter().any(|t| t.as_str() == "latest"));
-        let details = registry.describe(&repo, &Tag::parse(env.tag(1)).unwrap()).await.unwrap();
+        let details = registry
+            .describe(&repo, &Tag::parse(env.tag(1)).unwrap())
+            .await
+            .unwrap();
         assert_eq!(details.revision().unwrap().as_str(), env.sha(1));
         assert_eq!(details.digest.as_str(), env.get("ELT_TEST_DIGEST_V1"));
         assert!(details.created.is_some());
         assert!(details.size_bytes > 0);
         // `latest` resolves to the same digest as the newest good version.
-        let latest = registry.resolve(&repo, &Tag::parse("latest").unwrap()).await.unwrap();
+        let latest = registry
+            .resolve(&repo, &Tag::parse("latest").unwrap())
+            .await
+            .unwrap();
         let v = env.get("ELT_TEST_LATEST_VERSION");
-        assert_eq!(latest.as_str(), env.get(&format!("ELT_TEST_DIGEST_V{}", v.trim_start_matches('v'))));
+        assert_eq!(
+            latest.as_str(),
+            env.get(&format!("ELT_TEST_DIGEST_V{}", v.trim_start_matches('v')))
+        );
     });
 }
 
@@ -67,12 +76,21 @@ fn registry_tag_pagination_follows_last() {
         "-fsS",
         "-H",
         "Accept: application/vnd.docker.distribution.manifest.v2+json",
-        &format!("http://{registry_addr}/v2/elt/english-listening-trainer/manifests/{}", env.tag(1)),
+        &format!(
+            "http://{registry_addr}/v2/elt/english-listening-trainer/manifests/{}",
+            env.tag(1)
+        ),
     ]));
     // Blobs must exist in the target repo: mount them from the source repo.
     let manifest: serde_json::Value = serde_json::from_str(&source_manifest).unwrap();
     let mut digests = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
-    digests.extend(manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()));
+    digests.extend(
+        manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string()),
+    );
     for d in &digests {
         run_ok(Command::new("curl").args([
             "-fsS",
@@ -81,16 +99,33 @@ fn registry_tag_pagination_follows_last() {
             &format!("http://{registry_addr}/v2/{repo_path}/blobs/uploads/?mount={d}&from=elt/english-listening-trainer"),
         ]));
     }
-    let media = manifest["mediaType"].as_str().unwrap_or("application/vnd.docker.distribution.manifest.v2+json");
+    let media = manifest["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.docker.distribution.manifest.v2+json");
     for i in 0..130 {
         let mut child = Command::new("curl")
-            .args(["-fsS", "-X", "PUT", "-H", &format!("Content-Type: {media}"), "--data-binary", "@-"])
-            .arg(format!("http://{registry_addr}/v2/{repo_path}/manifests/page-{i:03}"))
+            .args([
+                "-fsS",
+                "-X",
+                "PUT",
+                "-H",
+                &format!("Content-Type: {media}"),
+                "--data-binary",
+                "@-",
+            ])
+            .arg(format!(
+                "http://{registry_addr}/v2/{repo_path}/manifests/page-{i:03}"
+            ))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(source_manifest.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(source_manifest.as_bytes())
+            .unwrap();
         assert!(child.wait().unwrap().success());
     }
     let registry = RegistrySource::new(&registry_config(registry_addr));
@@ -111,7 +146,11 @@ fn registry_missing_tag_and_repository_are_not_found() {
         let err = registry.resolve(&repo, &missing).await.unwrap_err();
         assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
         assert!(err.to_string().contains("main-0000000"), "{err}");
-        let nowhere = ImageRepo::parse(&format!("{}/elt/no-such-repo", env.get("ELT_TEST_REGISTRY"))).unwrap();
+        let nowhere = ImageRepo::parse(&format!(
+            "{}/elt/no-such-repo",
+            env.get("ELT_TEST_REGISTRY")
+        ))
+        .unwrap();
         let err = registry.list_tags(&nowhere).await.unwrap_err();
         assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
     });
@@ -124,7 +163,11 @@ fn registry_401_without_credentials_and_basic_auth_with_them() {
     let env = testenv();
     let dir = tempfile::tempdir().unwrap();
     // bcrypt of "elt-test-password"; a test credential for a loopback-only registry.
-    write_file(dir.path(), "htpasswd", "elt:$2b$05$3V3YhZdkUbr0nrLC0ZmOX..1kXxC2F2Z33EG/VNd0juuZIJ37QlT2\n");
+    write_file(
+        dir.path(),
+        "htpasswd",
+        "elt:$2b$05$3V3YhZdkUbr0nrLC0ZmOX..1kXxC2F2Z33EG/VNd0juuZIJ37QlT2\n",
+    );
     let port = free_port();
     let config = write_file(
         dir.path(),
@@ -159,10 +202,16 @@ fn registry_401_without_credentials_and_basic_auth_with_them() {
     let _ = child.wait();
     let (err, authed) = result;
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
-    assert!(err.to_string().contains("401") && err.to_string().contains("password_env"), "{err}");
+    assert!(
+        err.to_string().contains("401") && err.to_string().contains("password_env"),
+        "{err}"
+    );
     // Authenticated, the empty repository is unknown (404), not unauthorized.
     let authed_err = authed.unwrap_err();
-    assert!(matches!(authed_err, RegistryError::NotFound { .. }), "{authed_err:?}");
+    assert!(
+        matches!(authed_err, RegistryError::NotFound { .. }),
+        "{authed_err:?}"
+    );
     let _ = env;
 }
 
@@ -200,11 +249,23 @@ fn health_endpoint_that_hangs_times_out_on_time() {
     });
     let checker = HealthChecker::new().unwrap();
     let started = Instant::now();
-    let r = rt().block_on(checker.check(&endpoint(format!("http://127.0.0.1:{port}/api/health"), 500)));
+    let r = rt().block_on(checker.check(&endpoint(
+        format!("http://127.0.0.1:{port}/api/health"),
+        500,
+    )));
     let took = started.elapsed();
     assert!(!r.ok);
-    assert!(r.error.as_deref().unwrap().contains("no answer within 500 ms"), "{r:?}");
-    assert!(took >= Duration::from_millis(450) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("no answer within 500 ms"),
+        "{r:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -218,7 +279,10 @@ fn health_body_of_10_mb_is_capped() {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
             let total = 10 * 1024 * 1024;
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {total}\r\n\r\n");
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {total}\r\n\r\n"
+            );
             let chunk = vec![b'x'; 64 * 1024];
             let mut n = 0;
             while n < total {
@@ -233,7 +297,10 @@ fn health_body_of_10_mb_is_capped() {
     let checker = HealthChecker::new().unwrap();
     let r = rt().block_on(checker.check(&endpoint(format!("http://127.0.0.1:{port}/big"), 5000)));
     assert_eq!(r.status, Some(200));
-    assert!(r.error.as_deref().unwrap_or("").contains("read cut short"), "{r:?}");
+    assert!(
+        r.error.as_deref().unwrap_or("").contains("read cut short"),
+        "{r:?}"
+    );
     // The client stopped reading: far less than 10 MB crossed the socket.
     std::thread::sleep(Duration::from_millis(50)); // let the writer notice the closed socket
     assert!(sent.load(std::sync::atomic::Ordering::SeqCst) < 10 * 1024 * 1024);
@@ -258,10 +325,18 @@ fn health_redirect_is_reported_not_followed_and_json_status_is_read() {
     let checker = HealthChecker::new().unwrap();
     let url = format!("http://127.0.0.1:{port}/api/health");
     let (first, second) = rt().block_on(async {
-        (checker.check(&endpoint(url.clone(), 2000)).await, checker.check(&endpoint(url, 2000)).await)
+        (
+            checker.check(&endpoint(url.clone(), 2000)).await,
+            checker.check(&endpoint(url, 2000)).await,
+        )
     });
     assert!(!first.ok);
-    assert!(first.error.unwrap().contains("redirect to http://example.invalid/login (not followed)"));
+    assert!(
+        first
+            .error
+            .unwrap()
+            .contains("redirect to http://example.invalid/login (not followed)")
+    );
     assert!(!second.ok, "a JSON status other than ok is a failure");
     assert_eq!(second.version.as_deref(), Some("9.9.9"));
     assert_eq!(second.app_status.as_deref(), Some("degraded"));
@@ -288,7 +363,8 @@ fn github_runs_use_etags_and_a_304_costs_no_body() {
     let standin = GithubStandin::start(&[env.sha(1), env.sha(2)]);
     let runtime = rt();
     let gh = anonymous(&runtime, standin.url());
-    let (first, second) = runtime.block_on(async { (gh.runs().await.unwrap(), gh.runs().await.unwrap()) });
+    let (first, second) =
+        runtime.block_on(async { (gh.runs().await.unwrap(), gh.runs().await.unwrap()) });
     assert!(!first.not_modified);
     assert!(second.not_modified);
     assert_eq!(first.runs, second.runs);
@@ -309,12 +385,33 @@ fn github_error_codes_become_clear_messages() {
     let standin = GithubStandin::start(&[env.sha(1)]);
     let runtime = rt();
     let gh = anonymous(&runtime, standin.url());
-    let cases: [(u16, fn(&GithubError) -> bool, &str); 5] = [
-        (401, |e| matches!(e, GithubError::Unauthorized(_)), "rejected the token"),
-        (403, |e| matches!(e, GithubError::RateLimited { .. }), "rate limited until"),
-        (404, |e| matches!(e, GithubError::NotFound { .. }), "not found, or the token cannot see it"),
-        (422, |e| matches!(e, GithubError::Validation(_)), "Validation Failed"),
-        (500, |e| matches!(e, GithubError::Server { status: 500, .. }), "server error"),
+    type Case = (u16, fn(&GithubError) -> bool, &'static str);
+    let cases: [Case; 5] = [
+        (
+            401,
+            |e| matches!(e, GithubError::Unauthorized(_)),
+            "rejected the token",
+        ),
+        (
+            403,
+            |e| matches!(e, GithubError::RateLimited { .. }),
+            "rate limited until",
+        ),
+        (
+            404,
+            |e| matches!(e, GithubError::NotFound { .. }),
+            "not found, or the token cannot see it",
+        ),
+        (
+            422,
+            |e| matches!(e, GithubError::Validation(_)),
+            "Validation Failed",
+        ),
+        (
+            500,
+            |e| matches!(e, GithubError::Server { status: 500, .. }),
+            "server error",
+        ),
     ];
     for (status, is_expected, text) in cases {
         standin.fail(status, Some(1));
@@ -343,9 +440,14 @@ fn github_token_file_readable_by_others_is_refused() {
     let mut c = github_config("http://127.0.0.1:9".into());
     c.token_file = path.display().to_string();
     let no_env = |_: &str| None;
-    let err = rt().block_on(resolve_token_with(&c, no_env)).err().expect("refused");
+    let err = rt()
+        .block_on(resolve_token_with(&c, no_env))
+        .expect_err("refused");
     assert!(err.contains("chmod 600"), "{err}");
-    assert!(!err.contains("ghp_example"), "token must never appear: {err}");
+    assert!(
+        !err.contains("ghp_example"),
+        "token must never appear: {err}"
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (token, source) = rt().block_on(resolve_token_with(&c, no_env)).unwrap();
     assert_eq!(token.as_deref(), Some("ghp_example_not_a_real_token"));
@@ -353,7 +455,10 @@ fn github_token_file_readable_by_others_is_refused() {
     // GH_TOKEN wins over the file, and GITHUB_TOKEN is next.
     let env = |k: &str| (k == "GITHUB_TOKEN").then(|| "from-env".to_string());
     let (token, source) = rt().block_on(resolve_token_with(&c, env)).unwrap();
-    assert_eq!((token.as_deref(), source), (Some("from-env"), TokenSource::Env("GITHUB_TOKEN")));
+    assert_eq!(
+        (token.as_deref(), source),
+        (Some("from-env"), TokenSource::Env("GITHUB_TOKEN"))
+    );
 }
 
 // ---------- docker ----------
@@ -361,11 +466,17 @@ fn github_token_file_readable_by_others_is_refused() {
 #[test]
 fn docker_unreachable_socket_is_a_clear_error() {
     let err = rt()
-        .block_on(DockerSource::connect("unix:///nonexistent/docker.sock", 1000))
+        .block_on(DockerSource::connect(
+            "unix:///nonexistent/docker.sock",
+            1000,
+        ))
         .err()
         .expect("no engine there");
     let text = err.to_string();
-    assert!(text.contains("/nonexistent/docker.sock") && text.contains("not found"), "{text}");
+    assert!(
+        text.contains("/nonexistent/docker.sock") && text.contains("not found"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -377,8 +488,15 @@ fn docker_watcher_follows_engine_events() {
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let cancel = tokio_util::sync::CancellationToken::new();
     let host = env.get("ELT_TEST_DOCKER_HOST").to_string();
-    let watcher = runtime.spawn(DockerSource::watch(host, 5000, project.name.clone(), tx, cancel.clone()));
-    let first = runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), rx.recv()).await });
+    let watcher = runtime.spawn(DockerSource::watch(
+        host,
+        5000,
+        project.name.clone(),
+        tx,
+        cancel.clone(),
+    ));
+    let first =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), rx.recv()).await });
     let Ok(Some(DockerUpdate::Containers(views))) = first else {
         panic!("no initial view: {first:?}")
     };
@@ -386,7 +504,12 @@ fn docker_watcher_follows_engine_events() {
     assert_eq!(views[0].state, ContainerState::Running);
     assert_eq!(views[0].revision.as_deref(), Some(env.sha(1)));
 
-    assert!(project.compose(&["stop", "-t", "1", "app"]).status.success());
+    assert!(
+        project
+            .compose(&["stop", "-t", "1", "app"])
+            .status
+            .success()
+    );
     let stopped = runtime.block_on(async {
         tokio::time::timeout(Duration::from_secs(15), async {
             while let Some(update) = rx.recv().await {
@@ -411,11 +534,21 @@ fn docker_watcher_follows_engine_events() {
 #[test]
 fn config_check_reports_file_line_column_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_file(dir.path(), "bad.toml", "[registry]\nplain_http = []\n\n[github]\nworkflows = \"x.yml\"\n");
+    let path = write_file(
+        dir.path(),
+        "bad.toml",
+        "[registry]\nplain_http = []\n\n[github]\nworkflows = \"x.yml\"\n",
+    );
     let out = run(bin().arg("config").arg("check").arg(&path));
     assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:5:1: key `github.workflows`: unknown key", path.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:5:1: key `github.workflows`: unknown key",
+            path.display()
+        )),
+        "{err}"
+    );
     let good = write_file(dir.path(), "good.toml", "[github]\nworkflow = \"ci.yml\"\n");
     let out = run_ok(bin().arg("config").arg("check").arg(&good));
     assert!(out.contains("config ok"), "{out}");
@@ -425,10 +558,24 @@ fn config_check_reports_file_line_column_and_key() {
 
 #[test]
 fn config_show_names_origins_and_never_a_token() {
-    let out = run_ok(bin().args(["config", "show"]).env("GH_TOKEN", "ghp_secret_value_for_test").env("ELT_GITHUB_RUNS_PER_PAGE", "7"));
-    assert!(out.contains("runs_per_page = 7  # environment variable ELT_GITHUB_RUNS_PER_PAGE"), "{out}");
-    assert!(out.contains("project = \"elt\"  # built-in defaults"), "{out}");
-    assert!(out.contains("GitHub token: environment variable GH_TOKEN (value never shown)"), "{out}");
+    let out = run_ok(
+        bin()
+            .args(["config", "show"])
+            .env("GH_TOKEN", "ghp_secret_value_for_test")
+            .env("ELT_GITHUB_RUNS_PER_PAGE", "7"),
+    );
+    assert!(
+        out.contains("runs_per_page = 7  # environment variable ELT_GITHUB_RUNS_PER_PAGE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("project = \"elt\"  # built-in defaults"),
+        "{out}"
+    );
+    assert!(
+        out.contains("GitHub token: environment variable GH_TOKEN (value never shown)"),
+        "{out}"
+    );
     assert!(!out.contains("ghp_secret_value_for_test"));
 }
 

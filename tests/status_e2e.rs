@@ -33,9 +33,17 @@ fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
     let app_pid = project.inspect("app", "{{.State.Pid}}");
     let app_id = project.container_id("app");
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), &project, &github.url(), &nvml_standin().display().to_string());
+    let config = sandbox_config(
+        dir.path(),
+        &project,
+        &github.url(),
+        &nvml_standin().display().to_string(),
+    );
 
-    let (s, code) = status_json(&config, &[("ELT_NVML_STANDIN_PIDS", format!("{app_pid}:3221225472"))]);
+    let (s, code) = status_json(
+        &config,
+        &[("ELT_NVML_STANDIN_PIDS", format!("{app_pid}:3221225472"))],
+    );
 
     assert_eq!(s["schema"], 1);
     assert_eq!(s["overall"], "healthy", "{s:#}");
@@ -43,7 +51,10 @@ fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
 
     // Containers: the app, running and healthy, built from v2's commit.
     let containers = s["containers"]["data"].as_array().expect("containers data");
-    let app = containers.iter().find(|c| c["service"] == "app").expect("app container");
+    let app = containers
+        .iter()
+        .find(|c| c["service"] == "app")
+        .expect("app container");
     assert_eq!(app["state"], "running");
     assert_eq!(app["health"], "healthy");
     assert_eq!(app["revision"], env.sha(2));
@@ -53,7 +64,10 @@ fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
     // Health: both endpoints answer, with the stub's version.
     let health = s["health"]["data"].as_array().unwrap();
     assert_eq!(health.len(), 2);
-    assert!(health.iter().all(|h| h["ok"] == true && h["status"] == 200), "{health:#?}");
+    assert!(
+        health.iter().all(|h| h["ok"] == true && h["status"] == 200),
+        "{health:#?}"
+    );
 
     // Tags: every stub tag with its commit, created time, size; v2's tags marked running;
     // CI results correlated by SHA (the stand-in fails the run of the 3rd SHA).
@@ -65,7 +79,10 @@ fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
             .find(|t| t["tag"] == env.tag(n))
             .unwrap_or_else(|| panic!("tag {} missing: {tags:#?}", env.tag(n)));
         assert_eq!(t["revision"], env.sha(n));
-        assert!(t["created"].is_string() && t["size_bytes"].as_u64().unwrap() > 0, "{t:#}");
+        assert!(
+            t["created"].is_string() && t["size_bytes"].as_u64().unwrap() > 0,
+            "{t:#}"
+        );
         assert_eq!(t["running"], n == 2, "{t:#}");
         assert_eq!(t["ci"], if n == 3 { "failure" } else { "success" }, "{t:#}");
     }
@@ -90,7 +107,13 @@ fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
     assert_eq!(process["container"], "app");
 
     // The human form shows the same facts.
-    let out = run_ok(bin().arg("--config").arg(&config).arg("status").env("ELT_NVML_STANDIN_PIDS", format!("{app_pid}:1")));
+    let out = run_ok(
+        bin()
+            .arg("--config")
+            .arg(&config)
+            .arg("status")
+            .env("ELT_NVML_STANDIN_PIDS", format!("{app_pid}:1")),
+    );
     assert!(out.contains("overall: healthy (exit 0)"), "{out}");
     assert!(out.contains(&format!("* {}", env.tag(2))), "{out}");
     assert!(out.contains("Tesla P40 (stand-in)"), "{out}");
@@ -103,23 +126,44 @@ fn status_exits_1_when_the_app_is_down_and_2_when_docker_is_unreachable() {
     let project = ComposeProject::up("elt-test-down", &env.image_ref(1));
     project.wait_healthy("app");
     let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(dir.path(), &project, &github.url(), "/nonexistent/libnvidia-ml.so.1");
+    let config = sandbox_config(
+        dir.path(),
+        &project,
+        &github.url(),
+        "/nonexistent/libnvidia-ml.so.1",
+    );
 
     let (s, code) = status_json(&config, &[]);
     assert_eq!((s["overall"].as_str(), code), (Some("healthy"), 0), "{s:#}");
     assert_eq!(s["gpu"]["data"]["state"], "unavailable");
 
-    assert!(project.compose(&["stop", "-t", "1", "app"]).status.success());
+    assert!(
+        project
+            .compose(&["stop", "-t", "1", "app"])
+            .status
+            .success()
+    );
     let (s, code) = status_json(&config, &[]);
     assert_eq!(code, 1, "{s:#}");
     assert_eq!(s["overall"], "app_down");
     let reasons = s["reasons"].to_string();
-    assert!(reasons.contains("service app") && reasons.contains("health app failed"), "{reasons}");
+    assert!(
+        reasons.contains("service app") && reasons.contains("health app failed"),
+        "{reasons}"
+    );
 
-    let (s, code) = status_json(&config, &[("ELT_DOCKER_HOST", "unix:///nonexistent/docker.sock".into())]);
+    let (s, code) = status_json(
+        &config,
+        &[("ELT_DOCKER_HOST", "unix:///nonexistent/docker.sock".into())],
+    );
     assert_eq!(code, 2, "{s:#}");
     assert_eq!(s["overall"], "unknown");
-    assert!(s["containers"]["error"].as_str().unwrap().contains("/nonexistent/docker.sock"));
+    assert!(
+        s["containers"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/docker.sock")
+    );
     // The other sections still report, each on its own.
     assert_eq!(s["tags"]["status"], "ok");
     assert_eq!(s["runs"]["status"], "ok");
@@ -152,11 +196,20 @@ nvml_library = "/nonexistent/libnvidia-ml.so.1"
     );
     let started = std::time::Instant::now();
     let (s, code) = status_json(&config, &[]);
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(code, 2);
     for section in ["containers", "tags", "runs"] {
         assert_eq!(s[section]["status"], "error", "{section}: {s:#}");
     }
     assert_eq!(s["health"]["data"][0]["ok"], false);
-    assert!(s["gpu"]["data"]["reason"].as_str().unwrap().contains("could not be loaded"));
+    assert!(
+        s["gpu"]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be loaded")
+    );
 }

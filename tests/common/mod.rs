@@ -21,9 +21,9 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn get(&self, key: &str) -> &str {
-        self.vars
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from testenv.env; rerun scripts/testenv.sh up"))
+        self.vars.get(key).unwrap_or_else(|| {
+            panic!("{key} missing from testenv.env; rerun scripts/testenv.sh up")
+        })
     }
     pub fn sha(&self, n: u32) -> &str {
         self.get(&format!("ELT_TEST_SHA_V{n}"))
@@ -39,10 +39,17 @@ impl TestEnv {
     }
     /// The compose command: prefer standalone docker-compose (what Debian ships).
     pub fn compose(&self) -> Vec<String> {
-        if let Some(v1) = self.vars.get("ELT_TEST_COMPOSE_V1").filter(|s| !s.is_empty()) {
+        if let Some(v1) = self
+            .vars
+            .get("ELT_TEST_COMPOSE_V1")
+            .filter(|s| !s.is_empty())
+        {
             return vec![v1.clone()];
         }
-        self.get("ELT_TEST_COMPOSE").split_whitespace().map(str::to_string).collect()
+        self.get("ELT_TEST_COMPOSE")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -99,14 +106,17 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 pub fn run_ok(cmd: &mut Command) -> String {
@@ -153,7 +163,11 @@ impl GithubStandin {
         }
         let child = cmd.spawn().expect("start github stand-in");
         let port = wait_for("GitHub stand-in port file", Duration::from_secs(15), || {
-            std::fs::read_to_string(&port_file).ok()?.trim().parse::<u16>().ok()
+            std::fs::read_to_string(&port_file)
+                .ok()?
+                .trim()
+                .parse::<u16>()
+                .ok()
         });
         Self {
             child,
@@ -167,7 +181,15 @@ impl GithubStandin {
     pub fn control(&self, method: &str, path: &str, body: &str) -> serde_json::Value {
         let out = run_ok(
             Command::new("curl")
-                .args(["-sS", "-X", method, "-H", "Content-Type: application/json", "-d", body])
+                .args([
+                    "-sS",
+                    "-X",
+                    method,
+                    "-H",
+                    "Content-Type: application/json",
+                    "-d",
+                    body,
+                ])
                 .arg(format!("{}{path}", self.url())),
         );
         serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
@@ -180,7 +202,11 @@ impl GithubStandin {
         self.control("POST", "/_standin/fail", &body);
     }
     pub fn requests(&self) -> serde_json::Value {
-        let out = run_ok(Command::new("curl").args(["-sS"]).arg(format!("{}/_standin/requests", self.url())));
+        let out = run_ok(
+            Command::new("curl")
+                .args(["-sS"])
+                .arg(format!("{}/_standin/requests", self.url())),
+        );
         serde_json::from_str(&out).expect("requests JSON")
     }
 }
@@ -215,11 +241,16 @@ pub fn bin() -> Command {
     for var in ["GH_TOKEN", "GITHUB_TOKEN", "DOCKER_HOST"] {
         cmd.env_remove(var);
     }
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ELT_") && !k.starts_with("ELT_TEST")) {
+    for (k, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("ELT_") && !k.starts_with("ELT_TEST"))
+    {
         cmd.env_remove(k);
     }
     cmd.env("XDG_CONFIG_HOME", "/nonexistent-elt-test-config");
-    cmd.env("XDG_STATE_HOME", std::env::temp_dir().join("elt-console-test-state"));
+    cmd.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("elt-console-test-state"),
+    );
     cmd
 }
 
@@ -275,7 +306,11 @@ volumes:
         // A leftover from an interrupted earlier run would make `up` reuse odd state.
         let _ = project.compose(&["down", "-v", "--remove-orphans"]);
         let out = project.compose(&["up", "-d"]);
-        assert!(out.status.success(), "compose up failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "compose up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let _ = env;
         project
     }
@@ -314,9 +349,11 @@ volumes:
     }
 
     pub fn wait_healthy(&self, service: &str) {
-        wait_for(&format!("{service} of {} healthy", self.name), Duration::from_secs(60), || {
-            (self.inspect(service, "{{.State.Health.Status}}") == "healthy").then_some(())
-        });
+        wait_for(
+            &format!("{service} of {} healthy", self.name),
+            Duration::from_secs(60),
+            || (self.inspect(service, "{{.State.Health.Status}}") == "healthy").then_some(()),
+        );
     }
 
     pub fn compose_file(&self) -> PathBuf {
