@@ -103,12 +103,24 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Some(Command::Status { json }) => status_command(cli.config.as_deref(), json).await,
         None => {
-            // The dashboard is not built yet; until it is, a bare run shows the same snapshot.
-            let code = status_command(cli.config.as_deref(), false).await;
-            eprintln!(
-                "(the full-screen dashboard is not available in this build; showing `status`)"
-            );
-            code
+            use std::io::IsTerminal;
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                eprintln!(
+                    "elt-console: the dashboard needs a terminal; for scripts use `elt-console status [--json]`"
+                );
+                return EXIT_USAGE;
+            }
+            let loaded = match load_config(cli.config.as_deref()) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            match crate::ui::run(loaded, cli.read_only).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("elt-console: {e:#}");
+                    EXIT_INTERNAL
+                }
+            }
         }
     }
 }

@@ -210,6 +210,17 @@ async fn list_repo_tags(
     registry: &RegistrySource,
     service: &crate::config::ServiceConfig,
 ) -> Result<RepoTags, RegistryError> {
+    list_repo_tags_cached(registry, service, &mut std::collections::HashMap::new()).await
+}
+
+/// Like `list_repo_tags`, reusing what `cache` holds for commit tags: by convention a
+/// `main-<sha>` tag never moves, so re-reading it on every refresh would only spend requests.
+/// `latest` and other tags are read again each time.
+pub async fn list_repo_tags_cached(
+    registry: &RegistrySource,
+    service: &crate::config::ServiceConfig,
+    cache: &mut std::collections::HashMap<Tag, TagView>,
+) -> Result<RepoTags, RegistryError> {
     let all = registry.list_tags(&service.image).await?;
     let is_commit_tag = |t: &Tag| service.commit_tags.iter().any(|p| p.sha_of(t).is_some());
     // Describe `latest` and commit tags first; other tags (release names) after them.
@@ -229,7 +240,11 @@ async fn list_repo_tags(
     let truncated = chosen.len() > TAG_DETAIL_LIMIT;
     chosen.truncate(TAG_DETAIL_LIMIT);
 
-    let mut views: Vec<TagView> = futures_util::stream::iter(chosen)
+    let is_cacheable = |t: &Tag| is_commit_tag(t);
+    let (cached, to_read): (Vec<Tag>, Vec<Tag>) = chosen
+        .into_iter()
+        .partition(|t| is_cacheable(t) && cache.get(t).is_some_and(|v| v.error.is_none()));
+    let mut views: Vec<TagView> = futures_util::stream::iter(to_read)
         .map(|tag| async move {
             let sha_from_name = service.commit_tags.iter().find_map(|p| p.sha_of(&tag));
             match registry.describe(&service.image, &tag).await {
@@ -258,6 +273,12 @@ async fn list_repo_tags(
         .buffer_unordered(4)
         .collect()
         .await;
+    for v in &views {
+        if is_cacheable(&v.tag) && v.error.is_none() {
+            cache.insert(v.tag.clone(), v.clone());
+        }
+    }
+    views.extend(cached.iter().filter_map(|t| cache.get(t).cloned()));
     views.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tag.cmp(&b.tag)));
     Ok(RepoTags {
         service: service.name.clone(),
@@ -270,6 +291,22 @@ async fn list_repo_tags(
 
 /// Fill in what one source knows about another's data: CI results of tags, which tag runs,
 /// and which container holds each GPU process.
+pub fn correlate_tags(containers: &[ContainerView], runs: &[RunView], repos: &mut [RepoTags]) {
+    for repo in repos.iter_mut() {
+        for tag in repo.tags.iter_mut() {
+            if let Some(rev) = &tag.revision {
+                tag.ci = ci_result_for(rev, runs);
+            }
+            tag.running = containers.iter().any(|c| {
+                !c.oneoff
+                    && c.service == repo.service
+                    && c.state == crate::domain::ContainerState::Running
+                    && runs_tag(c, &repo.repository, tag)
+            });
+        }
+    }
+}
+
 fn correlate(
     containers: &Section<Vec<ContainerView>>,
     runs: &Section<RunsSection>,
@@ -278,19 +315,8 @@ fn correlate(
 ) {
     let containers = containers.data().map(Vec::as_slice).unwrap_or_default();
     if let Section::Ok { data: repos, .. } = tags {
-        for repo in repos.iter_mut() {
-            for tag in repo.tags.iter_mut() {
-                if let (Some(rev), Some(runs)) = (&tag.revision, runs.data()) {
-                    tag.ci = ci_result_for(rev, &runs.runs);
-                }
-                tag.running = containers.iter().any(|c| {
-                    !c.oneoff
-                        && c.service == repo.service
-                        && c.state == crate::domain::ContainerState::Running
-                        && runs_tag(c, &repo.repository, tag)
-                });
-            }
-        }
+        let runs = runs.data().map(|r| r.runs.as_slice()).unwrap_or_default();
+        correlate_tags(containers, runs, repos);
     }
     if let Section::Ok {
         data: GpuStatus::Available { devices, .. },

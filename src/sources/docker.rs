@@ -7,7 +7,10 @@
 
 use crate::domain::{ContainerState, ContainerView, HealthState};
 use bollard::Docker;
-use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use bollard::container::LogOutput;
+use bollard::query_parameters::{
+    EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -235,6 +238,37 @@ impl DockerSource {
             // then unknown, which is not an error for the container itself.
             Err(_) => ImageFacts::default(),
         }
+    }
+
+    /// A container's log stream from `tail` lines back, following, with the engine's
+    /// timestamps. Items are (from stderr, bytes); bytes are chunks, not lines.
+    pub fn follow_logs(
+        &self,
+        container_id: &str,
+        tail: u32,
+    ) -> impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), DockerError>> + use<> {
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&tail.to_string())
+            .build();
+        let host = self.host.clone();
+        self.docker
+            .logs(container_id, Some(options))
+            .map(move |item| match item {
+                Ok(LogOutput::StdErr { message }) => Ok((true, message)),
+                Ok(
+                    LogOutput::StdOut { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message },
+                ) => Ok((false, message)),
+                Err(e) => Err(DockerError::Unreachable {
+                    host: host.clone(),
+                    reason: describe(&e),
+                }),
+            })
     }
 
     /// Follow the engine's events for this project and send a fresh view after each burst of

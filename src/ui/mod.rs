@@ -1,4 +1,175 @@
-//! The full-screen dashboard.
+//! The full-screen dashboard: one loop, one `select!`, one message type.
+//!
+//! Terminal input, source updates and a slow tick become `Msg`s; `app::update` folds each into
+//! the state and returns effects; a frame is drawn only when something changed, at most
+//! `ui.max_fps` times a second. Sources run as tasks (see `tasks`) under one cancellation token.
 
+pub mod app;
+pub mod draw;
 pub mod logs;
 pub mod sanitize;
+pub mod tasks;
+
+use crate::config::LoadedConfig;
+use app::{App, AppSettings, Effect, Msg};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
+use crossterm::execute;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Run the dashboard until the operator quits. The terminal is restored on every path out:
+/// normal quit, error, and panic (ratatui's hook, plus mouse capture released in ours).
+pub async fn run(loaded: LoadedConfig, read_only: bool) -> anyhow::Result<()> {
+    let config = Arc::new(loaded.config);
+    let settings = AppSettings {
+        keymap: loaded.keymap,
+        host: hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "?".into()),
+        project: config.deployment.project.clone(),
+        services: config.service_names().map(str::to_string).collect(),
+        read_only: read_only || config.ui.read_only,
+        mouse: config.ui.mouse,
+        log_tail: config.ui.log_tail_lines,
+        log_ring: config.ui.log_ring_lines as usize,
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        previous_hook(info);
+    }));
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, config, settings).await;
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    config: Arc<crate::config::Config>,
+    settings: AppSettings,
+) -> anyhow::Result<()> {
+    let frame_gap = Duration::from_millis(1000 / u64::from(config.ui.max_fps.max(1)));
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(256);
+    let (handles, tasks) = tasks::spawn_all(config.clone(), tx.clone(), &cancel);
+    let mut app = App::new(settings, chrono::Utc::now());
+    if app.mouse {
+        execute!(std::io::stdout(), EnableMouseCapture)?;
+    }
+    let size = terminal.size()?;
+    app.size = (size.width, size.height);
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - frame_gap;
+    let mut quit = false;
+
+    while !quit {
+        if dirty && last_frame.elapsed() >= frame_gap {
+            terminal.draw(|f| draw::draw(f, &app))?;
+            last_frame = Instant::now();
+            dirty = false;
+        }
+        let next_frame = tokio::time::Instant::from_std(last_frame + frame_gap);
+        let msg = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
+                Some(Ok(Event::Mouse(m))) => Some(Msg::Mouse(m)),
+                Some(Ok(Event::Resize(w, h))) => Some(Msg::Resize(w, h)),
+                Some(Ok(_)) => None,
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(m) = rx.recv() => Some(m),
+            _ = tick.tick() => Some(Msg::Tick),
+            _ = tokio::time::sleep_until(next_frame), if dirty => None,
+        };
+        let Some(msg) = msg else { continue };
+        let mut pending = vec![msg];
+        // Fold whatever else is already queued before drawing: under a log flood this turns
+        // many batches into one frame.
+        while pending.len() < 64 {
+            match rx.try_recv() {
+                Ok(m) => pending.push(m),
+                Err(_) => break,
+            }
+        }
+        for m in pending {
+            let (effects, changed) = app::update(&mut app, m, chrono::Utc::now());
+            dirty |= changed;
+            for e in effects {
+                match e {
+                    Effect::Quit => quit = true,
+                    Effect::FollowLogs { container_id, tail } => {
+                        let _ = handles.follow.send(Some((container_id, tail)));
+                    }
+                    Effect::SaveLogs { container, text } => {
+                        tokio::spawn(save_logs(container, text, tx.clone()));
+                    }
+                    Effect::ClearAndRedraw => {
+                        terminal.clear()?;
+                        dirty = true;
+                    }
+                    Effect::SetMouse(on) => {
+                        if on {
+                            execute!(std::io::stdout(), EnableMouseCapture)?;
+                        } else {
+                            execute!(std::io::stdout(), DisableMouseCapture)?;
+                        }
+                    }
+                    Effect::RefreshRemote => handles.refresh.notify_waiters(),
+                    Effect::GpuVisible(v) => {
+                        let _ = handles.gpu_visible.send(v);
+                    }
+                }
+            }
+        }
+    }
+    // Bounded shutdown: tasks get a moment to stop, then are left to the runtime's end.
+    cancel.cancel();
+    let _ = tokio::time::timeout(
+        Duration::from_millis(500),
+        futures_util::future::join_all(tasks),
+    )
+    .await;
+    Ok(())
+}
+
+/// Write the log buffer under the XDG state dir and report where (or why not).
+async fn save_logs(container: String, text: String, tx: tokio::sync::mpsc::Sender<Msg>) {
+    let result = async {
+        let dir = crate::logging::log_dir()
+            .ok_or("no home or XDG_STATE_HOME to save under")?
+            .join("saved-logs");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Container names are [a-zA-Z0-9_.-] by Docker's rules; keep only those anyway.
+        let safe: String = container
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!(
+            "{safe}-{}.log",
+            chrono::Local::now().format("%Y%m%d-%H%M%S")
+        ));
+        tokio::fs::write(&path, text)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok::<String, String>(path.display().to_string())
+    }
+    .await;
+    let _ = tx.send(Msg::Saved(result)).await;
+}

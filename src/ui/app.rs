@@ -1,0 +1,757 @@
+//! Dashboard state and the one function that changes it. `update` does no I/O and never
+//! awaits: it folds a message into the state and returns the effects for the loop to carry out.
+
+use super::logs::{LogView, StreamState};
+use super::sanitize::StyledLine;
+use crate::domain::{ContainerState, ContainerView, GpuStatus, HealthResult, RateLimit, RunView};
+use crate::keymap::{Action, Keymap, Scope};
+use crate::sources::docker::DockerUpdate;
+use crate::status::RepoTags;
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use std::collections::{HashMap, VecDeque};
+
+/// GPU history kept for sparklines: one sample a second for five minutes.
+pub const GPU_HISTORY: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Panel {
+    Containers,
+    Gpu,
+    Health,
+    Runs,
+    Tags,
+    Logs,
+}
+
+impl Panel {
+    pub const ORDER: [Panel; 6] = [
+        Panel::Containers,
+        Panel::Gpu,
+        Panel::Health,
+        Panel::Runs,
+        Panel::Tags,
+        Panel::Logs,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            Panel::Containers => "Containers",
+            Panel::Gpu => "GPU",
+            Panel::Health => "Health",
+            Panel::Runs => "Actions runs",
+            Panel::Tags => "Tags",
+            Panel::Logs => "Logs",
+        }
+    }
+    fn index(self) -> usize {
+        Panel::ORDER.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// A source's data with its freshness: never loaded, loaded at a time, or failing since a
+/// time while the last good data stays on screen.
+#[derive(Debug, Clone)]
+pub struct Fresh<T> {
+    pub data: Option<T>,
+    pub loaded_at: Option<DateTime<Utc>>,
+    pub error: Option<(String, DateTime<Utc>)>,
+}
+
+impl<T> Default for Fresh<T> {
+    fn default() -> Self {
+        Self {
+            data: None,
+            loaded_at: None,
+            error: None,
+        }
+    }
+}
+
+impl<T> Fresh<T> {
+    pub fn set(&mut self, data: T, now: DateTime<Utc>) {
+        self.data = Some(data);
+        self.loaded_at = Some(now);
+        self.error = None;
+    }
+    pub fn fail(&mut self, error: String, now: DateTime<Utc>) {
+        // Keep the time the failure started, so the panel can say "failing for 5m".
+        let since = match &self.error {
+            Some((_, since)) => *since,
+            None => now,
+        };
+        self.error = Some((error, since));
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    None,
+    Help {
+        scroll: u16,
+    },
+    Details {
+        title: String,
+        rows: Vec<(String, String)>,
+    },
+    Command(String),
+    Search(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunsData {
+    pub runs: Vec<RunView>,
+    pub token: String,
+}
+
+/// Everything that can happen, from the terminal, a source, or the clock.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    Tick,
+    Docker(DockerUpdate),
+    Health(Vec<HealthResult>),
+    Gpu(GpuStatus),
+    Runs(Result<(Vec<RunView>, RateLimit, String), String>),
+    Tags(Result<Vec<RepoTags>, String>),
+    LogLines {
+        container_id: String,
+        lines: Vec<(Option<String>, bool, StyledLine)>,
+    },
+    LogEnded {
+        container_id: String,
+        reason: String,
+    },
+    Saved(Result<String, String>),
+}
+
+/// What the loop must do after an update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    FollowLogs { container_id: String, tail: u32 },
+    SaveLogs { container: String, text: String },
+    ClearAndRedraw,
+    SetMouse(bool),
+    RefreshRemote,
+    GpuVisible(bool),
+}
+
+pub struct App {
+    pub keymap: Keymap,
+    pub host: String,
+    pub project: String,
+    pub services: Vec<String>,
+    pub read_only: bool,
+    pub log_tail: u32,
+    pub focus: Panel,
+    pub selected: HashMap<Panel, usize>,
+    pub containers: Fresh<Vec<ContainerView>>,
+    pub health: Fresh<Vec<HealthResult>>,
+    /// Per endpoint: whether it is ok and since when it has been so.
+    pub health_since: HashMap<String, (bool, DateTime<Utc>)>,
+    pub gpu: Fresh<GpuStatus>,
+    /// Per device index: (utilisation %, VRAM used %) history.
+    pub gpu_history: HashMap<u32, VecDeque<(u64, u64)>>,
+    pub runs: Fresh<RunsData>,
+    pub rate: RateLimit,
+    pub tags: Fresh<Vec<RepoTags>>,
+    pub logs: LogView,
+    pub overlay: Overlay,
+    pub message: Option<(String, DateTime<Utc>)>,
+    pub size: (u16, u16),
+    pub mouse: bool,
+    /// False under NO_COLOR: meaning is then carried by glyphs and text alone.
+    pub color: bool,
+    pub now: DateTime<Utc>,
+}
+
+pub struct AppSettings {
+    pub keymap: Keymap,
+    pub host: String,
+    pub project: String,
+    pub services: Vec<String>,
+    pub read_only: bool,
+    pub mouse: bool,
+    pub log_tail: u32,
+    pub log_ring: usize,
+    pub color: bool,
+}
+
+impl App {
+    pub fn new(s: AppSettings, now: DateTime<Utc>) -> Self {
+        Self {
+            keymap: s.keymap,
+            host: s.host,
+            project: s.project,
+            services: s.services,
+            read_only: s.read_only,
+            log_tail: s.log_tail,
+            focus: Panel::Containers,
+            selected: HashMap::new(),
+            containers: Fresh::default(),
+            health: Fresh::default(),
+            health_since: HashMap::new(),
+            gpu: Fresh::default(),
+            gpu_history: HashMap::new(),
+            runs: Fresh::default(),
+            rate: RateLimit::default(),
+            tags: Fresh::default(),
+            logs: LogView::new(s.log_ring),
+            overlay: Overlay::None,
+            message: None,
+            size: (80, 24),
+            mouse: s.mouse,
+            color: s.color,
+            now,
+        }
+    }
+
+    pub fn selected(&self, panel: Panel) -> usize {
+        self.selected.get(&panel).copied().unwrap_or(0)
+    }
+
+    fn rows(&self, panel: Panel) -> usize {
+        match panel {
+            Panel::Containers => self.containers.data.as_ref().map_or(0, Vec::len),
+            Panel::Health => self.health.data.as_ref().map_or(0, Vec::len),
+            Panel::Runs => self.runs.data.as_ref().map_or(0, |r| r.runs.len()),
+            Panel::Tags => self.tag_rows().len(),
+            Panel::Gpu => match &self.gpu.data {
+                Some(GpuStatus::Available { devices, .. }) => devices.len(),
+                _ => 0,
+            },
+            Panel::Logs => 0,
+        }
+    }
+
+    /// Tags of every repository, flattened in display order.
+    pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
+        self.tags
+            .data
+            .iter()
+            .flatten()
+            .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
+            .collect()
+    }
+
+    /// The container whose logs should be followed by default: the first deployed service's.
+    fn default_log_container(&self) -> Option<&ContainerView> {
+        let list = self.containers.data.as_ref()?;
+        self.services
+            .iter()
+            .find_map(|s| list.iter().find(|c| !c.oneoff && &c.service == s))
+            .or_else(|| list.first())
+    }
+
+    fn log_page(&self) -> i64 {
+        (self.size.1 as i64 / 3).max(3)
+    }
+
+    fn say(&mut self, text: impl Into<String>) {
+        self.message = Some((text.into(), self.now));
+    }
+}
+
+/// Fold one message into the state. Returns the effects to run, and whether anything on
+/// screen may have changed.
+pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool) {
+    app.now = now;
+    let mut fx = Vec::new();
+    let sources_changed = matches!(msg, Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_));
+    let dirty = match msg {
+        Msg::Tick => true,
+        Msg::Resize(w, h) => {
+            app.size = (w, h);
+            true
+        }
+        Msg::Key(key) => {
+            on_key(app, key, &mut fx);
+            true
+        }
+        Msg::Mouse(m) => on_mouse(app, m),
+        Msg::Docker(DockerUpdate::Containers(list)) => {
+            app.containers.set(list, now);
+            reselect_logs(app, &mut fx);
+            clamp_selection(app, Panel::Containers);
+            true
+        }
+        Msg::Docker(DockerUpdate::Error(e)) => {
+            app.containers.fail(e.to_string(), now);
+            true
+        }
+        Msg::Health(results) => {
+            for r in &results {
+                let entry = app
+                    .health_since
+                    .entry(r.name.clone())
+                    .or_insert((r.ok, now));
+                if entry.0 != r.ok {
+                    *entry = (r.ok, now);
+                }
+            }
+            app.health.set(results, now);
+            true
+        }
+        Msg::Gpu(status) => {
+            if let GpuStatus::Available { devices, .. } = &status {
+                for d in devices {
+                    let h = app.gpu_history.entry(d.index).or_default();
+                    if h.len() == GPU_HISTORY {
+                        h.pop_front();
+                    }
+                    let mem_pct = match (d.memory_used_bytes, d.memory_total_bytes) {
+                        (Some(u), Some(t)) if t > 0 => u * 100 / t,
+                        _ => 0,
+                    };
+                    h.push_back((d.utilization_pct.unwrap_or(0) as u64, mem_pct));
+                }
+            }
+            app.gpu.set(status, now);
+            true
+        }
+        Msg::Runs(Ok((runs, rate, token))) => {
+            app.rate = rate;
+            app.runs.set(RunsData { runs, token }, now);
+            clamp_selection(app, Panel::Runs);
+            true
+        }
+        Msg::Runs(Err(e)) => {
+            app.runs.fail(e, now);
+            true
+        }
+        Msg::Tags(Ok(repos)) => {
+            app.tags.set(repos, now);
+            clamp_selection(app, Panel::Tags);
+            true
+        }
+        Msg::Tags(Err(e)) => {
+            app.tags.fail(e, now);
+            true
+        }
+        Msg::LogLines {
+            container_id,
+            lines,
+        } => {
+            if app.logs.container_id.as_deref() != Some(container_id.as_str()) {
+                return (fx, false); // a late batch from a stream we already left
+            }
+            app.logs.state = StreamState::Following;
+            for (time, stderr, line) in lines {
+                app.logs.push(time, stderr, line);
+            }
+            true
+        }
+        Msg::LogEnded {
+            container_id,
+            reason,
+        } => {
+            if app.logs.container_id.as_deref() == Some(container_id.as_str()) {
+                app.logs.state = StreamState::Ended(reason);
+            }
+            true
+        }
+        Msg::Saved(Ok(path)) => {
+            app.say(format!("logs saved to {path}"));
+            true
+        }
+        Msg::Saved(Err(e)) => {
+            app.say(format!("could not save logs: {e}"));
+            true
+        }
+    };
+    if sources_changed {
+        correlate(app);
+    }
+    (fx, dirty)
+}
+
+/// Tags learn their CI result and whether they run from the other sources' latest data.
+fn correlate(app: &mut App) {
+    let (Some(repos), Some(containers)) = (app.tags.data.as_mut(), app.containers.data.as_ref())
+    else {
+        return;
+    };
+    let runs = app
+        .runs
+        .data
+        .as_ref()
+        .map(|r| r.runs.as_slice())
+        .unwrap_or_default();
+    crate::status::correlate_tags(containers, runs, repos);
+}
+
+fn clamp_selection(app: &mut App, panel: Panel) {
+    let rows = app.rows(panel);
+    let sel = app.selected(panel);
+    if rows == 0 {
+        app.selected.insert(panel, 0);
+    } else if sel >= rows {
+        app.selected.insert(panel, rows - 1);
+    }
+}
+
+/// Keep following logs across container replacement (a deploy recreates the container):
+/// the same service's new container takes over; with nothing chosen yet, pick the app's.
+fn reselect_logs(app: &mut App, fx: &mut Vec<Effect>) {
+    let Some(list) = app.containers.data.as_ref() else {
+        return;
+    };
+    let current = app.logs.container_id.clone();
+    let still_there = current
+        .as_ref()
+        .is_some_and(|id| list.iter().any(|c| &c.id == id));
+    if still_there {
+        return;
+    }
+    let previous_service = current.as_ref().and_then(|_| {
+        let name = &app.logs.container_name;
+        list.iter()
+            .find(|c| &c.name == name)
+            .map(|c| c.service.clone())
+    });
+    let next = previous_service
+        .and_then(|s| {
+            list.iter()
+                .find(|c| c.service == s && c.state == ContainerState::Running)
+        })
+        .or_else(|| app.default_log_container())
+        .cloned();
+    if let Some(c) = next {
+        follow(app, &c, fx);
+    }
+}
+
+fn follow(app: &mut App, c: &ContainerView, fx: &mut Vec<Effect>) {
+    app.logs.switch_to(c.id.clone(), c.name.clone());
+    fx.push(Effect::FollowLogs {
+        container_id: c.id.clone(),
+        tail: app.log_tail,
+    });
+}
+
+fn on_mouse(app: &mut App, m: MouseEvent) -> bool {
+    match m.kind {
+        MouseEventKind::ScrollDown => move_selection(app, 3),
+        MouseEventKind::ScrollUp => move_selection(app, -3),
+        _ => return false,
+    }
+    true
+}
+
+fn move_selection(app: &mut App, delta: i64) {
+    if app.focus == Panel::Logs {
+        app.logs.scroll(delta);
+        return;
+    }
+    let rows = app.rows(app.focus) as i64;
+    if rows == 0 {
+        return;
+    }
+    let sel = (app.selected(app.focus) as i64 + delta).clamp(0, rows - 1);
+    app.selected.insert(app.focus, sel as usize);
+}
+
+fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
+    // Text input (command palette, search) takes every key until Enter or Esc.
+    if let Overlay::Command(input) | Overlay::Search(input) = &mut app.overlay {
+        match key.code {
+            KeyCode::Esc => app.overlay = Overlay::None,
+            KeyCode::Backspace => {
+                input.pop();
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
+            KeyCode::Enter => {
+                let text = input.clone();
+                let was_command = matches!(app.overlay, Overlay::Command(_));
+                app.overlay = Overlay::None;
+                if was_command {
+                    run_command(app, text.trim(), fx);
+                } else {
+                    app.logs.set_search(&text);
+                    app.focus = Panel::Logs;
+                    let context = app.log_page() as u64;
+                    if !text.is_empty() && !app.logs.jump(false, context / 3) {
+                        app.say(format!("no match for {text:?}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        return;
+    }
+    let Some(action) = app.keymap.action(&key) else {
+        return;
+    };
+    // Overlays take Back; Help scrolls with movement keys.
+    match (&mut app.overlay, action) {
+        (
+            Overlay::Help { .. } | Overlay::Details { .. },
+            Action::Back | Action::Help | Action::Open,
+        ) => {
+            app.overlay = Overlay::None;
+            return;
+        }
+        (Overlay::Help { scroll }, Action::Down) => {
+            *scroll = scroll.saturating_add(1);
+            return;
+        }
+        (Overlay::Help { scroll }, Action::Up) => {
+            *scroll = scroll.saturating_sub(1);
+            return;
+        }
+        (Overlay::Help { .. } | Overlay::Details { .. }, a) if a != Action::Quit => return,
+        _ => {}
+    }
+    if action.scope() == Scope::Logs && app.focus != Panel::Logs {
+        return;
+    }
+    let page = app.log_page();
+    match action {
+        Action::Quit => fx.push(Effect::Quit),
+        Action::Help => app.overlay = Overlay::Help { scroll: 0 },
+        Action::Command => app.overlay = Overlay::Command(String::new()),
+        Action::Redraw => fx.push(Effect::ClearAndRedraw),
+        Action::ToggleMouse => {
+            app.mouse = !app.mouse;
+            fx.push(Effect::SetMouse(app.mouse));
+            app.say(if app.mouse {
+                "mouse capture on"
+            } else {
+                "mouse capture off"
+            });
+        }
+        Action::FocusNext => app.focus = Panel::ORDER[(app.focus.index() + 1) % Panel::ORDER.len()],
+        Action::FocusPrev => {
+            app.focus =
+                Panel::ORDER[(app.focus.index() + Panel::ORDER.len() - 1) % Panel::ORDER.len()]
+        }
+        Action::FocusContainers => app.focus = Panel::Containers,
+        Action::FocusGpu => app.focus = Panel::Gpu,
+        Action::FocusHealth => app.focus = Panel::Health,
+        Action::FocusRuns => app.focus = Panel::Runs,
+        Action::FocusTags => app.focus = Panel::Tags,
+        Action::FocusLogs => app.focus = Panel::Logs,
+        Action::Down => move_selection(app, 1),
+        Action::Up => move_selection(app, -1),
+        Action::PageDown => move_selection(app, page),
+        Action::PageUp => move_selection(app, -page),
+        Action::Top => {
+            if app.focus == Panel::Logs {
+                app.logs.to_top();
+            } else {
+                app.selected.insert(app.focus, 0);
+            }
+        }
+        Action::Bottom => {
+            if app.focus == Panel::Logs {
+                app.logs.follow();
+            } else {
+                let rows = app.rows(app.focus);
+                app.selected.insert(app.focus, rows.saturating_sub(1));
+            }
+        }
+        Action::Open => open(app, fx),
+        Action::Back => {
+            if app.logs.search.is_some() {
+                app.logs.set_search("");
+                app.logs.filter = false;
+            }
+            app.message = None;
+        }
+        Action::Refresh => {
+            fx.push(Effect::RefreshRemote);
+            app.say("refreshing GitHub runs and registry tags");
+        }
+        Action::Search => app.overlay = Overlay::Search(String::new()),
+        Action::SearchNext | Action::SearchPrev => {
+            if app.logs.search.is_none() {
+                app.say("no search: press / first");
+            } else if !app.logs.jump(action == Action::SearchNext, page as u64 / 3) {
+                app.say("no more matches");
+            }
+        }
+        Action::Filter => {
+            if app.logs.search.is_none() {
+                app.say("filter shows lines matching the search: press / first");
+            } else {
+                app.logs.filter = !app.logs.filter;
+            }
+        }
+        Action::Pause => app.logs.toggle_pause(),
+        Action::Wrap => app.logs.wrap = !app.logs.wrap,
+        Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
+        Action::SaveLogs => {
+            if app.logs.is_empty() {
+                app.say("nothing to save");
+            } else {
+                fx.push(Effect::SaveLogs {
+                    container: app.logs.container_name.clone(),
+                    text: app.logs.export(),
+                });
+            }
+        }
+    }
+}
+
+fn open(app: &mut App, fx: &mut Vec<Effect>) {
+    let sel = app.selected(app.focus);
+    match app.focus {
+        Panel::Containers => {
+            let Some(c) = app
+                .containers
+                .data
+                .as_ref()
+                .and_then(|l| l.get(sel))
+                .cloned()
+            else {
+                return;
+            };
+            if app.logs.container_id.as_deref() != Some(c.id.as_str()) {
+                follow(app, &c, fx);
+            }
+            app.overlay = Overlay::Details {
+                title: format!("container {}", c.name),
+                rows: vec![
+                    ("id".into(), c.id.clone()),
+                    ("service".into(), c.service.clone()),
+                    ("state".into(), format!("{:?}", c.state).to_lowercase()),
+                    ("health".into(), format!("{:?}", c.health).to_lowercase()),
+                    (
+                        "exit code".into(),
+                        c.exit_code.map_or("-".into(), |e| e.to_string()),
+                    ),
+                    ("restarts".into(), c.restarts.to_string()),
+                    (
+                        "started".into(),
+                        c.started_at.map_or("-".into(), |t| t.to_rfc3339()),
+                    ),
+                    ("image".into(), c.image.clone()),
+                    ("image id".into(), c.image_id.clone()),
+                    ("digests".into(), c.repo_digests.join(", ")),
+                    ("revision".into(), c.revision.clone().unwrap_or_default()),
+                    (
+                        "image created".into(),
+                        c.image_created.clone().unwrap_or_default(),
+                    ),
+                ],
+            };
+        }
+        Panel::Runs => {
+            let Some(r) = app
+                .runs
+                .data
+                .as_ref()
+                .and_then(|d| d.runs.get(sel))
+                .cloned()
+            else {
+                return;
+            };
+            app.overlay = Overlay::Details {
+                title: format!("run #{}", r.number),
+                rows: vec![
+                    ("status".into(), r.status.clone()),
+                    (
+                        "conclusion".into(),
+                        r.conclusion.clone().unwrap_or_default(),
+                    ),
+                    ("branch".into(), r.branch.clone().unwrap_or_default()),
+                    ("commit".into(), r.head_sha.clone()),
+                    ("event".into(), r.event.clone()),
+                    ("title".into(), r.title.clone().unwrap_or_default()),
+                    ("actor".into(), r.actor.clone().unwrap_or_default()),
+                    ("created".into(), r.created_at.to_rfc3339()),
+                    ("duration".into(), format!("{}s", r.duration_secs())),
+                    ("url".into(), r.html_url.clone()),
+                ],
+            };
+        }
+        Panel::Tags => {
+            let Some((service, t)) = app
+                .tag_rows()
+                .get(sel)
+                .map(|(s, t)| (s.to_string(), (*t).clone()))
+            else {
+                return;
+            };
+            app.overlay = Overlay::Details {
+                title: format!("tag {}", t.tag),
+                rows: vec![
+                    ("service".into(), service),
+                    (
+                        "digest".into(),
+                        t.digest.as_ref().map_or("-".into(), |d| d.to_string()),
+                    ),
+                    (
+                        "commit".into(),
+                        t.revision.as_ref().map_or("-".into(), |r| r.to_string()),
+                    ),
+                    (
+                        "created".into(),
+                        t.created.map_or("-".into(), |c| c.to_rfc3339()),
+                    ),
+                    (
+                        "size".into(),
+                        t.size_bytes.map_or("-".into(), |s| format!("{s} bytes")),
+                    ),
+                    ("CI".into(), t.ci.clone().unwrap_or_else(|| "-".into())),
+                    (
+                        "running".into(),
+                        if t.running { "yes" } else { "no" }.into(),
+                    ),
+                    ("error".into(), t.error.clone().unwrap_or_default()),
+                ],
+            };
+        }
+        Panel::Health => {
+            let Some(h) = app.health.data.as_ref().and_then(|l| l.get(sel)).cloned() else {
+                return;
+            };
+            app.overlay = Overlay::Details {
+                title: format!("endpoint {}", h.name),
+                rows: vec![
+                    ("url".into(), h.url.clone()),
+                    ("ok".into(), h.ok.to_string()),
+                    (
+                        "HTTP".into(),
+                        h.status.map_or("-".into(), |s| s.to_string()),
+                    ),
+                    ("latency".into(), format!("{} ms", h.latency_ms)),
+                    ("status".into(), h.app_status.clone().unwrap_or_default()),
+                    ("version".into(), h.version.clone().unwrap_or_default()),
+                    ("error".into(), h.error.clone().unwrap_or_default()),
+                ],
+            };
+        }
+        Panel::Gpu | Panel::Logs => {}
+    }
+}
+
+fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next()) {
+        (None, _) => {}
+        (Some("q" | "quit"), _) => fx.push(Effect::Quit),
+        (Some("help"), _) => app.overlay = Overlay::Help { scroll: 0 },
+        (Some("refresh"), _) => fx.push(Effect::RefreshRemote),
+        (Some("logs"), Some(name)) => {
+            let found = app.containers.data.as_ref().and_then(|list| {
+                list.iter()
+                    .find(|c| !c.oneoff && (c.service == name || c.name == name))
+                    .cloned()
+            });
+            match found {
+                Some(c) => {
+                    follow(app, &c, fx);
+                    app.focus = Panel::Logs;
+                }
+                None => app.say(format!("no container or service named {name:?}")),
+            }
+        }
+        (Some("logs"), None) => app.say("usage: :logs SERVICE|CONTAINER"),
+        (Some(other), _) => app.say(format!(
+            "unknown command {other:?} (try :logs NAME, :refresh, :quit)"
+        )),
+    }
+}

@@ -1,0 +1,383 @@
+//! The dashboard's background work. Each task owns its client, runs until cancelled, and
+//! reports owned domain values over the loop's channel; none of them touches `App`.
+
+use super::app::Msg;
+use super::logs::parse_engine_line;
+use crate::config::Config;
+use crate::domain::{GpuStatus, Tag, TagView};
+use crate::sources::docker::DockerSource;
+use crate::sources::github::{GithubError, GithubSource, TokenSource};
+use crate::sources::gpu::GpuSource;
+use crate::sources::health::HealthChecker;
+use crate::sources::registry::RegistrySource;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub struct Handles {
+    /// Which container's logs to follow (id, tail lines).
+    pub follow: watch::Sender<Option<(String, u32)>>,
+    /// Whether the GPU panel is on screen; sampling stops while it is not.
+    pub gpu_visible: watch::Sender<bool>,
+    /// Wake the GitHub and registry pollers now.
+    pub refresh: Arc<Notify>,
+}
+
+pub fn spawn_all(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    cancel: &CancellationToken,
+) -> (Handles, Vec<tokio::task::JoinHandle<()>>) {
+    let (follow_tx, follow_rx) = watch::channel(None);
+    let (gpu_tx, gpu_rx) = watch::channel(true);
+    let refresh = Arc::new(Notify::new());
+    let mut tasks = Vec::new();
+
+    // Docker: the event-driven watcher forwards its updates.
+    {
+        let (dtx, mut drx) = mpsc::channel(16);
+        let c = config.clone();
+        tasks.push(tokio::spawn(DockerSource::watch(
+            c.docker.host.clone(),
+            c.docker.request_timeout_ms,
+            c.deployment.project.clone(),
+            dtx,
+            cancel.child_token(),
+        )));
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(u) = drx.recv().await {
+                if tx.send(Msg::Docker(u)).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(health_task(
+        config.clone(),
+        tx.clone(),
+        cancel.child_token(),
+    )));
+    tasks.push(tokio::spawn(gpu_task(
+        config.clone(),
+        tx.clone(),
+        gpu_rx,
+        cancel.child_token(),
+    )));
+    tasks.push(tokio::spawn(github_task(
+        config.clone(),
+        tx.clone(),
+        refresh.clone(),
+        cancel.child_token(),
+    )));
+    tasks.push(tokio::spawn(registry_task(
+        config.clone(),
+        tx.clone(),
+        refresh.clone(),
+        cancel.child_token(),
+    )));
+    tasks.push(tokio::spawn(logs_task(
+        config,
+        tx,
+        follow_rx,
+        cancel.child_token(),
+    )));
+    (
+        Handles {
+            follow: follow_tx,
+            gpu_visible: gpu_tx,
+            refresh,
+        },
+        tasks,
+    )
+}
+
+async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+async fn health_task(config: Arc<Config>, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
+    let Ok(checker) = HealthChecker::new() else {
+        return;
+    };
+    let every = Duration::from_millis(config.ui.health_interval_ms);
+    loop {
+        let results = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = checker.check_all(&config.health) => r,
+        };
+        if tx.send(Msg::Health(results)).await.is_err() || !sleep_or_cancel(every, &cancel).await {
+            return;
+        }
+    }
+}
+
+async fn gpu_task(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    mut visible: watch::Receiver<bool>,
+    cancel: CancellationToken,
+) {
+    let library = config.gpu.nvml_library.clone();
+    let opened = tokio::task::spawn_blocking(move || GpuSource::open(&library)).await;
+    let source = match opened {
+        Ok(Ok(s)) => Arc::new(s),
+        Ok(Err(reason)) => {
+            let _ = tx.send(Msg::Gpu(GpuStatus::Unavailable { reason })).await;
+            return;
+        }
+        Err(e) => {
+            let _ = tx
+                .send(Msg::Gpu(GpuStatus::Unavailable {
+                    reason: format!("NVML task failed: {e}"),
+                }))
+                .await;
+            return;
+        }
+    };
+    let every = Duration::from_millis(config.gpu.sample_interval_ms);
+    loop {
+        if !*visible.borrow() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = visible.changed() => if r.is_err() { return },
+            }
+            continue;
+        }
+        let s = source.clone();
+        let sample = match tokio::task::spawn_blocking(move || s.sample()).await {
+            Ok(sample) => sample,
+            Err(e) => GpuStatus::Unavailable {
+                reason: format!("NVML sampling failed: {e}"),
+            },
+        };
+        if tx.send(Msg::Gpu(sample)).await.is_err() || !sleep_or_cancel(every, &cancel).await {
+            return;
+        }
+    }
+}
+
+/// Runs of the workflow, at an interval that keeps an unauthenticated console under GitHub's
+/// 60 requests/hour, and never while GitHub says the budget is spent.
+async fn github_task(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    refresh: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let gh = match GithubSource::new(&config.github).await {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = tx.send(Msg::Runs(Err(e))).await;
+            return;
+        }
+    };
+    let every = Duration::from_secs(if gh.token_source == TokenSource::None {
+        config.ui.github_interval_unauthenticated_s
+    } else {
+        config.ui.github_interval_authenticated_s
+    });
+    let token = gh.token_source.to_string();
+    loop {
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = gh.runs() => r,
+        };
+        let mut wait = every;
+        let msg = match result {
+            Ok(page) => Msg::Runs(Ok((page.runs, page.rate, token.clone()))),
+            Err(e) => {
+                if let GithubError::RateLimited {
+                    until: Some(until), ..
+                } = &e
+                {
+                    let secs = (*until - chrono::Utc::now()).num_seconds().max(1) as u64;
+                    wait = wait.max(Duration::from_secs(secs));
+                }
+                Msg::Runs(Err(e.to_string()))
+            }
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            _ = refresh.notified() => {}
+        }
+    }
+}
+
+async fn registry_task(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    refresh: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let registry = RegistrySource::new(&config.registry);
+    let mut caches: HashMap<String, HashMap<Tag, TagView>> = HashMap::new();
+    let every = Duration::from_secs(config.ui.registry_interval_s);
+    loop {
+        let mut repos = Vec::new();
+        let mut error = None;
+        for service in &config.deployment.services {
+            let cache = caches.entry(service.name.clone()).or_default();
+            let r = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = crate::status::list_repo_tags_cached(&registry, service, cache) => r,
+            };
+            match r {
+                Ok(t) => repos.push(t),
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        let msg = match error {
+            Some(e) if repos.is_empty() => Msg::Tags(Err(e)),
+            _ => Msg::Tags(Ok(repos)),
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+            _ = refresh.notified() => {}
+        }
+    }
+}
+
+/// Follow one container's log stream at a time, switching when the selection changes.
+/// Lines are sanitised here, off the UI thread, and sent in batches so a flood of 20 000
+/// lines a second becomes a few dozen messages.
+async fn logs_task(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    mut follow: watch::Receiver<Option<(String, u32)>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let current = follow.borrow_and_update().clone();
+        let stream_cancel = cancel.child_token();
+        let stream = current.clone().map(|(id, tail)| {
+            let tx = tx.clone();
+            let c = config.clone();
+            let token = stream_cancel.clone();
+            tokio::spawn(async move {
+                let reason = follow_one(&c, &id, tail, &tx, &token).await;
+                if !token.is_cancelled() {
+                    let _ = tx
+                        .send(Msg::LogEnded {
+                            container_id: id,
+                            reason,
+                        })
+                        .await;
+                }
+            })
+        });
+        let changed = tokio::select! {
+            _ = cancel.cancelled() => false,
+            r = follow.changed() => r.is_ok(),
+        };
+        stream_cancel.cancel();
+        if let Some(handle) = stream {
+            let _ = handle.await;
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+const BATCH_LINES: usize = 2000;
+const BATCH_WINDOW: Duration = Duration::from_millis(25);
+
+async fn follow_one(
+    config: &Config,
+    id: &str,
+    tail: u32,
+    tx: &mpsc::Sender<Msg>,
+    cancel: &CancellationToken,
+) -> String {
+    let docker =
+        match DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
+            Ok(d) => d,
+            Err(e) => return e.to_string(),
+        };
+    let mut stream = std::pin::pin!(docker.follow_logs(id, tail));
+    let mut carry: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut batch = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return "stopped".into(),
+            _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
+                send_batch(tx, id, &mut batch).await;
+            }
+            item = stream.next() => match item {
+                None => {
+                    flush_partial(&mut carry, &mut batch);
+                    send_batch(tx, id, &mut batch).await;
+                    return "log stream closed (container stopped?)".into();
+                }
+                Some(Err(e)) => {
+                    send_batch(tx, id, &mut batch).await;
+                    return e.to_string();
+                }
+                Some(Ok((stderr, bytes))) => {
+                    if batch.is_empty() {
+                        deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+                    }
+                    let buf = &mut carry[stderr as usize];
+                    buf.extend_from_slice(&bytes);
+                    while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=pos).collect();
+                        batch.push(parse_engine_line(&line[..line.len() - 1], stderr));
+                    }
+                    // A line that never ends is cut rather than held (and grown) forever.
+                    if buf.len() > super::sanitize::MAX_LINE_BYTES * 2 {
+                        let line = std::mem::take(buf);
+                        batch.push(parse_engine_line(&line, stderr));
+                    }
+                    if batch.len() >= BATCH_LINES {
+                        send_batch(tx, id, &mut batch).await;
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn flush_partial(
+    carry: &mut [Vec<u8>; 2],
+    batch: &mut Vec<(Option<String>, bool, super::sanitize::StyledLine)>,
+) {
+    for (i, buf) in carry.iter_mut().enumerate() {
+        if !buf.is_empty() {
+            batch.push(parse_engine_line(buf, i == 1));
+            buf.clear();
+        }
+    }
+}
+
+async fn send_batch(
+    tx: &mpsc::Sender<Msg>,
+    id: &str,
+    batch: &mut Vec<(Option<String>, bool, super::sanitize::StyledLine)>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let lines = std::mem::take(batch);
+    let _ = tx
+        .send(Msg::LogLines {
+            container_id: id.to_string(),
+            lines,
+        })
+        .await;
+}
