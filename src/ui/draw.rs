@@ -161,19 +161,25 @@ pub fn draw(frame: &mut Frame, app: &App) {
     .areas(area);
     draw_header(frame, app, header);
     let [top, middle, bottom] = Layout::vertical([
-        Constraint::Percentage(38),
-        Constraint::Percentage(26),
+        Constraint::Percentage(40),
+        Constraint::Percentage(25),
         Constraint::Min(6),
     ])
     .areas(body);
-    let [top_left, gpu] =
+    // Containers get the whole top-left so every service is visible even at 80x24; the GPU
+    // and the health endpoints share the right.
+    let [containers, top_right] =
         Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(top);
-    let container_rows = app.containers.data.as_ref().map_or(1, Vec::len) as u16;
-    let [containers, health] = Layout::vertical([
-        Constraint::Min((container_rows + 3).min(top_left.height.saturating_sub(4))),
-        Constraint::Length((app.health.data.as_ref().map_or(1, Vec::len) as u16 + 2).min(6)),
+    let health_rows = app.health.data.as_ref().map_or(1, Vec::len) as u16;
+    let [gpu, health] = Layout::vertical([
+        Constraint::Min(4),
+        Constraint::Length(
+            (health_rows + 2)
+                .min(top_right.height.saturating_sub(4))
+                .min(8),
+        ),
     ])
-    .areas(top_left);
+    .areas(top_right);
     let [runs, tags] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
     draw_containers(frame, app, containers);
@@ -348,11 +354,11 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
     let table = Table::new(
         rows,
         [
-            Constraint::Length(14),
+            Constraint::Length(11),
             Constraint::Length(13),
-            Constraint::Min(10),
+            Constraint::Min(6),
             Constraint::Length(6),
-            Constraint::Length(4),
+            Constraint::Length(3),
         ],
     )
     .header(Row::new(["  SERVICE", "STATE", "TAG", "UP", "RST"]).style(theme.dim()))

@@ -1,0 +1,479 @@
+//! The dashboard without a terminal: `update` fed messages (state and effects asserted), and
+//! frames drawn on ratatui's TestBackend at fixed sizes with a pinned clock, as insta
+//! snapshots, plus the colours of cells that carry meaning.
+
+use chrono::{DateTime, TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use elt_console::config::{self, Sources};
+use elt_console::domain::*;
+use elt_console::sources::docker::{DockerError, DockerUpdate};
+use elt_console::status::RepoTags;
+use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
+use elt_console::ui::draw::draw;
+use elt_console::ui::sanitize::sanitize;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
+}
+
+fn app(color: bool) -> App {
+    let loaded = config::load(&Sources::default()).unwrap();
+    App::new(
+        AppSettings {
+            keymap: loaded.keymap,
+            host: "gpu-server".into(),
+            project: "elt".into(),
+            services: vec!["app".into()],
+            read_only: false,
+            mouse: false,
+            log_tail: 500,
+            log_ring: 1000,
+            color,
+        },
+        t0(),
+    )
+}
+
+const SHA2: &str = "2af620c8d8e21fec0444c3e505b830006d6e11fa";
+const SHA3: &str = "08f0ab8d98c3ef79aa6fdebeb3964929ba08eb7b";
+
+fn container(id: &str, service: &str, state: ContainerState, health: HealthState) -> ContainerView {
+    ContainerView {
+        id: id.repeat(64 / id.len()),
+        name: format!("elt-{service}-1"),
+        service: service.into(),
+        oneoff: false,
+        state,
+        health,
+        exit_code: (state == ContainerState::Exited).then_some(137),
+        restarts: if service == "worker" { 3 } else { 0 },
+        started_at: Some(t0() - chrono::Duration::minutes(95)),
+        image: format!("ghcr.io/arthurlee116/english-listening-trainer:main-{SHA2}"),
+        image_id: "sha256:".to_string() + &"c".repeat(64),
+        repo_digests: vec![],
+        revision: Some(SHA2.into()),
+        image_created: None,
+        image_version: None,
+        pid: Some(4242),
+    }
+}
+
+fn run(n: u64, sha: &str, conclusion: Option<&str>) -> RunView {
+    RunView {
+        id: 19000000000 + n,
+        number: n,
+        status: if conclusion.is_some() {
+            "completed"
+        } else {
+            "in_progress"
+        }
+        .into(),
+        conclusion: conclusion.map(str::to_string),
+        branch: Some("main".into()),
+        event: "push".into(),
+        head_sha: sha.into(),
+        title: Some(format!("Commit {n}")),
+        actor: Some("arthurlee116".into()),
+        created_at: t0() - chrono::Duration::hours(n as i64),
+        updated_at: t0() - chrono::Duration::hours(n as i64) + chrono::Duration::minutes(7),
+        run_started_at: None,
+        html_url: format!(
+            "https://github.com/arthurlee116/english-listening-trainer/actions/runs/{n}"
+        ),
+    }
+}
+
+fn tag(name: &str, sha: &str, hours: i64, running: bool) -> TagView {
+    TagView {
+        tag: Tag::parse(name).unwrap(),
+        digest: Some(Digest::parse(&format!("sha256:{}", "d".repeat(64))).unwrap()),
+        revision: Some(CommitSha::parse(sha).unwrap()),
+        created: Some(t0() - chrono::Duration::hours(hours)),
+        size_bytes: Some(5_100_000_000),
+        ci: None,
+        running,
+        error: None,
+    }
+}
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+/// A dashboard with every panel loaded: what an operator sees on a busy day.
+fn loaded_app(color: bool) -> App {
+    let mut a = app(color);
+    let now = t0();
+    update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![
+            container("a1", "app", ContainerState::Running, HealthState::Healthy),
+            container("b2", "tts", ContainerState::Running, HealthState::Unhealthy),
+            container(
+                "c3",
+                "worker",
+                ContainerState::Restarting,
+                HealthState::None,
+            ),
+            container("d4", "cron", ContainerState::Exited, HealthState::None),
+        ])),
+        now,
+    );
+    update(
+        &mut a,
+        Msg::Health(vec![
+            HealthResult {
+                name: "app".into(),
+                url: "http://localhost:3000/api/health".into(),
+                ok: true,
+                status: Some(200),
+                latency_ms: 14,
+                app_status: Some("ok".into()),
+                version: Some("2.3.1".into()),
+                error: None,
+                checked_at: now,
+            },
+            HealthResult {
+                name: "tts".into(),
+                url: "http://localhost:3000/api/tts/health".into(),
+                ok: false,
+                status: Some(503),
+                latency_ms: 230,
+                app_status: Some("error".into()),
+                version: None,
+                error: Some("HTTP 503: model not loaded".into()),
+                checked_at: now,
+            },
+        ]),
+        now,
+    );
+    for i in 0..5u32 {
+        update(
+            &mut a,
+            Msg::Gpu(GpuStatus::Available {
+                driver_version: Some("535.54.03".into()),
+                sampled_at: now,
+                devices: vec![GpuDevice {
+                    index: 0,
+                    name: "Tesla P40".into(),
+                    uuid: None,
+                    utilization_pct: Some(30 + i * 10),
+                    memory_utilization_pct: Some(20),
+                    memory_used_bytes: Some(21 * 1024 * 1024 * 1024),
+                    memory_total_bytes: Some(24 * 1024 * 1024 * 1024),
+                    temperature_c: Some(71),
+                    power_mw: Some(143_000),
+                    power_limit_mw: Some(250_000),
+                    processes: vec![GpuProcess {
+                        pid: 4242,
+                        used_bytes: Some(20 * 1024 * 1024 * 1024),
+                        container_id: None,
+                        container: Some("app".into()),
+                    }],
+                }],
+            }),
+            now,
+        );
+    }
+    update(
+        &mut a,
+        Msg::Runs(Ok((
+            vec![
+                run(5, "7a6038dfd2585d6ce3b5bcda675da6741b43167f", None),
+                run(4, SHA3, Some("failure")),
+                run(3, SHA2, Some("success")),
+            ],
+            RateLimit {
+                limit: Some(60),
+                remaining: Some(51),
+                used: Some(9),
+                reset: Some(now + chrono::Duration::minutes(40)),
+                resource: Some("core".into()),
+            },
+            "none (unauthenticated: 60 requests/hour)".into(),
+        ))),
+        now,
+    );
+    update(
+        &mut a,
+        Msg::Tags(Ok(vec![RepoTags {
+            service: "app".into(),
+            repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
+            total: 12,
+            truncated: false,
+            tags: vec![
+                tag(&format!("main-{SHA3}"), SHA3, 4, false),
+                tag(&format!("main-{SHA2}"), SHA2, 30, true),
+                tag("latest", SHA2, 30, true),
+            ],
+        }])),
+        now,
+    );
+    let id = "a1".repeat(32);
+    let lines = (0..40)
+        .map(|i| {
+            let raw = if i == 37 {
+                "\x1b[31mERROR\x1b[0m tts: CUDA out of memory \x1b]52;c;ZXZpbA==\x07".to_string()
+            } else {
+                format!("INFO request {i} GET /api/health 200")
+            };
+            (
+                Some(format!("07:59:{:02}.000", i % 60)),
+                i == 37,
+                sanitize(raw.as_bytes(), 16384),
+            )
+        })
+        .collect();
+    update(
+        &mut a,
+        Msg::LogLines {
+            container_id: id,
+            lines,
+        },
+        now,
+    );
+    // The registry later failed: the panel keeps its data and says since when.
+    update(
+        &mut a,
+        Msg::Tags(Err("registry ghcr.io not reachable: timed out".into())),
+        now + chrono::Duration::seconds(30),
+    );
+    update(&mut a, Msg::Tick, now + chrono::Duration::seconds(95));
+    a
+}
+
+fn render(a: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| draw(f, a)).unwrap();
+    terminal
+}
+
+#[test]
+fn snapshot_full_dashboard_80x24() {
+    insta::assert_snapshot!(render(&loaded_app(true), 80, 24).backend());
+}
+
+#[test]
+fn snapshot_full_dashboard_200x50() {
+    insta::assert_snapshot!(render(&loaded_app(true), 200, 50).backend());
+}
+
+#[test]
+fn snapshot_loading_state_and_too_small() {
+    insta::assert_snapshot!("loading_80x24", render(&app(true), 80, 24).backend());
+    insta::assert_snapshot!("too_small", render(&app(true), 60, 20).backend());
+}
+
+#[test]
+fn snapshot_overlays() {
+    let mut a = loaded_app(true);
+    update(&mut a, key('?'), t0());
+    insta::assert_snapshot!("help_200x50", render(&a, 200, 50).backend());
+    update(&mut a, code(KeyCode::Esc), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    insta::assert_snapshot!("container_details_200x50", render(&a, 200, 50).backend());
+}
+
+#[test]
+fn snapshot_logs_search_filter_and_errors() {
+    let mut a = loaded_app(true);
+    update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Error(DockerError::Unreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            reason: "connection refused".into(),
+        })),
+        t0() + chrono::Duration::seconds(100),
+    );
+    update(&mut a, key('6'), t0());
+    update(&mut a, key('/'), t0());
+    for c in "cuda".chars() {
+        update(&mut a, key(c), t0());
+    }
+    update(&mut a, code(KeyCode::Enter), t0());
+    update(&mut a, key('f'), t0());
+    insta::assert_snapshot!("logs_filter_200x50", render(&a, 200, 50).backend());
+}
+
+/// Colour carries meaning: unhealthy and failed things are red, healthy green; without colour
+/// (NO_COLOR) the same cells carry no colour but keep their glyphs.
+#[test]
+fn cells_that_carry_meaning_have_their_colour() {
+    let find = |t: &Terminal<TestBackend>, text: &str| -> (u16, u16) {
+        let buf = t.backend().buffer();
+        for y in 0..buf.area.height {
+            let row: String = (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            if let Some(i) = row.find(text) {
+                let col = row[..i].chars().count() as u16;
+                return (col, y);
+            }
+        }
+        panic!("{text:?} not on screen");
+    };
+    let t = render(&loaded_app(true), 200, 50);
+    let buf = t.backend().buffer();
+    let (x, y) = find(&t, "✖ unhealthy");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let (x, y) = find(&t, "● healthy");
+    assert_eq!(buf[(x, y)].fg, Color::Green);
+    let (x, y) = find(&t, "✖ FAIL");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let (x, y) = find(&t, "✖ failure");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let (x, y) = find(&t, "exited(137)");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    // The log line's own SGR red survives as a style, never as an escape sequence.
+    let (x, y) = find(&t, "ERROR tts");
+    assert_eq!(buf[(x, y)].fg, Color::Indexed(1));
+
+    let plain = render(&loaded_app(false), 200, 50);
+    let (x, y) = find(&plain, "✖ unhealthy");
+    assert_eq!(plain.backend().buffer()[(x, y)].fg, Color::Reset);
+}
+
+#[test]
+fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
+    let mut a = app(true);
+    let (fx, _) = update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![
+            container("b2", "tts", ContainerState::Running, HealthState::Healthy),
+            container("a1", "app", ContainerState::Running, HealthState::Healthy),
+        ])),
+        t0(),
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: "a1".repeat(32),
+            tail: 500
+        }]
+    );
+    // A deploy recreated the app: same service, new id.
+    let (fx, _) = update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![
+            container("b2", "tts", ContainerState::Running, HealthState::Healthy),
+            ContainerView {
+                name: "elt-app-1".into(),
+                ..container("e5", "app", ContainerState::Running, HealthState::Starting)
+            },
+        ])),
+        t0(),
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: "e5".repeat(32),
+            tail: 500
+        }]
+    );
+    // Lines from the stream we left are ignored.
+    let (_, dirty) = update(
+        &mut a,
+        Msg::LogLines {
+            container_id: "a1".repeat(32),
+            lines: vec![(None, false, sanitize(b"late", 100))],
+        },
+        t0(),
+    );
+    assert!(!dirty);
+    assert!(a.logs.is_empty());
+}
+
+#[test]
+fn errors_keep_the_last_good_data_and_their_start_time() {
+    let mut a = loaded_app(true);
+    let first = t0() + chrono::Duration::seconds(30);
+    assert_eq!(a.tags.error.as_ref().map(|(_, t)| *t), Some(first));
+    update(
+        &mut a,
+        Msg::Tags(Err("still down".into())),
+        t0() + chrono::Duration::seconds(90),
+    );
+    assert_eq!(
+        a.tags.error.as_ref().map(|(e, t)| (e.as_str(), *t)),
+        Some(("still down", first))
+    );
+    assert_eq!(a.tags.data.as_ref().unwrap()[0].tags.len(), 3);
+    update(
+        &mut a,
+        Msg::Tags(Ok(vec![])),
+        t0() + chrono::Duration::seconds(120),
+    );
+    assert!(a.tags.error.is_none());
+}
+
+#[test]
+fn keys_drive_focus_overlays_commands_and_quit() {
+    let mut a = loaded_app(true);
+    assert_eq!(a.focus, Panel::Containers);
+    update(&mut a, code(KeyCode::Tab), t0());
+    assert_eq!(a.focus, Panel::Gpu);
+    update(&mut a, code(KeyCode::BackTab), t0());
+    update(&mut a, key('j'), t0());
+    update(&mut a, key('j'), t0());
+    assert_eq!(a.selected(Panel::Containers), 2);
+    update(&mut a, key('G'), t0());
+    assert_eq!(a.selected(Panel::Containers), 3);
+    update(&mut a, key('?'), t0());
+    assert!(matches!(a.overlay, Overlay::Help { .. }));
+    update(&mut a, code(KeyCode::Esc), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    // Command palette: follow another service's logs.
+    update(&mut a, key(':'), t0());
+    for c in "logs tts".chars() {
+        update(&mut a, key(c), t0());
+    }
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: "b2".repeat(32),
+            tail: 500
+        }]
+    );
+    assert_eq!(a.focus, Panel::Logs);
+    // Logs keys work only with the logs panel focused; `s` saves the buffer.
+    update(&mut a, key('3'), t0());
+    let (fx, _) = update(&mut a, key('s'), t0());
+    assert!(fx.is_empty());
+    let (fx, _) = update(&mut a, key('q'), t0());
+    assert_eq!(fx, vec![Effect::Quit]);
+}
+
+#[test]
+fn pause_counts_new_lines_and_resumes() {
+    let mut a = loaded_app(true);
+    update(&mut a, key('6'), t0());
+    update(&mut a, key(' '), t0());
+    assert!(a.logs.paused);
+    let id = "a1".repeat(32);
+    let more = (0..7)
+        .map(|i| (None, false, sanitize(format!("new {i}").as_bytes(), 100)))
+        .collect();
+    update(
+        &mut a,
+        Msg::LogLines {
+            container_id: id,
+            lines: more,
+        },
+        t0(),
+    );
+    assert_eq!(a.logs.unseen(), 7);
+    update(&mut a, key(' '), t0());
+    assert_eq!(a.logs.unseen(), 0);
+    let (fx, _) = update(&mut a, key('s'), t0());
+    assert!(
+        matches!(&fx[0], Effect::SaveLogs { container, text } if container == "elt-app-1" && text.contains("new 6"))
+    );
+}
