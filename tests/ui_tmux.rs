@@ -1,0 +1,155 @@
+//! The binary in a real terminal (tmux), as an operator drives it: against a real compose
+//! project, the registry and the GitHub stand-in. Waits for real data in every panel, selects a
+//! container, searches its logs, quits, and checks the terminal was restored.
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    /// `command` should end with a sleep, so the pane (and what the program left on the
+    /// normal screen) outlives the program; the session is killed on drop.
+    fn start(session: &str, width: u16, height: u16, command: &str) -> Self {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", session])
+            .output();
+        run_ok(Command::new("tmux").args([
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]));
+        Self {
+            session: session.to_string(),
+        }
+    }
+    fn screen(&self) -> String {
+        run_ok(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]))
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, k]));
+            // Separate keys so ESC followed by a key is not read as Alt+key.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+    fn literal(&self, text: &str) {
+        run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, "-l", text]));
+    }
+    fn wait_screen(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        wait_for(what, timeout, || {
+            let s = self.screen();
+            pred(&s).then_some(s)
+        })
+    }
+    fn display(&self, format: &str) -> String {
+        run_ok(Command::new("tmux").args(["display-message", "-p", "-t", &self.session, format]))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+#[test]
+fn operator_watches_selects_searches_and_quits() {
+    let env = testenv();
+    let shas: Vec<&str> = (1..=4).map(|n| env.sha(n)).collect();
+    let github = GithubStandin::start(&shas);
+    let project = ComposeProject::up("elt-test-tui", &env.image_ref(2));
+    project.wait_healthy("app");
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(
+        dir.path(),
+        &project,
+        &github.url(),
+        "/nonexistent/libnvidia-ml.so.1",
+    );
+    let binary = env!("CARGO_BIN_EXE_elt-console");
+    let tmux = Tmux::start(
+        "elt-ui-e2e",
+        160,
+        45,
+        &format!(
+            "env -u GH_TOKEN -u GITHUB_TOKEN XDG_CONFIG_HOME=/nonexistent XDG_STATE_HOME={} {binary} --config {}; echo EXIT=$?; sleep 60",
+            dir.path().display(),
+            config.display()
+        ),
+    );
+    wait_for(
+        "the dashboard on the alternate screen",
+        Duration::from_secs(10),
+        || (tmux.display("#{alternate_on}") == "1").then_some(()),
+    );
+
+    // Every panel shows real data from its source.
+    let screen = tmux.wait_screen("all panels loaded", Duration::from_secs(30), |s| {
+        s.contains("● healthy")
+            && s.contains("version v2")
+            && s.contains("#104")
+            && s.contains(&format!("▶ main-{}", &env.sha(2)[..7]))
+            && s.contains("GPU unavailable")
+            && s.contains("following")
+            && s.contains("tick n=")
+    });
+    assert!(screen.contains("project elt-test-tui"), "{screen}");
+    assert!(
+        screen.contains("failure"),
+        "the failed run of v3 is shown: {screen}"
+    );
+
+    // Select the app container and open its details.
+    tmux.keys(&["1", "Enter"]);
+    tmux.wait_screen("container details", Duration::from_secs(5), |s| {
+        s.contains("container elt-test-tui") && s.contains(env.sha(2))
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("details closed", Duration::from_secs(5), |s| {
+        !s.contains("(esc closes)")
+    });
+
+    // Search its logs and filter to the matches.
+    tmux.keys(&["6", "/"]);
+    tmux.literal("tick n=");
+    tmux.keys(&["Enter", "f"]);
+    let screen = tmux.wait_screen("search and filter", Duration::from_secs(5), |s| {
+        s.contains("/tick n= (") && s.contains("FILTER")
+    });
+    assert!(!screen.contains("no match"), "{screen}");
+
+    // Pause: new lines are counted, not shown.
+    tmux.keys(&["f", "space"]);
+    tmux.wait_screen(
+        "paused with new lines counted",
+        Duration::from_secs(10),
+        |s| s.contains("PAUSED (+") && !s.contains("PAUSED (+0 new)"),
+    );
+
+    // Quit: the program exits 0 and the terminal leaves the alternate screen.
+    tmux.keys(&["q"]);
+    tmux.wait_screen("exit", Duration::from_secs(5), |s| s.contains("EXIT=0"));
+    assert_eq!(tmux.display("#{alternate_on}"), "0", "terminal restored");
+}
+
+#[test]
+fn dashboard_refuses_to_start_without_a_terminal() {
+    let out = run(bin().args(["--config", "/dev/null"]));
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
+}
