@@ -310,9 +310,28 @@ impl DockerSource {
         tx: &mpsc::Sender<DockerUpdate>,
     ) -> Result<(), DockerError> {
         let source = Self::connect(host, timeout_ms).await?;
+        // Only actions that change what we show. Healthchecks run `exec` in the container
+        // every few seconds; those exec_* events would otherwise cost a full re-read each.
+        // (The engine matches `health_status` against `health_status: healthy` etc.)
+        let actions = [
+            "create",
+            "start",
+            "restart",
+            "stop",
+            "die",
+            "kill",
+            "oom",
+            "pause",
+            "unpause",
+            "destroy",
+            "rename",
+            "update",
+            "health_status",
+        ];
         let filters = HashMap::from([
             ("type", vec!["container".to_string()]),
             ("label", vec![format!("{PROJECT_LABEL}={project}")]),
+            ("event", actions.iter().map(|a| a.to_string()).collect()),
         ]);
         // The events request only goes out when the stream is first polled, after the listing.
         // Asking the engine to replay from just before the listing closes that gap; a replayed

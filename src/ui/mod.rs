@@ -91,6 +91,8 @@ async fn event_loop(
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
         };
         let Some(msg) = msg else { continue };
+        // The operator's own input is answered at once; the frame cap is for source updates.
+        let urgent = matches!(msg, Msg::Key(_) | Msg::Resize(..));
         let mut pending = vec![msg];
         // Fold whatever else is already queued before drawing: under a log flood this turns
         // many batches into one frame.
@@ -129,6 +131,11 @@ async fn event_loop(
                     }
                 }
             }
+        }
+        if urgent && dirty && !quit {
+            terminal.draw(|f| draw::draw(f, &app))?;
+            last_frame = Instant::now();
+            dirty = false;
         }
     }
     // Bounded shutdown: tasks get a moment to stop, then are left to the runtime's end.
