@@ -452,6 +452,15 @@ fn keys_drive_focus_overlays_commands_and_quit() {
 }
 
 #[test]
+fn gpu_sampling_follows_whether_its_panel_can_be_shown() {
+    let mut a = app(true);
+    let (fx, _) = update(&mut a, Msg::Resize(70, 20), t0());
+    assert_eq!(fx, vec![Effect::GpuVisible(false)]);
+    let (fx, _) = update(&mut a, Msg::Resize(120, 40), t0());
+    assert_eq!(fx, vec![Effect::GpuVisible(true)]);
+}
+
+#[test]
 fn pause_counts_new_lines_and_resumes() {
     let mut a = loaded_app(true);
     update(&mut a, key('6'), t0());

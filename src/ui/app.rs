@@ -264,6 +264,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
         Msg::Tick => true,
         Msg::Resize(w, h) => {
             app.size = (w, h);
+            // A terminal too small for the layout shows no GPU panel: stop sampling NVML.
+            fx.push(Effect::GpuVisible(
+                w >= super::draw::MIN_WIDTH && h >= super::draw::MIN_HEIGHT,
+            ));
             true
         }
         Msg::Key(key) => {

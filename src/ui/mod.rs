@@ -62,13 +62,13 @@ async fn event_loop(
         execute!(std::io::stdout(), EnableMouseCapture)?;
     }
     let size = terminal.size()?;
-    app.size = (size.width, size.height);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_frame = Instant::now() - frame_gap;
     let mut quit = false;
+    let mut first = Some(Msg::Resize(size.width, size.height));
 
     while !quit {
         if dirty && last_frame.elapsed() >= frame_gap {
@@ -77,7 +77,12 @@ async fn event_loop(
             dirty = false;
         }
         let next_frame = tokio::time::Instant::from_std(last_frame + frame_gap);
-        let msg = tokio::select! {
+        let msg = if let Some(m) = first.take() {
+            Some(m)
+        } else {
+            tokio::select! {
+            // Biased: the operator's keys go before queued source updates.
+            biased;
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
                 Some(Ok(Event::Mouse(m))) => Some(Msg::Mouse(m)),
@@ -89,14 +94,15 @@ async fn event_loop(
             Some(m) = rx.recv() => Some(m),
             _ = tick.tick() => Some(Msg::Tick),
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
+            }
         };
         let Some(msg) = msg else { continue };
         // The operator's own input is answered at once; the frame cap is for source updates.
         let urgent = matches!(msg, Msg::Key(_) | Msg::Resize(..));
         let mut pending = vec![msg];
         // Fold whatever else is already queued before drawing: under a log flood this turns
-        // many batches into one frame.
-        while pending.len() < 64 {
+        // many batches into one frame. A key is answered alone, without waiting for them.
+        while !urgent && pending.len() < 64 {
             match rx.try_recv() {
                 Ok(m) => pending.push(m),
                 Err(_) => break,
