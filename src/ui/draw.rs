@@ -500,8 +500,21 @@ fn draw_gpu(frame: &mut Frame, app: &App, area: Rect) {
                 ])),
                 Rect::new(inner.x, y, label_w.min(inner.width), 1),
             );
+            // A gauge of the current value, then the last minutes as a sparkline.
+            let gauge_w = 10u16.min(inner.width.saturating_sub(label_w));
+            let filled = (pct.min(100) as usize * gauge_w as usize).div_ceil(100);
+            let bar = format!(
+                "{}{}",
+                "█".repeat(filled),
+                "░".repeat(gauge_w as usize - filled)
+            );
+            frame.render_widget(
+                Paragraph::new(Span::styled(bar, style)),
+                Rect::new(inner.x + label_w, y, gauge_w, 1),
+            );
+            let spark_x = label_w + gauge_w + 1;
             let spark_area =
-                Rect::new(inner.x + label_w, y, inner.width.saturating_sub(label_w), 1);
+                Rect::new(inner.x + spark_x, y, inner.width.saturating_sub(spark_x), 1);
             let data = series.unwrap_or_default();
             let visible = &data[data.len().saturating_sub(spark_area.width as usize)..];
             frame.render_widget(
