@@ -102,7 +102,10 @@ ensure_engine() {
   [[ $(id -u) -eq 0 ]] || die "no Docker engine answers 'docker info' and starting dockerd needs root"
   command -v dockerd >/dev/null || die "dockerd not found (package docker.io)"
   say "starting dockerd (log: $STATE/dockerd.log)"
+  # One download attempt per layer: the interrupted-pull tests exercise the console's own
+  # retries, not dockerd's (5 attempts with growing pauses, minutes per test).
   setsid nohup dockerd --host "unix://$DOCKER_SOCK" --pidfile "$STATE/dockerd.daemon.pid" \
+    --max-download-attempts 1 \
     >"$STATE/dockerd.log" 2>&1 </dev/null &
   echo $! >"$STATE/dockerd.pid"
   local deadline=$((SECONDS + 60))

@@ -1,8 +1,10 @@
 //! Headless commands and their output, human or `--json`.
 
 use crate::config::{self, LoadedConfig, Sources};
+use crate::deploy::command as deploy_command;
 use crate::domain::{ContainerState, GpuStatus, HealthState};
 use crate::status::{self, Section, StatusReport};
+use crate::store::DeployKind;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::fmt::Write;
@@ -43,6 +45,66 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Deploy TAG (default: the digest behind `latest`, pinned to its commit tag).
+    Deploy {
+        /// An image tag, e.g. main-<sha>.
+        tag: Option<String>,
+        #[command(flatten)]
+        opts: DeployOpts,
+        /// Redeploy even if the target already runs.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Roll back to TAG, or to what ran before the current version.
+    Rollback {
+        tag: Option<String>,
+        /// The version that ran before the current one (from the deploy history).
+        #[arg(long, conflicts_with = "tag")]
+        previous: bool,
+        #[command(flatten)]
+        opts: DeployOpts,
+    },
+    /// Past deployments, newest first.
+    History {
+        #[arg(long)]
+        json: bool,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// The deploy lock: who holds it, or release a stale one.
+    Lock {
+        #[command(subcommand)]
+        action: LockAction,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeployOpts {
+    /// Do not ask (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// JSON lines, one per event, instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockAction {
+    /// Who holds the lock, whether it is stale, and the app's true state.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the lock (the holder's deployment is marked interrupted).
+    Release {
+        /// Required: releasing a live deploy's lock lets a second deploy run beside it.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,8 +122,8 @@ pub fn load_config(explicit: Option<&std::path::Path>) -> Result<LoadedConfig, i
     })
 }
 
-pub async fn run(cli: Cli) -> i32 {
-    match cli.command {
+pub async fn run(mut cli: Cli) -> i32 {
+    match cli.command.take() {
         Some(Command::Config {
             action: ConfigAction::Check { file },
         }) => {
@@ -102,6 +164,29 @@ pub async fn run(cli: Cli) -> i32 {
             Err(code) => code,
         },
         Some(Command::Status { json }) => status_command(cli.config.as_deref(), json).await,
+        Some(Command::Deploy { tag, opts, force }) => {
+            deploy_or_rollback(&cli, DeployKind::Deploy, tag, false, opts, force).await
+        }
+        Some(Command::Rollback {
+            tag,
+            previous,
+            opts,
+        }) => deploy_or_rollback(&cli, DeployKind::Rollback, tag, previous, opts, false).await,
+        Some(Command::History { json, limit }) => match load_config(cli.config.as_deref()) {
+            Ok(l) => deploy_command::history_command(&l.config, json, limit),
+            Err(code) => code,
+        },
+        Some(Command::Lock { action }) => match load_config(cli.config.as_deref()) {
+            Ok(l) => match &action {
+                LockAction::Status { json } => {
+                    deploy_command::lock_status_command(&l.config, *json).await
+                }
+                LockAction::Release { force } => {
+                    deploy_command::lock_release_command(&l.config, *force, cli.read_only)
+                }
+            },
+            Err(code) => code,
+        },
         None => {
             use std::io::IsTerminal;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -114,7 +199,7 @@ pub async fn run(cli: Cli) -> i32 {
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            match crate::ui::run(loaded, cli.read_only).await {
+            match crate::ui::run(loaded, cli.read_only, cli.config.clone()).await {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("elt-console: {e:#}");
@@ -123,6 +208,34 @@ pub async fn run(cli: Cli) -> i32 {
             }
         }
     }
+}
+
+async fn deploy_or_rollback(
+    cli: &Cli,
+    kind: DeployKind,
+    tag: Option<String>,
+    previous: bool,
+    opts: DeployOpts,
+    force: bool,
+) -> i32 {
+    let loaded = match load_config(cli.config.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    deploy_command::deploy_command(
+        loaded.config,
+        deploy_command::DeployArgs {
+            kind,
+            tag,
+            previous,
+            yes: opts.yes,
+            dry_run: opts.dry_run,
+            force,
+            json: opts.json,
+            read_only: cli.read_only,
+        },
+    )
+    .await
 }
 
 async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {

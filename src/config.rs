@@ -27,6 +27,7 @@ pub struct Config {
     pub github: GithubConfig,
     pub gpu: GpuConfig,
     pub docker: DockerConfig,
+    pub deploy: DeployConfig,
     pub ui: UiConfig,
     /// Action name → keys; parsed into a `Keymap` when the config is loaded.
     pub keys: BTreeMap<String, Vec<String>>,
@@ -44,6 +45,24 @@ pub struct UiConfig {
     pub github_interval_unauthenticated_s: u64,
     pub github_interval_authenticated_s: u64,
     pub registry_interval_s: u64,
+}
+
+/// How the deploy engine behaves: health wait, backup, migrate, lock and image retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    pub health_timeout_s: u64,
+    pub health_interval_ms: u64,
+    pub health_successes: u32,
+    pub backup_command: String,
+    pub backup_timeout_s: u64,
+    pub backup_optional: bool,
+    pub migrate_timeout_s: u64,
+    pub pull_attempts: u32,
+    pub pull_timeout_s: u64,
+    pub lock_stale_after_s: u64,
+    pub keep_images: u32,
+    pub compose_command: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -664,6 +683,29 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
         }
     }
     check_http_url(&c.github.api_url).map_err(|m| fail("github.api_url".into(), m))?;
+    for (key, value) in [
+        ("deploy.health_timeout_s", c.deploy.health_timeout_s),
+        ("deploy.health_interval_ms", c.deploy.health_interval_ms),
+        (
+            "deploy.health_successes",
+            u64::from(c.deploy.health_successes),
+        ),
+        ("deploy.backup_timeout_s", c.deploy.backup_timeout_s),
+        ("deploy.migrate_timeout_s", c.deploy.migrate_timeout_s),
+        ("deploy.pull_attempts", u64::from(c.deploy.pull_attempts)),
+        ("deploy.pull_timeout_s", c.deploy.pull_timeout_s),
+        ("deploy.lock_stale_after_s", c.deploy.lock_stale_after_s),
+    ] {
+        if value == 0 {
+            return Err(fail(key.into(), "must be above 0".into()));
+        }
+    }
+    if c.deploy.keep_images < 2 {
+        return Err(fail(
+            "deploy.keep_images".into(),
+            "must be at least 2 (the running image and the previous one)".into(),
+        ));
+    }
     if !(1..=100).contains(&c.github.runs_per_page) {
         return Err(fail(
             "github.runs_per_page".into(),

@@ -69,6 +69,9 @@ actions! {
     Wrap => "wrap", "wrap long lines", Logs;
     Timestamps => "timestamps", "show timestamps", Logs;
     SaveLogs => "save_logs", "save the log buffer to a file", Logs;
+    Deploy => "deploy", "deploy the selected tag (tags panel), after a confirmation", Global;
+    Rollback => "rollback", "roll back to the previous version, after a confirmation", Global;
+    History => "history", "deploy history", Global;
 }
 
 impl fmt::Display for Action {

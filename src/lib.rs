@@ -2,9 +2,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod domain;
 pub mod keymap;
 pub mod logging;
 pub mod sources;
 pub mod status;
+pub mod store;
 pub mod ui;

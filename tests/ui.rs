@@ -486,3 +486,249 @@ fn pause_counts_new_lines_and_resumes() {
         matches!(&fx[0], Effect::SaveLogs { container, text } if container == "elt-app-1" && text.contains("new 6"))
     );
 }
+
+// ---------------------------------------------------------------- deploys
+
+use elt_console::store::{
+    Actor, DeployKind, DeployStatus, Deployment, ImageSide, LockState, StepRecord,
+};
+use elt_console::ui::deploys::DeploySnapshot;
+
+fn deployment(
+    id: i64,
+    status: DeployStatus,
+    from: &str,
+    to: &str,
+    steps: &[(&str, &str)],
+) -> Deployment {
+    let started = t0() - chrono::Duration::seconds(20);
+    Deployment {
+        id,
+        kind: DeployKind::Deploy,
+        parent_id: None,
+        started_at: started,
+        finished_at: (status != DeployStatus::Running).then_some(t0() - chrono::Duration::seconds(2)),
+        actor: Actor {
+            user: "ops".into(),
+            ssh_client: Some("10.0.0.7".into()),
+            host: "gpu-server".into(),
+            pid: 4321,
+        },
+        services: vec!["app".into()],
+        from: ImageSide {
+            image: Some(format!("ghcr.io/arthurlee116/english-listening-trainer:{from}")),
+            tag: Some(from.into()),
+            image_id: Some("sha256:".to_string() + &"b".repeat(64)),
+            ..Default::default()
+        },
+        to: ImageSide {
+            image: Some(format!("ghcr.io/arthurlee116/english-listening-trainer:{to}")),
+            tag: Some(to.into()),
+            image_id: Some("sha256:".to_string() + &"c".repeat(64)),
+            sha: Some(SHA2.into()),
+            ..Default::default()
+        },
+        strategy: "recreate".into(),
+        status,
+        error: (status == DeployStatus::RolledBack)
+            .then(|| "the new version did not become healthy: app: container healthcheck reports unhealthy".into()),
+        backup_path: None,
+        downtime_ms: (status == DeployStatus::Succeeded).then_some(2400),
+        progress: (status == DeployStatus::Running).then(|| "layers 3/7 · 1.2 GB of 4.7 GB".into()),
+        steps: steps
+            .iter()
+            .enumerate()
+            .map(|(i, (name, state))| StepRecord {
+                seq: i as u32 + 1,
+                name: (*name).into(),
+                status: (*state).into(),
+                started_at: started,
+                finished_at: (*state != "running").then_some(started),
+                duration_ms: (*state != "running").then_some(120 * (i as u64 + 1)),
+                summary: Some(format!("{name} summary")),
+            })
+            .collect(),
+    }
+}
+
+fn with_deploys(a: &mut App, running: Option<Deployment>, recent: Vec<Deployment>) {
+    update(
+        a,
+        Msg::Deploys(Box::new(Ok(DeploySnapshot {
+            running,
+            recent,
+            lock: LockState::Free,
+        }))),
+        t0(),
+    );
+}
+
+#[test]
+fn deploy_key_asks_first_and_only_the_deploy_button_starts_it() {
+    let mut a = loaded_app(true);
+    with_deploys(&mut a, None, vec![]);
+    let (fx, _) = update(&mut a, key('d'), t0());
+    assert!(fx.is_empty());
+    assert!(a.message.as_ref().unwrap().0.contains("tags panel"));
+    update(&mut a, key('5'), t0());
+    update(&mut a, key('d'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert!(!c.confirm_selected, "the default answer is Cancel");
+    assert_eq!(c.tag.as_deref(), Some(format!("main-{SHA3}").as_str()));
+    // Enter on the default button cancels: audited, nothing started.
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(
+        matches!(&fx[..], [Effect::Audit { outcome, .. }] if outcome == "refused"),
+        "{fx:?}"
+    );
+    // Tab to Deploy, then Enter: the one way to start it.
+    update(&mut a, key('d'), t0());
+    update(&mut a, code(KeyCode::Tab), t0());
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(
+        fx,
+        vec![Effect::StartDeploy {
+            kind: DeployKind::Deploy,
+            tag: Some(format!("main-{SHA3}")),
+            previous: false
+        }]
+    );
+    // While any operator's deploy runs, a second one is not offered.
+    let running = deployment(
+        8,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[("lock", "ok"), ("resolve", "ok"), ("pull", "running")],
+    );
+    with_deploys(&mut a, Some(running), vec![]);
+    update(&mut a, key('d'), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(a.message.as_ref().unwrap().0.contains("in progress"));
+}
+
+#[test]
+fn read_only_refuses_deploy_and_rollback_and_audits_them() {
+    let loaded = config::load(&Sources::default()).unwrap();
+    let mut a = App::new(
+        AppSettings {
+            keymap: loaded.keymap,
+            host: "gpu-server".into(),
+            project: "elt".into(),
+            services: vec!["app".into()],
+            read_only: true,
+            mouse: false,
+            log_tail: 500,
+            log_ring: 1000,
+            color: true,
+        },
+        t0(),
+    );
+    update(&mut a, key('5'), t0());
+    update(
+        &mut a,
+        Msg::Tags(Ok(vec![RepoTags {
+            service: "app".into(),
+            repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
+            total: 1,
+            truncated: false,
+            tags: vec![tag(&format!("main-{SHA3}"), SHA3, 4, false)],
+        }])),
+        t0(),
+    );
+    for k in ['d', 'R'] {
+        let (fx, _) = update(&mut a, key(k), t0());
+        assert_eq!(a.overlay, Overlay::None);
+        assert!(
+            matches!(&fx[..], [Effect::Audit { detail, .. }] if detail.contains("read-only")),
+            "{fx:?}"
+        );
+    }
+    // And the footer does not offer them.
+    update(&mut a, code(KeyCode::Esc), t0());
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(!screen.contains("rollback"), "{screen}");
+}
+
+#[test]
+fn rollback_offers_what_ran_before_the_running_image() {
+    let mut a = loaded_app(true);
+    // The running app's image id is c…c; the deploy that put it there came from main-08f0ab8.
+    let last = deployment(
+        7,
+        DeployStatus::Succeeded,
+        "main-08f0ab8",
+        "main-2af620c",
+        &[],
+    );
+    with_deploys(&mut a, None, vec![last]);
+    update(&mut a, key('R'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert_eq!(c.kind, DeployKind::Rollback);
+    assert!(c.previous);
+    assert!(
+        c.rows
+            .iter()
+            .any(|(k, v)| k == "to" && v.starts_with("main-08f0ab8")),
+        "{:?}",
+        c.rows
+    );
+    insta::assert_snapshot!("rollback_confirm_200x50", render(&a, 200, 50).backend());
+}
+
+#[test]
+fn snapshot_deploy_in_progress_and_history() {
+    let mut a = loaded_app(true);
+    let running = deployment(
+        9,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[("lock", "ok"), ("resolve", "ok"), ("pull", "running")],
+    );
+    let earlier = deployment(
+        8,
+        DeployStatus::RolledBack,
+        "main-2af620c",
+        "main-bad0000",
+        &[],
+    );
+    let older = deployment(
+        7,
+        DeployStatus::Succeeded,
+        "main-08f0ab8",
+        "main-2af620c",
+        &[],
+    );
+    with_deploys(&mut a, Some(running.clone()), vec![running, earlier, older]);
+    insta::assert_snapshot!("deploy_running_200x50", render(&a, 200, 50).backend());
+    insta::assert_snapshot!("deploy_running_80x24", render(&a, 80, 24).backend());
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(
+        screen.contains("DEPLOYING main-08f0ab8 by ops@10.0.0.7 (pull)"),
+        "{screen}"
+    );
+    assert!(screen.contains("layers 3/7"), "{screen}");
+    update(&mut a, key('H'), t0());
+    insta::assert_snapshot!("deploy_history_200x50", render(&a, 200, 50).backend());
+    // The rolled-back one is shown in the warning colour, its step glyphs by state.
+    let t = render(&a, 200, 50);
+    let buf = t.backend().buffer();
+    let mut found = false;
+    for y in 0..buf.area.height {
+        let row: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        if let Some(i) = row.find("rolled-back") {
+            let x = row[..i].chars().count() as u16;
+            assert_eq!(buf[(x, y)].fg, Color::Yellow);
+            found = true;
+        }
+    }
+    assert!(found, "rolled-back row on screen");
+}

@@ -9,7 +9,9 @@ use crate::domain::{ContainerState, ContainerView, HealthState};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
-    EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -38,6 +40,26 @@ pub struct DockerSource {
     docker: Docker,
     host: String,
     timeout: Duration,
+}
+
+/// A local image as the engine knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalImage {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub labels: HashMap<String, String>,
+    /// Seconds since the epoch (from the image list; absent from an inspect).
+    pub created: Option<i64>,
+}
+
+/// One progress message of a pull: a layer's status and bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullEvent {
+    pub layer: String,
+    pub status: String,
+    pub current: Option<u64>,
+    pub total: Option<u64>,
 }
 
 /// What the watcher reports: a fresh view of the whole project, or why it has none.
@@ -264,6 +286,112 @@ impl DockerSource {
                     | LogOutput::Console { message }
                     | LogOutput::StdIn { message },
                 ) => Ok((false, message)),
+                Err(e) => Err(DockerError::Unreachable {
+                    host: host.clone(),
+                    reason: describe(&e),
+                }),
+            })
+    }
+
+    /// A local image by reference or id; None when the engine has no such image.
+    pub async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, DockerError> {
+        match self.timed(self.docker.inspect_image(reference)).await {
+            Ok(img) => Ok(Some(LocalImage {
+                id: img.id.unwrap_or_default(),
+                repo_tags: img.repo_tags.unwrap_or_default(),
+                repo_digests: img.repo_digests.unwrap_or_default(),
+                labels: img.config.and_then(|c| c.labels).unwrap_or_default(),
+                created: None,
+            })),
+            Err(DockerError::Api(msg)) if msg.contains("404") || msg.contains("No such image") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every local image whose name is `repo` (any tag), newest first.
+    pub async fn repo_images(&self, repo: &str) -> Result<Vec<LocalImage>, DockerError> {
+        let filters = HashMap::from([("reference", vec![repo.to_string()])]);
+        let options = ListImagesOptionsBuilder::default()
+            .all(false)
+            .filters(&filters)
+            .build();
+        let mut list: Vec<LocalImage> = self
+            .timed(self.docker.list_images(Some(options)))
+            .await?
+            .into_iter()
+            .map(|s| LocalImage {
+                id: s.id,
+                repo_tags: s.repo_tags,
+                repo_digests: s.repo_digests,
+                labels: s.labels,
+                created: Some(s.created),
+            })
+            .collect();
+        list.sort_by_key(|i| std::cmp::Reverse(i.created));
+        Ok(list)
+    }
+
+    /// Point `repo:tag` at an existing local image (by id or reference).
+    pub async fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
+        let options = TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.timed(self.docker.tag_image(image, Some(options)))
+            .await
+    }
+
+    /// Remove one reference (a tag, or an image id when untagged). Never forced: the engine
+    /// refuses to remove an image a container uses, which is what we want.
+    pub async fn remove_image(&self, reference: &str) -> Result<(), DockerError> {
+        let options = RemoveImageOptionsBuilder::default()
+            .force(false)
+            .noprune(false)
+            .build();
+        self.timed(self.docker.remove_image(reference, Some(options), None))
+            .await
+            .map(|_| ())
+    }
+
+    /// Pull `reference` (`repo@sha256:...` or `repo:tag`), reporting each layer's progress.
+    /// The engine does the registry protocol; credentials are passed per request, never stored.
+    pub fn pull(
+        &self,
+        reference: &str,
+        credentials: Option<(String, String)>,
+    ) -> impl futures_util::Stream<Item = Result<PullEvent, DockerError>> + use<> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let creds = credentials.map(|(username, password)| bollard::auth::DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            ..Default::default()
+        });
+        let host = self.host.clone();
+        self.docker
+            .create_image(Some(options), None, creds)
+            .map(move |item| match item {
+                Ok(info) => {
+                    if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                        return Err(DockerError::Api(err));
+                    }
+                    let detail = info.progress_detail.unwrap_or_default();
+                    Ok(PullEvent {
+                        layer: info.id.unwrap_or_default(),
+                        status: info.status.unwrap_or_default(),
+                        current: detail.current.map(|c| c.max(0) as u64),
+                        total: detail.total.map(|t| t.max(0) as u64),
+                    })
+                }
+                Err(e @ bollard::errors::Error::DockerResponseServerError { .. }) => {
+                    Err(DockerError::Api(describe(&e)))
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    Err(DockerError::Api(error))
+                }
                 Err(e) => Err(DockerError::Unreachable {
                     host: host.clone(),
                     reason: describe(&e),

@@ -298,6 +298,19 @@ fn short(s: &str) -> String {
     }
 }
 
+/// Credentials to hand the engine for a pull from `registry`: the configured ones, else what
+/// `docker login` stored, else none (anonymous; the engine does the token flow itself).
+pub fn pull_credentials(config: &RegistryConfig, registry: &str) -> Option<(String, String)> {
+    let password = (!config.password_env.is_empty())
+        .then(|| std::env::var(&config.password_env).ok())
+        .flatten()
+        .filter(|p| !p.is_empty());
+    match (config.username.is_empty(), password) {
+        (false, Some(p)) => Some((config.username.clone(), p)),
+        _ => docker_login_credentials(registry),
+    }
+}
+
 /// Credentials that `docker login REGISTRY` stored inline in the docker config file.
 /// Credential helpers (`credsStore`) are not consulted.
 fn docker_login_credentials(registry: &str) -> Option<(String, String)> {

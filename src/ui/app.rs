@@ -1,6 +1,7 @@
 //! Dashboard state and the one function that changes it. `update` does no I/O and never
 //! awaits: it folds a message into the state and returns the effects for the loop to carry out.
 
+use super::deploys::{ConfirmDeploy, DeploySnapshot};
 use super::logs::{LogView, StreamState};
 use super::sanitize::StyledLine;
 use crate::domain::{ContainerState, ContainerView, GpuStatus, HealthResult, RateLimit, RunView};
@@ -95,6 +96,11 @@ pub enum Overlay {
     },
     Command(String),
     Search(String),
+    /// Deploy or rollback, waiting for the operator's explicit yes (default Cancel).
+    Confirm(ConfirmDeploy),
+    History {
+        scroll: u16,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -124,18 +130,41 @@ pub enum Msg {
         reason: String,
     },
     Saved(Result<String, String>),
+    /// A fresh read of the deploy store.
+    Deploys(Box<Result<DeploySnapshot, String>>),
+    /// The detached deploy process was started (its log file) or could not be.
+    DeployStarted(Result<String, String>),
 }
 
 /// What the loop must do after an update.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
-    FollowLogs { container_id: String, tail: u32 },
-    SaveLogs { container: String, text: String },
+    FollowLogs {
+        container_id: String,
+        tail: u32,
+    },
+    SaveLogs {
+        container: String,
+        text: String,
+    },
     ClearAndRedraw,
     SetMouse(bool),
     RefreshRemote,
     GpuVisible(bool),
+    /// Start the engine as its own detached process (confirmed by the operator).
+    StartDeploy {
+        kind: crate::store::DeployKind,
+        tag: Option<String>,
+        previous: bool,
+    },
+    /// Record a refused or declined action in the store's audit.
+    Audit {
+        action: String,
+        target: String,
+        outcome: String,
+        detail: String,
+    },
 }
 
 pub struct App {
@@ -157,6 +186,7 @@ pub struct App {
     pub runs: Fresh<RunsData>,
     pub rate: RateLimit,
     pub tags: Fresh<Vec<RepoTags>>,
+    pub deploys: Fresh<DeploySnapshot>,
     pub logs: LogView,
     pub overlay: Overlay,
     pub message: Option<(String, DateTime<Utc>)>,
@@ -198,6 +228,7 @@ impl App {
             runs: Fresh::default(),
             rate: RateLimit::default(),
             tags: Fresh::default(),
+            deploys: Fresh::default(),
             logs: LogView::new(s.log_ring),
             overlay: Overlay::None,
             message: None,
@@ -364,6 +395,29 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not save logs: {e}"));
             true
         }
+        Msg::Deploys(read) => match *read {
+            Ok(snapshot) => {
+                // Polled often while a deploy runs: a frame only when the store said something new.
+                let changed =
+                    app.deploys.data.as_ref() != Some(&snapshot) || app.deploys.error.is_some();
+                app.deploys.set(snapshot, now);
+                changed
+            }
+            Err(e) => {
+                app.deploys.fail(e, now);
+                true
+            }
+        },
+        Msg::DeployStarted(Ok(log)) => {
+            app.say(format!(
+                "deploy started in the background; its output: {log}"
+            ));
+            true
+        }
+        Msg::DeployStarted(Err(e)) => {
+            app.say(format!("could not start the deploy: {e}"));
+            true
+        }
     };
     if sources_changed {
         correlate(app);
@@ -485,18 +539,37 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         }
         return;
     }
+    if let Overlay::Confirm(c) = &mut app.overlay {
+        let result = confirm_key(c, key);
+        if result != ConfirmResult::Pending
+            && let Overlay::Confirm(c) = std::mem::replace(&mut app.overlay, Overlay::None)
+        {
+            finish_confirm(app, result == ConfirmResult::Confirmed, c, fx);
+        }
+        return;
+    }
     let Some(action) = app.keymap.action(&key) else {
         return;
     };
     // Overlays take Back; Help scrolls with movement keys.
     match (&mut app.overlay, action) {
         (
-            Overlay::Help { .. } | Overlay::Details { .. },
+            Overlay::Help { .. } | Overlay::Details { .. } | Overlay::History { .. },
             Action::Back | Action::Help | Action::Open,
-        ) => {
+        )
+        | (Overlay::History { .. }, Action::History) => {
             app.overlay = Overlay::None;
             return;
         }
+        (Overlay::History { scroll }, Action::Down) => {
+            *scroll = scroll.saturating_add(1);
+            return;
+        }
+        (Overlay::History { scroll }, Action::Up) => {
+            *scroll = scroll.saturating_sub(1);
+            return;
+        }
+        (Overlay::History { .. }, a) if a != Action::Quit => return,
         (Overlay::Help { scroll }, Action::Down) => {
             *scroll = scroll.saturating_add(1);
             return;
@@ -586,6 +659,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Pause => app.logs.toggle_pause(),
         Action::Wrap => app.logs.wrap = !app.logs.wrap,
         Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
+        Action::Deploy => start_deploy_dialog(app, fx),
+        Action::Rollback => start_rollback_dialog(app, fx),
+        Action::History => app.overlay = Overlay::History { scroll: 0 },
         Action::SaveLogs => {
             if app.logs.is_empty() {
                 app.say("nothing to save");
@@ -757,5 +833,119 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
         (Some(other), _) => app.say(format!(
             "unknown command {other:?} (try :logs NAME, :refresh, :quit)"
         )),
+    }
+}
+
+/// Where a key left the confirmation dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfirmResult {
+    Pending,
+    Confirmed,
+    Cancelled,
+}
+
+fn confirm_key(c: &mut ConfirmDeploy, key: KeyEvent) -> ConfirmResult {
+    match key.code {
+        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('n') => ConfirmResult::Cancelled,
+        KeyCode::Tab
+        | KeyCode::BackTab
+        | KeyCode::Left
+        | KeyCode::Right
+        | KeyCode::Char('h')
+        | KeyCode::Char('l') => {
+            c.confirm_selected = !c.confirm_selected;
+            ConfirmResult::Pending
+        }
+        // `y` only moves to the button: confirming takes a second, deliberate key.
+        KeyCode::Char('y') => {
+            c.confirm_selected = true;
+            ConfirmResult::Pending
+        }
+        KeyCode::Enter if c.confirm_selected => ConfirmResult::Confirmed,
+        KeyCode::Enter => ConfirmResult::Cancelled,
+        _ => ConfirmResult::Pending,
+    }
+}
+
+fn finish_confirm(app: &mut App, confirmed: bool, c: ConfirmDeploy, fx: &mut Vec<Effect>) {
+    if confirmed {
+        fx.push(Effect::StartDeploy {
+            kind: c.kind,
+            tag: c.tag.clone(),
+            previous: c.previous,
+        });
+        app.say(format!("{} {}: starting…", c.kind.as_str(), c.target()));
+    } else {
+        fx.push(Effect::Audit {
+            action: c.kind.as_str().into(),
+            target: c.target(),
+            outcome: "refused".into(),
+            detail: "not confirmed by the operator (dashboard)".into(),
+        });
+        app.say(format!(
+            "{} {}: cancelled, nothing changed",
+            c.kind.as_str(),
+            c.target()
+        ));
+    }
+}
+
+/// Refuse a mutating action in read-only mode, recording the attempt.
+fn refuse_read_only(app: &mut App, action: &str, target: String, fx: &mut Vec<Effect>) -> bool {
+    if !app.read_only {
+        return false;
+    }
+    fx.push(Effect::Audit {
+        action: action.into(),
+        target,
+        outcome: "refused".into(),
+        detail: "read-only mode (dashboard)".into(),
+    });
+    app.say(format!("read-only: {action} refused"));
+    true
+}
+
+fn deploy_in_progress(app: &mut App) -> bool {
+    let Some(d) = app.deploys.data.as_ref().and_then(|s| s.running.as_ref()) else {
+        return false;
+    };
+    let text = format!(
+        "a {} to {} by {} is in progress (deployment #{})",
+        d.kind.as_str(),
+        d.to.tag.as_deref().unwrap_or("?"),
+        d.actor.user,
+        d.id
+    );
+    app.say(text);
+    true
+}
+
+fn start_deploy_dialog(app: &mut App, fx: &mut Vec<Effect>) {
+    if app.focus != Panel::Tags {
+        app.say("select a tag in the tags panel first, then deploy it");
+        return;
+    }
+    let sel = app.selected(Panel::Tags);
+    let Some((service, tag)) = app
+        .tag_rows()
+        .get(sel)
+        .map(|(s, t)| (s.to_string(), (*t).clone()))
+    else {
+        app.say("no tag selected");
+        return;
+    };
+    if refuse_read_only(app, "deploy", tag.tag.to_string(), fx) || deploy_in_progress(app) {
+        return;
+    }
+    app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
+}
+
+fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
+    if refuse_read_only(app, "rollback", "previous".into(), fx) || deploy_in_progress(app) {
+        return;
+    }
+    match super::deploys::confirm_rollback(app) {
+        Ok(c) => app.overlay = Overlay::Confirm(c),
+        Err(e) => app.say(e),
     }
 }

@@ -23,6 +23,9 @@ pub struct Theme {
 }
 
 impl Theme {
+    pub fn new(color: bool) -> Self {
+        Self { color }
+    }
     pub fn good(self) -> Style {
         self.fg(Color::Green)
     }
@@ -187,7 +190,23 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_gpu(frame, app, gpu);
     draw_runs(frame, app, runs);
     draw_tags(frame, app, tags);
-    draw_logs(frame, app, bottom);
+    match app
+        .deploys
+        .data
+        .as_ref()
+        .and_then(|s| s.panel_deployment(app.now))
+    {
+        // A deploy in progress (from any operator) takes the top of the logs area.
+        Some(d) => {
+            let height = super::deploys::PANEL_HEIGHT
+                .min(bottom.height.saturating_sub(3).max(bottom.height * 2 / 3));
+            let [deploy, logs] =
+                Layout::vertical([Constraint::Length(height), Constraint::Min(3)]).areas(bottom);
+            super::deploys::draw_deploy_panel(frame, app, d, deploy);
+            draw_logs(frame, app, logs);
+        }
+        None => draw_logs(frame, app, bottom),
+    }
     draw_footer(frame, app, footer);
     match &app.overlay {
         Overlay::None => {}
@@ -195,6 +214,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Overlay::Details { title, rows } => draw_details(frame, area, title, rows),
         Overlay::Command(input) => draw_input(frame, footer, ":", input),
         Overlay::Search(input) => draw_input(frame, footer, "/", input),
+        Overlay::Confirm(c) => super::deploys::draw_confirm(frame, app, area, c),
+        Overlay::History { scroll } => super::deploys::draw_history(frame, app, area, *scroll),
     }
 }
 
@@ -233,7 +254,19 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         }
         None => {}
     }
-    spans.push(Span::styled("· deployed: no history yet ", theme.dim()));
+    let deploy = super::deploys::header_spans(app, theme);
+    if app
+        .deploys
+        .data
+        .as_ref()
+        .is_some_and(|d| d.running.is_some())
+    {
+        // Who is deploying matters more than the rest when the header is narrow.
+        let at = spans.len().min(2);
+        spans.splice(at..at, deploy);
+    } else {
+        spans.extend(deploy);
+    }
     if let (Some(rem), Some(lim)) = (app.rate.remaining, app.rate.limit) {
         let style = if rem * 10 < lim {
             theme.warn()
@@ -831,6 +864,14 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
             Action::Command,
         ]);
     }
+    // Mutating keys are hidden in read-only mode (and refused if pressed anyway).
+    if !app.read_only {
+        if app.focus == Panel::Tags {
+            wanted.push(Action::Deploy);
+        }
+        wanted.push(Action::Rollback);
+    }
+    wanted.push(Action::History);
     let mut spans = Vec::new();
     for a in wanted {
         if a.scope() == Scope::Logs && app.focus != Panel::Logs {
@@ -845,7 +886,7 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn centered(area: Rect, width: u16, height: u16) -> Rect {
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width.saturating_sub(4));
     let h = height.min(area.height.saturating_sub(2));
     Rect::new(

@@ -5,6 +5,7 @@
 //! `ui.max_fps` times a second. Sources run as tasks (see `tasks`) under one cancellation token.
 
 pub mod app;
+pub mod deploys;
 pub mod draw;
 pub mod logs;
 pub mod sanitize;
@@ -21,7 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Run the dashboard until the operator quits. The terminal is restored on every path out:
 /// normal quit, error, and panic (ratatui's hook, plus mouse capture released in ours).
-pub async fn run(loaded: LoadedConfig, read_only: bool) -> anyhow::Result<()> {
+pub async fn run(
+    loaded: LoadedConfig,
+    read_only: bool,
+    explicit_config: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let config = Arc::new(loaded.config);
     let settings = AppSettings {
         keymap: loaded.keymap,
@@ -42,7 +47,7 @@ pub async fn run(loaded: LoadedConfig, read_only: bool) -> anyhow::Result<()> {
         previous_hook(info);
     }));
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, config, settings).await;
+    let result = event_loop(&mut terminal, config, settings, explicit_config).await;
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
@@ -52,6 +57,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     config: Arc<crate::config::Config>,
     settings: AppSettings,
+    explicit_config: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let frame_gap = Duration::from_millis(1000 / u64::from(config.ui.max_fps.max(1)));
     let cancel = CancellationToken::new();
@@ -135,6 +141,40 @@ async fn event_loop(
                     Effect::GpuVisible(v) => {
                         let _ = handles.gpu_visible.send(v);
                     }
+                    Effect::StartDeploy {
+                        kind,
+                        tag,
+                        previous,
+                    } => {
+                        let started = start_detached_deploy(
+                            &config,
+                            explicit_config.as_deref(),
+                            kind,
+                            tag.as_deref(),
+                            previous,
+                        );
+                        handles.deploys_poke.notify_one();
+                        let _ = tx.try_send(Msg::DeployStarted(started));
+                    }
+                    Effect::Audit {
+                        action,
+                        target,
+                        outcome,
+                        detail,
+                    } => {
+                        let dir = crate::deploy::state_dir(&config);
+                        tokio::task::spawn_blocking(move || {
+                            if let Ok(store) = crate::store::Store::open(&dir) {
+                                let _ = store.audit(
+                                    &crate::store::Actor::current(),
+                                    &action,
+                                    Some(&target),
+                                    &outcome,
+                                    Some(&detail),
+                                );
+                            }
+                        });
+                    }
                 }
             }
         }
@@ -152,6 +192,65 @@ async fn event_loop(
     )
     .await;
     Ok(())
+}
+
+/// Start `elt-console deploy|rollback ... --yes --json` in its own session (setsid), its
+/// output in a file under the state dir, so that the deploy outlives this dashboard and the
+/// SSH connection it runs in. The dashboard follows it through the store.
+fn start_detached_deploy(
+    config: &crate::config::Config,
+    explicit_config: Option<&std::path::Path>,
+    kind: crate::store::DeployKind,
+    tag: Option<&str>,
+    previous: bool,
+) -> Result<String, String> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
+    let dir = crate::deploy::state_dir(config).join("deploy-logs");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let log_path = dir.join(format!(
+        "{}-{}.log",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        kind.as_str()
+    ));
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log_err = log.try_clone().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(path) = explicit_config {
+        cmd.arg("--config").arg(path);
+    }
+    cmd.arg(kind.as_str());
+    match (tag, previous) {
+        (Some(t), _) => {
+            // Checked again by the child; refused here so nothing odd reaches its argv.
+            crate::domain::Tag::parse(t).map_err(|e| e.to_string())?;
+            cmd.arg(t);
+        }
+        (None, true) => {
+            cmd.arg("--previous");
+        }
+        (None, false) => {}
+    }
+    cmd.args(["--yes", "--json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the deploy: {e}"))?;
+    // Reap it when it ends, so no zombie is left while the dashboard runs.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(log_path.display().to_string())
 }
 
 /// Write the log buffer under the XDG state dir and report where (or why not).

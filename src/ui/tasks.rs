@@ -24,6 +24,8 @@ pub struct Handles {
     pub gpu_visible: watch::Sender<bool>,
     /// Wake the GitHub and registry pollers now.
     pub refresh: Arc<Notify>,
+    /// Read the deploy store now (a deploy was just started).
+    pub deploys_poke: Arc<Notify>,
 }
 
 pub fn spawn_all(
@@ -34,7 +36,14 @@ pub fn spawn_all(
     let (follow_tx, follow_rx) = watch::channel(None);
     let (gpu_tx, gpu_rx) = watch::channel(true);
     let refresh = Arc::new(Notify::new());
+    let deploys_poke = Arc::new(Notify::new());
     let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(deploys_task(
+        config.clone(),
+        tx.clone(),
+        deploys_poke.clone(),
+        cancel.child_token(),
+    )));
 
     // Docker: the event-driven watcher forwards its updates.
     {
@@ -90,9 +99,76 @@ pub fn spawn_all(
             follow: follow_tx,
             gpu_visible: gpu_tx,
             refresh,
+            deploys_poke,
         },
         tasks,
     )
+}
+
+/// Read the deploy store: twice a second while a deploy runs (from any operator), every
+/// 2 s otherwise. A store that does not exist yet is an empty history, not created here.
+async fn deploys_task(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    poke: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let dir = crate::deploy::state_dir(&config);
+    let stale_after = crate::deploy::lock_stale_after(&config);
+    let mut store: Option<crate::store::Store> = None;
+    loop {
+        let (snapshot, kept) = {
+            let dir = dir.clone();
+            let taken = store.take();
+            tokio::task::spawn_blocking(move || read_deploys(&dir, stale_after, taken))
+                .await
+                .unwrap_or_else(|e| (Err(format!("deploy store reader failed: {e}")), None))
+        };
+        store = kept;
+        let busy = matches!(&snapshot, Ok(s) if s.running.is_some());
+        if tx.send(Msg::Deploys(Box::new(snapshot))).await.is_err() {
+            return;
+        }
+        let pause = Duration::from_millis(if busy { 500 } else { 2000 });
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+            _ = poke.notified() => {}
+        }
+    }
+}
+
+type DeployRead = (
+    Result<super::deploys::DeploySnapshot, String>,
+    Option<crate::store::Store>,
+);
+
+fn read_deploys(
+    dir: &std::path::Path,
+    stale_after: Duration,
+    store: Option<crate::store::Store>,
+) -> DeployRead {
+    let store = match store {
+        Some(s) => s,
+        None if !dir.join(crate::store::STORE_FILE).exists() => {
+            return (Ok(super::deploys::DeploySnapshot::empty()), None);
+        }
+        None => match crate::store::Store::open(dir) {
+            Ok(s) => s,
+            Err(e) => return (Err(e.to_string()), None),
+        },
+    };
+    let read = || -> Result<super::deploys::DeploySnapshot, crate::store::StoreError> {
+        Ok(super::deploys::DeploySnapshot {
+            running: store.running_deployment()?,
+            recent: store.deployments(50)?,
+            lock: store.lock_state(stale_after)?,
+        })
+    };
+    match read() {
+        Ok(s) => (Ok(s), Some(store)),
+        Err(e) => (Err(e.to_string()), None),
+    }
 }
 
 async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {

@@ -1,0 +1,586 @@
+//! The headless deploy commands (`deploy`, `rollback`, `history`, `lock`) and their output:
+//! step by step for people (with a live pull line on a terminal), JSON lines for machines.
+
+use super::{
+    DeployEvent, DeployRequest, EXIT_REFUSED, Engine, Outcome, StepState, Target, fmt_ms,
+    lock_stale_after, short, state_dir,
+};
+use crate::config::Config;
+use crate::domain::Tag;
+use crate::store::{Actor, DeployKind, Deployment, LockState, Store};
+use std::io::{IsTerminal, Write};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub const EXIT_USAGE: i32 = 64;
+pub const EXIT_UNREACHABLE: i32 = 2;
+
+pub struct DeployArgs {
+    pub kind: DeployKind,
+    pub tag: Option<String>,
+    pub previous: bool,
+    pub yes: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    pub json: bool,
+    pub read_only: bool,
+}
+
+/// Writes never fail the deploy: the operator's terminal may be gone (SSH dropped) while the
+/// engine must finish.
+fn out(line: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+    let _ = o.flush();
+}
+
+fn err(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn audit_refusal(config: &Config, action: &str, target: &str, why: &str) {
+    if let Ok(store) = Store::open(&state_dir(config)) {
+        let _ = store.audit(
+            &Actor::current(),
+            action,
+            Some(target),
+            "refused",
+            Some(why),
+        );
+    }
+}
+
+pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
+    let action = args.kind.as_str();
+    let target = match (&args.tag, args.previous, args.kind) {
+        (Some(_), true, _) => {
+            err("elt-console: give a TAG or --previous, not both");
+            return EXIT_USAGE;
+        }
+        (Some(t), false, _) => match Tag::parse(t) {
+            Ok(tag) => Target::Tag(tag),
+            Err(e) => {
+                // Refused before it reaches a shell, an env file or a URL.
+                let why = format!("{e}");
+                audit_refusal(&config, action, &t.escape_debug().to_string(), &why);
+                err(&format!("elt-console: {action}: {why}"));
+                return EXIT_USAGE;
+            }
+        },
+        (None, true, _) => Target::Previous,
+        (None, false, DeployKind::Rollback) => {
+            err("elt-console: rollback needs a TAG or --previous");
+            return EXIT_USAGE;
+        }
+        (None, false, _) => Target::Latest,
+    };
+    let target_text = target.to_string();
+    if (args.read_only || config.ui.read_only) && !args.dry_run {
+        let why = "read-only mode (--read-only or ui.read_only) refuses every change";
+        audit_refusal(&config, action, &target_text, why);
+        err(&format!("elt-console: {action} refused: {why}"));
+        return EXIT_REFUSED;
+    }
+
+    let interrupt = CancellationToken::new();
+    let stop_signals = watch_signals(interrupt.clone(), args.json);
+
+    if !args.yes && !args.dry_run {
+        if !std::io::stdin().is_terminal() {
+            let why = "not on a terminal: pass --yes to confirm";
+            audit_refusal(&config, action, &target_text, why);
+            err(&format!(
+                "elt-console: {action} refused: {why} (or --dry-run to see the plan)"
+            ));
+            return EXIT_USAGE;
+        }
+        // Show exactly what will happen, then ask (default: no).
+        let plan = run_engine(&config, &args, &target, true, interrupt.clone()).await;
+        match plan {
+            Err(code) => return code,
+            Ok(o) if o.status != crate::store::DeployStatus::Skipped => return o.exit_code(),
+            Ok(_) => {}
+        }
+        if !confirm(&format!("{action} {target_text}? [y/N] ")) {
+            audit_refusal(
+                &config,
+                action,
+                &target_text,
+                "not confirmed by the operator",
+            );
+            out("cancelled: nothing was changed");
+            return 0;
+        }
+    }
+    let result = run_engine(&config, &args, &target, args.dry_run, interrupt).await;
+    stop_signals.cancel();
+    match result {
+        Ok(o) => o.exit_code(),
+        Err(code) => code,
+    }
+}
+
+async fn run_engine(
+    config: &Config,
+    args: &DeployArgs,
+    target: &Target,
+    dry_run: bool,
+    interrupt: CancellationToken,
+) -> Result<Outcome, i32> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let engine = match Engine::connect(config.clone(), tx, interrupt).await {
+        Ok(e) => e,
+        Err(e) => {
+            audit_refusal(config, args.kind.as_str(), &target.to_string(), &e);
+            err(&format!("elt-console: {}: {e}", args.kind.as_str()));
+            return Err(EXIT_UNREACHABLE);
+        }
+    };
+    let printer = tokio::spawn(print_events(rx, args.json, args.kind, target.to_string()));
+    let outcome = engine
+        .run(DeployRequest {
+            kind: args.kind,
+            target: target.clone(),
+            force: args.force,
+            dry_run,
+        })
+        .await;
+    let _ = printer.await;
+    Ok(outcome)
+}
+
+fn confirm(prompt: &str) -> bool {
+    let mut o = std::io::stderr().lock();
+    let _ = write!(o, "{prompt}");
+    let _ = o.flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// SIGHUP (the SSH session went away) is ignored: the deploy goes on. SIGINT/SIGTERM cancel
+/// it before the recreate step; after that the engine finishes or rolls back.
+fn watch_signals(interrupt: CancellationToken, quiet: bool) -> CancellationToken {
+    // SAFETY: changing a signal's disposition to ignore; writes then fail with EPIPE instead
+    // of killing the process halfway through a deploy.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return stop;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = hup.recv() => tracing::info!("SIGHUP: the terminal went away; the deploy continues"),
+                _ = int.recv() => {
+                    if !quiet {
+                        err("interrupt: cancelling if nothing has changed yet; once the app is being recreated the deploy finishes or rolls back");
+                    }
+                    interrupt.cancel();
+                }
+                _ = term.recv() => interrupt.cancel(),
+            }
+        }
+    });
+    stop
+}
+
+async fn print_events(
+    mut rx: mpsc::UnboundedReceiver<DeployEvent>,
+    json: bool,
+    kind: DeployKind,
+    target: String,
+) {
+    let tty = std::io::stdout().is_terminal();
+    let mut live = false;
+    let clear_live = |live: &mut bool| {
+        if *live {
+            let mut o = std::io::stdout().lock();
+            let _ = write!(o, "\r\x1b[2K");
+            let _ = o.flush();
+            *live = false;
+        }
+    };
+    while let Some(ev) = rx.recv().await {
+        if json {
+            if let Ok(line) = serde_json::to_string(&ev) {
+                out(&line);
+            }
+            continue;
+        }
+        match ev {
+            DeployEvent::Started {
+                deployment_id,
+                actor,
+                runtime,
+                ..
+            } => out(&format!(
+                "{} {target}: deployment #{} by {actor}, via {runtime}",
+                kind.as_str(),
+                deployment_id.unwrap_or(0)
+            )),
+            DeployEvent::Plan { services } => {
+                for s in services {
+                    let from = s.from.image.as_deref().unwrap_or("nothing running");
+                    let sha = |side: &crate::store::ImageSide| {
+                        side.sha.as_deref().map(short).unwrap_or("-").to_string()
+                    };
+                    out(&format!(
+                        "  {}: {from} ({}) -> {} ({}){}",
+                        s.service,
+                        sha(&s.from),
+                        s.to_ref,
+                        sha(&s.to),
+                        match s.older {
+                            Some(true) => ", OLDER than what runs",
+                            _ => "",
+                        }
+                    ));
+                }
+            }
+            DeployEvent::Step {
+                seq,
+                name,
+                state,
+                duration_ms,
+                summary,
+            } => {
+                if state == StepState::Running {
+                    continue;
+                }
+                clear_live(&mut live);
+                let mark = match state {
+                    StepState::Ok => "ok",
+                    StepState::Warning => "WARN",
+                    StepState::Failed => "FAILED",
+                    StepState::Skipped => "skip",
+                    StepState::Running => "",
+                };
+                out(&format!(
+                    "  {seq:>2} {name:<9} {mark:<6} {:>8}  {summary}",
+                    duration_ms
+                        .filter(|_| state != StepState::Skipped)
+                        .map(fmt_ms)
+                        .unwrap_or_default()
+                ));
+            }
+            DeployEvent::Progress {
+                message,
+                current,
+                total,
+                ..
+            } => {
+                if tty {
+                    let bar = progress_bar(current, total, 20);
+                    let mut o = std::io::stdout().lock();
+                    let _ = write!(o, "\r\x1b[2K     {bar} {message}");
+                    let _ = o.flush();
+                    live = true;
+                }
+            }
+            DeployEvent::Finished {
+                status, message, ..
+            } => {
+                clear_live(&mut live);
+                out(&format!("{}: {message}", status.as_str()));
+            }
+        }
+    }
+    clear_live(&mut live);
+}
+
+fn progress_bar(current: u64, total: u64, width: usize) -> String {
+    if total == 0 {
+        return format!("[{}]", " ".repeat(width));
+    }
+    let filled = ((current.min(total) as f64 / total as f64) * width as f64).round() as usize;
+    format!("[{}{}]", "#".repeat(filled), " ".repeat(width - filled))
+}
+
+pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
+    let store = match Store::open(&state_dir(config)) {
+        Ok(s) => s,
+        Err(e) => {
+            err(&format!("elt-console: history: {e}"));
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let list = match store.deployments(limit) {
+        Ok(l) => l,
+        Err(e) => {
+            err(&format!("elt-console: history: {e}"));
+            return EXIT_UNREACHABLE;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&list) {
+            Ok(t) => out(&t),
+            Err(e) => {
+                err(&format!("elt-console: history: {e}"));
+                return 70;
+            }
+        }
+        return 0;
+    }
+    if list.is_empty() {
+        out(&format!(
+            "no deployments recorded in {}",
+            store.path().display()
+        ));
+        return 0;
+    }
+    out(&render_history(&list));
+    0
+}
+
+pub fn render_history(list: &[Deployment]) -> String {
+    let mut rows = vec![[
+        "#".to_string(),
+        "STARTED (UTC)".into(),
+        "KIND".into(),
+        "BY".into(),
+        "FROM -> TO".into(),
+        "RESULT".into(),
+        "DOWNTIME".into(),
+        "TOOK".into(),
+    ]];
+    let side = |s: &crate::store::ImageSide| {
+        s.tag
+            .clone()
+            .or_else(|| s.image.clone())
+            .unwrap_or_else(|| "-".into())
+    };
+    for d in list {
+        rows.push([
+            d.id.to_string(),
+            d.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            d.kind.as_str().to_string(),
+            match &d.actor.ssh_client {
+                Some(a) => format!("{}@{a}", d.actor.user),
+                None => d.actor.user.clone(),
+            },
+            format!("{} -> {}", side(&d.from), side(&d.to)),
+            d.status.as_str().to_string(),
+            d.downtime_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
+            d.duration_ms().map(fmt_ms).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for (n, r) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+        }
+        text.push_str(line.trim_end());
+        if n + 1 < rows.len() {
+            text.push('\n');
+        }
+    }
+    for d in list.iter().filter(|d| d.error.is_some()).take(5) {
+        text.push_str(&format!(
+            "\n  #{}: {}",
+            d.id,
+            d.error.as_deref().unwrap_or_default()
+        ));
+    }
+    text
+}
+
+pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
+    let store = match Store::open(&state_dir(config)) {
+        Ok(s) => s,
+        Err(e) => {
+            err(&format!("elt-console: lock: {e}"));
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let state = match store.lock_state(lock_stale_after(config)) {
+        Ok(s) => s,
+        Err(e) => {
+            err(&format!("elt-console: lock: {e}"));
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let deployment = match &state {
+        LockState::Held { holder } | LockState::Stale { holder, .. } => holder
+            .deployment_id
+            .and_then(|id| store.deployment(id).ok().flatten()),
+        LockState::Free => None,
+    };
+    let app = app_state(config).await;
+    if json {
+        let v = serde_json::json!({
+            "lock": state,
+            "deployment": deployment,
+            "app": app,
+        });
+        out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        match &state {
+            LockState::Free => out("deploy lock: free"),
+            LockState::Held { .. } | LockState::Stale { .. } => out(&format!(
+                "deploy lock: {}",
+                super::describe_lock_refusal(&state)
+            )),
+        }
+        if let Some(d) = &deployment {
+            let step = d
+                .steps
+                .iter()
+                .rev()
+                .find(|s| s.status != "skipped")
+                .map(|s| format!("{} ({})", s.name, s.status))
+                .unwrap_or_else(|| "not started".into());
+            out(&format!(
+                "deployment #{}: {} to {}, {} at step {step}",
+                d.id,
+                d.kind.as_str(),
+                d.to.tag.as_deref().unwrap_or("?"),
+                d.status.as_str()
+            ));
+        }
+        match &app {
+            Ok(lines) => {
+                out("the app now:");
+                for l in lines {
+                    out(&format!("  {l}"));
+                }
+            }
+            Err(e) => out(&format!("the app now: unknown ({e})")),
+        }
+    }
+    match state {
+        LockState::Free => 0,
+        LockState::Held { .. } => 1,
+        LockState::Stale { .. } => 2,
+    }
+}
+
+/// One line per deployed service's container: the true state, from the engine.
+async fn app_state(config: &Config) -> Result<Vec<String>, String> {
+    let docker = crate::sources::docker::DockerSource::connect(
+        &config.docker.host,
+        config.docker.request_timeout_ms,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let list = docker
+        .project_containers(&config.deployment.project)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    for name in config.service_names() {
+        let found: Vec<_> = list
+            .iter()
+            .filter(|c| c.service == name && !c.oneoff)
+            .collect();
+        if found.is_empty() {
+            lines.push(format!("{name}: no container (down)"));
+        }
+        for c in found {
+            lines.push(
+                format!(
+                    "{name}: {} {:?}/{:?}, image {} (commit {})",
+                    c.name,
+                    c.state,
+                    c.health,
+                    c.image,
+                    c.revision.as_deref().map(short).unwrap_or("-")
+                )
+                .to_lowercase(),
+            );
+        }
+    }
+    Ok(lines)
+}
+
+pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i32 {
+    let actor = Actor::current();
+    let mut store = match Store::open(&state_dir(config)) {
+        Ok(s) => s,
+        Err(e) => {
+            err(&format!("elt-console: lock: {e}"));
+            return EXIT_UNREACHABLE;
+        }
+    };
+    if read_only || config.ui.read_only {
+        let _ = store.audit(
+            &actor,
+            "lock-release",
+            None,
+            "refused",
+            Some("read-only mode"),
+        );
+        err("elt-console: lock release refused: read-only mode");
+        return EXIT_REFUSED;
+    }
+    if !force {
+        let _ = store.audit(
+            &actor,
+            "lock-release",
+            None,
+            "refused",
+            Some("without --force"),
+        );
+        err(
+            "elt-console: lock release needs --force (check `elt-console lock status` first: releasing a live deploy's lock lets a second deploy run beside it)",
+        );
+        return EXIT_USAGE;
+    }
+    let state = store.lock_state(lock_stale_after(config)).ok();
+    match store.force_release() {
+        Ok(None) => {
+            let _ = store.audit(&actor, "lock-release", None, "succeeded", Some("was free"));
+            out("deploy lock: was already free");
+            0
+        }
+        Ok(Some(holder)) => {
+            let live = matches!(state, Some(LockState::Held { .. }));
+            let detail = format!(
+                "released the lock of {} ({}){}",
+                holder.actor.describe(),
+                holder.action,
+                holder
+                    .deployment_id
+                    .map(|d| format!("; deployment #{d} marked interrupted"))
+                    .unwrap_or_default()
+            );
+            let _ = store.audit(&actor, "lock-release", None, "succeeded", Some(&detail));
+            out(&format!("deploy lock: {detail}"));
+            if live {
+                out("warning: its process was still alive and heartbeating");
+            }
+            0
+        }
+        Err(e) => {
+            err(&format!("elt-console: lock: {e}"));
+            EXIT_UNREACHABLE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar_fills_with_progress() {
+        assert_eq!(progress_bar(0, 0, 4), "[    ]");
+        assert_eq!(progress_bar(1, 2, 4), "[##  ]");
+        assert_eq!(progress_bar(9, 2, 4), "[####]");
+    }
+}

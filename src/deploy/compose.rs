@@ -1,0 +1,210 @@
+//! The runtime seam: how the engine starts one-off steps and recreates services. Today that is
+//! the compose CLI on this host (the v2 plugin `docker compose`, or the standalone
+//! `docker-compose` 1.x), detected once. Everything compose-specific stays in this file.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum RuntimeError {
+    #[error(
+        "no compose CLI found: neither `docker compose` (v2 plugin) nor `docker-compose` answers `version`"
+    )]
+    NoCompose,
+    #[error("`{command}` did not finish within {secs} s (stopped)")]
+    Timeout { command: String, secs: u64 },
+    #[error("`{command}` failed (exit {code}): {output}")]
+    Failed {
+        command: String,
+        code: i32,
+        output: String,
+    },
+    #[error("cannot run `{command}`: {reason}")]
+    Spawn { command: String, reason: String },
+}
+
+/// What the engine needs from whatever runs the services.
+pub trait Runtime: Send + Sync {
+    /// For the record: which runtime and version.
+    fn describe(&self) -> String;
+
+    /// Run a one-off service to completion with `env` overriding the env file
+    /// (the migrate step). Returns the tail of its output.
+    fn run_oneoff(
+        &self,
+        service: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+
+    /// Recreate `services` (only those: never their dependencies) with `env` overriding the env
+    /// file. Returns the tail of the output.
+    fn recreate(
+        &self,
+        services: &[String],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct ComposeCli {
+    program: Vec<String>,
+    version: String,
+    project: String,
+    compose_file: PathBuf,
+    env_file: PathBuf,
+}
+
+impl ComposeCli {
+    /// Find the compose CLI: `configured` (words, e.g. "docker-compose") if set, else the v2
+    /// plugin, else the standalone binary.
+    pub async fn detect(
+        configured: &str,
+        project: &str,
+        compose_file: PathBuf,
+        env_file: PathBuf,
+    ) -> Result<Self, RuntimeError> {
+        let candidates: Vec<Vec<String>> = if configured.trim().is_empty() {
+            vec![
+                vec!["docker".into(), "compose".into()],
+                vec!["docker-compose".into()],
+            ]
+        } else {
+            vec![configured.split_whitespace().map(str::to_string).collect()]
+        };
+        for program in candidates {
+            let mut cmd = tokio::process::Command::new(&program[0]);
+            cmd.args(&program[1..])
+                .args(["version", "--short"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .kill_on_drop(true);
+            if let Ok(Ok(out)) = tokio::time::timeout(Duration::from_secs(10), cmd.output()).await
+                && out.status.success()
+            {
+                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                return Ok(Self {
+                    program,
+                    version,
+                    project: project.to_string(),
+                    compose_file,
+                    env_file,
+                });
+            }
+        }
+        Err(RuntimeError::NoCompose)
+    }
+
+    fn base_args(&self) -> Vec<String> {
+        let mut args = self.program[1..].to_vec();
+        args.extend(["-p".into(), self.project.clone()]);
+        args.extend(["-f".into(), self.compose_file.display().to_string()]);
+        // Passed only when it exists: compose refuses a missing --env-file.
+        if self.env_file.exists() {
+            args.extend(["--env-file".into(), self.env_file.display().to_string()]);
+        }
+        args
+    }
+
+    async fn run(
+        &self,
+        extra: &[String],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        let mut args = self.base_args();
+        args.extend(extra.iter().cloned());
+        let shown = format!("{} {}", self.program[0], args.join(" "));
+        let mut cmd = tokio::process::Command::new(&self.program[0]);
+        cmd.args(&args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A cancelled or timed-out step must not leave compose running behind us.
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| RuntimeError::Spawn {
+            command: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Err(_) => {
+                return Err(RuntimeError::Timeout {
+                    command: shown,
+                    secs: timeout.as_secs(),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(RuntimeError::Spawn {
+                    command: shown,
+                    reason: e.to_string(),
+                });
+            }
+            Ok(Ok(out)) => out,
+        };
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        let tail = tail_lines(&text, 12);
+        if out.status.success() {
+            Ok(tail)
+        } else {
+            Err(RuntimeError::Failed {
+                command: shown,
+                code: out.status.code().unwrap_or(-1),
+                output: tail,
+            })
+        }
+    }
+}
+
+impl Runtime for ComposeCli {
+    fn describe(&self) -> String {
+        format!("{} {}", self.program.join(" "), self.version)
+    }
+
+    async fn run_oneoff(
+        &self,
+        service: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        let args: Vec<String> = ["run", "--rm", "--no-deps", "-T", service]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        self.run(&args, env, timeout).await
+    }
+
+    async fn recreate(
+        &self,
+        services: &[String],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        let mut args: Vec<String> = ["up", "-d", "--no-deps", "--force-recreate"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(services.iter().cloned());
+        self.run(&args, env, timeout).await
+    }
+}
+
+/// The last `n` non-empty lines, each cut to a sane width, without control characters.
+pub fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .take(300)
+                .collect::<String>()
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,984 @@
+//! The deploy store: one SQLite file (WAL) beside the compose project, shared by every operator
+//! and process on the host. It holds the deployments with each of their steps, the audit of
+//! every mutating action (refused ones too), and the deploy lock.
+//!
+//! The lock lives here rather than in a lock file so that taking it, recording who holds it and
+//! creating the deployment happen in one transaction, and so that a dead holder leaves a record
+//! that the next command can report as stale instead of silently stealing.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+pub const STORE_FILE: &str = "elt-console.db";
+const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("deploy store {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("deploy store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error(
+        "deploy store {path} has schema version {found}; this elt-console knows {known} (upgrade elt-console)"
+    )]
+    Schema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+}
+
+/// Who is acting: recorded with every deployment, audit row and lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub user: String,
+    /// The SSH client's address, when the operator came in over SSH.
+    pub ssh_client: Option<String>,
+    pub host: String,
+    pub pid: u32,
+}
+
+impl Actor {
+    /// The current process's operator, from the environment SSH and sudo leave behind.
+    pub fn current() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let user = env("SUDO_USER")
+            .or_else(|| env("USER"))
+            .or_else(|| env("LOGNAME"))
+            .unwrap_or_else(|| format!("uid {}", unsafe_uid()));
+        let ssh_client = env("SSH_CLIENT")
+            .or_else(|| env("SSH_CONNECTION"))
+            .and_then(|v| v.split_whitespace().next().map(str::to_string));
+        Self {
+            user: sanitize_field(&user),
+            ssh_client: ssh_client.map(|s| sanitize_field(&s)),
+            host: hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "unknown-host".into()),
+            pid: std::process::id(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.ssh_client {
+            Some(addr) => format!(
+                "{} from {} (pid {} on {})",
+                self.user, addr, self.pid, self.host
+            ),
+            None => format!("{} (pid {} on {})", self.user, self.pid, self.host),
+        }
+    }
+}
+
+fn unsafe_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Environment values end up on operators' screens: keep them printable and short.
+fn sanitize_field(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect::<String>()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployKind {
+    Deploy,
+    Rollback,
+    /// Started by the engine itself after a failed deploy; never rolled back in turn.
+    AutoRollback,
+}
+
+impl DeployKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployKind::Deploy => "deploy",
+            DeployKind::Rollback => "rollback",
+            DeployKind::AutoRollback => "auto-rollback",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "rollback" => DeployKind::Rollback,
+            "auto-rollback" => DeployKind::AutoRollback,
+            _ => DeployKind::Deploy,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployStatus {
+    Running,
+    Succeeded,
+    /// Nothing to do: the target already runs (and `--force` was not given).
+    Skipped,
+    /// Stopped before anything changed (cancelled, or a step before the recreate failed).
+    Failed,
+    /// The new version failed after it replaced the old one; the old one runs again.
+    RolledBack,
+    /// The new version failed and the old one could not be brought back: the app may be down.
+    FailedDown,
+    Cancelled,
+    /// Its process died mid-way (found through a stale lock).
+    Interrupted,
+}
+
+impl DeployStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployStatus::Running => "running",
+            DeployStatus::Succeeded => "succeeded",
+            DeployStatus::Skipped => "skipped",
+            DeployStatus::Failed => "failed",
+            DeployStatus::RolledBack => "rolled-back",
+            DeployStatus::FailedDown => "failed-down",
+            DeployStatus::Cancelled => "cancelled",
+            DeployStatus::Interrupted => "interrupted",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "running" => DeployStatus::Running,
+            "succeeded" => DeployStatus::Succeeded,
+            "skipped" => DeployStatus::Skipped,
+            "rolled-back" => DeployStatus::RolledBack,
+            "failed-down" => DeployStatus::FailedDown,
+            "cancelled" => DeployStatus::Cancelled,
+            "interrupted" => DeployStatus::Interrupted,
+            _ => DeployStatus::Failed,
+        }
+    }
+}
+
+/// One side of a deployment (what ran before, or what was deployed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSide {
+    /// The reference compose was given (`repo:tag`).
+    pub image: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub sha: Option<String>,
+    /// The local image id (`sha256:` of the config), which is what a rollback needs.
+    pub image_id: Option<String>,
+    /// `org.opencontainers.image.created` of the image.
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub seq: u32,
+    pub name: String,
+    /// running | ok | failed | skipped
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<u64>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: i64,
+    pub kind: DeployKind,
+    /// For an auto-rollback: the deployment it undid.
+    pub parent_id: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub actor: Actor,
+    pub services: Vec<String>,
+    pub from: ImageSide,
+    pub to: ImageSide,
+    pub strategy: String,
+    pub status: DeployStatus,
+    pub error: Option<String>,
+    pub backup_path: Option<String>,
+    /// Old container stopped → new one healthy.
+    pub downtime_ms: Option<u64>,
+    /// The latest progress line (pull progress), for a console following from elsewhere.
+    pub progress: Option<String>,
+    pub steps: Vec<StepRecord>,
+}
+
+impl Deployment {
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.finished_at
+            .map(|f| (f - self.started_at).num_milliseconds().max(0) as u64)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub action: String,
+    pub target: Option<String>,
+    /// attempted | refused | succeeded | failed | ...
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// The deploy lock's holder as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub actor: Actor,
+    /// The holder's process start time (from /proc), so a reused pid is not taken for it.
+    pub pid_start: Option<u64>,
+    pub action: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub deployment_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum LockState {
+    Free,
+    Held {
+        holder: LockHolder,
+    },
+    /// The holder's process is gone, or its heartbeat stopped.
+    Stale {
+        holder: LockHolder,
+        reason: String,
+    },
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+impl Store {
+    /// Open (creating if needed) the store in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        let path = state_dir.join(STORE_FILE);
+        std::fs::create_dir_all(state_dir).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            message: format!("cannot create {}: {e}", state_dir.display()),
+        })?;
+        let conn = Connection::open(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        // Several operators' processes share the file; wait for each other's short writes.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = Self { conn, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Schema {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        self.conn.execute_batch(
+            "BEGIN IMMEDIATE;
+            CREATE TABLE IF NOT EXISTS deployments (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL,
+                parent_id INTEGER REFERENCES deployments(id),
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                actor TEXT NOT NULL,
+                services TEXT NOT NULL,
+                from_side TEXT NOT NULL,
+                to_side TEXT NOT NULL,
+                to_tag TEXT,
+                strategy TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error TEXT,
+                backup_path TEXT,
+                downtime_ms INTEGER,
+                progress TEXT
+            );
+            CREATE INDEX IF NOT EXISTS deployments_started ON deployments(started_at);
+            CREATE TABLE IF NOT EXISTS steps (
+                deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+                seq INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                duration_ms INTEGER,
+                summary TEXT,
+                PRIMARY KEY (deployment_id, seq)
+            );
+            CREATE TABLE IF NOT EXISTS audit (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                detail TEXT
+            );
+            CREATE TABLE IF NOT EXISTS deploy_lock (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                holder TEXT NOT NULL
+            );
+            PRAGMA user_version = 1;
+            COMMIT;",
+        )?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ audit
+
+    pub fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<&str>,
+        outcome: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                ts(Utc::now()),
+                json(actor),
+                action,
+                target,
+                outcome,
+                detail
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, at, actor, action, target, outcome, detail FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at: parse_ts(&r.get::<_, String>(1)?),
+                actor: from_json(&r.get::<_, String>(2)?),
+                action: r.get(3)?,
+                target: r.get(4)?,
+                outcome: r.get(5)?,
+                detail: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ------------------------------------------------------------------ lock
+
+    /// Take the deploy lock for `actor` and create its deployment row, in one transaction.
+    /// Returns the lock state that refused it otherwise.
+    pub fn acquire_lock(
+        &mut self,
+        actor: &Actor,
+        action: &str,
+        stale_after: Duration,
+        new_deployment: Option<&NewDeployment>,
+    ) -> Result<Result<Option<i64>, LockState>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<String> = tx
+            .query_row("SELECT holder FROM deploy_lock WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(text) = existing {
+            let holder: LockHolder = from_json(&text);
+            return Ok(Err(judge(holder, stale_after)));
+        }
+        let now = Utc::now();
+        let deployment_id = match new_deployment {
+            Some(d) => Some(insert_deployment(&tx, d, actor, now)?),
+            None => None,
+        };
+        let holder = LockHolder {
+            actor: actor.clone(),
+            pid_start: process_start(actor.pid),
+            action: action.to_string(),
+            started_at: now,
+            heartbeat_at: now,
+            deployment_id,
+        };
+        tx.execute(
+            "INSERT INTO deploy_lock (id, holder) VALUES (1, ?1)",
+            [json(&holder)],
+        )?;
+        tx.commit()?;
+        Ok(Ok(deployment_id))
+    }
+
+    pub fn lock_state(&self, stale_after: Duration) -> Result<LockState, StoreError> {
+        let existing: Option<String> = self
+            .conn
+            .query_row("SELECT holder FROM deploy_lock WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(match existing {
+            None => LockState::Free,
+            Some(text) => judge(from_json(&text), stale_after),
+        })
+    }
+
+    /// Refresh the heartbeat; false when the lock is no longer ours (taken over by force).
+    pub fn heartbeat(&self, actor: &Actor) -> Result<bool, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT holder FROM deploy_lock WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(text) = text else { return Ok(false) };
+        let mut holder: LockHolder = from_json(&text);
+        if holder.actor.pid != actor.pid || holder.actor.host != actor.host {
+            return Ok(false);
+        }
+        holder.heartbeat_at = Utc::now();
+        self.conn.execute(
+            "UPDATE deploy_lock SET holder = ?1 WHERE id = 1",
+            [json(&holder)],
+        )?;
+        Ok(true)
+    }
+
+    /// Release the lock if `actor` holds it.
+    pub fn release_lock(&self, actor: &Actor) -> Result<(), StoreError> {
+        if let LockState::Held { holder } | LockState::Stale { holder, .. } =
+            self.lock_state(Duration::from_secs(u64::MAX / 4))?
+            && holder.actor.pid == actor.pid
+            && holder.actor.host == actor.host
+        {
+            self.conn
+                .execute("DELETE FROM deploy_lock WHERE id = 1", [])?;
+        }
+        Ok(())
+    }
+
+    /// Remove whoever holds the lock; the holder's unfinished deployment is marked
+    /// interrupted. Returns the holder that was removed.
+    pub fn force_release(&mut self) -> Result<Option<LockHolder>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<String> = tx
+            .query_row("SELECT holder FROM deploy_lock WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(text) = existing else {
+            return Ok(None);
+        };
+        let holder: LockHolder = from_json(&text);
+        if let Some(id) = holder.deployment_id {
+            tx.execute(
+                "UPDATE deployments SET status = 'interrupted', finished_at = ?2,
+                 error = COALESCE(error, 'its process stopped before it finished; the lock was released by force')
+                 WHERE id = ?1 AND status = 'running'",
+                params![id, ts(Utc::now())],
+            )?;
+            tx.execute(
+                "UPDATE steps SET status = 'failed', summary = COALESCE(summary, 'interrupted')
+                 WHERE deployment_id = ?1 AND status = 'running'",
+                [id],
+            )?;
+        }
+        tx.execute("DELETE FROM deploy_lock WHERE id = 1", [])?;
+        tx.commit()?;
+        Ok(Some(holder))
+    }
+
+    // ------------------------------------------------------------------ deployments
+
+    pub fn create_deployment(&self, d: &NewDeployment, actor: &Actor) -> Result<i64, StoreError> {
+        insert_deployment(&self.conn, d, actor, Utc::now())
+    }
+
+    pub fn set_deploy_sides(
+        &self,
+        id: i64,
+        from: &ImageSide,
+        to: &ImageSide,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET from_side = ?2, to_side = ?3 WHERE id = ?1",
+            params![id, json(from), json(to)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_progress(&self, id: i64, progress: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET progress = ?2 WHERE id = ?1",
+            params![id, progress],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_backup_path(&self, id: i64, path: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET backup_path = ?2 WHERE id = ?1",
+            params![id, path],
+        )?;
+        Ok(())
+    }
+
+    pub fn step_started(&self, id: i64, seq: u32, name: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO steps (deployment_id, seq, name, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
+            params![id, seq, name, ts(Utc::now())],
+        )?;
+        Ok(())
+    }
+
+    /// Record how a step ended; a step that never started (skipped) gets its row here.
+    pub fn step_finished(
+        &self,
+        id: i64,
+        seq: u32,
+        name: &str,
+        status: &str,
+        duration_ms: u64,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        let now = ts(Utc::now());
+        self.conn.execute(
+            "INSERT INTO steps (deployment_id, seq, name, status, started_at, finished_at, duration_ms, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)
+             ON CONFLICT (deployment_id, seq) DO UPDATE SET
+               status = excluded.status, finished_at = excluded.finished_at,
+               duration_ms = excluded.duration_ms, summary = excluded.summary",
+            params![id, seq, name, status, now, duration_ms as i64, summary],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_deployment(
+        &self,
+        id: i64,
+        status: DeployStatus,
+        error: Option<&str>,
+        downtime_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET status = ?2, error = ?3, downtime_ms = ?4, finished_at = ?5, progress = NULL WHERE id = ?1",
+            params![
+                id,
+                status.as_str(),
+                error,
+                downtime_ms.map(|d| d as i64),
+                ts(Utc::now())
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn deployment(&self, id: i64) -> Result<Option<Deployment>, StoreError> {
+        let mut list = self.query_deployments("WHERE id = ?1", params![id])?;
+        Ok(list.pop())
+    }
+
+    /// Newest first.
+    pub fn deployments(&self, limit: u32) -> Result<Vec<Deployment>, StoreError> {
+        self.query_deployments("ORDER BY id DESC LIMIT ?1", params![limit])
+    }
+
+    /// The deployment in progress, if any (a deploy's lock holder, else a `running` row).
+    pub fn running_deployment(&self) -> Result<Option<Deployment>, StoreError> {
+        let mut list = self.query_deployments(
+            "WHERE status = 'running' ORDER BY id DESC LIMIT 1",
+            params![],
+        )?;
+        Ok(list.pop())
+    }
+
+    /// The most recent finished deployments with one of `statuses`, newest first.
+    pub fn deployments_with_status(
+        &self,
+        statuses: &[DeployStatus],
+        limit: u32,
+    ) -> Result<Vec<Deployment>, StoreError> {
+        let list: Vec<String> = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        self.query_deployments(
+            &format!(
+                "WHERE status IN ({}) ORDER BY id DESC LIMIT ?1",
+                list.join(",")
+            ),
+            params![limit],
+        )
+    }
+
+    fn query_deployments(
+        &self,
+        tail: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Deployment>, StoreError> {
+        let sql = format!(
+            "SELECT id, kind, parent_id, started_at, finished_at, actor, services, from_side, to_side,
+                    strategy, status, error, backup_path, downtime_ms, progress
+             FROM deployments {tail}"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut list: Vec<Deployment> = stmt
+            .query_map(params, |r| {
+                Ok(Deployment {
+                    id: r.get(0)?,
+                    kind: DeployKind::parse(&r.get::<_, String>(1)?),
+                    parent_id: r.get(2)?,
+                    started_at: parse_ts(&r.get::<_, String>(3)?),
+                    finished_at: r.get::<_, Option<String>>(4)?.map(|s| parse_ts(&s)),
+                    actor: from_json(&r.get::<_, String>(5)?),
+                    services: r
+                        .get::<_, String>(6)?
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    from: from_json(&r.get::<_, String>(7)?),
+                    to: from_json(&r.get::<_, String>(8)?),
+                    strategy: r.get(9)?,
+                    status: DeployStatus::parse(&r.get::<_, String>(10)?),
+                    error: r.get(11)?,
+                    backup_path: r.get(12)?,
+                    downtime_ms: r.get::<_, Option<i64>>(13)?.map(|d| d.max(0) as u64),
+                    progress: r.get(14)?,
+                    steps: Vec::new(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut steps_stmt = self.conn.prepare(
+            "SELECT seq, name, status, started_at, finished_at, duration_ms, summary FROM steps WHERE deployment_id = ?1 ORDER BY seq",
+        )?;
+        for d in &mut list {
+            d.steps = steps_stmt
+                .query_map([d.id], |r| {
+                    Ok(StepRecord {
+                        seq: r.get(0)?,
+                        name: r.get(1)?,
+                        status: r.get(2)?,
+                        started_at: parse_ts(&r.get::<_, String>(3)?),
+                        finished_at: r.get::<_, Option<String>>(4)?.map(|s| parse_ts(&s)),
+                        duration_ms: r.get::<_, Option<i64>>(5)?.map(|d| d.max(0) as u64),
+                        summary: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(list)
+    }
+}
+
+/// What a deployment row starts with.
+#[derive(Debug, Clone)]
+pub struct NewDeployment {
+    pub kind: DeployKind,
+    pub parent_id: Option<i64>,
+    pub services: Vec<String>,
+    pub to_tag: Option<String>,
+    pub strategy: String,
+}
+
+fn insert_deployment(
+    conn: &Connection,
+    d: &NewDeployment,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let to = ImageSide {
+        tag: d.to_tag.clone(),
+        ..Default::default()
+    };
+    conn.execute(
+        "INSERT INTO deployments (kind, parent_id, started_at, actor, services, from_side, to_side, to_tag, strategy, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running')",
+        params![
+            d.kind.as_str(),
+            d.parent_id,
+            ts(now),
+            json(actor),
+            d.services.join(","),
+            json(&ImageSide::default()),
+            json(&to),
+            d.to_tag,
+            d.strategy
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: for<'de> Deserialize<'de> + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+impl Default for Actor {
+    fn default() -> Self {
+        Self {
+            user: "unknown".into(),
+            ssh_client: None,
+            host: "unknown-host".into(),
+            pid: 0,
+        }
+    }
+}
+
+impl Default for LockHolder {
+    fn default() -> Self {
+        Self {
+            actor: Actor::default(),
+            pid_start: None,
+            action: "unknown".into(),
+            started_at: DateTime::<Utc>::MIN_UTC,
+            heartbeat_at: DateTime::<Utc>::MIN_UTC,
+            deployment_id: None,
+        }
+    }
+}
+
+/// A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat).
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn judge(holder: LockHolder, stale_after: Duration) -> LockState {
+    let this_host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if holder.actor.host == this_host {
+        let alive = match process_start(holder.actor.pid) {
+            None => false,
+            Some(start) => holder.pid_start.is_none_or(|s| s == start),
+        };
+        if !alive {
+            return LockState::Stale {
+                reason: format!(
+                    "its process (pid {}) is no longer running",
+                    holder.actor.pid
+                ),
+                holder,
+            };
+        }
+    }
+    let age = (Utc::now() - holder.heartbeat_at).num_seconds().max(0) as u64;
+    if age > stale_after.as_secs() {
+        return LockState::Stale {
+            reason: format!("its last heartbeat was {age} s ago"),
+            holder,
+        };
+    }
+    LockState::Held { holder }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(pid: u32) -> Actor {
+        Actor {
+            user: "ops".into(),
+            ssh_client: Some("10.1.2.3".into()),
+            host: hostname::get().unwrap().to_string_lossy().into_owned(),
+            pid,
+        }
+    }
+
+    fn new(kind: DeployKind) -> NewDeployment {
+        NewDeployment {
+            kind,
+            parent_id: None,
+            services: vec!["app".into()],
+            to_tag: Some("main-abc1234".into()),
+            strategy: "recreate".into(),
+        }
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_reports_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Store::open(dir.path()).unwrap();
+        let mut b = Store::open(dir.path()).unwrap();
+        let me = actor(std::process::id());
+        let id = a
+            .acquire_lock(
+                &me,
+                "deploy",
+                Duration::from_secs(30),
+                Some(&new(DeployKind::Deploy)),
+            )
+            .unwrap()
+            .unwrap();
+        assert!(id.is_some());
+        let other = Actor {
+            pid: me.pid + 1,
+            ..me.clone()
+        };
+        match b
+            .acquire_lock(&other, "deploy", Duration::from_secs(30), None)
+            .unwrap()
+        {
+            Err(LockState::Held { holder }) => {
+                assert_eq!(holder.actor, me);
+                assert_eq!(holder.deployment_id, id);
+            }
+            other => panic!("expected held, got {other:?}"),
+        }
+        a.release_lock(&me).unwrap();
+        assert_eq!(
+            b.lock_state(Duration::from_secs(30)).unwrap(),
+            LockState::Free
+        );
+    }
+
+    #[test]
+    fn dead_holder_is_stale_and_force_release_marks_its_deployment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        // A pid that cannot be running: above the kernel's pid_max.
+        let ghost = actor(4_194_305);
+        let id = s
+            .acquire_lock(
+                &ghost,
+                "deploy",
+                Duration::from_secs(30),
+                Some(&new(DeployKind::Deploy)),
+            )
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        s.step_started(id, 3, "pull").unwrap();
+        match s.lock_state(Duration::from_secs(30)).unwrap() {
+            LockState::Stale { reason, .. } => assert!(reason.contains("no longer running")),
+            other => panic!("expected stale, got {other:?}"),
+        }
+        let removed = s.force_release().unwrap().unwrap();
+        assert_eq!(removed.actor.pid, ghost.pid);
+        let d = s.deployment(id).unwrap().unwrap();
+        assert_eq!(d.status, DeployStatus::Interrupted);
+        assert_eq!(d.steps[0].status, "failed");
+        assert_eq!(
+            s.lock_state(Duration::from_secs(30)).unwrap(),
+            LockState::Free
+        );
+    }
+
+    #[test]
+    fn stopped_heartbeat_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let me = actor(std::process::id());
+        s.acquire_lock(&me, "deploy", Duration::from_secs(30), None)
+            .unwrap()
+            .unwrap();
+        // Our own process is alive, so only the heartbeat can make it stale.
+        s.conn
+            .execute(
+                "UPDATE deploy_lock SET holder = json_set(holder, '$.heartbeat_at', '2020-01-01T00:00:00.000Z')",
+                [],
+            )
+            .unwrap();
+        match s.lock_state(Duration::from_secs(30)).unwrap() {
+            LockState::Stale { reason, .. } => assert!(reason.contains("heartbeat"), "{reason}"),
+            other => panic!("expected stale, got {other:?}"),
+        }
+        assert!(s.heartbeat(&me).unwrap());
+        assert!(matches!(
+            s.lock_state(Duration::from_secs(30)).unwrap(),
+            LockState::Held { .. }
+        ));
+    }
+
+    #[test]
+    fn deployments_round_trip_with_steps_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let me = actor(1);
+        let first = s.create_deployment(&new(DeployKind::Deploy), &me).unwrap();
+        s.step_started(first, 1, "lock").unwrap();
+        s.step_finished(first, 1, "lock", "ok", 3, "taken").unwrap();
+        let from = ImageSide {
+            image: Some("r:old".into()),
+            image_id: Some("sha256:1".into()),
+            ..Default::default()
+        };
+        let to = ImageSide {
+            image: Some("r:new".into()),
+            tag: Some("new".into()),
+            ..Default::default()
+        };
+        s.set_deploy_sides(first, &from, &to).unwrap();
+        s.finish_deployment(first, DeployStatus::Succeeded, None, Some(1234))
+            .unwrap();
+        let second = s
+            .create_deployment(&new(DeployKind::Rollback), &me)
+            .unwrap();
+        let list = s.deployments(10).unwrap();
+        assert_eq!(
+            list.iter().map(|d| d.id).collect::<Vec<_>>(),
+            [second, first]
+        );
+        let d = &list[1];
+        assert_eq!(d.from, from);
+        assert_eq!(d.to, to);
+        assert_eq!(d.downtime_ms, Some(1234));
+        assert_eq!(d.steps.len(), 1);
+        assert_eq!(d.steps[0].summary.as_deref(), Some("taken"));
+        assert_eq!(s.running_deployment().unwrap().unwrap().id, second);
+        s.audit(
+            &me,
+            "deploy",
+            Some("main-abc"),
+            "refused",
+            Some("lock held"),
+        )
+        .unwrap();
+        let audit = s.audit_entries(5).unwrap();
+        assert_eq!(audit[0].outcome, "refused");
+        assert_eq!(audit[0].actor, me);
+    }
+}

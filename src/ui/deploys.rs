@@ -1,0 +1,527 @@
+//! Deploys in the dashboard: what the store says (a deploy in progress from any operator, the
+//! recent history, the lock), the confirmation dialog, the live deploy panel and the history
+//! view. The engine itself runs as a detached `elt-console deploy` process, so a dropped SSH
+//! connection never stops it halfway; this side only reads the store.
+
+use super::app::App;
+use super::draw::{Theme, age, centered};
+use crate::deploy::{STEPS, fmt_ms, short};
+use crate::domain::{ContainerState, ContainerView, TagView};
+use crate::store::{DeployKind, DeployStatus, Deployment, LockState};
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+/// One read of the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploySnapshot {
+    pub running: Option<Deployment>,
+    /// Newest first.
+    pub recent: Vec<Deployment>,
+    pub lock: LockState,
+}
+
+impl DeploySnapshot {
+    pub fn empty() -> Self {
+        Self {
+            running: None,
+            recent: Vec::new(),
+            lock: LockState::Free,
+        }
+    }
+
+    /// The latest deployment that succeeded (what the header calls "deployed").
+    pub fn last_success(&self) -> Option<&Deployment> {
+        self.recent
+            .iter()
+            .find(|d| d.status == DeployStatus::Succeeded)
+    }
+
+    /// Tags that were deployed successfully at some point, with when.
+    pub fn deployed_at(&self, tag: &str) -> Option<DateTime<Utc>> {
+        self.recent
+            .iter()
+            .filter(|d| d.status == DeployStatus::Succeeded && d.to.tag.as_deref() == Some(tag))
+            .map(|d| d.finished_at.unwrap_or(d.started_at))
+            .max()
+    }
+
+    /// The deploy to show in the deploy panel: one in progress, or one that ended within
+    /// the last minute.
+    pub fn panel_deployment(&self, now: DateTime<Utc>) -> Option<&Deployment> {
+        self.running.as_ref().or_else(|| {
+            self.recent
+                .first()
+                .filter(|d| d.finished_at.is_some_and(|f| (now - f).num_seconds() < 60))
+        })
+    }
+}
+
+/// What the confirmation dialog offers. Only `Enter` on the Deploy button sends it on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfirmDeploy {
+    pub kind: DeployKind,
+    pub tag: Option<String>,
+    pub previous: bool,
+    pub title: String,
+    pub rows: Vec<(String, String)>,
+    pub warning: Option<String>,
+    /// False (Cancel) until the operator moves to the Deploy button.
+    pub confirm_selected: bool,
+}
+
+impl ConfirmDeploy {
+    pub fn target(&self) -> String {
+        self.tag
+            .clone()
+            .unwrap_or_else(|| "the previous version".into())
+    }
+}
+
+fn running_app(app: &App) -> Option<&ContainerView> {
+    let list = app.containers.data.as_ref()?;
+    app.services.iter().find_map(|s| {
+        list.iter()
+            .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
+    })
+}
+
+fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    t.map_or("-".into(), |t| {
+        format!("{} ({} ago)", t.format("%Y-%m-%d %H:%M UTC"), age(t, now))
+    })
+}
+
+fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn tag_of_image(image: &str) -> String {
+    crate::domain::ImageRef::parse(image)
+        .ok()
+        .and_then(|r| r.tag)
+        .map_or_else(|| image.to_string(), |t| t.to_string())
+}
+
+fn steps_line(app: &App, rollback: bool) -> String {
+    format!(
+        "pull · backup · migrate · recreate {} · wait healthy{}",
+        app.services.join(", "),
+        if rollback {
+            " (a rollback is not rolled back in turn)"
+        } else {
+            " · roll back automatically if it fails"
+        }
+    )
+}
+
+/// The dialog for deploying the selected tag.
+pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
+    let now = app.now;
+    let from = running_app(app);
+    let from_created = from.and_then(|c| parse_time(c.image_created.as_deref()));
+    let mut rows = vec![(
+        "from".to_string(),
+        match from {
+            Some(c) => format!(
+                "{}  {}  built {}",
+                tag_of_image(&c.image),
+                c.revision.as_deref().map(short).unwrap_or("-"),
+                when(from_created, now)
+            ),
+            None => "nothing running".into(),
+        },
+    )];
+    rows.push((
+        "to".into(),
+        format!(
+            "{}  {}  built {}",
+            t.tag,
+            t.revision.as_ref().map_or("-", |r| r.short()),
+            when(t.created, now)
+        ),
+    ));
+    rows.push((
+        "CI".into(),
+        t.ci.clone()
+            .unwrap_or_else(|| "unknown (no run for this commit)".into()),
+    ));
+    rows.push(("service".into(), service.to_string()));
+    rows.push(("steps".into(), steps_line(app, false)));
+    let mut warnings = Vec::new();
+    if let (Some(f), Some(to)) = (from_created, t.created)
+        && to < f
+    {
+        warnings.push("the target is OLDER than what runs now".to_string());
+    }
+    if t.running {
+        warnings.push("this tag already runs: the deploy will stop at the compare step".into());
+    }
+    if t.ci.as_deref().is_some_and(|c| c != "success") {
+        warnings.push(format!(
+            "its CI result is {}",
+            t.ci.as_deref().unwrap_or("?")
+        ));
+    }
+    ConfirmDeploy {
+        kind: DeployKind::Deploy,
+        tag: Some(t.tag.to_string()),
+        previous: false,
+        title: format!("Deploy {} to {}?", t.tag, service),
+        rows,
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+        confirm_selected: false,
+    }
+}
+
+/// The dialog for rolling back to what ran before the current version.
+pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
+    let now = app.now;
+    let snapshot = app
+        .deploys
+        .data
+        .as_ref()
+        .ok_or("deploy history not loaded yet")?;
+    let running = running_app(app);
+    let running_id = running.map(|c| c.image_id.as_str());
+    let candidates: Vec<&Deployment> = snapshot
+        .recent
+        .iter()
+        .filter(|d| {
+            d.status == DeployStatus::Succeeded
+                && d.kind != DeployKind::AutoRollback
+                && d.from.image.is_some()
+        })
+        .collect();
+    let prev = candidates
+        .iter()
+        .find(|d| d.to.image_id.as_deref() == running_id)
+        .or(candidates.first())
+        .ok_or(
+            "no previous deployment recorded to roll back to (use `elt-console rollback TAG`)",
+        )?;
+    let target = &prev.from;
+    let mut rows = vec![(
+        "from".to_string(),
+        match running {
+            Some(c) => format!(
+                "{}  {}",
+                tag_of_image(&c.image),
+                c.revision.as_deref().map(short).unwrap_or("-")
+            ),
+            None => "nothing running".into(),
+        },
+    )];
+    rows.push((
+        "to".into(),
+        format!(
+            "{}  {}  built {}",
+            target
+                .tag
+                .clone()
+                .or_else(|| target.image.as_deref().map(tag_of_image))
+                .unwrap_or_else(|| "?".into()),
+            target.sha.as_deref().map(short).unwrap_or("-"),
+            when(parse_time(target.created.as_deref()), now)
+        ),
+    ));
+    rows.push((
+        "ran until".into(),
+        format!(
+            "deployment #{} by {} ({})",
+            prev.id,
+            prev.actor.user,
+            when(prev.finished_at, now)
+        ),
+    ));
+    rows.push(("steps".into(), steps_line(app, true)));
+    Ok(ConfirmDeploy {
+        kind: DeployKind::Rollback,
+        tag: None,
+        previous: true,
+        title: "Roll back to the previous version?".into(),
+        rows,
+        warning: None,
+        confirm_selected: false,
+    })
+}
+
+/// Header text for deploys: who deploys now, or what was deployed when and by whom.
+pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
+    let Some(s) = app.deploys.data.as_ref() else {
+        return vec![];
+    };
+    if let Some(d) = &s.running {
+        let step = d
+            .steps
+            .iter()
+            .rev()
+            .find(|st| st.status != "skipped")
+            .map(|st| st.name.clone())
+            .unwrap_or_default();
+        return vec![Span::styled(
+            format!(
+                "· DEPLOYING {} by {} ({step}) ",
+                d.to.tag.as_deref().unwrap_or("?"),
+                who(d)
+            ),
+            theme.warn().add_modifier(Modifier::BOLD),
+        )];
+    }
+    if let LockState::Stale { .. } = s.lock {
+        return vec![Span::styled("· deploy lock STALE ", theme.bad())];
+    }
+    match s.last_success() {
+        Some(d) => vec![Span::styled(
+            format!(
+                "· deployed {} ago by {} ",
+                age(d.finished_at.unwrap_or(d.started_at), app.now),
+                who(d)
+            ),
+            theme.dim(),
+        )],
+        None => vec![Span::styled("· deployed: no history yet ", theme.dim())],
+    }
+}
+
+fn who(d: &Deployment) -> String {
+    match &d.actor.ssh_client {
+        Some(a) => format!("{}@{a}", d.actor.user),
+        None => d.actor.user.clone(),
+    }
+}
+
+fn status_style(theme: Theme, status: DeployStatus) -> Style {
+    match status {
+        DeployStatus::Succeeded => theme.good(),
+        DeployStatus::Running | DeployStatus::Skipped => theme.accent(),
+        DeployStatus::RolledBack | DeployStatus::Cancelled => theme.warn(),
+        _ => theme.bad(),
+    }
+}
+
+/// Height the deploy panel wants (steps, progress and borders).
+pub const PANEL_HEIGHT: u16 = STEPS.len() as u16 + 3;
+
+/// The live steps of the deploy in progress (or the one that just ended).
+pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rect) {
+    let theme = Theme::new(app.color);
+    let took = match d.finished_at {
+        Some(f) => (f - d.started_at).num_milliseconds(),
+        None => (app.now - d.started_at).num_milliseconds(),
+    }
+    .max(0) as u64;
+    let title = Line::from(vec![
+        Span::styled(
+            format!(" Deploy #{} ", d.id),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{} ", d.status.as_str()),
+            status_style(theme, d.status),
+        ),
+        Span::raw(format!(
+            "{} {} -> {} · by {} · {} ",
+            d.kind.as_str(),
+            d.from.tag.as_deref().unwrap_or("-"),
+            d.to.tag.as_deref().unwrap_or("?"),
+            who(d),
+            fmt_ms(took)
+        )),
+        Span::styled(
+            format!("{} ", d.status.as_str()),
+            status_style(theme, d.status),
+        ),
+    ]);
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, name) in STEPS.iter().enumerate() {
+        let rec = d.steps.iter().find(|s| s.seq as usize == i + 1);
+        let (glyph, style) = match rec.map(|r| r.status.as_str()) {
+            Some("ok") => ("✔", theme.good()),
+            Some("failed") => ("✖", theme.bad()),
+            Some("running") => ("●", theme.accent()),
+            Some("warning") => ("!", theme.warn()),
+            Some("skipped") => ("–", theme.dim()),
+            _ => ("·", theme.dim()),
+        };
+        let mut spans = vec![
+            Span::styled(format!(" {glyph} "), style),
+            Span::raw(format!("{name:<10}")),
+            Span::styled(
+                format!(
+                    "{:>8}  ",
+                    rec.and_then(|r| r.duration_ms)
+                        .filter(|_| rec.is_some_and(|r| r.status != "skipped"))
+                        .map(fmt_ms)
+                        .unwrap_or_default()
+                ),
+                theme.dim(),
+            ),
+        ];
+        let running_here = rec.is_some_and(|r| r.status == "running");
+        let text = if running_here {
+            d.progress.clone().unwrap_or_default()
+        } else {
+            rec.and_then(|r| r.summary.clone()).unwrap_or_default()
+        };
+        spans.push(Span::raw(text));
+        lines.push(Line::from(spans));
+    }
+    if let Some(e) = &d.error {
+        lines.push(Line::from(Span::styled(format!(" {e}"), theme.bad())));
+    } else if let Some(ms) = d.downtime_ms {
+        lines.push(Line::from(Span::styled(
+            format!(" downtime {}", fmt_ms(ms)),
+            theme.good(),
+        )));
+    }
+    // On a short panel keep the step in progress in view.
+    let inner = area.height.saturating_sub(2) as usize;
+    let current = d
+        .steps
+        .iter()
+        .filter(|s| s.status != "skipped")
+        .map(|s| s.seq as usize)
+        .max()
+        .unwrap_or(1);
+    let skip = current
+        .saturating_sub(inner.max(1))
+        .min(lines.len().saturating_sub(inner));
+    let shown: Vec<Line> = lines.into_iter().skip(skip).collect();
+    frame.render_widget(
+        Paragraph::new(shown)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
+}
+
+pub fn draw_confirm(frame: &mut Frame, app: &App, area: Rect, c: &ConfirmDeploy) {
+    let theme = Theme::new(app.color);
+    let height = c.rows.len() as u16 + 5 + u16::from(c.warning.is_some());
+    let popup = centered(area, 100, height);
+    frame.render_widget(Clear, popup);
+    let mut lines: Vec<Line> = c
+        .rows
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{k:>10}  "),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(v.clone()),
+            ])
+        })
+        .collect();
+    if let Some(w) = &c.warning {
+        lines.push(Line::from(Span::styled(
+            format!("   warning  {w}"),
+            theme.warn(),
+        )));
+    }
+    lines.push(Line::raw(""));
+    let button = |label: &str, on: bool| {
+        if on {
+            Span::styled(
+                format!("[ {label} ]"),
+                Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            )
+        } else {
+            Span::raw(format!("[ {label} ]"))
+        }
+    };
+    let action = match c.kind {
+        DeployKind::Rollback => "Roll back",
+        _ => "Deploy",
+    };
+    lines.push(Line::from(vec![
+        Span::raw("            "),
+        button("Cancel", !c.confirm_selected),
+        Span::raw("   "),
+        button(action, c.confirm_selected),
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default().borders(Borders::ALL).title(format!(
+                " {} (tab/←/→ choose, enter confirms the highlighted button, esc cancels) ",
+                c.title
+            )),
+        ),
+        popup,
+    );
+}
+
+pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
+    let theme = Theme::new(app.color);
+    let list = app
+        .deploys
+        .data
+        .as_ref()
+        .map(|s| s.recent.as_slice())
+        .unwrap_or_default();
+    let popup = centered(area, area.width.saturating_sub(4), list.len() as u16 + 4);
+    frame.render_widget(Clear, popup);
+    let side = |s: &crate::store::ImageSide| {
+        s.tag
+            .clone()
+            .or_else(|| s.image.as_deref().map(tag_of_image))
+            .unwrap_or_else(|| "-".into())
+    };
+    let rows: Vec<Row> = list
+        .iter()
+        .skip(scroll as usize)
+        .map(|d| {
+            Row::new(vec![
+                Cell::from(d.id.to_string()),
+                Cell::from(age(d.started_at, app.now)),
+                Cell::from(d.kind.as_str()),
+                Cell::from(who(d)),
+                Cell::from(format!("{} -> {}", side(&d.from), side(&d.to))),
+                Cell::from(d.status.as_str()).style(status_style(theme, d.status)),
+                Cell::from(d.downtime_ms.map(fmt_ms).unwrap_or_else(|| "-".into())),
+                Cell::from(d.duration_ms().map(fmt_ms).unwrap_or_else(|| "-".into())),
+                Cell::from(d.error.clone().unwrap_or_default()),
+            ])
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(4),
+            Constraint::Length(6),
+            Constraint::Length(13),
+            Constraint::Length(14),
+            Constraint::Length(34),
+            Constraint::Length(11),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Min(10),
+        ],
+    )
+    .header(
+        Row::new([
+            "#",
+            "AGE",
+            "KIND",
+            "BY",
+            "FROM -> TO",
+            "RESULT",
+            "DOWN",
+            "TOOK",
+            "WHY",
+        ])
+        .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::default().borders(Borders::ALL).title(if empty {
+        " Deploy history: none recorded yet (esc closes) "
+    } else {
+        " Deploy history, newest first (j/k scroll, esc closes) "
+    }));
+    frame.render_widget(table, popup);
+}

@@ -1,0 +1,776 @@
+//! The deploy engine against the real engine, registry and compose of the test environment.
+//! Each test pushes the stub images into its own repository of the local registry, so image
+//! retention and pulls in one test never touch another test's images.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A compose project of the stub app whose images come from a repository of its own.
+struct Deployment {
+    project: String,
+    dir: tempfile::TempDir,
+    port: u16,
+    /// `127.0.0.1:5000/elt-t/<name>`: what the project runs.
+    repo: String,
+}
+
+fn registry() -> String {
+    testenv().get("ELT_TEST_REGISTRY").to_string()
+}
+
+/// Copy stub version `n`'s image into `repo` under `tag`, push it, and drop the local tag so
+/// that a deploy has to pull it (the layers stay local, shared with the testenv images).
+fn publish(repo: &str, n: u32, tag: &str) {
+    let env = testenv();
+    let target = format!("{repo}:{tag}");
+    run_ok(Command::new("docker").args(["tag", &env.image_ref(n), &target]));
+    run_ok(Command::new("docker").args(["push", "-q", &target]));
+    run_ok(Command::new("docker").args(["rmi", &target]));
+}
+
+/// Build an image of stub version `n` plus a layer of `kib` KiB of random bytes that exists
+/// nowhere else, push it as `repo:tag`, and remove it locally: its pull must download.
+fn publish_unique(repo: &str, n: u32, tag: &str, kib: usize) {
+    let env = testenv();
+    let ctx = tempfile::tempdir().unwrap();
+    let mut pad = vec![0u8; kib * 1024];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut pad)
+        .unwrap();
+    std::fs::write(ctx.path().join("pad.bin"), &pad).unwrap();
+    write_file(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM {}\nCOPY pad.bin /pad.bin\n", env.image_ref(n)),
+    );
+    let target = format!("{repo}:{tag}");
+    run_ok(
+        Command::new("docker")
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "-t", &target])
+            .arg(ctx.path()),
+    );
+    run_ok(Command::new("docker").args(["push", "-q", &target]));
+    let id = run_ok(Command::new("docker").args(["image", "inspect", "-f", "{{.Id}}", &target]));
+    run_ok(Command::new("docker").args(["rmi", &target]));
+    // Gone for real, or the pull would find the layer locally.
+    let _ = Command::new("docker").args(["rmi", id.trim()]).output();
+}
+
+impl Deployment {
+    /// Project `name` running stub v1, published in its own repository as tags t1..t4.
+    fn new(name: &str) -> Self {
+        let repo = format!("{}/elt-t/{name}", registry());
+        for n in 1..=4 {
+            publish(&repo, n, &format!("t{n}"));
+        }
+        // The running version must exist locally for `compose up`.
+        run_ok(Command::new("docker").args(["pull", "-q", &format!("{repo}:t1")]));
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        write_file(
+            dir.path(),
+            "docker-compose.yml",
+            &format!(
+                r#"version: "3.8"
+services:
+  app:
+    image: ${{IMAGE_TAG}}
+    ports:
+      - "127.0.0.1:{port}:3000"
+    environment:
+      STUB_READY_AFTER: "3"
+    volumes:
+      - data:/data
+  migrate:
+    image: ${{IMAGE_TAG}}
+    command: ["migrate"]
+    environment:
+      STUB_MIGRATE_FAIL: "${{STUB_MIGRATE_FAIL:-0}}"
+    profiles: ["migrate"]
+    volumes:
+      - data:/data
+volumes:
+  data:
+"#
+            ),
+        );
+        write_file(
+            dir.path(),
+            ".env",
+            &format!(
+                "# the operator's own settings\nCOMPOSE_HTTP_TIMEOUT=120\nIMAGE_TAG={repo}:t1\n"
+            ),
+        );
+        let d = Self {
+            project: format!("eltd-{name}"),
+            dir,
+            port,
+            repo,
+        };
+        let _ = d.compose(&["down", "-v", "--remove-orphans"]);
+        let out = d.compose(&["up", "-d", "app"]);
+        assert!(
+            out.status.success(),
+            "compose up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        d.wait_healthy();
+        d.write_config(&d.repo.clone(), "");
+        d
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The console's config for this project; `image` is the repository the console deploys
+    /// from (the registry itself, or a proxy in front of it).
+    fn write_config(&self, image: &str, extra_deploy: &str) {
+        let registry_host = image.split('/').next().unwrap();
+        write_file(
+            self.dir.path(),
+            "config.toml",
+            &format!(
+                r#"[deployment]
+project = "{project}"
+compose_file = "{dir}/docker-compose.yml"
+env_file = "{dir}/.env"
+state_dir = "{dir}/state"
+
+[[deployment.services]]
+name = "app"
+image = "{image}"
+image_var = "IMAGE_TAG"
+commit_tags = ["t{{sha}}"]
+migrate_service = "migrate"
+
+[registry]
+plain_http = ["{registry_host}", "{registry}"]
+request_timeout_ms = 3000
+
+[[health]]
+name = "app"
+url = "http://127.0.0.1:{port}/api/health"
+timeout_ms = 1000
+
+[deploy]
+health_timeout_s = 60
+health_interval_ms = 250
+health_successes = 2
+keep_images = 2
+pull_attempts = 2
+compose_command = "{compose}"
+{extra_deploy}
+
+[github]
+api_url = "http://127.0.0.1:9"
+"#,
+                project = self.project,
+                dir = self.dir.path().display(),
+                port = self.port,
+                registry = registry(),
+                compose = testenv().compose().join(" "),
+            ),
+        );
+    }
+
+    fn compose(&self, args: &[&str]) -> std::process::Output {
+        let parts = testenv().compose();
+        run(Command::new(&parts[0])
+            .args(&parts[1..])
+            .args(["-p", &self.project, "-f"])
+            .arg(self.path("docker-compose.yml"))
+            .args(args)
+            .current_dir(self.dir.path()))
+    }
+
+    fn console(&self) -> Command {
+        let mut cmd = bin();
+        cmd.arg("--config")
+            .arg(self.path("config.toml"))
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn app_container(&self) -> String {
+        run_ok(Command::new("docker").args([
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            "label=com.docker.compose.service=app",
+            "--filter",
+            "label=com.docker.compose.oneoff=False",
+        ]))
+        .trim()
+        .to_string()
+    }
+
+    fn inspect(&self, format: &str) -> String {
+        run_ok(Command::new("docker").args(["inspect", "-f", format, &self.app_container()]))
+            .trim()
+            .to_string()
+    }
+
+    fn running_image_id(&self) -> String {
+        self.inspect("{{.Image}}")
+    }
+
+    fn image_id(&self, n: u32) -> String {
+        run_ok(Command::new("docker").args([
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}}",
+            &testenv().image_ref(n),
+        ]))
+        .trim()
+        .to_string()
+    }
+
+    fn wait_healthy(&self) {
+        wait_for("app healthy", Duration::from_secs(60), || {
+            let id = self.app_container();
+            if id.is_empty() {
+                return None;
+            }
+            (self.inspect("{{.State.Health.Status}}") == "healthy").then_some(())
+        });
+    }
+
+    fn env_file(&self) -> String {
+        std::fs::read_to_string(self.path(".env")).unwrap()
+    }
+
+    fn history(&self) -> serde_json::Value {
+        let out = run_ok(self.console().args(["history", "--json", "-n", "50"]));
+        serde_json::from_str(&out).unwrap()
+    }
+
+    fn data_records(&self) -> String {
+        run_ok(Command::new("docker").args([
+            "exec",
+            &self.app_container(),
+            "cat",
+            "/data/records.log",
+        ]))
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
+    }
+}
+
+/// Run the console; return (exit code, stdout, stderr).
+fn console_run(cmd: &mut Command) -> (i32, String, String) {
+    let out = run(cmd);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+fn finished(stdout: &str) -> serde_json::Value {
+    events(stdout)
+        .into_iter()
+        .rev()
+        .find(|e| e["event"] == "finished")
+        .unwrap_or_else(|| panic!("no finished event in {stdout}"))
+}
+
+fn step<'a>(evs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    evs.iter()
+        .rev()
+        .find(|e| e["event"] == "step" && e["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}"))
+}
+
+#[test]
+fn deploy_rollback_and_history_on_the_real_engine() {
+    let d = Deployment::new("main");
+    let v1 = d.image_id(1);
+    let v2 = d.image_id(2);
+    assert_eq!(d.running_image_id(), v1);
+    let first_records = d.data_records();
+    assert!(first_records.contains("v1"), "{first_records}");
+
+    // Dry run: the plan, nothing touched.
+    let before = d.app_container();
+    let (code, out, err) = console_run(d.console().args(["deploy", "t2", "--dry-run"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dry run, nothing changed"), "{out}");
+    assert_eq!(d.app_container(), before);
+
+    // Not on a terminal and no --yes: refused.
+    let (code, _, err) = console_run(d.console().args(["deploy", "t2"]).stdin(Stdio::null()));
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+
+    // Good v1 -> good v2.
+    let (code, out, err) = console_run(d.console().args(["deploy", "t2", "--yes", "--json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let evs = events(&out);
+    for name in [
+        "lock", "resolve", "pull", "compare", "migrate", "recreate", "health", "record",
+    ] {
+        assert_eq!(step(&evs, name)["state"], "ok", "{name}: {out}");
+    }
+    assert_eq!(step(&evs, "backup")["state"], "skipped");
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "progress" && e["seq"] == 3),
+        "pull progress: {out}"
+    );
+    let done = finished(&out);
+    assert_eq!(done["status"], "succeeded");
+    assert!(done["downtime_ms"].as_u64().unwrap() > 0);
+    assert_eq!(d.running_image_id(), v2);
+    assert_eq!(d.inspect("{{.State.Health.Status}}"), "healthy");
+    let env = d.env_file();
+    assert!(env.contains(&format!("IMAGE_TAG={}:t2\n", d.repo)), "{env}");
+    assert!(
+        env.starts_with("# the operator's own settings\nCOMPOSE_HTTP_TIMEOUT=120\n"),
+        "{env}"
+    );
+    // v1's data survived; v2 has started on it.
+    let records = d.data_records();
+    assert!(records.starts_with(first_records.trim_end()), "{records}");
+    assert!(records.contains("v2"), "{records}");
+    // The migration ran with the new image, on the same volume.
+    let migrations = run_ok(Command::new("docker").args([
+        "exec",
+        &d.app_container(),
+        "cat",
+        "/data/migrations.log",
+    ]));
+    assert!(migrations.contains("v2"), "{migrations}");
+
+    let h = d.history();
+    let last = &h[0];
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["kind"], "deploy");
+    assert_eq!(last["to"]["tag"], "t2");
+    assert_eq!(last["from"]["image"], format!("{}:t1", d.repo));
+    assert_eq!(last["to"]["image_id"], v2.as_str());
+    assert_eq!(last["from"]["image_id"], v1.as_str());
+    assert_eq!(last["to"]["sha"], testenv().sha(2));
+    assert_eq!(last["steps"].as_array().unwrap().len(), 11);
+    assert!(last["downtime_ms"].as_u64().is_some());
+
+    // A plain `compose up -d` keeps the deployed version.
+    let out = d.compose(&["up", "-d", "app"]);
+    assert!(out.status.success());
+    assert_eq!(d.running_image_id(), v2);
+
+    // The same digest again: skipped; --force redeploys.
+    let before = d.app_container();
+    let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes", "--json"]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(finished(&out)["status"], "skipped");
+    assert_eq!(d.app_container(), before);
+    let (code, out, _) = console_run(
+        d.console()
+            .args(["deploy", "t2", "--yes", "--force", "--json"]),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(finished(&out)["status"], "succeeded");
+    assert_ne!(d.app_container(), before);
+    assert_eq!(d.running_image_id(), v2);
+
+    // The failing image: deployed, unhealthy, rolled back automatically to v2.
+    let (code, out, err) = console_run(d.console().args(["deploy", "t3", "--yes", "--json"]));
+    assert_eq!(code, 1, "{out}{err}");
+    let evs = events(&out);
+    assert_eq!(step(&evs, "health")["state"], "failed");
+    assert_eq!(step(&evs, "rollback")["state"], "ok");
+    assert_eq!(finished(&out)["status"], "rolled-back");
+    assert_eq!(d.running_image_id(), v2);
+    assert_eq!(d.inspect("{{.State.Health.Status}}"), "healthy");
+    assert!(d.env_file().contains(&format!("IMAGE_TAG={}:t2\n", d.repo)));
+    let h = d.history();
+    assert_eq!(h[0]["kind"], "auto-rollback");
+    assert_eq!(h[0]["status"], "succeeded");
+    assert_eq!(h[0]["parent_id"], h[1]["id"]);
+    assert_eq!(h[1]["status"], "rolled-back");
+    let why = h[1]["error"].as_str().unwrap();
+    assert!(why.contains("did not become healthy"), "{why}");
+
+    // Migration fails: the old app is untouched and healthy.
+    let before = d.app_container();
+    let (code, out, _) = console_run(
+        d.console()
+            .env("STUB_MIGRATE_FAIL", "1")
+            .args(["deploy", "t1", "--yes", "--json"]),
+    );
+    assert_eq!(code, 1, "{out}");
+    let evs = events(&out);
+    assert_eq!(step(&evs, "migrate")["state"], "failed");
+    assert_eq!(step(&evs, "recreate")["state"], "skipped");
+    assert_eq!(d.app_container(), before);
+    assert_eq!(d.inspect("{{.State.Health.Status}}"), "healthy");
+    assert!(d.env_file().contains(&format!("IMAGE_TAG={}:t2\n", d.repo)));
+
+    // A tag that does not exist: refused at resolve, nothing stopped.
+    let (code, out, _) = console_run(d.console().args(["deploy", "t9", "--yes"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+    assert_eq!(d.app_container(), before);
+
+    // Hostile tags never get past parsing.
+    for bad in [
+        "t1; rm -rf /",
+        "$(touch /tmp/pwned)",
+        "t1\nIMAGE_TAG=evil",
+        "../t1",
+        "t1 t2",
+    ] {
+        let (code, out, err) = console_run(d.console().args(["deploy", bad, "--yes"]));
+        assert_eq!(code, 64, "{bad:?}: {out}{err}");
+        assert!(err.contains("invalid tag"), "{bad:?}: {err}");
+    }
+    assert_eq!(d.app_container(), before);
+    assert!(!Path::new("/tmp/pwned").exists());
+
+    // Rollback to v1 by tag (a retained local image: no registry needed), then --previous.
+    let (code, out, err) = console_run(d.console().args(["rollback", "t1", "--yes"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("rolled back to t1"), "{out}");
+    assert_eq!(d.running_image_id(), v1);
+    let (code, out, err) = console_run(d.console().args(["rollback", "--previous", "--yes"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(d.running_image_id(), v2);
+    let h = d.history();
+    assert_eq!(h[0]["kind"], "rollback");
+    assert_eq!(h[0]["to"]["image_id"], v2.as_str());
+
+    // Retention (keep 2): the running (v2) and previous (v1) stay; v3 went.
+    let local = |tag: &str| {
+        Command::new("docker")
+            .args(["image", "inspect", &format!("{}:{tag}", d.repo)])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(local("t2"));
+    assert!(local("t1"));
+    assert!(!local("t3"), "t3 should have been removed by retention");
+
+    // Every attempt was audited, refused ones too.
+    let db = d.path("state/elt-console.db");
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let refused: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE outcome = 'refused'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(refused >= 6, "refused attempts audited: {refused}");
+
+    // Human history output.
+    let text = run_ok(d.console().arg("history"));
+    assert!(text.contains("rolled-back"), "{text}");
+    assert!(text.contains("auto-rollback"), "{text}");
+}
+
+/// A TCP proxy in front of the registry that slows or cuts what it relays, to stand for a
+/// slow or broken network between the host and the registry.
+struct Proxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+#[derive(Clone, Copy)]
+enum ProxyMode {
+    /// Relay at most this many bytes per second per connection, downstream.
+    Throttle(usize),
+    /// Close each connection once it has relayed this many bytes downstream.
+    CutAfter(usize),
+}
+
+impl Proxy {
+    fn start(mode: ProxyMode) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let upstream = registry();
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(&upstream) else {
+                            continue;
+                        };
+                        let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                        std::thread::spawn(move || {
+                            let mut c2 = c2;
+                            let mut s2 = s2;
+                            let _ = std::io::copy(&mut c2, &mut s2);
+                            let _ = s2.shutdown(std::net::Shutdown::Write);
+                        });
+                        let stop3 = stop2.clone();
+                        std::thread::spawn(move || relay_down(server, client, mode, &stop3));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, stop }
+    }
+
+    fn repo(&self, name: &str) -> String {
+        format!("127.0.0.1:{}/elt-t/{name}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn relay_down(mut from: TcpStream, mut to: TcpStream, mode: ProxyMode, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 8192];
+    let mut sent = 0usize;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let chunk = match mode {
+            ProxyMode::Throttle(rate) => (rate / 20).clamp(1, buf.len()),
+            ProxyMode::CutAfter(_) => buf.len(),
+        };
+        let n = match from.read(&mut buf[..chunk]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let ProxyMode::CutAfter(limit) = mode
+            && sent + n > limit
+        {
+            let _ = to.write_all(&buf[..limit.saturating_sub(sent)]);
+            break;
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        sent += n;
+        if let ProxyMode::Throttle(_) = mode {
+            // The stand-in for a slow link: pace the bytes, this is not synchronisation.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+#[test]
+fn pull_interrupted_or_registry_down_changes_nothing() {
+    let d = Deployment::new("pullcut");
+    let before = d.app_container();
+
+    // The registry's host is down: refused at resolve.
+    d.write_config(&format!("127.0.0.1:{}/elt-t/pullcut", free_port()), "");
+    let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not reachable"), "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert_eq!(d.app_container(), before);
+
+    // The link breaks in the middle of every layer download: retried, then refused.
+    publish_unique(&d.repo, 2, "cut", 1024);
+    let proxy = Proxy::start(ProxyMode::CutAfter(96 * 1024));
+    d.write_config(&proxy.repo("pullcut"), "");
+    let (code, out, err) = console_run(d.console().args(["deploy", "cut", "--yes", "--json"]));
+    assert_eq!(code, 1, "{out}{err}");
+    let evs = events(&out);
+    let pull = step(&evs, "pull");
+    assert_eq!(pull["state"], "failed", "{out}");
+    assert!(
+        pull["summary"]
+            .as_str()
+            .unwrap()
+            .contains("after 2 attempt"),
+        "{pull}"
+    );
+    assert_eq!(step(&evs, "recreate")["state"], "skipped");
+    assert_eq!(d.app_container(), before);
+    assert_eq!(d.inspect("{{.State.Health.Status}}"), "healthy");
+    assert!(d.env_file().contains(&format!("IMAGE_TAG={}:t1\n", d.repo)));
+    assert_eq!(d.history()[0]["status"], "failed");
+}
+
+fn spawn_deploy(d: &Deployment, tag: &str) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = d
+        .console()
+        .args(["deploy", tag, "--yes", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Read lines until one satisfies `pred`, within `timeout`; all lines read are kept.
+fn wait_line(
+    rx: &std::sync::mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = pred(&line);
+                seen.push(line);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => panic!(
+                "timed out waiting for {what}; output so far:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
+    wait_for("the deploy to exit", timeout, || {
+        child.try_wait().unwrap().map(|s| s.code().unwrap_or(-1))
+    })
+}
+
+fn pulling(line: &str) -> bool {
+    line.contains("\"event\":\"progress\"") && line.contains("\"seq\":3") && line.contains("layers")
+}
+
+#[test]
+fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
+    let d = Deployment::new("lock");
+    publish_unique(&d.repo, 2, "slow1", 1536);
+    publish_unique(&d.repo, 2, "slow2", 1536);
+    // About 160 KB/s: the 1.5 MiB layer takes ~10 s to arrive.
+    let proxy = Proxy::start(ProxyMode::Throttle(160 * 1024));
+    d.write_config(&proxy.repo("lock"), "");
+
+    // A deploy in its pull step holds the lock: a second one is refused with who holds it.
+    let (mut first, rx) = spawn_deploy(&d, "slow1");
+    let mut seen = Vec::new();
+    wait_line(
+        &rx,
+        &mut seen,
+        Duration::from_secs(60),
+        "pull progress",
+        pulling,
+    );
+    let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes"]));
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains(&format!("pid {}", first.id())), "{out}");
+    assert!(out.contains("another deploy is in progress"), "{out}");
+    let (code, out, _) = console_run(d.console().args(["lock", "status"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("at step pull"), "{out}");
+
+    // The operator's SSH session drops mid-pull: the deploy carries on to the end.
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(first.id() as i32, libc::SIGHUP);
+    }
+    let code = wait_exit(&mut first, Duration::from_secs(120));
+    seen.extend(rx.try_iter());
+    assert_eq!(code, 0, "{}", seen.join("\n"));
+    assert!(
+        seen.last().unwrap().contains("\"status\":\"succeeded\""),
+        "{}",
+        seen.join("\n")
+    );
+    assert_eq!(
+        d.inspect("{{.Config.Image}}"),
+        format!("{}:slow1", proxy.repo("lock"))
+    );
+    let running = d.running_image_id();
+
+    // A deploy killed outright mid-pull: the next command reports a stale lock and the truth.
+    let (mut second, rx) = spawn_deploy(&d, "slow2");
+    let mut seen = Vec::new();
+    wait_line(
+        &rx,
+        &mut seen,
+        Duration::from_secs(60),
+        "pull progress",
+        pulling,
+    );
+    let pid = second.id();
+    second.kill().unwrap();
+    let _ = second.wait();
+    let (code, out, _) = console_run(d.console().args(["lock", "status"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("stale"), "{out}");
+    assert!(
+        out.contains(&format!("pid {pid}) is no longer running")),
+        "{out}"
+    );
+    assert!(
+        out.contains("running/healthy"),
+        "the app's true state: {out}"
+    );
+    let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes"]));
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("stale"), "{out}");
+    assert_eq!(d.running_image_id(), running, "nothing changed");
+    let (code, _, err) = console_run(d.console().args(["lock", "release"]));
+    assert_eq!(code, 64, "{err}");
+    let (code, out, _) = console_run(d.console().args(["lock", "release", "--force"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("marked interrupted"), "{out}");
+    let h = d.history();
+    let killed = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["to"]["tag"] == "slow2")
+        .unwrap();
+    assert_eq!(killed["status"], "interrupted");
+    let (code, out, _) = console_run(d.console().args(["lock", "status"]));
+    assert_eq!(code, 0, "{out}");
+}
