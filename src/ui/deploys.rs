@@ -288,6 +288,15 @@ pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
     }
 }
 
+/// `main-<40 hex>` is unreadable in a title: keep the prefix and a short SHA.
+fn short_tag(tag: &str) -> String {
+    if tag.chars().count() <= 20 {
+        tag.to_string()
+    } else {
+        format!("{}…", tag.chars().take(19).collect::<String>())
+    }
+}
+
 fn who(d: &Deployment) -> String {
     match &d.actor.ssh_client {
         Some(a) => format!("{}@{a}", d.actor.user),
@@ -327,8 +336,8 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
         Span::raw(format!(
             "{} {} -> {} · by {} · {} ",
             d.kind.as_str(),
-            d.from.tag.as_deref().unwrap_or("-"),
-            d.to.tag.as_deref().unwrap_or("?"),
+            short_tag(d.from.tag.as_deref().unwrap_or("-")),
+            short_tag(d.to.tag.as_deref().unwrap_or("?")),
             who(d),
             fmt_ms(took)
         )),
@@ -392,18 +401,30 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
         .saturating_sub(inner.max(1))
         .min(lines.len().saturating_sub(inner));
     let shown: Vec<Line> = lines.into_iter().skip(skip).collect();
+    // One line per step, cut at the edge: the step list must stay readable at a glance.
     frame.render_widget(
-        Paragraph::new(shown)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(title)),
+        Paragraph::new(shown).block(Block::default().borders(Borders::ALL).title(title)),
         area,
     );
 }
 
 pub fn draw_confirm(frame: &mut Frame, app: &App, area: Rect, c: &ConfirmDeploy) {
     let theme = Theme::new(app.color);
-    let height = c.rows.len() as u16 + 5 + u16::from(c.warning.is_some());
-    let popup = centered(area, 100, height);
+    // Rows wrap on narrow terminals: size the dialog for the wrapped text so the buttons
+    // always show.
+    let inner = (100u16.min(area.width.saturating_sub(4)))
+        .saturating_sub(2)
+        .max(20) as usize;
+    let wrapped = |text_len: usize| text_len.div_ceil(inner).max(1) as u16;
+    let body: u16 = c
+        .rows
+        .iter()
+        .map(|(_, v)| wrapped(12 + v.chars().count()))
+        .sum::<u16>()
+        + c.warning
+            .as_ref()
+            .map_or(0, |w| wrapped(12 + w.chars().count()));
+    let popup = centered(area, 100, body + 4);
     frame.render_widget(Clear, popup);
     let mut lines: Vec<Line> = c
         .rows
