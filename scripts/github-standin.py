@@ -15,8 +15,10 @@ Control endpoints (not GitHub's), all under /_standin/ and never recorded or rat
                                       "method":"GET"?}; {"status":0} or {"clear":true} clears
   POST /_standin/mode                {"dispatch_204":bool, "rate_limit":N, "rate_limit_auth":N,
                                       "rate_limit_unauth":N, "packages_verbatim":bool,
-                                      "required_inputs":["name",...]}  (dispatch answers 422
-                                      "Required input 'name' not provided" without them)
+                                      "required_inputs":["name",...],
+                                      "dispatch_conclusion":"success"|null}  (dispatch answers 422
+                                      "Required input 'name' not provided" without the required
+                                      inputs; with a conclusion, dispatched runs start completed)
   POST /_standin/runs/{id|newest}/complete     {"conclusion":"success","head_sha":"..."?}
   POST /_standin/runs/{id|newest}/in_progress
 """
@@ -124,7 +126,8 @@ class State:
     def reset(self):
         self.requests = []
         self.fails = []
-        self.modes = {"dispatch_204": False, "packages_verbatim": False, "required_inputs": []}
+        self.modes = {"dispatch_204": False, "packages_verbatim": False, "required_inputs": [],
+                      "dispatch_conclusion": None}
         self.limits = {False: self.args.rate_limit_unauth, True: self.args.rate_limit_auth}
         self.reset_rate()
         self.runs = []
@@ -669,9 +672,10 @@ class Handler(BaseHTTPRequestHandler):
         rid = max([r["id"] for r in st.runs] + [RUN_ID_BASE - 1]) + 1
         num = max([r["run_number"] for r in st.runs] + [RUN_NUMBER_BASE - 1]) + 1
         head = st.shas[-1] if st.shas else (newest["head_sha"] if newest else "0" * 40)
+        done = st.modes["dispatch_conclusion"]
         st.runs.append({
             "id": rid, "run_number": num, "head_sha": head, "head_branch": branch,
-            "event": "workflow_dispatch", "status": "queued", "conclusion": None,
+            "event": "workflow_dispatch", "status": "completed" if done else "queued", "conclusion": done,
             "created_at": now, "updated_at": now, "run_started_at": now,
             "display_title": "Build and push", "commit_time": now,
         })
@@ -712,6 +716,8 @@ class Handler(BaseHTTPRequestHandler):
             for k in ("dispatch_204", "packages_verbatim"):
                 if k in body:
                     st.modes[k] = bool(body[k])
+            if "dispatch_conclusion" in body:
+                st.modes["dispatch_conclusion"] = body["dispatch_conclusion"] or None
             if "required_inputs" in body:
                 st.modes["required_inputs"] = [str(x) for x in body["required_inputs"] or []]
             if "rate_limit" in body:

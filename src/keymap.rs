@@ -69,6 +69,8 @@ actions! {
     Wrap => "wrap", "wrap long lines", Logs;
     Timestamps => "timestamps", "show timestamps", Logs;
     SaveLogs => "save_logs", "save the log buffer to a file", Logs;
+    Dispatch => "dispatch", "trigger the build workflow (form with its inputs)", Global;
+    CopyUrl => "copy_url", "show the selected run's URL and copy it (OSC 52)", List;
 }
 
 impl fmt::Display for Action {

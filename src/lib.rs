@@ -3,8 +3,12 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod ghcli;
 pub mod keymap;
 pub mod logging;
+pub mod pipeline;
 pub mod sources;
 pub mod status;
+pub mod taghistory;
 pub mod ui;
+pub mod workflow;

@@ -95,6 +95,10 @@ pub enum Overlay {
     },
     Command(String),
     Search(String),
+    /// A run's jobs and steps (github_ui).
+    RunJobs(Box<super::github_ui::RunJobsView>),
+    /// The workflow_dispatch form and its confirmation (github_ui).
+    Dispatch(Box<super::github_ui::DispatchForm>),
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +128,7 @@ pub enum Msg {
         reason: String,
     },
     Saved(Result<String, String>),
+    Github(super::github_ui::GithubMsg),
 }
 
 /// What the loop must do after an update.
@@ -136,6 +141,7 @@ pub enum Effect {
     SetMouse(bool),
     RefreshRemote,
     GpuVisible(bool),
+    Github(super::github_ui::GithubEffect),
 }
 
 pub struct App {
@@ -156,6 +162,7 @@ pub struct App {
     pub gpu_history: HashMap<u32, VecDeque<(u64, u64)>>,
     pub runs: Fresh<RunsData>,
     pub rate: RateLimit,
+    pub github: super::github_ui::GithubUi,
     pub tags: Fresh<Vec<RepoTags>>,
     pub logs: LogView,
     pub overlay: Overlay,
@@ -197,6 +204,7 @@ impl App {
             gpu_history: HashMap::new(),
             runs: Fresh::default(),
             rate: RateLimit::default(),
+            github: Default::default(),
             tags: Fresh::default(),
             logs: LogView::new(s.log_ring),
             overlay: Overlay::None,
@@ -364,6 +372,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not save logs: {e}"));
             true
         }
+        Msg::Github(m) => super::github_ui::update(app, m, now, &mut fx),
     };
     if sources_changed {
         correlate(app);
@@ -485,6 +494,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         }
         return;
     }
+    if super::github_ui::on_key(app, key, fx) {
+        return;
+    }
     let Some(action) = app.keymap.action(&key) else {
         return;
     };
@@ -583,6 +595,8 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 app.logs.filter = !app.logs.filter;
             }
         }
+        Action::Dispatch => super::github_ui::open_dispatch(app, fx),
+        Action::CopyUrl => super::github_ui::copy_url(app, fx),
         Action::Pause => app.logs.toggle_pause(),
         Action::Wrap => app.logs.wrap = !app.logs.wrap,
         Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
@@ -643,33 +657,9 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
             };
         }
         Panel::Runs => {
-            let Some(r) = app
-                .runs
-                .data
-                .as_ref()
-                .and_then(|d| d.runs.get(sel))
-                .cloned()
-            else {
-                return;
-            };
-            app.overlay = Overlay::Details {
-                title: format!("run #{}", r.number),
-                rows: vec![
-                    ("status".into(), r.status.clone()),
-                    (
-                        "conclusion".into(),
-                        r.conclusion.clone().unwrap_or_default(),
-                    ),
-                    ("branch".into(), r.branch.clone().unwrap_or_default()),
-                    ("commit".into(), r.head_sha.clone()),
-                    ("event".into(), r.event.clone()),
-                    ("title".into(), r.title.clone().unwrap_or_default()),
-                    ("actor".into(), r.actor.clone().unwrap_or_default()),
-                    ("created".into(), r.created_at.to_rfc3339()),
-                    ("duration".into(), format!("{}s", r.duration_secs())),
-                    ("url".into(), r.html_url.clone()),
-                ],
-            };
+            if let Some(r) = super::github_ui::selected_run(app) {
+                super::github_ui::open_run(app, r, fx);
+            }
         }
         Panel::Tags => {
             let Some((service, t)) = app

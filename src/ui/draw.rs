@@ -19,7 +19,7 @@ pub const MIN_HEIGHT: u16 = 24;
 /// Colours that carry meaning, dropped under NO_COLOR (glyphs still say it).
 #[derive(Clone, Copy)]
 pub struct Theme {
-    color: bool,
+    pub color: bool,
 }
 
 impl Theme {
@@ -195,6 +195,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Overlay::Details { title, rows } => draw_details(frame, area, title, rows),
         Overlay::Command(input) => draw_input(frame, footer, ":", input),
         Overlay::Search(input) => draw_input(frame, footer, "/", input),
+        Overlay::RunJobs(view) => super::github_draw::draw_run_jobs(
+            frame,
+            area,
+            view,
+            app.now,
+            Theme { color: app.color },
+        ),
+        Overlay::Dispatch(form) => {
+            super::github_draw::draw_dispatch(frame, area, form, Theme { color: app.color })
+        }
     }
 }
 
@@ -234,7 +244,9 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         None => {}
     }
     spans.push(Span::styled("· deployed: no history yet ", theme.dim()));
-    if let (Some(rem), Some(lim)) = (app.rate.remaining, app.rate.limit) {
+    if let Some(limited) = super::github_ui::rate_limited_label(app) {
+        spans.push(Span::styled(format!("· {limited} "), theme.bad()));
+    } else if let (Some(rem), Some(lim)) = (app.rate.remaining, app.rate.limit) {
         let style = if rem * 10 < lim {
             theme.warn()
         } else {
@@ -627,6 +639,7 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(t.created.map_or("-".into(), |c| age(c, app.now))),
                 Cell::from(t.size_bytes.map_or("-".into(), bytes)),
                 Cell::from(t.ci.clone().unwrap_or_else(|| "-".into())).style(ci_style),
+                Cell::from(t.last_deployed.map_or("—".into(), |d| age(d, app.now))),
             ])
         })
         .collect();
@@ -639,9 +652,10 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             Constraint::Length(6),
             Constraint::Length(6),
             Constraint::Length(8),
+            Constraint::Length(4),
         ],
     )
-    .header(Row::new([" ", "TAG", "SHA", "AGE", "SIZE", "CI"]).style(theme.dim()))
+    .header(Row::new([" ", "TAG", "SHA", "AGE", "SIZE", "CI", "DEP"]).style(theme.dim()))
     .row_highlight_style(theme.selected())
     .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Tags));
