@@ -286,25 +286,36 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
         .await
     {
         Ok(r) => r,
-        Err(e) => return fail(e, dispatch_exit(&e)),
+        Err(e) => {
+            let code = dispatch_exit(&e);
+            return fail(e, code);
+        }
     };
     println!("run #{} {} ({})", run.number, run.id, run.html_url);
     if !args.watch {
         return 0;
     }
-    let every = Duration::from_secs(if gh.token_source == crate::sources::github::TokenSource::None {
-        30
-    } else {
-        10
-    });
-    let followed = pipeline::follow_run(&gh, run.id, every, Duration::from_secs(6 * 3600), |r, jobs| {
-        println!(
-            "run #{}: {}",
-            r.number,
-            r.conclusion.as_deref().unwrap_or(&r.status)
-        );
-        print!("{}", render_jobs(jobs, Utc::now()));
-    })
+    let every = Duration::from_secs(
+        if gh.token_source == crate::sources::github::TokenSource::None {
+            30
+        } else {
+            10
+        },
+    );
+    let followed = pipeline::follow_run(
+        &gh,
+        run.id,
+        every,
+        Duration::from_secs(6 * 3600),
+        |r, jobs| {
+            println!(
+                "run #{}: {}",
+                r.number,
+                r.conclusion.as_deref().unwrap_or(&r.status)
+            );
+            print!("{}", render_jobs(jobs, Utc::now()));
+        },
+    )
     .await;
     match followed {
         Ok(r) if r.conclusion.as_deref() == Some("success") => 0,
@@ -316,7 +327,10 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
             ),
             EXIT_RUN_FAILED,
         ),
-        Err(e) => fail(e, dispatch_exit(&e)),
+        Err(e) => {
+            let code = dispatch_exit(&e);
+            fail(e, code)
+        }
     }
 }
 

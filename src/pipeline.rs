@@ -136,7 +136,9 @@ pub async fn dispatch_and_find_run(
             return Ok(run);
         }
         if !sleep_until_deadline(backoff(attempt, Duration::from_secs(10)), deadline).await {
-            return Err(PipelineError::RunNotFound { secs: wait.as_secs() });
+            return Err(PipelineError::RunNotFound {
+                secs: wait.as_secs(),
+            });
         }
         attempt += 1;
     }
@@ -155,7 +157,8 @@ pub async fn follow_run(
     let deadline = tokio::time::Instant::now() + wait;
     let mut last: Option<(RunView, Vec<JobView>)> = None;
     loop {
-        let polled = async { Ok::<_, GithubError>((gh.run(run_id).await?, gh.jobs(run_id).await?)) };
+        let polled =
+            async { Ok::<_, GithubError>((gh.run(run_id).await?, gh.jobs(run_id).await?)) };
         match polled.await {
             Ok((run, jobs)) => {
                 if last.as_ref() != Some(&(run.clone(), jobs.clone())) {
@@ -234,7 +237,10 @@ pub async fn wait_for_run_image(
     if run.conclusion.as_deref() != Some("success") {
         return Err(PipelineError::RunFailed {
             number: run.number,
-            conclusion: run.conclusion.clone().unwrap_or_else(|| "without a result".into()),
+            conclusion: run
+                .conclusion
+                .clone()
+                .unwrap_or_else(|| "without a result".into()),
             url: run.html_url.clone(),
         });
     }

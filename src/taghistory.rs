@@ -47,8 +47,11 @@ pub fn merge_package_versions(
             }
         }
     }
+    for view in repo.tags.iter_mut().filter(|t| t.revision.is_none()) {
+        view.revision = commit_tags.iter().find_map(|p| p.sha_of(&view.tag));
+    }
     // A version's short and long commit tags name one commit: a revision found on one is
-    // true of its aliases.
+    // true of its aliases (the longest known form wins).
     let revisions: Vec<(Tag, CommitSha)> = repo
         .tags
         .iter()
@@ -57,7 +60,8 @@ pub fn merge_package_versions(
     for view in repo.tags.iter_mut().filter(|t| t.revision.is_none()) {
         view.revision = revisions
             .iter()
-            .find(|(tag, _)| view.aliases.contains(tag))
+            .filter(|(tag, _)| view.aliases.contains(tag))
+            .max_by_key(|(_, r)| r.as_str().len())
             .map(|(_, r)| r.clone());
     }
     repo.total = repo.total.max(repo.tags.len());
@@ -99,19 +103,16 @@ pub async fn collect(
     let mut notes = Vec::new();
     let mut first_error = None;
     for service in &config.deployment.services {
-        let mut repo = match crate::status::list_repo_tags_cached(
-            &registry,
-            service,
-            &mut Default::default(),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                first_error.get_or_insert(e.to_string());
-                continue;
-            }
-        };
+        let mut repo =
+            match crate::status::list_repo_tags_cached(&registry, service, &mut Default::default())
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    first_error.get_or_insert(e.to_string());
+                    continue;
+                }
+            };
         match (ghcr_package(&service.image), gh) {
             (Some((owner, name)), Some(gh)) if gh.token_source != TokenSource::None => {
                 match gh.package_versions(&owner, &name).await {
@@ -185,7 +186,11 @@ mod tests {
             assert!(w[0].created >= w[1].created, "newest first");
         }
         for v in &tagged {
-            let view = repo.tags.iter().find(|t| t.tag.as_str() == v.tags[0]).unwrap();
+            let view = repo
+                .tags
+                .iter()
+                .find(|t| t.tag.as_str() == v.tags[0])
+                .unwrap();
             assert_eq!(view.created, Some(v.created_at));
             assert_eq!(view.aliases.len(), v.tags.len() - 1);
         }
@@ -193,7 +198,10 @@ mod tests {
 
     #[test]
     fn other_package_types_have_no_container_tags() {
-        for f in ["packages-versions-list-user.json", "packages-versions-list-org.json"] {
+        for f in [
+            "packages-versions-list-user.json",
+            "packages-versions-list-org.json",
+        ] {
             let versions = parse_package_versions(&fixture(f)).unwrap();
             assert!(!versions.is_empty(), "{f}");
             assert!(versions.iter().all(|v| v.tags.is_empty()), "{f}");
@@ -224,7 +232,10 @@ mod tests {
             service: "app".into(),
             repository: "ghcr.io/o/n".into(),
             total: 2,
-            tags: vec![view("latest", None), view(&format!("main-{sha}"), Some(labelled))],
+            tags: vec![
+                view("latest", None),
+                view(&format!("main-{sha}"), Some(labelled)),
+            ],
             truncated: false,
         };
         let pattern = crate::domain::CommitTagPattern::parse("main-{sha}").unwrap();
@@ -232,13 +243,20 @@ mod tests {
             id: 1,
             digest: format!("sha256:{}", "a".repeat(64)),
             created_at: pushed,
-            tags: vec!["latest".into(), format!("main-{sha}"), "main-08f0ab8".into()],
+            tags: vec![
+                "latest".into(),
+                format!("main-{sha}"),
+                "main-08f0ab8".into(),
+            ],
         }];
         merge_package_versions(&mut repo, &versions, &[pattern]);
         let get = |name: &str| repo.tags.iter().find(|v| v.tag.as_str() == name).unwrap();
         assert_eq!(get(&format!("main-{sha}")).created, Some(labelled));
         assert_eq!(get("latest").created, Some(pushed));
-        assert_eq!(get("main-08f0ab8").revision.as_ref().unwrap().as_str(), "08f0ab8");
+        assert_eq!(
+            get("main-08f0ab8").revision.as_ref().unwrap().as_str(),
+            "08f0ab8"
+        );
         assert_eq!(get("latest").revision.as_ref().unwrap().as_str(), sha);
         assert_eq!(get("latest").aliases.len(), 2);
         assert_eq!(repo.total, 3);

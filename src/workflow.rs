@@ -64,13 +64,14 @@ pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, Strin
     let Some(on) = on else {
         return Err(format!("{what}: no `on:` triggers"));
     };
-    let dispatch = match on {
-        Yaml::String(s) => (s == "workflow_dispatch").then_some(&Yaml::Null),
+    // Some(None): the trigger is there without settings (`on: workflow_dispatch`).
+    let dispatch: Option<Option<&Yaml>> = match on {
+        Yaml::String(s) => (s == "workflow_dispatch").then_some(None),
         Yaml::Array(list) => list
             .iter()
             .any(|t| t.as_str() == Some("workflow_dispatch"))
-            .then_some(&Yaml::Null),
-        Yaml::Hash(h) => get(h, "workflow_dispatch"),
+            .then_some(None),
+        Yaml::Hash(h) => get(h, "workflow_dispatch").map(Some),
         _ => None,
     };
     let Some(dispatch) = dispatch else {
@@ -81,13 +82,13 @@ pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, Strin
     };
     let mut inputs = Vec::new();
     if let Some(map) = dispatch
-        .as_hash()
+        .and_then(|d| d.as_hash())
         .and_then(|d| get(d, "inputs"))
         .and_then(|i| i.as_hash())
     {
         for (name, decl) in map {
-            let name = scalar(name)
-                .ok_or_else(|| format!("{what}: an input name is not a string"))?;
+            let name =
+                scalar(name).ok_or_else(|| format!("{what}: an input name is not a string"))?;
             check_input_name(&name).map_err(|e| format!("{what}: {e}"))?;
             let decl = decl.as_hash();
             let field = |k: &str| decl.and_then(|d| get(d, k));
@@ -103,9 +104,7 @@ pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, Strin
                         .unwrap_or_default(),
                 ),
                 Some(other) => {
-                    return Err(format!(
-                        "{what}: input {name:?} has unknown type {other:?}"
-                    ));
+                    return Err(format!("{what}: input {name:?} has unknown type {other:?}"));
                 }
             };
             inputs.push(DispatchInput {
@@ -222,8 +221,13 @@ fn check_value(decl: &DispatchInput, value: &str) -> Result<String, String> {
             "input {name:?}: value longer than {MAX_VALUE_LEN} characters"
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(format!("input {name:?}: control characters are not allowed"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(format!(
+            "input {name:?}: control characters are not allowed"
+        ));
     }
     match &decl.kind {
         InputKind::Boolean => match value {
@@ -304,8 +308,11 @@ mod tests {
         let ok = validate_inputs(&spec, &[("level".into(), "debug".into())]).unwrap();
         assert_eq!(ok.get("level").map(String::as_str), Some("debug"));
         assert!(
-            validate_inputs(&spec, &[("n".into(), "x".into()), ("level".into(), "info".into())])
-                .is_err()
+            validate_inputs(
+                &spec,
+                &[("n".into(), "x".into()), ("level".into(), "info".into())]
+            )
+            .is_err()
         );
         let push_only = parse_dispatch_spec("on: [push]\njobs: {}\n", "p.yml").unwrap();
         assert!(!push_only.dispatchable);
@@ -314,7 +321,11 @@ mod tests {
                 .unwrap()
                 .dispatchable
         );
-        assert!(parse_dispatch_spec("on: [push\n", "bad.yml").unwrap_err().contains("bad.yml"));
+        assert!(
+            parse_dispatch_spec("on: [push\n", "bad.yml")
+                .unwrap_err()
+                .contains("bad.yml")
+        );
     }
 
     #[test]
@@ -331,12 +342,36 @@ mod tests {
 
     #[test]
     fn refs_follow_git_rules() {
-        for good in ["main", "feature/x-1", "refs/heads/main", "v1.2.3", "release_2026"] {
+        for good in [
+            "main",
+            "feature/x-1",
+            "refs/heads/main",
+            "v1.2.3",
+            "release_2026",
+        ] {
             assert_eq!(validate_ref(good).unwrap(), good);
         }
         for bad in [
-            "", "-x", "a..b", "a b", "a~1", "x^", "a:b", "a?", "a*", "a[b", "a\\b", "x.lock",
-            "a//b", "/a", "a/", "a@{1}", ".hidden", "a/.b", "a\u{0}", "main&x=1#",
+            "",
+            "-x",
+            "a..b",
+            "a b",
+            "a~1",
+            "x^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[b",
+            "a\\b",
+            "x.lock",
+            "a//b",
+            "/a",
+            "a/",
+            "a@{1}",
+            ".hidden",
+            "a/.b",
+            "a\u{0}",
+            "main&x=1#",
         ] {
             // '&', '=' and '#' are legal in git refs; they reach URLs only percent-encoded.
             if bad == "main&x=1#" {

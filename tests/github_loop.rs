@@ -76,11 +76,15 @@ fn posts(standin: &GithubStandin) -> Vec<serde_json::Value> {
 
 #[test]
 fn published_jobs_payload_maps_to_jobs_and_steps() {
-    let body = std::fs::read(repo_root().join("tests/fixtures/github/actions-jobs-list.json")).unwrap();
+    let body =
+        std::fs::read(repo_root().join("tests/fixtures/github/actions-jobs-list.json")).unwrap();
     let jobs = parse_jobs(&body).unwrap();
     assert_eq!(jobs.len(), 1);
     let j = &jobs[0];
-    assert_eq!((j.id, j.name.as_str(), j.status.as_str()), (399444496, "build", "completed"));
+    assert_eq!(
+        (j.id, j.name.as_str(), j.status.as_str()),
+        (399444496, "build", "completed")
+    );
     assert_eq!(j.steps.len(), 10);
     // 17:42:40Z .. 17:44:39Z; steps carry -08:00 offsets and must land on the same instants.
     assert_eq!(j.duration_secs(chrono::Utc::now()), Some(119));
@@ -91,22 +95,35 @@ fn published_jobs_payload_maps_to_jobs_and_steps() {
 
 #[test]
 fn jobs_follow_a_run_in_progress_and_use_etags() {
+    let runtime = rt();
+    let _enter = runtime.enter();
     let standin = GithubStandin::start(&shas());
     let gh = source(&standin.url(), None);
-    rt().block_on(async {
+    runtime.block_on(async {
         let runs = gh.runs().await.unwrap().runs;
         let newest = runs[0].id;
-        standin.control("POST", &format!("/_standin/runs/{newest}/in_progress"), "{}");
+        standin.control(
+            "POST",
+            &format!("/_standin/runs/{newest}/in_progress"),
+            "{}",
+        );
         let run = gh.run(newest).await.unwrap();
         assert_eq!(run.status, "in_progress");
         let jobs = gh.jobs(newest).await.unwrap();
         let states: Vec<&str> = jobs[0].steps.iter().map(|s| s.status.as_str()).collect();
-        assert!(states.contains(&"completed") && states.contains(&"in_progress"), "{states:?}");
+        assert!(
+            states.contains(&"completed") && states.contains(&"in_progress"),
+            "{states:?}"
+        );
         assert!(states.contains(&"queued"), "{states:?}");
         // Unchanged: a conditional request answered 304 from the cache.
         let again = gh.jobs(newest).await.unwrap();
         assert_eq!(again, jobs);
-        standin.control("POST", &format!("/_standin/runs/{newest}/complete"), r#"{"conclusion":"success"}"#);
+        standin.control(
+            "POST",
+            &format!("/_standin/runs/{newest}/complete"),
+            r#"{"conclusion":"success"}"#,
+        );
         let done = gh.jobs(newest).await.unwrap();
         assert!(done[0].steps.iter().all(|s| s.status == "completed"));
         assert_eq!(done[0].conclusion.as_deref(), Some("success"));
@@ -130,7 +147,11 @@ fn runs_command_lists_runs_as_json_and_text() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(dir.path(), &standin.url());
     let out = cli(&cfg, &["runs", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let runs = v["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 4);
@@ -151,7 +172,16 @@ fn dispatch_sends_exactly_ref_and_inputs_and_gets_run_details() {
     let cfg = config_file(dir.path(), &standin.url());
     let out = cli(
         &cfg,
-        &["dispatch", "--ref", "main", "--input", "push=false", "--input", "branch=main", "--yes"],
+        &[
+            "dispatch",
+            "--ref",
+            "main",
+            "--input",
+            "push=false",
+            "--input",
+            "branch=main",
+            "--yes",
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -169,15 +199,19 @@ fn dispatch_sends_exactly_ref_and_inputs_and_gets_run_details() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("run #105 19000000105"), "{stdout}");
     let reqs = standin.requests();
-    assert!(reqs["requests"].as_array().unwrap().iter().any(|r| r["path"]
-        .as_str()
-        .unwrap()
-        .ends_with("/actions/runs/19000000105")));
+    assert!(reqs["requests"].as_array().unwrap().iter().any(|r| {
+        r["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/actions/runs/19000000105")
+    }));
     // The inputs were checked against the workflow file read through the contents API.
-    assert!(reqs["requests"].as_array().unwrap().iter().any(|r| r["path"]
-        .as_str()
-        .unwrap()
-        .ends_with("/contents/.github/workflows/build-and-push.yml")));
+    assert!(reqs["requests"].as_array().unwrap().iter().any(|r| {
+        r["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/contents/.github/workflows/build-and-push.yml")
+    }));
 }
 
 #[test]
@@ -187,7 +221,11 @@ fn dispatch_without_run_details_finds_the_new_run_by_polling() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(dir.path(), &standin.url());
     let out = cli(&cfg, &["dispatch", "--yes"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("run #105 19000000105"), "{stdout}");
     let p = posts(&standin);
@@ -200,20 +238,35 @@ fn dispatch_without_run_details_finds_the_new_run_by_polling() {
         .iter()
         .filter(|r| r["query"]["event"] == "workflow_dispatch")
         .collect();
-    assert!(searches.len() >= 2, "one listing before the dispatch, one after");
-    assert!(searches[0]["query"]["created"].as_str().unwrap().starts_with(">="));
+    assert!(
+        searches.len() >= 2,
+        "one listing before the dispatch, one after"
+    );
+    assert!(
+        searches[0]["query"]["created"]
+            .as_str()
+            .unwrap()
+            .starts_with(">=")
+    );
 }
 
 #[test]
 fn dispatch_422_shows_githubs_message() {
     let standin = GithubStandin::start(&shas());
-    standin.control("POST", "/_standin/mode", r#"{"required_inputs":["branch"]}"#);
+    standin.control(
+        "POST",
+        "/_standin/mode",
+        r#"{"required_inputs":["branch"]}"#,
+    );
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(dir.path(), &standin.url());
     let out = cli(&cfg, &["dispatch", "--input", "push=true", "--yes"]);
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("(422): Required input 'branch' not provided"), "{stderr}");
+    assert!(
+        stderr.contains("(422): Required input 'branch' not provided"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -227,10 +280,26 @@ fn dispatch_refuses_bad_input_read_only_and_unconfirmed_before_sending() {
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     };
-    case(&["dispatch", "--ref", "main..x", "--yes"], 64, "invalid ref \"main..x\"");
-    case(&["dispatch", "--input", "nonsense", "--yes"], 64, "expected NAME=VALUE");
-    case(&["dispatch", "--input", "tag=v1", "--yes"], 64, "declares: branch, push");
-    case(&["dispatch", "--input", "push=maybe", "--yes"], 64, "boolean");
+    case(
+        &["dispatch", "--ref", "main..x", "--yes"],
+        64,
+        "invalid ref \"main..x\"",
+    );
+    case(
+        &["dispatch", "--input", "nonsense", "--yes"],
+        64,
+        "expected NAME=VALUE",
+    );
+    case(
+        &["dispatch", "--input", "tag=v1", "--yes"],
+        64,
+        "declares: branch, push",
+    );
+    case(
+        &["dispatch", "--input", "push=maybe", "--yes"],
+        64,
+        "boolean",
+    );
     case(&["--read-only", "dispatch", "--yes"], 77, "read-only");
     // Not a terminal and no --yes: refused after showing what would be sent.
     case(&["dispatch"], 77, "pass --yes");
@@ -242,13 +311,25 @@ fn dispatch_watch_follows_the_run_to_its_end() {
     let standin = GithubStandin::start(&shas());
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(dir.path(), &standin.url());
-    standin.control("POST", "/_standin/mode", r#"{"dispatch_conclusion":"success"}"#);
+    standin.control(
+        "POST",
+        "/_standin/mode",
+        r#"{"dispatch_conclusion":"success"}"#,
+    );
     let out = cli(&cfg, &["dispatch", "--watch", "--yes"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("run #105: success"), "{stdout}");
     assert!(stdout.contains("job build: success"), "{stdout}");
-    standin.control("POST", "/_standin/mode", r#"{"dispatch_conclusion":"failure"}"#);
+    standin.control(
+        "POST",
+        "/_standin/mode",
+        r#"{"dispatch_conclusion":"failure"}"#,
+    );
     let out = cli(&cfg, &["dispatch", "--watch", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("run #106 ended failure"));
@@ -258,17 +339,23 @@ fn dispatch_watch_follows_the_run_to_its_end() {
 
 #[test]
 fn a_finished_run_leads_to_its_image_in_the_real_registry() {
+    let runtime = rt();
+    let _enter = runtime.enter();
     let env = testenv();
     let standin = GithubStandin::start(&shas());
     let c = test_config(&standin.url());
     let gh = source(&standin.url(), None);
     let registry = RegistrySource::new(&c.registry);
     let service = &c.deployment.services[0];
-    rt().block_on(async {
+    runtime.block_on(async {
         let runs = gh.runs().await.unwrap().runs;
         let newest = &runs[0];
         // The newest run (commit v4) is in progress, then completes: its tag is pushed.
-        standin.control("POST", &format!("/_standin/runs/{}/in_progress", newest.id), "{}");
+        standin.control(
+            "POST",
+            &format!("/_standin/runs/{}/in_progress", newest.id),
+            "{}",
+        );
         let id = newest.id;
         let url = standin.url();
         let completer = tokio::spawn(async move {
@@ -297,7 +384,10 @@ fn a_finished_run_leads_to_its_image_in_the_real_registry() {
         assert_eq!(built.digest.as_str(), env.get("ELT_TEST_DIGEST_V4"));
 
         // A run that failed gives no image to deploy.
-        let failed = runs.iter().find(|r| r.conclusion.as_deref() == Some("failure")).unwrap();
+        let failed = runs
+            .iter()
+            .find(|r| r.conclusion.as_deref() == Some("failure"))
+            .unwrap();
         let err = pipeline::wait_for_run_image(
             &gh,
             &registry,
@@ -336,13 +426,20 @@ fn tags_command_newest_first_with_ci_results() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(dir.path(), &standin.url());
     let out = cli(&cfg, &["tags", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let tags = v["repositories"][0]["tags"].as_array().unwrap();
     let names: Vec<&str> = tags.iter().map(|t| t["tag"].as_str().unwrap()).collect();
     let pos = |n: u32| names.iter().position(|t| *t == env.tag(n)).unwrap();
     // Alphabetical in the registry; newest first here (dates from the image labels).
-    assert!(pos(4) < pos(3) && pos(3) < pos(2) && pos(2) < pos(1), "{names:?}");
+    assert!(
+        pos(4) < pos(3) && pos(3) < pos(2) && pos(2) < pos(1),
+        "{names:?}"
+    );
     let ci = |n: u32| tags[pos(n)]["ci"].as_str().unwrap_or("").to_string();
     assert_eq!(ci(3), "failure");
     assert_eq!(ci(2), "success");
@@ -354,6 +451,8 @@ fn tags_command_newest_first_with_ci_results() {
 
 #[test]
 fn packages_api_pages_are_followed_with_a_token() {
+    let runtime = rt();
+    let _enter = runtime.enter();
     // 130 commits: more versions than one page of 100.
     let many: Vec<String> = (0..130).map(|i| format!("{i:040x}")).collect();
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
@@ -382,9 +481,14 @@ fn packages_api_pages_are_followed_with_a_token() {
 
 #[test]
 fn default_unauthenticated_refresh_stays_under_60_requests_in_a_simulated_hour() {
+    let runtime = rt();
+    let _enter = runtime.enter();
     let standin = GithubStandin::start(&shas());
     let c = test_config(&standin.url());
-    assert_eq!(c.ui.github_interval_unauthenticated_s, 90, "the shipped default");
+    assert_eq!(
+        c.ui.github_interval_unauthenticated_s, 90,
+        "the shipped default"
+    );
     let poller = RunsPoller {
         gh: source(&standin.url(), None),
         base: Duration::from_secs(c.ui.github_interval_unauthenticated_s),
@@ -394,7 +498,7 @@ fn default_unauthenticated_refresh_stays_under_60_requests_in_a_simulated_hour()
     let start = chrono::Utc::now();
     let mut t = start;
     let mut polls = 0;
-    rt().block_on(async {
+    runtime.block_on(async {
         while t < start + chrono::Duration::hours(1) {
             let p = poller.poll(t).await;
             assert!(p.result.is_ok());
@@ -420,6 +524,8 @@ fn default_unauthenticated_refresh_stays_under_60_requests_in_a_simulated_hour()
 
 #[test]
 fn spent_budget_backs_off_until_reset_and_says_so() {
+    let runtime = rt();
+    let _enter = runtime.enter();
     let standin = GithubStandin::start(&shas());
     standin.control("POST", "/_standin/mode", r#"{"rate_limit_unauth":3}"#);
     let poller = RunsPoller {
@@ -427,13 +533,17 @@ fn spent_budget_backs_off_until_reset_and_says_so() {
         base: Duration::from_secs(90),
     };
     let now = chrono::Utc::now();
-    rt().block_on(async {
+    runtime.block_on(async {
         // Changing answers each time, so each request counts against the budget.
         for i in 0..3 {
             let p = poller.poll(now).await;
             assert!(p.result.is_ok(), "poll {i}: {:?}", p.result.err());
-            standin.control("POST", "/_standin/runs/newest/in_progress", "{}");
-            standin.control("POST", "/_standin/runs/newest/complete", r#"{"conclusion":"success"}"#);
+            let conclusion = ["cancelled", "success", "cancelled"][i];
+            standin.control(
+                "POST",
+                "/_standin/runs/newest/complete",
+                &format!(r#"{{"conclusion":"{conclusion}"}}"#),
+            );
         }
         let p = poller.poll(now).await;
         let err = p.result.unwrap_err().to_string();
@@ -451,9 +561,11 @@ fn spent_budget_backs_off_until_reset_and_says_so() {
 
 #[test]
 fn a_429_holds_requests_back_until_the_reset() {
+    let runtime = rt();
+    let _enter = runtime.enter();
     let standin = GithubStandin::start(&shas());
     let gh = source(&standin.url(), None);
-    rt().block_on(async {
+    runtime.block_on(async {
         gh.runs().await.unwrap();
         // The stand-in's 429 with the budget at 0: held back until the reset.
         standin.fail(429, Some(1));

@@ -569,7 +569,11 @@ fn dispatch_form_offers_declared_inputs_and_sends_only_after_y() {
     let mut a = loaded_app(true);
     let (fx, _) = update(&mut a, key('D'), t0());
     assert_eq!(fx, vec![Effect::Github(GithubEffect::LoadForm)]);
-    update(&mut a, Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))), t0());
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))),
+        t0(),
+    );
     let Overlay::Dispatch(form) = &a.overlay else {
         panic!("form not open")
     };
@@ -595,7 +599,9 @@ fn dispatch_form_offers_declared_inputs_and_sends_only_after_y() {
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert!(fx.is_empty());
     let want = serde_json::json!({"ref": "main", "inputs": {"branch": "dev", "push": "false"}, "return_run_details": true});
-    assert!(matches!(&a.overlay, Overlay::Dispatch(f) if f.stage == FormStage::Confirm(want.clone())));
+    assert!(
+        matches!(&a.overlay, Overlay::Dispatch(f) if f.stage == FormStage::Confirm(want.clone()))
+    );
     // Anything but `y` goes back to the form; nothing is sent.
     let (fx, _) = update(&mut a, key('n'), t0());
     assert!(fx.is_empty());
@@ -617,7 +623,11 @@ fn dispatch_form_offers_declared_inputs_and_sends_only_after_y() {
 fn dispatch_form_refuses_a_bad_ref_and_read_only_refuses_the_form() {
     let mut a = loaded_app(true);
     update(&mut a, key('D'), t0());
-    update(&mut a, Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))), t0());
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))),
+        t0(),
+    );
     for c in "..x".chars() {
         update(&mut a, key(c), t0());
     }
@@ -648,7 +658,10 @@ fn header_says_until_when_github_rate_limits() {
         t0(),
     );
     let text = format!("{:?}", render(&a, 200, 50).backend());
-    let hhmm = until.with_timezone(&chrono::Local).format("%H:%M").to_string();
+    let hhmm = until
+        .with_timezone(&chrono::Local)
+        .format("%H:%M")
+        .to_string();
     assert!(
         text.contains(&format!("GitHub rate limited until {hhmm}")),
         "{text}"

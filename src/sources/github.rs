@@ -338,14 +338,14 @@ impl GithubSource {
         );
         let what = format!("workflow {} in {}", self.workflow, self.repo);
         self.check_blocked()?;
-        let response =
-            self.octo
-                ._post(url.as_str(), Some(body))
-                .await
-                .map_err(|e| GithubError::Unreachable {
-                    url: self.api_url.clone(),
-                    reason: describe_octocrab(&e),
-                })?;
+        let response = self
+            .octo
+            ._post(url.as_str(), Some(body))
+            .await
+            .map_err(|e| GithubError::Unreachable {
+                url: self.api_url.clone(),
+                reason: describe_octocrab(&e),
+            })?;
         let (parts, body) = response.into_parts();
         self.record_rate(&parts.headers);
         let body = body
@@ -677,7 +677,13 @@ fn next_link(header: &str) -> Option<String> {
         params
             .split(';')
             .any(|p| p.trim() == "rel=\"next\"")
-            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
     })
 }
 

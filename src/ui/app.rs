@@ -694,6 +694,18 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
                         "running".into(),
                         if t.running { "yes" } else { "no" }.into(),
                     ),
+                    (
+                        "other tags".into(),
+                        t.aliases
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    (
+                        "last deployed".into(),
+                        t.last_deployed.map_or("—".into(), |d| d.to_rfc3339()),
+                    ),
                     ("error".into(), t.error.clone().unwrap_or_default()),
                 ],
             };

@@ -161,10 +161,7 @@ pub fn draw_dispatch(frame: &mut Frame, area: Rect, form: &DispatchForm, theme: 
                             format!("{label:>14} "),
                             Style::default().add_modifier(Modifier::BOLD),
                         ),
-                        Span::styled(
-                            format!("{value}{}", if focused { "█" } else { "" }),
-                            style,
-                        ),
+                        Span::styled(format!("{value}{}", if focused { "█" } else { "" }), style),
                         Span::styled(format!("  {hint}"), theme.dim()),
                     ]));
                 };
@@ -173,8 +170,12 @@ pub fn draw_dispatch(frame: &mut Frame, area: Rect, form: &DispatchForm, theme: 
                     _ => String::new(),
                 };
                 row(0, "ref".into(), r, "branch or tag".into());
-                for (i, (input, value)) in
-                    d.spec.inputs.iter().zip(form.values.iter().skip(1)).enumerate()
+                for (i, (input, value)) in d
+                    .spec
+                    .inputs
+                    .iter()
+                    .zip(form.values.iter().skip(1))
+                    .enumerate()
                 {
                     let (shown, hint) = match (value, &input.kind) {
                         (FieldValue::Bool(b), _) => (

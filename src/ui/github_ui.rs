@@ -276,9 +276,10 @@ fn form_key(form: &mut DispatchForm, key: KeyEvent, fx: &mut Vec<Effect>) {
                 {
                     t.push(c)
                 }
-                (Some(FieldValue::Bool(b)), KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right) => {
-                    *b = !*b
-                }
+                (
+                    Some(FieldValue::Bool(b)),
+                    KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right,
+                ) => *b = !*b,
                 (Some(FieldValue::Choice(i)), KeyCode::Right | KeyCode::Char(' ')) if n > 0 => {
                     *i = (*i + 1) % n
                 }
@@ -333,7 +334,10 @@ pub fn update(app: &mut App, msg: GithubMsg, now: DateTime<Utc>, fx: &mut Vec<Ef
             true
         }
         GithubMsg::Dispatched(Ok(run)) => {
-            app.message = Some((format!("dispatched: run #{} {}", run.number, run.html_url), now));
+            app.message = Some((
+                format!("dispatched: run #{} {}", run.number, run.html_url),
+                now,
+            ));
             fx.push(Effect::RefreshRemote);
             app.focus = Panel::Runs;
             open_run(app, run, fx);

@@ -2,12 +2,12 @@
 //! reports owned domain values over the loop's channel; none of them touches `App`.
 
 use super::app::Msg;
+use super::github_ui::{FormData, GithubEffect, GithubMsg};
 use super::logs::parse_engine_line;
 use crate::config::Config;
 use crate::domain::{GpuStatus, Tag, TagView};
-use crate::sources::docker::DockerSource;
-use super::github_ui::{FormData, GithubEffect, GithubMsg};
 use crate::pipeline::{self, RunsPoller};
+use crate::sources::docker::DockerSource;
 use crate::sources::github::{GithubError, GithubSource, TokenSource};
 use crate::sources::gpu::GpuSource;
 use crate::sources::health::HealthChecker;
