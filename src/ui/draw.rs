@@ -618,6 +618,8 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         })
         .unwrap_or_default();
     let block = panel_block(app, Panel::Tags, Some(&app.tags), extra);
+    // The last-deployed column only where it fits beside the others (not at 80 columns).
+    let wide = area.width >= 60;
     let rows: Vec<Row> = app
         .tag_rows()
         .iter()
@@ -628,7 +630,7 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                 Some(_) => theme.warn(),
                 None => theme.dim(),
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(if t.running { "▶" } else { " " }).style(theme.good()),
                 Cell::from(shorten(t.tag.as_str(), 20)),
                 Cell::from(
@@ -639,25 +641,32 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(t.created.map_or("-".into(), |c| age(c, app.now))),
                 Cell::from(t.size_bytes.map_or("-".into(), bytes)),
                 Cell::from(t.ci.clone().unwrap_or_else(|| "-".into())).style(ci_style),
-                Cell::from(t.last_deployed.map_or("—".into(), |d| age(d, app.now))),
-            ])
+            ];
+            if wide {
+                cells.push(Cell::from(
+                    t.last_deployed.map_or("—".into(), |d| age(d, app.now)),
+                ));
+            }
+            Row::new(cells)
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(1),
-            Constraint::Min(12),
-            Constraint::Length(7),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(8),
-            Constraint::Length(4),
-        ],
-    )
-    .header(Row::new([" ", "TAG", "SHA", "AGE", "SIZE", "CI", "DEP"]).style(theme.dim()))
-    .row_highlight_style(theme.selected())
-    .block(block);
+    let mut widths = vec![
+        Constraint::Length(1),
+        Constraint::Min(12),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(8),
+    ];
+    let mut header = vec![" ", "TAG", "SHA", "AGE", "SIZE", "CI"];
+    if wide {
+        widths.push(Constraint::Length(8));
+        header.push("DEPLOYED");
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.dim()))
+        .row_highlight_style(theme.selected())
+        .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Tags));
 }
 
