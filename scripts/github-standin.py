@@ -14,11 +14,16 @@ Control endpoints (not GitHub's), all under /_standin/ and never recorded or rat
   POST /_standin/fail                {"status":401|403|404|422|500|..., "times":N?, "path_prefix":"..."?,
                                       "method":"GET"?}; {"status":0} or {"clear":true} clears
   POST /_standin/mode                {"dispatch_204":bool, "rate_limit":N, "rate_limit_auth":N,
-                                      "rate_limit_unauth":N, "packages_verbatim":bool}
+                                      "rate_limit_unauth":N, "packages_verbatim":bool,
+                                      "required_inputs":["name",...],
+                                      "dispatch_conclusion":"success"|null}  (dispatch answers 422
+                                      "Required input 'name' not provided" without the required
+                                      inputs; with a conclusion, dispatched runs start completed)
   POST /_standin/runs/{id|newest}/complete     {"conclusion":"success","head_sha":"..."?}
   POST /_standin/runs/{id|newest}/in_progress
 """
 import argparse
+import base64
 import copy
 import datetime as dt
 import hashlib
@@ -108,6 +113,11 @@ class State:
         self.t_pkg_auth = load(self.fixtures, "packages-versions-list-authenticated-user.json")
         self.t_pkg_user = load(self.fixtures, "packages-versions-list-user.json")
         self.t_pkg_org = load(self.fixtures, "packages-versions-list-org.json")
+        self.t_job = load(self.fixtures, "actions-jobs-list.json")["jobs"][0]
+        self.t_repo = load(self.fixtures, "repos-get.excerpt.json")
+        self.t_content = load(self.fixtures, "repos-content-file.json")
+        with open(args.workflow_file, "rb") as f:
+            self.workflow_bytes = f.read()
         self.rec_404 = load(self.fixtures, "recorded/error-404-branch-not-protected.octokit-fixtures.json")["response"]
         self.rec_422 = load(self.fixtures, "recorded/error-422-validation-failed.octokit-fixtures.json")["response"]
         self.reset()
@@ -116,7 +126,8 @@ class State:
     def reset(self):
         self.requests = []
         self.fails = []
-        self.modes = {"dispatch_204": False, "packages_verbatim": False}
+        self.modes = {"dispatch_204": False, "packages_verbatim": False, "required_inputs": [],
+                      "dispatch_conclusion": None}
         self.limits = {False: self.args.rate_limit_unauth, True: self.args.rate_limit_auth}
         self.reset_rate()
         self.runs = []
@@ -218,6 +229,77 @@ class State:
         t["repository"] = self.fix_repo(t.get("repository"), api)
         t["head_repository"] = self.fix_repo(t.get("head_repository"), api)
         return t
+
+    def repo_obj(self, api):
+        r = copy.deepcopy(self.t_repo)
+        r = self.fix_repo(deep_replace(r, self.url_pairs(api)), api)
+        r["html_url"] = "https://github.com/%s/%s" % (self.owner, self.name)
+        r["default_branch"] = self.args.default_branch
+        return r
+
+    def content_obj(self, api, path):
+        """The workflow file through the contents API: base64 in 60-character lines, as GitHub sends."""
+        c = copy.deepcopy(self.t_content)
+        b64 = base64.b64encode(self.workflow_bytes).decode("ascii")
+        full = "%s/%s" % (self.owner, self.name)
+        blob = hashlib.sha1(b"blob %d\0" % len(self.workflow_bytes) + self.workflow_bytes).hexdigest()
+        c.update({
+            "size": len(self.workflow_bytes), "name": path.rsplit("/", 1)[-1], "path": path,
+            "content": "".join(b64[i:i + 60] + "\n" for i in range(0, len(b64), 60)), "sha": blob,
+            "url": "%s/repos/%s/contents/%s" % (api, full, path),
+            "git_url": "%s/repos/%s/git/blobs/%s" % (api, full, blob),
+            "html_url": "https://github.com/%s/blob/%s/%s" % (full, self.args.default_branch, path),
+            "download_url": "https://raw.githubusercontent.com/%s/%s/%s" % (full, self.args.default_branch, path),
+        })
+        c["_links"] = {"git": c["git_url"], "self": c["url"], "html": c["html_url"]}
+        return c
+
+    def jobs_obj(self, r, api):
+        """One job `build` for a run, its steps' states following the run's: all done when the
+        run is completed, the first half done and one running while in progress, none started
+        while queued."""
+        j = copy.deepcopy(self.t_job)
+        full = "%s/%s" % (self.owner, self.name)
+        jid = 39000000000 + r["id"] % 1000000
+        j = deep_replace(j, self.url_pairs(api) + [("/runs/29679449", "/runs/%d" % r["id"]),
+                                                    ("399444496", str(jid))])
+        j["id"] = jid
+        j["run_id"] = r["id"]
+        j["head_sha"] = r["head_sha"]
+        j["head_branch"] = r["head_branch"]
+        j["workflow_name"] = "Build and push"
+        j["html_url"] = "https://github.com/%s/actions/runs/%d/job/%d" % (full, r["id"], jid)
+        start = r["run_started_at"]
+        steps = j["steps"]
+        n = len(steps)
+        if r["status"] == "completed":
+            done, running = n, None
+        elif r["status"] == "in_progress":
+            done, running = n // 2, n // 2
+        else:
+            done, running = 0, None
+        span = max(1.0, (r["updated_at"] - start)) / max(1, n)
+        for i, step in enumerate(steps):
+            if i < done:
+                step["status"] = "completed"
+                step["conclusion"] = r["conclusion"] if (r["status"] == "completed" and i == n - 1 and r["conclusion"] != "success") else "success"
+                step["started_at"] = iso(start + i * span)
+                step["completed_at"] = iso(start + (i + 1) * span)
+            elif i == running:
+                step["status"] = "in_progress"
+                step["conclusion"] = None
+                step["started_at"] = iso(start + i * span)
+                step["completed_at"] = None
+            else:
+                step["status"] = "queued" if r["status"] != "completed" else "completed"
+                step["conclusion"] = None if r["status"] != "completed" else "skipped"
+                step["started_at"] = None
+                step["completed_at"] = None
+        j["status"] = r["status"]
+        j["conclusion"] = r["conclusion"]
+        j["started_at"] = iso(start) if r["status"] != "queued" else iso(r["created_at"])
+        j["completed_at"] = iso(r["updated_at"]) if r["status"] == "completed" else None
+        return {"total_count": 1, "jobs": [j]}
 
     def package_versions(self, api, kind, owner, package):
         if self.modes["packages_verbatim"]:
@@ -376,6 +458,7 @@ class Handler(BaseHTTPRequestHandler):
                 "method": self.command, "path": path, "query": query, "if_none_match": inm,
                 "authorized": authorized, "status": status,
                 "body": body if body is not None else (raw.decode("utf-8", "replace") if raw else None),
+                "raw_body": raw.decode("utf-8", "replace") if raw else None,
                 "api_version": api_version, "accept": self.headers.get("Accept"),
             })
             if len(st.requests) > 20000:
@@ -457,6 +540,16 @@ class Handler(BaseHTTPRequestHandler):
     def github(self, path, query, body, body_ok, raw, api):
         st = self.state
         parts = path.strip("/").split("/")
+        if len(parts) >= 3 and parts[0] == "repos" and (
+                parts[1].lower() != st.owner.lower() or parts[2].lower() != st.name.lower()):
+            return not_found()
+        if len(parts) == 3 and parts[0] == "repos" and self.command == "GET":
+            return 200, st.repo_obj(api), {}
+        if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "contents" and self.command == "GET":
+            wanted = "/".join(parts[4:])
+            if wanted != ".github/workflows/%s" % st.workflow_file:
+                return not_found()
+            return 200, st.content_obj(api, wanted), {}
         # /repos/{o}/{r}/actions/...
         if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "actions":
             if parts[1].lower() != st.owner.lower() or parts[2].lower() != st.name.lower():
@@ -469,6 +562,11 @@ class Handler(BaseHTTPRequestHandler):
                 if not r:
                     return not_found()
                 return 200, st.run_obj(r, api, single=True), {}
+            if len(rest) == 3 and rest[0] == "runs" and rest[2] == "jobs" and self.command == "GET":
+                r = st.find_run(rest[1])
+                if not r:
+                    return not_found()
+                return 200, st.jobs_obj(r, api), {}
             if rest == ["workflows"] and self.command == "GET":
                 wl = copy.deepcopy(st.t_workflows)
                 others = [deep_replace(w, st.url_pairs(api)) for w in wl["workflows"][1:]]
@@ -565,14 +663,19 @@ class Handler(BaseHTTPRequestHandler):
         if inputs is not None and not isinstance(inputs, dict):
             return 422, {"message": "Invalid request.\n\nFor 'properties/inputs', %s is not an object." % json.dumps(inputs),
                          "documentation_url": doc, "status": "422"}, {}
+        for name in st.modes["required_inputs"]:
+            if name not in (inputs or {}):
+                return 422, {"message": "Required input '%s' not provided" % name, "documentation_url": doc,
+                             "status": "422"}, {}
         now = time.time()
         newest = st.newest_run()
         rid = max([r["id"] for r in st.runs] + [RUN_ID_BASE - 1]) + 1
         num = max([r["run_number"] for r in st.runs] + [RUN_NUMBER_BASE - 1]) + 1
         head = st.shas[-1] if st.shas else (newest["head_sha"] if newest else "0" * 40)
+        done = st.modes["dispatch_conclusion"]
         st.runs.append({
             "id": rid, "run_number": num, "head_sha": head, "head_branch": branch,
-            "event": "workflow_dispatch", "status": "queued", "conclusion": None,
+            "event": "workflow_dispatch", "status": "completed" if done else "queued", "conclusion": done,
             "created_at": now, "updated_at": now, "run_started_at": now,
             "display_title": "Build and push", "commit_time": now,
         })
@@ -613,6 +716,10 @@ class Handler(BaseHTTPRequestHandler):
             for k in ("dispatch_204", "packages_verbatim"):
                 if k in body:
                     st.modes[k] = bool(body[k])
+            if "dispatch_conclusion" in body:
+                st.modes["dispatch_conclusion"] = body["dispatch_conclusion"] or None
+            if "required_inputs" in body:
+                st.modes["required_inputs"] = [str(x) for x in body["required_inputs"] or []]
             if "rate_limit" in body:
                 st.limits = {False: int(body["rate_limit"]), True: int(body["rate_limit"])}
                 st.reset_rate()
@@ -655,6 +762,9 @@ def main():
     p.add_argument("--digest", action="append", default=[], help="SHA=sha256:... package version name (repeat)")
     p.add_argument("--repo", default="arthurlee116/english-listening-trainer")
     p.add_argument("--workflow", default="build-and-push.yml")
+    p.add_argument("--workflow-file", default=os.path.join(here, "..", ".github", "workflows", "build-and-push.yml"),
+                   help="file served as the workflow through the contents API")
+    p.add_argument("--default-branch", default="main")
     p.add_argument("--branch", action="append", default=None, help="refs dispatch accepts (default: main)")
     p.add_argument("--token", help="only this token is valid (others get 401); default: any")
     p.add_argument("--rate-limit-unauth", type=int, default=60)

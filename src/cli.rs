@@ -40,6 +40,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Recent runs of the configured workflow.
+    Runs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trigger the workflow's workflow_dispatch, then optionally follow the run.
+    Dispatch {
+        /// Branch or tag to run the workflow on (default: the repository's default branch).
+        #[arg(long = "ref", value_name = "REF")]
+        git_ref: Option<String>,
+        /// An input the workflow declares, as NAME=VALUE (repeat for more).
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Follow the run until it ends; exit 1 unless it succeeded.
+        #[arg(long)]
+        watch: bool,
+        /// Confirm without asking (needed when not on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Registry tags with commit, created time, size, CI result and what runs now.
+    Tags {
+        #[arg(long)]
+        json: bool,
+    },
     /// Show or check the configuration.
     Config {
         #[command(subcommand)]
@@ -187,6 +212,26 @@ pub async fn run(mut cli: Cli) -> i32 {
             },
             Err(code) => code,
         },
+        Some(Command::Runs { json }) => {
+            crate::ghcli::runs_command(cli.config.as_deref(), json).await
+        }
+        Some(Command::Dispatch {
+            git_ref,
+            inputs,
+            watch,
+            yes,
+        }) => {
+            let args = crate::ghcli::DispatchArgs {
+                git_ref,
+                inputs,
+                watch,
+                yes,
+            };
+            crate::ghcli::dispatch_command(cli.config.as_deref(), cli.read_only, args).await
+        }
+        Some(Command::Tags { json }) => {
+            crate::ghcli::tags_command(cli.config.as_deref(), json).await
+        }
         None => {
             use std::io::IsTerminal;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {

@@ -256,6 +256,8 @@ pub async fn list_repo_tags_cached(
                     ci: None,
                     running: false,
                     error: None,
+                    aliases: Vec::new(),
+                    last_deployed: None,
                     tag,
                 },
                 Err(e) => TagView {
@@ -267,6 +269,8 @@ pub async fn list_repo_tags_cached(
                     ci: None,
                     running: false,
                     error: Some(e.to_string()),
+                    aliases: Vec::new(),
+                    last_deployed: None,
                 },
             }
         })

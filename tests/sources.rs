@@ -414,6 +414,8 @@ fn github_error_codes_become_clear_messages() {
         ),
     ];
     for (status, is_expected, text) in cases {
+        // A fresh client per case: a rate-limited one holds every request until the reset.
+        let gh = anonymous(&runtime, standin.url());
         standin.fail(status, Some(1));
         let err = runtime.block_on(gh.runs()).unwrap_err();
         assert!(is_expected(&err), "{status}: {err:?}");

@@ -96,6 +96,8 @@ fn tag(name: &str, sha: &str, hours: i64, running: bool) -> TagView {
         ci: None,
         running,
         error: None,
+        aliases: vec![],
+        last_deployed: None,
     }
 }
 
@@ -731,4 +733,187 @@ fn snapshot_deploy_in_progress_and_history() {
         }
     }
     assert!(found, "rolled-back row on screen");
+}
+
+// ---------- GitHub dialogs (issue 5) ----------
+
+use elt_console::ui::github_ui::{FieldValue, FormData, FormStage, GithubEffect, GithubMsg};
+
+fn jobs_payload() -> Vec<JobView> {
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/github/actions-jobs-list.json"
+    ))
+    .unwrap();
+    elt_console::sources::github::parse_jobs(&body).unwrap()
+}
+
+#[test]
+fn enter_on_a_run_opens_its_jobs_and_esc_stops_following() {
+    let mut a = loaded_app(true);
+    update(&mut a, key('4'), t0());
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    let newest = 19000000005;
+    assert_eq!(
+        fx,
+        vec![Effect::Github(GithubEffect::WatchRun(Some(newest)))]
+    );
+    assert!(matches!(&a.overlay, Overlay::RunJobs(v) if v.jobs.is_none()));
+    // A late answer for another run is ignored; this run's fills the dialog.
+    let (_, dirty) = update(
+        &mut a,
+        Msg::Github(GithubMsg::RunDetails {
+            run_id: 1,
+            result: Err("x".into()),
+        }),
+        t0(),
+    );
+    assert!(!dirty);
+    let mut run5 = run(5, "7a6038dfd2585d6ce3b5bcda675da6741b43167f", None);
+    run5.run_started_at = Some(t0() - chrono::Duration::minutes(3));
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::RunDetails {
+            run_id: newest,
+            result: Ok((run5, jobs_payload())),
+        }),
+        t0(),
+    );
+    insta::assert_snapshot!("run_jobs_100x30", render(&a, 100, 30).backend());
+    let (fx, _) = update(&mut a, key('y'), t0());
+    assert_eq!(
+        fx,
+        vec![Effect::Github(GithubEffect::Copy(
+            "https://github.com/arthurlee116/english-listening-trainer/actions/runs/5".into()
+        ))]
+    );
+    assert!(a.message.as_ref().unwrap().0.contains("actions/runs/5"));
+    let (fx, _) = update(&mut a, code(KeyCode::Esc), t0());
+    assert_eq!(fx, vec![Effect::Github(GithubEffect::WatchRun(None))]);
+    assert_eq!(a.overlay, Overlay::None);
+    // `y` in the runs panel copies the selected run's URL without opening it.
+    update(&mut a, key('j'), t0());
+    let (fx, _) = update(&mut a, key('y'), t0());
+    assert!(matches!(&fx[..], [Effect::Github(GithubEffect::Copy(u))] if u.ends_with("/runs/4")));
+}
+
+fn form_data() -> FormData {
+    FormData {
+        repository: "arthurlee116/english-listening-trainer".into(),
+        workflow: "build-and-push.yml".into(),
+        default_ref: "main".into(),
+        spec: elt_console::workflow::parse_dispatch_spec(
+            include_str!("../.github/workflows/build-and-push.yml"),
+            "build-and-push.yml",
+        )
+        .unwrap(),
+    }
+}
+
+#[test]
+fn dispatch_form_offers_declared_inputs_and_sends_only_after_y() {
+    let mut a = loaded_app(true);
+    let (fx, _) = update(&mut a, key('D'), t0());
+    assert_eq!(fx, vec![Effect::Github(GithubEffect::LoadForm)]);
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))),
+        t0(),
+    );
+    let Overlay::Dispatch(form) = &a.overlay else {
+        panic!("form not open")
+    };
+    assert_eq!(
+        form.values,
+        vec![
+            FieldValue::Text("main".into()),
+            FieldValue::Text("main".into()),
+            FieldValue::Bool(true)
+        ]
+    );
+    insta::assert_snapshot!("dispatch_form_100x30", render(&a, 100, 30).backend());
+    // Edit the branch input, turn push off.
+    update(&mut a, code(KeyCode::Tab), t0());
+    for _ in 0..4 {
+        update(&mut a, code(KeyCode::Backspace), t0());
+    }
+    for c in "dev".chars() {
+        update(&mut a, key(c), t0());
+    }
+    update(&mut a, code(KeyCode::Tab), t0());
+    update(&mut a, key(' '), t0());
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert!(fx.is_empty());
+    let want = serde_json::json!({"ref": "main", "inputs": {"branch": "dev", "push": "false"}, "return_run_details": true});
+    assert!(
+        matches!(&a.overlay, Overlay::Dispatch(f) if f.stage == FormStage::Confirm(want.clone()))
+    );
+    // Anything but `y` goes back to the form; nothing is sent.
+    let (fx, _) = update(&mut a, key('n'), t0());
+    assert!(fx.is_empty());
+    assert!(matches!(&a.overlay, Overlay::Dispatch(f) if f.stage == FormStage::Editing));
+    update(&mut a, code(KeyCode::Enter), t0());
+    let (fx, _) = update(&mut a, key('y'), t0());
+    assert_eq!(fx, vec![Effect::Github(GithubEffect::Dispatch(want))]);
+    // The new run opens in the jobs view.
+    let (fx, _) = update(
+        &mut a,
+        Msg::Github(GithubMsg::Dispatched(Ok(run(6, SHA2, None)))),
+        t0(),
+    );
+    assert!(fx.contains(&Effect::Github(GithubEffect::WatchRun(Some(19000000006)))));
+    assert!(matches!(&a.overlay, Overlay::RunJobs(v) if v.run.number == 6));
+}
+
+#[test]
+fn dispatch_form_refuses_a_bad_ref_and_read_only_refuses_the_form() {
+    let mut a = loaded_app(true);
+    update(&mut a, key('D'), t0());
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))),
+        t0(),
+    );
+    for c in "..x".chars() {
+        update(&mut a, key(c), t0());
+    }
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert!(fx.is_empty());
+    assert!(
+        matches!(&a.overlay, Overlay::Dispatch(f) if f.error.as_deref().unwrap_or("").contains("invalid ref"))
+    );
+    update(&mut a, code(KeyCode::Esc), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    a.read_only = true;
+    let (fx, _) = update(&mut a, key('D'), t0());
+    assert!(fx.is_empty());
+    assert_eq!(a.overlay, Overlay::None);
+    assert!(a.message.as_ref().unwrap().0.contains("read-only"));
+}
+
+#[test]
+fn header_says_until_when_github_rate_limits() {
+    let mut a = loaded_app(true);
+    let until = t0() + chrono::Duration::minutes(30);
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::Budget {
+            rate: RateLimit::default(),
+            blocked_until: Some(until),
+        }),
+        t0(),
+    );
+    let text = format!("{:?}", render(&a, 200, 50).backend());
+    let hhmm = until
+        .with_timezone(&chrono::Local)
+        .format("%H:%M")
+        .to_string();
+    assert!(
+        text.contains(&format!("GitHub rate limited until {hhmm}")),
+        "{text}"
+    );
+    // Past that time the budget shows again.
+    update(&mut a, Msg::Tick, until + chrono::Duration::seconds(1));
+    let text = format!("{:?}", render(&a, 200, 50).backend());
+    assert!(text.contains("GitHub 51/60"), "{text}");
 }

@@ -168,4 +168,61 @@ pub struct TagView {
     pub running: bool,
     /// Why details are missing for this tag (it was listed, but reading it failed).
     pub error: Option<String>,
+    /// Other tags on the same image (from the GitHub Packages API, which lists them together).
+    #[serde(default)]
+    pub aliases: Vec<Tag>,
+    /// When this tag was last deployed here, from the deploy store; None until recorded.
+    #[serde(default)]
+    pub last_deployed: Option<DateTime<Utc>>,
+}
+
+/// One job of a workflow run, with its steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: u64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub html_url: Option<String>,
+    pub steps: Vec<StepView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepView {
+    pub number: u64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Seconds between two optional times: finished spans in full, running ones up to `now`.
+pub fn span_secs(
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<i64> {
+    let start = start?;
+    Some((end.unwrap_or(now) - start).num_seconds().max(0))
+}
+
+impl JobView {
+    pub fn duration_secs(&self, now: DateTime<Utc>) -> Option<i64> {
+        span_secs(self.started_at, self.completed_at, now)
+    }
+}
+
+impl StepView {
+    pub fn duration_secs(&self, now: DateTime<Utc>) -> Option<i64> {
+        span_secs(self.started_at, self.completed_at, now)
+    }
+}
+
+impl RunView {
+    pub fn is_completed(&self) -> bool {
+        self.status == "completed"
+    }
 }

@@ -6,7 +6,7 @@
 //! rate-limit headers; the JSON is mapped into our `RunView` here.
 
 use crate::config::GithubConfig;
-use crate::domain::{GithubRepo, RateLimit, RunView, WorkflowId};
+use crate::domain::{GithubRepo, JobView, RateLimit, RunView, StepView, WorkflowId};
 use chrono::{DateTime, TimeZone, Utc};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
@@ -140,18 +140,41 @@ pub struct GithubSource {
     pub token_source: TokenSource,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
     rate: Arc<Mutex<RateLimit>>,
+    /// Until when GitHub told us to stop (rate limit spent, or Retry-After): no request is
+    /// sent before then, by any clone of this source.
+    blocked: Arc<Mutex<Option<DateTime<Utc>>>>,
 }
 
 #[derive(Clone)]
 struct Cached {
     etag: String,
     body: bytes::Bytes,
+    link_next: Option<String>,
 }
 
 /// The raw answer to one GET, with 304 already resolved from the cache.
 struct Fetched {
     body: bytes::Bytes,
     not_modified: bool,
+    link_next: Option<String>,
+}
+
+/// What a `workflow_dispatch` request got back: with `return_run_details`, GitHub answers 200
+/// with the new run's id; older servers (and GHES) answer 204 with nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchAnswer {
+    pub run_id: Option<u64>,
+    pub html_url: Option<String>,
+}
+
+/// One version of a container package (GitHub Packages API): its digest, when it was pushed,
+/// and every tag it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageVersion {
+    pub id: u64,
+    pub digest: String,
+    pub created_at: DateTime<Utc>,
+    pub tags: Vec<String>,
 }
 
 impl GithubSource {
@@ -192,7 +215,259 @@ impl GithubSource {
             token_source,
             cache: Arc::default(),
             rate: Arc::default(),
+            blocked: Arc::default(),
         })
+    }
+
+    pub fn repo(&self) -> &GithubRepo {
+        &self.repo
+    }
+
+    pub fn workflow(&self) -> &WorkflowId {
+        &self.workflow
+    }
+
+    /// Until when requests are held back because GitHub said so; None when free to ask.
+    pub fn blocked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.blocked
+            .lock()
+            .ok()
+            .and_then(|b| *b)
+            .filter(|until| *until > now)
+    }
+
+    fn block_until(&self, until: DateTime<Utc>) {
+        if let Ok(mut b) = self.blocked.lock()
+            && b.is_none_or(|old| old < until)
+        {
+            *b = Some(until);
+        }
+    }
+
+    fn repo_url(&self) -> String {
+        format!(
+            "{}/repos/{}/{}",
+            self.api_url,
+            self.repo.owner(),
+            self.repo.name()
+        )
+    }
+
+    /// One run by id (to follow a run we dispatched, or the one whose jobs are open).
+    pub async fn run(&self, run_id: u64) -> Result<RunView, GithubError> {
+        let url = format!("{}/actions/runs/{run_id}", self.repo_url());
+        let fetched = self
+            .get(&url, &format!("run {run_id} in {}", self.repo))
+            .await?;
+        let raw: RawRun = serde_json::from_slice(&fetched.body)
+            .map_err(|e| GithubError::Decode(format!("run {run_id}: {e}")))?;
+        Ok(raw.into())
+    }
+
+    /// Jobs of a run with their steps (first 100 jobs: a build workflow has a handful).
+    pub async fn jobs(&self, run_id: u64) -> Result<Vec<JobView>, GithubError> {
+        let url = format!(
+            "{}/actions/runs/{run_id}/jobs?per_page=100",
+            self.repo_url()
+        );
+        let fetched = self
+            .get(&url, &format!("jobs of run {run_id} in {}", self.repo))
+            .await?;
+        parse_jobs(&fetched.body)
+    }
+
+    /// The repository's default branch (what a dispatch form offers as the ref).
+    pub async fn default_branch(&self) -> Result<String, GithubError> {
+        let fetched = self
+            .get(&self.repo_url(), &format!("repository {}", self.repo))
+            .await?;
+        let v: serde_json::Value = serde_json::from_slice(&fetched.body)
+            .map_err(|e| GithubError::Decode(format!("repository: {e}")))?;
+        v.get("default_branch")
+            .and_then(|b| b.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| GithubError::Decode("repository without default_branch".into()))
+    }
+
+    /// The configured workflow's file path in the repository (`.github/workflows/x.yml`).
+    pub async fn workflow_path(&self) -> Result<String, GithubError> {
+        let url = format!("{}/actions/workflows/{}", self.repo_url(), self.workflow);
+        let fetched = self
+            .get(
+                &url,
+                &format!("workflow {} in {}", self.workflow, self.repo),
+            )
+            .await?;
+        let v: serde_json::Value = serde_json::from_slice(&fetched.body)
+            .map_err(|e| GithubError::Decode(format!("workflow: {e}")))?;
+        v.get("path")
+            .and_then(|b| b.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| GithubError::Decode("workflow without path".into()))
+    }
+
+    /// A text file of the repository at `git_ref`, through the contents API (base64).
+    pub async fn file(&self, path: &str, git_ref: &str) -> Result<String, GithubError> {
+        // Both reach the URL: refuse anything that could change its meaning.
+        let path_ok = !path.is_empty()
+            && !path.contains("..")
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
+        if !path_ok {
+            return Err(GithubError::Decode(format!("unusable file path {path:?}")));
+        }
+        let git_ref = crate::workflow::validate_ref(git_ref).map_err(GithubError::Decode)?;
+        let url = format!(
+            "{}/contents/{path}?ref={}",
+            self.repo_url(),
+            url::form_urlencoded::byte_serialize(git_ref.as_bytes()).collect::<String>()
+        );
+        let fetched = self
+            .get(&url, &format!("{path} at {git_ref} in {}", self.repo))
+            .await?;
+        decode_content(&fetched.body)
+    }
+
+    /// POST the workflow's dispatches endpoint with a body already validated by the caller.
+    pub async fn dispatch(&self, body: &serde_json::Value) -> Result<DispatchAnswer, GithubError> {
+        let url = format!(
+            "{}/actions/workflows/{}/dispatches",
+            self.repo_url(),
+            self.workflow
+        );
+        let what = format!("workflow {} in {}", self.workflow, self.repo);
+        self.check_blocked()?;
+        let response = self
+            .octo
+            ._post(url.as_str(), Some(body))
+            .await
+            .map_err(|e| GithubError::Unreachable {
+                url: self.api_url.clone(),
+                reason: describe_octocrab(&e),
+            })?;
+        let (parts, body) = response.into_parts();
+        self.record_rate(&parts.headers);
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| GithubError::Unreachable {
+                url: self.api_url.clone(),
+                reason: describe_octocrab(&e),
+            })?
+            .to_bytes();
+        match parts.status.as_u16() {
+            204 => Ok(DispatchAnswer {
+                run_id: None,
+                html_url: None,
+            }),
+            200 | 201 => {
+                let v: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| GithubError::Decode(format!("dispatch answer: {e}")))?;
+                Ok(DispatchAnswer {
+                    run_id: v.get("workflow_run_id").and_then(|i| i.as_u64()),
+                    html_url: v
+                        .get("html_url")
+                        .and_then(|u| u.as_str())
+                        .map(str::to_string),
+                })
+            }
+            _ => Err(self.failed(parts.status, &parts.headers, &body, &what)),
+        }
+    }
+
+    /// Runs of the workflow started by `workflow_dispatch` at or after `since` (newest first):
+    /// how a dispatch answered with 204 finds the run it started.
+    pub async fn dispatch_runs_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RunView>, GithubError> {
+        let url = format!(
+            "{}/actions/workflows/{}/runs?event=workflow_dispatch&created=%3E%3D{}&per_page=20",
+            self.repo_url(),
+            self.workflow,
+            since.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let what = format!("workflow {} in {}", self.workflow, self.repo);
+        let fetched = self.get(&url, &what).await?;
+        parse_runs(&fetched.body)
+    }
+
+    /// Every version of a container package, following pagination. `owner` may be a user or
+    /// an organisation: the user listing is tried first, then the organisation's.
+    pub async fn package_versions(
+        &self,
+        owner: &str,
+        package: &str,
+    ) -> Result<Vec<PackageVersion>, GithubError> {
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        };
+        if !name_ok(owner) || owner.contains('/') || !name_ok(package) {
+            return Err(GithubError::Decode(format!(
+                "unusable package name {owner}/{package}"
+            )));
+        }
+        let encoded: String = url::form_urlencoded::byte_serialize(package.as_bytes()).collect();
+        let what = format!("container package {owner}/{package}");
+        let mut out = Vec::new();
+        for scope in ["users", "orgs"] {
+            let mut next = Some(format!(
+                "{}/{scope}/{owner}/packages/container/{encoded}/versions?per_page=100",
+                self.api_url
+            ));
+            let mut pages = 0;
+            let mut result = Ok(());
+            while let Some(url) = next.take() {
+                pages += 1;
+                match self.get(&url, &what).await {
+                    Ok(f) => {
+                        out.extend(parse_package_versions(&f.body)?);
+                        // Only follow links back to the API we were configured with.
+                        next = f
+                            .link_next
+                            .filter(|n| n.starts_with(&self.api_url) && pages < 50);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            match result {
+                Ok(()) => return Ok(out),
+                Err(GithubError::NotFound { .. }) if scope == "users" => out.clear(),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_blocked(&self) -> Result<(), GithubError> {
+        match self.blocked_until(Utc::now()) {
+            Some(until) => Err(rate_limited(Some(until))),
+            None => Ok(()),
+        }
+    }
+
+    /// Map a failed answer, and hold back further requests when it says to.
+    fn failed(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        what: &str,
+    ) -> GithubError {
+        let e = error_for(status, headers, body, what);
+        if let GithubError::RateLimited {
+            until: Some(until), ..
+        } = &e
+        {
+            self.block_until(*until);
+        }
+        e
     }
 
     pub fn rate_limit(&self) -> RateLimit {
@@ -221,6 +496,7 @@ impl GithubSource {
     }
 
     async fn get(&self, url: &str, what: &str) -> Result<Fetched, GithubError> {
+        self.check_blocked()?;
         let cached = self.cache.lock().ok().and_then(|c| c.get(url).cloned());
         let mut headers = HeaderMap::new();
         if let Some(c) = &cached
@@ -251,10 +527,16 @@ impl GithubSource {
                 Some(c) => Ok(Fetched {
                     body: c.body,
                     not_modified: true,
+                    link_next: c.link_next,
                 }),
                 None => Err(GithubError::Decode("304 without a cached answer".into())),
             },
             s if s.is_success() => {
+                let link_next = parts
+                    .headers
+                    .get(http::header::LINK)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(next_link);
                 if let Some(etag) = parts
                     .headers
                     .get(http::header::ETAG)
@@ -266,20 +548,28 @@ impl GithubSource {
                         Cached {
                             etag: etag.to_string(),
                             body: body.clone(),
+                            link_next: link_next.clone(),
                         },
                     );
                 }
                 Ok(Fetched {
                     body,
                     not_modified: false,
+                    link_next,
                 })
             }
-            s => Err(error_for(s, &parts.headers, &body, what)),
+            s => Err(self.failed(s, &parts.headers, &body, what)),
         }
     }
 
     fn record_rate(&self, headers: &HeaderMap) {
         let rate = rate_from_headers(headers);
+        // A spent budget blocks until it resets, even before a request is refused.
+        if rate.remaining == Some(0)
+            && let Some(reset) = rate.reset
+        {
+            self.block_until(reset);
+        }
         if rate.remaining.is_some()
             && let Ok(mut r) = self.rate.lock()
         {
@@ -334,13 +624,7 @@ pub fn error_for(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &st
                 Some(secs) => Some(Utc::now() + chrono::Duration::seconds(secs)),
                 None => rate.reset,
             };
-            GithubError::RateLimited {
-                until,
-                until_local: until.map_or_else(
-                    || "the limit resets".to_string(),
-                    |t| t.with_timezone(&chrono::Local).format("%H:%M").to_string(),
-                ),
-            }
+            rate_limited(until)
         }
         403 => GithubError::Forbidden(message),
         404 => GithubError::NotFound {
@@ -374,6 +658,33 @@ pub fn error_for(status: StatusCode, headers: &HeaderMap, body: &[u8], what: &st
         }
         s => GithubError::Server { status: s, message },
     }
+}
+
+fn rate_limited(until: Option<DateTime<Utc>>) -> GithubError {
+    GithubError::RateLimited {
+        until,
+        until_local: until.map_or_else(
+            || "the limit resets".to_string(),
+            |t| t.with_timezone(&chrono::Local).format("%H:%M").to_string(),
+        ),
+    }
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
 }
 
 fn describe_octocrab(e: &octocrab::Error) -> String {
@@ -443,4 +754,127 @@ pub fn parse_runs(body: &[u8]) -> Result<Vec<RunView>, GithubError> {
     let list: RunsList =
         serde_json::from_slice(body).map_err(|e| GithubError::Decode(format!("runs list: {e}")))?;
     Ok(list.workflow_runs.into_iter().map(RunView::from).collect())
+}
+
+#[derive(Deserialize)]
+struct JobsList {
+    jobs: Vec<RawJob>,
+}
+
+#[derive(Deserialize)]
+struct RawJob {
+    id: u64,
+    name: String,
+    status: String,
+    conclusion: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    html_url: Option<String>,
+    #[serde(default)]
+    steps: Vec<RawStep>,
+}
+
+#[derive(Deserialize)]
+struct RawStep {
+    number: u64,
+    name: String,
+    status: String,
+    conclusion: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+/// Parse a jobs-list body (exposed for tests on the published payloads).
+pub fn parse_jobs(body: &[u8]) -> Result<Vec<JobView>, GithubError> {
+    let list: JobsList =
+        serde_json::from_slice(body).map_err(|e| GithubError::Decode(format!("jobs list: {e}")))?;
+    Ok(list
+        .jobs
+        .into_iter()
+        .map(|j| JobView {
+            id: j.id,
+            name: j.name,
+            status: j.status,
+            conclusion: j.conclusion,
+            started_at: j.started_at,
+            completed_at: j.completed_at,
+            html_url: j.html_url,
+            steps: j
+                .steps
+                .into_iter()
+                .map(|s| StepView {
+                    number: s.number,
+                    name: s.name,
+                    status: s.status,
+                    conclusion: s.conclusion,
+                    started_at: s.started_at,
+                    completed_at: s.completed_at,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// The text of a contents-API file answer. Base64 lines are joined by newlines on GitHub;
+/// the published example joins them with a literal backslash-n, which base64 never contains.
+pub fn decode_content(body: &[u8]) -> Result<String, GithubError> {
+    use base64::Engine;
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| GithubError::Decode(format!("file contents: {e}")))?;
+    if v.get("type").and_then(|t| t.as_str()) != Some("file") {
+        return Err(GithubError::Decode("the path is not a file".into()));
+    }
+    let encoded = v
+        .get("content")
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| GithubError::Decode("file answer without content".into()))?;
+    let cleaned: String = encoded
+        .replace("\\n", "")
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cleaned)
+        .map_err(|e| GithubError::Decode(format!("file content is not base64: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| GithubError::Decode("file is not UTF-8 text".into()))
+}
+
+#[derive(Deserialize)]
+struct RawPackageVersion {
+    id: u64,
+    name: String,
+    created_at: DateTime<Utc>,
+    #[serde(default)]
+    metadata: Option<RawPackageMetadata>,
+}
+
+#[derive(Deserialize)]
+struct RawPackageMetadata {
+    container: Option<RawContainerMetadata>,
+}
+
+#[derive(Deserialize)]
+struct RawContainerMetadata {
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// Parse a package-versions list (exposed for tests on the published payloads). Versions of
+/// other package types carry no container tags and come back with an empty list.
+pub fn parse_package_versions(body: &[u8]) -> Result<Vec<PackageVersion>, GithubError> {
+    let list: Vec<RawPackageVersion> = serde_json::from_slice(body)
+        .map_err(|e| GithubError::Decode(format!("package versions: {e}")))?;
+    Ok(list
+        .into_iter()
+        .map(|v| PackageVersion {
+            id: v.id,
+            digest: v.name,
+            created_at: v.created_at,
+            tags: v
+                .metadata
+                .and_then(|m| m.container)
+                .map(|c| c.tags)
+                .unwrap_or_default(),
+        })
+        .collect())
 }

@@ -101,6 +101,10 @@ pub enum Overlay {
     History {
         scroll: u16,
     },
+    /// A run's jobs and steps (github_ui).
+    RunJobs(Box<super::github_ui::RunJobsView>),
+    /// The workflow_dispatch form and its confirmation (github_ui).
+    Dispatch(Box<super::github_ui::DispatchForm>),
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +138,7 @@ pub enum Msg {
     Deploys(Box<Result<DeploySnapshot, String>>),
     /// The detached deploy process was started (its log file) or could not be.
     DeployStarted(Result<String, String>),
+    Github(super::github_ui::GithubMsg),
 }
 
 /// What the loop must do after an update.
@@ -165,6 +170,7 @@ pub enum Effect {
         outcome: String,
         detail: String,
     },
+    Github(super::github_ui::GithubEffect),
 }
 
 pub struct App {
@@ -185,6 +191,7 @@ pub struct App {
     pub gpu_history: HashMap<u32, VecDeque<(u64, u64)>>,
     pub runs: Fresh<RunsData>,
     pub rate: RateLimit,
+    pub github: super::github_ui::GithubUi,
     pub tags: Fresh<Vec<RepoTags>>,
     pub deploys: Fresh<DeploySnapshot>,
     pub logs: LogView,
@@ -227,6 +234,7 @@ impl App {
             gpu_history: HashMap::new(),
             runs: Fresh::default(),
             rate: RateLimit::default(),
+            github: Default::default(),
             tags: Fresh::default(),
             deploys: Fresh::default(),
             logs: LogView::new(s.log_ring),
@@ -290,7 +298,10 @@ impl App {
 pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool) {
     app.now = now;
     let mut fx = Vec::new();
-    let sources_changed = matches!(msg, Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_));
+    let sources_changed = matches!(
+        msg,
+        Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_) | Msg::Deploys(_)
+    );
     let dirty = match msg {
         Msg::Tick => true,
         Msg::Resize(w, h) => {
@@ -418,6 +429,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not start the deploy: {e}"));
             true
         }
+        Msg::Github(m) => super::github_ui::update(app, m, now, &mut fx),
     };
     if sources_changed {
         correlate(app);
@@ -438,6 +450,9 @@ fn correlate(app: &mut App) {
         .map(|r| r.runs.as_slice())
         .unwrap_or_default();
     crate::status::correlate_tags(containers, runs, repos);
+    if let Some(d) = app.deploys.data.as_ref() {
+        crate::taghistory::fill_last_deployed(repos, &d.recent);
+    }
 }
 
 fn clamp_selection(app: &mut App, panel: Panel) {
@@ -548,6 +563,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         }
         return;
     }
+    if super::github_ui::on_key(app, key, fx) {
+        return;
+    }
     let Some(action) = app.keymap.action(&key) else {
         return;
     };
@@ -656,6 +674,8 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 app.logs.filter = !app.logs.filter;
             }
         }
+        Action::Dispatch => super::github_ui::open_dispatch(app, fx),
+        Action::CopyUrl => super::github_ui::copy_url(app, fx),
         Action::Pause => app.logs.toggle_pause(),
         Action::Wrap => app.logs.wrap = !app.logs.wrap,
         Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
@@ -719,33 +739,9 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
             };
         }
         Panel::Runs => {
-            let Some(r) = app
-                .runs
-                .data
-                .as_ref()
-                .and_then(|d| d.runs.get(sel))
-                .cloned()
-            else {
-                return;
-            };
-            app.overlay = Overlay::Details {
-                title: format!("run #{}", r.number),
-                rows: vec![
-                    ("status".into(), r.status.clone()),
-                    (
-                        "conclusion".into(),
-                        r.conclusion.clone().unwrap_or_default(),
-                    ),
-                    ("branch".into(), r.branch.clone().unwrap_or_default()),
-                    ("commit".into(), r.head_sha.clone()),
-                    ("event".into(), r.event.clone()),
-                    ("title".into(), r.title.clone().unwrap_or_default()),
-                    ("actor".into(), r.actor.clone().unwrap_or_default()),
-                    ("created".into(), r.created_at.to_rfc3339()),
-                    ("duration".into(), format!("{}s", r.duration_secs())),
-                    ("url".into(), r.html_url.clone()),
-                ],
-            };
+            if let Some(r) = super::github_ui::selected_run(app) {
+                super::github_ui::open_run(app, r, fx);
+            }
         }
         Panel::Tags => {
             let Some((service, t)) = app
@@ -779,6 +775,18 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
                     (
                         "running".into(),
                         if t.running { "yes" } else { "no" }.into(),
+                    ),
+                    (
+                        "other tags".into(),
+                        t.aliases
+                            .iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    (
+                        "last deployed".into(),
+                        t.last_deployed.map_or("—".into(), |d| d.to_rfc3339()),
                     ),
                     ("error".into(), t.error.clone().unwrap_or_default()),
                 ],

@@ -19,7 +19,7 @@ pub const MIN_HEIGHT: u16 = 24;
 /// Colours that carry meaning, dropped under NO_COLOR (glyphs still say it).
 #[derive(Clone, Copy)]
 pub struct Theme {
-    color: bool,
+    pub color: bool,
 }
 
 impl Theme {
@@ -216,6 +216,16 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Overlay::Search(input) => draw_input(frame, footer, "/", input),
         Overlay::Confirm(c) => super::deploys::draw_confirm(frame, app, area, c),
         Overlay::History { scroll } => super::deploys::draw_history(frame, app, area, *scroll),
+        Overlay::RunJobs(view) => super::github_draw::draw_run_jobs(
+            frame,
+            area,
+            view,
+            app.now,
+            Theme { color: app.color },
+        ),
+        Overlay::Dispatch(form) => {
+            super::github_draw::draw_dispatch(frame, area, form, Theme { color: app.color })
+        }
     }
 }
 
@@ -267,7 +277,9 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         spans.extend(deploy);
     }
-    if let (Some(rem), Some(lim)) = (app.rate.remaining, app.rate.limit) {
+    if let Some(limited) = super::github_ui::rate_limited_label(app) {
+        spans.push(Span::styled(format!("· {limited} "), theme.bad()));
+    } else if let (Some(rem), Some(lim)) = (app.rate.remaining, app.rate.limit) {
         let style = if rem * 10 < lim {
             theme.warn()
         } else {
@@ -432,19 +444,20 @@ fn draw_health(frame: &mut Frame, app: &App, area: Rect) {
             ])
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(8),
-            Constraint::Length(7),
-            Constraint::Length(4),
-            Constraint::Length(7),
-            Constraint::Length(8),
-            Constraint::Min(10),
-        ],
-    )
-    .row_highlight_style(theme.selected())
-    .block(block);
+    // Columns that fit the panel exactly: an over-constrained layout is solved differently
+    // from run to run, so narrow panels get narrower fixed columns rather than a conflict.
+    let inner = area.width.saturating_sub(2);
+    let widths: [u16; 5] = if inner >= 49 {
+        [8, 7, 4, 7, 8]
+    } else {
+        [4, 4, 3, 5, 6]
+    };
+    let fixed: u16 = widths.iter().sum::<u16>() + widths.len() as u16;
+    let mut constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
+    constraints.push(Constraint::Length(inner.saturating_sub(fixed)));
+    let table = Table::new(rows, constraints)
+        .row_highlight_style(theme.selected())
+        .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Health));
 }
 
@@ -639,6 +652,8 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         })
         .unwrap_or_default();
     let block = panel_block(app, Panel::Tags, Some(&app.tags), extra);
+    // The last-deployed column only where it fits beside the others (not at 80 columns).
+    let wide = area.width >= 60;
     let rows: Vec<Row> = app
         .tag_rows()
         .iter()
@@ -649,7 +664,7 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                 Some(_) => theme.warn(),
                 None => theme.dim(),
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(if t.running { "▶" } else { " " }).style(theme.good()),
                 Cell::from(shorten(t.tag.as_str(), 20)),
                 Cell::from(
@@ -660,23 +675,32 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(t.created.map_or("-".into(), |c| age(c, app.now))),
                 Cell::from(t.size_bytes.map_or("-".into(), bytes)),
                 Cell::from(t.ci.clone().unwrap_or_else(|| "-".into())).style(ci_style),
-            ])
+            ];
+            if wide {
+                cells.push(Cell::from(
+                    t.last_deployed.map_or("—".into(), |d| age(d, app.now)),
+                ));
+            }
+            Row::new(cells)
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(1),
-            Constraint::Min(12),
-            Constraint::Length(7),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(8),
-        ],
-    )
-    .header(Row::new([" ", "TAG", "SHA", "AGE", "SIZE", "CI"]).style(theme.dim()))
-    .row_highlight_style(theme.selected())
-    .block(block);
+    let mut widths = vec![
+        Constraint::Length(1),
+        Constraint::Min(12),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(8),
+    ];
+    let mut header = vec![" ", "TAG", "SHA", "AGE", "SIZE", "CI"];
+    if wide {
+        widths.push(Constraint::Length(8));
+        header.push("DEPLOYED");
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.dim()))
+        .row_highlight_style(theme.selected())
+        .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Tags));
 }
 

@@ -7,6 +7,8 @@
 pub mod app;
 pub mod deploys;
 pub mod draw;
+pub mod github_draw;
+pub mod github_ui;
 pub mod logs;
 pub mod sanitize;
 pub mod tasks;
@@ -174,6 +176,19 @@ async fn event_loop(
                                 );
                             }
                         });
+                    }
+                    Effect::Github(github_ui::GithubEffect::Copy(text)) => {
+                        // OSC 52: the terminal (and tmux with set-clipboard) puts it on the
+                        // clipboard; terminals without support ignore it.
+                        use base64::Engine;
+                        let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                        execute!(
+                            std::io::stdout(),
+                            crossterm::style::Print(format!("\x1b]52;c;{b64}\x07"))
+                        )?;
+                    }
+                    Effect::Github(e) => {
+                        let _ = handles.github.try_send(e);
                     }
                 }
             }

@@ -2,9 +2,11 @@
 //! reports owned domain values over the loop's channel; none of them touches `App`.
 
 use super::app::Msg;
+use super::github_ui::{FormData, GithubEffect, GithubMsg};
 use super::logs::parse_engine_line;
 use crate::config::Config;
 use crate::domain::{GpuStatus, Tag, TagView};
+use crate::pipeline::{self, RunsPoller};
 use crate::sources::docker::DockerSource;
 use crate::sources::github::{GithubError, GithubSource, TokenSource};
 use crate::sources::gpu::GpuSource;
@@ -26,6 +28,8 @@ pub struct Handles {
     pub refresh: Arc<Notify>,
     /// Read the deploy store now (a deploy was just started).
     pub deploys_poke: Arc<Notify>,
+    /// Work for the GitHub task: follow a run, load the dispatch form, dispatch.
+    pub github: mpsc::Sender<GithubEffect>,
 }
 
 pub fn spawn_all(
@@ -37,6 +41,7 @@ pub fn spawn_all(
     let (gpu_tx, gpu_rx) = watch::channel(true);
     let refresh = Arc::new(Notify::new());
     let deploys_poke = Arc::new(Notify::new());
+    let (github_tx, github_rx) = mpsc::channel(16);
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(deploys_task(
         config.clone(),
@@ -80,6 +85,7 @@ pub fn spawn_all(
         config.clone(),
         tx.clone(),
         refresh.clone(),
+        github_rx,
         cancel.child_token(),
     )));
     tasks.push(tokio::spawn(registry_task(
@@ -100,6 +106,7 @@ pub fn spawn_all(
             gpu_visible: gpu_tx,
             refresh,
             deploys_poke,
+            github: github_tx,
         },
         tasks,
     )
@@ -240,11 +247,14 @@ async fn gpu_task(
 }
 
 /// Runs of the workflow, at an interval that keeps an unauthenticated console under GitHub's
-/// 60 requests/hour, and never while GitHub says the budget is spent.
+/// 60 requests/hour and never while GitHub says the budget is spent; plus, on request, the
+/// jobs of one run (while it is in progress), the dispatch form's data, and dispatches. All
+/// share one client, so one rate-limit hold applies to all of them.
 async fn github_task(
     config: Arc<Config>,
     tx: mpsc::Sender<Msg>,
     refresh: Arc<Notify>,
+    mut work: mpsc::Receiver<GithubEffect>,
     cancel: CancellationToken,
 ) {
     let gh = match GithubSource::new(&config.github).await {
@@ -254,38 +264,138 @@ async fn github_task(
             return;
         }
     };
-    let every = Duration::from_secs(if gh.token_source == TokenSource::None {
-        config.ui.github_interval_unauthenticated_s
-    } else {
-        config.ui.github_interval_authenticated_s
-    });
+    let authenticated = gh.token_source != TokenSource::None;
+    let poller = RunsPoller {
+        base: Duration::from_secs(if authenticated {
+            config.ui.github_interval_authenticated_s
+        } else {
+            config.ui.github_interval_unauthenticated_s
+        }),
+        gh: gh.clone(),
+    };
+    let (watch_tx, watch_rx) = watch::channel(None);
+    let watcher = tokio::spawn(run_watch_task(
+        gh.clone(),
+        authenticated,
+        tx.clone(),
+        watch_rx,
+        cancel.child_token(),
+    ));
     let token = gh.token_source.to_string();
+    let mut next = tokio::time::Instant::now();
     loop {
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = gh.runs() => r,
-        };
-        let mut wait = every;
-        let msg = match result {
-            Ok(page) => Msg::Runs(Ok((page.runs, page.rate, token.clone()))),
-            Err(e) => {
-                if let GithubError::RateLimited {
-                    until: Some(until), ..
-                } = &e
-                {
-                    let secs = (*until - chrono::Utc::now()).num_seconds().max(1) as u64;
-                    wait = wait.max(Duration::from_secs(secs));
-                }
-                Msg::Runs(Err(e.to_string()))
-            }
-        };
-        if tx.send(msg).await.is_err() {
-            return;
-        }
         tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-            _ = refresh.notified() => {}
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(next) => {
+                let polled = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    p = poller.poll(chrono::Utc::now()) => p,
+                };
+                next = tokio::time::Instant::now() + polled.next_in;
+                let msg = match polled.result {
+                    Ok(runs) => Msg::Runs(Ok((runs, polled.rate.clone(), token.clone()))),
+                    Err(e) => Msg::Runs(Err(e.to_string())),
+                };
+                let budget = Msg::Github(GithubMsg::Budget {
+                    rate: polled.rate,
+                    blocked_until: polled.blocked_until,
+                });
+                if tx.send(msg).await.is_err() || tx.send(budget).await.is_err() {
+                    break;
+                }
+            }
+            _ = refresh.notified() => next = tokio::time::Instant::now(),
+            w = work.recv() => match w {
+                None => break,
+                Some(GithubEffect::WatchRun(id)) => {
+                    let _ = watch_tx.send(id);
+                }
+                Some(GithubEffect::LoadForm) => {
+                    let (gh, tx) = (gh.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let r = load_form(&gh).await;
+                        let _ = tx.send(Msg::Github(GithubMsg::FormLoaded(r))).await;
+                    });
+                }
+                Some(GithubEffect::Dispatch(body)) => {
+                    let (gh, tx) = (gh.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let r = pipeline::dispatch_and_find_run(&gh, &body, Duration::from_secs(120))
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = tx.send(Msg::Github(GithubMsg::Dispatched(r))).await;
+                    });
+                }
+                Some(GithubEffect::Copy(_)) => {}
+            },
+        }
+    }
+    let _ = watcher.await;
+}
+
+async fn load_form(gh: &GithubSource) -> Result<FormData, String> {
+    let (prepared, spec) = crate::ghcli::prepare_dispatch(gh, None, &[]).await?;
+    Ok(FormData {
+        repository: prepared.repository,
+        workflow: prepared.workflow,
+        default_ref: prepared.git_ref,
+        spec,
+    })
+}
+
+/// The jobs dialog's data: the run and its jobs, re-read while the run is not completed
+/// (every 10 s with a token, 30 s without), and not at all once it is.
+async fn run_watch_task(
+    gh: GithubSource,
+    authenticated: bool,
+    tx: mpsc::Sender<Msg>,
+    mut which: watch::Receiver<Option<u64>>,
+    cancel: CancellationToken,
+) {
+    let every = Duration::from_secs(if authenticated { 10 } else { 30 });
+    loop {
+        let current = *which.borrow_and_update();
+        let mut wait_for_change = true;
+        if let Some(run_id) = current {
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = async { Ok::<_, GithubError>((gh.run(run_id).await?, gh.jobs(run_id).await?)) } => r,
+            };
+            let in_progress = matches!(&result, Ok((run, _)) if !run.is_completed())
+                || matches!(&result, Err(GithubError::RateLimited { .. }));
+            let msg = GithubMsg::RunDetails {
+                run_id,
+                result: result.map_err(|e| e.to_string()),
+            };
+            if tx.send(Msg::Github(msg)).await.is_err() {
+                return;
+            }
+            let _ = tx
+                .send(Msg::Github(GithubMsg::Budget {
+                    rate: gh.rate_limit(),
+                    blocked_until: gh.blocked_until(chrono::Utc::now()),
+                }))
+                .await;
+            if in_progress {
+                wait_for_change = false;
+                let delay = pipeline::next_poll_delay(
+                    every,
+                    &gh.rate_limit(),
+                    gh.blocked_until(chrono::Utc::now()),
+                    chrono::Utc::now(),
+                );
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = which.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+        if wait_for_change {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = which.changed() => if r.is_err() { return },
+            }
         }
     }
 }
@@ -298,6 +408,11 @@ async fn registry_task(
 ) {
     let registry = RegistrySource::new(&config.registry);
     let mut caches: HashMap<String, HashMap<Tag, TagView>> = HashMap::new();
+    // With a token, GHCR images also get dates and aliases from the Packages API.
+    let packages = match GithubSource::new(&config.github).await {
+        Ok(gh) if gh.token_source != TokenSource::None => Some(gh),
+        _ => None,
+    };
     let every = Duration::from_secs(config.ui.registry_interval_s);
     loop {
         let mut repos = Vec::new();
@@ -309,7 +424,19 @@ async fn registry_task(
                 r = crate::status::list_repo_tags_cached(&registry, service, cache) => r,
             };
             match r {
-                Ok(t) => repos.push(t),
+                Ok(mut t) => {
+                    if let (Some(gh), Some((owner, name))) =
+                        (&packages, crate::taghistory::ghcr_package(&service.image))
+                        && let Ok(versions) = gh.package_versions(&owner, &name).await
+                    {
+                        crate::taghistory::merge_package_versions(
+                            &mut t,
+                            &versions,
+                            &service.commit_tags,
+                        );
+                    }
+                    repos.push(t)
+                }
                 Err(e) => error = Some(e.to_string()),
             }
         }

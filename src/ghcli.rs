@@ -1,0 +1,445 @@
+//! The headless GitHub commands: `runs`, `dispatch` and `tags`.
+
+use crate::cli::{EXIT_INTERNAL, EXIT_USAGE, load_config};
+use crate::config::Config;
+use crate::domain::{JobView, RunView};
+use crate::pipeline::{self, PipelineError};
+use crate::sources::docker::DockerSource;
+use crate::sources::github::{GithubError, GithubSource};
+use crate::status::EXIT_SOURCE_UNREACHABLE;
+use crate::workflow;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::fmt::Write;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+/// A mutation refused: read-only mode, or no confirmation.
+pub const EXIT_REFUSED: i32 = 77;
+/// `dispatch --watch`: the run finished without success.
+pub const EXIT_RUN_FAILED: i32 = 1;
+
+fn fail(e: impl std::fmt::Display, code: i32) -> i32 {
+    eprintln!("elt-console: {e}");
+    code
+}
+
+fn print_json<T: Serialize>(value: &T) -> i32 {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            0
+        }
+        Err(e) => fail(format!("cannot encode JSON: {e}"), EXIT_INTERNAL),
+    }
+}
+
+pub fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    crate::ui::draw::age(since, now)
+}
+
+fn secs(s: Option<i64>) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) if s < 60 => format!("{s}s"),
+        Some(s) => format!("{}m{:02}s", s / 60, s % 60),
+    }
+}
+
+/// Columns sized to their widest cell.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut line = |cells: &[String]| {
+        let mut s = String::from(" ");
+        for (i, c) in cells.iter().enumerate() {
+            let _ = write!(s, " {c:<w$}", w = widths[i]);
+        }
+        let _ = writeln!(out, "{}", s.trim_end());
+    };
+    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for row in rows {
+        line(row);
+    }
+}
+
+#[derive(Serialize)]
+struct RunsReport {
+    repository: String,
+    workflow: String,
+    token: String,
+    rate_limit: crate::domain::RateLimit,
+    runs: Vec<RunView>,
+}
+
+pub async fn runs_command(explicit: Option<&Path>, json: bool) -> i32 {
+    let loaded = match load_config(explicit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let gh = match GithubSource::new(&loaded.config.github).await {
+        Ok(g) => g,
+        Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+    };
+    let page = match gh.runs().await {
+        Ok(p) => p,
+        Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+    };
+    let report = RunsReport {
+        repository: gh.repo().to_string(),
+        workflow: gh.workflow().to_string(),
+        token: gh.token_source.to_string(),
+        rate_limit: page.rate,
+        runs: page.runs,
+    };
+    if json {
+        return print_json(&report);
+    }
+    print!("{}", render_runs(&report.runs, Utc::now()));
+    if let (Some(rem), Some(lim)) = (report.rate_limit.remaining, report.rate_limit.limit) {
+        println!(
+            "  ({} in {}; GitHub budget {rem}/{lim}; token: {})",
+            report.workflow, report.repository, report.token
+        );
+    }
+    0
+}
+
+pub fn render_runs(runs: &[RunView], now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if runs.is_empty() {
+        out.push_str("  no runs\n");
+        return out;
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                format!("#{}", r.number),
+                r.id.to_string(),
+                r.conclusion.clone().unwrap_or_else(|| r.status.clone()),
+                r.branch.clone().unwrap_or_default(),
+                r.short_sha().to_string(),
+                r.event.clone(),
+                secs(Some(r.duration_secs())),
+                format!("{} ago", age(r.created_at, now)),
+                r.title
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(50)
+                    .collect(),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &[
+            "RUN", "ID", "RESULT", "BRANCH", "SHA", "EVENT", "TOOK", "AGE", "TITLE",
+        ],
+        &rows,
+    );
+    out
+}
+
+/// Jobs and steps of a run, one line each, for `dispatch --watch`.
+pub fn render_jobs(jobs: &[JobView], now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    for j in jobs {
+        let _ = writeln!(
+            out,
+            "  job {}: {} ({})",
+            j.name,
+            j.conclusion.as_deref().unwrap_or(&j.status),
+            secs(j.duration_secs(now))
+        );
+        for s in &j.steps {
+            let _ = writeln!(
+                out,
+                "    {:>2}. {:<40} {:<11} {}",
+                s.number,
+                s.name,
+                s.conclusion.as_deref().unwrap_or(&s.status),
+                secs(s.duration_secs(now))
+            );
+        }
+    }
+    out
+}
+
+pub struct DispatchArgs {
+    pub git_ref: Option<String>,
+    pub inputs: Vec<String>,
+    pub watch: bool,
+    pub yes: bool,
+}
+
+/// A dispatch checked and ready: what will be sent, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedDispatch {
+    pub workflow: String,
+    pub repository: String,
+    pub git_ref: String,
+    pub body: serde_json::Value,
+}
+
+impl PreparedDispatch {
+    pub fn describe(&self) -> String {
+        format!(
+            "dispatch workflow {} in {} at ref {} with body {}",
+            self.workflow, self.repository, self.git_ref, self.body
+        )
+    }
+}
+
+/// Read the workflow's declared inputs at `git_ref` (default: the default branch) and check
+/// the given inputs against them.
+pub async fn prepare_dispatch(
+    gh: &GithubSource,
+    git_ref: Option<&str>,
+    given: &[(String, String)],
+) -> Result<(PreparedDispatch, workflow::DispatchSpec), String> {
+    let git_ref = match git_ref {
+        Some(r) => workflow::validate_ref(r)?,
+        None => gh.default_branch().await.map_err(|e| e.to_string())?,
+    };
+    let path = gh.workflow_path().await.map_err(|e| e.to_string())?;
+    let text = gh
+        .file(&path, &git_ref)
+        .await
+        .map_err(|e| format!("reading {path} at {git_ref}: {e}"))?;
+    let spec = workflow::parse_dispatch_spec(&text, &format!("{path} at {git_ref}"))?;
+    let inputs = workflow::validate_inputs(&spec, given)?;
+    Ok((
+        PreparedDispatch {
+            workflow: gh.workflow().to_string(),
+            repository: gh.repo().to_string(),
+            body: workflow::dispatch_body(&git_ref, &inputs),
+            git_ref,
+        },
+        spec,
+    ))
+}
+
+fn confirm_on_tty(question: &str) -> Option<bool> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok()?;
+    Some(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: DispatchArgs) -> i32 {
+    let loaded = match load_config(explicit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let config: &Config = &loaded.config;
+    if read_only || config.ui.read_only {
+        return fail(
+            "dispatch refused: read-only mode (--read-only or ui.read_only)",
+            EXIT_REFUSED,
+        );
+    }
+    // Bad input is refused before anything is sent.
+    let mut given = Vec::new();
+    for a in &args.inputs {
+        match workflow::parse_assignment(a) {
+            Ok(kv) => given.push(kv),
+            Err(e) => return fail(e, EXIT_USAGE),
+        }
+    }
+    if let Some(r) = &args.git_ref
+        && let Err(e) = workflow::validate_ref(r)
+    {
+        return fail(format!("--ref: {e}"), EXIT_USAGE);
+    }
+    let gh = match GithubSource::new(&config.github).await {
+        Ok(g) => g,
+        Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+    };
+    let prepared = match prepare_dispatch(&gh, args.git_ref.as_deref(), &given).await {
+        Ok((p, _)) => p,
+        Err(e) => return fail(e, EXIT_USAGE),
+    };
+    eprintln!("elt-console: {}", prepared.describe());
+    if !args.yes {
+        match confirm_on_tty("Dispatch?") {
+            Some(true) => {}
+            Some(false) => return fail("dispatch cancelled", EXIT_REFUSED),
+            None => {
+                return fail(
+                    "dispatch changes something: pass --yes to confirm when not on a terminal",
+                    EXIT_REFUSED,
+                );
+            }
+        }
+    }
+    let run = match pipeline::dispatch_and_find_run(&gh, &prepared.body, Duration::from_secs(120))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let code = dispatch_exit(&e);
+            return fail(e, code);
+        }
+    };
+    println!("run #{} {} ({})", run.number, run.id, run.html_url);
+    if !args.watch {
+        return 0;
+    }
+    let every = Duration::from_secs(
+        if gh.token_source == crate::sources::github::TokenSource::None {
+            30
+        } else {
+            10
+        },
+    );
+    let followed = pipeline::follow_run(
+        &gh,
+        run.id,
+        every,
+        Duration::from_secs(6 * 3600),
+        |r, jobs| {
+            println!(
+                "run #{}: {}",
+                r.number,
+                r.conclusion.as_deref().unwrap_or(&r.status)
+            );
+            print!("{}", render_jobs(jobs, Utc::now()));
+        },
+    )
+    .await;
+    match followed {
+        Ok(r) if r.conclusion.as_deref() == Some("success") => 0,
+        Ok(r) => fail(
+            format!(
+                "run #{} ended {}",
+                r.number,
+                r.conclusion.as_deref().unwrap_or("without a result")
+            ),
+            EXIT_RUN_FAILED,
+        ),
+        Err(e) => {
+            let code = dispatch_exit(&e);
+            fail(e, code)
+        }
+    }
+}
+
+fn dispatch_exit(e: &PipelineError) -> i32 {
+    match e {
+        PipelineError::Github(GithubError::Validation(_)) => EXIT_USAGE,
+        _ => EXIT_SOURCE_UNREACHABLE,
+    }
+}
+
+pub async fn tags_command(explicit: Option<&Path>, json: bool) -> i32 {
+    let loaded = match load_config(explicit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let config = &loaded.config;
+    // Running state and CI results are extras: the tags are still worth showing without them.
+    let containers = async {
+        let d = DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms)
+            .await
+            .ok()?;
+        d.project_containers(&config.deployment.project).await.ok()
+    };
+    let gh = GithubSource::new(&config.github).await.ok();
+    let runs = async {
+        match &gh {
+            Some(gh) => gh.runs().await.ok().map(|p| p.runs),
+            None => None,
+        }
+    };
+    let (containers, runs) = tokio::join!(containers, runs);
+    let report = match crate::taghistory::collect(
+        config,
+        &containers.unwrap_or_default(),
+        &runs.unwrap_or_default(),
+        gh.as_ref(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+    };
+    let mut report = report;
+    // The deploy history is read only where it exists: `tags` never creates a store.
+    let dir = crate::deploy::state_dir(config);
+    if dir.join(crate::store::STORE_FILE).exists()
+        && let Ok(deployments) = crate::store::Store::open(&dir).and_then(|s| s.deployments(500))
+    {
+        crate::taghistory::fill_last_deployed(&mut report.repositories, &deployments);
+    }
+    if json {
+        return print_json(&report);
+    }
+    print!("{}", render_tags(&report, Utc::now()));
+    0
+}
+
+pub fn render_tags(report: &crate::taghistory::TagsReport, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    for repo in &report.repositories {
+        let _ = writeln!(
+            out,
+            "{} ({} tags, service {})",
+            repo.repository, repo.total, repo.service
+        );
+        let rows: Vec<Vec<String>> = repo
+            .tags
+            .iter()
+            .map(|t| {
+                vec![
+                    format!("{}{}", if t.running { "* " } else { "  " }, t.tag),
+                    t.revision
+                        .as_ref()
+                        .map_or("-".into(), |r| r.short().to_string()),
+                    t.created.map_or("-".into(), |c| {
+                        format!("{} ({} ago)", c.format("%Y-%m-%d %H:%M"), age(c, now))
+                    }),
+                    t.size_bytes.map_or("-".into(), human_bytes),
+                    t.ci.clone().unwrap_or_else(|| "-".into()),
+                    t.last_deployed
+                        .map_or("—".into(), |d| format!("{} ago", age(d, now))),
+                    t.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            &["  TAG", "SHA", "CREATED", "SIZE", "CI", "DEPLOYED", ""],
+            &rows,
+        );
+    }
+    for n in &report.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    let _ = writeln!(out, "  (* = running now)");
+    out
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,233 @@
+//! Drawing the GitHub dialogs (see github_ui): pure functions of the state and the clock.
+
+use super::draw::{Theme, age};
+use super::github_ui::{DispatchForm, FieldValue, FormStage, RunJobsView};
+use crate::workflow::InputKind;
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+fn popup(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(4));
+    let h = height.min(area.height.saturating_sub(2));
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn dur(s: Option<i64>) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) if s < 60 => format!("{s}s"),
+        Some(s) => format!("{}m{:02}s", s / 60, s % 60),
+    }
+}
+
+fn result_span(status: &str, conclusion: Option<&str>, theme: Theme) -> Span<'static> {
+    let (glyph, style) = match (status, conclusion) {
+        (_, Some("success")) => ("✔", theme.good()),
+        (_, Some("failure" | "timed_out" | "startup_failure")) => ("✖", theme.bad()),
+        (_, Some("cancelled" | "skipped")) => ("○", theme.dim()),
+        ("in_progress", _) => ("◐", theme.warn()),
+        ("queued" | "waiting" | "pending" | "requested", _) => ("…", theme.warn()),
+        _ => ("?", Style::default()),
+    };
+    Span::styled(
+        format!("{glyph} {:<11}", conclusion.unwrap_or(status)),
+        style,
+    )
+}
+
+pub fn draw_run_jobs(
+    frame: &mut Frame,
+    area: Rect,
+    view: &RunJobsView,
+    now: DateTime<Utc>,
+    theme: Theme,
+) {
+    let r = &view.run;
+    let mut lines = vec![
+        Line::from(vec![
+            result_span(&r.status, r.conclusion.as_deref(), theme),
+            Span::raw(format!(
+                " {} · {} · {} · {} ago · took {}",
+                r.branch.as_deref().unwrap_or("-"),
+                r.short_sha(),
+                r.event,
+                age(r.created_at, now),
+                dur(Some(r.duration_secs()))
+            )),
+        ]),
+        Line::styled(r.html_url.clone(), theme.accent()),
+        Line::raw(""),
+    ];
+    match (&view.jobs, &view.error) {
+        (None, None) => lines.push(Line::styled("loading jobs…", theme.dim())),
+        (jobs, error) => {
+            if let Some(e) = error {
+                lines.push(Line::styled(format!("✖ {e}"), theme.bad()));
+            }
+            for j in jobs.iter().flatten() {
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        format!("job {:<30} ", j.name),
+                        Style::default().add_modifier(Modifier::BOLD),
+                    ),
+                    result_span(&j.status, j.conclusion.as_deref(), theme),
+                    Span::raw(format!(" {}", dur(j.duration_secs(now)))),
+                ]));
+                for s in &j.steps {
+                    lines.push(Line::from(vec![
+                        Span::raw(format!("  {:>2}. {:<40} ", s.number, shorten(&s.name, 40))),
+                        result_span(&s.status, s.conclusion.as_deref(), theme),
+                        Span::raw(format!(" {}", dur(s.duration_secs(now)))),
+                    ]));
+                }
+            }
+        }
+    }
+    let fresh = match view.loaded_at {
+        Some(t) if !r.is_completed() => format!("refreshing, {} ago", age(t, now)),
+        Some(t) => format!("{} ago", age(t, now)),
+        None => "loading".into(),
+    };
+    let rect = popup(area, 100, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).scroll((view.scroll, 0)).block(
+            Block::default().borders(Borders::ALL).title(format!(
+                " run #{} {} · {fresh} (y copies the URL, esc closes) ",
+                r.number,
+                shorten(r.title.as_deref().unwrap_or(""), 30)
+            )),
+        ),
+        rect,
+    );
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+pub fn draw_dispatch(frame: &mut Frame, area: Rect, form: &DispatchForm, theme: Theme) {
+    let mut lines = Vec::new();
+    let title;
+    match (&form.stage, &form.data) {
+        (FormStage::Loading, _) => {
+            title = " dispatch: reading the workflow… (esc cancels) ".to_string();
+            lines.push(Line::styled(
+                "reading the workflow file's inputs from GitHub…",
+                theme.dim(),
+            ));
+        }
+        (FormStage::Confirm(body), Some(d)) => {
+            title = " dispatch: confirm ".to_string();
+            lines.push(Line::raw(format!(
+                "POST /repos/{}/actions/workflows/{}/dispatches",
+                d.repository, d.workflow
+            )));
+            lines.push(Line::styled(body.to_string(), theme.accent()));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "y dispatches; any other key goes back to the form",
+                Style::default().add_modifier(Modifier::BOLD),
+            ));
+        }
+        (_, data) => {
+            title = match data {
+                Some(d) => format!(" dispatch {} in {} ", d.workflow, d.repository),
+                None => " dispatch ".to_string(),
+            };
+            if let Some(d) = data {
+                let mut row = |i: usize, label: String, value: String, hint: String| {
+                    let focused = form.focus == i;
+                    let style = if focused {
+                        Style::default().add_modifier(Modifier::REVERSED)
+                    } else {
+                        Style::default()
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(
+                            format!("{label:>14} "),
+                            Style::default().add_modifier(Modifier::BOLD),
+                        ),
+                        Span::styled(format!("{value}{}", if focused { "█" } else { "" }), style),
+                        Span::styled(format!("  {hint}"), theme.dim()),
+                    ]));
+                };
+                let r = match form.values.first() {
+                    Some(FieldValue::Text(t)) => t.clone(),
+                    _ => String::new(),
+                };
+                row(0, "ref".into(), r, "branch or tag".into());
+                for (i, (input, value)) in d
+                    .spec
+                    .inputs
+                    .iter()
+                    .zip(form.values.iter().skip(1))
+                    .enumerate()
+                {
+                    let (shown, hint) = match (value, &input.kind) {
+                        (FieldValue::Bool(b), _) => (
+                            if *b { "[x] true" } else { "[ ] false" }.to_string(),
+                            "boolean, space toggles".to_string(),
+                        ),
+                        (FieldValue::Choice(c), InputKind::Choice(options)) => (
+                            format!("< {} >", options.get(*c).cloned().unwrap_or_default()),
+                            format!("one of {}", options.join(", ")),
+                        ),
+                        (FieldValue::Text(t), kind) => (
+                            t.clone(),
+                            match kind {
+                                InputKind::Number => "number".into(),
+                                InputKind::Environment => "environment".into(),
+                                _ => "string".into(),
+                            },
+                        ),
+                        (FieldValue::Choice(_), _) => (String::new(), String::new()),
+                    };
+                    let hint = format!(
+                        "{hint}{}{}",
+                        if input.required { ", required" } else { "" },
+                        if input.description.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" — {}", input.description)
+                        }
+                    );
+                    row(i + 1, input.name.clone(), shown, hint);
+                }
+            }
+            lines.push(Line::raw(""));
+            if form.stage == FormStage::Sending {
+                lines.push(Line::styled("dispatching…", theme.warn()));
+            } else {
+                lines.push(Line::styled(
+                    "tab/↑↓ move · type to edit · enter reviews the request · esc cancels",
+                    theme.dim(),
+                ));
+            }
+        }
+    }
+    if let Some(e) = &form.error {
+        lines.push(Line::styled(format!("✖ {e}"), theme.bad()));
+    }
+    let rect = popup(area, 100, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        rect,
+    );
+}

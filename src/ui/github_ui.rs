@@ -1,0 +1,367 @@
+//! The dashboard's GitHub dialogs, kept apart from the core app: a run's jobs and steps
+//! (refreshed while the run is in progress), copying a run's URL, the workflow_dispatch form
+//! and its confirmation, and the rate-limit state shown in the header. Pure, like `update`.
+
+use super::app::{App, Effect, Overlay, Panel};
+use crate::domain::{JobView, RateLimit, RunView};
+use crate::workflow::{self, DispatchSpec, InputKind};
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Messages from the GitHub tasks.
+#[derive(Debug)]
+pub enum GithubMsg {
+    /// A run and its jobs, for the open jobs dialog.
+    RunDetails {
+        run_id: u64,
+        result: Result<(RunView, Vec<JobView>), String>,
+    },
+    /// The budget after a request, and until when requests are held back.
+    Budget {
+        rate: RateLimit,
+        blocked_until: Option<DateTime<Utc>>,
+    },
+    FormLoaded(Result<FormData, String>),
+    Dispatched(Result<RunView, String>),
+}
+
+/// What the loop must do for the GitHub dialogs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GithubEffect {
+    /// Follow this run's jobs (None: stop).
+    WatchRun(Option<u64>),
+    /// Put text on the terminal's clipboard (OSC 52), written by the loop, never by draw.
+    Copy(String),
+    LoadForm,
+    /// POST this (validated) body to the dispatches endpoint.
+    Dispatch(serde_json::Value),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GithubUi {
+    pub blocked_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunJobsView {
+    pub run: RunView,
+    pub jobs: Option<Vec<JobView>>,
+    pub error: Option<String>,
+    pub loaded_at: Option<DateTime<Utc>>,
+    pub scroll: u16,
+}
+
+/// What the form is built from: the ref to offer and the inputs the workflow declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormData {
+    pub repository: String,
+    pub workflow: String,
+    pub default_ref: String,
+    pub spec: DispatchSpec,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Text(String),
+    Bool(bool),
+    Choice(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormStage {
+    Loading,
+    Editing,
+    /// The exact body that will be sent; only `y` sends it.
+    Confirm(serde_json::Value),
+    Sending,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchForm {
+    pub stage: FormStage,
+    pub data: Option<FormData>,
+    /// Field 0 is the ref; then one per declared input, in declaration order.
+    pub values: Vec<FieldValue>,
+    pub focus: usize,
+    pub error: Option<String>,
+}
+
+impl DispatchForm {
+    fn from_data(data: FormData) -> Self {
+        let mut values = vec![FieldValue::Text(data.default_ref.clone())];
+        for input in &data.spec.inputs {
+            values.push(match &input.kind {
+                InputKind::Boolean => FieldValue::Bool(input.default.as_deref() == Some("true")),
+                InputKind::Choice(options) => FieldValue::Choice(
+                    input
+                        .default
+                        .as_ref()
+                        .and_then(|d| options.iter().position(|o| o == d))
+                        .unwrap_or(0),
+                ),
+                _ => FieldValue::Text(input.default.clone().unwrap_or_default()),
+            });
+        }
+        let error = (!data.spec.dispatchable)
+            .then(|| "the workflow has no workflow_dispatch trigger".to_string());
+        Self {
+            stage: FormStage::Editing,
+            data: Some(data),
+            values,
+            focus: 0,
+            error,
+        }
+    }
+
+    /// The body the form's values make, checked as the CLI checks its arguments.
+    pub fn body(&self) -> Result<serde_json::Value, String> {
+        let data = self.data.as_ref().ok_or("the form is still loading")?;
+        let git_ref = match self.values.first() {
+            Some(FieldValue::Text(r)) => workflow::validate_ref(r.trim())?,
+            _ => return Err("no ref".into()),
+        };
+        let mut given = Vec::new();
+        for (input, value) in data.spec.inputs.iter().zip(self.values.iter().skip(1)) {
+            let v = match (value, &input.kind) {
+                (FieldValue::Bool(b), _) => b.to_string(),
+                (FieldValue::Choice(i), InputKind::Choice(options)) => {
+                    options.get(*i).cloned().unwrap_or_default()
+                }
+                (FieldValue::Text(t), _) if t.is_empty() && !input.required => continue,
+                (FieldValue::Text(t), _) => t.clone(),
+                (FieldValue::Choice(_), _) => continue,
+            };
+            given.push((input.name.clone(), v));
+        }
+        let inputs = workflow::validate_inputs(&data.spec, &given)?;
+        Ok(workflow::dispatch_body(&git_ref, &inputs))
+    }
+}
+
+pub fn selected_run(app: &App) -> Option<RunView> {
+    app.runs
+        .data
+        .as_ref()
+        .and_then(|d| d.runs.get(app.selected(Panel::Runs)))
+        .cloned()
+}
+
+/// Enter on a run: its jobs and steps, followed while the run is not finished.
+pub fn open_run(app: &mut App, run: RunView, fx: &mut Vec<Effect>) {
+    fx.push(Effect::Github(GithubEffect::WatchRun(Some(run.id))));
+    app.overlay = Overlay::RunJobs(Box::new(RunJobsView {
+        run,
+        jobs: None,
+        error: None,
+        loaded_at: None,
+        scroll: 0,
+    }));
+}
+
+/// The copy key: the URL of the run in the open dialog, else of the selected run.
+pub fn copy_url(app: &mut App, fx: &mut Vec<Effect>) {
+    let url = match &app.overlay {
+        Overlay::RunJobs(v) => Some(v.run.html_url.clone()),
+        _ if app.focus == Panel::Runs => selected_run(app).map(|r| r.html_url),
+        _ => None,
+    };
+    match url {
+        Some(url) => {
+            app.message = Some((format!("{url} (copied with OSC 52)"), app.now));
+            fx.push(Effect::Github(GithubEffect::Copy(url)));
+        }
+        None => {
+            app.message = Some(("select a run first (4 runs panel)".into(), app.now));
+        }
+    }
+}
+
+pub fn open_dispatch(app: &mut App, fx: &mut Vec<Effect>) {
+    if app.read_only {
+        app.message = Some(("read-only: dispatch is disabled".into(), app.now));
+        return;
+    }
+    app.overlay = Overlay::Dispatch(Box::new(DispatchForm {
+        stage: FormStage::Loading,
+        data: None,
+        values: Vec::new(),
+        focus: 0,
+        error: None,
+    }));
+    fx.push(Effect::Github(GithubEffect::LoadForm));
+}
+
+/// Keys while a GitHub dialog is open. Returns false when the key is not the dialog's.
+pub fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) -> bool {
+    use crate::keymap::Action;
+    let action = app.keymap.action(&key);
+    if let Overlay::RunJobs(_) = app.overlay {
+        match action {
+            Some(Action::Back | Action::Open) => {
+                app.overlay = Overlay::None;
+                fx.push(Effect::Github(GithubEffect::WatchRun(None)));
+            }
+            Some(a @ (Action::Down | Action::Up)) => {
+                if let Overlay::RunJobs(view) = &mut app.overlay {
+                    view.scroll = if a == Action::Down {
+                        view.scroll.saturating_add(1)
+                    } else {
+                        view.scroll.saturating_sub(1)
+                    };
+                }
+            }
+            Some(Action::CopyUrl) => copy_url(app, fx),
+            Some(Action::Quit) => fx.push(Effect::Quit),
+            _ => {}
+        }
+        return true;
+    }
+    if let Overlay::Dispatch(form) = &mut app.overlay {
+        let leaving = key.code == KeyCode::Esc
+            && matches!(form.stage, FormStage::Editing | FormStage::Loading);
+        if leaving {
+            app.overlay = Overlay::None;
+            app.message = Some(("dispatch cancelled".into(), app.now));
+        } else {
+            form_key(form, key, fx);
+        }
+        return true;
+    }
+    false
+}
+
+fn form_key(form: &mut DispatchForm, key: KeyEvent, fx: &mut Vec<Effect>) {
+    if let FormStage::Confirm(body) = &form.stage {
+        // Default answer is Cancel: only `y` sends.
+        if key.code == KeyCode::Char('y') {
+            fx.push(Effect::Github(GithubEffect::Dispatch(body.clone())));
+            form.stage = FormStage::Sending;
+        } else {
+            form.stage = FormStage::Editing;
+        }
+        return;
+    }
+    if form.stage != FormStage::Editing {
+        return;
+    }
+    let count = form.values.len().max(1);
+    let options = |form: &DispatchForm, i: usize| -> usize {
+        form.data
+            .as_ref()
+            .and_then(|d| d.spec.inputs.get(i.wrapping_sub(1)))
+            .map_or(0, |input| match &input.kind {
+                InputKind::Choice(o) => o.len(),
+                _ => 0,
+            })
+    };
+    let focus = form.focus;
+    match key.code {
+        KeyCode::Tab | KeyCode::Down => form.focus = (focus + 1) % count,
+        KeyCode::BackTab | KeyCode::Up => form.focus = (focus + count - 1) % count,
+        KeyCode::Enter => match form.body() {
+            Ok(body) => {
+                form.error = None;
+                form.stage = FormStage::Confirm(body);
+            }
+            Err(e) => form.error = Some(e),
+        },
+        code => {
+            let n = options(form, focus);
+            match (form.values.get_mut(focus), code) {
+                (Some(FieldValue::Text(t)), KeyCode::Backspace) => {
+                    t.pop();
+                }
+                (Some(FieldValue::Text(t)), KeyCode::Char(c))
+                    if !key.modifiers.contains(KeyModifiers::CONTROL) && t.len() < 1000 =>
+                {
+                    t.push(c)
+                }
+                (
+                    Some(FieldValue::Bool(b)),
+                    KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right,
+                ) => *b = !*b,
+                (Some(FieldValue::Choice(i)), KeyCode::Right | KeyCode::Char(' ')) if n > 0 => {
+                    *i = (*i + 1) % n
+                }
+                (Some(FieldValue::Choice(i)), KeyCode::Left) if n > 0 => *i = (*i + n - 1) % n,
+                _ => {}
+            }
+        }
+    }
+}
+
+pub fn update(app: &mut App, msg: GithubMsg, now: DateTime<Utc>, fx: &mut Vec<Effect>) -> bool {
+    match msg {
+        GithubMsg::RunDetails { run_id, result } => {
+            let Overlay::RunJobs(view) = &mut app.overlay else {
+                return false; // the dialog was closed meanwhile
+            };
+            if view.run.id != run_id {
+                return false;
+            }
+            match result {
+                Ok((run, jobs)) => {
+                    view.run = run;
+                    view.jobs = Some(jobs);
+                    view.error = None;
+                    view.loaded_at = Some(now);
+                }
+                Err(e) => view.error = Some(e),
+            }
+            true
+        }
+        GithubMsg::Budget {
+            rate,
+            blocked_until,
+        } => {
+            if rate.remaining.is_some() {
+                app.rate = rate;
+            }
+            app.github.blocked_until = blocked_until;
+            true
+        }
+        GithubMsg::FormLoaded(result) => {
+            let Overlay::Dispatch(form) = &mut app.overlay else {
+                return false;
+            };
+            match result {
+                Ok(data) => **form = DispatchForm::from_data(data),
+                Err(e) => {
+                    form.error = Some(e);
+                    form.stage = FormStage::Editing;
+                }
+            }
+            true
+        }
+        GithubMsg::Dispatched(Ok(run)) => {
+            app.message = Some((
+                format!("dispatched: run #{} {}", run.number, run.html_url),
+                now,
+            ));
+            fx.push(Effect::RefreshRemote);
+            app.focus = Panel::Runs;
+            open_run(app, run, fx);
+            true
+        }
+        GithubMsg::Dispatched(Err(e)) => {
+            match &mut app.overlay {
+                Overlay::Dispatch(form) => {
+                    form.stage = FormStage::Editing;
+                    form.error = Some(e);
+                }
+                _ => app.message = Some((format!("dispatch failed: {e}"), now)),
+            }
+            true
+        }
+    }
+}
+
+/// "rate limited until HH:MM" while GitHub holds us back.
+pub fn rate_limited_label(app: &App) -> Option<String> {
+    app.github.blocked_until.filter(|t| *t > app.now).map(|t| {
+        format!(
+            "GitHub rate limited until {}",
+            t.with_timezone(&chrono::Local).format("%H:%M")
+        )
+    })
+}
