@@ -329,6 +329,12 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("--yes"), "{err}");
 
+    // A backup command is run first and its file recorded.
+    d.write_config(
+        &d.repo.clone(),
+        "backup_command = \"echo dumping; echo \\\"$ELT_DEPLOY_TARGET\\\" > backup-1.sql; echo wrote $PWD/backup-1.sql\"",
+    );
+
     // Good v1 -> good v2.
     let (code, out, err) = console_run(d.console().args(["deploy", "t2", "--yes", "--json"]));
     assert_eq!(code, 0, "{out}{err}");
@@ -338,7 +344,12 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     ] {
         assert_eq!(step(&evs, name)["state"], "ok", "{name}: {out}");
     }
-    assert_eq!(step(&evs, "backup")["state"], "skipped");
+    assert_eq!(step(&evs, "backup")["state"], "ok", "{out}");
+    let backup = d.path("backup-1.sql");
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap().trim(),
+        format!("{}:t2", d.repo)
+    );
     assert!(
         evs.iter()
             .any(|e| e["event"] == "progress" && e["seq"] == 3),
@@ -379,6 +390,8 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_eq!(last["to"]["sha"], testenv().sha(2));
     assert_eq!(last["steps"].as_array().unwrap().len(), 11);
     assert!(last["downtime_ms"].as_u64().is_some());
+    assert_eq!(last["backup_path"], backup.display().to_string());
+    d.write_config(&d.repo.clone(), "");
 
     // A plain `compose up -d` keeps the deployed version.
     let out = d.compose(&["up", "-d", "app"]);
@@ -595,6 +608,33 @@ fn pull_interrupted_or_registry_down_changes_nothing() {
     let d = Deployment::new("pullcut");
     let before = d.app_container();
 
+    // A failing backup stops the deploy before anything is touched...
+    d.write_config(
+        &d.repo.clone(),
+        "backup_command = \"echo disk full >&2; exit 5\"",
+    );
+    let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes", "--json"]));
+    assert_eq!(code, 1, "{out}");
+    let evs = events(&out);
+    assert_eq!(step(&evs, "backup")["state"], "failed", "{out}");
+    assert!(
+        step(&evs, "backup")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("disk full")
+    );
+    assert_eq!(step(&evs, "migrate")["state"], "skipped");
+    assert_eq!(d.app_container(), before);
+    // ...unless the config says backups are optional.
+    d.write_config(
+        &d.repo.clone(),
+        "backup_command = \"exit 5\"\nbackup_optional = true",
+    );
+    let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes", "--json"]));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(step(&events(&out), "backup")["state"], "warning", "{out}");
+    let before = d.app_container();
+
     // The registry's host is down: refused at resolve.
     d.write_config(&format!("127.0.0.1:{}/elt-t/pullcut", free_port()), "");
     let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes"]));
@@ -622,7 +662,7 @@ fn pull_interrupted_or_registry_down_changes_nothing() {
     assert_eq!(step(&evs, "recreate")["state"], "skipped");
     assert_eq!(d.app_container(), before);
     assert_eq!(d.inspect("{{.State.Health.Status}}"), "healthy");
-    assert!(d.env_file().contains(&format!("IMAGE_TAG={}:t1\n", d.repo)));
+    assert!(d.env_file().contains(&format!("IMAGE_TAG={}:t2\n", d.repo)));
     assert_eq!(d.history()[0]["status"], "failed");
 }
 
@@ -773,4 +813,31 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     assert_eq!(killed["status"], "interrupted");
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));
     assert_eq!(code, 0, "{out}");
+
+    // Ctrl-C during the pull cancels cleanly: nothing changed, lock released.
+    publish_unique(&d.repo, 2, "slow3", 1536);
+    let (mut third, rx) = spawn_deploy(&d, "slow3");
+    let mut seen = Vec::new();
+    wait_line(
+        &rx,
+        &mut seen,
+        Duration::from_secs(60),
+        "pull progress",
+        pulling,
+    );
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(third.id() as i32, libc::SIGINT);
+    }
+    let code = wait_exit(&mut third, Duration::from_secs(60));
+    seen.extend(rx.try_iter());
+    assert_eq!(code, 130, "{}", seen.join("\n"));
+    assert!(
+        seen.last().unwrap().contains("\"status\":\"cancelled\""),
+        "{}",
+        seen.join("\n")
+    );
+    assert_eq!(d.running_image_id(), running, "nothing changed");
+    let (code, out, _) = console_run(d.console().args(["lock", "status"]));
+    assert_eq!(code, 0, "lock released after the cancel: {out}");
 }

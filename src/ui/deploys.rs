@@ -502,7 +502,11 @@ pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
                 Cell::from(age(d.started_at, app.now)),
                 Cell::from(d.kind.as_str()),
                 Cell::from(who(d)),
-                Cell::from(format!("{} -> {}", side(&d.from), side(&d.to))),
+                Cell::from(format!(
+                    "{} -> {}",
+                    short_tag(&side(&d.from)),
+                    short_tag(&side(&d.to))
+                )),
                 Cell::from(d.status.as_str()).style(status_style(theme, d.status)),
                 Cell::from(d.downtime_ms.map(fmt_ms).unwrap_or_else(|| "-".into())),
                 Cell::from(d.duration_ms().map(fmt_ms).unwrap_or_else(|| "-".into())),
@@ -518,7 +522,7 @@ pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
             Constraint::Length(6),
             Constraint::Length(13),
             Constraint::Length(14),
-            Constraint::Length(34),
+            Constraint::Length(43),
             Constraint::Length(11),
             Constraint::Length(8),
             Constraint::Length(8),
