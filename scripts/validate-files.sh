@@ -370,11 +370,13 @@ try:
         p.append("no tar.gz packaging")
     if "sha256sum" not in r:
         p.append("no SHA-256 checksums")
+    if not re.search(r"completions \"?\$sh", r) or not re.search(r"\bman\s*>", r):
+        p.append("the archive lacks the generated completions or man page")
     if not uses(rl, "softprops/action-gh-release") and "gh release" not in r:
         p.append("nothing attaches the files to the release")
 except Exception as e:  # noqa: BLE001
     p = [f"cannot read: {e}"]
-check("workflow release.yml: v* tags, release build, tar.gz + sha256, attached to the release", p)
+check("workflow release.yml: v* tags, release build, tar.gz + sha256 with completions and man page, attached to the release", p)
 
 # ---------------------------------------------------------------- (c) Dockerfile
 def dockerfile(path):

@@ -43,6 +43,13 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Print a shell completion script, e.g. `elt-console completions bash > /etc/bash_completion.d/elt-console`.
+    Completions {
+        /// Shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `elt-console man > /usr/local/share/man/man1/elt-console.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +109,15 @@ pub async fn run(cli: Cli) -> i32 {
             Err(code) => code,
         },
         Some(Command::Status { json }) => status_command(cli.config.as_deref(), json).await,
+        Some(Command::Completions { shell }) => print_generated(|out| {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "elt-console", out);
+            Ok(())
+        }),
+        Some(Command::Man) => print_generated(|out| {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(out)
+        }),
         None => {
             use std::io::IsTerminal;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -121,6 +137,25 @@ pub async fn run(cli: Cli) -> i32 {
                     EXIT_INTERNAL
                 }
             }
+        }
+    }
+}
+
+/// Generate into memory, then write once: a failed write (closed pipe, full disk) becomes an
+/// error message and exit code instead of a panic inside the generator.
+fn print_generated(generate: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> i32 {
+    use std::io::Write;
+    let mut buf = Vec::new();
+    let written = generate(&mut buf).and_then(|()| {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&buf)?;
+        stdout.flush()
+    });
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("elt-console: cannot write output: {e}");
+            EXIT_INTERNAL
         }
     }
 }
