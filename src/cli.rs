@@ -43,13 +43,17 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// Print a shell completion script, e.g. `elt-console completions bash > /etc/bash_completion.d/elt-console`.
+    /// Print a shell completion script (docs/operator-guide.md says where to put it).
     Completions {
         /// Shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), e.g. `elt-console man > /usr/local/share/man/man1/elt-console.1`.
-    Man,
+    /// Print the man page (roff), or write it and one page per subcommand into a folder.
+    Man {
+        /// Write elt-console.1, elt-console-status.1, ... into DIR instead of printing.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,10 +118,29 @@ pub async fn run(cli: Cli) -> i32 {
             clap_complete::generate(shell, &mut Cli::command(), "elt-console", out);
             Ok(())
         }),
-        Some(Command::Man) => print_generated(|out| {
+        Some(Command::Man { dir: None }) => print_generated(|out| {
             use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command()).render(out)
+            // As generate_to does: `help` gets no page, so the top page must not point at one.
+            clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(out)
         }),
+        Some(Command::Man { dir: Some(dir) }) => {
+            use clap::CommandFactory;
+            match std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            {
+                Ok(()) => {
+                    println!("man pages written to {}", dir.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!(
+                        "elt-console: cannot write man pages to {}: {e}",
+                        dir.display()
+                    );
+                    EXIT_INTERNAL
+                }
+            }
+        }
         None => {
             use std::io::IsTerminal;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {

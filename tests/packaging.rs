@@ -103,6 +103,47 @@ fn man_page_is_roff_and_lists_every_subcommand() {
     assert!(page.contains("\\-\\-read\\-only"), "{page}");
 }
 
+#[test]
+fn man_dir_gets_a_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("man1");
+    let out = elt(&["man", "--dir", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let mut want = vec!["elt-console.1".to_string()];
+    for sub in Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+    {
+        want.push(format!("elt-console-{}.1", sub.get_name()));
+        for nested in sub.get_subcommands() {
+            want.push(format!(
+                "elt-console-{}-{}.1",
+                sub.get_name(),
+                nested.get_name()
+            ));
+        }
+    }
+    want.retain(|name| !name.contains("-help"));
+    for name in &want {
+        let page =
+            std::fs::read_to_string(out_dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let title = name.trim_end_matches(".1");
+        assert!(page.contains(&format!(".TH {title} 1")), "{name}: {page}");
+    }
+    // Every page the top page points at exists.
+    let top = stdout(&elt(&["man"]));
+    let pointers: Vec<&str> = top.lines().filter(|l| l.ends_with("(1)")).collect();
+    assert!(pointers.len() >= 2, "{top}");
+    for line in pointers {
+        // `elt\-console\-status(1)` (roff escapes the dashes).
+        let file = format!("{}.1", line.trim_end_matches("(1)").replace("\\-", "-"));
+        assert!(
+            out_dir.join(&file).is_file(),
+            "top page names {line:?}, no {file}"
+        );
+    }
+}
+
 // ------------------------------------------------------------------------------ example configs
 
 fn examples_dir() -> PathBuf {
