@@ -12,6 +12,10 @@
 #              mounts, slim `runtime` stage, CA certificates, UID 1001, OCI labels, ENTRYPOINT
 #   agreement  docker-compose.gpu.yml against assets/default-config.toml: project, services,
 #              migrate service, image repository and tag variable, health URL port and path
+#   examples   assets/examples/*/docker-compose.yml by `docker-compose config` with the image
+#              variables of the elt-console.toml beside it pinned, checked against that config
+#   systemd    assets/systemd/elt-console-watch.service by `systemd-analyze verify`, plus the
+#              properties the docs promise (watch, non-root + docker group, restart, journal)
 #
 # One line per check (`ok` / `FAIL` with the reason); exits 1 if any check failed.
 # Python tools live in a venv under ${XDG_CACHE_HOME:-$HOME/.cache}/elt-console/venv (override:
@@ -366,11 +370,13 @@ try:
         p.append("no tar.gz packaging")
     if "sha256sum" not in r:
         p.append("no SHA-256 checksums")
+    if not re.search(r"completions \"?\$sh", r) or not re.search(r"\bman\s+--dir\b", r):
+        p.append("the archive lacks the generated completions or man page")
     if not uses(rl, "softprops/action-gh-release") and "gh release" not in r:
         p.append("nothing attaches the files to the release")
 except Exception as e:  # noqa: BLE001
     p = [f"cannot read: {e}"]
-check("workflow release.yml: v* tags, release build, tar.gz + sha256, attached to the release", p)
+check("workflow release.yml: v* tags, release build, tar.gz + sha256 with completions and man page, attached to the release", p)
 
 # ---------------------------------------------------------------- (c) Dockerfile
 def dockerfile(path):
@@ -623,6 +629,172 @@ sys.exit(1 if fails else 0)
 PYEOF
 then
   FAILS=$((FAILS + 1))
+fi
+
+# ------------------------------------------------------------------------------ (e) examples
+# assets/examples/*/: each folder's docker-compose.yml rendered by `docker-compose config` (and
+# v2 when installed) with its elt-console.toml's image variables pinned, and checked against that
+# config. (tests/packaging.rs runs `elt-console config check` on the configs themselves.)
+if ! "$PY" - "$ROOT" "$TMP" "$PIN_SHA" <<'PYEOF'
+import os, shutil, subprocess, sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+
+root, tmp, pin_sha = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+fails = 0
+v2 = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0 \
+    if shutil.which("docker") else False
+
+
+def check(name, problems):
+    global fails
+    if problems:
+        fails += 1
+        print(f"FAIL  {name}")
+        for p in problems:
+            print(f"        {p}")
+    else:
+        print(f"ok    {name}")
+
+
+def published_ports(svc):
+    res = []
+    for port in svc.get("ports") or []:
+        if isinstance(port, dict):
+            res.append(str(port.get("published")))
+        else:
+            parts = str(port).split("/")[0].split(":")
+            res.append(parts[-2] if len(parts) >= 2 else parts[-1])
+    return res
+
+
+configs = sorted((root / "assets" / "examples").glob("*/elt-console.toml"))
+check("examples: assets/examples/*/elt-console.toml present", [] if configs else ["none found"])
+for cfg_path in configs:
+    name, p = cfg_path.parent.name, []
+    try:
+        cfg = tomllib.loads(cfg_path.read_text())
+        dep = cfg["deployment"]
+        compose = cfg_path.parent / dep["compose_file"]
+        raw = yaml.safe_load(compose.read_text()) or {}
+    except Exception as e:  # noqa: BLE001
+        check(f"example {name}: readable", [str(e)])
+        continue
+    raw_services = raw.get("services") or {}
+    # Scratch copy with empty env files, so no secrets are needed and nothing is pinned but
+    # what is passed below.
+    work = tmp / f"example-{name}"
+    shutil.copytree(cfg_path.parent, work)
+    env_files = {dep.get("env_file", ".env")}
+    profiles = set()
+    for svc in raw_services.values():
+        ef = svc.get("env_file") or []
+        env_files.update([ef] if isinstance(ef, str) else ef)
+        profiles.update(svc.get("profiles") or [])
+    for ef in env_files:
+        (work / ef).write_text("")
+    pins = {}
+    for s in dep["services"]:
+        pattern = (s.get("commit_tags") or ["{sha}"])[0]
+        pins[s["image_var"]] = f"{s['image']}:{pattern.replace('{sha}', pin_sha)}"
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
+           "DOCKER_CONFIG": str(tmp / "docker-config"), **pins}
+    profile_args = [a for pr in sorted(profiles) for a in ("--profile", pr)]
+    rendered = None
+    for label, cmd in [("docker-compose", ["docker-compose"])] + ([("docker compose", ["docker", "compose"])] if v2 else []):
+        r = subprocess.run(cmd + profile_args + ["-p", dep["project"], "-f", compose.name, "config"],
+                           cwd=work, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            p.append(f"`{label} config` rejects {compose.name}: " + (r.stderr.strip().splitlines() or ["?"])[-1])
+        elif rendered is None:
+            rendered = yaml.safe_load(r.stdout) or {}
+    if rendered is not None:
+        services = rendered.get("services") or {}
+        for s in dep["services"]:
+            svc = services.get(s["name"])
+            if svc is None:
+                p.append(f"service {s['name']!r} is not in {compose.name}")
+                continue
+            if svc.get("image") != pins[s["image_var"]]:
+                p.append(f"{s['name']}: with {s['image_var']} pinned the image is {svc.get('image')!r}")
+            m = s.get("migrate_service")
+            if m:
+                ms = services.get(m)
+                if ms is None:
+                    p.append(f"migrate service {m!r} is not in {compose.name}")
+                    continue
+                if ms.get("image") != svc.get("image"):
+                    p.append(f"migrate service {m!r} does not use {s['name']!r}'s image")
+                if not ms.get("profiles"):
+                    p.append(f"migrate service {m!r} has no profile: a plain `up -d` would start it")
+                if str(ms.get("restart", "no")) not in ("no", "False", "false"):
+                    p.append(f"migrate service {m!r} must not restart")
+                if not ms.get("command"):
+                    p.append(f"migrate service {m!r} has no command")
+        for h in cfg.get("health", []):
+            u = urlsplit(h["url"])
+            port = str(u.port or (443 if u.scheme == "https" else 80))
+            if u.hostname in ("localhost", "127.0.0.1", "::1") and not any(
+                    port in published_ports(svc) for svc in services.values()):
+                p.append(f"health {h['name']!r} ({h['url']}): no service publishes port {port}")
+    check(f"example {name}: {compose.name} renders with " + ", ".join(pins) + " pinned and matches its config", p)
+
+sys.exit(1 if fails else 0)
+PYEOF
+then
+  FAILS=$((FAILS + 1))
+fi
+
+mapfile -t EXAMPLE_COMPOSE < <(compgen -G "$ROOT/assets/examples/*/docker-compose.yml")
+if ((${#EXAMPLE_COMPOSE[@]})); then
+  if out=$("$CHECK_JSONSCHEMA" --builtin-schema vendor.compose-spec "${EXAMPLE_COMPOSE[@]}" 2>&1); then
+    ok "examples: ${#EXAMPLE_COMPOSE[@]} compose files valid against the compose-spec schema"
+  else
+    fail "examples: compose files not valid against the compose-spec schema" "$(tailof "$out")"
+  fi
+fi
+
+# ------------------------------------------------------------------------------ (f) systemd unit
+UNIT=$ROOT/assets/systemd/elt-console-watch.service
+if [[ ! -f $UNIT ]]; then
+  fail "systemd: missing ($UNIT)"
+elif ! command -v systemd-analyze >/dev/null &&
+  ! { [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null && echo "installing systemd (for systemd-analyze)" &&
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null 2>&1 ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null 2>&1; }; }; }; then
+  # Bare containers lack it; GitHub's runners and Debian machines have it.
+  fail "systemd: systemd-analyze not installed (Debian: apt-get install systemd)"
+else
+  # verify wants ExecStart's binary to exist; it is not installed here, so point it at one that
+  # is. It reports unknown keys and bad values as warnings with rc 0: any output is a failure.
+  mkdir -p "$TMP/systemd"
+  sed -E 's#^ExecStart=[^ ]*/elt-console( |$)#ExecStart=/bin/true\1#' "$UNIT" >"$TMP/systemd/${UNIT##*/}"
+  if out=$(systemd-analyze verify --man=no "$TMP/systemd/${UNIT##*/}" 2>&1) && [[ -z $out ]]; then
+    ok "systemd: systemd-analyze verify accepts ${UNIT##*/}"
+  else
+    fail "systemd: systemd-analyze verify complains about ${UNIT##*/}" "$(tailof "$out")"
+  fi
+  # The properties the operator docs promise.
+  p=()
+  grep -Eq '^ExecStart=/[^ ]*/elt-console watch( |$)' "$UNIT" || p+=("ExecStart is not .../elt-console watch")
+  grep -Eq '^WorkingDirectory=/' "$UNIT" || p+=("no absolute WorkingDirectory (the deployment folder)")
+  grep -Eq '^User=' "$UNIT" && ! grep -Eq '^User=(root|0)$' "$UNIT" || p+=("no non-root User=")
+  grep -Eq '^SupplementaryGroups=.*\bdocker\b' "$UNIT" || p+=("User not given the docker group")
+  grep -Eq '^Restart=(on-failure|always)$' "$UNIT" || p+=("no Restart=on-failure")
+  grep -Eq '^StandardOutput=journal' "$UNIT" || p+=("StandardOutput is not the journal")
+  grep -Eq '^After=.*docker\.service' "$UNIT" || p+=("not ordered after docker.service")
+  if ((${#p[@]})); then
+    fail "systemd: ${UNIT##*/} properties" "${p[@]}"
+  else
+    ok "systemd: ${UNIT##*/} runs elt-console watch in the deployment folder, non-root in group docker, restarts on failure, logs to the journal"
+  fi
 fi
 
 if ((FAILS)); then

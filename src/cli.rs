@@ -102,6 +102,17 @@ pub enum Command {
         #[command(subcommand)]
         action: LockAction,
     },
+    /// Print a shell completion script (docs/operator-guide.md says where to put it).
+    Completions {
+        /// Shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write it and one page per subcommand into a folder.
+    Man {
+        /// Write elt-console.1, elt-console-status.1, ... into DIR instead of printing.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -232,6 +243,34 @@ pub async fn run(mut cli: Cli) -> i32 {
         Some(Command::Tags { json }) => {
             crate::ghcli::tags_command(cli.config.as_deref(), json).await
         }
+        Some(Command::Completions { shell }) => print_generated(|out| {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "elt-console", out);
+            Ok(())
+        }),
+        Some(Command::Man { dir: None }) => print_generated(|out| {
+            use clap::CommandFactory;
+            // As generate_to does: `help` gets no page, so the top page must not point at one.
+            clap_mangen::Man::new(Cli::command().disable_help_subcommand(true)).render(out)
+        }),
+        Some(Command::Man { dir: Some(dir) }) => {
+            use clap::CommandFactory;
+            match std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+            {
+                Ok(()) => {
+                    println!("man pages written to {}", dir.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!(
+                        "elt-console: cannot write man pages to {}: {e}",
+                        dir.display()
+                    );
+                    EXIT_INTERNAL
+                }
+            }
+        }
         None => {
             use std::io::IsTerminal;
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -281,6 +320,25 @@ async fn deploy_or_rollback(
         },
     )
     .await
+}
+
+/// Generate into memory, then write once: a failed write (closed pipe, full disk) becomes an
+/// error message and exit code instead of a panic inside the generator.
+fn print_generated(generate: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> i32 {
+    use std::io::Write;
+    let mut buf = Vec::new();
+    let written = generate(&mut buf).and_then(|()| {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&buf)?;
+        stdout.flush()
+    });
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("elt-console: cannot write output: {e}");
+            EXIT_INTERNAL
+        }
+    }
 }
 
 async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {

@@ -237,7 +237,7 @@ async fn print_events(
                         side.sha.as_deref().map(short).unwrap_or("-").to_string()
                     };
                     out(&format!(
-                        "  {}: {from} ({}) -> {} ({}){}",
+                        "     plan  {}: {from} ({}) -> {} ({}){}",
                         s.service,
                         sha(&s.from),
                         s.to_ref,
@@ -355,11 +355,18 @@ pub fn render_history(list: &[Deployment]) -> String {
         "DOWNTIME".into(),
         "TOOK".into(),
     ]];
+    // Full tags are in `history --json`; a table row keeps them to a readable width.
     let side = |s: &crate::store::ImageSide| {
-        s.tag
+        let t = s
+            .tag
             .clone()
             .or_else(|| s.image.clone())
-            .unwrap_or_else(|| "-".into())
+            .unwrap_or_else(|| "-".into());
+        if t.chars().count() > 24 {
+            format!("{}…", t.chars().take(23).collect::<String>())
+        } else {
+            t
+        }
     };
     for d in list {
         rows.push([

@@ -756,8 +756,7 @@ impl<R: Runtime> Engine<R> {
         }
         let t = self.step_begin("rollback");
         let rolled = self.auto_rollback(&plans, &services, &reason).await;
-        self.skip("retention", "deploy failed");
-        match rolled {
+        let outcome = match rolled {
             Ok(downtime) => {
                 self.step_end(
                     "rollback",
@@ -798,7 +797,9 @@ impl<R: Runtime> Engine<R> {
                     None,
                 )
             }
-        }
+        };
+        self.skip("retention", "deploy failed");
+        outcome
     }
 
     /// Steps 2 and 3: resolve and pull. Nothing on the host changes here but local images.
