@@ -311,6 +311,14 @@ impl Store {
         &self.path
     }
 
+    /// Changes whenever another connection commits: a reader can skip re-reading when it
+    /// has not moved.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
+
     fn migrate(&self) -> Result<(), StoreError> {
         let version: i64 = self
             .conn

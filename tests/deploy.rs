@@ -471,6 +471,7 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     let (code, out, err) = console_run(d.console().args(["rollback", "t1", "--yes"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("rolled back to t1"), "{out}");
+    assert!(out.contains("a rollback runs no migration"), "{out}");
     assert_eq!(d.running_image_id(), v1);
     let (code, out, err) = console_run(d.console().args(["rollback", "--previous", "--yes"]));
     assert_eq!(code, 0, "{out}{err}");

@@ -610,7 +610,11 @@ impl<R: Runtime> Engine<R> {
         if let Err(f) = self.backup(&plans).await {
             return self.stopped_before_change(f);
         }
-        if let Err(f) = self.migrate(&plans).await {
+        if req.kind == DeployKind::Rollback {
+            // The older version's migrations ran when it was deployed; running its migrate
+            // step against a newer schema could only do harm, and costs seconds.
+            self.skip("migrate", "a rollback runs no migration");
+        } else if let Err(f) = self.migrate(&plans).await {
             return self.stopped_before_change(f);
         }
         if let Err(f) = self.interrupted("recreate") {
@@ -647,7 +651,8 @@ impl<R: Runtime> Engine<R> {
             return self.stopped_before_change_noted(fail("recreate", e));
         }
         let services: Vec<String> = plans.iter().map(|p| p.service.clone()).collect();
-        let down_at = Instant::now();
+        let death = self.watch_death(&services).await;
+        let recreate_started = Instant::now();
         let recreate_timeout = Duration::from_secs(self.config.deploy.health_timeout_s + 120);
         let failure = match self
             .runtime
@@ -687,6 +692,7 @@ impl<R: Runtime> Engine<R> {
                 let t = self.step_begin("health");
                 match self.wait_healthy(&services, "health").await {
                     Ok(up_at) => {
+                        let down_at = stopped_at(death, recreate_started).await;
                         let downtime = up_at.saturating_duration_since(down_at).as_millis() as u64;
                         self.step_end(
                             "health",
@@ -1330,21 +1336,15 @@ impl<R: Runtime> Engine<R> {
             }
             if last_report.elapsed() >= Duration::from_millis(200) {
                 last_report = Instant::now();
-                let (cur, tot, done) = totals(&layers);
-                self.progress(
-                    "pull",
-                    format!(
-                        "layers {done}/{} · {} of {}",
-                        layers.len(),
-                        fmt_bytes(cur),
-                        fmt_bytes(tot)
-                    ),
-                    cur,
-                    tot,
-                );
+                self.report_layers(&layers);
             }
         }
-        let (cur, tot, done) = totals(&layers);
+        Ok((layers.len(), self.report_layers(&layers)))
+    }
+
+    /// Send the pull's progress over all layers; returns the bytes downloaded so far.
+    fn report_layers(&self, layers: &HashMap<String, (u64, u64, bool)>) -> u64 {
+        let (cur, tot, done) = totals(layers);
         self.progress(
             "pull",
             format!(
@@ -1356,7 +1356,7 @@ impl<R: Runtime> Engine<R> {
             cur,
             tot.max(cur),
         );
-        Ok((layers.len(), cur))
+        cur
     }
 
     async fn backup(&self, plans: &[PlanService]) -> Result<(), Failure> {
@@ -1552,7 +1552,8 @@ impl<R: Runtime> Engine<R> {
         let env_file = absolute(&self.config.deployment.env_file);
         let result: Result<u64, String> = async {
             envfile::pin(&env_file, &pins)?;
-            let down_at = Instant::now();
+            let death = self.watch_death(services).await;
+            let recreate_started = Instant::now();
             let limit = Duration::from_secs(self.config.deploy.health_timeout_s + 120);
             let out = self
                 .runtime
@@ -1569,6 +1570,7 @@ impl<R: Runtime> Engine<R> {
             );
             let t2 = Instant::now();
             let up_at = self.wait_healthy(services, "rollback").await?;
+            let down_at = stopped_at(death, recreate_started).await;
             record(
                 &self.store,
                 seq("health"),
@@ -1597,6 +1599,28 @@ impl<R: Runtime> Engine<R> {
         result
     }
 
+    /// Start watching for the moment the running containers of `services` stop, so the
+    /// downtime starts when the old version really went away, not when compose started.
+    async fn watch_death(&self, services: &[String]) -> Option<DeathWatch> {
+        let ids: Vec<String> = self
+            .current_containers()
+            .await
+            .ok()?
+            .into_iter()
+            .filter(|(s, c)| services.contains(s) && c.state == ContainerState::Running)
+            .map(|(_, c)| c.id)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let docker = self.docker.clone();
+        let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let limit = Duration::from_secs(self.config.deploy.health_timeout_s + 120);
+        Some(DeathWatch(tokio::spawn(async move {
+            docker.first_death(&ids, since, limit).await
+        })))
+    }
+
     /// Poll until every service's container is running and healthy (by its own healthcheck,
     /// if it has one) and every configured endpoint answers OK `health_successes` times in a
     /// row. Returns when the streak began (the moment the app was first seen up).
@@ -1611,17 +1635,26 @@ impl<R: Runtime> Engine<R> {
         let deadline = Instant::now() + timeout;
         let mut streak = 0u32;
         let mut streak_start = Instant::now();
+        // Since when every endpoint has answered OK without a break: the app serves again,
+        // even while its container healthcheck still says "starting".
+        let mut serving_since: Option<Instant> = None;
         let mut last_reason = String::from("not checked yet");
         loop {
             let now = Instant::now();
-            match self.health_once(services).await {
+            let poll = self.health_once(services).await;
+            serving_since = if poll.serving {
+                Some(serving_since.unwrap_or(now))
+            } else {
+                None
+            };
+            match poll.verdict {
                 Ok(()) => {
                     if streak == 0 {
                         streak_start = now;
                     }
                     streak += 1;
                     if streak >= needed {
-                        return Ok(streak_start);
+                        return Ok(serving_since.unwrap_or(streak_start).min(streak_start));
                     }
                     self.progress(
                         step,
@@ -1656,51 +1689,77 @@ impl<R: Runtime> Engine<R> {
                 ));
             }
             // Confirmations come quicker than the first wait: the app is up, we only make sure.
-            let pause = if streak > 0 { interval / 2 } else { interval };
+            let pause = if streak > 0 { interval / 4 } else { interval };
             tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
 
-    /// One check of every service container and endpoint: Err((reason, fatal)).
-    async fn health_once(&self, services: &[String]) -> Result<(), (String, bool)> {
-        let containers = self.current_containers().await.map_err(|e| (e, false))?;
+    /// One check of every service container and endpoint.
+    async fn health_once(&self, services: &[String]) -> HealthPoll {
+        let containers = match self.current_containers().await {
+            Ok(c) => c,
+            Err(e) => {
+                return HealthPoll {
+                    verdict: Err((e, false)),
+                    serving: false,
+                };
+            }
+        };
+        let mut verdict: Result<(), (String, bool)> = Ok(());
+        let mut running = true;
         for s in services {
             let Some(c) = containers.get(s) else {
-                return Err((format!("{s}: no container yet"), false));
+                verdict = Err((format!("{s}: no container yet"), false));
+                running = false;
+                break;
             };
-            match c.state {
-                ContainerState::Running => {}
-                ContainerState::Exited | ContainerState::Dead => {
-                    return Err((
-                        format!(
-                            "{s}: container {} exited (code {})",
-                            c.name,
-                            c.exit_code.map_or("?".into(), |c| c.to_string())
-                        ),
-                        true,
-                    ));
-                }
-                other => {
-                    return Err((format!("{s}: container is {other:?}").to_lowercase(), false));
-                }
-            }
-            match c.health {
-                HealthState::Healthy | HealthState::None => {}
-                HealthState::Starting => {
-                    return Err((format!("{s}: container healthcheck starting"), false));
-                }
-                // Docker already waited its start period and retries before saying so.
-                HealthState::Unhealthy => {
-                    return Err((
+            let this = match c.state {
+                ContainerState::Running => match c.health {
+                    HealthState::Healthy | HealthState::None => Ok(()),
+                    HealthState::Starting => {
+                        Err((format!("{s}: container healthcheck starting"), false))
+                    }
+                    // Docker already waited its start period and retries before saying so.
+                    HealthState::Unhealthy => Err((
                         format!("{s}: container healthcheck reports unhealthy"),
                         true,
-                    ));
+                    )),
+                },
+                ContainerState::Exited | ContainerState::Dead => Err((
+                    format!(
+                        "{s}: container {} exited (code {})",
+                        c.name,
+                        c.exit_code.map_or("?".into(), |c| c.to_string())
+                    ),
+                    true,
+                )),
+                other => Err((format!("{s}: container is {other:?}").to_lowercase(), false)),
+            };
+            if c.state != ContainerState::Running {
+                running = false;
+            }
+            if let Err(e) = this {
+                let fatal = e.1;
+                if verdict.is_ok() || fatal {
+                    verdict = Err(e);
+                }
+                if fatal {
+                    break;
                 }
             }
         }
+        if !running || matches!(&verdict, Err((_, true))) {
+            return HealthPoll {
+                verdict,
+                serving: false,
+            };
+        }
+        // Endpoints are asked even while a healthcheck starts, to know when serving resumed.
         let results = self.health.check_all(&self.config.health).await;
-        if let Some(bad) = results.iter().find(|r| !r.ok) {
-            return Err((
+        let bad = results.iter().find(|r| !r.ok);
+        let serving = bad.is_none();
+        if let (Some(bad), Ok(())) = (bad, &verdict) {
+            verdict = Err((
                 format!(
                     "endpoint {} ({}): {}",
                     bad.name,
@@ -1710,7 +1769,7 @@ impl<R: Runtime> Engine<R> {
                 false,
             ));
         }
-        Ok(())
+        HealthPoll { verdict, serving }
     }
 
     /// Remove old local images of each deployed repository beyond `keep_images`, never the
@@ -1844,7 +1903,7 @@ impl<R: Runtime> Engine<R> {
             } else {
                 format!("backup: run `{backup}`")
             });
-            for p in &plans {
+            for p in plans.iter().filter(|_| req.kind != DeployKind::Rollback) {
                 if let Some(m) = &p.migrate_service {
                     lines.push(format!("migrate: `compose run --rm {m}` with {}", p.to_ref));
                 }
@@ -1901,6 +1960,41 @@ pub fn describe_lock_refusal(state: &LockState) -> String {
             holder.action,
             holder.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
         ),
+    }
+}
+
+/// The instant the old containers died (from the engine's event), or when the recreate began
+/// if that is unknown (nothing ran, or the event stream failed).
+async fn stopped_at(death: Option<DeathWatch>, fallback: Instant) -> Instant {
+    let Some(mut watch) = death else {
+        return fallback;
+    };
+    // The death happened during the recreate, long before health; the event is there by now.
+    let died = match tokio::time::timeout(Duration::from_secs(2), &mut watch.0).await {
+        Ok(Ok(Some(t))) => t,
+        _ => return fallback,
+    };
+    let ago = std::time::SystemTime::now()
+        .duration_since(died)
+        .unwrap_or_default();
+    Instant::now()
+        .checked_sub(ago)
+        .filter(|t| *t >= fallback)
+        .unwrap_or(fallback)
+}
+
+/// One health poll: the verdict for the deploy, and whether every endpoint answered OK.
+struct HealthPoll {
+    verdict: Result<(), (String, bool)>,
+    serving: bool,
+}
+
+/// The task waiting for the old containers' `die` event; stopped when no longer needed.
+struct DeathWatch(tokio::task::JoinHandle<Option<std::time::SystemTime>>);
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -333,6 +333,37 @@ impl DockerSource {
         Ok(list)
     }
 
+    /// When the first of `container_ids` stopped (its `die` event), as the engine saw it.
+    /// Replays from `since` so a stop that happened before the stream was read is still seen;
+    /// waits at most `limit`.
+    pub async fn first_death(
+        &self,
+        container_ids: &[String],
+        since: chrono::DateTime<chrono::Utc>,
+        limit: Duration,
+    ) -> Option<std::time::SystemTime> {
+        if container_ids.is_empty() {
+            return None;
+        }
+        let filters = HashMap::from([
+            ("type", vec!["container".to_string()]),
+            ("event", vec!["die".to_string()]),
+            ("container", container_ids.to_vec()),
+        ]);
+        let since = since.timestamp().to_string();
+        let options = EventsOptionsBuilder::default()
+            .since(&since)
+            .filters(&filters)
+            .build();
+        let mut events = self.docker.events(Some(options));
+        let first = tokio::time::timeout(limit, events.next())
+            .await
+            .ok()??
+            .ok()?;
+        let nanos = first.time_nano.or(first.time.map(|t| t * 1_000_000_000))?;
+        Some(std::time::UNIX_EPOCH + Duration::from_nanos(nanos.max(0) as u64))
+    }
+
     /// Point `repo:tag` at an existing local image (by id or reference).
     pub async fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
         let options = TagImageOptionsBuilder::default()

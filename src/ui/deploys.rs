@@ -109,7 +109,8 @@ fn tag_of_image(image: &str) -> String {
 
 fn steps_line(app: &App, rollback: bool) -> String {
     format!(
-        "pull · backup · migrate · recreate {} · wait healthy{}",
+        "pull · backup{} · recreate {} · wait healthy{}",
+        if rollback { "" } else { " · migrate" },
         app.services.join(", "),
         if rollback {
             " (a rollback is not rolled back in turn)"

@@ -122,20 +122,35 @@ async fn deploys_task(
 ) {
     let dir = crate::deploy::state_dir(&config);
     let stale_after = crate::deploy::lock_stale_after(&config);
-    let mut store: Option<crate::store::Store> = None;
+    let mut reader = DeployReader {
+        store: None,
+        seen: None,
+    };
     loop {
-        let (snapshot, kept) = {
+        let (snapshot, back) = {
             let dir = dir.clone();
-            let taken = store.take();
-            tokio::task::spawn_blocking(move || read_deploys(&dir, stale_after, taken))
-                .await
-                .unwrap_or_else(|e| (Err(format!("deploy store reader failed: {e}")), None))
+            tokio::task::spawn_blocking(move || {
+                let snapshot = reader.read(&dir, stale_after);
+                (snapshot, reader)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                (
+                    Some(Err(format!("deploy store reader failed: {e}"))),
+                    DeployReader {
+                        store: None,
+                        seen: None,
+                    },
+                )
+            })
         };
-        store = kept;
-        let busy = matches!(&snapshot, Ok(s) if s.running.is_some());
-        if tx.send(Msg::Deploys(Box::new(snapshot))).await.is_err() {
+        reader = back;
+        if let Some(snapshot) = snapshot
+            && tx.send(Msg::Deploys(Box::new(snapshot))).await.is_err()
+        {
             return;
         }
+        let busy = reader.seen.is_some_and(|(_, quiet)| !quiet);
         let pause = Duration::from_millis(if busy { 500 } else { 2000 });
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -145,36 +160,58 @@ async fn deploys_task(
     }
 }
 
-type DeployRead = (
-    Result<super::deploys::DeploySnapshot, String>,
-    Option<crate::store::Store>,
-);
-
-fn read_deploys(
-    dir: &std::path::Path,
-    stale_after: Duration,
+/// The dashboard's reader of the deploy store. It re-reads only when another process has
+/// committed since (SQLite's data_version), or while a deploy or lock is active (a dead
+/// holder turns stale without any write).
+struct DeployReader {
     store: Option<crate::store::Store>,
-) -> DeployRead {
-    let store = match store {
-        Some(s) => s,
-        None if !dir.join(crate::store::STORE_FILE).exists() => {
-            return (Ok(super::deploys::DeploySnapshot::empty()), None);
+    /// (data_version, quiet: no deploy running and the lock free) at the last read.
+    seen: Option<(i64, bool)>,
+}
+
+impl DeployReader {
+    fn read(
+        &mut self,
+        dir: &std::path::Path,
+        stale_after: Duration,
+    ) -> Option<Result<super::deploys::DeploySnapshot, String>> {
+        if self.store.is_none() {
+            if !dir.join(crate::store::STORE_FILE).exists() {
+                let first = self.seen.is_none();
+                self.seen = Some((0, true));
+                return first.then(|| Ok(super::deploys::DeploySnapshot::empty()));
+            }
+            match crate::store::Store::open(dir) {
+                Ok(s) => self.store = Some(s),
+                Err(e) => return Some(Err(e.to_string())),
+            }
         }
-        None => match crate::store::Store::open(dir) {
-            Ok(s) => s,
-            Err(e) => return (Err(e.to_string()), None),
-        },
-    };
-    let read = || -> Result<super::deploys::DeploySnapshot, crate::store::StoreError> {
-        Ok(super::deploys::DeploySnapshot {
-            running: store.running_deployment()?,
-            recent: store.deployments(50)?,
-            lock: store.lock_state(stale_after)?,
-        })
-    };
-    match read() {
-        Ok(s) => (Ok(s), Some(store)),
-        Err(e) => (Err(e.to_string()), None),
+        let store = self.store.as_ref()?;
+        let result = (|| -> Result<_, crate::store::StoreError> {
+            let version = store.data_version()?;
+            if let Some((seen, true)) = self.seen
+                && seen == version
+            {
+                return Ok(None);
+            }
+            let snapshot = super::deploys::DeploySnapshot {
+                running: store.running_deployment()?,
+                recent: store.deployments(50)?,
+                lock: store.lock_state(stale_after)?,
+            };
+            let quiet =
+                snapshot.running.is_none() && snapshot.lock == crate::store::LockState::Free;
+            self.seen = Some((version, quiet));
+            Ok(Some(snapshot))
+        })();
+        match result {
+            Ok(s) => s.map(Ok),
+            Err(e) => {
+                self.store = None;
+                self.seen = None;
+                Some(Err(e.to_string()))
+            }
+        }
     }
 }
 
