@@ -462,18 +462,7 @@ impl Watcher {
             }
             _ => ("failed", Verdict::DeployFailed),
         };
-        let mut d = self.decision(
-            kind,
-            Some(target),
-            format!(
-                "{id_text}{}{}",
-                outcome.message,
-                outcome
-                    .downtime_ms
-                    .map(|ms| format!(" (downtime {})", fmt_ms(ms)))
-                    .unwrap_or_default()
-            ),
-        );
+        let mut d = self.decision(kind, Some(target), format!("{id_text}{}", outcome.message));
         d.services = states;
         d.deployment_id = outcome.deployment_id;
         d.next_check_s = (!self.stop.is_cancelled()).then(|| next(verdict).as_secs());

@@ -569,9 +569,28 @@ fn a_failing_latest_is_deployed_once_rolled_back_and_not_retried() {
     );
     assert_eq!(p.deploys().len(), 1);
 
-    // `latest` moves on to a good build: deployed at once.
+    // `latest` moves on to a good build, while another operator holds the deploy lock:
+    // watch leaves it for the next tick.
     publish(&repo, 2, env.tag(2));
     publish(&repo, 2, "latest");
+    let mut store = Store::open(&p.path("state")).unwrap();
+    let me = elt_console::store::Actor::current();
+    store
+        .acquire_lock(&me, "deploy", Duration::from_secs(30), None)
+        .unwrap()
+        .unwrap();
+    let out = run(p.console().args(["watch", "--once", "--json"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let lines = decisions_in(&stdout);
+    assert_eq!(
+        lines.last().unwrap()["decision"],
+        "skipped-locked",
+        "{stdout}"
+    );
+    assert_eq!(p.deploys().len(), 1);
+    store.release_lock(&me).unwrap();
+    // The lock is free: deployed at once.
     let out = run(p.console().args(["watch", "--once", "--json"]));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
