@@ -56,9 +56,29 @@ pub enum Command {
         /// Follow the run until it ends; exit 1 unless it succeeded.
         #[arg(long)]
         watch: bool,
+        /// After the run succeeds and its image tag is in the registry, deploy that tag
+        /// (implies --watch; --yes confirms both the dispatch and the deploy).
+        #[arg(long)]
+        deploy: bool,
         /// Confirm without asking (needed when not on a terminal).
         #[arg(long)]
         yes: bool,
+        /// With --deploy: the deploy's events as JSON lines.
+        #[arg(long, requires = "deploy")]
+        json: bool,
+    },
+    /// Deploy each new digest behind `latest` as it appears (the replacement for a cron job).
+    Watch {
+        /// Seconds between checks (default: watch.interval_s, 60).
+        #[arg(long, value_name = "SECONDS")]
+        interval: Option<u64>,
+        /// Check once (deploying if needed) and exit: 0 done or nothing to do, 1 the deploy
+        /// failed, 2 the registry or Docker could not be read, 4 another deploy holds the lock.
+        #[arg(long)]
+        once: bool,
+        /// One JSON object per decision instead of text lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Registry tags with commit, created time, size, CI result and what runs now.
     Tags {
@@ -230,16 +250,39 @@ pub async fn run(mut cli: Cli) -> i32 {
             git_ref,
             inputs,
             watch,
+            deploy,
             yes,
+            json,
         }) => {
             let args = crate::ghcli::DispatchArgs {
                 git_ref,
                 inputs,
-                watch,
+                watch: watch || deploy,
+                deploy,
                 yes,
+                json,
             };
             crate::ghcli::dispatch_command(cli.config.as_deref(), cli.read_only, args).await
         }
+        Some(Command::Watch {
+            interval,
+            once,
+            json,
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(l) => {
+                crate::watch::watch_command(
+                    l.config,
+                    crate::watch::WatchArgs {
+                        interval_s: interval,
+                        once,
+                        json,
+                        read_only: cli.read_only,
+                    },
+                )
+                .await
+            }
+            Err(code) => code,
+        },
         Some(Command::Tags { json }) => {
             crate::ghcli::tags_command(cli.config.as_deref(), json).await
         }

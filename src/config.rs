@@ -28,6 +28,7 @@ pub struct Config {
     pub gpu: GpuConfig,
     pub docker: DockerConfig,
     pub deploy: DeployConfig,
+    pub watch: WatchConfig,
     pub ui: UiConfig,
     /// Action name → keys; parsed into a `Keymap` when the config is loaded.
     pub keys: BTreeMap<String, Vec<String>>,
@@ -63,6 +64,14 @@ pub struct DeployConfig {
     pub lock_stale_after_s: u64,
     pub keep_images: u32,
     pub compose_command: String,
+}
+
+/// `elt-console watch`: how often `latest` is checked, and how far it backs off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    pub interval_s: u64,
+    pub max_backoff_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -699,6 +708,15 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
         if value == 0 {
             return Err(fail(key.into(), "must be above 0".into()));
         }
+    }
+    if c.watch.interval_s == 0 {
+        return Err(fail("watch.interval_s".into(), "must be above 0".into()));
+    }
+    if c.watch.max_backoff_s < c.watch.interval_s {
+        return Err(fail(
+            "watch.max_backoff_s".into(),
+            format!("must be at least watch.interval_s ({})", c.watch.interval_s),
+        ));
     }
     if c.deploy.keep_images < 2 {
         return Err(fail(

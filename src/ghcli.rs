@@ -176,7 +176,11 @@ pub struct DispatchArgs {
     pub git_ref: Option<String>,
     pub inputs: Vec<String>,
     pub watch: bool,
+    /// Deploy the run's image once it is in the registry (implies `watch`).
+    pub deploy: bool,
     pub yes: bool,
+    /// The deploy's events as JSON lines.
+    pub json: bool,
 }
 
 /// A dispatch checked and ready: what will be sent, and where.
@@ -317,20 +321,95 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
         },
     )
     .await;
-    match followed {
-        Ok(r) if r.conclusion.as_deref() == Some("success") => 0,
-        Ok(r) => fail(
-            format!(
-                "run #{} ended {}",
-                r.number,
-                r.conclusion.as_deref().unwrap_or("without a result")
-            ),
-            EXIT_RUN_FAILED,
-        ),
+    let run = match followed {
+        Ok(r) if r.conclusion.as_deref() == Some("success") => r,
+        Ok(r) => {
+            return fail(
+                format!(
+                    "run #{} ended {}",
+                    r.number,
+                    r.conclusion.as_deref().unwrap_or("without a result")
+                ),
+                EXIT_RUN_FAILED,
+            );
+        }
         Err(e) => {
             let code = dispatch_exit(&e);
-            fail(e, code)
+            return fail(e, code);
         }
+    };
+    // The image is pushed at the end of the run; give the registry a moment when only
+    // reporting, and longer when we are to deploy it.
+    let wait = Duration::from_secs(if args.deploy { 30 * 60 } else { 120 });
+    let tag = match built_image(config, &run, wait).await {
+        Ok(t) => t,
+        Err(e) if args.deploy => return fail(e, EXIT_SOURCE_UNREACHABLE),
+        Err(e) => {
+            eprintln!("elt-console: run #{} succeeded, but {e}", run.number);
+            return 0;
+        }
+    };
+    if !args.deploy {
+        println!(
+            "run #{} built {tag}; to deploy it: {}",
+            run.number,
+            deploy_command_line(explicit, &tag)
+        );
+        return 0;
+    }
+    println!("run #{} built {tag}; deploying it", run.number);
+    crate::deploy::command::deploy_command(
+        loaded.config.clone(),
+        crate::deploy::command::DeployArgs {
+            kind: crate::store::DeployKind::Deploy,
+            tag: Some(tag.to_string()),
+            previous: false,
+            yes: args.yes,
+            dry_run: false,
+            force: false,
+            json: args.json,
+            read_only,
+        },
+    )
+    .await
+}
+
+/// The run's commit tag (`main-<sha>` for ELT), once it resolves in every deployed
+/// service's repository.
+async fn built_image(
+    config: &Config,
+    run: &RunView,
+    wait: Duration,
+) -> Result<crate::domain::Tag, PipelineError> {
+    let first = &config.deployment.services[0];
+    let tag = pipeline::image_tag_for(first, run)?;
+    let registry = crate::sources::registry::RegistrySource::new(&config.registry);
+    let deadline = tokio::time::Instant::now() + wait;
+    for svc in &config.deployment.services {
+        println!("waiting for {} in the registry", svc.image.with_tag(&tag));
+        pipeline::wait_for_image(&registry, &svc.image, &tag, deadline).await?;
+    }
+    Ok(tag)
+}
+
+/// The exact command that deploys `tag` with the same config.
+fn deploy_command_line(explicit: Option<&Path>, tag: &crate::domain::Tag) -> String {
+    let quote = |s: &str| {
+        if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@".contains(&b))
+        {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    match explicit {
+        Some(p) => format!(
+            "elt-console --config {} deploy {tag}",
+            quote(&p.display().to_string())
+        ),
+        None => format!("elt-console deploy {tag}"),
     }
 }
 

@@ -13,4 +13,5 @@ pub mod status;
 pub mod store;
 pub mod taghistory;
 pub mod ui;
+pub mod watch;
 pub mod workflow;

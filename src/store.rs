@@ -426,6 +426,60 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest audit row of `action` on `target` whose outcome is one of `outcomes`
+    /// (`watch` asks whether it has already deployed a digest).
+    pub fn last_audit(
+        &self,
+        action: &str,
+        target: &str,
+        outcomes: &[&str],
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, at, actor, action, target, outcome, detail FROM audit
+             WHERE action = ?1 AND target = ?2 ORDER BY id DESC",
+        )?;
+        let mut rows = stmt.query(params![action, target])?;
+        while let Some(r) = rows.next()? {
+            let outcome: String = r.get(5)?;
+            if outcomes.contains(&outcome.as_str()) {
+                return Ok(Some(AuditEntry {
+                    id: r.get(0)?,
+                    at: parse_ts(&r.get::<_, String>(1)?),
+                    actor: from_json(&r.get::<_, String>(2)?),
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    outcome,
+                    detail: r.get(6)?,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// How many audit rows of `action` ended with `outcome`.
+    pub fn count_audit(&self, action: &str, outcome: &str) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM audit WHERE action = ?1 AND outcome = ?2",
+            params![action, outcome],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Drop audit rows of `action` with `outcome` older than `before` (watch's routine
+    /// `no-change` rows, one a minute, would otherwise grow the file for ever).
+    pub fn prune_audit(
+        &self,
+        action: &str,
+        outcome: &str,
+        before: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM audit WHERE action = ?1 AND outcome = ?2 AND at < ?3",
+            params![action, outcome, ts(before)],
+        )?)
+    }
+
     // ------------------------------------------------------------------ lock
 
     /// Take the deploy lock for `actor` and create its deployment row, in one transaction.

@@ -917,3 +917,104 @@ fn header_says_until_when_github_rate_limits() {
     let text = format!("{:?}", render(&a, 200, 50).backend());
     assert!(text.contains("GitHub 51/60"), "{text}");
 }
+
+#[test]
+fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
+    use elt_console::ui::github_ui::RunImage;
+    let screen = |a: &App| render(a, 120, 40).backend().to_string();
+    let open = |read_only: bool| {
+        let mut a = loaded_app(true);
+        a.read_only = read_only;
+        update(&mut a, key('4'), t0());
+        update(&mut a, code(KeyCode::Enter), t0());
+        let run5 = run(5, SHA3, Some("success"));
+        update(
+            &mut a,
+            Msg::Github(GithubMsg::RunDetails {
+                run_id: run5.id,
+                result: Ok((run5, jobs_payload())),
+            }),
+            t0(),
+        );
+        a
+    };
+    let run_id = 19000000005;
+    let tag = Tag::parse(&format!("main-{SHA3}")).unwrap();
+    let mut a = open(false);
+    // Nothing offered before the registry has the image.
+    let (fx, _) = update(&mut a, key('d'), t0());
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(matches!(a.overlay, Overlay::RunJobs(_)));
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::RunImage {
+            run_id,
+            image: RunImage::Waiting(tag.clone()),
+        }),
+        t0(),
+    );
+    assert!(screen(&a).contains("waiting for image main-08f0ab8d"));
+    let (fx, _) = update(&mut a, key('d'), t0());
+    assert!(fx.is_empty());
+    assert!(
+        a.message
+            .as_ref()
+            .unwrap()
+            .0
+            .contains("not in the registry yet")
+    );
+    // An answer for another run changes nothing.
+    let (_, dirty) = update(
+        &mut a,
+        Msg::Github(GithubMsg::RunImage {
+            run_id: 1,
+            image: RunImage::Ready(tag.clone()),
+        }),
+        t0(),
+    );
+    assert!(!dirty);
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::RunImage {
+            run_id,
+            image: RunImage::Ready(tag.clone()),
+        }),
+        t0(),
+    );
+    assert!(screen(&a).contains("d deploys it"), "{}", screen(&a));
+    // `d`: the deploy confirmation for exactly that tag, default Cancel.
+    let (fx, _) = update(&mut a, key('d'), t0());
+    assert_eq!(fx, vec![Effect::Github(GithubEffect::WatchRun(None))]);
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("no confirmation: {:?}", a.overlay)
+    };
+    assert_eq!(c.tag.as_deref(), Some(tag.as_str()));
+    assert!(!c.confirm_selected);
+    update(&mut a, key('y'), t0());
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert!(
+        fx.contains(&Effect::StartDeploy {
+            kind: elt_console::store::DeployKind::Deploy,
+            tag: Some(tag.to_string()),
+            previous: false,
+        }),
+        "{fx:?}"
+    );
+
+    // Read-only: refused and recorded, the dialog stays.
+    let mut a = open(true);
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::RunImage {
+            run_id,
+            image: RunImage::Ready(tag.clone()),
+        }),
+        t0(),
+    );
+    let (fx, _) = update(&mut a, key('d'), t0());
+    assert!(
+        matches!(&fx[..], [Effect::Audit { outcome, .. }] if outcome == "refused"),
+        "{fx:?}"
+    );
+    assert!(matches!(a.overlay, Overlay::RunJobs(_)));
+}

@@ -948,6 +948,20 @@ fn start_deploy_dialog(app: &mut App, fx: &mut Vec<Effect>) {
     app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
 }
 
+/// The deploy confirmation for a tag offered elsewhere (a finished run's image in the jobs
+/// dialog), under the same rules as the tags panel's.
+pub(super) fn open_deploy_confirm(
+    app: &mut App,
+    tag: crate::domain::TagView,
+    fx: &mut Vec<Effect>,
+) {
+    if refuse_read_only(app, "deploy", tag.tag.to_string(), fx) || deploy_in_progress(app) {
+        return;
+    }
+    let service = app.services.join(", ");
+    app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
+}
+
 fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
     if refuse_read_only(app, "rollback", "previous".into(), fx) || deploy_in_progress(app) {
         return;

@@ -1,7 +1,7 @@
 //! Drawing the GitHub dialogs (see github_ui): pure functions of the state and the clock.
 
 use super::draw::{Theme, age};
-use super::github_ui::{DispatchForm, FieldValue, FormStage, RunJobsView};
+use super::github_ui::{DispatchForm, FieldValue, FormStage, RunImage, RunJobsView};
 use crate::workflow::InputKind;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -65,8 +65,26 @@ pub fn draw_run_jobs(
             )),
         ]),
         Line::styled(r.html_url.clone(), theme.accent()),
-        Line::raw(""),
     ];
+    match &view.image {
+        RunImage::None => {}
+        RunImage::Waiting(tag) => lines.push(Line::styled(
+            format!("succeeded: waiting for image {tag} in the registry…"),
+            theme.dim(),
+        )),
+        RunImage::Ready(tag) => lines.push(Line::styled(
+            format!(
+                "image {tag} is in the registry: {} deploys it (after a confirmation)",
+                view.deploy_key
+            ),
+            theme.good(),
+        )),
+        RunImage::Unavailable(why) => lines.push(Line::styled(
+            format!("no image to deploy: {why}"),
+            theme.bad(),
+        )),
+    }
+    lines.push(Line::raw(""));
     match (&view.jobs, &view.error) {
         (None, None) => lines.push(Line::styled("loading jobs…", theme.dim())),
         (jobs, error) => {

@@ -3,7 +3,7 @@
 //! and its confirmation, and the rate-limit state shown in the header. Pure, like `update`.
 
 use super::app::{App, Effect, Overlay, Panel};
-use crate::domain::{JobView, RateLimit, RunView};
+use crate::domain::{CommitSha, JobView, RateLimit, RunView, Tag, TagView};
 use crate::workflow::{self, DispatchSpec, InputKind};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -23,6 +23,25 @@ pub enum GithubMsg {
     },
     FormLoaded(Result<FormData, String>),
     Dispatched(Result<RunView, String>),
+    /// Where the image of the open dialog's successful run stands in the registry.
+    RunImage {
+        run_id: u64,
+        image: RunImage,
+    },
+}
+
+/// The image a successful run built, as the jobs dialog offers it for deploying.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RunImage {
+    /// The run has not succeeded (yet), so there is nothing to offer.
+    #[default]
+    None,
+    /// The run succeeded; its commit tag is not in the registry yet.
+    Waiting(Tag),
+    /// The commit tag resolves in the registry: the deploy key offers it.
+    Ready(Tag),
+    /// It will not be offered (no commit tag pattern, the registry refused, timed out).
+    Unavailable(String),
 }
 
 /// What the loop must do for the GitHub dialogs.
@@ -49,6 +68,9 @@ pub struct RunJobsView {
     pub error: Option<String>,
     pub loaded_at: Option<DateTime<Utc>>,
     pub scroll: u16,
+    pub image: RunImage,
+    /// The deploy key's label, for the dialog's hint (from the keymap).
+    pub deploy_key: String,
 }
 
 /// What the form is built from: the ref to offer and the inputs the workflow declares.
@@ -155,7 +177,62 @@ pub fn open_run(app: &mut App, run: RunView, fx: &mut Vec<Effect>) {
         error: None,
         loaded_at: None,
         scroll: 0,
+        image: RunImage::None,
+        deploy_key: app.keymap.label(crate::keymap::Action::Deploy),
     }));
+}
+
+/// The deploy key in the jobs dialog: the confirmation dialog for the run's image, once the
+/// run succeeded and its tag is in the registry.
+fn deploy_run_image(app: &mut App, fx: &mut Vec<Effect>) {
+    let Overlay::RunJobs(view) = &app.overlay else {
+        return;
+    };
+    let tag = match &view.image {
+        RunImage::Ready(tag) => tag.clone(),
+        RunImage::Waiting(tag) => {
+            let text = format!("{tag} is not in the registry yet; deploy it once it is");
+            app.message = Some((text, app.now));
+            return;
+        }
+        RunImage::Unavailable(why) => {
+            let text = format!("nothing to deploy: {why}");
+            app.message = Some((text, app.now));
+            return;
+        }
+        RunImage::None => {
+            let text = "nothing to deploy: the run has not succeeded".to_string();
+            app.message = Some((text, app.now));
+            return;
+        }
+    };
+    let run = view.run.clone();
+    // The tags panel's row has the image's dates and size; else describe it from the run.
+    let known = app
+        .tags
+        .data
+        .iter()
+        .flatten()
+        .flat_map(|r| r.tags.iter())
+        .find(|t| t.tag == tag)
+        .cloned();
+    let view = known.unwrap_or_else(|| TagView {
+        tag: tag.clone(),
+        digest: None,
+        revision: CommitSha::parse(&run.head_sha).ok(),
+        created: None,
+        size_bytes: None,
+        ci: run.conclusion.clone(),
+        running: false,
+        error: None,
+        aliases: Vec::new(),
+        last_deployed: None,
+    });
+    super::app::open_deploy_confirm(app, view, fx);
+    if matches!(app.overlay, Overlay::Confirm(_)) {
+        // The jobs dialog is gone: stop following its run.
+        fx.push(Effect::Github(GithubEffect::WatchRun(None)));
+    }
 }
 
 /// The copy key: the URL of the run in the open dialog, else of the selected run.
@@ -211,6 +288,7 @@ pub fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) -> bool {
                 }
             }
             Some(Action::CopyUrl) => copy_url(app, fx),
+            Some(Action::Deploy) => deploy_run_image(app, fx),
             Some(Action::Quit) => fx.push(Effect::Quit),
             _ => {}
         }
@@ -341,6 +419,16 @@ pub fn update(app: &mut App, msg: GithubMsg, now: DateTime<Utc>, fx: &mut Vec<Ef
             fx.push(Effect::RefreshRemote);
             app.focus = Panel::Runs;
             open_run(app, run, fx);
+            true
+        }
+        GithubMsg::RunImage { run_id, image } => {
+            let Overlay::RunJobs(view) = &mut app.overlay else {
+                return false;
+            };
+            if view.run.id != run_id {
+                return false;
+            }
+            view.image = image;
             true
         }
         GithubMsg::Dispatched(Err(e)) => {

@@ -312,6 +312,7 @@ async fn github_task(
     };
     let (watch_tx, watch_rx) = watch::channel(None);
     let watcher = tokio::spawn(run_watch_task(
+        config.clone(),
         gh.clone(),
         authenticated,
         tx.clone(),
@@ -381,8 +382,11 @@ async fn load_form(gh: &GithubSource) -> Result<FormData, String> {
 }
 
 /// The jobs dialog's data: the run and its jobs, re-read while the run is not completed
-/// (every 10 s with a token, 30 s without), and not at all once it is.
+/// (every 10 s with a token, 30 s without), and not at all once it is. Once it has
+/// succeeded, its commit tag is looked up in the registry (HEAD requests with backoff) so
+/// the dialog can offer to deploy it.
 async fn run_watch_task(
+    config: Arc<Config>,
     gh: GithubSource,
     authenticated: bool,
     tx: mpsc::Sender<Msg>,
@@ -400,6 +404,14 @@ async fn run_watch_task(
             };
             let in_progress = matches!(&result, Ok((run, _)) if !run.is_completed())
                 || matches!(&result, Err(GithubError::RateLimited { .. }));
+            let succeeded = match &result {
+                Ok((run, _))
+                    if run.is_completed() && run.conclusion.as_deref() == Some("success") =>
+                {
+                    Some(run.clone())
+                }
+                _ => None,
+            };
             let msg = GithubMsg::RunDetails {
                 run_id,
                 result: result.map_err(|e| e.to_string()),
@@ -413,6 +425,17 @@ async fn run_watch_task(
                     blocked_until: gh.blocked_until(chrono::Utc::now()),
                 }))
                 .await;
+            if let Some(run) = succeeded {
+                let image = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = which.changed() => if r.is_err() { return } else { continue },
+                    image = run_image(&config, &run, &tx) => image,
+                };
+                let msg = GithubMsg::RunImage { run_id, image };
+                if tx.send(Msg::Github(msg)).await.is_err() {
+                    return;
+                }
+            }
             if in_progress {
                 wait_for_change = false;
                 let delay = pipeline::next_poll_delay(
@@ -434,6 +457,34 @@ async fn run_watch_task(
                 r = which.changed() => if r.is_err() { return },
             }
         }
+    }
+}
+
+/// Where a successful run's image stands: its commit tag (the first service's pattern on the
+/// run's head SHA), reported as waiting until it resolves in the registry, for up to 30 minutes.
+async fn run_image(
+    config: &Config,
+    run: &crate::domain::RunView,
+    tx: &mpsc::Sender<Msg>,
+) -> super::github_ui::RunImage {
+    use super::github_ui::RunImage;
+    let Some(service) = config.deployment.services.first() else {
+        return RunImage::Unavailable("no service configured".into());
+    };
+    let tag = match pipeline::image_tag_for(service, run) {
+        Ok(t) => t,
+        Err(e) => return RunImage::Unavailable(e.to_string()),
+    };
+    let waiting = GithubMsg::RunImage {
+        run_id: run.id,
+        image: RunImage::Waiting(tag.clone()),
+    };
+    let _ = tx.send(Msg::Github(waiting)).await;
+    let registry = RegistrySource::new(&config.registry);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30 * 60);
+    match pipeline::wait_for_image(&registry, &service.image, &tag, deadline).await {
+        Ok(_) => RunImage::Ready(tag),
+        Err(e) => RunImage::Unavailable(e.to_string()),
     }
 }
 

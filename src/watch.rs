@@ -1,0 +1,737 @@
+//! `elt-console watch`: the replacement for the cron job and auto-deploy script. At an interval
+//! it asks the registry which digest each service's `latest` tag names (one HEAD request per
+//! service), compares that with what the running containers were created from, and deploys a
+//! new one through the engine exactly as `elt-console deploy --yes` would.
+//!
+//! Every decision is one line on stdout (JSON with `--json`) and one `watch` row in the store's
+//! audit, whose target is the set of digests (`app@sha256:…`). The audit is also the memory
+//! that keeps a digest from being deployed twice: once watch has deployed a set, or seen it
+//! fail after it replaced the running version (rolled back), it leaves that set alone until
+//! `latest` moves — also across restarts, and also when an operator has since rolled back.
+
+use crate::config::Config;
+use crate::deploy::{
+    DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, fmt_ms, lock_stale_after,
+    short_digest, state_dir,
+};
+use crate::domain::{ContainerState, ContainerView, Digest, Tag};
+use crate::sources::docker::DockerSource;
+use crate::sources::registry::{RegistryError, RegistrySource};
+use crate::store::{Actor, DeployKind, DeployStatus, LockState, Store};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::io::Write;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub const ACTION: &str = "watch";
+/// Outcomes that mean "watch is done with this set of digests".
+const REMEMBERED: [&str; 3] = ["deployed", "failed", "already-running"];
+/// Routine `no-change` rows older than this are dropped from the audit.
+const KEEP_NO_CHANGE_DAYS: i64 = 14;
+
+pub const EXIT_DEPLOY_FAILED: i32 = 1;
+pub const EXIT_UNREACHABLE: i32 = 2;
+
+pub struct WatchArgs {
+    /// Seconds between checks (default `watch.interval_s`).
+    pub interval_s: Option<u64>,
+    /// One check (and deploy if needed), then exit.
+    pub once: bool,
+    pub json: bool,
+    pub read_only: bool,
+}
+
+/// What `latest` and the running containers say for one service.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ServiceState {
+    pub service: String,
+    pub latest: Option<String>,
+    /// The digest the running container's image is known by in this repository (None: no
+    /// running container, or a local image that came from elsewhere).
+    pub running: Option<String>,
+}
+
+/// One decision, as printed and audited.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub at: DateTime<Utc>,
+    pub decision: &'static str,
+    /// The digests of `latest`, `app@sha256:…` (comma-separated for several services).
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<i64>,
+    pub detail: String,
+    /// When the next check is due (None: watch is stopping).
+    pub next_check_s: Option<u64>,
+}
+
+/// What one check ended with, for the next delay and `--once`'s exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Nothing to do, or done: the normal interval.
+    Calm,
+    /// The registry or the engine could not be read, or a pull failed: back off.
+    Backoff,
+    /// Another deploy holds the lock: try again at the next tick.
+    Locked,
+    /// A deploy failed (rolled back, or stopped before any change).
+    DeployFailed,
+    /// Something that waiting will not fix (no `latest` tag, refused access): reported, and
+    /// checked again at the normal interval.
+    Error,
+    /// Stop was requested while deploying.
+    Stopped,
+}
+
+struct Watcher {
+    config: Config,
+    registry: RegistrySource,
+    /// Connected on first use and kept; dropped after an error so the next check reconnects.
+    docker: Option<DockerSource>,
+    store: Store,
+    actor: Actor,
+    json: bool,
+    stop: CancellationToken,
+}
+
+fn out(line: &str) {
+    // Never fail on output: journald or a closed pipe must not stop a deploy.
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+    let _ = o.flush();
+}
+
+/// The set key: `service@digest` for each service, in config order.
+fn target_of(states: &[ServiceState]) -> String {
+    states
+        .iter()
+        .map(|s| format!("{}@{}", s.service, s.latest.as_deref().unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The running, long-lived containers of `service`.
+fn running_of<'a>(list: &'a [ContainerView], service: &str) -> Vec<&'a ContainerView> {
+    list.iter()
+        .filter(|c| !c.oneoff && c.service == service && c.state == ContainerState::Running)
+        .collect()
+}
+
+/// The digest a container's image is known by in `docker_name` (its repository), if any.
+fn digest_in(c: &ContainerView, docker_name: &str) -> Option<String> {
+    c.repo_digests.iter().find_map(|d| {
+        d.split_once('@')
+            .filter(|(r, _)| *r == docker_name)
+            .map(|(_, d)| d.to_string())
+    })
+}
+
+/// Whether every running container of the service was created from `digest`.
+fn runs_digest(containers: &[&ContainerView], docker_name: &str, digest: &str) -> bool {
+    !containers.is_empty()
+        && containers.iter().all(|c| {
+            c.repo_digests
+                .iter()
+                .any(|d| d.split_once('@') == Some((docker_name, digest)))
+        })
+}
+
+/// Delay after `failures` checks in a row that had to back off: the interval doubled each
+/// time, capped.
+pub fn backoff_delay(interval: Duration, cap: Duration, failures: u32) -> Duration {
+    let factor = 1u32.checked_shl(failures.min(20)).unwrap_or(u32::MAX);
+    interval.saturating_mul(factor).min(cap).max(interval)
+}
+
+impl Watcher {
+    fn decide(&self, mut d: Decision) {
+        d.at = Utc::now();
+        if let Err(e) = self.store.audit(
+            &self.actor,
+            ACTION,
+            d.target.as_deref(),
+            d.decision,
+            Some(&d.detail),
+        ) {
+            tracing::warn!("audit: {e}");
+        }
+        if self.json {
+            if let Ok(line) = serde_json::to_string(&d) {
+                out(&line);
+            }
+        } else {
+            out(&format!(
+                "{} {}: {}{}",
+                d.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                d.decision,
+                d.detail,
+                d.next_check_s
+                    .map(|s| format!(" (next check in {s}s)"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+
+    fn decision(&self, kind: &'static str, target: Option<String>, detail: String) -> Decision {
+        Decision {
+            at: Utc::now(),
+            decision: kind,
+            target,
+            services: Vec::new(),
+            deployment_id: None,
+            detail,
+            next_check_s: None,
+        }
+    }
+
+    /// `latest` of every service, by HEAD request.
+    async fn latest(&self) -> Result<Vec<(String, Digest)>, RegistryError> {
+        let latest = Tag::parse("latest").map_err(|e| RegistryError::Other {
+            repo: String::new(),
+            message: e.to_string(),
+        })?;
+        let mut found = Vec::new();
+        for svc in &self.config.deployment.services {
+            let digest = self.registry.resolve(&svc.image, &latest).await?;
+            found.push((svc.name.clone(), digest));
+        }
+        Ok(found)
+    }
+
+    /// One check; `next` is the delay that would follow it, for the printed line.
+    async fn containers(&mut self) -> Result<Vec<ContainerView>, String> {
+        if self.docker.is_none() {
+            let docker = DockerSource::connect(
+                &self.config.docker.host,
+                self.config.docker.request_timeout_ms,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            self.docker = Some(docker);
+        }
+        let docker = self.docker.as_ref().ok_or("no Docker connection")?;
+        let result = docker
+            .project_containers(&self.config.deployment.project)
+            .await
+            .map_err(|e| e.to_string());
+        if result.is_err() {
+            self.docker = None;
+        }
+        result
+    }
+
+    async fn check(&mut self, next: impl Fn(Verdict) -> Duration) -> Verdict {
+        let secs = |v: Verdict| Some(next(v).as_secs());
+        let latest = match self.latest().await {
+            Ok(l) => l,
+            Err(e) => {
+                let backoff = e.is_transient();
+                let kind = if backoff { "registry-backoff" } else { "error" };
+                let verdict = if backoff {
+                    Verdict::Backoff
+                } else {
+                    Verdict::Error
+                };
+                let mut d = self.decision(kind, None, e.to_string());
+                d.next_check_s = secs(verdict);
+                self.decide(d);
+                return verdict;
+            }
+        };
+        let containers = match self.containers().await {
+            Ok(c) => c,
+            Err(e) => {
+                let mut d = self.decision(
+                    "error",
+                    None,
+                    format!("cannot read the running containers: {e}"),
+                );
+                d.next_check_s = secs(Verdict::Backoff);
+                self.decide(d);
+                return Verdict::Backoff;
+            }
+        };
+
+        let mut states = Vec::new();
+        let mut all_run = true;
+        let mut none_running = true;
+        for (svc, (name, digest)) in self.config.deployment.services.iter().zip(&latest) {
+            let docker_name = svc.image.docker_name();
+            let running = running_of(&containers, name);
+            none_running &= running.is_empty();
+            all_run &= runs_digest(&running, &docker_name, digest.as_str());
+            states.push(ServiceState {
+                service: name.clone(),
+                latest: Some(digest.to_string()),
+                running: running.iter().find_map(|c| digest_in(c, &docker_name)),
+            });
+        }
+        let target = target_of(&states);
+        let first = &latest[0].1;
+        let summary = format!("latest = {}", short_digest(first.as_str()));
+
+        if all_run {
+            let mut d = self.decision(
+                "no-change",
+                Some(target),
+                format!("{summary}, which runs now"),
+            );
+            d.services = states;
+            d.next_check_s = secs(Verdict::Calm);
+            self.decide(d);
+            return Verdict::Calm;
+        }
+        // Nothing runs (stopped for maintenance?): do not start it for a version that was
+        // already deployed; a new `latest` is still deployed.
+        if none_running {
+            let last = self
+                .store
+                .deployments_with_status(&[DeployStatus::Succeeded], 1)
+                .ok()
+                .and_then(|l| l.into_iter().next());
+            if let Some(dep) = last
+                && dep.to.digest.as_deref() == Some(first.as_str())
+            {
+                let mut d = self.decision(
+                    "no-change",
+                    Some(target),
+                    format!(
+                        "{summary}, deployed by #{}; no container runs now, so it is left stopped",
+                        dep.id
+                    ),
+                );
+                d.services = states;
+                d.next_check_s = secs(Verdict::Calm);
+                self.decide(d);
+                return Verdict::Calm;
+            }
+        }
+        match self.store.last_audit(ACTION, &target, &REMEMBERED) {
+            Ok(Some(seen)) => {
+                let kind = if seen.outcome == "failed" {
+                    "skipped-failed"
+                } else {
+                    "skipped-done"
+                };
+                let mut d = self.decision(
+                    kind,
+                    Some(target),
+                    format!(
+                        "{summary} does not run, but watch already {} it at {} ({}); it waits until latest moves",
+                        match seen.outcome.as_str() {
+                            "failed" => "tried and failed to deploy",
+                            "already-running" => "found it running",
+                            _ => "deployed",
+                        },
+                        seen.at.format("%Y-%m-%d %H:%M:%SZ"),
+                        seen.detail.as_deref().unwrap_or("-")
+                    ),
+                );
+                d.services = states;
+                d.next_check_s = secs(Verdict::Calm);
+                self.decide(d);
+                return Verdict::Calm;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // Without its memory watch could deploy a known-bad digest again: wait.
+                let mut d =
+                    self.decision("error", Some(target), format!("cannot read the audit: {e}"));
+                d.next_check_s = secs(Verdict::Backoff);
+                self.decide(d);
+                return Verdict::Backoff;
+            }
+        }
+        match self.store.lock_state(lock_stale_after(&self.config)) {
+            Ok(LockState::Free) => {}
+            Ok(state) => {
+                let mut d = self.decision(
+                    "skipped-locked",
+                    Some(target),
+                    format!(
+                        "{summary} is new, but {}",
+                        crate::deploy::describe_lock_refusal(&state)
+                    ),
+                );
+                d.services = states;
+                d.next_check_s = secs(Verdict::Locked);
+                self.decide(d);
+                return Verdict::Locked;
+            }
+            Err(e) => {
+                let mut d = self.decision(
+                    "error",
+                    Some(target),
+                    format!("cannot read the deploy lock: {e}"),
+                );
+                d.next_check_s = secs(Verdict::Backoff);
+                self.decide(d);
+                return Verdict::Backoff;
+            }
+        }
+        let mut d = self.decision(
+            "deploying",
+            Some(target.clone()),
+            format!(
+                "{summary} differs from what runs ({}); deploying latest",
+                states
+                    .iter()
+                    .map(|s| format!(
+                        "{}: {}",
+                        s.service,
+                        s.running.as_deref().map(short_digest).unwrap_or("none")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        d.services = states.clone();
+        self.decide(d);
+        self.deploy(states, target, &next).await
+    }
+
+    async fn deploy(
+        &self,
+        mut states: Vec<ServiceState>,
+        target: String,
+        next: &impl Fn(Verdict) -> Duration,
+    ) -> Verdict {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = match Engine::connect(self.config.clone(), tx, self.stop.clone()).await {
+            Ok(e) => e,
+            Err(e) => {
+                let mut d = self.decision(
+                    "error",
+                    Some(target),
+                    format!("cannot start the deploy: {e}"),
+                );
+                d.next_check_s = Some(next(Verdict::Backoff).as_secs());
+                self.decide(d);
+                return Verdict::Backoff;
+            }
+        };
+        let printer = tokio::spawn(print_steps(rx, self.json));
+        let outcome = engine
+            .run(DeployRequest {
+                kind: DeployKind::Deploy,
+                target: Target::Latest,
+                force: false,
+                dry_run: false,
+            })
+            .await;
+        let _ = printer.await;
+
+        // `latest` may have moved between our HEAD and the engine's: remember what the engine
+        // actually deployed (the store keeps the first service's side).
+        let deployment = outcome
+            .deployment_id
+            .and_then(|id| self.store.deployment(id).ok().flatten());
+        let mut target = target;
+        if let (Some(dep), Some(first)) = (&deployment, states.first_mut())
+            && let Some(d) = &dep.to.digest
+            && first.latest.as_deref() != Some(d.as_str())
+        {
+            first.latest = Some(d.clone());
+            target = target_of(&states);
+        }
+        let failed_step = deployment.as_ref().and_then(|dep| {
+            dep.steps
+                .iter()
+                .find(|s| s.status == "failed")
+                .map(|s| s.name.clone())
+        });
+        let id_text = outcome
+            .deployment_id
+            .map(|id| format!("deployment #{id}: "))
+            .unwrap_or_default();
+        let (kind, verdict) = match outcome.status {
+            _ if outcome.refused => ("skipped-locked", Verdict::Locked),
+            DeployStatus::Succeeded => ("deployed", Verdict::Calm),
+            DeployStatus::Skipped => ("already-running", Verdict::Calm),
+            DeployStatus::Cancelled => ("cancelled", Verdict::Stopped),
+            // The registry or the network let the deploy down before anything changed: try
+            // again, later each time.
+            DeployStatus::Failed
+                if matches!(failed_step.as_deref(), Some("resolve" | "pull") | None) =>
+            {
+                ("failed-retry", Verdict::Backoff)
+            }
+            _ => ("failed", Verdict::DeployFailed),
+        };
+        let mut d = self.decision(kind, Some(target), format!("{id_text}{}", outcome.message));
+        d.services = states;
+        d.deployment_id = outcome.deployment_id;
+        d.next_check_s = (!self.stop.is_cancelled()).then(|| next(verdict).as_secs());
+        self.decide(d);
+        if self.stop.is_cancelled() {
+            Verdict::Stopped
+        } else {
+            verdict
+        }
+    }
+}
+
+/// The engine's finished steps, one line each, under the `deploying` line (text mode only:
+/// JSON mode keeps to one line per decision; `history --json` has the steps).
+async fn print_steps(mut rx: mpsc::UnboundedReceiver<DeployEvent>, json: bool) {
+    while let Some(ev) = rx.recv().await {
+        if json {
+            continue;
+        }
+        if let DeployEvent::Step {
+            seq,
+            name,
+            state,
+            duration_ms,
+            summary,
+        } = ev
+        {
+            if state == StepState::Running || state == StepState::Skipped {
+                continue;
+            }
+            out(&format!(
+                "  {seq:>2} {name:<9} {:<7} {:>8}  {summary}",
+                state.as_str(),
+                duration_ms.map(fmt_ms).unwrap_or_default()
+            ));
+        }
+    }
+}
+
+/// One watcher per deployment folder: a second would race the first to each new digest.
+struct InstanceLock {
+    _file: std::fs::File,
+}
+
+fn take_instance_lock(config: &Config) -> Result<InstanceLock, String> {
+    use std::os::fd::AsRawFd;
+    let dir = state_dir(config);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("watch.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; the lock goes with the file when it is closed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(format!(
+            "another `elt-console watch` already watches this deployment ({} is locked)",
+            path.display()
+        ));
+    }
+    Ok(InstanceLock { _file: file })
+}
+
+/// SIGINT/SIGTERM stop the watcher (and cancel a deploy that has not yet touched the app; past
+/// the recreate step the engine finishes or rolls back first). SIGHUP is ignored.
+fn stop_on_signals(stop: CancellationToken, json: bool) {
+    // SAFETY: ignore SIGPIPE so a closed stdout fails writes instead of killing a deploy.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = hup.recv() => { tracing::info!("watch: SIGHUP ignored"); continue; }
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            if !json && !stop.is_cancelled() {
+                eprintln!(
+                    "elt-console watch: {name}: stopping (a deploy in progress stops only if it has not yet replaced the app, else it finishes or rolls back)"
+                );
+            }
+            stop.cancel();
+        }
+    });
+}
+
+pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
+    let actor = Actor::current();
+    let store = match Store::open(&state_dir(&config)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("elt-console: watch: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    if args.read_only || config.ui.read_only {
+        let why =
+            "read-only mode (--read-only or ui.read_only) refuses every change, and watch deploys";
+        let _ = store.audit(&actor, ACTION, None, "refused", Some(why));
+        eprintln!("elt-console: watch refused: {why}");
+        return EXIT_REFUSED;
+    }
+    let interval = Duration::from_secs(args.interval_s.unwrap_or(config.watch.interval_s));
+    if interval.is_zero() {
+        eprintln!("elt-console: watch: --interval must be above 0 seconds");
+        return crate::cli::EXIT_USAGE;
+    }
+    let cap = Duration::from_secs(config.watch.max_backoff_s).max(interval);
+    let _instance = match take_instance_lock(&config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("elt-console: watch: {e}");
+            return EXIT_REFUSED;
+        }
+    };
+    let stop = CancellationToken::new();
+    stop_on_signals(stop.clone(), args.json);
+    if let Err(e) = store.prune_audit(
+        ACTION,
+        "no-change",
+        Utc::now() - chrono::Duration::days(KEEP_NO_CHANGE_DAYS),
+    ) {
+        tracing::warn!("pruning the audit: {e}");
+    }
+    let mut watcher = Watcher {
+        registry: RegistrySource::new(&config.registry),
+        docker: None,
+        store,
+        actor,
+        json: args.json,
+        stop: stop.clone(),
+        config,
+    };
+    let services: Vec<String> = watcher
+        .config
+        .deployment
+        .services
+        .iter()
+        .map(|s| {
+            s.image
+                .with_tag(&Tag::parse("latest").expect("a valid tag"))
+        })
+        .collect();
+    watcher.decide(watcher.decision(
+        "started",
+        None,
+        format!(
+            "watching {} every {}s (backing off up to {}s), project {}",
+            services.join(", "),
+            interval.as_secs(),
+            cap.as_secs(),
+            watcher.config.deployment.project
+        ),
+    ));
+
+    let mut failures = 0u32;
+    loop {
+        let f = failures;
+        let verdict = watcher
+            .check(|v| match v {
+                Verdict::Backoff => backoff_delay(interval, cap, f + 1),
+                _ => interval,
+            })
+            .await;
+        failures = if verdict == Verdict::Backoff {
+            failures.saturating_add(1)
+        } else {
+            0
+        };
+        if args.once || verdict == Verdict::Stopped || stop.is_cancelled() {
+            if !args.once || stop.is_cancelled() {
+                watcher.decide(watcher.decision("stopped", None, "stop requested".into()));
+            }
+            return match verdict {
+                Verdict::Calm | Verdict::Stopped => 0,
+                Verdict::Locked => EXIT_REFUSED,
+                Verdict::DeployFailed => EXIT_DEPLOY_FAILED,
+                Verdict::Backoff | Verdict::Error => EXIT_UNREACHABLE,
+            };
+        }
+        let delay = if failures > 0 {
+            backoff_delay(interval, cap, failures)
+        } else {
+            interval
+        };
+        tokio::select! {
+            _ = stop.cancelled() => {
+                watcher.decide(watcher.decision("stopped", None, "stop requested".into()));
+                return 0;
+            }
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let i = Duration::from_secs(60);
+        let cap = Duration::from_secs(900);
+        let seq: Vec<u64> = (0..7).map(|f| backoff_delay(i, cap, f).as_secs()).collect();
+        assert_eq!(seq, [60, 120, 240, 480, 900, 900, 900]);
+        assert_eq!(backoff_delay(i, cap, u32::MAX), cap);
+    }
+
+    fn container(service: &str, digests: &[&str]) -> ContainerView {
+        ContainerView {
+            id: "c".into(),
+            name: format!("p-{service}-1"),
+            service: service.into(),
+            oneoff: false,
+            state: ContainerState::Running,
+            health: crate::domain::HealthState::Healthy,
+            exit_code: None,
+            restarts: 0,
+            started_at: None,
+            image: "r/app:t1".into(),
+            image_id: "sha256:1".into(),
+            repo_digests: digests.iter().map(|s| s.to_string()).collect(),
+            revision: None,
+            image_created: None,
+            image_version: None,
+            pid: None,
+        }
+    }
+
+    #[test]
+    fn running_digest_is_matched_in_the_services_own_repository() {
+        let a = "sha256:".to_string() + &"a".repeat(64);
+        let b = "sha256:".to_string() + &"b".repeat(64);
+        let c = container("app", &[&format!("other/app@{a}"), &format!("reg/app@{b}")]);
+        let list = vec![c];
+        let running = running_of(&list, "app");
+        assert!(runs_digest(&running, "reg/app", &b));
+        // The same digest under another repository is not what `reg/app:latest` names.
+        assert!(!runs_digest(&running, "reg/app", &a));
+        assert_eq!(digest_in(&list[0], "reg/app"), Some(b.clone()));
+        // No running container: nothing runs the digest.
+        assert!(!runs_digest(&running_of(&list, "worker"), "reg/app", &b));
+        let mut stopped = list[0].clone();
+        stopped.state = ContainerState::Exited;
+        assert!(running_of(&[stopped], "app").is_empty());
+    }
+
+    #[test]
+    fn target_names_every_service() {
+        let s = |n: &str, d: &str| ServiceState {
+            service: n.into(),
+            latest: Some(d.into()),
+            running: None,
+        };
+        assert_eq!(
+            target_of(&[s("api", "sha256:1"), s("worker", "sha256:2")]),
+            "api@sha256:1,worker@sha256:2"
+        );
+    }
+}
