@@ -215,6 +215,10 @@ pub async fn run(mut cli: Cli) -> i32 {
                     Err(e) => format!("error: {e}"),
                 };
                 println!("\n# GitHub token: {token} (value never shown)");
+                println!(
+                    "# {}",
+                    crate::sources::github::route_note(&loaded.config.github)
+                );
                 0
             }
             Err(code) => code,
@@ -696,8 +700,13 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
                 ),
                 _ => String::new(),
             };
+            let via = s
+                .proxy
+                .as_ref()
+                .map(|p| format!("; via proxy {p}"))
+                .unwrap_or_default();
             format!(
-                "  {} in {} (token: {}{rate})",
+                "  {} in {} (token: {}{rate}{via})",
                 s.workflow, s.repository, s.token
             )
         })

@@ -101,6 +101,8 @@ pub struct RunsSection {
     pub repository: String,
     pub workflow: String,
     pub token: String,
+    /// `host:port` of the proxy GitHub requests went through; null when direct.
+    pub proxy: Option<String>,
     pub runs: Vec<RunView>,
     pub rate_limit: RateLimit,
 }
@@ -157,6 +159,7 @@ pub async fn collect(config: &Config) -> StatusReport {
                 repository: config.github.repo.to_string(),
                 workflow: config.github.workflow.to_string(),
                 token: gh.token_source.to_string(),
+                proxy: gh.proxy().map(str::to_string),
                 runs: page.runs,
                 rate_limit: page.rate,
             })

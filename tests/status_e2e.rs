@@ -96,6 +96,7 @@ fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
     assert_eq!(runs["runs"].as_array().unwrap().len(), 4);
     assert_eq!(runs["runs"][0]["head_sha"], env.sha(4));
     assert_eq!(runs["token"], "none (unauthenticated: 60 requests/hour)");
+    assert!(runs["proxy"].is_null(), "no proxy variable: direct");
     assert!(runs["rate_limit"]["remaining"].as_u64().is_some());
 
     // GPU: the stand-in device, and its process mapped to the app container via its cgroup.

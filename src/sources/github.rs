@@ -4,7 +4,16 @@
 //!
 //! We use octocrab's raw request methods because its typed builders hide the ETag and the
 //! rate-limit headers; the JSON is mapped into our `RunView` here.
+//!
+//! Transport: octocrab's own middleware (base URI, auth header, extra headers, tracing) over a
+//! reqwest client we configure (`build_with_reqwest`). octocrab's default hyper client has no
+//! proxy support and no hook for a connector short of rebuilding that middleware ourselves;
+//! reqwest tunnels https through `CONNECT host:443` (TLS stays end to end with GitHub) and
+//! sends plain-http requests to the proxy in absolute form, with `Proxy-Authorization` for
+//! credentials in the proxy URL. Which proxy, if any, is decided by `super::proxy` from the
+//! usual variables, so it can be shown to the operator.
 
+use super::proxy::{ProxyError, ProxySettings, ProxyUrl};
 use crate::config::GithubConfig;
 use crate::domain::{GithubRepo, JobView, RateLimit, RunView, StepView, WorkflowId};
 use chrono::{DateTime, TimeZone, Utc};
@@ -34,10 +43,22 @@ pub enum GithubError {
     Validation(String),
     #[error("GitHub server error (HTTP {status}): {message}")]
     Server { status: u16, message: String },
-    #[error("GitHub API not reachable at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    #[error("GitHub API not reachable at {url}{}: {reason}", via(proxy))]
+    Unreachable {
+        url: String,
+        /// The proxy's `host:port` when the request went through one (never credentials).
+        proxy: Option<String>,
+        reason: String,
+    },
     #[error("unexpected answer from GitHub: {0}")]
     Decode(String),
+}
+
+fn via(proxy: &Option<String>) -> String {
+    proxy
+        .as_ref()
+        .map(|p| format!(" via proxy {p}"))
+        .unwrap_or_default()
 }
 
 /// Where the token came from; the token itself is never shown, logged or stored.
@@ -122,6 +143,35 @@ async fn gh_cli_token(api_url: &str) -> Option<String> {
     (out.status.success() && !token.is_empty()).then_some(token)
 }
 
+/// How GitHub requests leave this machine, for `config show` and `status`: the proxy's
+/// `host:port` and the variable that named it, never its credentials.
+pub fn route_note(config: &GithubConfig) -> String {
+    route_note_with(config, &ProxySettings::from_env())
+}
+
+pub fn route_note_with(config: &GithubConfig, proxies: &ProxySettings) -> String {
+    let api = match url::Url::parse(&config.api_url) {
+        Ok(u) => u,
+        Err(e) => return format!("GitHub: github.api_url {:?}: {e}", config.api_url),
+    };
+    match proxies.for_url(&api) {
+        Ok(Some(p)) => format!(
+            "GitHub via proxy {p} (from {}{})",
+            p.var(),
+            if p.has_credentials() {
+                ", with credentials, never shown"
+            } else {
+                ""
+            }
+        ),
+        Ok(None) => format!(
+            "GitHub direct (no proxy applies to {})",
+            api.host_str().unwrap_or("the API")
+        ),
+        Err(ProxyError { var, why }) => format!("GitHub proxy: error: {var}: {why}"),
+    }
+}
+
 /// A page of runs, and whether GitHub said nothing changed since the last fetch.
 #[derive(Debug, Clone)]
 pub struct RunsPage {
@@ -134,6 +184,8 @@ pub struct RunsPage {
 pub struct GithubSource {
     octo: Octocrab,
     api_url: String,
+    /// The proxy every request to `api_url` goes through, None when direct.
+    proxy: Option<ProxyUrl>,
     repo: GithubRepo,
     workflow: WorkflowId,
     per_page: u32,
@@ -183,18 +235,47 @@ impl GithubSource {
         Self::with_token(config, token, token_source)
     }
 
+    /// A source with the token given and the proxy the process environment names.
     pub fn with_token(
         config: &GithubConfig,
         token: Option<String>,
         token_source: TokenSource,
     ) -> Result<Self, String> {
+        Self::with_proxy(config, token, token_source, &ProxySettings::from_env())
+    }
+
+    /// A source with the token and the proxy rules given (tests pass their own rules rather
+    /// than change the process environment).
+    pub fn with_proxy(
+        config: &GithubConfig,
+        token: Option<String>,
+        token_source: TokenSource,
+        proxies: &ProxySettings,
+    ) -> Result<Self, String> {
         super::install_crypto_provider();
+        let api = url::Url::parse(&config.api_url)
+            .map_err(|e| format!("github.api_url {:?}: {e}", config.api_url))?;
+        let proxy = proxies
+            .for_url(&api)
+            .map_err(|e| format!("GitHub API at {}: {e}", config.api_url))?
+            .cloned();
         let timeout = Duration::from_millis(config.request_timeout_ms);
+        let rules = proxies.clone();
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            // octocrab's hyper client never followed redirects; an API 301 stays an answer.
+            .redirect(reqwest::redirect::Policy::none())
+            // Every URL asks our rules; this also turns off reqwest's own reading of the
+            // environment, so the proxy shown is the proxy used.
+            .proxy(reqwest::Proxy::custom(move |url| {
+                rules.for_url(url).ok().flatten().map(|p| p.url().clone())
+            }))
+            .build()
+            .map_err(|e| format!("cannot set up the GitHub client: {e}"))?;
         let mut builder = Octocrab::builder()
             .base_uri(config.api_url.as_str())
             .map_err(|e| format!("github.api_url {:?}: {e}", config.api_url))?
-            .set_connect_timeout(Some(timeout))
-            .set_read_timeout(Some(timeout))
             .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
             .add_header(
                 http::HeaderName::from_static("x-github-api-version"),
@@ -204,11 +285,12 @@ impl GithubSource {
             builder = builder.personal_token(token);
         }
         let octo = builder
-            .build()
+            .build_with_reqwest(http)
             .map_err(|e| format!("cannot set up the GitHub client: {e}"))?;
         Ok(Self {
             octo,
             api_url: config.api_url.trim_end_matches('/').to_string(),
+            proxy,
             repo: config.repo.clone(),
             workflow: config.workflow.clone(),
             per_page: config.runs_per_page,
@@ -217,6 +299,11 @@ impl GithubSource {
             rate: Arc::default(),
             blocked: Arc::default(),
         })
+    }
+
+    /// `host:port` of the proxy GitHub requests go through; None when they go direct.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_ref().map(ProxyUrl::host_port)
     }
 
     pub fn repo(&self) -> &GithubRepo {
@@ -342,19 +429,13 @@ impl GithubSource {
             .octo
             ._post(url.as_str(), Some(body))
             .await
-            .map_err(|e| GithubError::Unreachable {
-                url: self.api_url.clone(),
-                reason: describe_octocrab(&e),
-            })?;
+            .map_err(|e| self.unreachable(&e))?;
         let (parts, body) = response.into_parts();
         self.record_rate(&parts.headers);
         let body = body
             .collect()
             .await
-            .map_err(|e| GithubError::Unreachable {
-                url: self.api_url.clone(),
-                reason: describe_octocrab(&e),
-            })?
+            .map_err(|e| self.unreachable(&e))?
             .to_bytes();
         match parts.status.as_u16() {
             204 => Ok(DispatchAnswer {
@@ -445,6 +526,19 @@ impl GithubSource {
         Ok(out)
     }
 
+    /// A request that got no answer; names the proxy, never its credentials.
+    fn unreachable(&self, e: &octocrab::Error) -> GithubError {
+        let reason = describe_octocrab(e);
+        GithubError::Unreachable {
+            url: self.api_url.clone(),
+            proxy: self.proxy.as_ref().map(|p| p.host_port().to_string()),
+            reason: match &self.proxy {
+                Some(p) => p.redact(&reason),
+                None => reason,
+            },
+        }
+    }
+
     fn check_blocked(&self) -> Result<(), GithubError> {
         match self.blocked_until(Utc::now()) {
             Some(until) => Err(rate_limited(Some(until))),
@@ -460,6 +554,22 @@ impl GithubSource {
         body: &[u8],
         what: &str,
     ) -> GithubError {
+        // A plain-http request through a proxy gets the proxy's own refusal as its answer.
+        if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            && let Some(p) = &self.proxy
+        {
+            return GithubError::Unreachable {
+                url: self.api_url.clone(),
+                proxy: Some(p.host_port().to_string()),
+                reason: if p.has_credentials() {
+                    "the proxy refused its credentials (407)".into()
+                } else {
+                    "the proxy wants credentials (407): put them in the proxy URL, \
+                     http://user:password@host:port"
+                        .into()
+                },
+            };
+        }
         let e = error_for(status, headers, body, what);
         if let GithubError::RateLimited {
             until: Some(until), ..
@@ -508,19 +618,13 @@ impl GithubSource {
             .octo
             ._get_with_headers(url, Some(headers))
             .await
-            .map_err(|e| GithubError::Unreachable {
-                url: self.api_url.clone(),
-                reason: describe_octocrab(&e),
-            })?;
+            .map_err(|e| self.unreachable(&e))?;
         let (parts, body) = response.into_parts();
         self.record_rate(&parts.headers);
         let body = body
             .collect()
             .await
-            .map_err(|e| GithubError::Unreachable {
-                url: self.api_url.clone(),
-                reason: describe_octocrab(&e),
-            })?
+            .map_err(|e| self.unreachable(&e))?
             .to_bytes();
         match parts.status {
             StatusCode::NOT_MODIFIED => match cached {

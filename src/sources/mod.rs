@@ -5,6 +5,7 @@ pub mod docker;
 pub mod github;
 pub mod gpu;
 pub mod health;
+pub mod proxy;
 pub mod registry;
 
 /// rustls needs one process-wide crypto provider; we use ring (no C toolchain beyond cc).

@@ -241,6 +241,19 @@ pub fn bin() -> Command {
     for var in ["GH_TOKEN", "GITHUB_TOKEN", "DOCKER_HOST"] {
         cmd.env_remove(var);
     }
+    // A developer's proxy would carry the tests' loopback requests (loopback is not exempt).
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
     for (k, _) in
         std::env::vars().filter(|(k, _)| k.starts_with("ELT_") && !k.starts_with("ELT_TEST"))
     {
