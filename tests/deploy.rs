@@ -7,33 +7,24 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// A compose project of the stub app whose images come from a repository of its own.
+/// A stub-app compose project whose images come from a registry repository of its own.
 struct Deployment {
-    project: String,
-    dir: tempfile::TempDir,
-    port: u16,
+    project: StubProject,
     /// `127.0.0.1:5000/elt-t/<name>`: what the project runs.
     repo: String,
 }
 
-fn registry() -> String {
-    testenv().get("ELT_TEST_REGISTRY").to_string()
-}
-
-/// Copy stub version `n`'s image into `repo` under `tag`, push it, and drop the local tag so
-/// that a deploy has to pull it (the layers stay local, shared with the testenv images).
-fn publish(repo: &str, n: u32, tag: &str) {
-    let env = testenv();
-    let target = format!("{repo}:{tag}");
-    run_ok(Command::new("docker").args(["tag", &env.image_ref(n), &target]));
-    run_ok(Command::new("docker").args(["push", "-q", &target]));
-    run_ok(Command::new("docker").args(["rmi", &target]));
+impl std::ops::Deref for Deployment {
+    type Target = StubProject;
+    fn deref(&self) -> &StubProject {
+        &self.project
+    }
 }
 
 /// Build an image of stub version `n` plus a layer of `kib` KiB of random bytes that exists
@@ -75,153 +66,24 @@ impl Deployment {
         }
         // The running version must exist locally for `compose up`.
         run_ok(Command::new("docker").args(["pull", "-q", &format!("{repo}:t1")]));
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        write_file(
-            dir.path(),
-            "docker-compose.yml",
-            &format!(
-                r#"version: "3.8"
-services:
-  app:
-    image: ${{IMAGE_TAG}}
-    ports:
-      - "127.0.0.1:{port}:3000"
-    environment:
-      STUB_READY_AFTER: "3"
-    volumes:
-      - data:/data
-  migrate:
-    image: ${{IMAGE_TAG}}
-    command: ["migrate"]
-    environment:
-      STUB_MIGRATE_FAIL: "${{STUB_MIGRATE_FAIL:-0}}"
-    profiles: ["migrate"]
-    volumes:
-      - data:/data
-volumes:
-  data:
-"#
-            ),
-        );
-        write_file(
-            dir.path(),
-            ".env",
-            &format!(
-                "# the operator's own settings\nCOMPOSE_HTTP_TIMEOUT=120\nIMAGE_TAG={repo}:t1\n"
-            ),
-        );
         let d = Self {
-            project: format!("eltd-{name}"),
-            dir,
-            port,
+            project: StubProject::up(&format!("eltd-{name}"), &format!("{repo}:t1")),
             repo,
         };
-        let _ = d.compose(&["down", "-v", "--remove-orphans"]);
-        let out = d.compose(&["up", "-d", "app"]);
-        assert!(
-            out.status.success(),
-            "compose up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        d.wait_healthy();
         d.write_config(&d.repo.clone(), "");
         d
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
     }
 
     /// The console's config for this project; `image` is the repository the console deploys
     /// from (the registry itself, or a proxy in front of it).
     fn write_config(&self, image: &str, extra_deploy: &str) {
-        let registry_host = image.split('/').next().unwrap();
-        write_file(
-            self.dir.path(),
-            "config.toml",
-            &format!(
-                r#"[deployment]
-project = "{project}"
-compose_file = "{dir}/docker-compose.yml"
-env_file = "{dir}/.env"
-state_dir = "{dir}/state"
-
-[[deployment.services]]
-name = "app"
-image = "{image}"
-image_var = "IMAGE_TAG"
-commit_tags = ["t{{sha}}"]
-migrate_service = "migrate"
-
-[registry]
-plain_http = ["{registry_host}", "{registry}"]
-request_timeout_ms = 3000
-
-[[health]]
-name = "app"
-url = "http://127.0.0.1:{port}/api/health"
-timeout_ms = 1000
-
-[deploy]
-health_timeout_s = 60
-health_interval_ms = 250
-health_successes = 2
-keep_images = 2
-pull_attempts = 2
-compose_command = "{compose}"
-{extra_deploy}
-
-[github]
-api_url = "http://127.0.0.1:9"
-"#,
-                project = self.project,
-                dir = self.dir.path().display(),
-                port = self.port,
-                registry = registry(),
-                compose = testenv().compose().join(" "),
-            ),
+        self.project.write_config(
+            image,
+            "t{sha}",
+            &format!("keep_images = 2\n{extra_deploy}"),
+            // Nothing here asks GitHub: point it where nothing answers.
+            "[github]\napi_url = \"http://127.0.0.1:9\"\n",
         );
-    }
-
-    fn compose(&self, args: &[&str]) -> std::process::Output {
-        let parts = testenv().compose();
-        run(Command::new(&parts[0])
-            .args(&parts[1..])
-            .args(["-p", &self.project, "-f"])
-            .arg(self.path("docker-compose.yml"))
-            .args(args)
-            .current_dir(self.dir.path()))
-    }
-
-    fn console(&self) -> Command {
-        let mut cmd = bin();
-        cmd.arg("--config")
-            .arg(self.path("config.toml"))
-            .current_dir(self.dir.path());
-        cmd
-    }
-
-    fn app_container(&self) -> String {
-        run_ok(Command::new("docker").args([
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.project),
-            "--filter",
-            "label=com.docker.compose.service=app",
-            "--filter",
-            "label=com.docker.compose.oneoff=False",
-        ]))
-        .trim()
-        .to_string()
-    }
-
-    fn inspect(&self, format: &str) -> String {
-        run_ok(Command::new("docker").args(["inspect", "-f", format, &self.app_container()]))
-            .trim()
-            .to_string()
     }
 
     fn running_image_id(&self) -> String {
@@ -240,20 +102,6 @@ api_url = "http://127.0.0.1:9"
         .to_string()
     }
 
-    fn wait_healthy(&self) {
-        wait_for("app healthy", Duration::from_secs(60), || {
-            let id = self.app_container();
-            if id.is_empty() {
-                return None;
-            }
-            (self.inspect("{{.State.Health.Status}}") == "healthy").then_some(())
-        });
-    }
-
-    fn env_file(&self) -> String {
-        std::fs::read_to_string(self.path(".env")).unwrap()
-    }
-
     fn history(&self) -> serde_json::Value {
         let out = run_ok(self.console().args(["history", "--json", "-n", "50"]));
         serde_json::from_str(&out).unwrap()
@@ -266,12 +114,6 @@ api_url = "http://127.0.0.1:9"
             "cat",
             "/data/records.log",
         ]))
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
     }
 }
 

@@ -15,19 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-fn registry() -> String {
-    testenv().get("ELT_TEST_REGISTRY").to_string()
-}
-
-/// Push stub version `n` as `repo:tag` (straight to the registry, as the CI does).
-fn publish(repo: &str, n: u32, tag: &str) {
-    let env = testenv();
-    let target = format!("{repo}:{tag}");
-    run_ok(Command::new("docker").args(["tag", &env.image_ref(n), &target]));
-    run_ok(Command::new("docker").args(["push", "-q", &target]));
-    run_ok(Command::new("docker").args(["rmi", &target]));
-}
-
 fn image_id(n: u32) -> String {
     run_ok(Command::new("docker").args([
         "image",
@@ -151,10 +138,16 @@ fn count_up(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64) {
 
 /// A compose project running stub v1 from `repo:t1`, with a console config for it.
 struct Project {
-    name: String,
-    dir: tempfile::TempDir,
+    project: StubProject,
     /// What the project runs and the console watches (the registry, or a proxy before it).
     repo: String,
+}
+
+impl std::ops::Deref for Project {
+    type Target = StubProject;
+    fn deref(&self) -> &StubProject {
+        &self.project
+    }
 }
 
 impl Project {
@@ -162,148 +155,17 @@ impl Project {
     fn new(name: &str, repo: &str, pushed_to: &str, extra_config: &str) -> Self {
         publish(pushed_to, 1, "t1");
         run_ok(Command::new("docker").args(["pull", "-q", &format!("{repo}:t1")]));
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        write_file(
-            dir.path(),
-            "docker-compose.yml",
-            &format!(
-                r#"version: "3.8"
-services:
-  app:
-    image: ${{IMAGE_TAG}}
-    ports:
-      - "127.0.0.1:{port}:3000"
-    environment:
-      STUB_READY_AFTER: "2"
-    volumes:
-      - data:/data
-  migrate:
-    image: ${{IMAGE_TAG}}
-    command: ["migrate"]
-    profiles: ["migrate"]
-    volumes:
-      - data:/data
-volumes:
-  data:
-"#
-            ),
+        let project = StubProject::up(&format!("eltw-{name}"), &format!("{repo}:t1"));
+        project.write_config(
+            repo,
+            "main-{sha}",
+            "",
+            &format!("[watch]\ninterval_s = 1\nmax_backoff_s = 4\n\n{extra_config}"),
         );
-        write_file(dir.path(), ".env", &format!("IMAGE_TAG={repo}:t1\n"));
-        let p = Self {
-            name: format!("eltw-{name}"),
-            dir,
+        Self {
+            project,
             repo: repo.to_string(),
-        };
-        let _ = p.compose(&["down", "-v", "--remove-orphans"]);
-        let out = p.compose(&["up", "-d", "app"]);
-        assert!(
-            out.status.success(),
-            "compose up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        p.wait_healthy();
-        let registry_host = repo.split('/').next().unwrap();
-        write_file(
-            p.dir.path(),
-            "config.toml",
-            &format!(
-                r#"[deployment]
-project = "{project}"
-compose_file = "{dir}/docker-compose.yml"
-env_file = "{dir}/.env"
-state_dir = "{dir}/state"
-
-[[deployment.services]]
-name = "app"
-image = "{repo}"
-image_var = "IMAGE_TAG"
-commit_tags = ["main-{{sha}}"]
-migrate_service = "migrate"
-
-[registry]
-plain_http = ["{registry_host}", "{registry}"]
-request_timeout_ms = 3000
-
-[[health]]
-name = "app"
-url = "http://127.0.0.1:{port}/api/health"
-timeout_ms = 1000
-
-[deploy]
-health_timeout_s = 40
-health_interval_ms = 250
-health_successes = 2
-pull_attempts = 2
-compose_command = "{compose}"
-
-[watch]
-interval_s = 1
-max_backoff_s = 4
-
-{extra_config}
-"#,
-                project = p.name,
-                dir = p.dir.path().display(),
-                port = port,
-                registry = registry(),
-                compose = testenv().compose().join(" "),
-            ),
-        );
-        p
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn compose(&self, args: &[&str]) -> std::process::Output {
-        let parts = testenv().compose();
-        run(Command::new(&parts[0])
-            .args(&parts[1..])
-            .args(["-p", &self.name, "-f"])
-            .arg(self.path("docker-compose.yml"))
-            .args(args)
-            .current_dir(self.dir.path()))
-    }
-
-    fn console(&self) -> Command {
-        let mut cmd = bin();
-        cmd.arg("--config")
-            .arg(self.path("config.toml"))
-            .current_dir(self.dir.path());
-        cmd
-    }
-
-    fn app_container(&self) -> String {
-        run_ok(Command::new("docker").args([
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.name),
-            "--filter",
-            "label=com.docker.compose.service=app",
-            "--filter",
-            "label=com.docker.compose.oneoff=False",
-        ]))
-        .trim()
-        .to_string()
-    }
-
-    fn inspect(&self, format: &str) -> String {
-        run_ok(Command::new("docker").args(["inspect", "-f", format, &self.app_container()]))
-            .trim()
-            .to_string()
-    }
-
-    fn wait_healthy(&self) {
-        wait_for("app healthy", Duration::from_secs(60), || {
-            if self.app_container().is_empty() {
-                return None;
-            }
-            (self.inspect("{{.State.Health.Status}}") == "healthy").then_some(())
-        });
+        }
     }
 
     fn history(&self) -> Vec<serde_json::Value> {
@@ -341,12 +203,6 @@ max_backoff_s = 4
                 (n >= at_least).then_some(n)
             },
         )
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
     }
 }
 

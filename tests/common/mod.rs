@@ -429,3 +429,195 @@ nvml_library = "{nvml}"
         ),
     )
 }
+
+/// The local registry's address (`127.0.0.1:5000`).
+pub fn registry() -> String {
+    testenv().get("ELT_TEST_REGISTRY").to_string()
+}
+
+/// Copy stub version `n`'s image into `repo` under `tag`, push it, and drop the local tag so
+/// that a deploy has to pull it (the layers stay local, shared with the testenv images).
+pub fn publish(repo: &str, n: u32, tag: &str) {
+    let env = testenv();
+    let target = format!("{repo}:{tag}");
+    run_ok(Command::new("docker").args(["tag", &env.image_ref(n), &target]));
+    run_ok(Command::new("docker").args(["push", "-q", &target]));
+    run_ok(Command::new("docker").args(["rmi", &target]));
+}
+
+/// A compose project of the stub app (`app`, and `migrate` in a profile, on one data volume)
+/// for the deploy engine's tests, running `image`; removed with its volume when dropped.
+pub struct StubProject {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl StubProject {
+    pub fn up(name: &str, image: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        write_file(
+            dir.path(),
+            "docker-compose.yml",
+            &format!(
+                r#"version: "3.8"
+services:
+  app:
+    image: ${{IMAGE_TAG}}
+    ports:
+      - "127.0.0.1:{port}:3000"
+    environment:
+      STUB_READY_AFTER: "3"
+    volumes:
+      - data:/data
+  migrate:
+    image: ${{IMAGE_TAG}}
+    command: ["migrate"]
+    environment:
+      STUB_MIGRATE_FAIL: "${{STUB_MIGRATE_FAIL:-0}}"
+    profiles: ["migrate"]
+    volumes:
+      - data:/data
+volumes:
+  data:
+"#
+            ),
+        );
+        write_file(
+            dir.path(),
+            ".env",
+            &format!(
+                "# the operator's own settings\nCOMPOSE_HTTP_TIMEOUT=120\nIMAGE_TAG={image}\n"
+            ),
+        );
+        let p = Self {
+            name: name.to_string(),
+            dir,
+            port,
+        };
+        let _ = p.compose(&["down", "-v", "--remove-orphans"]);
+        let out = p.compose(&["up", "-d", "app"]);
+        assert!(
+            out.status.success(),
+            "compose up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p.wait_healthy();
+        p
+    }
+
+    /// The console's config: deploys from `image` (the registry, or a proxy before it), with
+    /// `commit_tags`; `deploy_extra` lines go into `[deploy]`, `sections` after it.
+    pub fn write_config(&self, image: &str, commit_tags: &str, deploy_extra: &str, sections: &str) {
+        let registry_host = image.split('/').next().unwrap();
+        write_file(
+            self.dir.path(),
+            "config.toml",
+            &format!(
+                r#"[deployment]
+project = "{project}"
+compose_file = "{dir}/docker-compose.yml"
+env_file = "{dir}/.env"
+state_dir = "{dir}/state"
+
+[[deployment.services]]
+name = "app"
+image = "{image}"
+image_var = "IMAGE_TAG"
+commit_tags = ["{commit_tags}"]
+migrate_service = "migrate"
+
+[registry]
+plain_http = ["{registry_host}", "{registry}"]
+request_timeout_ms = 3000
+
+[[health]]
+name = "app"
+url = "http://127.0.0.1:{port}/api/health"
+timeout_ms = 1000
+
+[deploy]
+health_timeout_s = 60
+health_interval_ms = 250
+health_successes = 2
+pull_attempts = 2
+compose_command = "{compose}"
+{deploy_extra}
+
+{sections}
+"#,
+                project = self.name,
+                dir = self.dir.path().display(),
+                port = self.port,
+                registry = registry(),
+                compose = testenv().compose().join(" "),
+            ),
+        );
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn compose(&self, args: &[&str]) -> Output {
+        let parts = testenv().compose();
+        run(Command::new(&parts[0])
+            .args(&parts[1..])
+            .args(["-p", &self.name, "-f"])
+            .arg(self.path("docker-compose.yml"))
+            .args(args)
+            .current_dir(self.dir.path()))
+    }
+
+    /// The binary with this project's config, run in its folder.
+    pub fn console(&self) -> Command {
+        let mut cmd = bin();
+        cmd.arg("--config")
+            .arg(self.path("config.toml"))
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// The app's long-running container (not a one-off), or "" when there is none.
+    pub fn app_container(&self) -> String {
+        run_ok(Command::new("docker").args([
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+            "--filter",
+            "label=com.docker.compose.service=app",
+            "--filter",
+            "label=com.docker.compose.oneoff=False",
+        ]))
+        .trim()
+        .to_string()
+    }
+
+    pub fn inspect(&self, format: &str) -> String {
+        run_ok(Command::new("docker").args(["inspect", "-f", format, &self.app_container()]))
+            .trim()
+            .to_string()
+    }
+
+    pub fn wait_healthy(&self) {
+        wait_for("app healthy", Duration::from_secs(60), || {
+            if self.app_container().is_empty() {
+                return None;
+            }
+            (self.inspect("{{.State.Health.Status}}") == "healthy").then_some(())
+        });
+    }
+
+    pub fn env_file(&self) -> String {
+        std::fs::read_to_string(self.path(".env")).unwrap()
+    }
+}
+
+impl Drop for StubProject {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
+    }
+}
