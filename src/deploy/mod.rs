@@ -1719,10 +1719,11 @@ impl<R: Runtime> Engine<R> {
                     HealthState::Starting => {
                         Err((format!("{s}: container healthcheck starting"), false))
                     }
-                    // Docker already waited its start period and retries before saying so.
+                    // Not final: a model that loads for longer than the image's start period
+                    // turns healthy later, and the deadline is the operator's to set.
                     HealthState::Unhealthy => Err((
                         format!("{s}: container healthcheck reports unhealthy"),
-                        true,
+                        false,
                     )),
                 },
                 ContainerState::Exited | ContainerState::Dead => Err((

@@ -538,7 +538,7 @@ url = "http://127.0.0.1:{port}/api/health"
 timeout_ms = 1000
 
 [deploy]
-health_timeout_s = 60
+health_timeout_s = 30
 health_interval_ms = 250
 health_successes = 2
 pull_attempts = 2
