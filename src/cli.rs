@@ -409,16 +409,11 @@ async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
 }
 
 fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - since).num_seconds().max(0);
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{}h", secs / 86400, secs % 86400 / 3600),
-    }
+    crate::ui::draw::age(since, now)
 }
 
-fn bytes(n: u64) -> String {
+/// Binary units, one decimal: the CLI's sizes (`tags`, `status`).
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

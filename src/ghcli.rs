@@ -487,7 +487,7 @@ pub fn render_tags(report: &crate::taghistory::TagsReport, now: DateTime<Utc>) -
                     t.created.map_or("-".into(), |c| {
                         format!("{} ({} ago)", c.format("%Y-%m-%d %H:%M"), age(c, now))
                     }),
-                    t.size_bytes.map_or("-".into(), human_bytes),
+                    t.size_bytes.map_or("-".into(), crate::cli::bytes),
                     t.ci.clone().unwrap_or_else(|| "-".into()),
                     t.last_deployed
                         .map_or("—".into(), |d| format!("{} ago", age(d, now))),
@@ -506,19 +506,4 @@ pub fn render_tags(report: &crate::taghistory::TagsReport, now: DateTime<Utc>) -
     }
     let _ = writeln!(out, "  (* = running now)");
     out
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
