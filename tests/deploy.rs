@@ -563,6 +563,32 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
     })
 }
 
+/// Send `signal` to a running deploy; it must exit with `code` and end on a `status` event.
+fn signal_and_expect(
+    child: &mut Child,
+    rx: &std::sync::mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    signal: i32,
+    within: Duration,
+    code: i32,
+    status: &str,
+) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let exit = wait_exit(child, within);
+    seen.extend(rx.try_iter());
+    assert_eq!(exit, code, "{}", seen.join("\n"));
+    assert!(
+        seen.last()
+            .unwrap()
+            .contains(&format!("\"status\":\"{status}\"")),
+        "{}",
+        seen.join("\n")
+    );
+}
+
 fn pulling(line: &str) -> bool {
     line.contains("\"event\":\"progress\"") && line.contains("\"seq\":3") && line.contains("layers")
 }
@@ -595,17 +621,14 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     assert!(out.contains("at step pull"), "{out}");
 
     // The operator's SSH session drops mid-pull: the deploy carries on to the end.
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(first.id() as i32, libc::SIGHUP);
-    }
-    let code = wait_exit(&mut first, Duration::from_secs(120));
-    seen.extend(rx.try_iter());
-    assert_eq!(code, 0, "{}", seen.join("\n"));
-    assert!(
-        seen.last().unwrap().contains("\"status\":\"succeeded\""),
-        "{}",
-        seen.join("\n")
+    signal_and_expect(
+        &mut first,
+        &rx,
+        &mut seen,
+        libc::SIGHUP,
+        Duration::from_secs(120),
+        0,
+        "succeeded",
     );
     assert_eq!(
         d.inspect("{{.Config.Image}}"),
@@ -668,17 +691,14 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
         "pull progress",
         pulling,
     );
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(third.id() as i32, libc::SIGINT);
-    }
-    let code = wait_exit(&mut third, Duration::from_secs(60));
-    seen.extend(rx.try_iter());
-    assert_eq!(code, 130, "{}", seen.join("\n"));
-    assert!(
-        seen.last().unwrap().contains("\"status\":\"cancelled\""),
-        "{}",
-        seen.join("\n")
+    signal_and_expect(
+        &mut third,
+        &rx,
+        &mut seen,
+        libc::SIGINT,
+        Duration::from_secs(60),
+        130,
+        "cancelled",
     );
     assert_eq!(d.running_image_id(), running, "nothing changed");
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));

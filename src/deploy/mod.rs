@@ -397,28 +397,15 @@ impl<R: Runtime> Engine<R> {
         };
         let stale_after = lock_stale_after(&self.config);
         let actor = self.actor.clone();
-        let acquired = match self
+        // A store error and a lock held by someone else end the same way: refused, recorded.
+        let acquired = self
             .store
             .acquire_lock(&actor, action, stale_after, Some(&new))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                let message = format!("cannot take the deploy lock: {e}");
-                self.step_end(
-                    "lock",
-                    t,
-                    StepEnd {
-                        state: StepState::Failed,
-                        summary: message.clone(),
-                    },
-                );
-                return self.refused(action, &target, message);
-            }
-        };
+            .map_err(|e| format!("cannot take the deploy lock: {e}"))
+            .and_then(|r| r.map_err(|state| describe_lock_refusal(&state)));
         let id = match acquired {
             Ok(id) => id,
-            Err(state) => {
-                let message = describe_lock_refusal(&state);
+            Err(message) => {
                 self.step_end(
                     "lock",
                     t,
