@@ -6,6 +6,7 @@
 #   scripts/bench-ui.sh                      # defaults below
 #   IDLE_SECONDS=60 FLOOD_SECONDS=600 FLOOD_RATE=20000 REPEATS=3 scripts/bench-ui.sh
 #   PHASES=flood FLOOD_SECONDS=120 KEY_SAMPLES=100 scripts/bench-ui.sh   # one phase only
+#   PHASES=peer REPEATS=3 PEER_SECONDS=90 scripts/bench-ui.sh   # idle beside oxker (PEER=path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/sandbox.sh --no-run >/dev/null

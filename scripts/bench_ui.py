@@ -9,6 +9,9 @@ FLOOD_SECONDS = int(os.environ.get("FLOOD_SECONDS", "600"))
 FLOOD_RATE = int(os.environ.get("FLOOD_RATE", "20000"))
 REPEATS = int(os.environ.get("REPEATS", "3"))
 KEY_SAMPLES = int(os.environ.get("KEY_SAMPLES", "40"))
+PEER = os.environ.get("PEER", os.path.expanduser("~/.cargo/bin/oxker"))
+PEER_SECONDS = int(os.environ.get("PEER_SECONDS", "90"))
+PEER_WARMUP = int(os.environ.get("PEER_WARMUP", "20"))
 CLK = os.sysconf("SC_CLK_TCK")
 SESSION = "elt-bench"
 
@@ -50,9 +53,9 @@ def wait(pred, timeout, what):
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def console_pid():
+def console_pid(name="elt-console"):
     pane = sh("tmux", "display-message", "-p", "-t", SESSION, "#{pane_pid}").strip()
-    out = sh("pgrep", "-P", pane, "-f", "elt-console")
+    out = sh("pgrep", "-P", pane, "-f", name)
     return int(out.split()[0])
 
 
@@ -166,6 +169,53 @@ def flood():
         sh("tmux", "kill-session", "-t", SESSION, check=False)
 
 
+def idle_window(pid):
+    """CPU (% of one core) and median RSS of pid over PEER_SECONDS, after PEER_WARMUP."""
+    time.sleep(PEER_WARMUP)
+    t0, c0 = time.monotonic(), cpu_ticks(pid)
+    rss = []
+    while time.monotonic() - t0 < PEER_SECONDS:
+        time.sleep(5)
+        rss.append(rss_mib(pid))
+    c1, t1 = cpu_ticks(pid), time.monotonic()
+    return (c1 - c0) / CLK / (t1 - t0) * 100, statistics.median(rss)
+
+
+def peer():
+    """Ours and a peer (oxker by default) idle on the same sandbox, alternating in one run,
+    each in the same 160x45 tmux pane, so both see the same containers and machine load."""
+    if not os.access(PEER, os.X_OK):
+        raise SystemExit(f"peer binary {PEER} not found: cargo install oxker --version 0.13.1 --locked, or set PEER")
+    version = sh(PEER, "--version", check=False).strip() or os.path.basename(PEER)
+    ours, theirs = [], []
+    for i in range(REPEATS):
+        order = ["ours", "peer"] if i % 2 == 0 else ["peer", "ours"]
+        for who in order:
+            if who == "ours":
+                tmux_start()
+                wait(lambda s: "following" in s and "#1" in s, 30, "data in all panels")
+                ours.append(idle_window(console_pid()))
+                keys("q")
+            else:
+                sh("tmux", "kill-session", "-t", SESSION, check=False)
+                sh("tmux", "new-session", "-d", "-s", SESSION, "-x", "160", "-y", "45", f"{PEER}; sleep 60")
+                wait(lambda s: "elt-sandbox" in s, 30, "peer showing the sandbox containers")
+                theirs.append(idle_window(console_pid(os.path.basename(PEER))))
+                keys("q")
+            sh("tmux", "kill-session", "-t", SESSION, check=False)
+    n = len(sh("docker", "ps", "-q").split())
+    def line(name, runs):
+        cpus = [c for c, _ in runs]
+        return (f"{name:<22} CPU median {statistics.median(cpus):.2f} % of one core "
+                f"(runs: {', '.join(f'{c:.2f}' for c in cpus)}), RSS median {statistics.median([r for _, r in runs]):.1f} MiB")
+    print(f"idle side by side, {REPEATS} alternating windows of {PEER_SECONDS} s after {PEER_WARMUP} s warm-up, "
+          f"{n} running containers, 160x45:")
+    print("  " + line("elt-console", ours))
+    print("  " + line(version, theirs))
+    ratio = statistics.median([c for c, _ in ours]) / max(statistics.median([c for c, _ in theirs]), 1e-9)
+    print(f"  ours / peer CPU: {ratio:.2f}")
+
+
 PHASES = os.environ.get("PHASES", "launch,idle,flood").split(",")
 if "launch" in PHASES:
     launch_to_first_frame()
@@ -173,3 +223,5 @@ if "idle" in PHASES:
     idle()
 if "flood" in PHASES:
     flood()
+if "peer" in PHASES:
+    peer()
