@@ -3,6 +3,7 @@
 use crate::config::{self, LoadedConfig, Sources};
 use crate::deploy::command as deploy_command;
 use crate::domain::{ContainerState, GpuStatus, HealthState};
+use crate::format::age;
 use crate::status::{self, Section, StatusReport};
 use crate::store::DeployKind;
 use chrono::{DateTime, Utc};
@@ -406,10 +407,6 @@ async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
         print!("{}", render_status(&report, Utc::now()));
     }
     report.exit_code
-}
-
-fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    crate::ui::draw::age(since, now)
 }
 
 /// Binary units, one decimal: the CLI's sizes (`tags`, `status`).

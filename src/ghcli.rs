@@ -3,6 +3,7 @@
 use crate::cli::{EXIT_INTERNAL, EXIT_USAGE, load_config};
 use crate::config::Config;
 use crate::domain::{JobView, RunView};
+use crate::format::age;
 use crate::pipeline::{self, PipelineError};
 use crate::sources::docker::DockerSource;
 use crate::sources::github::{GithubError, GithubSource};
@@ -33,10 +34,6 @@ fn print_json<T: Serialize>(value: &T) -> i32 {
         }
         Err(e) => fail(format!("cannot encode JSON: {e}"), EXIT_INTERNAL),
     }
-}
-
-pub fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    crate::ui::draw::age(since, now)
 }
 
 fn secs(s: Option<i64>) -> String {

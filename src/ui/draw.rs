@@ -3,6 +3,7 @@
 use super::app::{App, Fresh, Overlay, Panel};
 use super::logs::StreamState;
 use crate::domain::{ContainerState, GpuStatus, HealthState, ImageRef};
+use crate::format::age;
 use crate::keymap::{Action, Scope};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -66,16 +67,6 @@ impl Theme {
         } else {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::UNDERLINED)
         }
-    }
-}
-
-pub fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - since).num_seconds().max(0);
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{}h", secs / 86400, secs % 86400 / 3600),
     }
 }
 

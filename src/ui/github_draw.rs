@@ -1,7 +1,8 @@
 //! Drawing the GitHub dialogs (see github_ui): pure functions of the state and the clock.
 
-use super::draw::{Theme, age};
+use super::draw::Theme;
 use super::github_ui::{DispatchForm, FieldValue, FormStage, RunImage, RunJobsView};
+use crate::format::age;
 use crate::workflow::InputKind;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
