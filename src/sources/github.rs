@@ -826,6 +826,12 @@ struct RawRun {
     updated_at: DateTime<Utc>,
     run_started_at: Option<DateTime<Utc>>,
     html_url: String,
+    head_commit: Option<HeadCommit>,
+}
+
+#[derive(Deserialize)]
+struct HeadCommit {
+    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -843,7 +849,19 @@ impl From<RawRun> for RunView {
             branch: r.head_branch,
             event: r.event,
             head_sha: r.head_sha,
-            title: r.display_title.or(r.name),
+            // Runs from before `display_title` existed (and some without a `name`) still get
+            // a title: the head commit's first line, as GitHub's own run list shows.
+            title: [
+                r.display_title,
+                r.name,
+                r.head_commit
+                    .and_then(|c| c.message)
+                    .and_then(|m| m.lines().next().map(str::to_string)),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|t| t.trim().to_string())
+            .find(|t| !t.is_empty()),
             actor: r.actor.map(|a| a.login),
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -981,4 +999,53 @@ pub fn parse_package_versions(body: &[u8]) -> Result<Vec<PackageVersion>, Github
                 .unwrap_or_default(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published runs-list payload, with `keys` removed from its run.
+    fn runs_payload_without(keys: &[&str]) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/github/actions-runs-list.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        for run in v["workflow_runs"].as_array_mut().unwrap() {
+            for k in keys {
+                run.as_object_mut().unwrap().remove(*k);
+            }
+        }
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn a_run_title_falls_back_to_the_name_then_the_head_commits_first_line() {
+        let runs = parse_runs(&runs_payload_without(&[])).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Update README.md"));
+        let runs = parse_runs(&runs_payload_without(&["display_title"])).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Build"));
+        // An older payload: neither field; the head commit says "Create linter.yaml".
+        let runs = parse_runs(&runs_payload_without(&["display_title", "name"])).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Create linter.yaml"));
+        let runs = parse_runs(&runs_payload_without(&[
+            "display_title",
+            "name",
+            "head_commit",
+        ]))
+        .unwrap();
+        assert_eq!(runs[0].title, None);
+    }
+
+    #[test]
+    fn only_the_first_line_of_a_multi_line_commit_message_is_a_title() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&runs_payload_without(&["display_title", "name"])).unwrap();
+        v["workflow_runs"][0]["head_commit"]["message"] =
+            "Fix the tag column\n\nLonger explanation.".into();
+        let runs = parse_runs(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Fix the tag column"));
+    }
 }
