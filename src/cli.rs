@@ -636,10 +636,10 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
         for repo in repos {
             let _ = writeln!(
                 out,
-                "  {} ({} of {} tags described{})",
+                "  {} ({} of {} described{})",
                 repo.repository,
                 repo.tags.len(),
-                repo.total,
+                crate::format::count(repo.total, "tag", "tags"),
                 if repo.truncated {
                     ", more not shown"
                 } else {
@@ -684,10 +684,7 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
                     "; budget {rem}/{lim}{}",
                     s.rate_limit
                         .reset
-                        .map(|t| format!(
-                            ", resets {}",
-                            t.with_timezone(&chrono::Local).format("%H:%M")
-                        ))
+                        .map(|t| format!(", {}", crate::format::rate_reset(t, now)))
                         .unwrap_or_default()
                 ),
                 _ => String::new(),

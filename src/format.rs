@@ -1,7 +1,7 @@
 //! Formatters shared by the dashboard and the headless commands, so one fact reads the same
 //! everywhere (issue 11: one set of formatters).
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 
 /// How long ago `since` was, in at most six characters so it fits the narrow AGE columns:
 /// `8s`, `35m`, `3h05m`, `11d2h`, `120d`, `1y4m`, `6y`. A time in the future reads `0s`.
@@ -41,6 +41,41 @@ fn whole_months(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
         months -= 1;
     }
     months.max(0)
+}
+
+/// A wall-clock time in the local zone: `06:00` when it falls on the same local day as `now`,
+/// else with its date (`2026-12-05 06:00`), so a time on another day never reads as today's.
+pub fn clock(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    clock_in(t, now, &chrono::Local)
+}
+
+pub fn clock_in<Tz: TimeZone>(t: DateTime<Utc>, now: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let (t, now) = (t.with_timezone(tz), now.with_timezone(tz));
+    if t.date_naive() == now.date_naive() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// When GitHub's rate-limit window resets: `reset 06:00`, `reset 2026-12-05 06:00`, or
+/// `reset passed` once that time is behind us (the budget shown is then an old answer's).
+pub fn rate_reset(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    rate_reset_in(t, now, &chrono::Local)
+}
+
+pub fn rate_reset_in<Tz: TimeZone>(t: DateTime<Utc>, now: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    if t <= now {
+        "reset passed".to_string()
+    } else {
+        format!("reset {}", clock_in(t, now, tz))
+    }
 }
 
 /// "1 version", "2 versions": a count with its noun, singular for one.
@@ -111,6 +146,35 @@ mod tests {
             let a = ago(secs);
             assert!(a.chars().count() <= 6, "{secs}s -> {a}");
         }
+    }
+
+    #[test]
+    fn a_reset_time_says_passed_or_its_date_when_not_today() {
+        let now = t(2026, 12, 4, 12, 0, 0);
+        assert_eq!(rate_reset_in(now, now, &Utc), "reset passed");
+        assert_eq!(
+            rate_reset_in(t(2026, 12, 4, 6, 0, 0), now, &Utc),
+            "reset passed"
+        );
+        assert_eq!(
+            rate_reset_in(t(2026, 12, 4, 12, 0, 1), now, &Utc),
+            "reset 12:00"
+        );
+        assert_eq!(
+            rate_reset_in(t(2026, 12, 4, 23, 59, 0), now, &Utc),
+            "reset 23:59"
+        );
+        assert_eq!(
+            rate_reset_in(t(2026, 12, 5, 6, 0, 0), now, &Utc),
+            "reset 2026-12-05 06:00"
+        );
+        // "Today" is the local day: 23:30 UTC is already tomorrow at UTC+1.
+        let plus_one = chrono::FixedOffset::east_opt(3600).unwrap();
+        assert_eq!(
+            clock_in(t(2026, 12, 4, 23, 30, 0), now, &plus_one),
+            "2026-12-05 00:30"
+        );
+        assert_eq!(clock_in(t(2026, 12, 4, 22, 30, 0), now, &plus_one), "23:30");
     }
 
     #[test]

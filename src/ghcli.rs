@@ -288,6 +288,23 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
     {
         Ok(r) => r,
         Err(e) => {
+            // The run exists: say so where scripts read, so nobody dispatches it again.
+            // Without --watch the command did its work; only following the run cannot go on.
+            if let PipelineError::RunUnreadable {
+                run_id, html_url, ..
+            } = &e
+            {
+                println!(
+                    "dispatch accepted: run {run_id} ({})",
+                    html_url.as_deref().unwrap_or("no html_url in the answer")
+                );
+                eprintln!("elt-console: {e}");
+                return if args.watch {
+                    EXIT_SOURCE_UNREACHABLE
+                } else {
+                    0
+                };
+            }
             let code = dispatch_exit(&e);
             return fail(e, code);
         }
@@ -469,8 +486,10 @@ pub fn render_tags(report: &crate::taghistory::TagsReport, now: DateTime<Utc>) -
     for repo in &report.repositories {
         let _ = writeln!(
             out,
-            "{} ({} tags, service {})",
-            repo.repository, repo.total, repo.service
+            "{} ({}, service {})",
+            repo.repository,
+            crate::format::count(repo.total, "tag", "tags"),
+            repo.service
         );
         let rows: Vec<Vec<String>> = repo
             .tags

@@ -142,9 +142,9 @@ pub async fn collect(
                     Ok(versions) => {
                         merge_package_versions(&mut repo, &versions, &service.commit_tags);
                         notes.push(format!(
-                            "{}: dates and aliases from the GitHub Packages API ({} versions)",
+                            "{}: dates and aliases from the GitHub Packages API ({})",
                             repo.repository,
-                            versions.len()
+                            crate::format::count(versions.len(), "version", "versions")
                         ));
                     }
                     Err(e) => notes.push(format!(

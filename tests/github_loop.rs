@@ -251,6 +251,41 @@ fn dispatch_without_run_details_finds_the_new_run_by_polling() {
 }
 
 #[test]
+fn an_accepted_dispatch_whose_run_cannot_be_read_says_so_and_names_the_run() {
+    let standin = GithubStandin::start(&shas());
+    // The dispatch answers 200 with run 105's details; reading that run answers 404.
+    standin.control(
+        "POST",
+        "/_standin/fail",
+        r#"{"status":404,"method":"GET","path_prefix":"/repos/arthurlee116/english-listening-trainer/actions/runs/"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &standin.url());
+    let out = cli(&cfg, &["dispatch", "--yes"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // The run exists: a script must not dispatch again, so this is not a failure.
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "dispatch accepted: run 19000000105 (https://github.com/arthurlee116/english-listening-trainer/actions/runs/19000000105)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("GitHub accepted the dispatch") && stderr.contains("could not be read"),
+        "{stderr}"
+    );
+    assert_eq!(posts(&standin).len(), 1);
+    // Following it is what cannot go on.
+    let out = cli(&cfg, &["dispatch", "--watch", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dispatch accepted: run 19000000106"));
+}
+
+#[test]
 fn dispatch_422_shows_githubs_message() {
     let standin = GithubStandin::start(&shas());
     standin.control(

@@ -769,7 +769,7 @@ fn rate_limited(until: Option<DateTime<Utc>>) -> GithubError {
         until,
         until_local: until.map_or_else(
             || "the limit resets".to_string(),
-            |t| t.with_timezone(&chrono::Local).format("%H:%M").to_string(),
+            |t| crate::format::clock(t, Utc::now()),
         ),
     }
 }

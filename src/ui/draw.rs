@@ -279,7 +279,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         let reset = app
             .rate
             .reset
-            .map(|t| format!(" reset {}", t.with_timezone(&chrono::Local).format("%H:%M")))
+            .map(|t| format!(" {}", crate::format::rate_reset(t, app.now)))
             .unwrap_or_default();
         spans.push(Span::styled(format!("· GitHub {rem}/{lim}{reset} "), style));
     }
@@ -723,7 +723,10 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
         }
     };
     extra.push(state);
-    extra.push(Span::styled(format!("{} lines", logs.len()), theme.dim()));
+    extra.push(Span::styled(
+        crate::format::count(logs.len(), "line", "lines"),
+        theme.dim(),
+    ));
     if logs.dropped > 0 {
         extra.push(Span::styled(
             format!(", {} older dropped", logs.dropped),
@@ -733,7 +736,10 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
     extra.push(Span::raw(" "));
     if let Some(p) = &logs.search {
         extra.push(Span::styled(
-            format!("/{p} ({} matches) ", logs.match_count()),
+            format!(
+                "/{p} ({}) ",
+                crate::format::count(logs.match_count(), "match", "matches")
+            ),
             theme.accent(),
         ));
         if logs.filter {

@@ -111,10 +111,13 @@ pub fn draw_run_jobs(
             }
         }
     }
-    let fresh = match view.loaded_at {
-        Some(t) if !r.is_completed() => format!("refreshing, {} ago", age(t, now)),
-        Some(t) => format!("{} ago", age(t, now)),
-        None => "loading".into(),
+    // The error itself is the dialog's first line; the title says the state it left.
+    let fresh = match (view.loaded_at, &view.error) {
+        (None, Some(_)) => "not loaded".into(),
+        (Some(t), Some(_)) => format!("refresh failed, data {} old", age(t, now)),
+        (Some(t), None) if !r.is_completed() => format!("refreshing, {} ago", age(t, now)),
+        (Some(t), None) => format!("{} ago", age(t, now)),
+        (None, None) => "loading".into(),
     };
     let rect = popup(area, 100, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);

@@ -358,10 +358,14 @@ async fn github_task(
                 Some(GithubEffect::Dispatch(body)) => {
                     let (gh, tx) = (gh.clone(), tx.clone());
                     tokio::spawn(async move {
-                        let r = pipeline::dispatch_and_find_run(&gh, &body, Duration::from_secs(120))
-                            .await
-                            .map_err(|e| e.to_string());
-                        let _ = tx.send(Msg::Github(GithubMsg::Dispatched(r))).await;
+                        let msg = match pipeline::dispatch_and_find_run(&gh, &body, Duration::from_secs(120)).await {
+                            Ok(run) => GithubMsg::Dispatched(Ok(run)),
+                            Err(pipeline::PipelineError::RunUnreadable { run_id, html_url, source }) => {
+                                GithubMsg::DispatchAccepted { run_id, html_url, error: source.to_string() }
+                            }
+                            Err(e) => GithubMsg::Dispatched(Err(e.to_string())),
+                        };
+                        let _ = tx.send(Msg::Github(msg)).await;
                     });
                 }
                 Some(GithubEffect::Copy(_)) => {}
