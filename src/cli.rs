@@ -390,9 +390,16 @@ fn print_generated(generate: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -
 }
 
 async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
-    let loaded = match load_config(explicit) {
+    let loaded = match config::load(&Sources::standard(explicit)) {
         Ok(l) => l,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("elt-console: config error: {e}");
+            // Scripts parse stdout: they get an answer in the documented shape, not nothing.
+            if json {
+                println!("{}", status::config_error_json(&e.to_string(), Utc::now()));
+            }
+            return EXIT_CONFIG;
+        }
     };
     let report = status::collect(&loaded.config).await;
     if json {

@@ -209,6 +209,42 @@ pub async fn collect(config: &Config) -> StatusReport {
     }
 }
 
+/// What `status --json` prints when the config cannot be read (docs/status-json.md): the
+/// report's top-level fields a script checks first, and the error.
+#[derive(Debug, Serialize)]
+pub struct ConfigErrorReport {
+    pub schema: u32,
+    pub generated_at: DateTime<Utc>,
+    pub overall: Overall,
+    pub exit_code: i32,
+    pub reasons: Vec<String>,
+    pub error: ReportError,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportError {
+    /// What could not be done: `config` (the config could not be read).
+    pub kind: &'static str,
+    pub message: String,
+}
+
+pub fn config_error_json(message: &str, now: DateTime<Utc>) -> String {
+    let report = ConfigErrorReport {
+        schema: SCHEMA_VERSION,
+        generated_at: now,
+        overall: Overall::Unknown,
+        exit_code: crate::cli::EXIT_CONFIG,
+        reasons: vec![format!("config error: {message}")],
+        error: ReportError {
+            kind: "config",
+            message: message.to_string(),
+        },
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_else(|e| {
+        format!(r#"{{"schema":{SCHEMA_VERSION},"exit_code":78,"error":{{"kind":"config","message":"unprintable: {e}"}}}}"#)
+    })
+}
+
 async fn list_repo_tags(
     registry: &RegistrySource,
     service: &crate::config::ServiceConfig,

@@ -214,3 +214,41 @@ nvml_library = "/nonexistent/libnvidia-ml.so.1"
             .contains("could not be loaded")
     );
 }
+
+#[test]
+fn status_json_with_a_config_error_prints_a_json_error_and_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "bad.toml", "[deployment]\nprojekt = \"elt\"\n");
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"]));
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {:?}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["overall"], "unknown");
+    assert_eq!(v["exit_code"], 78);
+    assert_eq!(v["error"]["kind"], "config");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("bad.toml") && message.contains("projekt"),
+        "{message}"
+    );
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("config error: ")
+    );
+    assert!(stderr.contains("config error"), "{stderr}");
+    // Without --json the human form is unchanged: nothing on stdout.
+    let out = run(bin().arg("--config").arg(&config).arg("status"));
+    assert_eq!(out.status.code(), Some(78));
+    assert!(out.stdout.is_empty());
+}
