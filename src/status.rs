@@ -291,10 +291,12 @@ pub async fn list_repo_tags_cached(
                     revision: d.revision().or(sha_from_name),
                     digest: Some(d.digest),
                     created: d.created,
-                    size_bytes: Some(d.size_bytes),
+                    size_bytes: d.size_bytes,
                     ci: None,
                     running: false,
-                    error: None,
+                    // A manifest list with a platform missing: its digest and what could
+                    // be read are kept above, and this names what is missing.
+                    error: d.problem,
                     aliases: Vec::new(),
                     last_deployed: None,
                     tag,
