@@ -653,6 +653,9 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
                     ""
                 }
             );
+            for line in [&repo.error, &repo.note].into_iter().flatten() {
+                let _ = writeln!(out, "  {line}");
+            }
             let rows: Vec<Vec<String>> = repo
                 .tags
                 .iter()

@@ -491,6 +491,10 @@ pub fn render_tags(report: &crate::taghistory::TagsReport, now: DateTime<Utc>) -
             crate::format::count(repo.total, "tag", "tags"),
             repo.service
         );
+        if let Some(e) = &repo.error {
+            let _ = writeln!(out, "  error: {e}");
+            continue;
+        }
         let rows: Vec<Vec<String>> = repo
             .tags
             .iter()

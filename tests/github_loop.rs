@@ -493,9 +493,11 @@ fn packages_api_pages_are_followed_with_a_token() {
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
     let standin = GithubStandin::start(&refs);
     let gh = source(&standin.url(), Some("test-token"));
-    let versions = rt()
+    let listed = rt()
         .block_on(gh.package_versions("arthurlee116", "english-listening-trainer"))
         .unwrap();
+    assert_eq!(listed.note, None, "every page read");
+    let versions = listed.versions;
     assert_eq!(versions.len(), 131, "130 tagged and one untagged");
     let newest = &versions[0];
     assert!(newest.tags.contains(&"latest".to_string()));
@@ -510,6 +512,74 @@ fn packages_api_pages_are_followed_with_a_token() {
     assert_eq!(pages.len(), 2);
     assert_eq!(pages[1]["query"]["page"], "2");
     assert_eq!(pages[0]["authorized"], true);
+}
+
+/// 130 commits (two pages of versions) of an organisation's package, the stand-in serving the
+/// API under `/api/v3` as GitHub Enterprise does, and GHCR's links to the next page on
+/// `/organizations/<id>/…` at the host's root.
+fn org_package_standin() -> (GithubStandin, Vec<String>) {
+    let many: Vec<String> = (0..130).map(|i| format!("{i:040x}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let standin = GithubStandin::start_with(&refs, &["--api-prefix", "/api/v3"]);
+    standin.control("POST", "/_standin/mode", r#"{"ghcr_org":true}"#);
+    (standin, many)
+}
+
+#[test]
+fn packages_api_follows_ghcr_org_links_on_another_path_of_the_same_host() {
+    let runtime = rt();
+    let _enter = runtime.enter();
+    let (standin, many) = org_package_standin();
+    let gh = source(&format!("{}/api/v3", standin.url()), Some("test-token"));
+    let listed = rt()
+        .block_on(gh.package_versions("arthurlee116", "english-listening-trainer"))
+        .unwrap();
+    assert_eq!(listed.note, None);
+    assert_eq!(listed.versions.len(), 131, "both pages");
+    assert!(
+        listed.versions[0]
+            .tags
+            .contains(&format!("main-{}", many[129]))
+    );
+    let paths: Vec<String> = standin.requests()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .filter(|p| p.contains("/packages/"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/users/arthurlee116/packages/container/english-listening-trainer/versions",
+            "/orgs/arthurlee116/packages/container/english-listening-trainer/versions",
+            "/organizations/9919/packages/container/english-listening-trainer/versions",
+        ]
+    );
+}
+
+#[test]
+fn packages_api_links_to_another_host_are_not_followed_and_a_note_says_so() {
+    let runtime = rt();
+    let _enter = runtime.enter();
+    let (standin, _) = org_package_standin();
+    // The same stand-in by another name: another host as far as the token is concerned.
+    let other = standin.url().replace("127.0.0.1", "localhost");
+    standin.control(
+        "POST",
+        "/_standin/mode",
+        &format!(r#"{{"packages_link_base":"{other}"}}"#),
+    );
+    let gh = source(&format!("{}/api/v3", standin.url()), Some("test-token"));
+    let listed = rt()
+        .block_on(gh.package_versions("arthurlee116", "english-listening-trainer"))
+        .unwrap();
+    assert_eq!(listed.versions.len(), 100, "the first page only");
+    let note = listed.note.unwrap();
+    assert!(
+        note.contains("page 2 not read") && note.contains(&other) && note.contains("100 versions"),
+        "{note}"
+    );
 }
 
 // ---------- budget ----------

@@ -252,3 +252,47 @@ fn status_json_with_a_config_error_prints_a_json_error_and_exits_78() {
     assert_eq!(out.status.code(), Some(78));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn one_repositorys_registry_error_is_reported_beside_anothers_tags() {
+    let env = testenv();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = env.get("ELT_TEST_REGISTRY");
+    let config = write_file(
+        dir.path(),
+        "two-repos.toml",
+        &format!(
+            r#"[docker]
+host = "unix:///nonexistent/docker.sock"
+[registry]
+plain_http = ["{registry}", "127.0.0.1:9"]
+request_timeout_ms = 2000
+[[deployment.services]]
+name = "app"
+image = "{image}"
+image_var = "IMAGE_TAG"
+commit_tags = ["main-{{sha}}"]
+[[deployment.services]]
+name = "worker"
+image = "127.0.0.1:9/elt/worker"
+image_var = "WORKER_TAG"
+[github]
+api_url = "http://127.0.0.1:9"
+request_timeout_ms = 2000
+[gpu]
+nvml_library = "/nonexistent/libnvidia-ml.so.1"
+"#,
+            image = env.image()
+        ),
+    );
+    let (s, code) = status_json(&config, &[]);
+    assert_eq!(code, 2, "{s:#}");
+    let repos = s["tags"]["data"].as_array().expect("tags data");
+    assert_eq!(repos.len(), 2, "{repos:#?}");
+    assert!(repos[0]["error"].is_null() && !repos[0]["tags"].as_array().unwrap().is_empty());
+    assert_eq!(repos[1]["service"], "worker");
+    let error = repos[1]["error"].as_str().expect("worker's error");
+    assert!(error.contains("127.0.0.1:9"), "{error}");
+    let reasons = s["reasons"].to_string();
+    assert!(reasons.contains("registry: worker: "), "{reasons}");
+}

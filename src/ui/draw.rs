@@ -639,7 +639,17 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         .as_ref()
         .map(|repos| {
             let total: usize = repos.iter().map(|r| r.total).sum();
-            vec![Span::styled(format!("{total} in registry "), theme.dim())]
+            let mut spans = vec![Span::styled(format!("{total} in registry "), theme.dim())];
+            // One repository's failure or a partial listing is said here, beside the others.
+            for r in repos {
+                if let Some(e) = &r.error {
+                    spans.push(Span::styled(format!("✖ {}: {e} ", r.service), theme.bad()));
+                }
+                if let Some(note) = &r.note {
+                    spans.push(Span::styled(format!("{note} "), theme.warn()));
+                }
+            }
+            spans
         })
         .unwrap_or_default();
     let block = panel_block(app, Panel::Tags, Some(&app.tags), extra);
