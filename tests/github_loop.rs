@@ -392,16 +392,9 @@ fn a_finished_run_leads_to_its_image_in_the_real_registry() {
             "{}",
         );
         let id = newest.id;
-        let url = standin.url();
-        let completer = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = tokio::process::Command::new("curl")
-                .args(["-sS", "-X", "POST", "-d", r#"{"conclusion":"success"}"#])
-                .arg(format!("{url}/_standin/runs/{id}/complete"))
-                .output()
-                .await;
-        });
-        let mut updates = 0;
+        // The run completes once the pipeline has seen it in progress: its first update is
+        // the signal, not a timer.
+        let mut seen = Vec::new();
         let built = pipeline::wait_for_run_image(
             &gh,
             &registry,
@@ -409,12 +402,24 @@ fn a_finished_run_leads_to_its_image_in_the_real_registry() {
             id,
             Duration::from_millis(200),
             tokio::time::Instant::now() + Duration::from_secs(30),
-            |_, _| updates += 1,
+            |run, _| {
+                seen.push(run.status.clone());
+                if run.status == "in_progress" {
+                    standin.control(
+                        "POST",
+                        &format!("/_standin/runs/{id}/complete"),
+                        r#"{"conclusion":"success"}"#,
+                    );
+                }
+            },
         )
         .await
         .unwrap();
-        completer.await.unwrap();
-        assert!(updates >= 2, "saw in_progress and completed");
+        assert_eq!(
+            seen,
+            ["in_progress", "completed"],
+            "saw in_progress and completed"
+        );
         assert_eq!(built.tag.as_str(), env.tag(4));
         assert_eq!(built.digest.as_str(), env.get("ELT_TEST_DIGEST_V4"));
 

@@ -394,7 +394,10 @@ fn health_body_of_10_mb_is_capped() {
     let port = listener.local_addr().unwrap().port();
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sent_by_server = sent.clone();
-    std::thread::spawn(move || {
+    // The sender is dropped when the thread ends: its end, seen from outside with a deadline.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let _done = done_tx;
         if let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
@@ -421,8 +424,16 @@ fn health_body_of_10_mb_is_capped() {
         r.error.as_deref().unwrap_or("").contains("read cut short"),
         "{r:?}"
     );
-    // The client stopped reading: far less than 10 MB crossed the socket.
-    std::thread::sleep(Duration::from_millis(50)); // let the writer notice the closed socket
+    // The client stopped reading and closed the connection: the writer's next write fails and
+    // its thread ends (joined, with a deadline), having sent far less than 10 MB.
+    drop(checker);
+    assert!(
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .is_err_and(|e| e == std::sync::mpsc::RecvTimeoutError::Disconnected),
+        "the server thread still writes after 10 s: the client kept the connection open"
+    );
+    server.join().unwrap();
     assert!(sent.load(std::sync::atomic::Ordering::SeqCst) < 10 * 1024 * 1024);
 }
 
