@@ -802,7 +802,15 @@ def main():
     p.add_argument("--rate-limit-auth", type=int, default=5000)
     p.add_argument("--base-time", default="2026-11-19T08:00:00Z", help="image created time of the first SHA")
     p.add_argument("--step-hours", type=float, default=12.0, help="hours between consecutive SHAs")
+    p.add_argument("--new-session", action="store_true",
+                   help="start a new session (as setsid would, without forking), so the "
+                        "terminal's signals do not reach a stand-in started in the background")
     args = p.parse_args()
+    if args.new_session:
+        try:
+            os.setsid()
+        except OSError:
+            pass  # already a process group leader: its own session is not needed then
     if args.branch is None:
         args.branch = ["main"]
     if "/" not in args.repo:

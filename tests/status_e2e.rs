@@ -296,3 +296,62 @@ nvml_library = "/nonexistent/libnvidia-ml.so.1"
     let reasons = s["reasons"].to_string();
     assert!(reasons.contains("registry: worker: "), "{reasons}");
 }
+
+/// `scripts/sandbox.sh` run as the README says, with the test's binary instead of a release
+/// build; the sandbox is taken down (and purged) when the test ends.
+fn sandbox(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(repo_root().join("scripts/sandbox.sh"));
+    cmd.args(args)
+        .env("ELT_SANDBOX_BIN", env!("CARGO_BIN_EXE_elt-console"))
+        .env("XDG_CONFIG_HOME", "/nonexistent-elt-test-config");
+    for var in [
+        "GH_TOKEN",
+        "GITHUB_TOKEN",
+        "DOCKER_HOST",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    run(&mut cmd)
+}
+
+struct SandboxDown;
+impl Drop for SandboxDown {
+    fn drop(&mut self) {
+        let _ = sandbox(&["down", "--purge"]);
+    }
+}
+
+#[test]
+fn the_sandbox_cli_form_runs_status_history_and_lock_against_the_sandbox() {
+    testenv();
+    let _down = SandboxDown;
+    let out = sandbox(&["cli", "status", "--json"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // Only the command's output on stdout: the setup talks on stderr.
+    let s: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}\n{stderr}"));
+    assert!(stderr.contains("sandbox: app healthy"), "{stderr}");
+    assert_eq!(s["project"], "elt-sandbox");
+    assert_eq!(s["overall"], "healthy", "{s:#}");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(s["runs"]["data"]["runs"].as_array().unwrap().len(), 4);
+
+    let out = sandbox(&["cli", "history"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sandbox(&["cli", "lock", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("free"), "{text}");
+    // A bare `cli` says how to use it.
+    let out = sandbox(&["cli"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: scripts/sandbox.sh cli"));
+}
