@@ -15,6 +15,11 @@ Control endpoints (not GitHub's), all under /_standin/ and never recorded or rat
                                       "method":"GET"?}; {"status":0} or {"clear":true} clears
   POST /_standin/mode                {"dispatch_204":bool, "rate_limit":N, "rate_limit_auth":N,
                                       "rate_limit_unauth":N, "packages_verbatim":bool,
+                                      "ghcr_org":bool (the owner is an organisation: /users/...
+                                      404s, and /orgs/... pages link to
+                                      /organizations/<id>/... on the host's root, as GHCR does),
+                                      "packages_link_base":"http://host:port"|null (Link URLs of
+                                      package pages on that base instead),
                                       "required_inputs":["name",...],
                                       "dispatch_conclusion":"success"|null}  (dispatch answers 422
                                       "Required input 'name' not provided" without the required
@@ -43,6 +48,7 @@ TEMPLATE_WORKFLOW_ID = 161335
 RUN_ID_BASE = 19000000101  # > 2^32: clients must use 64-bit ids
 RUN_NUMBER_BASE = 101
 PACKAGE_VERSION_ID_BASE = 310000001
+ORG_ID = 9919  # the organisation's numeric id in GHCR's `/organizations/<id>/...` links
 API_VERSION_ALWAYS_200 = "2026-03-10"
 
 
@@ -127,7 +133,7 @@ class State:
         self.requests = []
         self.fails = []
         self.modes = {"dispatch_204": False, "packages_verbatim": False, "required_inputs": [],
-                      "dispatch_conclusion": None}
+                      "dispatch_conclusion": None, "ghcr_org": False, "packages_link_base": None}
         self.limits = {False: self.args.rate_limit_unauth, True: self.args.rate_limit_auth}
         self.reset_rate()
         self.runs = []
@@ -376,9 +382,13 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             return raw, None, False
 
-    def api_base(self):
+    def host_base(self):
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
         return "http://" + host
+
+    def api_base(self):
+        """The API's root as a client configured it: GitHub Enterprise serves it under /api/v3."""
+        return self.host_base() + self.state.args.api_prefix
 
     def send(self, status, body, headers=None, rate=None):
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
@@ -423,6 +433,9 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         u = urlsplit(self.path)
         path = unquote(u.path)
+        prefix = st.args.api_prefix
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            path = path[len(prefix):] or "/"
         if len(path) > 1:
             path = path.rstrip("/")
         query = {k: v[-1] for k, v in parse_qs(u.query, keep_blank_values=True).items()}
@@ -587,11 +600,17 @@ class Handler(BaseHTTPRequestHandler):
         # packages: /users/{u}/packages/container/{name}/versions, /orgs/{org}/..., /user/packages/...
         m = re.fullmatch(r"/(users|orgs)/([^/]+)/packages/container/([^/]+)/versions", path)
         m2 = re.fullmatch(r"/user/packages/container/([^/]+)/versions", path)
+        m3 = re.fullmatch(r"/organizations/(\d+)/packages/container/([^/]+)/versions", path)
+        if m3 and self.command == "GET":
+            if int(m3.group(1)) != ORG_ID or not st.modes["ghcr_org"]:
+                return not_found()
+            m = re.fullmatch(r"/(orgs)/([^/]+)/packages/container/([^/]+)/versions",
+                             "/orgs/%s/packages/container/%s/versions" % (st.owner, m3.group(2)))
         if (m or m2) and self.command == "GET":
             if m:
                 kind = "user" if m.group(1) == "users" else "org"
                 owner, package = m.group(2), m.group(3)
-                if owner.lower() != st.owner.lower():
+                if owner.lower() != st.owner.lower() or (kind == "user" and st.modes["ghcr_org"]):
                     return 404, {"message": "Package not found.", "documentation_url": DOCS, "status": "404"}, {}
             else:
                 if not self.headers.get("Authorization"):
@@ -600,7 +619,15 @@ class Handler(BaseHTTPRequestHandler):
             if package.lower() != st.name.lower():
                 return 404, {"message": "Package not found.", "documentation_url": DOCS, "status": "404"}, {}
             items = st.package_versions(api, kind, owner, package)
-            page_items, links = self.paginate(items, query, api, path)
+            link_base, link_path = api, path
+            if kind == "org" and st.modes["ghcr_org"]:
+                # As GHCR answers an organisation's versions: next pages by the org's id, on
+                # the host's root (not under an Enterprise /api/v3 prefix).
+                link_base = self.host_base()
+                link_path = "/organizations/%d/packages/container/%s/versions" % (ORG_ID, package)
+            if st.modes["packages_link_base"]:
+                link_base = st.modes["packages_link_base"]
+            page_items, links = self.paginate(items, query, link_base, link_path)
             return 200, page_items, links
         return not_found()
 
@@ -713,7 +740,9 @@ class Handler(BaseHTTPRequestHandler):
                 st.fails.insert(0, rule)
             return 200, {"fails": st.fails}
         if path == "/_standin/mode":
-            for k in ("dispatch_204", "packages_verbatim"):
+            if "packages_link_base" in body:
+                st.modes["packages_link_base"] = body["packages_link_base"] or None
+            for k in ("dispatch_204", "packages_verbatim", "ghcr_org"):
                 if k in body:
                     st.modes[k] = bool(body[k])
             if "dispatch_conclusion" in body:
@@ -765,13 +794,23 @@ def main():
     p.add_argument("--workflow-file", default=os.path.join(here, "..", ".github", "workflows", "build-and-push.yml"),
                    help="file served as the workflow through the contents API")
     p.add_argument("--default-branch", default="main")
+    p.add_argument("--api-prefix", default="", help="serve the API under this path too, as GitHub "
+                   "Enterprise does (/api/v3); payload URLs then carry it")
     p.add_argument("--branch", action="append", default=None, help="refs dispatch accepts (default: main)")
     p.add_argument("--token", help="only this token is valid (others get 401); default: any")
     p.add_argument("--rate-limit-unauth", type=int, default=60)
     p.add_argument("--rate-limit-auth", type=int, default=5000)
     p.add_argument("--base-time", default="2026-11-19T08:00:00Z", help="image created time of the first SHA")
     p.add_argument("--step-hours", type=float, default=12.0, help="hours between consecutive SHAs")
+    p.add_argument("--new-session", action="store_true",
+                   help="start a new session (as setsid would, without forking), so the "
+                        "terminal's signals do not reach a stand-in started in the background")
     args = p.parse_args()
+    if args.new_session:
+        try:
+            os.setsid()
+        except OSError:
+            pass  # already a process group leader: its own session is not needed then
     if args.branch is None:
         args.branch = ["main"]
     if "/" not in args.repo:

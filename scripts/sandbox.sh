@@ -2,9 +2,16 @@
 # Run elt-console against a local sandbox deployment of the (stub) English Listening Trainer.
 #
 #   scripts/sandbox.sh [console args...]   bring everything up, then run the console
+#   scripts/sandbox.sh cli COMMAND...      bring everything up, then run one headless command
+#                                          against the sandbox, e.g. `cli status --json`,
+#                                          `cli history`, `cli rollback --previous --yes`,
+#                                          `cli lock status` (setup messages go to stderr)
 #   scripts/sandbox.sh --no-run            bring everything up, don't launch the console
 #   scripts/sandbox.sh down [--purge]      stop the sandbox containers and the GitHub stand-in;
 #                                          --purge also deletes the data volume, .env, state, config
+#
+# The console is built with `cargo build --release` on first use (several minutes; cargo shows
+# its progress); ELT_SANDBOX_BIN=/path/to/elt-console uses that binary instead.
 #
 # Pieces: scripts/testenv.sh up (dockerd, registry on 127.0.0.1:5000, stub images), compose
 # project `elt-sandbox` from testenv/sandbox/docker-compose.yml (app on 127.0.0.1:3000, tts on
@@ -44,6 +51,18 @@ standin_alive() {
   [[ -s $RUN/standin.pid ]] || return 1
   pid=$(cat "$RUN/standin.pid")
   [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q github-standin
+}
+
+# The stand-in's own control endpoint answers: it is listening and serving.
+standin_answers() {
+  curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$STANDIN_PORT/_standin/runs" 2>/dev/null
+}
+
+# A process that exists and has not exited (a zombie has exited but is not reaped yet).
+process_running() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
 }
 
 stop_standin() {
@@ -100,15 +119,21 @@ start_standin() {
     [[ -n ${!digest:-} ]] && args+=(--digest "${!sha}=${!digest}")
   done
   say "starting GitHub stand-in on 127.0.0.1:$STANDIN_PORT (log: $RUN/standin.log)"
-  setsid nohup python3 "$ROOT/scripts/github-standin.py" "${args[@]}" >"$RUN/standin.log" 2>&1 </dev/null &
-  echo $! >"$RUN/standin.pid"
+  # No `setsid` in front: it may fork, and then $! is a launcher that exits at once. nohup
+  # execs python in place, so $! is the stand-in itself; it starts its own session.
+  nohup python3 "$ROOT/scripts/github-standin.py" --new-session "${args[@]}" \
+    >"$RUN/standin.log" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" >"$RUN/standin.pid"
+  # Ready when it answers, not when a file appears; until then its /proc entry may still be
+  # the forked shell's (no `github-standin` in it yet), so only its exit counts as failure.
   local deadline=$((SECONDS + 15))
-  until [[ -s $RUN/standin.port ]]; do
-    if ! standin_alive; then
+  until [[ -s $RUN/standin.port ]] && standin_answers; do
+    if ! process_running "$pid"; then
       tail -20 "$RUN/standin.log" >&2
-      die "GitHub stand-in exited"
+      die "GitHub stand-in exited (see $RUN/standin.log)"
     fi
-    ((SECONDS < deadline)) || die "GitHub stand-in did not start within 15s"
+    ((SECONDS < deadline)) || die "GitHub stand-in did not answer within 15s (see $RUN/standin.log)"
     sleep 0.1
   done
 }
@@ -204,6 +229,22 @@ cmd_up() {
   say "config: $SANDBOX/config.toml"
 }
 
+# The console binary: ELT_SANDBOX_BIN, else a release build (cargo's progress shown: the
+# first build compiles every dependency, several minutes).
+console_bin() {
+  if [[ -n ${ELT_SANDBOX_BIN:-} ]]; then
+    [[ -x $ELT_SANDBOX_BIN ]] || die "ELT_SANDBOX_BIN=$ELT_SANDBOX_BIN is not an executable"
+    CONSOLE=$ELT_SANDBOX_BIN
+    return
+  fi
+  command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs), or set ELT_SANDBOX_BIN"
+  if [[ ! -x $ROOT/target/release/elt-console ]]; then
+    say "building elt-console (release); the first build compiles for several minutes"
+  fi
+  (cd "$ROOT" && cargo build --release --locked --bin elt-console) >&2 || die "cargo build failed"
+  CONSOLE=$ROOT/target/release/elt-console
+}
+
 case ${1:-} in
   down)
     shift
@@ -214,8 +255,18 @@ case ${1:-} in
     cmd_up
     exit 0
     ;;
+  cli)
+    shift
+    (($#)) || die "usage: scripts/sandbox.sh cli COMMAND [ARGS...]   e.g. cli status --json"
+    # Only the command's own output on stdout, so `cli status --json | jq` works.
+    cmd_up >&2
+    console_bin
+    cd "$ROOT"
+    exec "$CONSOLE" --config "$SANDBOX/config.toml" "$@"
+    ;;
 esac
 
 cmd_up
+console_bin
 cd "$ROOT"
-exec cargo run --release --quiet -- --config .sandbox/config.toml "$@"
+exec "$CONSOLE" --config "$SANDBOX/config.toml" "$@"

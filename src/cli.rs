@@ -3,6 +3,7 @@
 use crate::config::{self, LoadedConfig, Sources};
 use crate::deploy::command as deploy_command;
 use crate::domain::{ContainerState, GpuStatus, HealthState};
+use crate::format::age;
 use crate::status::{self, Section, StatusReport};
 use crate::store::DeployKind;
 use chrono::{DateTime, Utc};
@@ -389,9 +390,16 @@ fn print_generated(generate: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -
 }
 
 async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
-    let loaded = match load_config(explicit) {
+    let loaded = match config::load(&Sources::standard(explicit)) {
         Ok(l) => l,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("elt-console: config error: {e}");
+            // Scripts parse stdout: they get an answer in the documented shape, not nothing.
+            if json {
+                println!("{}", status::config_error_json(&e.to_string(), Utc::now()));
+            }
+            return EXIT_CONFIG;
+        }
     };
     let report = status::collect(&loaded.config).await;
     if json {
@@ -406,10 +414,6 @@ async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
         print!("{}", render_status(&report, Utc::now()));
     }
     report.exit_code
-}
-
-fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    crate::ui::draw::age(since, now)
 }
 
 /// Binary units, one decimal: the CLI's sizes (`tags`, `status`).
@@ -639,16 +643,19 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
         for repo in repos {
             let _ = writeln!(
                 out,
-                "  {} ({} of {} tags described{})",
+                "  {} ({} of {} described{})",
                 repo.repository,
                 repo.tags.len(),
-                repo.total,
+                crate::format::count(repo.total, "tag", "tags"),
                 if repo.truncated {
                     ", more not shown"
                 } else {
                     ""
                 }
             );
+            for line in [&repo.error, &repo.note].into_iter().flatten() {
+                let _ = writeln!(out, "  {line}");
+            }
             let rows: Vec<Vec<String>> = repo
                 .tags
                 .iter()
@@ -687,10 +694,7 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
                     "; budget {rem}/{lim}{}",
                     s.rate_limit
                         .reset
-                        .map(|t| format!(
-                            ", resets {}",
-                            t.with_timezone(&chrono::Local).format("%H:%M")
-                        ))
+                        .map(|t| format!(", {}", crate::format::rate_reset(t, now)))
                         .unwrap_or_default()
                 ),
                 _ => String::new(),

@@ -3,6 +3,7 @@
 use crate::cli::{EXIT_INTERNAL, EXIT_USAGE, load_config};
 use crate::config::Config;
 use crate::domain::{JobView, RunView};
+use crate::format::age;
 use crate::pipeline::{self, PipelineError};
 use crate::sources::docker::DockerSource;
 use crate::sources::github::{GithubError, GithubSource};
@@ -33,10 +34,6 @@ fn print_json<T: Serialize>(value: &T) -> i32 {
         }
         Err(e) => fail(format!("cannot encode JSON: {e}"), EXIT_INTERNAL),
     }
-}
-
-pub fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    crate::ui::draw::age(since, now)
 }
 
 fn secs(s: Option<i64>) -> String {
@@ -291,6 +288,23 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
     {
         Ok(r) => r,
         Err(e) => {
+            // The run exists: say so where scripts read, so nobody dispatches it again.
+            // Without --watch the command did its work; only following the run cannot go on.
+            if let PipelineError::RunUnreadable {
+                run_id, html_url, ..
+            } = &e
+            {
+                println!(
+                    "dispatch accepted: run {run_id} ({})",
+                    html_url.as_deref().unwrap_or("no html_url in the answer")
+                );
+                eprintln!("elt-console: {e}");
+                return if args.watch {
+                    EXIT_SOURCE_UNREACHABLE
+                } else {
+                    0
+                };
+            }
             let code = dispatch_exit(&e);
             return fail(e, code);
         }
@@ -472,9 +486,15 @@ pub fn render_tags(report: &crate::taghistory::TagsReport, now: DateTime<Utc>) -
     for repo in &report.repositories {
         let _ = writeln!(
             out,
-            "{} ({} tags, service {})",
-            repo.repository, repo.total, repo.service
+            "{} ({}, service {})",
+            repo.repository,
+            crate::format::count(repo.total, "tag", "tags"),
+            repo.service
         );
+        if let Some(e) = &repo.error {
+            let _ = writeln!(out, "  error: {e}");
+            continue;
+        }
         let rows: Vec<Vec<String>> = repo
             .tags
             .iter()

@@ -75,6 +75,17 @@ pub enum PipelineError {
         "GitHub accepted the dispatch but no new workflow_dispatch run appeared within {secs} s"
     )]
     RunNotFound { secs: u64 },
+    /// The dispatch was accepted (200 with run details), but the run it named could not be
+    /// read: the run exists, so the caller must not dispatch again.
+    #[error(
+        "GitHub accepted the dispatch: run {run_id}{}; but the run could not be read: {source}",
+        html_url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default()
+    )]
+    RunUnreadable {
+        run_id: u64,
+        html_url: Option<String>,
+        source: GithubError,
+    },
     #[error("run #{number} did not finish before the deadline (last status: {status})")]
     RunTimeout { number: u64, status: String },
     #[error("run #{number} ended {conclusion}: no image to deploy ({url})")]
@@ -126,7 +137,14 @@ pub async fn dispatch_and_find_run(
         .collect();
     let answer = gh.dispatch(body).await?;
     if let Some(id) = answer.run_id {
-        return Ok(gh.run(id).await?);
+        return gh
+            .run(id)
+            .await
+            .map_err(|source| PipelineError::RunUnreadable {
+                run_id: id,
+                html_url: answer.html_url,
+                source,
+            });
     }
     let deadline = tokio::time::Instant::now() + wait;
     let mut attempt = 0;

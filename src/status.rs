@@ -94,6 +94,73 @@ pub struct RepoTags {
     pub tags: Vec<TagView>,
     /// True when more tags exist than were described.
     pub truncated: bool,
+    /// Why this repository's tags could not be listed (the others are still shown).
+    pub error: Option<String>,
+    /// Something to know about how the list was made, e.g. a GitHub Packages listing that
+    /// stopped early.
+    pub note: Option<String>,
+}
+
+impl RepoTags {
+    /// A repository whose tags could not be listed.
+    pub fn failed(service: &crate::config::ServiceConfig, error: String) -> Self {
+        Self {
+            service: service.name.clone(),
+            repository: service.image.to_string(),
+            total: 0,
+            tags: Vec::new(),
+            truncated: false,
+            error: Some(error),
+            note: None,
+        }
+    }
+}
+
+/// Tag lists of every service's repository. One repository's failure is kept beside the
+/// others' tags (`RepoTags::error`), never dropped because another succeeded; only when every
+/// repository failed is it an error, naming each. With a GitHub source, GHCR images also get
+/// dates and aliases from the Packages API (a listing that stopped early says so in `note`).
+pub async fn read_repos(
+    registry: &RegistrySource,
+    services: &[crate::config::ServiceConfig],
+    caches: &mut std::collections::HashMap<String, std::collections::HashMap<Tag, TagView>>,
+    packages: Option<&GithubSource>,
+) -> Result<Vec<RepoTags>, String> {
+    let mut repos = Vec::new();
+    for service in services {
+        let cache = caches.entry(service.name.clone()).or_default();
+        let mut repo = match list_repo_tags_cached(registry, service, cache).await {
+            Ok(r) => r,
+            Err(e) => {
+                repos.push(RepoTags::failed(service, e.to_string()));
+                continue;
+            }
+        };
+        if let (Some(gh), Some((owner, name))) =
+            (packages, crate::taghistory::ghcr_package(&service.image))
+        {
+            match gh.package_versions(&owner, &name).await {
+                Ok(versions) => {
+                    crate::taghistory::merge_package_versions(
+                        &mut repo,
+                        &versions.versions,
+                        &service.commit_tags,
+                    );
+                    repo.note = versions.note;
+                }
+                Err(e) => repo.note = Some(format!("GitHub Packages API not used: {e}")),
+            }
+        }
+        repos.push(repo);
+    }
+    if !repos.is_empty() && repos.iter().all(|r| r.error.is_some()) {
+        return Err(repos
+            .iter()
+            .map(|r| format!("{}: {}", r.service, r.error.as_deref().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("; "));
+    }
+    Ok(repos)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -170,20 +237,13 @@ pub async fn collect(config: &Config) -> StatusReport {
     let tags = async {
         let started = Instant::now();
         let registry = RegistrySource::new(&config.registry);
-        let mut out = Vec::new();
-        let mut first_error: Option<RegistryError> = None;
-        for service in &config.deployment.services {
-            match list_repo_tags(&registry, service).await {
-                Ok(t) => out.push(t),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        let r = match first_error {
-            Some(e) if out.is_empty() => Err(e),
-            _ => Ok(out),
-        };
+        let r = read_repos(
+            &registry,
+            &config.deployment.services,
+            &mut Default::default(),
+            None,
+        )
+        .await;
         Section::from_result(started, r)
     };
 
@@ -209,11 +269,40 @@ pub async fn collect(config: &Config) -> StatusReport {
     }
 }
 
-async fn list_repo_tags(
-    registry: &RegistrySource,
-    service: &crate::config::ServiceConfig,
-) -> Result<RepoTags, RegistryError> {
-    list_repo_tags_cached(registry, service, &mut std::collections::HashMap::new()).await
+/// What `status --json` prints when the config cannot be read (docs/status-json.md): the
+/// report's top-level fields a script checks first, and the error.
+#[derive(Debug, Serialize)]
+pub struct ConfigErrorReport {
+    pub schema: u32,
+    pub generated_at: DateTime<Utc>,
+    pub overall: Overall,
+    pub exit_code: i32,
+    pub reasons: Vec<String>,
+    pub error: ReportError,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportError {
+    /// What could not be done: `config` (the config could not be read).
+    pub kind: &'static str,
+    pub message: String,
+}
+
+pub fn config_error_json(message: &str, now: DateTime<Utc>) -> String {
+    let report = ConfigErrorReport {
+        schema: SCHEMA_VERSION,
+        generated_at: now,
+        overall: Overall::Unknown,
+        exit_code: crate::cli::EXIT_CONFIG,
+        reasons: vec![format!("config error: {message}")],
+        error: ReportError {
+            kind: "config",
+            message: message.to_string(),
+        },
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_else(|e| {
+        format!(r#"{{"schema":{SCHEMA_VERSION},"exit_code":78,"error":{{"kind":"config","message":"unprintable: {e}"}}}}"#)
+    })
 }
 
 /// Like `list_repo_tags`, reusing what `cache` holds for commit tags: by convention a
@@ -255,10 +344,12 @@ pub async fn list_repo_tags_cached(
                     revision: d.revision().or(sha_from_name),
                     digest: Some(d.digest),
                     created: d.created,
-                    size_bytes: Some(d.size_bytes),
+                    size_bytes: d.size_bytes,
                     ci: None,
                     running: false,
-                    error: None,
+                    // A manifest list with a platform missing: its digest and what could
+                    // be read are kept above, and this names what is missing.
+                    error: d.problem,
                     aliases: Vec::new(),
                     last_deployed: None,
                     tag,
@@ -293,6 +384,8 @@ pub async fn list_repo_tags_cached(
         total: all.len(),
         tags: views,
         truncated,
+        error: None,
+        note: None,
     })
 }
 
@@ -441,6 +534,11 @@ fn judge(
     let mut source_errors = Vec::new();
     if let Some(e) = tags.error() {
         source_errors.push(format!("registry: {e}"));
+    }
+    for repo in tags.data().map(Vec::as_slice).unwrap_or_default() {
+        if let Some(e) = &repo.error {
+            source_errors.push(format!("registry: {}: {e}", repo.service));
+        }
     }
     if let Some(e) = runs.error() {
         source_errors.push(format!("github: {e}"));

@@ -124,7 +124,7 @@ pub async fn collect(
     let registry = crate::sources::registry::RegistrySource::new(&config.registry);
     let mut repositories = Vec::new();
     let mut notes = Vec::new();
-    let mut first_error = None;
+    let mut errors = Vec::new();
     for service in &config.deployment.services {
         let mut repo =
             match crate::status::list_repo_tags_cached(&registry, service, &mut Default::default())
@@ -132,7 +132,9 @@ pub async fn collect(
             {
                 Ok(r) => r,
                 Err(e) => {
-                    first_error.get_or_insert(e.to_string());
+                    // Kept beside the other repositories, not dropped when one succeeds.
+                    errors.push(format!("{}: {e}", service.name));
+                    repositories.push(crate::status::RepoTags::failed(service, e.to_string()));
                     continue;
                 }
             };
@@ -140,12 +142,16 @@ pub async fn collect(
             (Some((owner, name)), Some(gh)) if gh.token_source != TokenSource::None => {
                 match gh.package_versions(&owner, &name).await {
                     Ok(versions) => {
-                        merge_package_versions(&mut repo, &versions, &service.commit_tags);
+                        merge_package_versions(&mut repo, &versions.versions, &service.commit_tags);
                         notes.push(format!(
-                            "{}: dates and aliases from the GitHub Packages API ({} versions)",
+                            "{}: dates and aliases from the GitHub Packages API ({})",
                             repo.repository,
-                            versions.len()
+                            crate::format::count(versions.versions.len(), "version", "versions")
                         ));
+                        if let Some(note) = &versions.note {
+                            notes.push(format!("{}: {note}", repo.repository));
+                        }
+                        repo.note = versions.note;
                     }
                     Err(e) => notes.push(format!(
                         "{}: GitHub Packages API not used ({e}); dates from image labels",
@@ -161,10 +167,8 @@ pub async fn collect(
         }
         repositories.push(repo);
     }
-    if repositories.is_empty()
-        && let Some(e) = first_error
-    {
-        return Err(e);
+    if !errors.is_empty() && errors.len() == repositories.len() {
+        return Err(errors.join("; "));
     }
     crate::status::correlate_tags(containers, runs, &mut repositories);
     Ok(TagsReport {
@@ -201,6 +205,8 @@ mod tests {
             total: 0,
             tags: vec![],
             truncated: false,
+            error: None,
+            note: None,
         };
         merge_package_versions(&mut repo, &versions, &[]);
         let expected: usize = tagged.iter().map(|v| v.tags.len()).sum();
@@ -260,6 +266,8 @@ mod tests {
                 view(&format!("main-{sha}"), Some(labelled)),
             ],
             truncated: false,
+            error: None,
+            note: None,
         };
         let pattern = crate::domain::CommitTagPattern::parse("main-{sha}").unwrap();
         let versions = vec![PackageVersion {

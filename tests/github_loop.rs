@@ -251,6 +251,41 @@ fn dispatch_without_run_details_finds_the_new_run_by_polling() {
 }
 
 #[test]
+fn an_accepted_dispatch_whose_run_cannot_be_read_says_so_and_names_the_run() {
+    let standin = GithubStandin::start(&shas());
+    // The dispatch answers 200 with run 105's details; reading that run answers 404.
+    standin.control(
+        "POST",
+        "/_standin/fail",
+        r#"{"status":404,"method":"GET","path_prefix":"/repos/arthurlee116/english-listening-trainer/actions/runs/"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(dir.path(), &standin.url());
+    let out = cli(&cfg, &["dispatch", "--yes"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // The run exists: a script must not dispatch again, so this is not a failure.
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "dispatch accepted: run 19000000105 (https://github.com/arthurlee116/english-listening-trainer/actions/runs/19000000105)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("GitHub accepted the dispatch") && stderr.contains("could not be read"),
+        "{stderr}"
+    );
+    assert_eq!(posts(&standin).len(), 1);
+    // Following it is what cannot go on.
+    let out = cli(&cfg, &["dispatch", "--watch", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dispatch accepted: run 19000000106"));
+}
+
+#[test]
 fn dispatch_422_shows_githubs_message() {
     let standin = GithubStandin::start(&shas());
     standin.control(
@@ -357,16 +392,9 @@ fn a_finished_run_leads_to_its_image_in_the_real_registry() {
             "{}",
         );
         let id = newest.id;
-        let url = standin.url();
-        let completer = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = tokio::process::Command::new("curl")
-                .args(["-sS", "-X", "POST", "-d", r#"{"conclusion":"success"}"#])
-                .arg(format!("{url}/_standin/runs/{id}/complete"))
-                .output()
-                .await;
-        });
-        let mut updates = 0;
+        // The run completes once the pipeline has seen it in progress: its first update is
+        // the signal, not a timer.
+        let mut seen = Vec::new();
         let built = pipeline::wait_for_run_image(
             &gh,
             &registry,
@@ -374,12 +402,24 @@ fn a_finished_run_leads_to_its_image_in_the_real_registry() {
             id,
             Duration::from_millis(200),
             tokio::time::Instant::now() + Duration::from_secs(30),
-            |_, _| updates += 1,
+            |run, _| {
+                seen.push(run.status.clone());
+                if run.status == "in_progress" {
+                    standin.control(
+                        "POST",
+                        &format!("/_standin/runs/{id}/complete"),
+                        r#"{"conclusion":"success"}"#,
+                    );
+                }
+            },
         )
         .await
         .unwrap();
-        completer.await.unwrap();
-        assert!(updates >= 2, "saw in_progress and completed");
+        assert_eq!(
+            seen,
+            ["in_progress", "completed"],
+            "saw in_progress and completed"
+        );
         assert_eq!(built.tag.as_str(), env.tag(4));
         assert_eq!(built.digest.as_str(), env.get("ELT_TEST_DIGEST_V4"));
 
@@ -458,9 +498,11 @@ fn packages_api_pages_are_followed_with_a_token() {
     let refs: Vec<&str> = many.iter().map(String::as_str).collect();
     let standin = GithubStandin::start(&refs);
     let gh = source(&standin.url(), Some("test-token"));
-    let versions = rt()
+    let listed = rt()
         .block_on(gh.package_versions("arthurlee116", "english-listening-trainer"))
         .unwrap();
+    assert_eq!(listed.note, None, "every page read");
+    let versions = listed.versions;
     assert_eq!(versions.len(), 131, "130 tagged and one untagged");
     let newest = &versions[0];
     assert!(newest.tags.contains(&"latest".to_string()));
@@ -475,6 +517,74 @@ fn packages_api_pages_are_followed_with_a_token() {
     assert_eq!(pages.len(), 2);
     assert_eq!(pages[1]["query"]["page"], "2");
     assert_eq!(pages[0]["authorized"], true);
+}
+
+/// 130 commits (two pages of versions) of an organisation's package, the stand-in serving the
+/// API under `/api/v3` as GitHub Enterprise does, and GHCR's links to the next page on
+/// `/organizations/<id>/…` at the host's root.
+fn org_package_standin() -> (GithubStandin, Vec<String>) {
+    let many: Vec<String> = (0..130).map(|i| format!("{i:040x}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let standin = GithubStandin::start_with(&refs, &["--api-prefix", "/api/v3"]);
+    standin.control("POST", "/_standin/mode", r#"{"ghcr_org":true}"#);
+    (standin, many)
+}
+
+#[test]
+fn packages_api_follows_ghcr_org_links_on_another_path_of_the_same_host() {
+    let runtime = rt();
+    let _enter = runtime.enter();
+    let (standin, many) = org_package_standin();
+    let gh = source(&format!("{}/api/v3", standin.url()), Some("test-token"));
+    let listed = rt()
+        .block_on(gh.package_versions("arthurlee116", "english-listening-trainer"))
+        .unwrap();
+    assert_eq!(listed.note, None);
+    assert_eq!(listed.versions.len(), 131, "both pages");
+    assert!(
+        listed.versions[0]
+            .tags
+            .contains(&format!("main-{}", many[129]))
+    );
+    let paths: Vec<String> = standin.requests()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .filter(|p| p.contains("/packages/"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/users/arthurlee116/packages/container/english-listening-trainer/versions",
+            "/orgs/arthurlee116/packages/container/english-listening-trainer/versions",
+            "/organizations/9919/packages/container/english-listening-trainer/versions",
+        ]
+    );
+}
+
+#[test]
+fn packages_api_links_to_another_host_are_not_followed_and_a_note_says_so() {
+    let runtime = rt();
+    let _enter = runtime.enter();
+    let (standin, _) = org_package_standin();
+    // The same stand-in by another name: another host as far as the token is concerned.
+    let other = standin.url().replace("127.0.0.1", "localhost");
+    standin.control(
+        "POST",
+        "/_standin/mode",
+        &format!(r#"{{"packages_link_base":"{other}"}}"#),
+    );
+    let gh = source(&format!("{}/api/v3", standin.url()), Some("test-token"));
+    let listed = rt()
+        .block_on(gh.package_versions("arthurlee116", "english-listening-trainer"))
+        .unwrap();
+    assert_eq!(listed.versions.len(), 100, "the first page only");
+    let note = listed.note.unwrap();
+    assert!(
+        note.contains("page 2 not read") && note.contains(&other) && note.contains("100 versions"),
+        "{note}"
+    );
 }
 
 // ---------- budget ----------

@@ -34,6 +34,126 @@ fn registry_config(plain: &str) -> RegistryConfig {
 
 // ---------- registry ----------
 
+/// curl against the registry's HTTP API; returns (status, headers lowercased, body).
+fn registry_http(args: &[&str]) -> (u16, std::collections::HashMap<String, String>, String) {
+    let out = run(Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/stderr", "-w", "%{http_code}"])
+        .args(args));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (head, code) = text.rsplit_once("\r\n\r\n").unwrap_or(("", text.as_str()));
+    let headers = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let status = code
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl {args:?}: {text}"));
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_manifest_list_with_a_missing_platform_keeps_its_digest_and_names_the_platform() {
+    let env = testenv();
+    let registry_addr = env.get("ELT_TEST_REGISTRY");
+    let path = format!("elt-test/index-missing-{}", std::process::id());
+    let repo_name = format!("{registry_addr}/{path}");
+    publish(&repo_name, 1, "amd64-image");
+    publish(&repo_name, 2, "ppc64le-image");
+    let manifest_url = |r: &str| format!("http://{registry_addr}/v2/{path}/manifests/{r}");
+    let accept = "Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+    let describe_child = |tag: &str| {
+        let (status, h, _) = registry_http(&["-I", "-H", accept, &manifest_url(tag)]);
+        assert_eq!(status, 200, "{h:?}");
+        (
+            h["docker-content-digest"].clone(),
+            h["content-type"].clone(),
+            h["content-length"].parse::<u64>().unwrap(),
+        )
+    };
+    let (amd64, amd64_type, amd64_size) = describe_child("amd64-image");
+    let (ppc64le, ppc64le_type, ppc64le_size) = describe_child("ppc64le-image");
+    // The published manifest list (ppc64le + amd64), pointing at the images just pushed.
+    let mut list: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("tests/fixtures/oci/docker-manifest-list.json")).unwrap(),
+    )
+    .unwrap();
+    for (entry, (digest, media_type, size)) in
+        list["manifests"].as_array_mut().unwrap().iter_mut().zip([
+            (&ppc64le, &ppc64le_type, ppc64le_size),
+            (&amd64, &amd64_type, amd64_size),
+        ])
+    {
+        entry["digest"] = digest.as_str().into();
+        entry["mediaType"] = media_type.as_str().into();
+        entry["size"] = size.into();
+    }
+    let mut amd64_only = list.clone();
+    amd64_only["manifests"].as_array_mut().unwrap().remove(0);
+    let put = |tag: &str, body: &serde_json::Value| {
+        let (status, h, text) = registry_http(&[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.docker.distribution.manifest.list.v2+json",
+            "--data-binary",
+            &body.to_string(),
+            &manifest_url(tag),
+        ]);
+        assert_eq!(status, 201, "PUT {tag}: {text}");
+        h["docker-content-digest"].clone()
+    };
+    let multi_digest = put("multi", &list);
+    let amd64_only_digest = put("amd64-only", &amd64_only);
+    // The amd64 image goes away; the lists still name it.
+    let (status, _, text) = registry_http(&["-X", "DELETE", &manifest_url(&amd64)]);
+    assert_eq!(status, 202, "{text}");
+
+    let registry = RegistrySource::new(&registry_config(registry_addr));
+    let repo = ImageRepo::parse(&repo_name).unwrap();
+    rt().block_on(async {
+        // Another platform can still be read: its labels, time and size, and what is missing.
+        let d = registry
+            .describe(&repo, &Tag::parse("multi").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(d.digest.as_str(), multi_digest, "the list's own digest");
+        assert_eq!(d.platform.as_deref(), Some("linux/ppc64le"));
+        assert_eq!(d.revision().unwrap().as_str(), env.sha(2));
+        assert!(d.created.is_some() && d.size_bytes.unwrap() > 0);
+        let problem = d.problem.unwrap();
+        assert!(
+            problem.contains("platform linux/amd64 manifest")
+                && problem.contains(&amd64)
+                && problem.contains("missing"),
+            "{problem}"
+        );
+        // Nothing else to read: the digest is kept and the platform named, not "not found".
+        let d = registry
+            .describe(&repo, &Tag::parse("amd64-only").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(d.digest.as_str(), amd64_only_digest);
+        assert_eq!((d.created, d.size_bytes, d.platform), (None, None, None));
+        let problem = d.problem.unwrap();
+        assert!(
+            problem.contains("platform linux/amd64 manifest") && problem.contains(&amd64),
+            "{problem}"
+        );
+        // The plain image tags still read as before.
+        let d = registry
+            .describe(&repo, &Tag::parse("ppc64le-image").unwrap())
+            .await
+            .unwrap();
+        assert_eq!((d.platform, d.problem), (None, None));
+    });
+}
+
 #[test]
 fn registry_lists_tags_across_pages_and_reads_labels() {
     let env = testenv();
@@ -52,7 +172,7 @@ fn registry_lists_tags_across_pages_and_reads_labels() {
         assert_eq!(details.revision().unwrap().as_str(), env.sha(1));
         assert_eq!(details.digest.as_str(), env.get("ELT_TEST_DIGEST_V1"));
         assert!(details.created.is_some());
-        assert!(details.size_bytes > 0);
+        assert!(details.size_bytes.unwrap() > 0);
         // `latest` resolves to the same digest as the newest good version.
         let latest = registry
             .resolve(&repo, &Tag::parse("latest").unwrap())
@@ -274,7 +394,10 @@ fn health_body_of_10_mb_is_capped() {
     let port = listener.local_addr().unwrap().port();
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sent_by_server = sent.clone();
-    std::thread::spawn(move || {
+    // The sender is dropped when the thread ends: its end, seen from outside with a deadline.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let _done = done_tx;
         if let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
@@ -301,8 +424,16 @@ fn health_body_of_10_mb_is_capped() {
         r.error.as_deref().unwrap_or("").contains("read cut short"),
         "{r:?}"
     );
-    // The client stopped reading: far less than 10 MB crossed the socket.
-    std::thread::sleep(Duration::from_millis(50)); // let the writer notice the closed socket
+    // The client stopped reading and closed the connection: the writer's next write fails and
+    // its thread ends (joined, with a deadline), having sent far less than 10 MB.
+    drop(checker);
+    assert!(
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .is_err_and(|e| e == std::sync::mpsc::RecvTimeoutError::Disconnected),
+        "the server thread still writes after 10 s: the client kept the connection open"
+    );
+    server.join().unwrap();
     assert!(sent.load(std::sync::atomic::Ordering::SeqCst) < 10 * 1024 * 1024);
 }
 

@@ -214,3 +214,144 @@ nvml_library = "/nonexistent/libnvidia-ml.so.1"
             .contains("could not be loaded")
     );
 }
+
+#[test]
+fn status_json_with_a_config_error_prints_a_json_error_and_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "bad.toml", "[deployment]\nprojekt = \"elt\"\n");
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"]));
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {:?}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["overall"], "unknown");
+    assert_eq!(v["exit_code"], 78);
+    assert_eq!(v["error"]["kind"], "config");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("bad.toml") && message.contains("projekt"),
+        "{message}"
+    );
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("config error: ")
+    );
+    assert!(stderr.contains("config error"), "{stderr}");
+    // Without --json the human form is unchanged: nothing on stdout.
+    let out = run(bin().arg("--config").arg(&config).arg("status"));
+    assert_eq!(out.status.code(), Some(78));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn one_repositorys_registry_error_is_reported_beside_anothers_tags() {
+    let env = testenv();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = env.get("ELT_TEST_REGISTRY");
+    let config = write_file(
+        dir.path(),
+        "two-repos.toml",
+        &format!(
+            r#"[docker]
+host = "unix:///nonexistent/docker.sock"
+[registry]
+plain_http = ["{registry}", "127.0.0.1:9"]
+request_timeout_ms = 2000
+[[deployment.services]]
+name = "app"
+image = "{image}"
+image_var = "IMAGE_TAG"
+commit_tags = ["main-{{sha}}"]
+[[deployment.services]]
+name = "worker"
+image = "127.0.0.1:9/elt/worker"
+image_var = "WORKER_TAG"
+[github]
+api_url = "http://127.0.0.1:9"
+request_timeout_ms = 2000
+[gpu]
+nvml_library = "/nonexistent/libnvidia-ml.so.1"
+"#,
+            image = env.image()
+        ),
+    );
+    let (s, code) = status_json(&config, &[]);
+    assert_eq!(code, 2, "{s:#}");
+    let repos = s["tags"]["data"].as_array().expect("tags data");
+    assert_eq!(repos.len(), 2, "{repos:#?}");
+    assert!(repos[0]["error"].is_null() && !repos[0]["tags"].as_array().unwrap().is_empty());
+    assert_eq!(repos[1]["service"], "worker");
+    let error = repos[1]["error"].as_str().expect("worker's error");
+    assert!(error.contains("127.0.0.1:9"), "{error}");
+    let reasons = s["reasons"].to_string();
+    assert!(reasons.contains("registry: worker: "), "{reasons}");
+}
+
+/// `scripts/sandbox.sh` run as the README says, with the test's binary instead of a release
+/// build; the sandbox is taken down (and purged) when the test ends.
+fn sandbox(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(repo_root().join("scripts/sandbox.sh"));
+    cmd.args(args)
+        .env("ELT_SANDBOX_BIN", env!("CARGO_BIN_EXE_elt-console"))
+        .env("XDG_CONFIG_HOME", "/nonexistent-elt-test-config");
+    for var in [
+        "GH_TOKEN",
+        "GITHUB_TOKEN",
+        "DOCKER_HOST",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    run(&mut cmd)
+}
+
+struct SandboxDown;
+impl Drop for SandboxDown {
+    fn drop(&mut self) {
+        let _ = sandbox(&["down", "--purge"]);
+    }
+}
+
+#[test]
+fn the_sandbox_cli_form_runs_status_history_and_lock_against_the_sandbox() {
+    testenv();
+    let _down = SandboxDown;
+    let out = sandbox(&["cli", "status", "--json"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // Only the command's output on stdout: the setup talks on stderr.
+    let s: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}\n{stderr}"));
+    assert!(stderr.contains("sandbox: app healthy"), "{stderr}");
+    assert_eq!(s["project"], "elt-sandbox");
+    assert_eq!(s["overall"], "healthy", "{s:#}");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(s["runs"]["data"]["runs"].as_array().unwrap().len(), 4);
+
+    let out = sandbox(&["cli", "history"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sandbox(&["cli", "lock", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("free"), "{text}");
+    // A bare `cli` says how to use it.
+    let out = sandbox(&["cli"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: scripts/sandbox.sh cli"));
+}

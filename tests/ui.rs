@@ -210,6 +210,8 @@ fn loaded_app(color: bool) -> App {
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 12,
             truncated: false,
+            error: None,
+            note: None,
             tags: vec![
                 tag(&format!("main-{SHA3}"), SHA3, 4, false),
                 tag(&format!("main-{SHA2}"), SHA2, 30, true),
@@ -637,6 +639,8 @@ fn read_only_refuses_deploy_and_rollback_and_audits_them() {
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 1,
             truncated: false,
+            error: None,
+            note: None,
             tags: vec![tag(&format!("main-{SHA3}"), SHA3, 4, false)],
         }])),
         t0(),

@@ -180,6 +180,9 @@ pub struct RunsPage {
     pub rate: RateLimit,
 }
 
+/// A package with more pages than this is not one this console can show usefully.
+const MAX_PACKAGE_PAGES: u32 = 50;
+
 #[derive(Clone)]
 pub struct GithubSource {
     octo: Octocrab,
@@ -217,6 +220,14 @@ struct Fetched {
 pub struct DispatchAnswer {
     pub run_id: Option<u64>,
     pub html_url: Option<String>,
+}
+
+/// Every version of a package that could be listed, and why the listing is incomplete when
+/// it is (a next page GitHub pointed at that this client will not follow).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackageVersions {
+    pub versions: Vec<PackageVersion>,
+    pub note: Option<String>,
 }
 
 /// One version of a container package (GitHub Packages API): its digest, when it was pushed,
@@ -480,7 +491,7 @@ impl GithubSource {
         &self,
         owner: &str,
         package: &str,
-    ) -> Result<Vec<PackageVersion>, GithubError> {
+    ) -> Result<PackageVersions, GithubError> {
         let name_ok = |s: &str| {
             !s.is_empty()
                 && s.bytes()
@@ -493,7 +504,7 @@ impl GithubSource {
         }
         let encoded: String = url::form_urlencoded::byte_serialize(package.as_bytes()).collect();
         let what = format!("container package {owner}/{package}");
-        let mut out = Vec::new();
+        let mut out = PackageVersions::default();
         for scope in ["users", "orgs"] {
             let mut next = Some(format!(
                 "{}/{scope}/{owner}/packages/container/{encoded}/versions?per_page=100",
@@ -505,11 +516,29 @@ impl GithubSource {
                 pages += 1;
                 match self.get(&url, &what).await {
                     Ok(f) => {
-                        out.extend(parse_package_versions(&f.body)?);
-                        // Only follow links back to the API we were configured with.
-                        next = f
-                            .link_next
-                            .filter(|n| n.starts_with(&self.api_url) && pages < 50);
+                        out.versions.extend(parse_package_versions(&f.body)?);
+                        let Some(link) = f.link_next else { break };
+                        if pages >= MAX_PACKAGE_PAGES {
+                            out.note = Some(format!(
+                                "GitHub Packages API: stopped after {pages} pages ({} versions)",
+                                out.versions.len()
+                            ));
+                        } else {
+                            match self.same_host_link(&link) {
+                                Ok(u) => next = Some(u),
+                                Err(why) => {
+                                    out.note = Some(format!(
+                                        "GitHub Packages API: page {} not read ({why}); showing the first {}",
+                                        pages + 1,
+                                        crate::format::count(
+                                            out.versions.len(),
+                                            "version",
+                                            "versions"
+                                        )
+                                    ))
+                                }
+                            }
+                        }
                     }
                     Err(e) => {
                         result = Err(e);
@@ -519,11 +548,37 @@ impl GithubSource {
             }
             match result {
                 Ok(()) => return Ok(out),
-                Err(GithubError::NotFound { .. }) if scope == "users" => out.clear(),
+                Err(GithubError::NotFound { .. }) if scope == "users" => {
+                    out = PackageVersions::default()
+                }
                 Err(e) => return Err(e),
             }
         }
         Ok(out)
+    }
+
+    /// A `Link` target to follow: any path on the API's own scheme, host and port (GHCR links
+    /// an organisation's pages as `/organizations/<id>/…`, outside a GitHub Enterprise
+    /// `api_url`'s `/api/v3`). Another host would get our token, so it is refused.
+    fn same_host_link(&self, link: &str) -> Result<String, String> {
+        let origin = |u: &url::Url| {
+            (
+                u.scheme().to_string(),
+                u.host_str().map(str::to_string),
+                u.port_or_known_default(),
+            )
+        };
+        let api = url::Url::parse(&self.api_url).map_err(|e| format!("api_url: {e}"))?;
+        let target = url::Url::parse(link).map_err(|e| format!("unusable link {link:?}: {e}"))?;
+        if origin(&api) == origin(&target) {
+            Ok(target.to_string())
+        } else {
+            Err(format!(
+                "it is on {}, not on the API's host {}",
+                target.origin().ascii_serialization(),
+                api.origin().ascii_serialization()
+            ))
+        }
     }
 
     /// A request that got no answer; names the proxy, never its credentials.
@@ -769,7 +824,7 @@ fn rate_limited(until: Option<DateTime<Utc>>) -> GithubError {
         until,
         until_local: until.map_or_else(
             || "the limit resets".to_string(),
-            |t| t.with_timezone(&chrono::Local).format("%H:%M").to_string(),
+            |t| crate::format::clock(t, Utc::now()),
         ),
     }
 }
@@ -826,6 +881,12 @@ struct RawRun {
     updated_at: DateTime<Utc>,
     run_started_at: Option<DateTime<Utc>>,
     html_url: String,
+    head_commit: Option<HeadCommit>,
+}
+
+#[derive(Deserialize)]
+struct HeadCommit {
+    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -843,7 +904,19 @@ impl From<RawRun> for RunView {
             branch: r.head_branch,
             event: r.event,
             head_sha: r.head_sha,
-            title: r.display_title.or(r.name),
+            // Runs from before `display_title` existed (and some without a `name`) still get
+            // a title: the head commit's first line, as GitHub's own run list shows.
+            title: [
+                r.display_title,
+                r.name,
+                r.head_commit
+                    .and_then(|c| c.message)
+                    .and_then(|m| m.lines().next().map(str::to_string)),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|t| t.trim().to_string())
+            .find(|t| !t.is_empty()),
             actor: r.actor.map(|a| a.login),
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -981,4 +1054,53 @@ pub fn parse_package_versions(body: &[u8]) -> Result<Vec<PackageVersion>, Github
                 .unwrap_or_default(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published runs-list payload, with `keys` removed from its run.
+    fn runs_payload_without(keys: &[&str]) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/github/actions-runs-list.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        for run in v["workflow_runs"].as_array_mut().unwrap() {
+            for k in keys {
+                run.as_object_mut().unwrap().remove(*k);
+            }
+        }
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn a_run_title_falls_back_to_the_name_then_the_head_commits_first_line() {
+        let runs = parse_runs(&runs_payload_without(&[])).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Update README.md"));
+        let runs = parse_runs(&runs_payload_without(&["display_title"])).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Build"));
+        // An older payload: neither field; the head commit says "Create linter.yaml".
+        let runs = parse_runs(&runs_payload_without(&["display_title", "name"])).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Create linter.yaml"));
+        let runs = parse_runs(&runs_payload_without(&[
+            "display_title",
+            "name",
+            "head_commit",
+        ]))
+        .unwrap();
+        assert_eq!(runs[0].title, None);
+    }
+
+    #[test]
+    fn only_the_first_line_of_a_multi_line_commit_message_is_a_title() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&runs_payload_without(&["display_title", "name"])).unwrap();
+        v["workflow_runs"][0]["head_commit"]["message"] =
+            "Fix the tag column\n\nLonger explanation.".into();
+        let runs = parse_runs(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(runs[0].title.as_deref(), Some("Fix the tag column"));
+    }
 }

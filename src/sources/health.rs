@@ -4,7 +4,7 @@
 
 use crate::config::HealthEndpoint;
 use crate::domain::HealthResult;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 
 pub const MAX_BODY: usize = 64 * 1024;
@@ -27,6 +27,22 @@ impl HealthChecker {
 
     pub async fn check_all(&self, endpoints: &[HealthEndpoint]) -> Vec<HealthResult> {
         futures_util::future::join_all(endpoints.iter().map(|e| self.check(e))).await
+    }
+
+    /// The result of an endpoint that could not be checked at all (the HTTP client could not
+    /// be set up): failing, with the reason.
+    pub fn not_checked(endpoint: &HealthEndpoint, why: &str, now: DateTime<Utc>) -> HealthResult {
+        HealthResult {
+            name: endpoint.name.clone(),
+            url: endpoint.url.clone(),
+            ok: false,
+            status: None,
+            latency_ms: 0,
+            app_status: None,
+            version: None,
+            error: Some(format!("not checked: cannot set up the HTTP client: {why}")),
+            checked_at: now,
+        }
     }
 
     pub async fn check(&self, endpoint: &HealthEndpoint) -> HealthResult {

@@ -10,6 +10,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{ImageIndexEntry, OciImageManifest, OciManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::collections::HashMap;
@@ -48,13 +49,22 @@ impl RegistryError {
     }
 }
 
-/// Facts about one tag, read from its manifest and image config.
+/// Facts about one tag, read from its manifest and image config. Not all-or-nothing: when a
+/// manifest list names a platform manifest the registry no longer has, the list's digest and
+/// whatever another platform tells are kept, and `problem` says what is missing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagDetails {
+    /// The digest the tag points to (a manifest list's own digest for a multi-platform tag).
     pub digest: Digest,
     pub labels: HashMap<String, String>,
     pub created: Option<DateTime<Utc>>,
-    pub size_bytes: u64,
+    /// Compressed size of the platform image read (config + layers); None when none was.
+    pub size_bytes: Option<u64>,
+    /// The platform whose image the labels, time and size come from (`linux/amd64`), for a
+    /// manifest list.
+    pub platform: Option<String>,
+    /// What could not be read, e.g. a platform manifest missing from the registry.
+    pub problem: Option<String>,
 }
 
 impl TagDetails {
@@ -170,18 +180,114 @@ impl RegistrySource {
         })
     }
 
-    /// Digest, labels, created time and compressed size of a tag's image.
+    /// Digest, labels, created time and compressed size of a tag's image. For a manifest
+    /// list, the platform image is this machine's platform if listed (else linux/amd64, else
+    /// the first real platform); a platform manifest that cannot be found is named in
+    /// `problem` and the next platform is tried, so the list's digest is never lost.
     pub async fn describe(&self, repo: &ImageRepo, tag: &Tag) -> Result<TagDetails, RegistryError> {
         let digest = self.resolve(repo, tag).await?;
         let reference = Self::reference(repo, tag);
         let what = repo.with_tag(tag);
-        let (manifest, _platform_digest, config) = self
+        let auth = self.auth_for(repo.registry());
+        let (manifest, _) = self
             .client
-            .pull_manifest_and_config(&reference, &self.auth_for(repo.registry()))
+            .pull_manifest(&reference, &auth)
             .await
             .map_err(|e| classify(e, repo, &what))?;
+        let index = match manifest {
+            OciManifest::Image(image) => {
+                let (labels, created) = self.read_config(repo, &reference, &image, &what).await?;
+                return Ok(TagDetails {
+                    digest,
+                    labels,
+                    created,
+                    size_bytes: Some(image_size(&image)),
+                    platform: None,
+                    problem: None,
+                });
+            }
+            OciManifest::ImageIndex(index) => index,
+        };
+        let mut missing: Vec<String> = Vec::new();
+        for entry in platform_preference(&index.manifests) {
+            let platform = platform_name(entry);
+            let child = Reference::with_digest(
+                repo.registry().to_string(),
+                repo.path().to_string(),
+                entry.digest.clone(),
+            );
+            let child_what = format!("{what} platform {platform} manifest {}", entry.digest);
+            let image = match self.client.pull_manifest(&child, &auth).await {
+                Ok((OciManifest::Image(image), _)) => image,
+                // A nested index is not an image of this platform: skip it.
+                Ok((OciManifest::ImageIndex(_), _)) => continue,
+                Err(e) => match classify(e, repo, &child_what) {
+                    RegistryError::NotFound { .. } => {
+                        missing.push(format!(
+                            "platform {platform} manifest {} is missing from the registry (404)",
+                            entry.digest
+                        ));
+                        continue;
+                    }
+                    other => return Err(other),
+                },
+            };
+            let (labels, created) = match self.read_config(repo, &child, &image, &child_what).await
+            {
+                Ok(c) => c,
+                Err(RegistryError::NotFound { .. }) => {
+                    missing.push(format!(
+                        "platform {platform} config {} is missing from the registry (404)",
+                        image.config.digest
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            return Ok(TagDetails {
+                digest,
+                labels,
+                created,
+                size_bytes: Some(image_size(&image)),
+                platform: Some(platform),
+                problem: (!missing.is_empty()).then(|| {
+                    format!(
+                        "{}; details from {}",
+                        missing.join("; "),
+                        platform_name(entry)
+                    )
+                }),
+            });
+        }
+        Ok(TagDetails {
+            digest,
+            labels: HashMap::new(),
+            created: None,
+            size_bytes: None,
+            platform: None,
+            problem: Some(if missing.is_empty() {
+                "manifest list names no platform image".to_string()
+            } else {
+                missing.join("; ")
+            }),
+        })
+    }
+
+    /// The labels and created time from an image's config blob.
+    async fn read_config(
+        &self,
+        repo: &ImageRepo,
+        reference: &Reference,
+        image: &OciImageManifest,
+        what: &str,
+    ) -> Result<(HashMap<String, String>, Option<DateTime<Utc>>), RegistryError> {
+        let mut raw: Vec<u8> = Vec::new();
+        self.client
+            .pull_blob(reference, &image.config, &mut raw)
+            .await
+            .map_err(|e| classify(e, repo, &format!("image config of {what}")))?;
         let config: serde_json::Value =
-            serde_json::from_str(&config).map_err(|e| RegistryError::Other {
+            serde_json::from_slice(&raw).map_err(|e| RegistryError::Other {
                 repo: repo.to_string(),
                 message: format!("image config of {what} is not JSON: {e}"),
             })?;
@@ -200,19 +306,47 @@ impl RegistrySource {
             .or_else(|| config.get("created").and_then(|c| c.as_str()))
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
-        let size_bytes = manifest.config.size.max(0) as u64
-            + manifest
-                .layers
-                .iter()
-                .map(|l| l.size.max(0) as u64)
-                .sum::<u64>();
-        Ok(TagDetails {
-            digest,
-            labels,
-            created,
-            size_bytes,
-        })
+        Ok((labels, created))
     }
+}
+
+fn image_size(image: &OciImageManifest) -> u64 {
+    image.config.size.max(0) as u64
+        + image
+            .layers
+            .iter()
+            .map(|l| l.size.max(0) as u64)
+            .sum::<u64>()
+}
+
+fn platform_name(entry: &ImageIndexEntry) -> String {
+    match &entry.platform {
+        Some(p) => match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        },
+        None => "unknown".to_string(),
+    }
+}
+
+/// The entries worth reading, best first: this machine's platform, then linux/amd64 (what the
+/// deployment's server runs), then the other linux images. Attestations (`unknown/unknown`)
+/// and entries without a platform come last.
+fn platform_preference(entries: &[ImageIndexEntry]) -> Vec<&ImageIndexEntry> {
+    let here = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let rank = |e: &ImageIndexEntry| match &e.platform {
+        Some(p) if p.os.to_string() == "linux" && p.architecture.to_string() == here => 0,
+        Some(p) if p.os.to_string() == "linux" && p.architecture.to_string() == "amd64" => 1,
+        Some(p) if p.os.to_string() != "unknown" => 2,
+        _ => 3,
+    };
+    let mut sorted: Vec<&ImageIndexEntry> = entries.iter().collect();
+    sorted.sort_by_key(|e| rank(e));
+    sorted
 }
 
 fn classify(e: OciDistributionError, repo: &ImageRepo, what: &str) -> RegistryError {

@@ -4,9 +4,10 @@
 //! connection never stops it halfway; this side only reads the store.
 
 use super::app::App;
-use super::draw::{Theme, age, centered};
+use super::draw::{Theme, centered};
 use crate::deploy::{STEPS, fmt_ms, short};
 use crate::domain::{ContainerState, ContainerView, TagView};
+use crate::format::age;
 use crate::store::{DeployKind, DeployStatus, Deployment, LockState};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;

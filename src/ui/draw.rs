@@ -3,6 +3,7 @@
 use super::app::{App, Fresh, Overlay, Panel};
 use super::logs::StreamState;
 use crate::domain::{ContainerState, GpuStatus, HealthState, ImageRef};
+use crate::format::age;
 use crate::keymap::{Action, Scope};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -66,16 +67,6 @@ impl Theme {
         } else {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::UNDERLINED)
         }
-    }
-}
-
-pub fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - since).num_seconds().max(0);
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{}h", secs / 86400, secs % 86400 / 3600),
     }
 }
 
@@ -288,7 +279,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         let reset = app
             .rate
             .reset
-            .map(|t| format!(" reset {}", t.with_timezone(&chrono::Local).format("%H:%M")))
+            .map(|t| format!(" {}", crate::format::rate_reset(t, app.now)))
             .unwrap_or_default();
         spans.push(Span::styled(format!("· GitHub {rem}/{lim}{reset} "), style));
     }
@@ -648,7 +639,17 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         .as_ref()
         .map(|repos| {
             let total: usize = repos.iter().map(|r| r.total).sum();
-            vec![Span::styled(format!("{total} in registry "), theme.dim())]
+            let mut spans = vec![Span::styled(format!("{total} in registry "), theme.dim())];
+            // One repository's failure or a partial listing is said here, beside the others.
+            for r in repos {
+                if let Some(e) = &r.error {
+                    spans.push(Span::styled(format!("✖ {}: {e} ", r.service), theme.bad()));
+                }
+                if let Some(note) = &r.note {
+                    spans.push(Span::styled(format!("{note} "), theme.warn()));
+                }
+            }
+            spans
         })
         .unwrap_or_default();
     let block = panel_block(app, Panel::Tags, Some(&app.tags), extra);
@@ -732,7 +733,10 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
         }
     };
     extra.push(state);
-    extra.push(Span::styled(format!("{} lines", logs.len()), theme.dim()));
+    extra.push(Span::styled(
+        crate::format::count(logs.len(), "line", "lines"),
+        theme.dim(),
+    ));
     if logs.dropped > 0 {
         extra.push(Span::styled(
             format!(", {} older dropped", logs.dropped),
@@ -742,7 +746,10 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
     extra.push(Span::raw(" "));
     if let Some(p) = &logs.search {
         extra.push(Span::styled(
-            format!("/{p} ({} matches) ", logs.match_count()),
+            format!(
+                "/{p} ({}) ",
+                crate::format::count(logs.match_count(), "match", "matches")
+            ),
             theme.accent(),
         ));
         if logs.filter {

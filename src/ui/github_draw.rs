@@ -1,7 +1,8 @@
 //! Drawing the GitHub dialogs (see github_ui): pure functions of the state and the clock.
 
-use super::draw::{Theme, age};
+use super::draw::Theme;
 use super::github_ui::{DispatchForm, FieldValue, FormStage, RunImage, RunJobsView};
+use crate::format::age;
 use crate::workflow::InputKind;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -110,10 +111,13 @@ pub fn draw_run_jobs(
             }
         }
     }
-    let fresh = match view.loaded_at {
-        Some(t) if !r.is_completed() => format!("refreshing, {} ago", age(t, now)),
-        Some(t) => format!("{} ago", age(t, now)),
-        None => "loading".into(),
+    // The error itself is the dialog's first line; the title says the state it left.
+    let fresh = match (view.loaded_at, &view.error) {
+        (None, Some(_)) => "not loaded".into(),
+        (Some(t), Some(_)) => format!("refresh failed, data {} old", age(t, now)),
+        (Some(t), None) if !r.is_completed() => format!("refreshing, {} ago", age(t, now)),
+        (Some(t), None) => format!("{} ago", age(t, now)),
+        (None, None) => "loading".into(),
     };
     let rect = popup(area, 100, lines.len() as u16 + 2);
     frame.render_widget(Clear, rect);

@@ -23,6 +23,13 @@ pub enum GithubMsg {
     },
     FormLoaded(Result<FormData, String>),
     Dispatched(Result<RunView, String>),
+    /// GitHub accepted the dispatch and named its run, but the run could not be read: the
+    /// form closes (sending again would start a second run) and says where the run is.
+    DispatchAccepted {
+        run_id: u64,
+        html_url: Option<String>,
+        error: String,
+    },
     /// Where the image of the open dialog's successful run stands in the registry.
     RunImage {
         run_id: u64,
@@ -431,6 +438,25 @@ pub fn update(app: &mut App, msg: GithubMsg, now: DateTime<Utc>, fx: &mut Vec<Ef
             view.image = image;
             true
         }
+        GithubMsg::DispatchAccepted {
+            run_id,
+            html_url,
+            error,
+        } => {
+            if matches!(app.overlay, Overlay::Dispatch(_)) {
+                app.overlay = Overlay::None;
+            }
+            let url = html_url.unwrap_or_else(|| "no html_url in the answer".into());
+            app.message = Some((
+                format!(
+                    "dispatch accepted: run {run_id} {url}; the run could not be read: {error}"
+                ),
+                now,
+            ));
+            fx.push(Effect::RefreshRemote);
+            app.focus = Panel::Runs;
+            true
+        }
         GithubMsg::Dispatched(Err(e)) => {
             match &mut app.overlay {
                 Overlay::Dispatch(form) => {
@@ -449,7 +475,135 @@ pub fn rate_limited_label(app: &App) -> Option<String> {
     app.github.blocked_until.filter(|t| *t > app.now).map(|t| {
         format!(
             "GitHub rate limited until {}",
-            t.with_timezone(&chrono::Local).format("%H:%M")
+            crate::format::clock(t, app.now)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::app::{AppSettings, Msg};
+    use chrono::TimeZone;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
+    }
+
+    fn app() -> App {
+        let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
+        App::new(
+            AppSettings {
+                keymap: loaded.keymap,
+                host: "gpu-server".into(),
+                project: "elt".into(),
+                services: vec!["app".into()],
+                read_only: false,
+                mouse: false,
+                log_tail: 500,
+                log_ring: 1000,
+                color: false,
+            },
+            t0(),
+        )
+    }
+
+    fn screen(a: &App) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(160, 40)).unwrap();
+        terminal.draw(|f| crate::ui::draw::draw(f, a)).unwrap();
+        terminal.backend().to_string()
+    }
+
+    fn run() -> RunView {
+        RunView {
+            id: 19000000105,
+            number: 105,
+            status: "queued".into(),
+            conclusion: None,
+            branch: Some("main".into()),
+            event: "workflow_dispatch".into(),
+            head_sha: "2af620c8d8e21fec0444c3e505b830006d6e11fa".into(),
+            title: Some("Build and push".into()),
+            actor: None,
+            created_at: t0(),
+            updated_at: t0(),
+            run_started_at: None,
+            html_url: "https://github.com/o/r/actions/runs/19000000105".into(),
+        }
+    }
+
+    fn budget(reset: DateTime<Utc>) -> Msg {
+        Msg::Github(GithubMsg::Budget {
+            rate: RateLimit {
+                limit: Some(60),
+                remaining: Some(51),
+                used: Some(9),
+                reset: Some(reset),
+                resource: Some("core".into()),
+            },
+            blocked_until: None,
+        })
+    }
+
+    #[test]
+    fn the_header_says_when_the_rate_limit_reset_has_passed() {
+        let mut a = app();
+        crate::ui::app::update(&mut a, budget(t0() - chrono::Duration::hours(2)), t0());
+        let text = screen(&a);
+        assert!(text.contains("GitHub 51/60 reset passed"), "{text}");
+        // A reset on another (local) day carries its date.
+        crate::ui::app::update(&mut a, budget(t0() + chrono::Duration::hours(30)), t0());
+        let text = screen(&a);
+        let date = (t0() + chrono::Duration::hours(30))
+            .with_timezone(&chrono::Local)
+            .format("reset %Y-%m-%d %H:%M")
+            .to_string();
+        assert!(text.contains(&date), "{date}: {text}");
+    }
+
+    #[test]
+    fn the_run_dialog_title_stops_saying_loading_after_an_error() {
+        let mut a = app();
+        let mut fx = Vec::new();
+        open_run(&mut a, run(), &mut fx);
+        assert!(screen(&a).contains("· loading"));
+        let msg = GithubMsg::RunDetails {
+            run_id: 19000000105,
+            result: Err("run 19000000105 not found (404)".into()),
+        };
+        crate::ui::app::update(&mut a, Msg::Github(msg), t0());
+        let text = screen(&a);
+        assert!(!text.contains("· loading"), "{text}");
+        assert!(text.contains("· not loaded"), "{text}");
+        assert!(text.contains("not found (404)"), "{text}");
+    }
+
+    #[test]
+    fn an_accepted_dispatch_whose_run_cannot_be_read_closes_the_form_and_names_the_run() {
+        let mut a = app();
+        a.overlay = Overlay::Dispatch(Box::new(DispatchForm {
+            stage: FormStage::Sending,
+            data: None,
+            values: Vec::new(),
+            focus: 0,
+            error: None,
+        }));
+        let msg = GithubMsg::DispatchAccepted {
+            run_id: 19000000105,
+            html_url: Some("https://github.com/o/r/actions/runs/19000000105".into()),
+            error: "run not found (404)".into(),
+        };
+        let (fx, _) = crate::ui::app::update(&mut a, Msg::Github(msg), t0());
+        assert!(matches!(a.overlay, Overlay::None));
+        let (text, _) = a.message.clone().unwrap();
+        assert!(
+            text.contains(
+                "dispatch accepted: run 19000000105 https://github.com/o/r/actions/runs/19000000105"
+            ),
+            "{text}"
+        );
+        assert!(fx.contains(&Effect::RefreshRemote));
+    }
 }

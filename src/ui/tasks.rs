@@ -223,10 +223,40 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
 }
 
 async fn health_task(config: Arc<Config>, tx: mpsc::Sender<Msg>, cancel: CancellationToken) {
-    let Ok(checker) = HealthChecker::new() else {
-        return;
-    };
+    health_task_with(config, tx, cancel, || {
+        HealthChecker::new().map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The health loop with its client's setup given, so a failing setup can be tested. A setup
+/// error is each endpoint's result (the panel shows it instead of "loading" for ever) and
+/// the setup is tried again at the next interval.
+async fn health_task_with(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    cancel: CancellationToken,
+    setup: impl Fn() -> Result<HealthChecker, String>,
+) {
     let every = Duration::from_millis(config.ui.health_interval_ms);
+    let checker = loop {
+        match setup() {
+            Ok(c) => break c,
+            Err(e) => {
+                let now = chrono::Utc::now();
+                let results = config
+                    .health
+                    .iter()
+                    .map(|h| HealthChecker::not_checked(h, &e, now))
+                    .collect();
+                if tx.send(Msg::Health(results)).await.is_err()
+                    || !sleep_or_cancel(every, &cancel).await
+                {
+                    return;
+                }
+            }
+        }
+    };
     loop {
         let results = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -358,10 +388,14 @@ async fn github_task(
                 Some(GithubEffect::Dispatch(body)) => {
                     let (gh, tx) = (gh.clone(), tx.clone());
                     tokio::spawn(async move {
-                        let r = pipeline::dispatch_and_find_run(&gh, &body, Duration::from_secs(120))
-                            .await
-                            .map_err(|e| e.to_string());
-                        let _ = tx.send(Msg::Github(GithubMsg::Dispatched(r))).await;
+                        let msg = match pipeline::dispatch_and_find_run(&gh, &body, Duration::from_secs(120)).await {
+                            Ok(run) => GithubMsg::Dispatched(Ok(run)),
+                            Err(pipeline::PipelineError::RunUnreadable { run_id, html_url, source }) => {
+                                GithubMsg::DispatchAccepted { run_id, html_url, error: source.to_string() }
+                            }
+                            Err(e) => GithubMsg::Dispatched(Err(e.to_string())),
+                        };
+                        let _ = tx.send(Msg::Github(msg)).await;
                     });
                 }
                 Some(GithubEffect::Copy(_)) => {}
@@ -496,42 +530,32 @@ async fn registry_task(
 ) {
     let registry = RegistrySource::new(&config.registry);
     let mut caches: HashMap<String, HashMap<Tag, TagView>> = HashMap::new();
-    // With a token, GHCR images also get dates and aliases from the Packages API.
-    let packages = match GithubSource::new(&config.github).await {
-        Ok(gh) if gh.token_source != TokenSource::None => Some(gh),
-        _ => None,
+    // With a token, GHCR images also get dates and aliases from the Packages API. A token
+    // that cannot be read is said in the panel, not dropped.
+    let (packages, setup_note) = match GithubSource::new(&config.github).await {
+        Ok(gh) if gh.token_source != TokenSource::None => (Some(gh), None),
+        Ok(_) => (None, None),
+        Err(e) => (None, Some(format!("GitHub Packages API not used: {e}"))),
     };
     let every = Duration::from_secs(config.ui.registry_interval_s);
     loop {
-        let mut repos = Vec::new();
-        let mut error = None;
-        for service in &config.deployment.services {
-            let cache = caches.entry(service.name.clone()).or_default();
-            let r = tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = crate::status::list_repo_tags_cached(&registry, service, cache) => r,
-            };
-            match r {
-                Ok(mut t) => {
-                    if let (Some(gh), Some((owner, name))) =
-                        (&packages, crate::taghistory::ghcr_package(&service.image))
-                        && let Ok(versions) = gh.package_versions(&owner, &name).await
-                    {
-                        crate::taghistory::merge_package_versions(
-                            &mut t,
-                            &versions,
-                            &service.commit_tags,
-                        );
-                    }
-                    repos.push(t)
-                }
-                Err(e) => error = Some(e.to_string()),
-            }
-        }
-        let msg = match error {
-            Some(e) if repos.is_empty() => Msg::Tags(Err(e)),
-            _ => Msg::Tags(Ok(repos)),
+        let read = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = crate::status::read_repos(
+                &registry,
+                &config.deployment.services,
+                &mut caches,
+                packages.as_ref(),
+            ) => r,
         };
+        let msg = Msg::Tags(read.map(|mut repos| {
+            if let Some(note) = &setup_note {
+                for repo in repos.iter_mut().filter(|r| r.note.is_none()) {
+                    repo.note = Some(note.clone());
+                }
+            }
+            repos
+        }));
         if tx.send(msg).await.is_err() {
             return;
         }
@@ -671,4 +695,49 @@ async fn send_batch(
             lines,
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_health_setup_error_reaches_the_panel_and_the_setup_is_retried() {
+        let mut config = crate::config::defaults();
+        config.ui.health_interval_ms = 10;
+        let endpoints = config.health.len();
+        assert!(endpoints > 0, "the defaults name the app's endpoints");
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = tries.clone();
+        let task = tokio::spawn(health_task_with(
+            Arc::new(config),
+            tx,
+            cancel.clone(),
+            move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err("no TLS provider".to_string())
+            },
+        ));
+        for _ in 0..2 {
+            let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a health message within 10 s")
+                .expect("the task is alive");
+            let Msg::Health(results) = msg else {
+                panic!("not a health message: {msg:?}")
+            };
+            assert_eq!(results.len(), endpoints);
+            assert!(results.iter().all(|r| {
+                !r.ok
+                    && r.error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("no TLS provider"))
+            }));
+        }
+        assert!(tries.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        cancel.cancel();
+        task.await.unwrap();
+    }
 }
