@@ -10,6 +10,7 @@ use elt_console::sources::docker::{DockerError, DockerUpdate};
 use elt_console::status::RepoTags;
 use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
 use elt_console::ui::draw::draw;
+use elt_console::ui::logs::StreamState;
 use elt_console::ui::sanitize::sanitize;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -389,7 +390,147 @@ fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
         t0(),
     );
     assert!(!dirty);
-    assert!(a.logs.is_empty());
+    assert_eq!(a.logs.len(), 1, "only the replacement's marker line");
+}
+
+/// Logs follow the service: while its container is gone and no replacement exists yet, the
+/// view waits (it does not jump to another service); the replacement carries on in the same
+/// view after a marker line; a restart reported by the stream task is marked too.
+#[test]
+fn logs_follow_the_service_through_removal_replacement_and_restart() {
+    let mut a = app(true);
+    let app_c = container("a1", "app", ContainerState::Running, HealthState::Healthy);
+    let tts = container("b2", "tts", ContainerState::Running, HealthState::Healthy);
+    update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![app_c.clone(), tts.clone()])),
+        t0(),
+    );
+    update(
+        &mut a,
+        Msg::LogLines {
+            container_id: app_c.id.clone(),
+            lines: vec![(None, false, sanitize(b"before the deploy", 100))],
+        },
+        t0(),
+    );
+    // The old container was removed before compose created the new one.
+    let (fx, _) = update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![tts.clone()])),
+        t0(),
+    );
+    assert!(fx.is_empty(), "no jump to another service: {fx:?}");
+    assert!(
+        matches!(&a.logs.state, StreamState::Ended(r) if r.contains("waiting for service app")),
+        "{:?}",
+        a.logs.state
+    );
+    let new = ContainerView {
+        started_at: Some(t0()),
+        ..container("e5", "app", ContainerState::Running, HealthState::Starting)
+    };
+    let (fx, _) = update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![tts, new.clone()])),
+        t0() + chrono::Duration::seconds(3),
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: new.id.clone(),
+            tail: 500
+        }]
+    );
+    let text = a.logs.export();
+    assert!(
+        text.starts_with(
+            "before the deploy\n— container replaced at 08:00:03 UTC: now elt-app-1 (e5e5e5e5e5e5) —\n"
+        ),
+        "{text}"
+    );
+    update(
+        &mut a,
+        Msg::LogResumed {
+            container_id: new.id.clone(),
+            what: "container restarted",
+            at: t0() + chrono::Duration::seconds(60),
+        },
+        t0() + chrono::Duration::seconds(61),
+    );
+    assert_eq!(a.logs.state, StreamState::Following);
+    assert!(
+        a.logs
+            .export()
+            .ends_with("— container restarted at 08:01:00 UTC —\n")
+    );
+}
+
+/// `enter` on the followed container whose stream ended follows it again (no details dialog);
+/// a details dialog never swallows the next key.
+#[test]
+fn enter_refollows_an_ended_stream_and_details_pass_keys_on() {
+    let mut a = loaded_app(true);
+    let id = "a1".repeat(32);
+    update(
+        &mut a,
+        Msg::LogEnded {
+            container_id: id.clone(),
+            reason: "log stream closed".into(),
+        },
+        t0(),
+    );
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: id,
+            tail: 500
+        }]
+    );
+    // Another container's details, then `6`: the dialog closes and the logs get the focus.
+    update(&mut a, key('j'), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    assert!(matches!(a.overlay, Overlay::Details { .. }));
+    update(&mut a, key('6'), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    assert_eq!(a.focus, Panel::Logs);
+}
+
+/// `:logs NAME` takes every name the containers panel shows, one-off containers included.
+#[test]
+fn logs_command_accepts_services_container_names_and_oneoffs() {
+    let mut a = loaded_app(true);
+    let oneoff = ContainerView {
+        name: "elt-sandbox_colour_1".into(),
+        oneoff: true,
+        ..container("f6", "colour", ContainerState::Running, HealthState::None)
+    };
+    let mut list = a.containers.data.clone().unwrap();
+    list.push(oneoff.clone());
+    update(&mut a, Msg::Docker(DockerUpdate::Containers(list)), t0());
+    for (name, id) in [
+        ("elt-sandbox_colour_1", oneoff.id.clone()),
+        ("colour*", oneoff.id.clone()),
+        ("colour", oneoff.id.clone()),
+        ("tts", "b2".repeat(32)),
+        ("elt-worker-1", "c3".repeat(32)),
+    ] {
+        update(&mut a, key(':'), t0());
+        for c in format!("logs {name}").chars() {
+            update(&mut a, key(c), t0());
+        }
+        let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+        assert_eq!(
+            fx,
+            vec![Effect::FollowLogs {
+                container_id: id,
+                tail: 500
+            }],
+            ":logs {name}"
+        );
+    }
 }
 
 #[test]
