@@ -1159,3 +1159,103 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
     );
     assert!(matches!(a.overlay, Overlay::RunJobs(_)));
 }
+
+fn screen_rows(t: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// A Docker outage: the containers title gives the cause first (not the socket path cut off
+/// at its colon), the rows kept from before are marked stale (no `● healthy`, dimmed, "as of
+/// 17s ago"), and enter shows the whole error.
+#[test]
+fn docker_outage_gives_the_cause_and_marks_rows_stale() {
+    let mut a = loaded_app(true);
+    let at = t0() + chrono::Duration::seconds(17);
+    update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Error(DockerError::Unreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            reason: "connection refused (is dockerd running?)".into(),
+        })),
+        at,
+    );
+    for (w, h) in [(80, 24), (200, 50)] {
+        let t = render(&a, w, h);
+        let rows = screen_rows(&t);
+        let title = rows.iter().find(|r| r.contains("1 Containers")).unwrap();
+        assert!(title.contains("✖ connection refused"), "{w}: {title}");
+        let all = rows.join("\n");
+        let bottom = rows.iter().skip(2).find(|r| r.starts_with('└')).unwrap();
+        assert!(bottom.contains("as of 17s ago"), "{w}: {all}");
+        assert!(!all.contains("● healthy"), "{all}");
+        let y = rows.iter().position(|r| r.contains("? healthy")).unwrap() as u16;
+        let x = rows[y as usize].find("? healthy").unwrap();
+        let x = rows[y as usize][..x].chars().count() as u16;
+        let cell = &t.backend().buffer()[(x, y)];
+        assert_eq!(cell.fg, Color::Reset, "no verdict colour on stale rows");
+        assert!(cell.modifier.contains(ratatui::style::Modifier::DIM));
+    }
+    update(&mut a, code(KeyCode::Enter), at);
+    let Overlay::Details { rows, .. } = &a.overlay else {
+        panic!("{:?}", a.overlay)
+    };
+    assert_eq!(
+        rows[0],
+        (
+            "error".to_string(),
+            "Docker engine not reachable at unix:///var/run/docker.sock: connection refused (is dockerd running?)".to_string()
+        )
+    );
+}
+
+/// Error titles put the cause first and are cut at a word, never mid-word; the whole text is
+/// in the panel's details, in every panel.
+#[test]
+fn error_titles_give_the_cause_first_cut_at_a_word_with_the_whole_text_in_details() {
+    let mut a = loaded_app(true);
+    let long = "GitHub API request failed: connection failed: Connection refused (os error 111)";
+    update(&mut a, Msg::Runs(Err(long.into())), t0());
+    update(
+        &mut a,
+        Msg::Gpu(GpuStatus::Unavailable { reason: "x".into() }),
+        t0(),
+    );
+    for (w, h) in [(80, 24), (160, 40)] {
+        let rows = screen_rows(&render(&a, w, h));
+        let title = rows.iter().find(|r| r.contains("4 Actions runs")).unwrap();
+        assert!(title.contains("✖ Connection refused"), "{w}: {title}");
+        assert!(!title.contains("connection failed: Co"), "{w}: {title}");
+        // Whatever was cut ends at a whole word, marked with `…`.
+        if let Some(i) = title.find('…') {
+            let before = &title[..i];
+            assert!(
+                long.split(|c: char| !c.is_alphanumeric())
+                    .any(|word| !word.is_empty() && before.ends_with(word)),
+                "{w}: cut mid-word: {title}"
+            );
+        }
+    }
+    update(&mut a, key('4'), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    let Overlay::Details { title, rows } = &a.overlay else {
+        panic!("{:?}", a.overlay)
+    };
+    assert!(title.contains("Actions runs"), "{title}");
+    assert_eq!(rows[0], ("error".to_string(), long.to_string()));
+    // The tags panel's error too, above the selected tag's own details.
+    update(&mut a, code(KeyCode::Esc), t0());
+    update(&mut a, key('5'), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    let Overlay::Details { rows, .. } = &a.overlay else {
+        panic!("{:?}", a.overlay)
+    };
+    assert_eq!(rows[0].1, "registry ghcr.io not reachable: timed out");
+    assert!(rows.iter().any(|(k, _)| k == "digest"));
+}

@@ -658,6 +658,10 @@ fn describe(e: &bollard::errors::Error) -> String {
             if cause.contains("Permission denied") || text.contains("Permission denied") {
                 "permission denied on the Docker socket (is this user in the docker group?)"
                     .to_string()
+            } else if cause.contains("Connection refused") {
+                // hyper's wrapper ("Error in the hyper legacy client: client error (Connect)")
+                // says nothing an operator can act on; the cause and the usual reason do.
+                "connection refused (is dockerd running?)".to_string()
             } else if !cause.is_empty() && !text.contains(&cause) {
                 format!("{text}: {cause}")
             } else {

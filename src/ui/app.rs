@@ -742,8 +742,68 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     }
 }
 
+/// A panel's trouble in full, for its details: the title only has room for the cause.
+fn error_rows(app: &App, panel: Panel) -> Vec<(String, String)> {
+    fn rows<T>(f: &Fresh<T>, now: DateTime<Utc>) -> Vec<(String, String)> {
+        let Some((e, since)) = &f.error else {
+            return Vec::new();
+        };
+        let when = |t: DateTime<Utc>| {
+            format!(
+                "{} ({} ago)",
+                t.format("%Y-%m-%d %H:%M:%S UTC"),
+                super::draw::age(t, now)
+            )
+        };
+        vec![
+            ("error".into(), e.clone()),
+            ("failing since".into(), when(*since)),
+            (
+                "data as of".into(),
+                f.loaded_at.map_or("never loaded".into(), when),
+            ),
+        ]
+    }
+    match panel {
+        Panel::Containers => rows(&app.containers, app.now),
+        Panel::Gpu => rows(&app.gpu, app.now),
+        Panel::Health => rows(&app.health, app.now),
+        Panel::Runs => rows(&app.runs, app.now),
+        Panel::Tags => rows(&app.tags, app.now),
+        Panel::Logs => match &app.logs.state {
+            StreamState::Ended(reason) => vec![
+                ("container".into(), app.logs.container_name.clone()),
+                ("stream ended".into(), reason.clone()),
+            ],
+            _ => Vec::new(),
+        },
+    }
+}
+
 fn open(app: &mut App, fx: &mut Vec<Effect>) {
     let sel = app.selected(app.focus);
+    let trouble = error_rows(app, app.focus);
+    open_selection(app, sel, fx);
+    if trouble.is_empty() {
+        return;
+    }
+    // The panel's error in full comes first, above the selection's own details.
+    let title = format!("{} panel", app.focus.title());
+    match &mut app.overlay {
+        Overlay::Details { rows, .. } => {
+            rows.splice(0..0, trouble);
+        }
+        Overlay::None => {
+            app.overlay = Overlay::Details {
+                title,
+                rows: trouble,
+            }
+        }
+        _ => {}
+    }
+}
+
+fn open_selection(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
     match app.focus {
         Panel::Containers => {
             let Some(c) = app
@@ -793,6 +853,10 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
             };
         }
         Panel::Runs => {
+            // While GitHub fails, enter says why in full rather than opening a run.
+            if app.runs.error.is_some() {
+                return;
+            }
             if let Some(r) = super::github_ui::selected_run(app) {
                 super::github_ui::open_run(app, r, fx);
             }

@@ -92,29 +92,101 @@ fn bytes(n: u64) -> String {
     }
 }
 
-/// "· 4s ago", "· loading…", or "· ERROR (2m): … · data 5m old".
-fn freshness<T>(f: &Fresh<T>, now: DateTime<Utc>, theme: Theme) -> Vec<Span<'static>> {
+/// Cut `s` to at most `max` characters at a word boundary, ending in `…` when cut.
+pub fn fit_words(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let head: String = s.chars().take(max - 1).collect();
+    let at_word_end = s.chars().nth(max - 1).is_some_and(char::is_whitespace);
+    // Back to the last space, unless that would throw away most of the room.
+    let cut = match head.rfind(' ') {
+        _ if at_word_end => head.trim_end().to_string(),
+        Some(i) if head[..i].chars().count() * 2 >= max => head[..i]
+            .trim_end_matches(|c: char| c.is_whitespace() || "·:,;-".contains(c))
+            .to_string(),
+        _ => head,
+    };
+    format!("{cut}…")
+}
+
+/// An error for a title, where room is short: its cause (the last `: ` part, the most
+/// specific) first, then what failed (the first part), cut at a word; asides in parentheses
+/// go before anything is cut. The whole text is in the panel's details (enter).
+pub fn cause_first(text: &str, max: usize) -> String {
+    let parts: Vec<&str> = text
+        .split(": ")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let join = |cause: &str, what: Option<&str>| match what {
+        Some(w) => format!("{cause} · {w}"),
+        None => cause.to_string(),
+    };
+    let (cause, what) = match parts.as_slice() {
+        [] => return String::new(),
+        [one] => (*one, None),
+        [what, .., cause] => (*cause, Some(*what)),
+    };
+    let full = join(cause, what);
+    if full.chars().count() <= max {
+        return full;
+    }
+    let plain = |s: &str| {
+        let mut out = String::new();
+        let mut depth = 0usize;
+        for c in s.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth > 0 => depth -= 1,
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    fit_words(&join(&plain(cause), what.map(plain).as_deref()), max)
+}
+
+/// "4s ago", "loading…", or "✖ cause · what failed (2m)" within `room` characters (the
+/// failure's age gives way first, then the error text is cut at a word); the second part is
+/// "as of 5m ago" for the bottom border when an error leaves older data on screen.
+fn freshness<T>(
+    f: &Fresh<T>,
+    now: DateTime<Utc>,
+    theme: Theme,
+    room: usize,
+) -> (Vec<Span<'static>>, Option<Span<'static>>) {
     match (&f.error, f.loaded_at) {
         (Some((e, since)), loaded) => {
-            let mut spans = vec![Span::styled(
-                format!(
-                    " ✖ {} ({}) ",
-                    e.chars().take(60).collect::<String>(),
-                    age(*since, now)
-                ),
-                theme.bad(),
-            )];
-            if let Some(t) = loaded {
-                spans.push(Span::styled(
-                    format!("data {} old ", age(t, now)),
-                    theme.warn(),
-                ));
+            let stale =
+                loaded.map(|t| Span::styled(format!(" as of {} ago ", age(t, now)), theme.warn()));
+            let cause = cause_first(e, usize::MAX);
+            let mut failing = format!(" ({}) ", age(*since, now));
+            if 3 + cause.chars().count() + failing.chars().count() > room {
+                // Short of room: no age, and the border follows the `…` directly.
+                failing.clear();
             }
-            spans
+            let text = cause_first(e, room.saturating_sub(3 + failing.chars().count()).max(10));
+            let line = format!(" ✖ {text}{failing}");
+            (vec![Span::styled(line, theme.bad())], stale)
         }
-        (None, Some(t)) => vec![Span::styled(format!(" {} ago ", age(t, now)), theme.dim())],
-        (None, None) => vec![Span::styled(" loading… ".to_string(), theme.dim())],
+        (None, Some(t)) => (
+            vec![Span::styled(format!(" {} ago ", age(t, now)), theme.dim())],
+            None,
+        ),
+        (None, None) => (
+            vec![Span::styled(" loading… ".to_string(), theme.dim())],
+            None,
+        ),
     }
+}
+
+fn spans_len(spans: &[Span]) -> usize {
+    spans.iter().map(|s| s.content.chars().count()).sum()
 }
 
 fn panel_block<'a, T>(
@@ -122,6 +194,7 @@ fn panel_block<'a, T>(
     panel: Panel,
     fresh: Option<&Fresh<T>>,
     extra: Vec<Span<'a>>,
+    width: u16,
 ) -> Block<'a> {
     let theme = Theme { color: app.color };
     let number = Panel::ORDER
@@ -132,13 +205,27 @@ fn panel_block<'a, T>(
         format!(" {number} {} ", panel.title()),
         Style::default().add_modifier(Modifier::BOLD),
     )];
+    let mut extra = extra;
+    let mut bottom = None;
     if let Some(f) = fresh {
-        title.extend(freshness(f, app.now, theme));
+        // Two corners of the border stay visible.
+        let room = (width as usize).saturating_sub(2 + spans_len(&title));
+        // An error's cause matters more than the panel's extras: they give way first.
+        let natural = spans_len(&freshness(f, app.now, theme, usize::MAX).0);
+        if f.error.is_some() && natural + spans_len(&extra) > room {
+            extra.clear();
+        }
+        let (spans, stale) = freshness(f, app.now, theme, room.saturating_sub(spans_len(&extra)));
+        title.extend(spans);
+        bottom = stale;
     }
     title.extend(extra);
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .title(Line::from(title));
+    if let Some(stale) = bottom {
+        block = block.title_bottom(Line::from(stale));
+    }
     if app.focus == panel {
         block.border_style(theme.focus_border())
     } else {
@@ -314,6 +401,7 @@ fn state_cell(
     health: HealthState,
     exit: Option<i64>,
     theme: Theme,
+    stale: bool,
 ) -> Cell<'static> {
     let (glyph, text, style) = match (state, health) {
         (ContainerState::Running, HealthState::Unhealthy) => {
@@ -342,6 +430,10 @@ fn state_cell(
         (ContainerState::Removing, _) => ("○", "removing".to_string(), theme.dim()),
         (ContainerState::Unknown, _) => ("?", "unknown".to_string(), theme.warn()),
     };
+    if stale {
+        // Last known, not now: no verdict glyph or colour until the engine answers again.
+        return Cell::from(format!("? {text}")).style(theme.dim());
+    }
     Cell::from(format!("{glyph} {text}")).style(style)
 }
 
@@ -355,7 +447,13 @@ fn table_state(app: &App, panel: Panel) -> TableState {
 
 fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Containers, Some(&app.containers), vec![]);
+    let block = panel_block(
+        app,
+        Panel::Containers,
+        Some(&app.containers),
+        vec![],
+        area.width,
+    );
     let list = app.containers.data.as_deref().unwrap_or_default();
     if list.is_empty() {
         let text = if app.containers.data.is_some() {
@@ -366,6 +464,9 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
+    // Rows kept from before an engine outage are what was, not what is: dimmed, and the
+    // title says as of when.
+    let stale = app.containers.error.is_some();
     let rows: Vec<Row> = list
         .iter()
         .map(|c| {
@@ -385,15 +486,16 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
                     c.service,
                     if c.oneoff { "*" } else { "" }
                 )),
-                state_cell(c.state, c.health, c.exit_code, theme),
+                state_cell(c.state, c.health, c.exit_code, theme, stale),
                 Cell::from(shorten(&tag, 22)),
                 Cell::from(uptime),
-                Cell::from(c.restarts.to_string()).style(if c.restarts > 0 {
+                Cell::from(c.restarts.to_string()).style(if c.restarts > 0 && !stale {
                     theme.warn()
                 } else {
                     Style::default()
                 }),
             ])
+            .style(if stale { theme.dim() } else { Style::default() })
         })
         .collect();
     let table = Table::new(
@@ -414,7 +516,7 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_health(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Health, Some(&app.health), vec![]);
+    let block = panel_block(app, Panel::Health, Some(&app.health), vec![], area.width);
     let list = app.health.data.as_deref().unwrap_or_default();
     let rows: Vec<Row> = list
         .iter()
@@ -463,7 +565,7 @@ fn draw_health(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_gpu(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Gpu, Some(&app.gpu), vec![]);
+    let block = panel_block(app, Panel::Gpu, Some(&app.gpu), vec![], area.width);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let devices = match &app.gpu.data {
@@ -592,7 +694,7 @@ fn draw_gpu(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Runs, Some(&app.runs), vec![]);
+    let block = panel_block(app, Panel::Runs, Some(&app.runs), vec![], area.width);
     let runs = app
         .runs
         .data
@@ -651,7 +753,7 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             vec![Span::styled(format!("{total} in registry "), theme.dim())]
         })
         .unwrap_or_default();
-    let block = panel_block(app, Panel::Tags, Some(&app.tags), extra);
+    let block = panel_block(app, Panel::Tags, Some(&app.tags), extra, area.width);
     // The last-deployed column only where it fits beside the others (not at 80 columns).
     let wide = area.width >= 60;
     let rows: Vec<Row> = app
@@ -728,7 +830,14 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
         ),
         StreamState::Following => Span::styled("following ", theme.good()),
         StreamState::Ended(reason) => {
-            Span::styled(format!("ended: {} ", shorten(reason, 40)), theme.bad())
+            // What is left of the title after the name and the line count.
+            let room = (area.width as usize)
+                .saturating_sub(34 + logs.container_name.chars().count())
+                .max(16);
+            Span::styled(
+                format!("ended: {} ", cause_first(reason, room)),
+                theme.bad(),
+            )
         }
     };
     extra.push(state);
@@ -755,7 +864,7 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
     if logs.wrap {
         extra.push(Span::styled("wrap ", theme.dim()));
     }
-    let block = panel_block::<()>(app, Panel::Logs, None, extra);
+    let block = panel_block::<()>(app, Panel::Logs, None, extra, area.width);
     let inner = block.inner(area);
     let window = logs.window(inner.height as usize);
     let lines: Vec<Line> = window
