@@ -1259,3 +1259,98 @@ fn error_titles_give_the_cause_first_cut_at_a_word_with_the_whole_text_in_detail
     assert_eq!(rows[0].1, "registry ghcr.io not reachable: timed out");
     assert!(rows.iter().any(|(k, _)| k == "digest"));
 }
+
+/// The TAG column's cells (between the TAG and SHA headings) of the tags panel on screen.
+fn tag_cells(t: &Terminal<TestBackend>) -> Vec<String> {
+    let rows: Vec<Vec<String>> = {
+        let buf = t.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    let text = |r: &[String]| r.concat();
+    let (hy, header) = rows
+        .iter()
+        .enumerate()
+        .find(|(_, r)| text(r).contains(" TAG ") && text(r).contains(" SHA "))
+        .expect("tags header");
+    let find = |word: &str, from: usize| {
+        (from..header.len())
+            .find(|&x| header[x..].concat().starts_with(word))
+            .unwrap()
+    };
+    let tx = find("TAG ", 0);
+    let sx = find("SHA ", tx);
+    rows[hy + 1..]
+        .iter()
+        .take_while(|r| r[tx - 2] == "│" || r[tx - 2] == " " || r[tx - 2] == "▶")
+        .map(|r| r[tx..sx].concat().trim().to_string())
+        .filter(|c| !c.is_empty() && !c.starts_with('─'))
+        .collect()
+}
+
+/// Tag names use the column's real width and are cut in the middle, so different tags never
+/// look the same: two full-SHA tags at 80 columns, two tags sharing their first 20 characters
+/// (and more) at 160.
+#[test]
+fn tags_are_cut_in_the_middle_to_the_column_and_never_look_the_same() {
+    const A: &str = "f657a23c1b9e4d7a8f0b2c3d4e5f60718293a4b5";
+    const B: &str = "f657a23e9d8c7b6a5f4e3d2c1b0a99887766554d";
+    let mut a = loaded_app(true);
+    let names = [
+        format!("main-{A}"),
+        format!("main-{B}"),
+        "nightly-2026-11-22-amd64-cuda12.4-cudnn9-runtime".to_string(),
+        "nightly-2026-11-22-amd64-cuda11.8-cudnn9-runtime".to_string(),
+    ];
+    update(
+        &mut a,
+        Msg::Tags(Ok(vec![RepoTags {
+            service: "app".into(),
+            repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
+            total: 4,
+            truncated: false,
+            tags: vec![
+                tag(&names[0], A, 2, true),
+                tag(&names[1], B, 3, false),
+                tag(&names[2], SHA2, 4, false),
+                tag(&names[3], SHA3, 5, false),
+            ],
+        }])),
+        t0(),
+    );
+    update(&mut a, key('5'), t0());
+    let t = render(&a, 80, 24);
+    let first = tag_cells(&t);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_ne!(first[0], first[1]);
+    insta::assert_snapshot!("tags_full_sha_80x24", t.backend());
+    update(&mut a, key('G'), t0());
+    let t = render(&a, 80, 24);
+    let last = tag_cells(&t);
+    assert_eq!(last.len(), 2, "{last:?}");
+    assert_ne!(last[0], last[1]);
+    let t = render(&a, 160, 40);
+    let all = tag_cells(&t);
+    assert_eq!(all.len(), 4, "{all:?}");
+    for (i, x) in all.iter().enumerate() {
+        for y in &all[i + 1..] {
+            assert_ne!(x, y);
+        }
+        // Cut only in the middle: both ends of the real name are kept.
+        let (head, tail) = x.split_once('…').unwrap_or((x, ""));
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with(head) && n.ends_with(tail)),
+            "{x}"
+        );
+    }
+    // Wider than 20 characters wherever the column allows it.
+    assert!(all.iter().all(|c| c.chars().count() > 20), "{all:?}");
+    insta::assert_snapshot!("tags_shared_prefix_160x40", t.backend());
+}

@@ -343,7 +343,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
                 .map(|r| r.get(..7).unwrap_or(r))
                 .unwrap_or("-");
             spans.push(Span::raw("· running "));
-            spans.push(Span::styled(shorten(&tag, 18), theme.accent()));
+            spans.push(Span::styled(fit_middle(&tag, 18), theme.accent()));
             spans.push(Span::raw(format!(" ({sha}) ")));
         }
         None if app.containers.data.is_some() => {
@@ -467,13 +467,30 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
     // Rows kept from before an engine outage are what was, not what is: dimmed, and the
     // title says as of when.
     let stale = app.containers.error.is_some();
-    let rows: Vec<Row> = list
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Length(13),
+        Constraint::Min(6),
+        Constraint::Length(6),
+        Constraint::Length(3),
+    ];
+    let tags: Vec<String> = list
         .iter()
         .map(|c| {
-            let tag = ImageRef::parse(&c.image)
+            ImageRef::parse(&c.image)
                 .ok()
                 .and_then(|r| r.tag)
-                .map_or_else(|| c.image.clone(), |t| t.to_string());
+                .map_or_else(|| c.image.clone(), |t| t.to_string())
+        })
+        .collect();
+    let tags = distinct_fits(
+        &tags.iter().map(String::as_str).collect::<Vec<_>>(),
+        fill_width(area.width.saturating_sub(2), &widths),
+    );
+    let rows: Vec<Row> = list
+        .iter()
+        .zip(tags)
+        .map(|(c, tag)| {
             let uptime = match (c.state, c.started_at) {
                 (ContainerState::Running, Some(t)) => age(t, app.now),
                 _ => "-".into(),
@@ -487,7 +504,7 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
                     if c.oneoff { "*" } else { "" }
                 )),
                 state_cell(c.state, c.health, c.exit_code, theme, stale),
-                Cell::from(shorten(&tag, 22)),
+                Cell::from(tag),
                 Cell::from(uptime),
                 Cell::from(c.restarts.to_string()).style(if c.restarts > 0 && !stale {
                     theme.warn()
@@ -498,19 +515,10 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
             .style(if stale { theme.dim() } else { Style::default() })
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(11),
-            Constraint::Length(13),
-            Constraint::Min(6),
-            Constraint::Length(6),
-            Constraint::Length(3),
-        ],
-    )
-    .header(Row::new(["  SERVICE", "STATE", "TAG", "UP", "RST"]).style(theme.dim()))
-    .row_highlight_style(theme.selected())
-    .block(block);
+    let table = Table::new(rows, widths)
+        .header(Row::new(["  SERVICE", "STATE", "TAG", "UP", "RST"]).style(theme.dim()))
+        .row_highlight_style(theme.selected())
+        .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Containers));
 }
 
@@ -754,12 +762,35 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         })
         .unwrap_or_default();
     let block = panel_block(app, Panel::Tags, Some(&app.tags), extra, area.width);
-    // The last-deployed column only where it fits beside the others (not at 80 columns).
+    // Columns that fit the panel exactly, so the tag gets what is really left (an
+    // over-constrained table is solved differently). Narrow panels (80 columns) drop the size
+    // so tags stay readable; the last-deployed column only where it fits.
+    let inner = area.width.saturating_sub(2);
+    let narrow = inner < 56;
     let wide = area.width >= 60;
-    let rows: Vec<Row> = app
-        .tag_rows()
+    let mut columns: Vec<(&str, u16)> = vec![(" ", 1), ("TAG", 0), ("SHA", 7)];
+    if narrow {
+        columns.extend([("AGE", 5), ("CI", 7)]);
+    } else {
+        columns.extend([("AGE", 6), ("SIZE", 6), ("CI", 8)]);
+    }
+    if wide {
+        columns.push(("DEPLOYED", 8));
+    }
+    let mut widths: Vec<Constraint> = columns
         .iter()
-        .map(|(_, t)| {
+        .map(|(_, w)| Constraint::Length(*w))
+        .collect();
+    let tag_w = fill_width(inner, &widths);
+    widths[1] = Constraint::Length(tag_w as u16);
+    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let tag_rows = app.tag_rows();
+    let names: Vec<&str> = tag_rows.iter().map(|(_, t)| t.tag.as_str()).collect();
+    let names = distinct_fits(&names, tag_w);
+    let rows: Vec<Row> = tag_rows
+        .iter()
+        .zip(names)
+        .map(|((_, t), name)| {
             let ci_style = match t.ci.as_deref() {
                 Some("success") => theme.good(),
                 Some("failure") => theme.bad(),
@@ -768,16 +799,18 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             };
             let mut cells = vec![
                 Cell::from(if t.running { "▶" } else { " " }).style(theme.good()),
-                Cell::from(shorten(t.tag.as_str(), 20)),
+                Cell::from(name),
                 Cell::from(
                     t.revision
                         .as_ref()
                         .map_or("-".into(), |r| r.short().to_string()),
                 ),
                 Cell::from(t.created.map_or("-".into(), |c| age(c, app.now))),
-                Cell::from(t.size_bytes.map_or("-".into(), bytes)),
-                Cell::from(t.ci.clone().unwrap_or_else(|| "-".into())).style(ci_style),
             ];
+            if !narrow {
+                cells.push(Cell::from(t.size_bytes.map_or("-".into(), bytes)));
+            }
+            cells.push(Cell::from(t.ci.clone().unwrap_or_else(|| "-".into())).style(ci_style));
             if wide {
                 cells.push(Cell::from(
                     t.last_deployed.map_or("—".into(), |d| age(d, app.now)),
@@ -786,24 +819,110 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             Row::new(cells)
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(1),
-        Constraint::Min(12),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(8),
-    ];
-    let mut header = vec![" ", "TAG", "SHA", "AGE", "SIZE", "CI"];
-    if wide {
-        widths.push(Constraint::Length(8));
-        header.push("DEPLOYED");
-    }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.dim()))
         .row_highlight_style(theme.selected())
         .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Tags));
+}
+
+/// The width a table's one flexible column gets: what the fixed ones and the one-cell gaps
+/// between columns (ratatui's default spacing) leave of `inner`.
+pub fn fill_width(inner: u16, widths: &[Constraint]) -> usize {
+    let fixed: u16 = widths
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) => *n,
+            _ => 0,
+        })
+        .sum();
+    let gaps = widths.len().saturating_sub(1) as u16;
+    inner.saturating_sub(fixed + gaps) as usize
+}
+
+/// `s` in at most `width` characters, cut in the middle with `…`: tags differ at their ends
+/// (`main-<sha>`, `v1.2.3-rc4`), so both ends are kept. `head` characters come before the `…`.
+pub fn fit_middle_at(s: &str, width: usize, head: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width < 2 {
+        return s.chars().take(width).collect();
+    }
+    let head = head.min(width - 1);
+    let tail = width - 1 - head;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// `s` cut in the middle to `width`, a little more of its start kept than of its end.
+pub fn fit_middle(s: &str, width: usize) -> String {
+    fit_middle_at(s, width, width.saturating_sub(1).div_ceil(2))
+}
+
+/// Names fitted to `width` so that different names never look the same where the column
+/// allows it: names whose middle cuts collide get the cut moved (more end, less start, or
+/// the other way) until the group reads apart.
+pub fn distinct_fits(names: &[&str], width: usize) -> Vec<String> {
+    use std::collections::HashSet;
+    let mut out: Vec<String> = names.iter().map(|n| fit_middle(n, width)).collect();
+    let default = width.saturating_sub(1).div_ceil(2);
+    // Splits nearest the default first.
+    let mut heads: Vec<usize> = (0..width.max(1)).collect();
+    heads.sort_by_key(|h| h.abs_diff(default));
+    for i in 0..out.len() {
+        let group: Vec<usize> = (0..out.len()).filter(|&j| out[j] == out[i]).collect();
+        let distinct_names: HashSet<&str> = group.iter().map(|&j| names[j]).collect();
+        if distinct_names.len() < 2 {
+            continue;
+        }
+        let apart = |cut: &dyn Fn(&str) -> String| {
+            let cuts: Vec<String> = group.iter().map(|&j| cut(names[j])).collect();
+            (cuts.iter().collect::<HashSet<_>>().len() == distinct_names.len()).then_some(cuts)
+        };
+        let longest = group
+            .iter()
+            .map(|&j| names[j].chars().count())
+            .max()
+            .unwrap_or(0);
+        // One cut anywhere; failing that (they differ deep inside), the start, then a
+        // window where they differ, both cut with `…`.
+        let found = heads
+            .iter()
+            .find_map(|&head| apart(&|n: &str| fit_middle_at(n, width, head)))
+            .or_else(|| (0..longest).find_map(|at| apart(&|n: &str| fit_window(n, width, at))));
+        if let Some(cuts) = found {
+            for (&j, c) in group.iter().zip(cuts) {
+                out[j] = c;
+            }
+        }
+    }
+    out
+}
+
+/// `s` as its start, `…`, then the characters from `at` on, `…` where more follows: for names
+/// that differ only deep inside.
+fn fit_window(s: &str, width: usize, at: usize) -> String {
+    let n = s.chars().count();
+    if n <= width || width < 5 {
+        return fit_middle(s, width);
+    }
+    let head = (width - 2) / 3;
+    let at = at.max(head + 1);
+    let room = width - 1 - head;
+    let window: String = s.chars().skip(at).take(room).collect();
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    if at + room < n {
+        // The last character of the window gives way to the closing `…`.
+        out.extend(window.chars().take(room - 1));
+        out.push('…');
+    } else {
+        out.push_str(&window);
+    }
+    out
 }
 
 fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
