@@ -1354,3 +1354,24 @@ fn tags_are_cut_in_the_middle_to_the_column_and_never_look_the_same() {
     assert!(all.iter().all(|c| c.chars().count() > 20), "{all:?}");
     insta::assert_snapshot!("tags_shared_prefix_160x40", t.backend());
 }
+
+/// Below 80x24 only the "too small" screen is shown, so keys must not act behind it (`5`, `d`
+/// used to open an invisible deploy confirmation); quit still works, and so does resizing.
+#[test]
+fn a_too_small_terminal_takes_only_quit_and_resize() {
+    let mut a = loaded_app(true);
+    update(&mut a, Msg::Resize(70, 20), t0());
+    for m in [key('5'), key('d'), code(KeyCode::Enter), key('R'), key(':')] {
+        let (fx, _) = update(&mut a, m, t0());
+        assert!(fx.is_empty(), "{fx:?}");
+    }
+    assert_eq!(a.overlay, Overlay::None);
+    assert_eq!(a.focus, Panel::Containers);
+    insta::assert_snapshot!("too_small_with_data", render(&a, 70, 20).backend());
+    let (fx, _) = update(&mut a, key('q'), t0());
+    assert_eq!(fx, vec![Effect::Quit]);
+    // Back to a usable size: keys act again.
+    update(&mut a, Msg::Resize(80, 24), t0());
+    update(&mut a, key('5'), t0());
+    assert_eq!(a.focus, Panel::Tags);
+}

@@ -320,6 +320,14 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             ));
             true
         }
+        // Below the smallest layout nothing is on screen to act on: only quit works there.
+        Msg::Key(key) if too_small(app) => {
+            if app.keymap.action(&key) == Some(Action::Quit) {
+                fx.push(Effect::Quit);
+            }
+            false
+        }
+        Msg::Mouse(_) if too_small(app) => false,
         Msg::Key(key) => {
             on_key(app, key, &mut fx);
             true
@@ -456,6 +464,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
         correlate(app);
     }
     (fx, dirty)
+}
+
+fn too_small(app: &App) -> bool {
+    app.size.0 < super::draw::MIN_WIDTH || app.size.1 < super::draw::MIN_HEIGHT
 }
 
 /// Tags learn their CI result and whether they run from the other sources' latest data.

@@ -237,8 +237,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
-            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",
-            area.width, area.height
+            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}. Enlarge it, or press {} to quit; other keys do nothing here.",
+            area.width,
+            area.height,
+            app.keymap.label(Action::Quit)
         );
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
