@@ -1375,3 +1375,34 @@ fn a_too_small_terminal_takes_only_quit_and_resize() {
     update(&mut a, key('5'), t0());
     assert_eq!(a.focus, Panel::Tags);
 }
+
+/// The header names the deploy's step in parentheses only once one is known (a deploy just
+/// started has none: it read "DEPLOYING main-… by root ()").
+#[test]
+fn header_shows_the_deploy_step_only_when_known() {
+    let mut a = loaded_app(true);
+    let starting = deployment(
+        9,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[],
+    );
+    with_deploys(&mut a, Some(starting.clone()), vec![starting]);
+    let header = screen_rows(&render(&a, 200, 50)).remove(0);
+    assert!(
+        header.contains("DEPLOYING main-08f0ab8 by ops@10.0.0.7 · "),
+        "{header}"
+    );
+    assert!(!header.contains("()"), "{header}");
+    let later = deployment(
+        9,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[("lock", "ok"), ("resolve", "running")],
+    );
+    with_deploys(&mut a, Some(later.clone()), vec![later]);
+    let header = screen_rows(&render(&a, 200, 50)).remove(0);
+    assert!(header.contains("by ops@10.0.0.7 (resolve) · "), "{header}");
+}
