@@ -10,6 +10,7 @@ use elt_console::sources::docker::{DockerError, DockerUpdate};
 use elt_console::status::RepoTags;
 use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
 use elt_console::ui::draw::draw;
+use elt_console::ui::logs::StreamState;
 use elt_console::ui::sanitize::sanitize;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -391,7 +392,147 @@ fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
         t0(),
     );
     assert!(!dirty);
-    assert!(a.logs.is_empty());
+    assert_eq!(a.logs.len(), 1, "only the replacement's marker line");
+}
+
+/// Logs follow the service: while its container is gone and no replacement exists yet, the
+/// view waits (it does not jump to another service); the replacement carries on in the same
+/// view after a marker line; a restart reported by the stream task is marked too.
+#[test]
+fn logs_follow_the_service_through_removal_replacement_and_restart() {
+    let mut a = app(true);
+    let app_c = container("a1", "app", ContainerState::Running, HealthState::Healthy);
+    let tts = container("b2", "tts", ContainerState::Running, HealthState::Healthy);
+    update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![app_c.clone(), tts.clone()])),
+        t0(),
+    );
+    update(
+        &mut a,
+        Msg::LogLines {
+            container_id: app_c.id.clone(),
+            lines: vec![(None, false, sanitize(b"before the deploy", 100))],
+        },
+        t0(),
+    );
+    // The old container was removed before compose created the new one.
+    let (fx, _) = update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![tts.clone()])),
+        t0(),
+    );
+    assert!(fx.is_empty(), "no jump to another service: {fx:?}");
+    assert!(
+        matches!(&a.logs.state, StreamState::Ended(r) if r.contains("waiting for service app")),
+        "{:?}",
+        a.logs.state
+    );
+    let new = ContainerView {
+        started_at: Some(t0()),
+        ..container("e5", "app", ContainerState::Running, HealthState::Starting)
+    };
+    let (fx, _) = update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Containers(vec![tts, new.clone()])),
+        t0() + chrono::Duration::seconds(3),
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: new.id.clone(),
+            tail: 500
+        }]
+    );
+    let text = a.logs.export();
+    assert!(
+        text.starts_with(
+            "before the deploy\n— container replaced at 08:00:03 UTC: now elt-app-1 (e5e5e5e5e5e5) —\n"
+        ),
+        "{text}"
+    );
+    update(
+        &mut a,
+        Msg::LogResumed {
+            container_id: new.id.clone(),
+            what: "container restarted",
+            at: t0() + chrono::Duration::seconds(60),
+        },
+        t0() + chrono::Duration::seconds(61),
+    );
+    assert_eq!(a.logs.state, StreamState::Following);
+    assert!(
+        a.logs
+            .export()
+            .ends_with("— container restarted at 08:01:00 UTC —\n")
+    );
+}
+
+/// `enter` on the followed container whose stream ended follows it again (no details dialog);
+/// a details dialog never swallows the next key.
+#[test]
+fn enter_refollows_an_ended_stream_and_details_pass_keys_on() {
+    let mut a = loaded_app(true);
+    let id = "a1".repeat(32);
+    update(
+        &mut a,
+        Msg::LogEnded {
+            container_id: id.clone(),
+            reason: "log stream closed".into(),
+        },
+        t0(),
+    );
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: id,
+            tail: 500
+        }]
+    );
+    // Another container's details, then `6`: the dialog closes and the logs get the focus.
+    update(&mut a, key('j'), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    assert!(matches!(a.overlay, Overlay::Details { .. }));
+    update(&mut a, key('6'), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    assert_eq!(a.focus, Panel::Logs);
+}
+
+/// `:logs NAME` takes every name the containers panel shows, one-off containers included.
+#[test]
+fn logs_command_accepts_services_container_names_and_oneoffs() {
+    let mut a = loaded_app(true);
+    let oneoff = ContainerView {
+        name: "elt-sandbox_colour_1".into(),
+        oneoff: true,
+        ..container("f6", "colour", ContainerState::Running, HealthState::None)
+    };
+    let mut list = a.containers.data.clone().unwrap();
+    list.push(oneoff.clone());
+    update(&mut a, Msg::Docker(DockerUpdate::Containers(list)), t0());
+    for (name, id) in [
+        ("elt-sandbox_colour_1", oneoff.id.clone()),
+        ("colour*", oneoff.id.clone()),
+        ("colour", oneoff.id.clone()),
+        ("tts", "b2".repeat(32)),
+        ("elt-worker-1", "c3".repeat(32)),
+    ] {
+        update(&mut a, key(':'), t0());
+        for c in format!("logs {name}").chars() {
+            update(&mut a, key(c), t0());
+        }
+        let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+        assert_eq!(
+            fx,
+            vec![Effect::FollowLogs {
+                container_id: id,
+                tail: 500
+            }],
+            ":logs {name}"
+        );
+    }
 }
 
 #[test]
@@ -1021,4 +1162,251 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
         "{fx:?}"
     );
     assert!(matches!(a.overlay, Overlay::RunJobs(_)));
+}
+
+fn screen_rows(t: &Terminal<TestBackend>) -> Vec<String> {
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// A Docker outage: the containers title gives the cause first (not the socket path cut off
+/// at its colon), the rows kept from before are marked stale (no `● healthy`, dimmed, "as of
+/// 17s ago"), and enter shows the whole error.
+#[test]
+fn docker_outage_gives_the_cause_and_marks_rows_stale() {
+    let mut a = loaded_app(true);
+    let at = t0() + chrono::Duration::seconds(17);
+    update(
+        &mut a,
+        Msg::Docker(DockerUpdate::Error(DockerError::Unreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            reason: "connection refused (is dockerd running?)".into(),
+        })),
+        at,
+    );
+    for (w, h) in [(80, 24), (200, 50)] {
+        let t = render(&a, w, h);
+        let rows = screen_rows(&t);
+        let title = rows.iter().find(|r| r.contains("1 Containers")).unwrap();
+        assert!(title.contains("✖ connection refused"), "{w}: {title}");
+        let all = rows.join("\n");
+        let bottom = rows.iter().skip(2).find(|r| r.starts_with('└')).unwrap();
+        assert!(bottom.contains("as of 17s ago"), "{w}: {all}");
+        assert!(!all.contains("● healthy"), "{all}");
+        let y = rows.iter().position(|r| r.contains("? healthy")).unwrap() as u16;
+        let x = rows[y as usize].find("? healthy").unwrap();
+        let x = rows[y as usize][..x].chars().count() as u16;
+        let cell = &t.backend().buffer()[(x, y)];
+        assert_eq!(cell.fg, Color::Reset, "no verdict colour on stale rows");
+        assert!(cell.modifier.contains(ratatui::style::Modifier::DIM));
+    }
+    update(&mut a, code(KeyCode::Enter), at);
+    let Overlay::Details { rows, .. } = &a.overlay else {
+        panic!("{:?}", a.overlay)
+    };
+    assert_eq!(
+        rows[0],
+        (
+            "error".to_string(),
+            "Docker engine not reachable at unix:///var/run/docker.sock: connection refused (is dockerd running?)".to_string()
+        )
+    );
+}
+
+/// Error titles put the cause first and are cut at a word, never mid-word; the whole text is
+/// in the panel's details, in every panel.
+#[test]
+fn error_titles_give_the_cause_first_cut_at_a_word_with_the_whole_text_in_details() {
+    let mut a = loaded_app(true);
+    let long = "GitHub API request failed: connection failed: Connection refused (os error 111)";
+    update(&mut a, Msg::Runs(Err(long.into())), t0());
+    update(
+        &mut a,
+        Msg::Gpu(GpuStatus::Unavailable { reason: "x".into() }),
+        t0(),
+    );
+    for (w, h) in [(80, 24), (160, 40)] {
+        let rows = screen_rows(&render(&a, w, h));
+        let title = rows.iter().find(|r| r.contains("4 Actions runs")).unwrap();
+        assert!(title.contains("✖ Connection refused"), "{w}: {title}");
+        assert!(!title.contains("connection failed: Co"), "{w}: {title}");
+        // Whatever was cut ends at a whole word, marked with `…`.
+        if let Some(i) = title.find('…') {
+            let before = &title[..i];
+            assert!(
+                long.split(|c: char| !c.is_alphanumeric())
+                    .any(|word| !word.is_empty() && before.ends_with(word)),
+                "{w}: cut mid-word: {title}"
+            );
+        }
+    }
+    update(&mut a, key('4'), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    let Overlay::Details { title, rows } = &a.overlay else {
+        panic!("{:?}", a.overlay)
+    };
+    assert!(title.contains("Actions runs"), "{title}");
+    assert_eq!(rows[0], ("error".to_string(), long.to_string()));
+    // The tags panel's error too, above the selected tag's own details.
+    update(&mut a, code(KeyCode::Esc), t0());
+    update(&mut a, key('5'), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    let Overlay::Details { rows, .. } = &a.overlay else {
+        panic!("{:?}", a.overlay)
+    };
+    assert_eq!(rows[0].1, "registry ghcr.io not reachable: timed out");
+    assert!(rows.iter().any(|(k, _)| k == "digest"));
+}
+
+/// The TAG column's cells (between the TAG and SHA headings) of the tags panel on screen.
+fn tag_cells(t: &Terminal<TestBackend>) -> Vec<String> {
+    let rows: Vec<Vec<String>> = {
+        let buf = t.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    let text = |r: &[String]| r.concat();
+    let (hy, header) = rows
+        .iter()
+        .enumerate()
+        .find(|(_, r)| text(r).contains(" TAG ") && text(r).contains(" SHA "))
+        .expect("tags header");
+    let find = |word: &str, from: usize| {
+        (from..header.len())
+            .find(|&x| header[x..].concat().starts_with(word))
+            .unwrap()
+    };
+    let tx = find("TAG ", 0);
+    let sx = find("SHA ", tx);
+    rows[hy + 1..]
+        .iter()
+        .take_while(|r| r[tx - 2] == "│" || r[tx - 2] == " " || r[tx - 2] == "▶")
+        .map(|r| r[tx..sx].concat().trim().to_string())
+        .filter(|c| !c.is_empty() && !c.starts_with('─'))
+        .collect()
+}
+
+/// Tag names use the column's real width and are cut in the middle, so different tags never
+/// look the same: two full-SHA tags at 80 columns, two tags sharing their first 20 characters
+/// (and more) at 160.
+#[test]
+fn tags_are_cut_in_the_middle_to_the_column_and_never_look_the_same() {
+    const A: &str = "f657a23c1b9e4d7a8f0b2c3d4e5f60718293a4b5";
+    const B: &str = "f657a23e9d8c7b6a5f4e3d2c1b0a99887766554d";
+    let mut a = loaded_app(true);
+    let names = [
+        format!("main-{A}"),
+        format!("main-{B}"),
+        "nightly-2026-11-22-amd64-cuda12.4-cudnn9-runtime".to_string(),
+        "nightly-2026-11-22-amd64-cuda11.8-cudnn9-runtime".to_string(),
+    ];
+    update(
+        &mut a,
+        Msg::Tags(Ok(vec![RepoTags {
+            service: "app".into(),
+            repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
+            total: 4,
+            truncated: false,
+            tags: vec![
+                tag(&names[0], A, 2, true),
+                tag(&names[1], B, 3, false),
+                tag(&names[2], SHA2, 4, false),
+                tag(&names[3], SHA3, 5, false),
+            ],
+        }])),
+        t0(),
+    );
+    update(&mut a, key('5'), t0());
+    let t = render(&a, 80, 24);
+    let first = tag_cells(&t);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_ne!(first[0], first[1]);
+    insta::assert_snapshot!("tags_full_sha_80x24", t.backend());
+    update(&mut a, key('G'), t0());
+    let t = render(&a, 80, 24);
+    let last = tag_cells(&t);
+    assert_eq!(last.len(), 2, "{last:?}");
+    assert_ne!(last[0], last[1]);
+    let t = render(&a, 160, 40);
+    let all = tag_cells(&t);
+    assert_eq!(all.len(), 4, "{all:?}");
+    for (i, x) in all.iter().enumerate() {
+        for y in &all[i + 1..] {
+            assert_ne!(x, y);
+        }
+        // Cut only in the middle: both ends of the real name are kept.
+        let (head, tail) = x.split_once('…').unwrap_or((x, ""));
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with(head) && n.ends_with(tail)),
+            "{x}"
+        );
+    }
+    // Wider than 20 characters wherever the column allows it.
+    assert!(all.iter().all(|c| c.chars().count() > 20), "{all:?}");
+    insta::assert_snapshot!("tags_shared_prefix_160x40", t.backend());
+}
+
+/// Below 80x24 only the "too small" screen is shown, so keys must not act behind it (`5`, `d`
+/// used to open an invisible deploy confirmation); quit still works, and so does resizing.
+#[test]
+fn a_too_small_terminal_takes_only_quit_and_resize() {
+    let mut a = loaded_app(true);
+    update(&mut a, Msg::Resize(70, 20), t0());
+    for m in [key('5'), key('d'), code(KeyCode::Enter), key('R'), key(':')] {
+        let (fx, _) = update(&mut a, m, t0());
+        assert!(fx.is_empty(), "{fx:?}");
+    }
+    assert_eq!(a.overlay, Overlay::None);
+    assert_eq!(a.focus, Panel::Containers);
+    insta::assert_snapshot!("too_small_with_data", render(&a, 70, 20).backend());
+    let (fx, _) = update(&mut a, key('q'), t0());
+    assert_eq!(fx, vec![Effect::Quit]);
+    // Back to a usable size: keys act again.
+    update(&mut a, Msg::Resize(80, 24), t0());
+    update(&mut a, key('5'), t0());
+    assert_eq!(a.focus, Panel::Tags);
+}
+
+/// The header names the deploy's step in parentheses only once one is known (a deploy just
+/// started has none: it read "DEPLOYING main-… by root ()").
+#[test]
+fn header_shows_the_deploy_step_only_when_known() {
+    let mut a = loaded_app(true);
+    let starting = deployment(
+        9,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[],
+    );
+    with_deploys(&mut a, Some(starting.clone()), vec![starting]);
+    let header = screen_rows(&render(&a, 200, 50)).remove(0);
+    assert!(
+        header.contains("DEPLOYING main-08f0ab8 by ops@10.0.0.7 · "),
+        "{header}"
+    );
+    assert!(!header.contains("()"), "{header}");
+    let later = deployment(
+        9,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[("lock", "ok"), ("resolve", "running")],
+    );
+    with_deploys(&mut a, Some(later.clone()), vec![later]);
+    let header = screen_rows(&render(&a, 200, 50)).remove(0);
+    assert!(header.contains("by ops@10.0.0.7 (resolve) · "), "{header}");
 }

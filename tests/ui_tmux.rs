@@ -153,3 +153,73 @@ fn dashboard_refuses_to_start_without_a_terminal() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
 }
+
+/// The logs panel follows the service, not one container: a `docker restart` and a compose
+/// recreate (a new container id, as a deploy gives) are both followed on their own, with a
+/// marker line in the log, and the new container's lines come after it.
+#[test]
+fn logs_follow_the_service_across_a_restart_and_a_recreate() {
+    let env = testenv();
+    let github = GithubStandin::start(&[env.sha(2)]);
+    let project = ComposeProject::up("elt-test-tui-logs", &env.image_ref(2));
+    project.wait_healthy("app");
+    let dir = tempfile::tempdir().unwrap();
+    let config = sandbox_config(
+        dir.path(),
+        &project,
+        &github.url(),
+        "/nonexistent/libnvidia-ml.so.1",
+    );
+    let binary = env!("CARGO_BIN_EXE_elt-console");
+    let tmux = Tmux::start(
+        "elt-ui-logs-follow",
+        160,
+        45,
+        &format!(
+            "env -u GH_TOKEN -u GITHUB_TOKEN XDG_CONFIG_HOME=/nonexistent XDG_STATE_HOME={} {binary} --config {}; echo EXIT=$?; sleep 60",
+            dir.path().display(),
+            config.display()
+        ),
+    );
+    tmux.wait_screen("logs followed", Duration::from_secs(30), |s| {
+        s.contains("following") && s.contains("tick n=")
+    });
+    // Lines below the marker: what the logs panel shows after it.
+    let after_marker = |s: &str, marker: &str| -> Option<String> {
+        let at = s.find(marker)?;
+        Some(s[at..].to_string())
+    };
+
+    let first = project.container_id("app");
+    run_ok(Command::new("docker").args(["restart", "-t", "1", &first]));
+    let screen = tmux.wait_screen(
+        "the restarted container followed again",
+        Duration::from_secs(30),
+        |s| {
+            after_marker(s, "container restarted at")
+                .is_some_and(|rest| rest.contains("tick n=1 ") && rest.contains("tick n=2 "))
+                && s.contains("following")
+        },
+    );
+    assert!(!screen.contains("ended:"), "{screen}");
+
+    let out = project.compose(&["up", "-d", "--force-recreate", "app"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = project.container_id("app");
+    assert_ne!(first, second, "compose recreated the container");
+    let screen = tmux.wait_screen(
+        "the replacement container followed",
+        Duration::from_secs(30),
+        |s| {
+            after_marker(s, "container replaced at").is_some_and(|rest| rest.contains("tick n=2 "))
+                && s.contains("following")
+        },
+    );
+    assert!(!screen.contains("ended:"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_screen("exit", Duration::from_secs(5), |s| s.contains("EXIT=0"));
+}

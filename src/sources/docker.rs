@@ -62,6 +62,13 @@ pub struct PullEvent {
     pub total: Option<u64>,
 }
 
+/// A container's run state, for following its logs across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunState {
+    pub running: bool,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// What the watcher reports: a fresh view of the whole project, or why it has none.
 #[derive(Debug, Clone)]
 pub enum DockerUpdate {
@@ -262,20 +269,27 @@ impl DockerSource {
         }
     }
 
-    /// A container's log stream from `tail` lines back, following, with the engine's
-    /// timestamps. Items are (from stderr, bytes); bytes are chunks, not lines.
+    /// A container's log stream, following, with the engine's timestamps: from `tail` lines
+    /// back, or (`since`, Unix seconds) every line from that second on. Items are (from
+    /// stderr, bytes); bytes are chunks, not lines.
     pub fn follow_logs(
         &self,
         container_id: &str,
         tail: u32,
+        since: Option<i64>,
     ) -> impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), DockerError>> + use<> {
-        let options = LogsOptionsBuilder::default()
+        let builder = LogsOptionsBuilder::default()
             .follow(true)
             .stdout(true)
             .stderr(true)
-            .timestamps(true)
-            .tail(&tail.to_string())
-            .build();
+            .timestamps(true);
+        let options = match since {
+            Some(s) => builder
+                .tail("all")
+                .since(i32::try_from(s).unwrap_or(i32::MAX))
+                .build(),
+            None => builder.tail(&tail.to_string()).build(),
+        };
         let host = self.host.clone();
         self.docker
             .logs(container_id, Some(options))
@@ -291,6 +305,60 @@ impl DockerSource {
                     reason: describe(&e),
                 }),
             })
+    }
+
+    /// Whether a container runs now and when it last started; None when it no longer exists.
+    pub async fn run_state(&self, container_id: &str) -> Result<Option<RunState>, DockerError> {
+        let inspect = match self
+            .timed(self.docker.inspect_container(container_id, None))
+            .await
+        {
+            Err(DockerError::Api(msg))
+                if msg.contains("404") || msg.contains("No such container") =>
+            {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        let state = inspect.state.as_ref();
+        Ok(Some(RunState {
+            running: state.and_then(|s| s.running).unwrap_or(false),
+            started_at: state
+                .and_then(|s| s.started_at.as_deref())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .filter(|t| t.timestamp() > 0),
+        }))
+    }
+
+    /// Wait until the container starts (its `start` event, replayed from `since`) or `limit`
+    /// passes. Ok(true) when it started, Ok(false) at the limit.
+    pub async fn wait_for_start(
+        &self,
+        container_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: Duration,
+    ) -> Result<bool, DockerError> {
+        let filters = HashMap::from([
+            ("type", vec!["container".to_string()]),
+            ("event", vec!["start".to_string()]),
+            ("container", vec![container_id.to_string()]),
+        ]);
+        let since = since.timestamp().to_string();
+        let options = EventsOptionsBuilder::default()
+            .since(&since)
+            .filters(&filters)
+            .build();
+        let mut events = self.docker.events(Some(options));
+        match tokio::time::timeout(limit, events.next()).await {
+            Err(_) => Ok(false),
+            Ok(Some(Ok(_))) => Ok(true),
+            Ok(Some(Err(e))) => Err(self.classify(e)),
+            Ok(None) => Err(DockerError::Unreachable {
+                host: self.host.clone(),
+                reason: "event stream ended".into(),
+            }),
+        }
     }
 
     /// A local image by reference or id; None when the engine has no such image.
@@ -590,6 +658,10 @@ fn describe(e: &bollard::errors::Error) -> String {
             if cause.contains("Permission denied") || text.contains("Permission denied") {
                 "permission denied on the Docker socket (is this user in the docker group?)"
                     .to_string()
+            } else if cause.contains("Connection refused") {
+                // hyper's wrapper ("Error in the hyper legacy client: client error (Connect)")
+                // says nothing an operator can act on; the cause and the usual reason do.
+                "connection refused (is dockerd running?)".to_string()
             } else if !cause.is_empty() && !text.contains(&cause) {
                 format!("{text}: {cause}")
             } else {

@@ -133,6 +133,14 @@ pub enum Msg {
         container_id: String,
         reason: String,
     },
+    /// The followed container runs again and its stream goes on. `what` happened at `at`:
+    /// "container restarted", "container started" (it had never run) or "log stream resumed"
+    /// (the stream alone was cut).
+    LogResumed {
+        container_id: String,
+        what: &'static str,
+        at: DateTime<Utc>,
+    },
     Saved(Result<String, String>),
     /// A fresh read of the deploy store.
     Deploys(Box<Result<DeploySnapshot, String>>),
@@ -312,6 +320,14 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             ));
             true
         }
+        // Below the smallest layout nothing is on screen to act on: only quit works there.
+        Msg::Key(key) if too_small(app) => {
+            if app.keymap.action(&key) == Some(Action::Quit) {
+                fx.push(Effect::Quit);
+            }
+            false
+        }
+        Msg::Mouse(_) if too_small(app) => false,
         Msg::Key(key) => {
             on_key(app, key, &mut fx);
             true
@@ -398,6 +414,19 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             }
             true
         }
+        Msg::LogResumed {
+            container_id,
+            what,
+            at,
+        } => {
+            if app.logs.container_id.as_deref() != Some(container_id.as_str()) {
+                return (fx, false);
+            }
+            app.logs
+                .mark(&format!("{what} at {}", at.format("%H:%M:%S UTC")));
+            app.logs.state = StreamState::Following;
+            true
+        }
         Msg::Saved(Ok(path)) => {
             app.say(format!("logs saved to {path}"));
             true
@@ -437,6 +466,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
     (fx, dirty)
 }
 
+fn too_small(app: &App) -> bool {
+    app.size.0 < super::draw::MIN_WIDTH || app.size.1 < super::draw::MIN_HEIGHT
+}
+
 /// Tags learn their CI result and whether they run from the other sources' latest data.
 fn correlate(app: &mut App) {
     let (Some(repos), Some(containers)) = (app.tags.data.as_mut(), app.containers.data.as_ref())
@@ -465,39 +498,63 @@ fn clamp_selection(app: &mut App, panel: Panel) {
     }
 }
 
-/// Keep following logs across container replacement (a deploy recreates the container):
-/// the same service's new container takes over; with nothing chosen yet, pick the app's.
+/// Logs follow the service, not one container: when the followed container is gone (a deploy
+/// or `compose up` recreated it), the same service's next container carries on in the same
+/// view after a marker line. With nothing followed yet, pick the app's.
 fn reselect_logs(app: &mut App, fx: &mut Vec<Effect>) {
     let Some(list) = app.containers.data.as_ref() else {
         return;
     };
-    let current = app.logs.container_id.clone();
-    let still_there = current
-        .as_ref()
-        .is_some_and(|id| list.iter().any(|c| &c.id == id));
-    if still_there {
+    let Some(current) = app.logs.container_id.clone() else {
+        if let Some(c) = app.default_log_container().cloned() {
+            follow(app, &c, fx);
+        }
+        return;
+    };
+    if list.iter().any(|c| c.id == current) {
         return;
     }
-    let previous_service = current.as_ref().and_then(|_| {
-        let name = &app.logs.container_name;
-        list.iter()
-            .find(|c| &c.name == name)
-            .map(|c| c.service.clone())
-    });
-    let next = previous_service
-        .and_then(|s| {
+    let next = (!app.logs.oneoff && !app.logs.service.is_empty())
+        .then(|| {
             list.iter()
-                .find(|c| c.service == s && c.state == ContainerState::Running)
+                .filter(|c| !c.oneoff && c.service == app.logs.service)
+                // A running one first, then the newest.
+                .max_by_key(|c| (c.state == ContainerState::Running, c.started_at))
         })
-        .or_else(|| app.default_log_container())
+        .flatten()
         .cloned();
-    if let Some(c) = next {
-        follow(app, &c, fx);
+    match next {
+        Some(c) => {
+            app.logs.mark(&format!(
+                "container replaced at {}: now {} ({})",
+                app.now.format("%H:%M:%S UTC"),
+                c.name,
+                c.id.get(..12).unwrap_or(&c.id)
+            ));
+            app.logs.continue_with(c.id.clone(), c.name.clone());
+            fx.push(Effect::FollowLogs {
+                container_id: c.id.clone(),
+                tail: app.log_tail,
+            });
+        }
+        None => {
+            let reason = if app.logs.oneoff || app.logs.service.is_empty() {
+                "container removed".to_string()
+            } else {
+                format!(
+                    "container removed; waiting for service {}'s next container",
+                    app.logs.service
+                )
+            };
+            app.logs.state = StreamState::Ended(reason);
+        }
     }
 }
 
 fn follow(app: &mut App, c: &ContainerView, fx: &mut Vec<Effect>) {
     app.logs.switch_to(c.id.clone(), c.name.clone());
+    app.logs.service = c.service.clone();
+    app.logs.oneoff = c.oneoff;
     fx.push(Effect::FollowLogs {
         container_id: c.id.clone(),
         tail: app.log_tail,
@@ -596,7 +653,9 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             *scroll = scroll.saturating_sub(1);
             return;
         }
-        (Overlay::Help { .. } | Overlay::Details { .. }, a) if a != Action::Quit => return,
+        (Overlay::Help { .. }, a) if a != Action::Quit => return,
+        // Details only inform: any other key closes them and does what it always does.
+        (Overlay::Details { .. }, _) => app.overlay = Overlay::None,
         _ => {}
     }
     if action.scope() == Scope::Logs && app.focus != Panel::Logs {
@@ -695,8 +754,68 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     }
 }
 
+/// A panel's trouble in full, for its details: the title only has room for the cause.
+fn error_rows(app: &App, panel: Panel) -> Vec<(String, String)> {
+    fn rows<T>(f: &Fresh<T>, now: DateTime<Utc>) -> Vec<(String, String)> {
+        let Some((e, since)) = &f.error else {
+            return Vec::new();
+        };
+        let when = |t: DateTime<Utc>| {
+            format!(
+                "{} ({} ago)",
+                t.format("%Y-%m-%d %H:%M:%S UTC"),
+                super::draw::age(t, now)
+            )
+        };
+        vec![
+            ("error".into(), e.clone()),
+            ("failing since".into(), when(*since)),
+            (
+                "data as of".into(),
+                f.loaded_at.map_or("never loaded".into(), when),
+            ),
+        ]
+    }
+    match panel {
+        Panel::Containers => rows(&app.containers, app.now),
+        Panel::Gpu => rows(&app.gpu, app.now),
+        Panel::Health => rows(&app.health, app.now),
+        Panel::Runs => rows(&app.runs, app.now),
+        Panel::Tags => rows(&app.tags, app.now),
+        Panel::Logs => match &app.logs.state {
+            StreamState::Ended(reason) => vec![
+                ("container".into(), app.logs.container_name.clone()),
+                ("stream ended".into(), reason.clone()),
+            ],
+            _ => Vec::new(),
+        },
+    }
+}
+
 fn open(app: &mut App, fx: &mut Vec<Effect>) {
     let sel = app.selected(app.focus);
+    let trouble = error_rows(app, app.focus);
+    open_selection(app, sel, fx);
+    if trouble.is_empty() {
+        return;
+    }
+    // The panel's error in full comes first, above the selection's own details.
+    let title = format!("{} panel", app.focus.title());
+    match &mut app.overlay {
+        Overlay::Details { rows, .. } => {
+            rows.splice(0..0, trouble);
+        }
+        Overlay::None => {
+            app.overlay = Overlay::Details {
+                title,
+                rows: trouble,
+            }
+        }
+        _ => {}
+    }
+}
+
+fn open_selection(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
     match app.focus {
         Panel::Containers => {
             let Some(c) = app
@@ -708,7 +827,14 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
             else {
                 return;
             };
-            if app.logs.container_id.as_deref() != Some(c.id.as_str()) {
+            let followed = app.logs.container_id.as_deref() == Some(c.id.as_str());
+            if followed && matches!(app.logs.state, StreamState::Ended(_)) {
+                // Its stream ended: enter follows it again rather than showing details.
+                follow(app, &c, fx);
+                app.say(format!("following {} again", c.name));
+                return;
+            }
+            if !followed {
                 follow(app, &c, fx);
             }
             app.overlay = Overlay::Details {
@@ -739,6 +865,10 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
             };
         }
         Panel::Runs => {
+            // While GitHub fails, enter says why in full rather than opening a run.
+            if app.runs.error.is_some() {
+                return;
+            }
             if let Some(r) = super::github_ui::selected_run(app) {
                 super::github_ui::open_run(app, r, fx);
             }
@@ -824,11 +954,12 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
         (Some("help"), _) => app.overlay = Overlay::Help { scroll: 0 },
         (Some("refresh"), _) => fx.push(Effect::RefreshRemote),
         (Some("logs"), Some(name)) => {
-            let found = app.containers.data.as_ref().and_then(|list| {
-                list.iter()
-                    .find(|c| !c.oneoff && (c.service == name || c.name == name))
-                    .cloned()
-            });
+            let found = app
+                .containers
+                .data
+                .as_deref()
+                .and_then(|list| find_container(list, name))
+                .cloned();
             match found {
                 Some(c) => {
                     follow(app, &c, fx);
@@ -842,6 +973,28 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
             "unknown command {other:?} (try :logs NAME, :refresh, :quit)"
         )),
     }
+}
+
+/// The container `name` means, as the containers panel shows it: a container's name, a
+/// service (its running container first; one-off runs show as `service*`), or an id prefix.
+fn find_container<'a>(list: &'a [ContainerView], name: &str) -> Option<&'a ContainerView> {
+    let by_service = |service: &str, oneoff: bool| {
+        list.iter()
+            .filter(|c| c.service == service && c.oneoff == oneoff)
+            .max_by_key(|c| (c.state == ContainerState::Running, c.started_at))
+    };
+    list.iter()
+        .find(|c| c.name == name)
+        .or_else(|| by_service(name, false))
+        .or_else(|| by_service(name.strip_suffix('*')?, true))
+        .or_else(|| by_service(name, true))
+        .or_else(|| {
+            let prefix =
+                (name.len() >= 4 && name.chars().all(|c| c.is_ascii_hexdigit())).then_some(name)?;
+            let mut hits = list.iter().filter(|c| c.id.starts_with(prefix));
+            let first = hits.next()?;
+            hits.next().is_none().then_some(first)
+        })
 }
 
 /// Where a key left the confirmation dialog.

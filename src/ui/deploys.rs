@@ -263,11 +263,11 @@ pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
             .iter()
             .rev()
             .find(|st| st.status != "skipped")
-            .map(|st| st.name.clone())
+            .map(|st| format!("({}) ", st.name))
             .unwrap_or_default();
         return vec![Span::styled(
             format!(
-                "· DEPLOYING {} by {} ({step}) ",
+                "· DEPLOYING {} by {} {step}",
                 d.to.tag.as_deref().unwrap_or("?"),
                 who(d)
             ),

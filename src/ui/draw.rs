@@ -83,29 +83,101 @@ fn bytes(n: u64) -> String {
     }
 }
 
-/// "· 4s ago", "· loading…", or "· ERROR (2m): … · data 5m old".
-fn freshness<T>(f: &Fresh<T>, now: DateTime<Utc>, theme: Theme) -> Vec<Span<'static>> {
+/// Cut `s` to at most `max` characters at a word boundary, ending in `…` when cut.
+pub fn fit_words(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let head: String = s.chars().take(max - 1).collect();
+    let at_word_end = s.chars().nth(max - 1).is_some_and(char::is_whitespace);
+    // Back to the last space, unless that would throw away most of the room.
+    let cut = match head.rfind(' ') {
+        _ if at_word_end => head.trim_end().to_string(),
+        Some(i) if head[..i].chars().count() * 2 >= max => head[..i]
+            .trim_end_matches(|c: char| c.is_whitespace() || "·:,;-".contains(c))
+            .to_string(),
+        _ => head,
+    };
+    format!("{cut}…")
+}
+
+/// An error for a title, where room is short: its cause (the last `: ` part, the most
+/// specific) first, then what failed (the first part), cut at a word; asides in parentheses
+/// go before anything is cut. The whole text is in the panel's details (enter).
+pub fn cause_first(text: &str, max: usize) -> String {
+    let parts: Vec<&str> = text
+        .split(": ")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let join = |cause: &str, what: Option<&str>| match what {
+        Some(w) => format!("{cause} · {w}"),
+        None => cause.to_string(),
+    };
+    let (cause, what) = match parts.as_slice() {
+        [] => return String::new(),
+        [one] => (*one, None),
+        [what, .., cause] => (*cause, Some(*what)),
+    };
+    let full = join(cause, what);
+    if full.chars().count() <= max {
+        return full;
+    }
+    let plain = |s: &str| {
+        let mut out = String::new();
+        let mut depth = 0usize;
+        for c in s.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth > 0 => depth -= 1,
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    fit_words(&join(&plain(cause), what.map(plain).as_deref()), max)
+}
+
+/// "4s ago", "loading…", or "✖ cause · what failed (2m)" within `room` characters (the
+/// failure's age gives way first, then the error text is cut at a word); the second part is
+/// "as of 5m ago" for the bottom border when an error leaves older data on screen.
+fn freshness<T>(
+    f: &Fresh<T>,
+    now: DateTime<Utc>,
+    theme: Theme,
+    room: usize,
+) -> (Vec<Span<'static>>, Option<Span<'static>>) {
     match (&f.error, f.loaded_at) {
         (Some((e, since)), loaded) => {
-            let mut spans = vec![Span::styled(
-                format!(
-                    " ✖ {} ({}) ",
-                    e.chars().take(60).collect::<String>(),
-                    age(*since, now)
-                ),
-                theme.bad(),
-            )];
-            if let Some(t) = loaded {
-                spans.push(Span::styled(
-                    format!("data {} old ", age(t, now)),
-                    theme.warn(),
-                ));
+            let stale =
+                loaded.map(|t| Span::styled(format!(" as of {} ago ", age(t, now)), theme.warn()));
+            let cause = cause_first(e, usize::MAX);
+            let mut failing = format!(" ({}) ", age(*since, now));
+            if 3 + cause.chars().count() + failing.chars().count() > room {
+                // Short of room: no age, and the border follows the `…` directly.
+                failing.clear();
             }
-            spans
+            let text = cause_first(e, room.saturating_sub(3 + failing.chars().count()).max(10));
+            let line = format!(" ✖ {text}{failing}");
+            (vec![Span::styled(line, theme.bad())], stale)
         }
-        (None, Some(t)) => vec![Span::styled(format!(" {} ago ", age(t, now)), theme.dim())],
-        (None, None) => vec![Span::styled(" loading… ".to_string(), theme.dim())],
+        (None, Some(t)) => (
+            vec![Span::styled(format!(" {} ago ", age(t, now)), theme.dim())],
+            None,
+        ),
+        (None, None) => (
+            vec![Span::styled(" loading… ".to_string(), theme.dim())],
+            None,
+        ),
     }
+}
+
+fn spans_len(spans: &[Span]) -> usize {
+    spans.iter().map(|s| s.content.chars().count()).sum()
 }
 
 fn panel_block<'a, T>(
@@ -113,6 +185,7 @@ fn panel_block<'a, T>(
     panel: Panel,
     fresh: Option<&Fresh<T>>,
     extra: Vec<Span<'a>>,
+    width: u16,
 ) -> Block<'a> {
     let theme = Theme { color: app.color };
     let number = Panel::ORDER
@@ -123,13 +196,27 @@ fn panel_block<'a, T>(
         format!(" {number} {} ", panel.title()),
         Style::default().add_modifier(Modifier::BOLD),
     )];
+    let mut extra = extra;
+    let mut bottom = None;
     if let Some(f) = fresh {
-        title.extend(freshness(f, app.now, theme));
+        // Two corners of the border stay visible.
+        let room = (width as usize).saturating_sub(2 + spans_len(&title));
+        // An error's cause matters more than the panel's extras: they give way first.
+        let natural = spans_len(&freshness(f, app.now, theme, usize::MAX).0);
+        if f.error.is_some() && natural + spans_len(&extra) > room {
+            extra.clear();
+        }
+        let (spans, stale) = freshness(f, app.now, theme, room.saturating_sub(spans_len(&extra)));
+        title.extend(spans);
+        bottom = stale;
     }
     title.extend(extra);
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .title(Line::from(title));
+    if let Some(stale) = bottom {
+        block = block.title_bottom(Line::from(stale));
+    }
     if app.focus == panel {
         block.border_style(theme.focus_border())
     } else {
@@ -141,8 +228,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
-            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}",
-            area.width, area.height
+            "terminal too small: {}x{}, need at least {MIN_WIDTH}x{MIN_HEIGHT}. Enlarge it, or press {} to quit; other keys do nothing here.",
+            area.width,
+            area.height,
+            app.keymap.label(Action::Quit)
         );
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
@@ -247,7 +336,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
                 .map(|r| r.get(..7).unwrap_or(r))
                 .unwrap_or("-");
             spans.push(Span::raw("· running "));
-            spans.push(Span::styled(shorten(&tag, 18), theme.accent()));
+            spans.push(Span::styled(fit_middle(&tag, 18), theme.accent()));
             spans.push(Span::raw(format!(" ({sha}) ")));
         }
         None if app.containers.data.is_some() => {
@@ -305,6 +394,7 @@ fn state_cell(
     health: HealthState,
     exit: Option<i64>,
     theme: Theme,
+    stale: bool,
 ) -> Cell<'static> {
     let (glyph, text, style) = match (state, health) {
         (ContainerState::Running, HealthState::Unhealthy) => {
@@ -333,6 +423,10 @@ fn state_cell(
         (ContainerState::Removing, _) => ("○", "removing".to_string(), theme.dim()),
         (ContainerState::Unknown, _) => ("?", "unknown".to_string(), theme.warn()),
     };
+    if stale {
+        // Last known, not now: no verdict glyph or colour until the engine answers again.
+        return Cell::from(format!("? {text}")).style(theme.dim());
+    }
     Cell::from(format!("{glyph} {text}")).style(style)
 }
 
@@ -346,7 +440,13 @@ fn table_state(app: &App, panel: Panel) -> TableState {
 
 fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Containers, Some(&app.containers), vec![]);
+    let block = panel_block(
+        app,
+        Panel::Containers,
+        Some(&app.containers),
+        vec![],
+        area.width,
+    );
     let list = app.containers.data.as_deref().unwrap_or_default();
     if list.is_empty() {
         let text = if app.containers.data.is_some() {
@@ -357,13 +457,33 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     }
-    let rows: Vec<Row> = list
+    // Rows kept from before an engine outage are what was, not what is: dimmed, and the
+    // title says as of when.
+    let stale = app.containers.error.is_some();
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Length(13),
+        Constraint::Min(6),
+        Constraint::Length(6),
+        Constraint::Length(3),
+    ];
+    let tags: Vec<String> = list
         .iter()
         .map(|c| {
-            let tag = ImageRef::parse(&c.image)
+            ImageRef::parse(&c.image)
                 .ok()
                 .and_then(|r| r.tag)
-                .map_or_else(|| c.image.clone(), |t| t.to_string());
+                .map_or_else(|| c.image.clone(), |t| t.to_string())
+        })
+        .collect();
+    let tags = distinct_fits(
+        &tags.iter().map(String::as_str).collect::<Vec<_>>(),
+        fill_width(area.width.saturating_sub(2), &widths),
+    );
+    let rows: Vec<Row> = list
+        .iter()
+        .zip(tags)
+        .map(|(c, tag)| {
             let uptime = match (c.state, c.started_at) {
                 (ContainerState::Running, Some(t)) => age(t, app.now),
                 _ => "-".into(),
@@ -376,36 +496,28 @@ fn draw_containers(frame: &mut Frame, app: &App, area: Rect) {
                     c.service,
                     if c.oneoff { "*" } else { "" }
                 )),
-                state_cell(c.state, c.health, c.exit_code, theme),
-                Cell::from(shorten(&tag, 22)),
+                state_cell(c.state, c.health, c.exit_code, theme, stale),
+                Cell::from(tag),
                 Cell::from(uptime),
-                Cell::from(c.restarts.to_string()).style(if c.restarts > 0 {
+                Cell::from(c.restarts.to_string()).style(if c.restarts > 0 && !stale {
                     theme.warn()
                 } else {
                     Style::default()
                 }),
             ])
+            .style(if stale { theme.dim() } else { Style::default() })
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(11),
-            Constraint::Length(13),
-            Constraint::Min(6),
-            Constraint::Length(6),
-            Constraint::Length(3),
-        ],
-    )
-    .header(Row::new(["  SERVICE", "STATE", "TAG", "UP", "RST"]).style(theme.dim()))
-    .row_highlight_style(theme.selected())
-    .block(block);
+    let table = Table::new(rows, widths)
+        .header(Row::new(["  SERVICE", "STATE", "TAG", "UP", "RST"]).style(theme.dim()))
+        .row_highlight_style(theme.selected())
+        .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Containers));
 }
 
 fn draw_health(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Health, Some(&app.health), vec![]);
+    let block = panel_block(app, Panel::Health, Some(&app.health), vec![], area.width);
     let list = app.health.data.as_deref().unwrap_or_default();
     let rows: Vec<Row> = list
         .iter()
@@ -454,7 +566,7 @@ fn draw_health(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_gpu(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Gpu, Some(&app.gpu), vec![]);
+    let block = panel_block(app, Panel::Gpu, Some(&app.gpu), vec![], area.width);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let devices = match &app.gpu.data {
@@ -583,7 +695,7 @@ fn draw_gpu(frame: &mut Frame, app: &App, area: Rect) {
 
 fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
     let theme = Theme { color: app.color };
-    let block = panel_block(app, Panel::Runs, Some(&app.runs), vec![]);
+    let block = panel_block(app, Panel::Runs, Some(&app.runs), vec![], area.width);
     let runs = app
         .runs
         .data
@@ -652,13 +764,36 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             spans
         })
         .unwrap_or_default();
-    let block = panel_block(app, Panel::Tags, Some(&app.tags), extra);
-    // The last-deployed column only where it fits beside the others (not at 80 columns).
+    let block = panel_block(app, Panel::Tags, Some(&app.tags), extra, area.width);
+    // Columns that fit the panel exactly, so the tag gets what is really left (an
+    // over-constrained table is solved differently). Narrow panels (80 columns) drop the size
+    // so tags stay readable; the last-deployed column only where it fits.
+    let inner = area.width.saturating_sub(2);
+    let narrow = inner < 56;
     let wide = area.width >= 60;
-    let rows: Vec<Row> = app
-        .tag_rows()
+    let mut columns: Vec<(&str, u16)> = vec![(" ", 1), ("TAG", 0), ("SHA", 7)];
+    if narrow {
+        columns.extend([("AGE", 5), ("CI", 7)]);
+    } else {
+        columns.extend([("AGE", 6), ("SIZE", 6), ("CI", 8)]);
+    }
+    if wide {
+        columns.push(("DEPLOYED", 8));
+    }
+    let mut widths: Vec<Constraint> = columns
         .iter()
-        .map(|(_, t)| {
+        .map(|(_, w)| Constraint::Length(*w))
+        .collect();
+    let tag_w = fill_width(inner, &widths);
+    widths[1] = Constraint::Length(tag_w as u16);
+    let header: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let tag_rows = app.tag_rows();
+    let names: Vec<&str> = tag_rows.iter().map(|(_, t)| t.tag.as_str()).collect();
+    let names = distinct_fits(&names, tag_w);
+    let rows: Vec<Row> = tag_rows
+        .iter()
+        .zip(names)
+        .map(|((_, t), name)| {
             let ci_style = match t.ci.as_deref() {
                 Some("success") => theme.good(),
                 Some("failure") => theme.bad(),
@@ -667,16 +802,18 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             };
             let mut cells = vec![
                 Cell::from(if t.running { "▶" } else { " " }).style(theme.good()),
-                Cell::from(shorten(t.tag.as_str(), 20)),
+                Cell::from(name),
                 Cell::from(
                     t.revision
                         .as_ref()
                         .map_or("-".into(), |r| r.short().to_string()),
                 ),
                 Cell::from(t.created.map_or("-".into(), |c| age(c, app.now))),
-                Cell::from(t.size_bytes.map_or("-".into(), bytes)),
-                Cell::from(t.ci.clone().unwrap_or_else(|| "-".into())).style(ci_style),
             ];
+            if !narrow {
+                cells.push(Cell::from(t.size_bytes.map_or("-".into(), bytes)));
+            }
+            cells.push(Cell::from(t.ci.clone().unwrap_or_else(|| "-".into())).style(ci_style));
             if wide {
                 cells.push(Cell::from(
                     t.last_deployed.map_or("—".into(), |d| age(d, app.now)),
@@ -685,24 +822,110 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             Row::new(cells)
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(1),
-        Constraint::Min(12),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(8),
-    ];
-    let mut header = vec![" ", "TAG", "SHA", "AGE", "SIZE", "CI"];
-    if wide {
-        widths.push(Constraint::Length(8));
-        header.push("DEPLOYED");
-    }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.dim()))
         .row_highlight_style(theme.selected())
         .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Tags));
+}
+
+/// The width a table's one flexible column gets: what the fixed ones and the one-cell gaps
+/// between columns (ratatui's default spacing) leave of `inner`.
+pub fn fill_width(inner: u16, widths: &[Constraint]) -> usize {
+    let fixed: u16 = widths
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) => *n,
+            _ => 0,
+        })
+        .sum();
+    let gaps = widths.len().saturating_sub(1) as u16;
+    inner.saturating_sub(fixed + gaps) as usize
+}
+
+/// `s` in at most `width` characters, cut in the middle with `…`: tags differ at their ends
+/// (`main-<sha>`, `v1.2.3-rc4`), so both ends are kept. `head` characters come before the `…`.
+pub fn fit_middle_at(s: &str, width: usize, head: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width < 2 {
+        return s.chars().take(width).collect();
+    }
+    let head = head.min(width - 1);
+    let tail = width - 1 - head;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// `s` cut in the middle to `width`, a little more of its start kept than of its end.
+pub fn fit_middle(s: &str, width: usize) -> String {
+    fit_middle_at(s, width, width.saturating_sub(1).div_ceil(2))
+}
+
+/// Names fitted to `width` so that different names never look the same where the column
+/// allows it: names whose middle cuts collide get the cut moved (more end, less start, or
+/// the other way) until the group reads apart.
+pub fn distinct_fits(names: &[&str], width: usize) -> Vec<String> {
+    use std::collections::HashSet;
+    let mut out: Vec<String> = names.iter().map(|n| fit_middle(n, width)).collect();
+    let default = width.saturating_sub(1).div_ceil(2);
+    // Splits nearest the default first.
+    let mut heads: Vec<usize> = (0..width.max(1)).collect();
+    heads.sort_by_key(|h| h.abs_diff(default));
+    for i in 0..out.len() {
+        let group: Vec<usize> = (0..out.len()).filter(|&j| out[j] == out[i]).collect();
+        let distinct_names: HashSet<&str> = group.iter().map(|&j| names[j]).collect();
+        if distinct_names.len() < 2 {
+            continue;
+        }
+        let apart = |cut: &dyn Fn(&str) -> String| {
+            let cuts: Vec<String> = group.iter().map(|&j| cut(names[j])).collect();
+            (cuts.iter().collect::<HashSet<_>>().len() == distinct_names.len()).then_some(cuts)
+        };
+        let longest = group
+            .iter()
+            .map(|&j| names[j].chars().count())
+            .max()
+            .unwrap_or(0);
+        // One cut anywhere; failing that (they differ deep inside), the start, then a
+        // window where they differ, both cut with `…`.
+        let found = heads
+            .iter()
+            .find_map(|&head| apart(&|n: &str| fit_middle_at(n, width, head)))
+            .or_else(|| (0..longest).find_map(|at| apart(&|n: &str| fit_window(n, width, at))));
+        if let Some(cuts) = found {
+            for (&j, c) in group.iter().zip(cuts) {
+                out[j] = c;
+            }
+        }
+    }
+    out
+}
+
+/// `s` as its start, `…`, then the characters from `at` on, `…` where more follows: for names
+/// that differ only deep inside.
+fn fit_window(s: &str, width: usize, at: usize) -> String {
+    let n = s.chars().count();
+    if n <= width || width < 5 {
+        return fit_middle(s, width);
+    }
+    let head = (width - 2) / 3;
+    let at = at.max(head + 1);
+    let room = width - 1 - head;
+    let window: String = s.chars().skip(at).take(room).collect();
+    let mut out: String = s.chars().take(head).collect();
+    out.push('…');
+    if at + room < n {
+        // The last character of the window gives way to the closing `…`.
+        out.extend(window.chars().take(room - 1));
+        out.push('…');
+    } else {
+        out.push_str(&window);
+    }
+    out
 }
 
 fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
@@ -729,7 +952,14 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
         ),
         StreamState::Following => Span::styled("following ", theme.good()),
         StreamState::Ended(reason) => {
-            Span::styled(format!("ended: {} ", shorten(reason, 40)), theme.bad())
+            // What is left of the title after the name and the line count.
+            let room = (area.width as usize)
+                .saturating_sub(34 + logs.container_name.chars().count())
+                .max(16);
+            Span::styled(
+                format!("ended: {} ", cause_first(reason, room)),
+                theme.bad(),
+            )
         }
     };
     extra.push(state);
@@ -762,7 +992,7 @@ fn draw_logs(frame: &mut Frame, app: &App, area: Rect) {
     if logs.wrap {
         extra.push(Span::styled("wrap ", theme.dim()));
     }
-    let block = panel_block::<()>(app, Panel::Logs, None, extra);
+    let block = panel_block::<()>(app, Panel::Logs, None, extra, area.width);
     let inner = block.inner(area);
     let window = logs.window(inner.height as usize);
     let lines: Vec<Line> = window

@@ -37,6 +37,11 @@ pub enum StreamState {
 pub struct LogView {
     pub container_id: Option<String>,
     pub container_name: String,
+    /// The compose service followed (empty when unknown): a replacement container of the same
+    /// service carries on in the same view.
+    pub service: String,
+    /// Whether the followed container is a one-off (`compose run`), which has no replacement.
+    pub oneoff: bool,
     pub state: StreamState,
     lines: VecDeque<LogLine>,
     cap: usize,
@@ -58,6 +63,8 @@ impl LogView {
         Self {
             container_id: None,
             container_name: String::new(),
+            service: String::new(),
+            oneoff: false,
             state: StreamState::Idle,
             lines: VecDeque::with_capacity(cap.min(4096)),
             cap,
@@ -83,6 +90,29 @@ impl LogView {
         self.anchor = None;
         self.paused = false;
         self.current_match = None;
+    }
+
+    /// Carry on with the service's next container in the same view (its lines kept).
+    pub fn continue_with(&mut self, id: String, name: String) {
+        self.container_id = Some(id);
+        self.container_name = name;
+        self.state = StreamState::Connecting;
+    }
+
+    /// A line of our own in the log (a restart, a replacement), set apart from the
+    /// container's lines by its dashes and dim italics.
+    pub fn mark(&mut self, text: &str) {
+        let style = ratatui::style::Style::default()
+            .add_modifier(ratatui::style::Modifier::DIM | ratatui::style::Modifier::ITALIC);
+        self.push(
+            None,
+            false,
+            StyledLine {
+                text: format!("— {text} —"),
+                styles: vec![(0, style)],
+                cut_bytes: 0,
+            },
+        );
     }
 
     pub fn push(&mut self, time: Option<String>, stderr: bool, line: StyledLine) {
