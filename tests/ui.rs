@@ -1318,6 +1318,8 @@ fn tags_are_cut_in_the_middle_to_the_column_and_never_look_the_same() {
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 4,
             truncated: false,
+            error: None,
+            note: None,
             tags: vec![
                 tag(&names[0], A, 2, true),
                 tag(&names[1], B, 3, false),

@@ -764,7 +764,7 @@ fn error_rows(app: &App, panel: Panel) -> Vec<(String, String)> {
             format!(
                 "{} ({} ago)",
                 t.format("%Y-%m-%d %H:%M:%S UTC"),
-                super::draw::age(t, now)
+                crate::format::age(t, now)
             )
         };
         vec![
