@@ -28,7 +28,7 @@ STANDIN_PORT=8787
 TESTENV_DIR=${ELT_TESTENV_DIR:-$SANDBOX/testenv}
 HEALTH_TIMEOUT=${ELT_SANDBOX_HEALTH_TIMEOUT:-90}
 
-say() { printf 'sandbox: %s\n' "$*"; }
+say() { printf 'sandbox: %s\n' "$*" >&2; }
 die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }
 
 # The variables the compose file reads come from .env, never from the caller's shell.

@@ -751,17 +751,19 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         .as_ref()
         .map(|repos| {
             let total: usize = repos.iter().map(|r| r.total).sum();
-            let mut spans = vec![Span::styled(format!("{total} in registry "), theme.dim())];
-            // One repository's failure or a partial listing is said here, beside the others.
-            for r in repos {
-                if let Some(e) = &r.error {
-                    spans.push(Span::styled(format!("✖ {}: {e} ", r.service), theme.bad()));
-                }
-                if let Some(note) = &r.note {
-                    spans.push(Span::styled(format!("{note} "), theme.warn()));
-                }
-            }
-            spans
+            // One repository's failure (first: it matters most) or a partial listing is said
+            // here, beside the others' tags.
+            let errors = repos.iter().filter_map(|r| {
+                let e = r.error.as_ref()?;
+                Some(Span::styled(format!("✖ {}: {e} ", r.service), theme.bad()))
+            });
+            let notes = repos
+                .iter()
+                .filter_map(|r| Some(Span::styled(format!("{} ", r.note.as_ref()?), theme.warn())));
+            errors
+                .chain([Span::styled(format!("{total} in registry "), theme.dim())])
+                .chain(notes)
+                .collect()
         })
         .unwrap_or_default();
     let block = panel_block(app, Panel::Tags, Some(&app.tags), extra, area.width);

@@ -564,6 +564,34 @@ mod tests {
     }
 
     #[test]
+    fn the_tags_panel_names_one_repositorys_error_and_a_partial_listing_beside_the_others() {
+        use crate::status::RepoTags;
+        let repo = |service: &str, error: Option<&str>, note: Option<&str>| RepoTags {
+            service: service.into(),
+            repository: format!("ghcr.io/o/{service}"),
+            total: 3,
+            tags: Vec::new(),
+            truncated: false,
+            error: error.map(str::to_string),
+            note: note.map(str::to_string),
+        };
+        let mut a = app();
+        let repos = vec![
+            repo("app", None, Some("GitHub Packages API: page 2 not read")),
+            repo("worker", Some("registry ghcr.io not reachable"), None),
+        ];
+        crate::ui::app::update(&mut a, Msg::Tags(Ok(repos)), t0());
+        let mut terminal = Terminal::new(TestBackend::new(240, 50)).unwrap();
+        terminal.draw(|f| crate::ui::draw::draw(f, &a)).unwrap();
+        let text = terminal.backend().to_string();
+        assert!(
+            text.contains("✖ worker: registry ghcr.io not reachable"),
+            "{text}"
+        );
+        assert!(text.contains("page 2 not read"), "{text}");
+    }
+
+    #[test]
     fn the_run_dialog_title_stops_saying_loading_after_an_error() {
         let mut a = app();
         let mut fx = Vec::new();
