@@ -18,6 +18,7 @@ use app::{App, AppSettings, Effect, Msg};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
 use crossterm::execute;
 use futures_util::StreamExt;
+use ratatui::buffer::Buffer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -77,10 +78,12 @@ async fn event_loop(
     let mut last_frame = Instant::now() - frame_gap;
     let mut quit = false;
     let mut first = Some(Msg::Resize(size.width, size.height));
+    let mut shown: Option<Buffer> = None;
+    let mut stats = LoopStats::new();
 
     while !quit {
         if dirty && last_frame.elapsed() >= frame_gap {
-            terminal.draw(|f| draw::draw(f, &app))?;
+            stats.frame(render(terminal, &app, &mut shown)?);
             last_frame = Instant::now();
             dirty = false;
         }
@@ -104,6 +107,7 @@ async fn event_loop(
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
             }
         };
+        stats.wakeups += 1;
         let Some(msg) = msg else { continue };
         // The operator's own input is answered at once; the frame cap is for source updates.
         let urgent = matches!(msg, Msg::Key(_) | Msg::Resize(..));
@@ -117,6 +121,7 @@ async fn event_loop(
             }
         }
         for m in pending {
+            *stats.msgs.entry(m.kind()).or_default() += 1;
             let (effects, changed) = app::update(&mut app, m, chrono::Utc::now());
             dirty |= changed;
             for e in effects {
@@ -130,6 +135,7 @@ async fn event_loop(
                     }
                     Effect::ClearAndRedraw => {
                         terminal.clear()?;
+                        shown = None;
                         dirty = true;
                     }
                     Effect::SetMouse(on) => {
@@ -194,11 +200,12 @@ async fn event_loop(
             }
         }
         if urgent && dirty && !quit {
-            terminal.draw(|f| draw::draw(f, &app))?;
+            stats.frame(render(terminal, &app, &mut shown)?);
             last_frame = Instant::now();
             dirty = false;
         }
     }
+    tracing::info!("{}", stats.summary());
     // Bounded shutdown: tasks get a moment to stop, then are left to the runtime's end.
     cancel.cancel();
     let _ = tokio::time::timeout(
@@ -207,6 +214,55 @@ async fn event_loop(
     )
     .await;
     Ok(())
+}
+
+/// Render the dashboard and write it to the terminal. Whether the frame differed from the one
+/// before (counted only, for now).
+fn render(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &App,
+    shown: &mut Option<Buffer>,
+) -> std::io::Result<bool> {
+    let done = terminal.draw(|f| draw::draw(f, app))?;
+    let changed = shown.as_ref() != Some(done.buffer);
+    *shown = Some(done.buffer.clone());
+    Ok(changed)
+}
+
+/// What the loop did, logged at quit: where an idle dashboard's wakeups and frames go.
+struct LoopStats {
+    since: Instant,
+    wakeups: u64,
+    frames_built: u64,
+    frames_changed: u64,
+    msgs: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl LoopStats {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            wakeups: 0,
+            frames_built: 0,
+            frames_changed: 0,
+            msgs: Default::default(),
+        }
+    }
+    fn frame(&mut self, changed: bool) {
+        self.frames_built += 1;
+        self.frames_changed += u64::from(changed);
+    }
+    fn summary(&self) -> String {
+        let msgs: Vec<String> = self.msgs.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        format!(
+            "dashboard loop over {:.0} s: {} wakeups, {} frames drawn, {} of them changed; messages: {}",
+            self.since.elapsed().as_secs_f64(),
+            self.wakeups,
+            self.frames_built,
+            self.frames_changed,
+            msgs.join(", ")
+        )
+    }
 }
 
 /// Start `elt-console deploy|rollback ... --yes --json` in its own session (setsid), its
