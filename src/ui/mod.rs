@@ -216,17 +216,26 @@ async fn event_loop(
     Ok(())
 }
 
-/// Render the dashboard and write it to the terminal. Whether the frame differed from the one
-/// before (counted only, for now).
-fn render(
-    terminal: &mut ratatui::DefaultTerminal,
+/// Render the dashboard and write it to the terminal only if it differs from what is on
+/// screen: a tick whose ages read the same as before costs no terminal output (ratatui would
+/// otherwise still send its cursor and colour resets, and the terminal would redo its work).
+/// Whether anything was written.
+pub fn render<B: ratatui::backend::Backend>(
+    terminal: &mut ratatui::Terminal<B>,
     app: &App,
     shown: &mut Option<Buffer>,
-) -> std::io::Result<bool> {
-    let done = terminal.draw(|f| draw::draw(f, app))?;
-    let changed = shown.as_ref() != Some(done.buffer);
+) -> Result<bool, B::Error> {
+    terminal.autoresize()?;
+    let mut frame = terminal.get_frame();
+    draw::draw(&mut frame, app);
+    if shown.as_ref() == Some(&*terminal.current_buffer_mut()) {
+        // The next frame is drawn on a clean buffer, as after a swap.
+        terminal.current_buffer_mut().reset();
+        return Ok(false);
+    }
+    let done = terminal.apply_buffer()?;
     *shown = Some(done.buffer.clone());
-    Ok(changed)
+    Ok(true)
 }
 
 /// What the loop did, logged at quit: where an idle dashboard's wakeups and frames go.
@@ -255,7 +264,7 @@ impl LoopStats {
     fn summary(&self) -> String {
         let msgs: Vec<String> = self.msgs.iter().map(|(k, n)| format!("{k} {n}")).collect();
         format!(
-            "dashboard loop over {:.0} s: {} wakeups, {} frames drawn, {} of them changed; messages: {}",
+            "dashboard loop over {:.0} s: {} wakeups, {} frames drawn, {} of them changed (written); messages: {}",
             self.since.elapsed().as_secs_f64(),
             self.wakeups,
             self.frames_built,
