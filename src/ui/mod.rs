@@ -72,7 +72,9 @@ async fn event_loop(
     }
     let size = terminal.size()?;
     let mut events = EventStream::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // On the same beat as the periodic reads (tasks::on_the_beat): one wakeup serves both.
+    let mut tick =
+        tokio::time::interval_at(tasks::on_the_beat(Duration::ZERO), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_frame = Instant::now() - frame_gap;
