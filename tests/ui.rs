@@ -1213,6 +1213,9 @@ fn docker_outage_gives_the_cause_and_marks_rows_stale() {
             "Docker engine not reachable at unix:///var/run/docker.sock: connection refused (is dockerd running?)".to_string()
         )
     );
+    // The dialog is tall enough for its rows as they wrap: none is cut off.
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(screen.contains("image created"), "{screen}");
 }
 
 /// Error titles put the cause first and are cut at a word, never mid-word; the whole text is

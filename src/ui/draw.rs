@@ -1200,7 +1200,17 @@ fn draw_help(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
 }
 
 fn draw_details(frame: &mut Frame, area: Rect, title: &str, rows: &[(String, String)]) {
-    let popup = centered(area, 100, rows.len() as u16 + 2);
+    // Tall enough for the rows as they wrap (a whole error can be long).
+    let inner = centered(area, 100, 3).width.saturating_sub(2).max(1) as usize;
+    let height: usize = rows
+        .iter()
+        .map(|(_, v)| match v.chars().count() {
+            // Words wrap whole: a value too long for its line starts on the next one.
+            n if 16 + n <= inner => 1,
+            n => 1 + n.div_ceil(inner),
+        })
+        .sum();
+    let popup = centered(area, 100, height as u16 + 2);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line> = rows
         .iter()
