@@ -1217,6 +1217,9 @@ fn docker_outage_gives_the_cause_and_marks_rows_stale() {
             "Docker engine not reachable at unix:///var/run/docker.sock: connection refused (is dockerd running?)".to_string()
         )
     );
+    // The dialog is tall enough for its rows as they wrap: none is cut off.
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(screen.contains("image created"), "{screen}");
 }
 
 /// Error titles put the cause first and are cut at a word, never mid-word; the whole text is
@@ -1411,4 +1414,46 @@ fn header_shows_the_deploy_step_only_when_known() {
     with_deploys(&mut a, Some(later.clone()), vec![later]);
     let header = screen_rows(&render(&a, 200, 50)).remove(0);
     assert!(header.contains("by ops@10.0.0.7 (resolve) · "), "{header}");
+}
+
+/// An idle dashboard costs no terminal output: ages in titles change at the resolution shown
+/// ("just now", then 10-second steps), and a frame that reads the same as the one on screen is
+/// not written at all.
+#[test]
+fn an_unchanged_frame_is_not_written_and_titles_tick_at_the_resolution_shown() {
+    let mut a = loaded_app(true);
+    let base = t0() + chrono::Duration::minutes(10);
+    let health = a.health.data.clone().unwrap();
+    update(&mut a, Msg::Health(health), base);
+    let mut terminal = Terminal::new(TestBackend::new(160, 40)).unwrap();
+    let mut shown = None;
+    update(&mut a, Msg::Tick, base + chrono::Duration::seconds(1));
+    assert!(elt_console::ui::render(&mut terminal, &a, &mut shown).unwrap());
+    for s in 2..10 {
+        update(&mut a, Msg::Tick, base + chrono::Duration::seconds(s));
+        assert!(
+            !elt_console::ui::render(&mut terminal, &a, &mut shown).unwrap(),
+            "tick {s}s after the health check wrote a frame"
+        );
+    }
+    // What changes on screen is written.
+    update(
+        &mut a,
+        Msg::LogLines {
+            container_id: "a1".repeat(32),
+            lines: vec![(None, false, sanitize(b"a new line", 100))],
+        },
+        base + chrono::Duration::seconds(9),
+    );
+    assert!(elt_console::ui::render(&mut terminal, &a, &mut shown).unwrap());
+    assert!(
+        terminal.backend().to_string().contains("a new line"),
+        "{}",
+        terminal.backend()
+    );
+    let title = screen_rows(&render(&a, 160, 40))
+        .into_iter()
+        .find(|r| r.contains("3 Health"))
+        .unwrap();
+    assert!(title.contains("3 Health  just now"), "{title}");
 }

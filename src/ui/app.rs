@@ -149,6 +149,30 @@ pub enum Msg {
     Github(super::github_ui::GithubMsg),
 }
 
+impl Msg {
+    /// A short name of the message's kind, for the loop's counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Key(_) => "key",
+            Msg::Mouse(_) => "mouse",
+            Msg::Resize(..) => "resize",
+            Msg::Tick => "tick",
+            Msg::Docker(_) => "docker",
+            Msg::Health(_) => "health",
+            Msg::Gpu(_) => "gpu",
+            Msg::Runs(_) => "runs",
+            Msg::Tags(_) => "tags",
+            Msg::LogLines { .. } => "log_lines",
+            Msg::LogEnded { .. } => "log_ended",
+            Msg::LogResumed { .. } => "log_resumed",
+            Msg::Saved(_) => "saved",
+            Msg::Deploys(_) => "deploys",
+            Msg::DeployStarted(_) => "deploy_started",
+            Msg::Github(_) => "github",
+        }
+    }
+}
+
 /// What the loop must do after an update.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {

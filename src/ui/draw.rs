@@ -166,13 +166,24 @@ fn freshness<T>(
             (vec![Span::styled(line, theme.bad())], stale)
         }
         (None, Some(t)) => (
-            vec![Span::styled(format!(" {} ago ", age(t, now)), theme.dim())],
+            vec![Span::styled(format!(" {} ", ago(t, now)), theme.dim())],
             None,
         ),
         (None, None) => (
             vec![Span::styled(" loading… ".to_string(), theme.dim())],
             None,
         ),
+    }
+}
+
+/// How long ago data was loaded, as a title shows it: "just now" under 10 s, then in 10-second
+/// steps, then as `age`. Sources refresh on their own schedule; a title that changed every
+/// second would cost a frame a second for nothing an operator acts on.
+pub fn ago(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    match (now - since).num_seconds().max(0) {
+        0..10 => "just now".into(),
+        s @ 10..60 => format!("{}s ago", s / 10 * 10),
+        _ => format!("{} ago", age(since, now)),
     }
 }
 
@@ -206,7 +217,12 @@ fn panel_block<'a, T>(
         if f.error.is_some() && natural + spans_len(&extra) > room {
             extra.clear();
         }
-        let (spans, stale) = freshness(f, app.now, theme, room.saturating_sub(spans_len(&extra)));
+        let (mut spans, stale) =
+            freshness(f, app.now, theme, room.saturating_sub(spans_len(&extra)));
+        if panel == Panel::Containers && f.error.is_none() && f.loaded_at.is_some() {
+            // The engine's events keep this list current; its age says nothing.
+            spans = vec![Span::styled(" live ", theme.dim())];
+        }
         title.extend(spans);
         bottom = stale;
     }
@@ -1193,7 +1209,17 @@ fn draw_help(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
 }
 
 fn draw_details(frame: &mut Frame, area: Rect, title: &str, rows: &[(String, String)]) {
-    let popup = centered(area, 100, rows.len() as u16 + 2);
+    // Tall enough for the rows as they wrap (a whole error can be long).
+    let inner = centered(area, 100, 3).width.saturating_sub(2).max(1) as usize;
+    let height: usize = rows
+        .iter()
+        .map(|(_, v)| match v.chars().count() {
+            // Words wrap whole: a value too long for its line starts on the next one.
+            n if 16 + n <= inner => 1,
+            n => 1 + n.div_ceil(inner),
+        })
+        .sum();
+    let popup = centered(area, 100, height as u16 + 2);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line> = rows
         .iter()

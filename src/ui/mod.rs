@@ -18,6 +18,7 @@ use app::{App, AppSettings, Effect, Msg};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
 use crossterm::execute;
 use futures_util::StreamExt;
+use ratatui::buffer::Buffer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -71,16 +72,20 @@ async fn event_loop(
     }
     let size = terminal.size()?;
     let mut events = EventStream::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // On the same beat as the periodic reads (tasks::on_the_beat): one wakeup serves both.
+    let mut tick =
+        tokio::time::interval_at(tasks::on_the_beat(Duration::ZERO), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_frame = Instant::now() - frame_gap;
     let mut quit = false;
     let mut first = Some(Msg::Resize(size.width, size.height));
+    let mut shown: Option<Buffer> = None;
+    let mut stats = LoopStats::new();
 
     while !quit {
         if dirty && last_frame.elapsed() >= frame_gap {
-            terminal.draw(|f| draw::draw(f, &app))?;
+            stats.frame(render(terminal, &app, &mut shown)?);
             last_frame = Instant::now();
             dirty = false;
         }
@@ -104,6 +109,7 @@ async fn event_loop(
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
             }
         };
+        stats.wakeups += 1;
         let Some(msg) = msg else { continue };
         // The operator's own input is answered at once; the frame cap is for source updates.
         let urgent = matches!(msg, Msg::Key(_) | Msg::Resize(..));
@@ -117,6 +123,7 @@ async fn event_loop(
             }
         }
         for m in pending {
+            *stats.msgs.entry(m.kind()).or_default() += 1;
             let (effects, changed) = app::update(&mut app, m, chrono::Utc::now());
             dirty |= changed;
             for e in effects {
@@ -130,6 +137,7 @@ async fn event_loop(
                     }
                     Effect::ClearAndRedraw => {
                         terminal.clear()?;
+                        shown = None;
                         dirty = true;
                     }
                     Effect::SetMouse(on) => {
@@ -194,11 +202,12 @@ async fn event_loop(
             }
         }
         if urgent && dirty && !quit {
-            terminal.draw(|f| draw::draw(f, &app))?;
+            stats.frame(render(terminal, &app, &mut shown)?);
             last_frame = Instant::now();
             dirty = false;
         }
     }
+    tracing::info!("{}", stats.summary());
     // Bounded shutdown: tasks get a moment to stop, then are left to the runtime's end.
     cancel.cancel();
     let _ = tokio::time::timeout(
@@ -207,6 +216,64 @@ async fn event_loop(
     )
     .await;
     Ok(())
+}
+
+/// Render the dashboard and write it to the terminal only if it differs from what is on
+/// screen: a tick whose ages read the same as before costs no terminal output (ratatui would
+/// otherwise still send its cursor and colour resets, and the terminal would redo its work).
+/// Whether anything was written.
+pub fn render<B: ratatui::backend::Backend>(
+    terminal: &mut ratatui::Terminal<B>,
+    app: &App,
+    shown: &mut Option<Buffer>,
+) -> Result<bool, B::Error> {
+    terminal.autoresize()?;
+    let mut frame = terminal.get_frame();
+    draw::draw(&mut frame, app);
+    if shown.as_ref() == Some(&*terminal.current_buffer_mut()) {
+        // The next frame is drawn on a clean buffer, as after a swap.
+        terminal.current_buffer_mut().reset();
+        return Ok(false);
+    }
+    let done = terminal.apply_buffer()?;
+    *shown = Some(done.buffer.clone());
+    Ok(true)
+}
+
+/// What the loop did, logged at quit: where an idle dashboard's wakeups and frames go.
+struct LoopStats {
+    since: Instant,
+    wakeups: u64,
+    frames_built: u64,
+    frames_changed: u64,
+    msgs: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl LoopStats {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            wakeups: 0,
+            frames_built: 0,
+            frames_changed: 0,
+            msgs: Default::default(),
+        }
+    }
+    fn frame(&mut self, changed: bool) {
+        self.frames_built += 1;
+        self.frames_changed += u64::from(changed);
+    }
+    fn summary(&self) -> String {
+        let msgs: Vec<String> = self.msgs.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        format!(
+            "dashboard loop over {:.0} s: {} wakeups, {} frames drawn, {} of them changed (written); messages: {}",
+            self.since.elapsed().as_secs_f64(),
+            self.wakeups,
+            self.frames_built,
+            self.frames_changed,
+            msgs.join(", ")
+        )
+    }
 }
 
 /// Start `elt-console deploy|rollback ... --yes --json` in its own session (setsid), its

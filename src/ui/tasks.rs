@@ -154,7 +154,7 @@ async fn deploys_task(
         let pause = Duration::from_millis(if busy { 500 } else { 2000 });
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep_until(on_the_beat(pause)) => {}
             _ = poke.notified() => {}
         }
     }
@@ -215,10 +215,20 @@ impl DeployReader {
     }
 }
 
+/// The first whole second of the dashboard's clock (the beat its 1 s tick keeps) at least `d`
+/// from now. Periodic reads wait for it so they wake the process together with the tick, not
+/// each at a moment of its own.
+pub fn on_the_beat(d: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let since = (tokio::time::Instant::now() + d).saturating_duration_since(epoch);
+    epoch + Duration::from_secs(since.as_secs() + u64::from(since.subsec_nanos() > 0))
+}
+
 async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
     tokio::select! {
         _ = cancel.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
+        _ = tokio::time::sleep_until(on_the_beat(d)) => true,
     }
 }
 
@@ -874,5 +884,23 @@ mod tests {
         assert!(tries.load(std::sync::atomic::Ordering::SeqCst) >= 2);
         cancel.cancel();
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn periodic_reads_wait_for_whole_seconds_of_one_beat() {
+        let now = tokio::time::Instant::now();
+        let tick = on_the_beat(Duration::ZERO);
+        let health = on_the_beat(Duration::from_millis(5000));
+        let deploys = on_the_beat(Duration::from_millis(2300));
+        assert!(health >= now + Duration::from_millis(5000));
+        assert!(deploys >= now + Duration::from_millis(2300));
+        for at in [health, deploys] {
+            assert_eq!(
+                at.saturating_duration_since(tick).subsec_nanos(),
+                0,
+                "on the tick's beat"
+            );
+        }
+        assert!(health - deploys >= Duration::from_secs(2));
     }
 }
