@@ -811,6 +811,9 @@ def main():
             os.setsid()
         except OSError:
             pass  # already a process group leader: its own session is not needed then
+        # A background service must not keep its launcher's files open: an inherited
+        # `flock` descriptor would hold that lock for as long as the stand-in runs.
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     if args.branch is None:
         args.branch = ["main"]
     if "/" not in args.repo:

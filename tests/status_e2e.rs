@@ -355,3 +355,40 @@ fn the_sandbox_cli_form_runs_status_history_and_lock_against_the_sandbox() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: scripts/sandbox.sh cli"));
 }
+
+#[test]
+fn the_sandboxs_stand_in_does_not_keep_its_launchers_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("lock");
+    let (port_file, pid_file) = (dir.path().join("port"), dir.path().join("pid"));
+    // As a developer does: `flock LOCK scripts/sandbox.sh …`, which starts the stand-in in
+    // the background and ends; flock hands its locked descriptor down to both.
+    let script = format!(
+        "nohup python3 {} --new-session --port 0 --port-file {} >/dev/null 2>&1 </dev/null & echo $! >{}",
+        repo_root().join("scripts/github-standin.py").display(),
+        port_file.display(),
+        pid_file.display()
+    );
+    let out = run(std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sh", "-c", &script]));
+    assert!(out.status.success());
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    wait_for("the stand-in's port file", Duration::from_secs(15), || {
+        port_file.exists().then_some(())
+    });
+    let free = run(std::process::Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true"))
+    .status
+    .success();
+    let _ = std::process::Command::new("kill").arg(&pid).status();
+    assert!(
+        free,
+        "the stand-in (pid {pid}) still holds its launcher's lock"
+    );
+}
