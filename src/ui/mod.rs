@@ -88,6 +88,9 @@ async fn event_loop(
             stats.frame(render(terminal, &app, &mut shown)?);
             last_frame = Instant::now();
             dirty = false;
+            // A frame just showed the ages as of now: the tick is only for when nothing else
+            // draws for a second (a followed log that writes every second keeps it silent).
+            tick.reset_at(tasks::on_the_beat(Duration::from_secs(1)));
         }
         let next_frame = tokio::time::Instant::from_std(last_frame + frame_gap);
         let msg = if let Some(m) = first.take() {
@@ -205,6 +208,7 @@ async fn event_loop(
             stats.frame(render(terminal, &app, &mut shown)?);
             last_frame = Instant::now();
             dirty = false;
+            tick.reset_at(tasks::on_the_beat(Duration::from_secs(1)));
         }
     }
     tracing::info!("{}", stats.summary());

@@ -215,14 +215,19 @@ impl DeployReader {
     }
 }
 
-/// The first whole second of the dashboard's clock (the beat its 1 s tick keeps) at least `d`
-/// from now. Periodic reads wait for it so they wake the process together with the tick, not
-/// each at a moment of its own.
+/// The whole second of the dashboard's clock (the beat its 1 s tick keeps) nearest to `d` from
+/// now. Periodic reads wait for it so they wake the process together with the tick, not each
+/// at a moment of its own; rounding to the nearest keeps their average interval `d`. Waits
+/// under a second (a deploy being followed) are not moved.
 pub fn on_the_beat(d: Duration) -> tokio::time::Instant {
     static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
     let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
-    let since = (tokio::time::Instant::now() + d).saturating_duration_since(epoch);
-    epoch + Duration::from_secs(since.as_secs() + u64::from(since.subsec_nanos() > 0))
+    let at = tokio::time::Instant::now() + d;
+    if d < Duration::from_secs(1) {
+        return at;
+    }
+    let since = at.saturating_duration_since(epoch);
+    epoch + Duration::from_secs(since.as_secs() + u64::from(since.subsec_millis() >= 500))
 }
 
 async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
@@ -889,11 +894,15 @@ mod tests {
     #[tokio::test]
     async fn periodic_reads_wait_for_whole_seconds_of_one_beat() {
         let now = tokio::time::Instant::now();
-        let tick = on_the_beat(Duration::ZERO);
+        let tick = on_the_beat(Duration::from_secs(1));
         let health = on_the_beat(Duration::from_millis(5000));
         let deploys = on_the_beat(Duration::from_millis(2300));
-        assert!(health >= now + Duration::from_millis(5000));
-        assert!(deploys >= now + Duration::from_millis(2300));
+        // The nearest beat: the average interval stays what was asked for.
+        let near = |at: tokio::time::Instant, d: u64| {
+            let want = now + Duration::from_millis(d);
+            at.max(want) - at.min(want) <= Duration::from_millis(500)
+        };
+        assert!(near(health, 5000) && near(deploys, 2300));
         for at in [health, deploys] {
             assert_eq!(
                 at.saturating_duration_since(tick).subsec_nanos(),
@@ -901,6 +910,9 @@ mod tests {
                 "on the tick's beat"
             );
         }
-        assert!(health - deploys >= Duration::from_secs(2));
+        assert!([2, 3].contains(&(health - deploys).as_secs()));
+        // Short waits (following a deploy twice a second) are not moved.
+        let short = on_the_beat(Duration::from_millis(500));
+        assert!(short >= now + Duration::from_millis(500));
     }
 }
