@@ -638,7 +638,7 @@ impl<R: Runtime> Engine<R> {
             return self.stopped_before_change_noted(fail("recreate", e));
         }
         let services: Vec<String> = plans.iter().map(|p| p.service.clone()).collect();
-        let death = self.watch_death(&services).await;
+        let mut death = self.watch_death(&services).await;
         let recreate_started = Instant::now();
         let recreate_timeout = Duration::from_secs(self.config.deploy.health_timeout_s + 120);
         let failure = match self
@@ -679,7 +679,7 @@ impl<R: Runtime> Engine<R> {
                 let t = self.step_begin("health");
                 match self.wait_healthy(&services, "health").await {
                     Ok(up_at) => {
-                        let down_at = stopped_at(death, recreate_started).await;
+                        let down_at = stopped_at(death.take(), recreate_started).await;
                         let downtime = up_at.saturating_duration_since(down_at).as_millis() as u64;
                         self.step_end(
                             "health",
@@ -748,16 +748,22 @@ impl<R: Runtime> Engine<R> {
             );
         }
         let t = self.step_begin("rollback");
-        let rolled = self.auto_rollback(&plans, &services, &reason).await;
+        // The users' outage began when the old version stopped for the failed deploy, not
+        // when the rollback's own switch began: it spans the whole health wait.
+        let down_at = stopped_at(death.take(), recreate_started).await;
+        let rolled = self
+            .auto_rollback(&plans, &services, &reason, down_at)
+            .await;
         let outcome = match rolled {
-            Ok(downtime) => {
+            Ok((downtime, switch)) => {
                 self.step_end(
                     "rollback",
                     t,
                     ok(format!(
-                        "{} healthy again; downtime {}",
+                        "{} healthy again; downtime {} (the rollback's own switch {})",
                         plans[0].from.image.as_deref().unwrap_or("previous image"),
-                        fmt_ms(downtime)
+                        fmt_ms(downtime),
+                        fmt_ms(switch)
                     )),
                 );
                 self.finish(
@@ -1487,12 +1493,15 @@ impl<R: Runtime> Engine<R> {
 
     /// Put the old images back and wait for them to be healthy. Recorded as its own
     /// deployment (kind auto-rollback) pointing at the failed one.
+    /// Returns the users' outage (from `down_at`, when the old version stopped for the failed
+    /// deploy, to the first healthy answer after the rollback) and the rollback's own switch.
     async fn auto_rollback(
         &mut self,
         plans: &[PlanService],
         services: &[String],
         reason: &str,
-    ) -> Result<u64, String> {
+        down_at: Instant,
+    ) -> Result<(u64, u64), String> {
         let parent = self.deployment_id;
         let child = self
             .store
@@ -1537,7 +1546,7 @@ impl<R: Runtime> Engine<R> {
             };
         let t = Instant::now();
         let env_file = absolute(&self.config.deployment.env_file);
-        let result: Result<u64, String> = async {
+        let result: Result<(u64, u64), String> = async {
             envfile::pin(&env_file, &pins)?;
             let death = self.watch_death(services).await;
             let recreate_started = Instant::now();
@@ -1557,7 +1566,7 @@ impl<R: Runtime> Engine<R> {
             );
             let t2 = Instant::now();
             let up_at = self.wait_healthy(services, "rollback").await?;
-            let down_at = stopped_at(death, recreate_started).await;
+            let switch_down_at = stopped_at(death, recreate_started).await;
             record(
                 &self.store,
                 seq("health"),
@@ -1566,12 +1575,16 @@ impl<R: Runtime> Engine<R> {
                 t2,
                 "healthy again",
             );
-            Ok(up_at.saturating_duration_since(down_at).as_millis() as u64)
+            Ok((
+                up_at.saturating_duration_since(down_at).as_millis() as u64,
+                up_at.saturating_duration_since(switch_down_at).as_millis() as u64,
+            ))
         }
         .await;
         if let Some(c) = child {
+            // The same outage as the failed deploy's row: one outage, told the same everywhere.
             let (status, error, downtime) = match &result {
-                Ok(d) => (DeployStatus::Succeeded, None, Some(*d)),
+                Ok((d, _)) => (DeployStatus::Succeeded, None, Some(*d)),
                 Err(e) => (DeployStatus::FailedDown, Some(e.as_str()), None),
             };
             let _ = self.store.finish_deployment(c, status, error, downtime);
