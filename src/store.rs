@@ -631,6 +631,15 @@ impl Store {
         Ok(())
     }
 
+    /// Why a deployment failed, recorded as soon as it is known (before its rollback ends).
+    pub fn set_error(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
     pub fn set_backup_path(&self, id: i64, path: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE deployments SET backup_path = ?2 WHERE id = ?1",

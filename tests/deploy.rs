@@ -278,12 +278,13 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_eq!(finished(&out)["status"], "rolled-back");
     // The users' outage runs from the old container's stop through the whole health wait to
     // the first healthy answer after the rollback, not just the rollback's own switch.
+    // (The rollback's share is not bounded here: the app may serve before its container
+    // healthcheck says so, and the outage ends at the first OK answer.)
     let health_wait = step(&evs, "health")["duration_ms"].as_u64().unwrap();
-    let rollback_took = step(&evs, "rollback")["duration_ms"].as_u64().unwrap();
     let outage = finished(&out)["downtime_ms"].as_u64().unwrap();
     assert!(
-        outage >= health_wait + rollback_took / 2 && outage >= 8_000,
-        "outage {outage} ms, health wait {health_wait} ms, rollback {rollback_took} ms: {out}"
+        outage >= health_wait && outage >= 8_000,
+        "outage {outage} ms, health wait {health_wait} ms: {out}"
     );
     assert_eq!(d.running_image_id(), v2);
     assert_eq!(d.inspect("{{.State.Health.Status}}"), "healthy");

@@ -656,6 +656,7 @@ impl<R: Runtime> Engine<R> {
                         summary: message.clone(),
                     },
                 );
+                self.skip("health", "the recreate failed");
                 Some(format!("recreate failed: {message}"))
             }
             Ok(out) => {
@@ -747,6 +748,24 @@ impl<R: Runtime> Engine<R> {
                 None,
             );
         }
+        // Say how the deploy ended and why before the rollback starts, so whoever follows
+        // (the dashboard reads the store) sees it during the rollback, not only after it.
+        self.skip("retention", "deploy failed");
+        if let Some(id) = self.deployment_id
+            && let Err(e) = self.store.set_error(
+                id,
+                &format!(
+                    "{reason}; rolling back automatically to {}",
+                    plans[0]
+                        .from
+                        .image
+                        .as_deref()
+                        .unwrap_or("the previous image")
+                ),
+            )
+        {
+            tracing::warn!("store: {e}");
+        }
         let t = self.step_begin("rollback");
         // The users' outage began when the old version stopped for the failed deploy, not
         // when the rollback's own switch began: it spans the whole health wait.
@@ -754,7 +773,7 @@ impl<R: Runtime> Engine<R> {
         let rolled = self
             .auto_rollback(&plans, &services, &reason, down_at)
             .await;
-        let outcome = match rolled {
+        match rolled {
             Ok((downtime, switch)) => {
                 self.step_end(
                     "rollback",
@@ -796,9 +815,7 @@ impl<R: Runtime> Engine<R> {
                     None,
                 )
             }
-        };
-        self.skip("retention", "deploy failed");
-        outcome
+        }
     }
 
     /// Steps 2 and 3: resolve and pull. Nothing on the host changes here but local images.

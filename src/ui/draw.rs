@@ -190,19 +190,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_gpu(frame, app, gpu);
     draw_runs(frame, app, runs);
     draw_tags(frame, app, tags);
-    match app
-        .deploys
-        .data
-        .as_ref()
-        .and_then(|s| s.panel_deployment(app.now))
-    {
+    match super::deploys::panel_view(app) {
         // A deploy in progress (from any operator) takes the top of the logs area.
-        Some(d) => {
+        Some(view) => {
             let height = super::deploys::PANEL_HEIGHT
                 .min(bottom.height.saturating_sub(3).max(bottom.height * 2 / 3));
             let [deploy, logs] =
                 Layout::vertical([Constraint::Length(height), Constraint::Min(3)]).areas(bottom);
-            super::deploys::draw_deploy_panel(frame, app, d, deploy);
+            super::deploys::draw_panel(frame, app, view, deploy);
             draw_logs(frame, app, logs);
         }
         None => draw_logs(frame, app, bottom),
