@@ -683,6 +683,50 @@ fn rollback_offers_what_ran_before_the_running_image() {
     insta::assert_snapshot!("rollback_confirm_200x50", render(&a, 200, 50).backend());
 }
 
+/// A side of a deployment: tag `main-<x…>` with image id `sha256:<x…>`.
+fn image_side(x: char) -> ImageSide {
+    ImageSide {
+        image: Some(format!(
+            "ghcr.io/arthurlee116/english-listening-trainer:main-{}",
+            x.to_string().repeat(7)
+        )),
+        tag: Some(format!("main-{}", x.to_string().repeat(7))),
+        image_id: Some(format!("sha256:{}", x.to_string().repeat(64))),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn rollback_after_a_failed_down_rollback_offers_the_version_that_ran_healthy_last() {
+    let mut a = loaded_app(true);
+    // a -> c, c -> d, then a rollback d -> c that ended failed-down: c runs (the container's
+    // image id is c…c), unhealthy. What ran healthy just before it is d, not a.
+    let mut rows = Vec::new();
+    for (id, kind, from, to, status) in [
+        (1, DeployKind::Deploy, 'a', 'c', DeployStatus::Succeeded),
+        (2, DeployKind::Deploy, 'c', 'd', DeployStatus::Succeeded),
+        (3, DeployKind::Rollback, 'd', 'c', DeployStatus::FailedDown),
+    ] {
+        let mut d = deployment(id, status, "x", "y", &[]);
+        d.kind = kind;
+        d.from = image_side(from);
+        d.to = image_side(to);
+        rows.insert(0, d);
+    }
+    with_deploys(&mut a, None, rows);
+    update(&mut a, key('R'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert!(
+        c.rows
+            .iter()
+            .any(|(k, v)| k == "to" && v.starts_with("main-ddddddd")),
+        "{:?}",
+        c.rows
+    );
+}
+
 #[test]
 fn snapshot_deploy_in_progress_and_history() {
     let mut a = loaded_app(true);

@@ -9,6 +9,7 @@
 pub mod command;
 pub mod compose;
 pub mod envfile;
+pub mod previous;
 
 use crate::config::{Config, ServiceConfig};
 use crate::domain::{
@@ -17,9 +18,7 @@ use crate::domain::{
 use crate::sources::docker::{DockerSource, LocalImage};
 use crate::sources::health::HealthChecker;
 use crate::sources::registry::{self, RegistryError, RegistrySource};
-use crate::store::{
-    Actor, DeployKind, DeployStatus, Deployment, ImageSide, LockState, NewDeployment, Store,
-};
+use crate::store::{Actor, DeployKind, DeployStatus, ImageSide, LockState, NewDeployment, Store};
 use compose::{ComposeCli, Runtime};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -1090,32 +1089,18 @@ impl<R: Runtime> Engine<R> {
         })
     }
 
-    /// What ran before the current version: the `from` of the last successful deploy or
-    /// rollback that put the running image in place.
+    /// The last version that ran healthy before what runs now (`previous::previous_version`).
     fn previous_side(
         &self,
         svc: &ServiceConfig,
         running: Option<&ContainerView>,
     ) -> Result<ImageSide, String> {
-        let list = self
-            .store
-            .deployments_with_status(&[DeployStatus::Succeeded], 200)
-            .map_err(|e| e.to_string())?;
-        let candidates: Vec<&Deployment> = list
-            .iter()
-            .filter(|d| d.kind != DeployKind::AutoRollback && d.services.contains(&svc.name))
-            .filter(|d| d.from.image.is_some())
-            .collect();
-        let running_id = running.map(|c| c.image_id.as_str());
-        candidates
-            .iter()
-            .find(|d| d.to.image_id.as_deref() == running_id)
-            .or(candidates.first())
-            .map(|d| d.from.clone())
-            .filter(|side| side.image_id.as_deref() != running_id || running_id.is_none())
+        let list = self.store.deployments(500).map_err(|e| e.to_string())?;
+        previous::previous_version(&list, &svc.name, running.map(|c| c.image_id.as_str()))
+            .map(|p| p.side.clone())
             .ok_or_else(|| {
                 format!(
-                    "{}: no previous deployment recorded in {} to roll back to (use `rollback TAG`)",
+                    "{}: no previous version recorded in {} to roll back to (use `rollback TAG`)",
                     svc.name,
                     self.store.path().display()
                 )

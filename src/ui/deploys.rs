@@ -5,6 +5,7 @@
 
 use super::app::App;
 use super::draw::{Theme, age, centered};
+use crate::deploy::previous::{Previous, previous_version};
 use crate::deploy::{STEPS, fmt_ms, short};
 use crate::domain::{ContainerState, ContainerView, TagView};
 use crate::store::{DeployKind, DeployStatus, Deployment, LockState};
@@ -250,6 +251,19 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
     }
 }
 
+/// What `R` and `rollback --previous` go back to (the same function as the engine's).
+pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previous<'a>> {
+    let running = running_app(app);
+    let service = running
+        .map(|c| c.service.as_str())
+        .or(app.services.first().map(String::as_str))?;
+    previous_version(
+        &snapshot.recent,
+        service,
+        running.map(|c| c.image_id.as_str()),
+    )
+}
+
 /// The dialog for rolling back to what ran before the current version.
 pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
     let now = app.now;
@@ -259,24 +273,10 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         .as_ref()
         .ok_or("deploy history not loaded yet")?;
     let running = running_app(app);
-    let running_id = running.map(|c| c.image_id.as_str());
-    let candidates: Vec<&Deployment> = snapshot
-        .recent
-        .iter()
-        .filter(|d| {
-            d.status == DeployStatus::Succeeded
-                && d.kind != DeployKind::AutoRollback
-                && d.from.image.is_some()
-        })
-        .collect();
-    let prev = candidates
-        .iter()
-        .find(|d| d.to.image_id.as_deref() == running_id)
-        .or(candidates.first())
-        .ok_or(
-            "no previous deployment recorded to roll back to (use `elt-console rollback TAG`)",
-        )?;
-    let target = &prev.from;
+    let prev = previous_for(app, snapshot)
+        .ok_or("no previous version recorded to roll back to (use `elt-console rollback TAG`)")?;
+    let target = prev.side;
+    let prev = prev.deployment;
     let mut rows = vec![(
         "from".to_string(),
         match running {
@@ -301,14 +301,28 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
             when(parse_time(target.created.as_deref()), now)
         ),
     ));
+    // Either the version a deployment replaced, or the one it deployed.
+    let replaced = std::ptr::eq(target, &prev.from);
     rows.push((
-        "ran until".into(),
+        if replaced { "ran until" } else { "deployed by" }.into(),
         format!(
             "deployment #{} by {} ({})",
             prev.id,
             prev.actor.user,
-            when(prev.finished_at, now)
+            when(
+                if replaced {
+                    Some(prev.started_at)
+                } else {
+                    prev.finished_at
+                },
+                now
+            )
         ),
+    ));
+    rows.push((
+        "why".into(),
+        "the last version that ran healthy before what runs now; a rollback runs no migration"
+            .into(),
     ));
     rows.push(("steps".into(), steps_line(app, true)));
     Ok(ConfirmDeploy {
