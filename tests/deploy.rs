@@ -321,6 +321,13 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("does not exist"), "{out}");
     assert_eq!(d.app_container(), before);
+    // Its history row still says what ran.
+    let h = d.history();
+    assert_eq!(h[0]["status"], "failed");
+    assert_eq!(h[0]["from"]["image"], format!("{}:t2", d.repo));
+    assert_eq!(h[0]["from"]["image_id"], v2.as_str());
+    let table = run_ok(d.console().args(["history", "-n", "1"]));
+    assert!(table.contains("t2 -> t9"), "{table}");
 
     // Hostile tags never get past parsing.
     for bad in [

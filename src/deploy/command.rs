@@ -356,12 +356,13 @@ pub fn render_history(list: &[Deployment]) -> String {
         "TOOK".into(),
     ]];
     // Full tags are in `history --json`; a table row keeps them to a readable width.
+    // A side with nothing recorded: the deploy ended before it could tell what ran.
     let side = |s: &crate::store::ImageSide| {
         let t = s
             .tag
             .clone()
             .or_else(|| s.image.clone())
-            .unwrap_or_else(|| "-".into());
+            .unwrap_or_else(|| "unknown".into());
         if t.chars().count() > 24 {
             format!("{}…", t.chars().take(23).collect::<String>())
         } else {

@@ -824,6 +824,16 @@ impl<R: Runtime> Engine<R> {
             .current_containers()
             .await
             .map_err(|e| self.failed_step("resolve", t, e))?;
+        // What runs is recorded before the target is resolved, so a deploy that fails there
+        // still says what it would have replaced.
+        if let (Some(id), Some(first)) =
+            (self.deployment_id, self.config.deployment.services.first())
+            && let Err(e) = self
+                .store
+                .set_from_side(id, &self.running_side(first, current.get(&first.name)))
+        {
+            tracing::warn!("store: {e}");
+        }
         let mut plans = Vec::new();
         let services = self.config.deployment.services.clone();
         for svc in &services {
@@ -979,21 +989,7 @@ impl<R: Runtime> Engine<R> {
         kind: DeployKind,
     ) -> Result<PlanService, String> {
         let repo = &svc.image;
-        let env_file = absolute(&self.config.deployment.env_file);
-        let from = match running {
-            Some(c) => ImageSide {
-                image: Some(c.image.clone()),
-                tag: tag_of(&c.image),
-                digest: digest_for(&c.repo_digests, repo),
-                sha: c.revision.clone(),
-                image_id: Some(c.image_id.clone()),
-                created: c.image_created.clone(),
-            },
-            None => ImageSide {
-                image: envfile::read_var(&env_file, &svc.image_var),
-                ..Default::default()
-            },
-        };
+        let from = self.running_side(svc, running);
         let mut to: ImageSide;
         let pin_tag: Option<String>;
         match target {
@@ -1087,6 +1083,27 @@ impl<R: Runtime> Engine<R> {
             migrate_service: svc.migrate_service.clone(),
             pin_tag,
         })
+    }
+
+    /// What runs now for `svc`: its container's image, else what the env file pins.
+    fn running_side(&self, svc: &ServiceConfig, running: Option<&ContainerView>) -> ImageSide {
+        match running {
+            Some(c) => ImageSide {
+                image: Some(c.image.clone()),
+                tag: tag_of(&c.image),
+                digest: digest_for(&c.repo_digests, &svc.image),
+                sha: c.revision.clone(),
+                image_id: Some(c.image_id.clone()),
+                created: c.image_created.clone(),
+            },
+            None => ImageSide {
+                image: envfile::read_var(
+                    &absolute(&self.config.deployment.env_file),
+                    &svc.image_var,
+                ),
+                ..Default::default()
+            },
+        }
     }
 
     /// The last version that ran healthy before what runs now (`previous::previous_version`).

@@ -388,6 +388,14 @@ fn short_tag(tag: &str) -> String {
     }
 }
 
+/// A deployment's side by tag; "unknown" when the deploy ended before it could tell.
+fn side_label(s: &crate::store::ImageSide) -> String {
+    s.tag
+        .clone()
+        .or_else(|| s.image.as_deref().map(tag_of_image))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn who(d: &Deployment) -> String {
     match &d.actor.ssh_client {
         Some(a) => format!("{}@{a}", d.actor.user),
@@ -475,8 +483,8 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
         Span::raw(format!(
             "{} {} -> {} · by {} · {} ",
             d.kind.as_str(),
-            short_tag(d.from.tag.as_deref().unwrap_or("-")),
-            short_tag(d.to.tag.as_deref().unwrap_or("?")),
+            short_tag(&side_label(&d.from)),
+            short_tag(&side_label(&d.to)),
             who(d),
             fmt_ms(took)
         )),
@@ -659,12 +667,7 @@ pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
         .unwrap_or_default();
     let popup = centered(area, area.width.saturating_sub(4), list.len() as u16 + 4);
     frame.render_widget(Clear, popup);
-    let side = |s: &crate::store::ImageSide| {
-        s.tag
-            .clone()
-            .or_else(|| s.image.as_deref().map(tag_of_image))
-            .unwrap_or_else(|| "-".into())
-    };
+    let side = side_label;
     let rows: Vec<Row> = list
         .iter()
         .skip(scroll as usize)
