@@ -728,6 +728,89 @@ fn rollback_after_a_failed_down_rollback_offers_the_version_that_ran_healthy_las
 }
 
 #[test]
+fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous() {
+    let mut a = loaded_app(true);
+    // main-SHA3 ran before main-SHA2, which runs now.
+    let last = deployment(
+        7,
+        DeployStatus::Succeeded,
+        &format!("main-{SHA3}"),
+        &format!("main-{SHA2}"),
+        &[],
+    );
+    with_deploys(&mut a, None, vec![last]);
+    // From another panel: the previous version.
+    update(&mut a, key('R'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert_eq!(
+        (c.kind, c.previous, c.tag.clone()),
+        (DeployKind::Rollback, true, None)
+    );
+    update(&mut a, code(KeyCode::Esc), t0());
+    assert_eq!(a.overlay, Overlay::None);
+
+    // The tags panel marks the cursor, what runs and what previous would pick.
+    update(&mut a, key('5'), t0());
+    update(&mut a, key('j'), t0());
+    insta::assert_snapshot!("tags_marks_200x50", render(&a, 200, 50).backend());
+    let screen = render(&a, 200, 50).backend().to_string();
+    let row = |tag: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(tag) && l.contains("4.7G"))
+            .unwrap_or_else(|| panic!("{tag} not in the tags panel: {screen}"))
+            .to_string()
+    };
+    assert!(
+        row(&format!("main-{}", &SHA3[..7])).contains(" ↶ main-"),
+        "{screen}"
+    );
+    assert!(
+        row(&format!("main-{}", &SHA2[..7])).contains("›▶ main-"),
+        "{screen}"
+    );
+
+    // `d` on a tag stays a deploy (with its migration).
+    update(&mut a, key('k'), t0());
+    update(&mut a, key('d'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert_eq!(c.kind, DeployKind::Deploy);
+    update(&mut a, code(KeyCode::Esc), t0());
+
+    // `R` there: a rollback to the selected tag; the dialog says no migration runs.
+    update(&mut a, key('R'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert_eq!(c.kind, DeployKind::Rollback);
+    assert!(!c.previous);
+    assert_eq!(c.tag.as_deref(), Some(format!("main-{SHA3}").as_str()));
+    assert!(c.title.starts_with("Roll back app to main-"), "{}", c.title);
+    assert!(
+        c.rows
+            .iter()
+            .any(|(k, v)| k == "migration" && v.contains("no migration")),
+        "{:?}",
+        c.rows
+    );
+    insta::assert_snapshot!("rollback_to_tag_200x50", render(&a, 200, 50).backend());
+    update(&mut a, code(KeyCode::Tab), t0());
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(
+        fx,
+        vec![Effect::StartDeploy {
+            kind: DeployKind::Rollback,
+            tag: Some(format!("main-{SHA3}")),
+            previous: false
+        }]
+    );
+}
+
+#[test]
 fn snapshot_deploy_in_progress_and_history() {
     let mut a = loaded_app(true);
     let running = deployment(

@@ -987,7 +987,24 @@ pub(super) fn open_deploy_confirm(
     app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
 }
 
+/// `R`: in the tags panel a rollback to the selected tag, elsewhere to the previous version.
 fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
+    if app.focus == Panel::Tags {
+        let sel = app.selected(Panel::Tags);
+        if let Some((service, tag)) = app
+            .tag_rows()
+            .get(sel)
+            .map(|(s, t)| (s.to_string(), (*t).clone()))
+        {
+            if refuse_read_only(app, "rollback", tag.tag.to_string(), fx) || deploy_in_progress(app)
+            {
+                return;
+            }
+            app.overlay =
+                Overlay::Confirm(super::deploys::confirm_rollback_to(app, &service, &tag));
+            return;
+        }
+    }
     if refuse_read_only(app, "rollback", "previous".into(), fx) || deploy_in_progress(app) {
         return;
     }

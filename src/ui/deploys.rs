@@ -264,6 +264,96 @@ pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previ
     )
 }
 
+/// The dialog for rolling back to the tag selected in the tags panel: a rollback, so no
+/// migration runs (`d` deploys the same tag with its migration).
+pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
+    let mut c = confirm_tag(app, service, t);
+    let from_created = running_app(app).and_then(|r| parse_time(r.image_created.as_deref()));
+    c.kind = DeployKind::Rollback;
+    c.title = format!("Roll back {service} to {}?", t.tag);
+    for (k, v) in &mut c.rows {
+        if k == "steps" {
+            *v = steps_line(app, true);
+        }
+    }
+    c.rows.push((
+        "migration".into(),
+        "none: a rollback runs no migration (d deploys this tag with its migration)".into(),
+    ));
+    let mut warnings: Vec<String> = c
+        .warning
+        .take()
+        .map(|w| {
+            w.split("; ")
+                .filter(|p| !p.starts_with("the target is OLDER"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let (Some(f), Some(to)) = (from_created, t.created)
+        && to > f
+    {
+        warnings.insert(
+            0,
+            "the target is NEWER than what runs now: its migrations have not run".to_string(),
+        );
+    }
+    c.warning = (!warnings.is_empty()).then(|| warnings.join("; "));
+    c
+}
+
+/// The tags panel's first column: the cursor (`›`), what runs now (`▶`) and what "previous"
+/// would pick (`↶`, the same rule as `R` elsewhere and `rollback --previous`).
+pub struct TagMarks {
+    previous_tag: Option<String>,
+    previous_digest: Option<String>,
+}
+
+impl TagMarks {
+    pub fn new(app: &App) -> Self {
+        let prev = app
+            .deploys
+            .data
+            .as_ref()
+            .and_then(|s| previous_for(app, s))
+            .map(|p| p.side.clone());
+        Self {
+            previous_tag: prev.as_ref().and_then(|p| {
+                p.tag
+                    .clone()
+                    .or_else(|| p.image.as_deref().map(tag_of_image))
+            }),
+            previous_digest: prev.and_then(|p| p.digest),
+        }
+    }
+
+    fn is_previous(&self, t: &TagView) -> bool {
+        self.previous_tag.as_deref() == Some(t.tag.as_str())
+            || (self.previous_digest.is_some()
+                && self.previous_digest == t.digest.as_ref().map(|d| d.to_string()))
+    }
+
+    pub fn cell(&self, app: &App, row: usize, t: &TagView) -> Cell<'static> {
+        let theme = Theme::new(app.color);
+        let cursor = if app.selected(super::app::Panel::Tags) == row {
+            "›"
+        } else {
+            " "
+        };
+        let (mark, style) = if t.running {
+            ("▶", theme.good())
+        } else if self.is_previous(t) {
+            ("↶", theme.warn())
+        } else {
+            (" ", theme.dim())
+        };
+        Cell::from(Line::from(vec![
+            Span::styled(cursor, theme.accent()),
+            Span::styled(mark, style),
+        ]))
+    }
+}
+
 /// The dialog for rolling back to what ran before the current version.
 pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
     let now = app.now;

@@ -649,10 +649,12 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
     let block = panel_block(app, Panel::Tags, Some(&app.tags), extra);
     // The last-deployed column only where it fits beside the others (not at 80 columns).
     let wide = area.width >= 60;
+    let marks = super::deploys::TagMarks::new(app);
     let rows: Vec<Row> = app
         .tag_rows()
         .iter()
-        .map(|(_, t)| {
+        .enumerate()
+        .map(|(i, (_, t))| {
             let ci_style = match t.ci.as_deref() {
                 Some("success") => theme.good(),
                 Some("failure") => theme.bad(),
@@ -660,7 +662,7 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                 None => theme.dim(),
             };
             let mut cells = vec![
-                Cell::from(if t.running { "▶" } else { " " }).style(theme.good()),
+                marks.cell(app, i, t),
                 Cell::from(shorten(t.tag.as_str(), 20)),
                 Cell::from(
                     t.revision
@@ -680,7 +682,7 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         })
         .collect();
     let mut widths = vec![
-        Constraint::Length(1),
+        Constraint::Length(2),
         Constraint::Min(12),
         Constraint::Length(7),
         Constraint::Length(6),
