@@ -23,7 +23,7 @@ impl<R: Runtime> Engine<R> {
         }
         let docker = self.docker.clone();
         let since = chrono::Utc::now() - chrono::Duration::seconds(1);
-        let limit = Duration::from_secs(self.config.deploy.health_timeout_s + 120);
+        let limit = self.settings.recreate_timeout();
         Some(DeathWatch(tokio::spawn(async move {
             docker.first_death(&ids, since, limit).await
         })))
@@ -37,9 +37,9 @@ impl<R: Runtime> Engine<R> {
         services: &[String],
         step: &'static str,
     ) -> Result<Instant, String> {
-        let timeout = Duration::from_secs(self.config.deploy.health_timeout_s);
-        let interval = Duration::from_millis(self.config.deploy.health_interval_ms);
-        let needed = self.config.deploy.health_successes.max(1);
+        let timeout = self.settings.health_timeout;
+        let interval = self.settings.health_interval;
+        let needed = self.settings.health_successes;
         let deadline = Instant::now() + timeout;
         let mut streak = 0u32;
         let mut streak_start = Instant::now();
@@ -164,7 +164,7 @@ impl<R: Runtime> Engine<R> {
             };
         }
         // Endpoints are asked even while a healthcheck starts, to know when serving resumed.
-        let results = self.health.check_all(&self.config.health).await;
+        let results = self.health.check_all(&self.settings.endpoints).await;
         let bad = results.iter().find(|r| !r.ok);
         let serving = bad.is_none();
         if let (Some(bad), Ok(())) = (bad, &verdict) {
@@ -184,12 +184,16 @@ impl<R: Runtime> Engine<R> {
 
 /// The instant the old containers died (from the engine's event), or when the recreate began
 /// if that is unknown (nothing ran, or the event stream failed).
-pub(super) async fn stopped_at(death: Option<DeathWatch>, fallback: Instant) -> Instant {
+pub(super) async fn stopped_at(
+    death: Option<DeathWatch>,
+    fallback: Instant,
+    wait: Duration,
+) -> Instant {
     let Some(mut watch) = death else {
         return fallback;
     };
     // The death happened during the recreate, long before health; the event is there by now.
-    let died = match tokio::time::timeout(Duration::from_secs(2), &mut watch.0).await {
+    let died = match tokio::time::timeout(wait, &mut watch.0).await {
         Ok(Ok(Some(t))) => t,
         _ => return fallback,
     };

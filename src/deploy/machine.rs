@@ -4,9 +4,7 @@
 use super::health::stopped_at;
 use super::types::*;
 use super::util::*;
-use super::{
-    Engine, absolute, compose, describe_lock_refusal, envfile, lock_stale_after, state_dir,
-};
+use super::{Engine, compose, describe_lock_refusal, envfile};
 use crate::domain::ContainerState;
 use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
 use compose::Runtime;
@@ -38,7 +36,7 @@ impl<R: Runtime> Engine<R> {
         let new = NewDeployment {
             kind: req.kind,
             parent_id: None,
-            services: self.config.service_names().map(str::to_string).collect(),
+            services: self.settings.service_names().map(str::to_string).collect(),
             to_tag: match &req.target {
                 Target::Tag(t) => Some(t.to_string()),
                 Target::Latest => Some("latest".into()),
@@ -46,7 +44,7 @@ impl<R: Runtime> Engine<R> {
             },
             strategy: "recreate".into(),
         };
-        let stale_after = lock_stale_after(&self.config);
+        let stale_after = self.settings.lock_stale_after;
         let actor = self.actor.clone();
         // A store error and a lock held by someone else end the same way: refused, recorded.
         let acquired = self
@@ -137,8 +135,9 @@ impl<R: Runtime> Engine<R> {
     /// Keeps the lock's heartbeat fresh from its own connection while the deploy runs.
     pub(super) fn start_heartbeat(&self) -> CancellationToken {
         let stop = CancellationToken::new();
-        let every = Duration::from_secs((self.config.deploy.lock_stale_after_s / 3).clamp(1, 5));
-        let dir = state_dir(&self.config);
+        let every = (self.settings.lock_stale_after / 3)
+            .clamp(Duration::from_secs(1), Duration::from_secs(5));
+        let dir = self.settings.state_dir.clone();
         let actor = self.actor.clone();
         let token = stop.clone();
         tokio::spawn(async move {
@@ -281,7 +280,7 @@ impl<R: Runtime> Engine<R> {
             .iter()
             .map(|p| (p.image_var.clone(), p.to_ref.clone()))
             .collect();
-        let env_file = absolute(&self.config.deployment.env_file);
+        let env_file = self.settings.env_file.clone();
         if let Err(e) = envfile::pin(&env_file, &pins) {
             self.step_end(
                 "recreate",
@@ -296,7 +295,7 @@ impl<R: Runtime> Engine<R> {
         let services: Vec<String> = plans.iter().map(|p| p.service.clone()).collect();
         let mut death = self.watch_death(&services).await;
         let recreate_started = Instant::now();
-        let recreate_timeout = Duration::from_secs(self.config.deploy.health_timeout_s + 120);
+        let recreate_timeout = self.settings.recreate_timeout();
         let failure = match self
             .runtime
             .recreate(&services, &pins, recreate_timeout)
@@ -336,14 +335,19 @@ impl<R: Runtime> Engine<R> {
                 let t = self.step_begin("health");
                 match self.wait_healthy(&services, "health").await {
                     Ok(up_at) => {
-                        let down_at = stopped_at(death.take(), recreate_started).await;
+                        let down_at = stopped_at(
+                            death.take(),
+                            recreate_started,
+                            self.settings.death_event_wait,
+                        )
+                        .await;
                         let downtime = up_at.saturating_duration_since(down_at).as_millis() as u64;
                         self.step_end(
                             "health",
                             t,
                             ok(format!(
                                 "healthy {} times in a row; downtime {}",
-                                self.config.deploy.health_successes,
+                                self.settings.health_successes,
                                 fmt_ms(downtime)
                             )),
                         );
@@ -425,7 +429,12 @@ impl<R: Runtime> Engine<R> {
         let t = self.step_begin("rollback");
         // The users' outage began when the old version stopped for the failed deploy, not
         // when the rollback's own switch began: it spans the whole health wait.
-        let down_at = stopped_at(death.take(), recreate_started).await;
+        let down_at = stopped_at(
+            death.take(),
+            recreate_started,
+            self.settings.death_event_wait,
+        )
+        .await;
         let rolled = self
             .auto_rollback(&plans, &services, &reason, down_at)
             .await;
@@ -486,8 +495,7 @@ impl<R: Runtime> Engine<R> {
             .map_err(|e| self.failed_step("resolve", t, e))?;
         // What runs is recorded before the target is resolved, so a deploy that fails there
         // still says what it would have replaced.
-        if let (Some(id), Some(first)) =
-            (self.deployment_id, self.config.deployment.services.first())
+        if let (Some(id), Some(first)) = (self.deployment_id, self.settings.services.first())
             && let Err(e) = self
                 .store
                 .set_from_side(id, &self.running_side(first, current.get(&first.name)))
@@ -495,7 +503,7 @@ impl<R: Runtime> Engine<R> {
             tracing::warn!("store: {e}");
         }
         let mut plans = Vec::new();
-        let services = self.config.deployment.services.clone();
+        let services = self.settings.services.clone();
         for svc in &services {
             let plan = self
                 .resolve_service(svc, &req.target, current.get(&svc.name), req.kind)

@@ -15,6 +15,7 @@ mod plan;
 pub mod previous;
 mod recorder;
 mod rollback;
+pub mod settings;
 mod steps;
 mod types;
 mod util;
@@ -55,7 +56,7 @@ pub fn lock_stale_after(config: &Config) -> Duration {
 }
 
 pub struct Engine<R: Runtime> {
-    config: Config,
+    settings: settings::DeploySettings,
     runtime: R,
     docker: DockerSource,
     registry: RegistrySource,
@@ -90,7 +91,7 @@ impl Engine<ComposeCli> {
         let health = HealthChecker::new().map_err(|e| format!("{e:#}"))?;
         let registry = RegistrySource::new(&config.registry);
         Ok(Engine {
-            config,
+            settings: settings::DeploySettings::from_config(&config),
             runtime,
             docker,
             registry,

@@ -3,14 +3,13 @@
 
 use super::types::*;
 use super::util::*;
-use super::{Engine, absolute, compose, envfile, previous};
+use super::{Engine, compose, envfile, previous};
 use crate::config::ServiceConfig;
 use crate::domain::{CommitSha, ContainerState, ContainerView, Digest, ImageRepo, Tag};
 use crate::sources::registry::RegistryError;
 use crate::store::{DeployKind, DeployStatus, ImageSide};
 use compose::Runtime;
 use std::collections::HashMap;
-use std::time::Duration;
 
 impl<R: Runtime> Engine<R> {
     /// The newest non-one-off container of each service of the project.
@@ -19,7 +18,7 @@ impl<R: Runtime> Engine<R> {
     ) -> Result<HashMap<String, ContainerView>, String> {
         let list = self
             .docker
-            .project_containers(&self.config.deployment.project)
+            .project_containers(&self.settings.project)
             .await
             .map_err(|e| e.to_string())?;
         let mut map: HashMap<String, ContainerView> = HashMap::new();
@@ -158,10 +157,7 @@ impl<R: Runtime> Engine<R> {
                 created: c.image_created.clone(),
             },
             None => ImageSide {
-                image: envfile::read_var(
-                    &absolute(&self.config.deployment.env_file),
-                    &svc.image_var,
-                ),
+                image: envfile::read_var(&self.settings.env_file.clone(), &svc.image_var),
                 ..Default::default()
             },
         }
@@ -190,7 +186,7 @@ impl<R: Runtime> Engine<R> {
         repo: &ImageRepo,
         tag: &Tag,
     ) -> Result<ImageSide, String> {
-        let mut delay = Duration::from_millis(500);
+        let mut delay = self.settings.registry_retry_delay;
         let mut attempt = 1;
         loop {
             match self.registry.describe(repo, tag).await {
@@ -211,7 +207,7 @@ impl<R: Runtime> Engine<R> {
                 Err(RegistryError::NotFound { .. }) => {
                     return Err(format!("tag {tag} does not exist in {repo}"));
                 }
-                Err(e) if e.is_transient() && attempt < 3 => {
+                Err(e) if e.is_transient() && attempt < self.settings.registry_attempts => {
                     tracing::info!("registry: {e}; retrying in {delay:?}");
                     tokio::select! {
                         _ = self.interrupt.cancelled() => return Err(e.to_string()),
@@ -253,7 +249,7 @@ impl<R: Runtime> Engine<R> {
             Err(e) => return self.finish(DeployStatus::Failed, format!("dry run: {e}"), None),
         };
         let mut plans = Vec::new();
-        for svc in self.config.deployment.services.clone() {
+        for svc in self.settings.services.clone() {
             match self
                 .resolve_service(&svc, &req.target, current.get(&svc.name), req.kind)
                 .await
@@ -273,9 +269,7 @@ impl<R: Runtime> Engine<R> {
                         && p.to.digest
                             == digest_for(
                                 &c.repo_digests,
-                                p.repo
-                                    .as_ref()
-                                    .unwrap_or(&self.config.deployment.services[0].image),
+                                p.repo.as_ref().unwrap_or(&self.settings.services[0].image),
                             )
                         || p.to.image_id.as_deref() == Some(c.image_id.as_str()))
             })
@@ -285,7 +279,7 @@ impl<R: Runtime> Engine<R> {
                 "the target already runs: a deploy would stop at the compare step".to_string(),
             );
         } else {
-            let backup = self.config.deploy.backup_command.trim();
+            let backup = self.settings.backup_command.as_str();
             lines.push(if backup.is_empty() {
                 "backup: none configured".into()
             } else {
@@ -305,11 +299,11 @@ impl<R: Runtime> Engine<R> {
                     .join(", "),
                 plans[0].to_ref,
                 self.runtime.describe(),
-                self.config.deployment.env_file.display()
+                self.settings.env_file.display()
             ));
             lines.push(format!(
                 "wait up to {} s for health, then {}",
-                self.config.deploy.health_timeout_s,
+                self.settings.health_timeout.as_secs(),
                 if req.kind == DeployKind::Deploy {
                     "roll back automatically on failure"
                 } else {

@@ -3,10 +3,10 @@
 use super::health::stopped_at;
 use super::types::*;
 use super::util::*;
-use super::{Engine, absolute, compose, envfile};
+use super::{Engine, compose, envfile};
 use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
 use compose::Runtime;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 impl<R: Runtime> Engine<R> {
     /// Put the old images back and wait for them to be healthy. Recorded as its own
@@ -63,12 +63,12 @@ impl<R: Runtime> Engine<R> {
                 }
             };
         let t = Instant::now();
-        let env_file = absolute(&self.config.deployment.env_file);
+        let env_file = self.settings.env_file.clone();
         let result: Result<(u64, u64), String> = async {
             envfile::pin(&env_file, &pins)?;
             let death = self.watch_death(services).await;
             let recreate_started = Instant::now();
-            let limit = Duration::from_secs(self.config.deploy.health_timeout_s + 120);
+            let limit = self.settings.recreate_timeout();
             let out = self
                 .runtime
                 .recreate(services, &pins, limit)
@@ -84,7 +84,8 @@ impl<R: Runtime> Engine<R> {
             );
             let t2 = Instant::now();
             let up_at = self.wait_healthy(services, "rollback").await?;
-            let switch_down_at = stopped_at(death, recreate_started).await;
+            let switch_down_at =
+                stopped_at(death, recreate_started, self.settings.death_event_wait).await;
             record(
                 &self.store,
                 seq("health"),

@@ -93,14 +93,14 @@ impl<R: Runtime> Engine<R> {
         repo: &ImageRepo,
         service: &str,
     ) -> Result<String, Failure> {
-        let attempts = self.config.deploy.pull_attempts.max(1);
-        let credentials = registry::pull_credentials(&self.config.registry, repo.registry());
-        let mut delay = Duration::from_secs(1);
+        let attempts = self.settings.pull_attempts;
+        let credentials = registry::pull_credentials(&self.settings.registry, repo.registry());
+        let mut delay = self.settings.pull_retry_delay;
         let mut last = String::new();
         for attempt in 1..=attempts {
             let started = Instant::now();
             let pull = self.pull_once(reference, credentials.clone());
-            let limit = Duration::from_secs(self.config.deploy.pull_timeout_s);
+            let limit = self.settings.pull_timeout;
             let result = tokio::select! {
                 _ = self.interrupt.cancelled() => {
                     return Err(Failure { step: "pull", message: "cancelled by the operator during the pull".into(), cancelled: true });
@@ -140,7 +140,7 @@ impl<R: Runtime> Engine<R> {
                         }
                         _ = tokio::time::sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                    delay = (delay * 2).min(self.settings.pull_retry_max_delay);
                 }
             }
         }
@@ -181,7 +181,7 @@ impl<R: Runtime> Engine<R> {
                     }
                 }
             }
-            if last_report.elapsed() >= Duration::from_millis(200) {
+            if last_report.elapsed() >= self.settings.progress_every {
                 last_report = Instant::now();
                 self.report_layers(&layers);
             }
@@ -207,18 +207,18 @@ impl<R: Runtime> Engine<R> {
     }
 
     pub(super) async fn backup(&self, plans: &[PlanService]) -> Result<(), Failure> {
-        let command = self.config.deploy.backup_command.trim().to_string();
+        let command = self.settings.backup_command.as_str().to_string();
         if command.is_empty() {
             self.skip("backup", "no deploy.backup_command configured");
             return Ok(());
         }
         let t = self.step_begin("backup");
-        let limit = Duration::from_secs(self.config.deploy.backup_timeout_s);
+        let limit = self.settings.backup_timeout;
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
             .arg(&command)
             .env("ELT_DEPLOY_TARGET", &plans[0].to_ref)
-            .env("ELT_DEPLOY_PROJECT", &self.config.deployment.project)
+            .env("ELT_DEPLOY_PROJECT", &self.settings.project)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -260,7 +260,7 @@ impl<R: Runtime> Engine<R> {
                 );
                 Ok(())
             }
-            Err(e) if self.config.deploy.backup_optional => {
+            Err(e) if self.settings.backup_optional => {
                 self.step_end(
                     "backup",
                     t,
@@ -289,7 +289,7 @@ impl<R: Runtime> Engine<R> {
             .iter()
             .map(|p| (p.image_var.clone(), p.to_ref.clone()))
             .collect();
-        let limit = Duration::from_secs(self.config.deploy.migrate_timeout_s);
+        let limit = self.settings.migrate_timeout;
         let mut summaries = Vec::new();
         for p in steps {
             let service = p.migrate_service.as_deref().unwrap_or_default();
@@ -351,7 +351,7 @@ impl<R: Runtime> Engine<R> {
     /// Remove old local images of each deployed repository beyond `keep_images`, never the
     /// running one, the previous one, or any image of the last `keep_images` deployments.
     pub(super) async fn retention(&self, plans: &[PlanService]) -> String {
-        let keep = self.config.deploy.keep_images as usize;
+        let keep = self.settings.keep_images as usize;
         let mut protected: HashSet<String> = HashSet::new();
         for p in plans {
             protected.extend(p.to.image_id.clone());
