@@ -1,12 +1,12 @@
 //! Waiting until healthy (container healthcheck plus endpoints) and when the old version
 //! stopped (the downtime's start).
 
-use super::{Engine, compose};
+use super::Engine;
+use super::seams::{Health, Host, Seams};
 use crate::domain::{ContainerState, HealthState};
-use compose::Runtime;
 use std::time::{Duration, Instant};
 
-impl<R: Runtime> Engine<R> {
+impl<S: Seams> Engine<S> {
     /// Start watching for the moment the running containers of `services` stop, so the
     /// downtime starts when the old version really went away, not when compose started.
     pub(super) async fn watch_death(&self, services: &[String]) -> Option<DeathWatch> {
@@ -21,11 +21,11 @@ impl<R: Runtime> Engine<R> {
         if ids.is_empty() {
             return None;
         }
-        let docker = self.docker.clone();
+        let host = self.host.clone();
         let since = chrono::Utc::now() - chrono::Duration::seconds(1);
         let limit = self.settings.recreate_timeout();
         Some(DeathWatch(tokio::spawn(async move {
-            docker.first_death(&ids, since, limit).await
+            host.first_death(ids, since, limit).await
         })))
     }
 

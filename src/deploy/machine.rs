@@ -1,17 +1,18 @@
 //! The step machine: lock, then resolve → pull → compare → backup → migrate → recreate →
 //! health → [rollback] → retention → record, and where an interrupt is still honoured.
 
+use super::compose::Runtime;
 use super::health::stopped_at;
+use super::seams::Seams;
 use super::types::*;
 use super::util::*;
-use super::{Engine, compose, describe_lock_refusal, envfile};
+use super::{Engine, describe_lock_refusal, envfile};
 use crate::domain::ContainerState;
 use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
-use compose::Runtime;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-impl<R: Runtime> Engine<R> {
+impl<S: Seams> Engine<S> {
     /// Run the request to its end. Never returns with the app half-deployed: after the
     /// recreate step it is either healthy on the new version or rolled back (or, if even the
     /// rollback fails, reported as possibly down).

@@ -15,6 +15,7 @@ mod plan;
 pub mod previous;
 mod recorder;
 mod rollback;
+pub mod seams;
 pub mod settings;
 mod steps;
 mod types;
@@ -31,7 +32,8 @@ use crate::sources::docker::DockerSource;
 use crate::sources::health::HealthChecker;
 use crate::sources::registry::RegistrySource;
 use crate::store::{Actor, LockState, Store};
-use compose::{ComposeCli, Runtime};
+use compose::ComposeCli;
+use seams::{Real, Seams};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -55,12 +57,13 @@ pub fn lock_stale_after(config: &Config) -> Duration {
     Duration::from_secs(config.deploy.lock_stale_after_s)
 }
 
-pub struct Engine<R: Runtime> {
+/// The deploy engine over its seams (`Real` on this host; fakes in the engine's tests).
+pub struct Engine<S: Seams = Real> {
     settings: settings::DeploySettings,
-    runtime: R,
-    docker: DockerSource,
-    registry: RegistrySource,
-    health: HealthChecker,
+    runtime: S::Runtime,
+    host: S::Host,
+    registry: S::Registry,
+    health: S::Health,
     store: Store,
     actor: Actor,
     events: Events,
@@ -69,7 +72,38 @@ pub struct Engine<R: Runtime> {
     started: Instant,
 }
 
-impl Engine<ComposeCli> {
+/// What an engine is made of, for `Engine::new`.
+pub struct Parts<S: Seams> {
+    pub settings: settings::DeploySettings,
+    pub runtime: S::Runtime,
+    pub host: S::Host,
+    pub registry: S::Registry,
+    pub health: S::Health,
+    pub store: Store,
+    pub actor: Actor,
+}
+
+impl<S: Seams> Engine<S> {
+    /// An engine over any seams; `events` receives its progress, `interrupt` stops it up to
+    /// the point of no return (the switch).
+    pub fn new(parts: Parts<S>, events: Events, interrupt: CancellationToken) -> Self {
+        Engine {
+            settings: parts.settings,
+            runtime: parts.runtime,
+            host: parts.host,
+            registry: parts.registry,
+            health: parts.health,
+            store: parts.store,
+            actor: parts.actor,
+            events,
+            interrupt,
+            deployment_id: None,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Engine<Real> {
     /// Connect to everything a deploy needs; an error here means nothing was attempted.
     pub async fn connect(
         config: Config,
@@ -90,19 +124,19 @@ impl Engine<ComposeCli> {
         let store = Store::open(&state_dir(&config)).map_err(|e| e.to_string())?;
         let health = HealthChecker::new().map_err(|e| format!("{e:#}"))?;
         let registry = RegistrySource::new(&config.registry);
-        Ok(Engine {
-            settings: settings::DeploySettings::from_config(&config),
-            runtime,
-            docker,
-            registry,
-            health,
-            store,
-            actor: Actor::current(),
+        Ok(Engine::new(
+            Parts {
+                settings: settings::DeploySettings::from_config(&config),
+                runtime,
+                host: docker,
+                registry,
+                health,
+                store,
+                actor: Actor::current(),
+            },
             events,
             interrupt,
-            deployment_id: None,
-            started: Instant::now(),
-        })
+        ))
     }
 }
 

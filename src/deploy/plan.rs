@@ -1,24 +1,25 @@
 //! What a deploy will do: what runs now, the target resolved in the registry (or locally),
 //! and the dry run.
 
+use super::compose::Runtime;
+use super::seams::{Host, Registry, Seams};
 use super::types::*;
 use super::util::*;
-use super::{Engine, compose, envfile, previous};
+use super::{Engine, envfile, previous};
 use crate::config::ServiceConfig;
 use crate::domain::{CommitSha, ContainerState, ContainerView, Digest, ImageRepo, Tag};
 use crate::sources::registry::RegistryError;
 use crate::store::{DeployKind, DeployStatus, ImageSide};
-use compose::Runtime;
 use std::collections::HashMap;
 
-impl<R: Runtime> Engine<R> {
+impl<S: Seams> Engine<S> {
     /// The newest non-one-off container of each service of the project.
     pub(super) async fn current_containers(
         &self,
     ) -> Result<HashMap<String, ContainerView>, String> {
         let list = self
-            .docker
-            .project_containers(&self.settings.project)
+            .host
+            .containers(&self.settings.project)
             .await
             .map_err(|e| e.to_string())?;
         let mut map: HashMap<String, ContainerView> = HashMap::new();
@@ -58,11 +59,7 @@ impl<R: Runtime> Engine<R> {
                     .or_else(|| prev.image.as_deref().and_then(tag_of));
                 // Prefer the local copy (no registry needed); else the registry by tag.
                 let local = match &prev.image_id {
-                    Some(id) => self
-                        .docker
-                        .local_image(id)
-                        .await
-                        .map_err(|e| e.to_string())?,
+                    Some(id) => self.host.local_image(id).await.map_err(|e| e.to_string())?,
                     None => None,
                 };
                 if local.is_none() {
@@ -81,7 +78,7 @@ impl<R: Runtime> Engine<R> {
             }
             Target::Tag(tag) => {
                 let local = if kind == DeployKind::Rollback {
-                    self.docker
+                    self.host
                         .local_image(&repo.with_tag(tag))
                         .await
                         .map_err(|e| e.to_string())?

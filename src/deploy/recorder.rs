@@ -1,13 +1,13 @@
 //! Every step's start and end, progress and audit: written to the store as it happens and
 //! sent as a `DeployEvent` to whoever prints or shows it.
 
+use super::Engine;
+use super::seams::Seams;
 use super::types::*;
-use super::{Engine, compose};
 use crate::store::Actor;
-use compose::Runtime;
 use std::time::Instant;
 
-impl<R: Runtime> Engine<R> {
+impl<S: Seams> Engine<S> {
     pub fn actor(&self) -> &Actor {
         &self.actor
     }

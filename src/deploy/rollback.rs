@@ -1,14 +1,15 @@
 //! The automatic rollback after a failed switch, recorded as its own deployment.
 
+use super::compose::Runtime;
 use super::health::stopped_at;
+use super::seams::Seams;
 use super::types::*;
 use super::util::*;
-use super::{Engine, compose, envfile};
+use super::{Engine, envfile};
 use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
-use compose::Runtime;
 use std::time::Instant;
 
-impl<R: Runtime> Engine<R> {
+impl<S: Seams> Engine<S> {
     /// Put the old images back and wait for them to be healthy. Recorded as its own
     /// deployment (kind auto-rollback) pointing at the failed one.
     /// Returns the users' outage (from `down_at`, when the old version stopped for the failed

@@ -1,18 +1,19 @@
 //! The steps that change things before and after the switch: pull, backup, migrate, keeping
 //! the rollback image, retention.
 
+use super::compose::Runtime;
+use super::seams::{Host, Seams};
 use super::types::*;
 use super::util::*;
 use super::{Engine, compose};
 use crate::domain::{Digest, ImageRepo};
 use crate::sources::docker::LocalImage;
 use crate::sources::registry::{self};
-use compose::Runtime;
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-impl<R: Runtime> Engine<R> {
+impl<S: Seams> Engine<S> {
     /// Make the target image local (pulling by digest with progress and retries) and make
     /// `to_ref` name it. Returns the step summary.
     pub(super) async fn ensure_local(&self, plan: &mut PlanService) -> Result<String, Failure> {
@@ -29,7 +30,7 @@ impl<R: Runtime> Engine<R> {
             .map(|d| repo.with_digest(&d));
         let mut local = match &plan.to.image_id {
             Some(id) => self
-                .docker
+                .host
                 .local_image(id)
                 .await
                 .map_err(|e| fail("pull", e.to_string()))?,
@@ -39,7 +40,7 @@ impl<R: Runtime> Engine<R> {
             && let Some(r) = &by_digest
         {
             local = self
-                .docker
+                .host
                 .local_image(r)
                 .await
                 .map_err(|e| fail("pull", e.to_string()))?;
@@ -53,7 +54,7 @@ impl<R: Runtime> Engine<R> {
                 .pull_with_retries(&reference, &repo, &plan.service)
                 .await?;
             local = self
-                .docker
+                .host
                 .local_image(&reference)
                 .await
                 .map_err(|e| fail("pull", e.to_string()))?;
@@ -72,7 +73,7 @@ impl<R: Runtime> Engine<R> {
             .as_deref()
             .filter(|_| !plan.to_ref.contains('@'))
         {
-            self.docker
+            self.host
                 .tag_image(&img.id, &docker_name, tag)
                 .await
                 .map_err(|e| fail("pull", format!("tagging {}: {e}", plan.to_ref)))?;
@@ -156,7 +157,7 @@ impl<R: Runtime> Engine<R> {
         reference: &str,
         credentials: Option<(String, String)>,
     ) -> Result<(usize, u64), String> {
-        let mut stream = Box::pin(self.docker.pull(reference, credentials));
+        let mut stream = self.host.pull(reference, credentials);
         let mut layers: HashMap<String, (u64, u64, bool)> = HashMap::new();
         let mut last_report = Instant::now() - Duration::from_secs(1);
         while let Some(item) = stream.next().await {
@@ -329,7 +330,7 @@ impl<R: Runtime> Engine<R> {
                 continue;
             };
             let named = self
-                .docker
+                .host
                 .local_image(&image)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -339,7 +340,7 @@ impl<R: Runtime> Engine<R> {
             let repo = p.repo.clone().ok_or("no repository")?;
             let hex = id.trim_start_matches("sha256:");
             let tag = format!("elt-rollback-{}", &hex[..hex.len().min(12)]);
-            self.docker
+            self.host
                 .tag_image(&id, &repo.docker_name(), &tag)
                 .await
                 .map_err(|e| format!("keeping the previous image {id} for a rollback: {e}"))?;
@@ -373,7 +374,7 @@ impl<R: Runtime> Engine<R> {
             if !seen_repos.insert(name.clone()) {
                 continue;
             }
-            let images = match self.docker.repo_images(&name).await {
+            let images = match self.host.repo_images(&name).await {
                 Ok(i) => i,
                 Err(e) => {
                     errors.push(e.to_string());
@@ -431,7 +432,7 @@ impl<R: Runtime> Engine<R> {
                 .collect();
         }
         for r in &refs {
-            self.docker
+            self.host
                 .remove_image(r)
                 .await
                 .map_err(|e| format!("{r}: {e}"))?;
