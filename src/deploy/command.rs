@@ -131,7 +131,12 @@ async fn run_engine(
     let engine = match Engine::connect(config.clone(), tx, interrupt).await {
         Ok(e) => e,
         Err(e) => {
-            audit_refusal(config, args.kind.as_str(), &target.to_string(), &e);
+            audit_refusal(
+                config,
+                args.kind.as_str(),
+                &target.to_string(),
+                &e.to_string(),
+            );
             err(&format!("elt-console: {}: {e}", args.kind.as_str()));
             return Err(EXIT_UNREACHABLE);
         }

@@ -282,7 +282,7 @@ impl<S: Seams> Engine<S> {
             .map(|p| (p.image_var.clone(), p.to_ref.clone()))
             .collect();
         let env_file = self.settings.env_file.clone();
-        if let Err(e) = envfile::pin(&env_file, &pins) {
+        if let Err(e) = envfile::pin(&env_file, &pins).map_err(|e| e.to_string()) {
             self.step_end(
                 "recreate",
                 t,

@@ -9,6 +9,7 @@
 pub mod command;
 pub mod compose;
 pub mod envfile;
+pub mod error;
 mod health;
 mod machine;
 mod plan;
@@ -21,6 +22,7 @@ mod steps;
 mod types;
 mod util;
 
+pub use error::DeployError;
 pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,
     Events, Outcome, PlanService, STEPS, StepState, Target,
@@ -109,20 +111,18 @@ impl Engine<Real> {
         config: Config,
         events: Events,
         interrupt: CancellationToken,
-    ) -> Result<Self, String> {
-        let docker = DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<Self, error::DeployError> {
+        let docker =
+            DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms).await?;
         let runtime = ComposeCli::detect(
             &config.deploy.compose_command,
             &config.deployment.project,
             absolute(&config.deployment.compose_file),
             absolute(&config.deployment.env_file),
         )
-        .await
-        .map_err(|e| e.to_string())?;
-        let store = Store::open(&state_dir(&config)).map_err(|e| e.to_string())?;
-        let health = HealthChecker::new().map_err(|e| format!("{e:#}"))?;
+        .await?;
+        let store = Store::open(&state_dir(&config))?;
+        let health = HealthChecker::new().map_err(error::DeployError::HealthClient)?;
         let registry = RegistrySource::new(&config.registry);
         Ok(Engine::new(
             Parts {

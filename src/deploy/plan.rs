@@ -113,7 +113,7 @@ impl<S: Seams> Engine<S> {
             }
             _ => return Err(format!("{}: no tag or digest to deploy", svc.name)),
         };
-        envfile::check_image_ref(&to_ref)?;
+        envfile::check_image_ref(&to_ref).map_err(|e| e.to_string())?;
         if to.tag.is_none() {
             to.tag = pin_tag.clone();
         }

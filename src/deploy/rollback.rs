@@ -66,7 +66,7 @@ impl<S: Seams> Engine<S> {
         let t = Instant::now();
         let env_file = self.settings.env_file.clone();
         let result: Result<(u64, u64), String> = async {
-            envfile::pin(&env_file, &pins)?;
+            envfile::pin(&env_file, &pins).map_err(|e| e.to_string())?;
             let death = self.watch_death(services).await;
             let recreate_started = Instant::now();
             let limit = self.settings.recreate_timeout();
