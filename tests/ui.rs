@@ -1000,6 +1000,15 @@ fn the_deploy_panel_says_starting_from_the_confirmation_until_the_row_exists() {
     // The same history read again: still starting.
     with_deploys(&mut a, None, vec![older.clone()]);
     assert!(a.deploy_starting.is_some());
+    // A start that never records a row (refused by a lock, say) does not block deploys for
+    // good: after a minute the dashboard stops waiting for it.
+    let later = t0() + chrono::Duration::seconds(61);
+    update(&mut a, Msg::Tick, later);
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(!screen.contains("Deploy starting…"), "{screen}");
+    update(&mut a, key('d'), later);
+    assert!(matches!(a.overlay, Overlay::Confirm(_)), "{:?}", a.overlay);
+    update(&mut a, code(KeyCode::Esc), later);
     // Its row appears (the lock taken, no step yet): the panel follows it.
     let mut row = deployment(
         8,

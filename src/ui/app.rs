@@ -934,7 +934,7 @@ fn refuse_read_only(app: &mut App, action: &str, target: String, fx: &mut Vec<Ef
 }
 
 fn deploy_in_progress(app: &mut App) -> bool {
-    if let Some(s) = &app.deploy_starting {
+    if let Some(s) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
         let text = format!("a {} to {} is starting", s.kind.as_str(), s.target);
         app.say(text);
         return true;

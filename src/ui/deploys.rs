@@ -105,6 +105,12 @@ impl Starting {
         }
     }
 
+    /// Past its patience and then as long again: the process was refused (its audit says why)
+    /// or died before recording anything; the dashboard stops waiting for it.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        (now - self.since).num_seconds() >= 2 * STARTING_PATIENCE_S
+    }
+
     /// The store now holds this deploy (or another one runs): "starting" has ended.
     pub fn ended_by(&self, snapshot: &DeploySnapshot) -> bool {
         snapshot.running.is_some() || snapshot.recent.first().map(|d| d.id) > self.after_id
@@ -124,7 +130,7 @@ pub fn panel_view(app: &App) -> Option<PanelView<'_>> {
     if let Some(d) = snapshot.and_then(DeploySnapshot::running_deployment) {
         return Some(PanelView::Deployment(d));
     }
-    if let Some(s) = &app.deploy_starting {
+    if let Some(s) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
         return Some(PanelView::Starting(s));
     }
     snapshot
@@ -447,7 +453,7 @@ pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
             theme.warn().add_modifier(Modifier::BOLD),
         )];
     }
-    if let Some(st) = &app.deploy_starting {
+    if let Some(st) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
         return vec![Span::styled(
             format!("· STARTING {} {}… ", st.kind.as_str(), st.target),
             theme.warn().add_modifier(Modifier::BOLD),
