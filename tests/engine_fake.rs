@@ -551,6 +551,15 @@ async fn each_step_before_the_switch_failing_leaves_the_running_version_untouche
             r.outcome.message
         );
         assert_eq!(r.step(step).0, StepState::Failed, "{what}");
+        if what == "resolve" {
+            assert!(
+                r.outcome
+                    .message
+                    .starts_with(&format!("tag v4 does not exist in {REPO}")),
+                "{}",
+                r.outcome.message
+            );
+        }
         assert!(
             r.outcome.message.contains("nothing was changed"),
             "{}",

@@ -108,7 +108,7 @@ impl<S: Seams> Engine<S> {
             Ok(c) => c,
             Err(e) => {
                 return HealthPoll {
-                    verdict: Err((e, false)),
+                    verdict: Err((e.to_string(), false)),
                     serving: false,
                 };
             }

@@ -198,7 +198,7 @@ impl<S: Seams> Engine<S> {
         let t = self.step_begin("compare");
         let current = match self.current_containers().await {
             Ok(c) => c,
-            Err(e) => return self.stopped_before_change(fail("compare", e)),
+            Err(e) => return self.stopped_before_change(fail("compare", e.to_string())),
         };
         let same = plans.iter().all(|p| {
             current.get(&p.service).is_some_and(|c| {

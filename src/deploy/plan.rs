@@ -2,12 +2,14 @@
 //! and the dry run.
 
 use super::compose::Runtime;
+use super::error::PlanError;
 use super::seams::{Host, Registry, Seams};
 use super::types::*;
 use super::util::*;
 use super::{Engine, envfile, previous};
 use crate::config::ServiceConfig;
 use crate::domain::{CommitSha, ContainerState, ContainerView, Digest, ImageRepo, Tag};
+use crate::sources::docker::DockerError;
 use crate::sources::registry::RegistryError;
 use crate::store::{DeployKind, DeployStatus, ImageSide};
 use std::collections::HashMap;
@@ -16,12 +18,8 @@ impl<S: Seams> Engine<S> {
     /// The newest non-one-off container of each service of the project.
     pub(super) async fn current_containers(
         &self,
-    ) -> Result<HashMap<String, ContainerView>, String> {
-        let list = self
-            .host
-            .containers(&self.settings.project)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<HashMap<String, ContainerView>, DockerError> {
+        let list = self.host.containers(&self.settings.project).await?;
         let mut map: HashMap<String, ContainerView> = HashMap::new();
         for c in list.into_iter().filter(|c| !c.oneoff) {
             let better = match map.get(&c.service) {
@@ -44,7 +42,7 @@ impl<S: Seams> Engine<S> {
         target: &Target,
         running: Option<&ContainerView>,
         kind: DeployKind,
-    ) -> Result<PlanService, String> {
+    ) -> Result<PlanService, PlanError> {
         let repo = &svc.image;
         let from = self.running_side(svc, running);
         let mut to: ImageSide;
@@ -59,29 +57,23 @@ impl<S: Seams> Engine<S> {
                     .or_else(|| prev.image.as_deref().and_then(tag_of));
                 // Prefer the local copy (no registry needed); else the registry by tag.
                 let local = match &prev.image_id {
-                    Some(id) => self.host.local_image(id).await.map_err(|e| e.to_string())?,
+                    Some(id) => self.host.local_image(id).await?,
                     None => None,
                 };
                 if local.is_none() {
                     let tag = pin_tag
                         .as_deref()
                         .and_then(|t| Tag::parse(t).ok())
-                        .ok_or_else(|| {
-                            format!(
-                                "{}: the previous image {} is no longer local and has no tag to pull",
-                                svc.name,
-                                prev.image.as_deref().unwrap_or("?")
-                            )
+                        .ok_or_else(|| PlanError::PreviousGone {
+                            service: svc.name.clone(),
+                            image: prev.image.clone().unwrap_or_else(|| "?".into()),
                         })?;
                     to = self.describe_in_registry(repo, &tag).await?;
                 }
             }
             Target::Tag(tag) => {
                 let local = if kind == DeployKind::Rollback {
-                    self.host
-                        .local_image(&repo.with_tag(tag))
-                        .await
-                        .map_err(|e| e.to_string())?
+                    self.host.local_image(&repo.with_tag(tag)).await?
                 } else {
                     None
                 };
@@ -97,23 +89,30 @@ impl<S: Seams> Engine<S> {
                 pin_tag = Some(tag.to_string());
             }
             Target::Latest => {
-                let latest = Tag::parse("latest").map_err(|e| e.to_string())?;
+                let latest = Tag::parse("latest")?;
                 to = self.describe_in_registry(repo, &latest).await?;
                 pin_tag = self.commit_tag_for(svc, &to).await;
             }
         }
         let to_ref = match (&pin_tag, &to.digest) {
             (Some(t), _) if t != "latest" || target != &Target::Latest => {
-                let tag = Tag::parse(t).map_err(|e| format!("{}: {e}", svc.name))?;
+                let tag = Tag::parse(t).map_err(|source| PlanError::BadTag {
+                    service: svc.name.clone(),
+                    source,
+                })?;
                 repo.with_tag(&tag)
             }
             (_, Some(d)) => {
-                let digest = Digest::parse(d).map_err(|e| e.to_string())?;
+                let digest = Digest::parse(d)?;
                 repo.with_digest(&digest)
             }
-            _ => return Err(format!("{}: no tag or digest to deploy", svc.name)),
+            _ => {
+                return Err(PlanError::NoTarget {
+                    service: svc.name.clone(),
+                });
+            }
         };
-        envfile::check_image_ref(&to_ref).map_err(|e| e.to_string())?;
+        envfile::check_image_ref(&to_ref)?;
         if to.tag.is_none() {
             to.tag = pin_tag.clone();
         }
@@ -165,16 +164,13 @@ impl<S: Seams> Engine<S> {
         &self,
         svc: &ServiceConfig,
         running: Option<&ContainerView>,
-    ) -> Result<ImageSide, String> {
-        let list = self.store.deployments(500).map_err(|e| e.to_string())?;
+    ) -> Result<ImageSide, PlanError> {
+        let list = self.store.deployments(500)?;
         previous::previous_version(&list, &svc.name, running.map(|c| c.image_id.as_str()))
             .map(|p| p.side.clone())
-            .ok_or_else(|| {
-                format!(
-                    "{}: no previous version recorded in {} to roll back to (use `rollback TAG`)",
-                    svc.name,
-                    self.store.path().display()
-                )
+            .ok_or_else(|| PlanError::NoPrevious {
+                service: svc.name.clone(),
+                store: self.store.path().to_path_buf(),
             })
     }
 
@@ -182,7 +178,7 @@ impl<S: Seams> Engine<S> {
         &self,
         repo: &ImageRepo,
         tag: &Tag,
-    ) -> Result<ImageSide, String> {
+    ) -> Result<ImageSide, PlanError> {
         let mut delay = self.settings.registry_retry_delay;
         let mut attempt = 1;
         loop {
@@ -202,18 +198,21 @@ impl<S: Seams> Engine<S> {
                     });
                 }
                 Err(RegistryError::NotFound { .. }) => {
-                    return Err(format!("tag {tag} does not exist in {repo}"));
+                    return Err(PlanError::NoSuchTag {
+                        tag: tag.to_string(),
+                        repo: repo.to_string(),
+                    });
                 }
                 Err(e) if e.is_transient() && attempt < self.settings.registry_attempts => {
                     tracing::info!("registry: {e}; retrying in {delay:?}");
                     tokio::select! {
-                        _ = self.interrupt.cancelled() => return Err(e.to_string()),
+                        _ = self.interrupt.cancelled() => return Err(e.into()),
                         _ = tokio::time::sleep(delay) => {}
                     }
                     delay *= 2;
                     attempt += 1;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
     }

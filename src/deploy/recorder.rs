@@ -83,7 +83,13 @@ impl<S: Seams> Engine<S> {
         }
     }
 
-    pub(super) fn failed_step(&self, name: &'static str, t: Instant, message: String) -> Failure {
+    pub(super) fn failed_step(
+        &self,
+        name: &'static str,
+        t: Instant,
+        message: impl std::fmt::Display,
+    ) -> Failure {
+        let message = message.to_string();
         self.step_end(
             name,
             t,
