@@ -50,3 +50,53 @@ pub enum PlanError {
     #[error(transparent)]
     EnvFile(#[from] super::envfile::EnvFileError),
 }
+
+/// Why the app is not healthy (yet): one poll's verdict, or the end of the wait.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HealthError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error("{service}: no container yet")]
+    NoContainer { service: String },
+    #[error("{service}: container healthcheck starting")]
+    Starting { service: String },
+    #[error("{service}: container healthcheck reports unhealthy")]
+    Unhealthy { service: String },
+    #[error("{service}: container {container} exited (code {})", code.map_or("?".into(), |c| c.to_string()))]
+    Exited {
+        service: String,
+        container: String,
+        code: Option<i64>,
+    },
+    /// Created, restarting, paused…: the state's name in lower case.
+    #[error("{service}: container is {state}")]
+    State { service: String, state: String },
+    #[error("endpoint {name} ({url}): {}", error.as_deref().unwrap_or("not OK"))]
+    Endpoint {
+        name: String,
+        url: String,
+        error: Option<String>,
+    },
+    #[error("not checked yet")]
+    NotChecked,
+    #[error("not healthy within {secs} s (deploy.health_timeout_s): {last}")]
+    Timeout { secs: u64, last: Box<HealthError> },
+}
+
+impl HealthError {
+    /// A container that exited will not turn healthy by waiting.
+    pub fn is_final(&self) -> bool {
+        matches!(self, HealthError::Exited { .. })
+    }
+}
+
+/// Why the automatic rollback did not bring the old version back.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error(transparent)]
+    EnvFile(#[from] super::envfile::EnvFileError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Health(#[from] HealthError),
+}

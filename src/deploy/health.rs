@@ -2,6 +2,7 @@
 //! stopped (the downtime's start).
 
 use super::Engine;
+use super::error::HealthError;
 use super::seams::{Health, Host, Seams};
 use crate::domain::{ContainerState, HealthState};
 use std::time::{Duration, Instant};
@@ -36,7 +37,7 @@ impl<S: Seams> Engine<S> {
         &self,
         services: &[String],
         step: &'static str,
-    ) -> Result<Instant, String> {
+    ) -> Result<Instant, HealthError> {
         let timeout = self.settings.health_timeout;
         let interval = self.settings.health_interval;
         let needed = self.settings.health_successes;
@@ -46,7 +47,7 @@ impl<S: Seams> Engine<S> {
         // Since when every endpoint has answered OK without a break: the app serves again,
         // even while its container healthcheck still says "starting".
         let mut serving_since: Option<Instant> = None;
-        let mut last_reason = String::from("not checked yet");
+        let mut last_reason = HealthError::NotChecked;
         loop {
             let now = Instant::now();
             let poll = self.health_once(services).await;
@@ -71,9 +72,9 @@ impl<S: Seams> Engine<S> {
                         needed as u64,
                     );
                 }
-                Err((reason, fatal)) => {
+                Err(reason) => {
                     streak = 0;
-                    if fatal {
+                    if reason.is_final() {
                         return Err(reason);
                     }
                     self.progress(
@@ -91,10 +92,10 @@ impl<S: Seams> Engine<S> {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "not healthy within {} s (deploy.health_timeout_s): {last_reason}",
-                    timeout.as_secs()
-                ));
+                return Err(HealthError::Timeout {
+                    secs: timeout.as_secs(),
+                    last: Box::new(last_reason),
+                });
             }
             // Confirmations come quicker than the first wait: the app is up, we only make sure.
             let pause = if streak > 0 { interval / 4 } else { interval };
@@ -108,47 +109,42 @@ impl<S: Seams> Engine<S> {
             Ok(c) => c,
             Err(e) => {
                 return HealthPoll {
-                    verdict: Err((e.to_string(), false)),
+                    verdict: Err(HealthError::Docker(e)),
                     serving: false,
                 };
             }
         };
-        let mut verdict: Result<(), (String, bool)> = Ok(());
+        let mut verdict: Result<(), HealthError> = Ok(());
         let mut running = true;
         for s in services {
             let Some(c) = containers.get(s) else {
-                verdict = Err((format!("{s}: no container yet"), false));
+                verdict = Err(HealthError::NoContainer { service: s.clone() });
                 running = false;
                 break;
             };
             let this = match c.state {
                 ContainerState::Running => match c.health {
                     HealthState::Healthy | HealthState::None => Ok(()),
-                    HealthState::Starting => {
-                        Err((format!("{s}: container healthcheck starting"), false))
-                    }
+                    HealthState::Starting => Err(HealthError::Starting { service: s.clone() }),
                     // Not final: a model that loads for longer than the image's start period
                     // turns healthy later, and the deadline is the operator's to set.
-                    HealthState::Unhealthy => Err((
-                        format!("{s}: container healthcheck reports unhealthy"),
-                        false,
-                    )),
+                    HealthState::Unhealthy => Err(HealthError::Unhealthy { service: s.clone() }),
                 },
-                ContainerState::Exited | ContainerState::Dead => Err((
-                    format!(
-                        "{s}: container {} exited (code {})",
-                        c.name,
-                        c.exit_code.map_or("?".into(), |c| c.to_string())
-                    ),
-                    true,
-                )),
-                other => Err((format!("{s}: container is {other:?}").to_lowercase(), false)),
+                ContainerState::Exited | ContainerState::Dead => Err(HealthError::Exited {
+                    service: s.clone(),
+                    container: c.name.clone(),
+                    code: c.exit_code,
+                }),
+                other => Err(HealthError::State {
+                    service: s.clone(),
+                    state: format!("{other:?}").to_lowercase(),
+                }),
             };
             if c.state != ContainerState::Running {
                 running = false;
             }
             if let Err(e) = this {
-                let fatal = e.1;
+                let fatal = e.is_final();
                 if verdict.is_ok() || fatal {
                     verdict = Err(e);
                 }
@@ -157,7 +153,7 @@ impl<S: Seams> Engine<S> {
                 }
             }
         }
-        if !running || matches!(&verdict, Err((_, true))) {
+        if !running || verdict.as_ref().is_err_and(HealthError::is_final) {
             return HealthPoll {
                 verdict,
                 serving: false,
@@ -168,15 +164,11 @@ impl<S: Seams> Engine<S> {
         let bad = results.iter().find(|r| !r.ok);
         let serving = bad.is_none();
         if let (Some(bad), Ok(())) = (bad, &verdict) {
-            verdict = Err((
-                format!(
-                    "endpoint {} ({}): {}",
-                    bad.name,
-                    bad.url,
-                    bad.error.as_deref().unwrap_or("not OK")
-                ),
-                false,
-            ));
+            verdict = Err(HealthError::Endpoint {
+                name: bad.name.clone(),
+                url: bad.url.clone(),
+                error: bad.error.clone(),
+            });
         }
         HealthPoll { verdict, serving }
     }
@@ -208,7 +200,7 @@ pub(super) async fn stopped_at(
 
 /// One health poll: the verdict for the deploy, and whether every endpoint answered OK.
 pub(super) struct HealthPoll {
-    pub(super) verdict: Result<(), (String, bool)>,
+    pub(super) verdict: Result<(), HealthError>,
     pub(super) serving: bool,
 }
 

@@ -380,7 +380,7 @@ impl<S: Seams> Engine<S> {
                             t,
                             StepEnd {
                                 state: StepState::Failed,
-                                summary: reason.clone(),
+                                summary: reason.to_string(),
                             },
                         );
                         Some(format!("the new version did not become healthy: {reason}"))
@@ -470,7 +470,7 @@ impl<S: Seams> Engine<S> {
                     t,
                     StepEnd {
                         state: StepState::Failed,
-                        summary: e.clone(),
+                        summary: e.to_string(),
                     },
                 );
                 self.finish(

@@ -1,6 +1,7 @@
 //! The automatic rollback after a failed switch, recorded as its own deployment.
 
 use super::compose::Runtime;
+use super::error::RollbackError;
 use super::health::stopped_at;
 use super::seams::Seams;
 use super::types::*;
@@ -20,7 +21,7 @@ impl<S: Seams> Engine<S> {
         services: &[String],
         reason: &str,
         down_at: Instant,
-    ) -> Result<(u64, u64), String> {
+    ) -> Result<(u64, u64), RollbackError> {
         let parent = self.deployment_id;
         let child = self
             .store
@@ -65,16 +66,12 @@ impl<S: Seams> Engine<S> {
             };
         let t = Instant::now();
         let env_file = self.settings.env_file.clone();
-        let result: Result<(u64, u64), String> = async {
-            envfile::pin(&env_file, &pins).map_err(|e| e.to_string())?;
+        let result: Result<(u64, u64), RollbackError> = async {
+            envfile::pin(&env_file, &pins)?;
             let death = self.watch_death(services).await;
             let recreate_started = Instant::now();
             let limit = self.settings.recreate_timeout();
-            let out = self
-                .runtime
-                .recreate(services, &pins, limit)
-                .await
-                .map_err(|e| e.to_string())?;
+            let out = self.runtime.recreate(services, &pins, limit).await?;
             record(
                 &self.store,
                 seq("recreate"),
@@ -101,11 +98,12 @@ impl<S: Seams> Engine<S> {
             ))
         }
         .await;
+        let error_text = result.as_ref().err().map(ToString::to_string);
         if let Some(c) = child {
             // The same outage as the failed deploy's row: one outage, told the same everywhere.
             let (status, error, downtime) = match &result {
                 Ok((d, _)) => (DeployStatus::Succeeded, None, Some(*d)),
-                Err(e) => (DeployStatus::FailedDown, Some(e.as_str()), None),
+                Err(_) => (DeployStatus::FailedDown, error_text.as_deref(), None),
             };
             let _ = self.store.finish_deployment(c, status, error, downtime);
             let _ = self.store.audit(
