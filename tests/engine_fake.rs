@@ -647,12 +647,12 @@ async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
     assert_eq!(list[0].status, DeployStatus::Succeeded);
     assert_eq!(list[0].parent_id, Some(list[1].id));
     assert_eq!(list[0].downtime_ms, list[1].downtime_ms);
+    let why = list[1].error.as_deref().unwrap();
     assert!(
-        list[1]
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("did not become healthy")
+        why.contains(
+            "did not become healthy: not healthy within 0 s (deploy.health_timeout_s): app: container healthcheck reports unhealthy"
+        ),
+        "{why}"
     );
 }
 
