@@ -434,7 +434,8 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
             .and_then(|id| store.deployment(id).ok().flatten()),
         LockState::Free => None,
     };
-    let app = app_state(config).await;
+    // The JSON keeps its `{"Ok": …}` / `{"Err": "…"}` shape for now (issue 11 documents a new one).
+    let app = app_state(config).await.map_err(|e| e.to_string());
     if json {
         let v = serde_json::json!({
             "lock": state,
@@ -484,17 +485,15 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
 }
 
 /// One line per deployed service's container: the true state, from the engine.
-async fn app_state(config: &Config) -> Result<Vec<String>, String> {
+async fn app_state(config: &Config) -> Result<Vec<String>, crate::sources::docker::DockerError> {
     let docker = crate::sources::docker::DockerSource::connect(
         &config.docker.host,
         config.docker.request_timeout_ms,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let list = docker
         .project_containers(&config.deployment.project)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut lines = Vec::new();
     for name in config.service_names() {
         let found: Vec<_> = list

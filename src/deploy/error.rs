@@ -100,3 +100,51 @@ pub enum RollbackError {
     #[error(transparent)]
     Health(#[from] HealthError),
 }
+
+/// One pull attempt that did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error("no progress within {secs} s")]
+    NoProgress { secs: u64 },
+}
+
+/// The configured backup command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` did not finish within {secs} s (stopped)")]
+    Timeout { command: String, secs: u64 },
+    #[error("`{command}`: {source}")]
+    Wait {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed (exit {code}): {output}")]
+    Failed {
+        command: String,
+        code: i32,
+        output: String,
+    },
+}
+
+/// Local images could not be kept (for the rollback) or removed (retention).
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error("no repository")]
+    NoRepository,
+    #[error("keeping the previous image {id} for a rollback: {source}")]
+    Keep { id: String, source: DockerError },
+    #[error("{reference}: {source}")]
+    Remove {
+        reference: String,
+        source: DockerError,
+    },
+}

@@ -272,10 +272,10 @@ impl<S: Seams> Engine<S> {
                 t,
                 StepEnd {
                     state: StepState::Failed,
-                    summary: e.clone(),
+                    summary: e.to_string(),
                 },
             );
-            return self.stopped_before_change_noted(fail("recreate", e));
+            return self.stopped_before_change_noted(fail("recreate", e.to_string()));
         }
         let pins: Vec<(String, String)> = plans
             .iter()

@@ -2,6 +2,7 @@
 //! the rollback image, retention.
 
 use super::compose::Runtime;
+use super::error::{BackupError, ImageError, PullError};
 use super::seams::{Host, Seams};
 use super::types::*;
 use super::util::*;
@@ -106,7 +107,7 @@ impl<S: Seams> Engine<S> {
                 _ = self.interrupt.cancelled() => {
                     return Err(Failure { step: "pull", message: "cancelled by the operator during the pull".into(), cancelled: true });
                 }
-                r = tokio::time::timeout(limit, pull) => r.unwrap_or_else(|_| Err(format!("no progress within {} s", limit.as_secs()))),
+                r = tokio::time::timeout(limit, pull) => r.unwrap_or(Err(PullError::NoProgress { secs: limit.as_secs() })),
             };
             match result {
                 Ok((layers, bytes)) => {
@@ -122,7 +123,7 @@ impl<S: Seams> Engine<S> {
                     ));
                 }
                 Err(e) => {
-                    last = e;
+                    last = e.to_string();
                     if !is_transient_pull_error(&last) || attempt == attempts {
                         break;
                     }
@@ -156,12 +157,12 @@ impl<S: Seams> Engine<S> {
         &self,
         reference: &str,
         credentials: Option<(String, String)>,
-    ) -> Result<(usize, u64), String> {
+    ) -> Result<(usize, u64), PullError> {
         let mut stream = self.host.pull(reference, credentials);
         let mut layers: HashMap<String, (u64, u64, bool)> = HashMap::new();
         let mut last_report = Instant::now() - Duration::from_secs(1);
         while let Some(item) = stream.next().await {
-            let ev = item.map_err(|e| e.to_string())?;
+            let ev = item?;
             let is_layer = !ev.layer.is_empty()
                 && !ev.status.starts_with("Pulling from")
                 && !ev.status.starts_with("Digest")
@@ -224,22 +225,25 @@ impl<S: Seams> Engine<S> {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let result: Result<String, String> = match cmd.spawn() {
-            Err(e) => Err(format!("cannot run `{command}`: {e}")),
+        let result: Result<String, BackupError> = match cmd.spawn() {
+            Err(source) => Err(BackupError::Spawn {
+                command: command.clone(),
+                source,
+            }),
             Ok(child) => tokio::select! {
                 _ = self.interrupt.cancelled() => {
                     return Err(Failure { step: "backup", message: "cancelled by the operator during the backup".into(), cancelled: true });
                 }
                 r = tokio::time::timeout(limit, child.wait_with_output()) => match r {
-                    Err(_) => Err(format!("`{command}` did not finish within {} s (stopped)", limit.as_secs())),
-                    Ok(Err(e)) => Err(format!("`{command}`: {e}")),
+                    Err(_) => Err(BackupError::Timeout { command: command.clone(), secs: limit.as_secs() }),
+                    Ok(Err(source)) => Err(BackupError::Wait { command: command.clone(), source }),
                     Ok(Ok(out)) => {
                         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
                         text.push_str(&String::from_utf8_lossy(&out.stderr));
                         if out.status.success() {
                             Ok(text)
                         } else {
-                            Err(format!("`{command}` failed (exit {}): {}", out.status.code().unwrap_or(-1), compose::tail_lines(&text, 5)))
+                            Err(BackupError::Failed { command: command.clone(), code: out.status.code().unwrap_or(-1), output: compose::tail_lines(&text, 5) })
                         }
                     }
                 },
@@ -324,26 +328,25 @@ impl<S: Seams> Engine<S> {
     pub(super) async fn keep_rollback_images(
         &self,
         plans: &mut [PlanService],
-    ) -> Result<(), String> {
+    ) -> Result<(), ImageError> {
         for p in plans.iter_mut() {
             let (Some(image), Some(id)) = (p.from.image.clone(), p.from.image_id.clone()) else {
                 continue;
             };
-            let named = self
-                .host
-                .local_image(&image)
-                .await
-                .map_err(|e| e.to_string())?;
+            let named = self.host.local_image(&image).await?;
             if named.as_ref().map(|i| &i.id) == Some(&id) {
                 continue;
             }
-            let repo = p.repo.clone().ok_or("no repository")?;
+            let repo = p.repo.clone().ok_or(ImageError::NoRepository)?;
             let hex = id.trim_start_matches("sha256:");
             let tag = format!("elt-rollback-{}", &hex[..hex.len().min(12)]);
             self.host
                 .tag_image(&id, &repo.docker_name(), &tag)
                 .await
-                .map_err(|e| format!("keeping the previous image {id} for a rollback: {e}"))?;
+                .map_err(|source| ImageError::Keep {
+                    id: id.clone(),
+                    source,
+                })?;
             p.from.image = Some(format!("{}:{tag}", repo.docker_name()));
         }
         Ok(())
@@ -393,7 +396,7 @@ impl<S: Seams> Engine<S> {
                 }
                 match self.remove_local(img, &name).await {
                     Ok(refs) => removed.extend(refs),
-                    Err(e) => errors.push(e),
+                    Err(e) => errors.push(e.to_string()),
                 }
             }
             kept_total += kept;
@@ -416,7 +419,7 @@ impl<S: Seams> Engine<S> {
         &self,
         img: &LocalImage,
         repo: &str,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, ImageError> {
         let mut refs: Vec<String> = img
             .repo_tags
             .iter()
@@ -435,7 +438,10 @@ impl<S: Seams> Engine<S> {
             self.host
                 .remove_image(r)
                 .await
-                .map_err(|e| format!("{r}: {e}"))?;
+                .map_err(|source| ImageError::Remove {
+                    reference: r.clone(),
+                    source,
+                })?;
         }
         Ok(refs)
     }
