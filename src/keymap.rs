@@ -70,7 +70,7 @@ actions! {
     Timestamps => "timestamps", "show timestamps", Logs;
     SaveLogs => "save_logs", "save the log buffer to a file", Logs;
     Deploy => "deploy", "deploy the selected tag (tags panel), after a confirmation", Global;
-    Rollback => "rollback", "roll back to the previous version, after a confirmation", Global;
+    Rollback => "rollback", "roll back to the selected tag (tags panel), else to the previous version, after a confirmation", Global;
     History => "history", "deploy history", Global;
     Dispatch => "dispatch", "trigger the build workflow (form with its inputs)", Global;
     CopyUrl => "copy_url", "show the selected run's URL and copy it (OSC 52)", List;

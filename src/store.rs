@@ -623,10 +623,28 @@ impl Store {
         Ok(())
     }
 
+    /// What ran when the deployment started, known before its target is.
+    pub fn set_from_side(&self, id: i64, from: &ImageSide) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET from_side = ?2 WHERE id = ?1",
+            params![id, json(from)],
+        )?;
+        Ok(())
+    }
+
     pub fn set_progress(&self, id: i64, progress: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE deployments SET progress = ?2 WHERE id = ?1",
             params![id, progress],
+        )?;
+        Ok(())
+    }
+
+    /// Why a deployment failed, recorded as soon as it is known (before its rollback ends).
+    pub fn set_error(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET error = ?2 WHERE id = ?1",
+            params![id, error],
         )?;
         Ok(())
     }

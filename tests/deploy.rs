@@ -86,6 +86,18 @@ impl Deployment {
         );
     }
 
+    /// Shorten `deploy.health_timeout_s` (30 s in the shared config) in the written config.
+    fn set_health_timeout(&self, seconds: u32) {
+        let path = self.path("config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("health_timeout_s = 30\n"), "{text}");
+        let text = text.replace(
+            "health_timeout_s = 30\n",
+            &format!("health_timeout_s = {seconds}\n"),
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+
     fn running_image_id(&self) -> String {
         self.inspect("{{.Image}}")
     }
@@ -255,13 +267,25 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_ne!(d.app_container(), before);
     assert_eq!(d.running_image_id(), v2);
 
-    // The failing image: deployed, unhealthy, rolled back automatically to v2.
+    // The failing image: deployed, unhealthy, rolled back automatically to v2. A short health
+    // timeout keeps the wait (which is part of the users' outage) brief.
+    d.set_health_timeout(8);
     let (code, out, err) = console_run(d.console().args(["deploy", "t3", "--yes", "--json"]));
     assert_eq!(code, 1, "{out}{err}");
     let evs = events(&out);
     assert_eq!(step(&evs, "health")["state"], "failed");
     assert_eq!(step(&evs, "rollback")["state"], "ok");
     assert_eq!(finished(&out)["status"], "rolled-back");
+    // The users' outage runs from the old container's stop through the whole health wait to
+    // the first healthy answer after the rollback, not just the rollback's own switch.
+    // (The rollback's share is not bounded here: the app may serve before its container
+    // healthcheck says so, and the outage ends at the first OK answer.)
+    let health_wait = step(&evs, "health")["duration_ms"].as_u64().unwrap();
+    let outage = finished(&out)["downtime_ms"].as_u64().unwrap();
+    assert!(
+        outage >= health_wait && outage >= 8_000,
+        "outage {outage} ms, health wait {health_wait} ms: {out}"
+    );
     assert_eq!(d.running_image_id(), v2);
     assert_eq!(d.inspect("{{.State.Health.Status}}"), "healthy");
     assert!(d.env_file().contains(&format!("IMAGE_TAG={}:t2\n", d.repo)));
@@ -272,6 +296,10 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_eq!(h[1]["status"], "rolled-back");
     let why = h[1]["error"].as_str().unwrap();
     assert!(why.contains("did not become healthy"), "{why}");
+    // One outage, the same figure in both rows of history as in the finished event.
+    assert_eq!(h[1]["downtime_ms"].as_u64(), Some(outage));
+    assert_eq!(h[0]["downtime_ms"].as_u64(), Some(outage));
+    d.write_config(&d.repo.clone(), "");
 
     // Migration fails: the old app is untouched and healthy.
     let before = d.app_container();
@@ -293,6 +321,13 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("does not exist"), "{out}");
     assert_eq!(d.app_container(), before);
+    // Its history row still says what ran.
+    let h = d.history();
+    assert_eq!(h[0]["status"], "failed");
+    assert_eq!(h[0]["from"]["image"], format!("{}:t2", d.repo));
+    assert_eq!(h[0]["from"]["image_id"], v2.as_str());
+    let table = run_ok(d.console().args(["history", "-n", "1"]));
+    assert!(table.contains("t2 -> t9"), "{table}");
 
     // Hostile tags never get past parsing.
     for bad in [

@@ -828,6 +828,133 @@ fn rollback_offers_what_ran_before_the_running_image() {
     insta::assert_snapshot!("rollback_confirm_200x50", render(&a, 200, 50).backend());
 }
 
+/// A side of a deployment: tag `main-<x…>` with image id `sha256:<x…>`.
+fn image_side(x: char) -> ImageSide {
+    ImageSide {
+        image: Some(format!(
+            "ghcr.io/arthurlee116/english-listening-trainer:main-{}",
+            x.to_string().repeat(7)
+        )),
+        tag: Some(format!("main-{}", x.to_string().repeat(7))),
+        image_id: Some(format!("sha256:{}", x.to_string().repeat(64))),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn rollback_after_a_failed_down_rollback_offers_the_version_that_ran_healthy_last() {
+    let mut a = loaded_app(true);
+    // a -> c, c -> d, then a rollback d -> c that ended failed-down: c runs (the container's
+    // image id is c…c), unhealthy. What ran healthy just before it is d, not a.
+    let mut rows = Vec::new();
+    for (id, kind, from, to, status) in [
+        (1, DeployKind::Deploy, 'a', 'c', DeployStatus::Succeeded),
+        (2, DeployKind::Deploy, 'c', 'd', DeployStatus::Succeeded),
+        (3, DeployKind::Rollback, 'd', 'c', DeployStatus::FailedDown),
+    ] {
+        let mut d = deployment(id, status, "x", "y", &[]);
+        d.kind = kind;
+        d.from = image_side(from);
+        d.to = image_side(to);
+        rows.insert(0, d);
+    }
+    with_deploys(&mut a, None, rows);
+    update(&mut a, key('R'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert!(
+        c.rows
+            .iter()
+            .any(|(k, v)| k == "to" && v.starts_with("main-ddddddd")),
+        "{:?}",
+        c.rows
+    );
+}
+
+#[test]
+fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous() {
+    let mut a = loaded_app(true);
+    // main-SHA3 ran before main-SHA2, which runs now.
+    let last = deployment(
+        7,
+        DeployStatus::Succeeded,
+        &format!("main-{SHA3}"),
+        &format!("main-{SHA2}"),
+        &[],
+    );
+    with_deploys(&mut a, None, vec![last]);
+    // From another panel: the previous version.
+    update(&mut a, key('R'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert_eq!(
+        (c.kind, c.previous, c.tag.clone()),
+        (DeployKind::Rollback, true, None)
+    );
+    update(&mut a, code(KeyCode::Esc), t0());
+    assert_eq!(a.overlay, Overlay::None);
+
+    // The tags panel marks the cursor, what runs and what previous would pick.
+    update(&mut a, key('5'), t0());
+    update(&mut a, key('j'), t0());
+    insta::assert_snapshot!("tags_marks_200x50", render(&a, 200, 50).backend());
+    let screen = render(&a, 200, 50).backend().to_string();
+    let row = |tag: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(tag) && l.contains("4.7G"))
+            .unwrap_or_else(|| panic!("{tag} not in the tags panel: {screen}"))
+            .to_string()
+    };
+    assert!(
+        row(&format!("main-{}", &SHA3[..7])).contains(" ↶ main-"),
+        "{screen}"
+    );
+    assert!(
+        row(&format!("main-{}", &SHA2[..7])).contains("›▶ main-"),
+        "{screen}"
+    );
+
+    // `d` on a tag stays a deploy (with its migration).
+    update(&mut a, key('k'), t0());
+    update(&mut a, key('d'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert_eq!(c.kind, DeployKind::Deploy);
+    update(&mut a, code(KeyCode::Esc), t0());
+
+    // `R` there: a rollback to the selected tag; the dialog says no migration runs.
+    update(&mut a, key('R'), t0());
+    let Overlay::Confirm(c) = &a.overlay else {
+        panic!("expected the confirmation dialog, got {:?}", a.overlay)
+    };
+    assert_eq!(c.kind, DeployKind::Rollback);
+    assert!(!c.previous);
+    assert_eq!(c.tag.as_deref(), Some(format!("main-{SHA3}").as_str()));
+    assert!(c.title.starts_with("Roll back app to main-"), "{}", c.title);
+    assert!(
+        c.rows
+            .iter()
+            .any(|(k, v)| k == "migration" && v.contains("no migration")),
+        "{:?}",
+        c.rows
+    );
+    insta::assert_snapshot!("rollback_to_tag_200x50", render(&a, 200, 50).backend());
+    update(&mut a, code(KeyCode::Tab), t0());
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(
+        fx,
+        vec![Effect::StartDeploy {
+            kind: DeployKind::Rollback,
+            tag: Some(format!("main-{SHA3}")),
+            previous: false
+        }]
+    );
+}
+
 #[test]
 fn snapshot_deploy_in_progress_and_history() {
     let mut a = loaded_app(true);
@@ -878,6 +1005,173 @@ fn snapshot_deploy_in_progress_and_history() {
         }
     }
     assert!(found, "rolled-back row on screen");
+}
+
+/// Steps as the engine records a deploy whose health failed and that is being rolled back.
+fn failed_health_steps(rollback: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("lock", "ok"),
+        ("resolve", "ok"),
+        ("pull", "ok"),
+        ("compare", "ok"),
+        ("backup", "skipped"),
+        ("migrate", "ok"),
+        ("recreate", "ok"),
+        ("health", "failed"),
+        ("retention", "skipped"),
+        ("rollback", rollback),
+    ]
+}
+
+fn with_seqs(mut d: Deployment) -> Deployment {
+    // The helper numbers steps in list order; the engine numbers them by STEPS.
+    for st in &mut d.steps {
+        st.seq = elt_console::deploy::STEPS
+            .iter()
+            .position(|n| *n == st.name)
+            .unwrap() as u32
+            + 1;
+    }
+    d.steps.sort_by_key(|s| s.seq);
+    d
+}
+
+#[test]
+fn a_failed_deploy_shows_why_then_its_rollback_and_no_step_left_pending() {
+    let mut a = loaded_app(true);
+    let mut parent = with_seqs(deployment(
+        10,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-bad0000",
+        &failed_health_steps("running"),
+    ));
+    parent.error = Some(
+        "the new version did not become healthy: not healthy within 300 s (deploy.health_timeout_s): endpoint app: HTTP 503; rolling back automatically to main-2af620c".into(),
+    );
+    parent.progress = Some("waiting (3s/300s): app: container healthcheck starting".into());
+    let mut child = deployment(
+        11,
+        DeployStatus::Running,
+        "main-bad0000",
+        "main-2af620c",
+        &[],
+    );
+    child.kind = DeployKind::AutoRollback;
+    child.parent_id = Some(10);
+    with_deploys(
+        &mut a,
+        Some(child.clone()),
+        vec![child.clone(), parent.clone()],
+    );
+    // The panel follows the deploy the operator started, not its rollback's own row.
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(screen.contains("Deploy #10"), "{screen}");
+    assert!(
+        screen.contains("DEPLOYING main-bad0000 by ops@10.0.0.7 (rollback)"),
+        "{screen}"
+    );
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not on screen: {screen}"))
+    };
+    // Why it failed comes after the health line and before the rollback's progress.
+    assert!(at("health   ") < at("↳ deploy failed: the new version did not become healthy"));
+    assert!(at("↳ deploy failed") < at("waiting (3s/300s)"));
+    assert!(screen.contains("deploy failed"), "{screen}");
+    insta::assert_snapshot!(
+        "deploy_failed_rolling_back_200x50",
+        render(&a, 200, 50).backend()
+    );
+
+    // Ended: rolled back. Every step shows how it ended; none is left pending.
+    parent.status = DeployStatus::RolledBack;
+    parent.finished_at = Some(t0() - chrono::Duration::seconds(1));
+    parent.downtime_ms = Some(312_400);
+    parent.progress = None;
+    parent.error = Some("the new version did not become healthy: not healthy within 300 s (deploy.health_timeout_s): endpoint app: HTTP 503; rolled back automatically to main-2af620c (healthy)".into());
+    for st in &mut parent.steps {
+        if st.name == "rollback" {
+            st.status = "ok".into();
+        }
+    }
+    child.status = DeployStatus::Succeeded;
+    child.finished_at = parent.finished_at;
+    with_deploys(&mut a, None, vec![child, parent]);
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(screen.contains("Deploy #10"), "{screen}");
+    assert!(
+        screen.contains("rolled-back: users' outage 312.4 s"),
+        "{screen}"
+    );
+    assert!(
+        !screen.lines().any(|l| l.contains("│ · ")),
+        "a step left pending: {screen}"
+    );
+    assert!(
+        screen.contains("not run: the deploy ended"),
+        "record had no row: {screen}"
+    );
+}
+
+#[test]
+fn the_deploy_panel_says_starting_from_the_confirmation_until_the_row_exists() {
+    let mut a = loaded_app(true);
+    let older = deployment(
+        7,
+        DeployStatus::Succeeded,
+        "main-08f0ab8",
+        "main-2af620c",
+        &[],
+    );
+    with_deploys(&mut a, None, vec![older.clone()]);
+    update(&mut a, key('5'), t0());
+    update(&mut a, key('d'), t0());
+    update(&mut a, code(KeyCode::Tab), t0());
+    let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
+    assert!(matches!(&fx[..], [Effect::StartDeploy { .. }]), "{fx:?}");
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(screen.contains("Deploy starting…"), "{screen}");
+    assert!(
+        screen.contains(&format!("STARTING deploy main-{SHA3}")),
+        "{screen}"
+    );
+    // A second deploy is not offered meanwhile.
+    update(&mut a, key('d'), t0());
+    assert_eq!(a.overlay, Overlay::None);
+    // The same history read again: still starting.
+    with_deploys(&mut a, None, vec![older.clone()]);
+    assert!(a.deploy_starting.is_some());
+    // A start that never records a row (refused by a lock, say) does not block deploys for
+    // good: after a minute the dashboard stops waiting for it.
+    let later = t0() + chrono::Duration::seconds(61);
+    update(&mut a, Msg::Tick, later);
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(!screen.contains("Deploy starting…"), "{screen}");
+    update(&mut a, key('d'), later);
+    assert!(matches!(a.overlay, Overlay::Confirm(_)), "{:?}", a.overlay);
+    update(&mut a, code(KeyCode::Esc), later);
+    // Its row appears (the lock taken, no step yet): the panel follows it.
+    let mut row = deployment(
+        8,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[],
+    );
+    row.progress = None;
+    with_deploys(&mut a, Some(row.clone()), vec![row, older]);
+    assert!(a.deploy_starting.is_none());
+    let screen = render(&a, 200, 50).backend().to_string();
+    assert!(screen.contains("Deploy #8"), "{screen}");
+    assert!(
+        screen.contains("(starting)"),
+        "the header names no empty step: {screen}"
+    );
+    assert!(!screen.contains("()"), "{screen}");
 }
 
 // ---------- GitHub dialogs (issue 5) ----------
@@ -1400,7 +1694,7 @@ fn header_shows_the_deploy_step_only_when_known() {
     with_deploys(&mut a, Some(starting.clone()), vec![starting]);
     let header = screen_rows(&render(&a, 200, 50)).remove(0);
     assert!(
-        header.contains("DEPLOYING main-08f0ab8 by ops@10.0.0.7 · "),
+        header.contains("DEPLOYING main-08f0ab8 by ops@10.0.0.7 (starting) · "),
         "{header}"
     );
     assert!(!header.contains("()"), "{header}");

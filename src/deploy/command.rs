@@ -131,7 +131,12 @@ async fn run_engine(
     let engine = match Engine::connect(config.clone(), tx, interrupt).await {
         Ok(e) => e,
         Err(e) => {
-            audit_refusal(config, args.kind.as_str(), &target.to_string(), &e);
+            audit_refusal(
+                config,
+                args.kind.as_str(),
+                &target.to_string(),
+                &e.to_string(),
+            );
             err(&format!("elt-console: {}: {e}", args.kind.as_str()));
             return Err(EXIT_UNREACHABLE);
         }
@@ -356,12 +361,13 @@ pub fn render_history(list: &[Deployment]) -> String {
         "TOOK".into(),
     ]];
     // Full tags are in `history --json`; a table row keeps them to a readable width.
+    // A side with nothing recorded: the deploy ended before it could tell what ran.
     let side = |s: &crate::store::ImageSide| {
         let t = s
             .tag
             .clone()
             .or_else(|| s.image.clone())
-            .unwrap_or_else(|| "-".into());
+            .unwrap_or_else(|| "unknown".into());
         if t.chars().count() > 24 {
             format!("{}…", t.chars().take(23).collect::<String>())
         } else {
@@ -428,7 +434,8 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
             .and_then(|id| store.deployment(id).ok().flatten()),
         LockState::Free => None,
     };
-    let app = app_state(config).await;
+    // The JSON keeps its `{"Ok": …}` / `{"Err": "…"}` shape for now (issue 11 documents a new one).
+    let app = app_state(config).await.map_err(|e| e.to_string());
     if json {
         let v = serde_json::json!({
             "lock": state,
@@ -478,17 +485,15 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
 }
 
 /// One line per deployed service's container: the true state, from the engine.
-async fn app_state(config: &Config) -> Result<Vec<String>, String> {
+async fn app_state(config: &Config) -> Result<Vec<String>, crate::sources::docker::DockerError> {
     let docker = crate::sources::docker::DockerSource::connect(
         &config.docker.host,
         config.docker.request_timeout_ms,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let list = docker
         .project_containers(&config.deployment.project)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut lines = Vec::new();
     for name in config.service_names() {
         let found: Vec<_> = list

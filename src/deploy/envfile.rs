@@ -3,11 +3,29 @@
 //! same folder), other lines kept byte for byte.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvFileError {
+    #[error("refusing to write {0:?} to the env file: not an image reference")]
+    NotAnImageRef(String),
+    #[error("refusing to write variable {0:?}: not a variable name")]
+    NotAVariable(String),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 /// Characters an image reference may contain (`registry:port/path:tag@sha256:hex`). Anything
 /// else could change the meaning of the env file or a shell that reads it.
-pub fn check_image_ref(value: &str) -> Result<(), String> {
+pub fn check_image_ref(value: &str) -> Result<(), EnvFileError> {
     let ok = !value.is_empty()
         && value.len() <= 512
         && value.bytes().all(|b| {
@@ -16,9 +34,7 @@ pub fn check_image_ref(value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "refusing to write {value:?} to the env file: not an image reference"
-        ))
+        Err(EnvFileError::NotAnImageRef(value.to_string()))
     }
 }
 
@@ -51,19 +67,22 @@ pub fn read_var(path: &Path, var: &str) -> Option<String> {
 
 /// Set each `(var, value)` in the env file, creating it if needed. Every value is checked
 /// first; on any error the file is left as it was.
-pub fn pin(path: &Path, pins: &[(String, String)]) -> Result<(), String> {
+pub fn pin(path: &Path, pins: &[(String, String)]) -> Result<(), EnvFileError> {
     for (var, value) in pins {
         if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!(
-                "refusing to write variable {var:?}: not a variable name"
-            ));
+            return Err(EnvFileError::NotAVariable(var.clone()));
         }
         check_image_ref(value)?;
     }
     let original = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => {
+            return Err(EnvFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut out = String::with_capacity(original.len() + 64);
     let mut done = vec![false; pins.len()];
@@ -113,9 +132,12 @@ pub fn pin(path: &Path, pins: &[(String, String)]) -> Result<(), String> {
         }
         Ok(())
     };
-    write().map_err(|e| {
+    write().map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
+        EnvFileError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 

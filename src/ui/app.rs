@@ -226,6 +226,8 @@ pub struct App {
     pub github: super::github_ui::GithubUi,
     pub tags: Fresh<Vec<RepoTags>>,
     pub deploys: Fresh<DeploySnapshot>,
+    /// A deploy confirmed here whose process has not recorded its deployment yet.
+    pub deploy_starting: Option<super::deploys::Starting>,
     pub logs: LogView,
     pub overlay: Overlay,
     pub message: Option<(String, DateTime<Utc>)>,
@@ -269,6 +271,7 @@ impl App {
             github: Default::default(),
             tags: Fresh::default(),
             deploys: Fresh::default(),
+            deploy_starting: None,
             logs: LogView::new(s.log_ring),
             overlay: Overlay::None,
             message: None,
@@ -462,8 +465,16 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
         Msg::Deploys(read) => match *read {
             Ok(snapshot) => {
                 // Polled often while a deploy runs: a frame only when the store said something new.
-                let changed =
+                let mut changed =
                     app.deploys.data.as_ref() != Some(&snapshot) || app.deploys.error.is_some();
+                if app
+                    .deploy_starting
+                    .as_ref()
+                    .is_some_and(|s| s.ended_by(&snapshot))
+                {
+                    app.deploy_starting = None;
+                    changed = true;
+                }
                 app.deploys.set(snapshot, now);
                 changed
             }
@@ -473,12 +484,16 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             }
         },
         Msg::DeployStarted(Ok(log)) => {
+            if let Some(s) = app.deploy_starting.as_mut() {
+                s.log = Some(log.clone());
+            }
             app.say(format!(
                 "deploy started in the background; its output: {log}"
             ));
             true
         }
         Msg::DeployStarted(Err(e)) => {
+            app.deploy_starting = None;
             app.say(format!("could not start the deploy: {e}"));
             true
         }
@@ -1059,6 +1074,11 @@ fn finish_confirm(app: &mut App, confirmed: bool, c: ConfirmDeploy, fx: &mut Vec
             tag: c.tag.clone(),
             previous: c.previous,
         });
+        app.deploy_starting = Some(super::deploys::Starting::new(
+            &c,
+            app.deploys.data.as_ref(),
+            app.now,
+        ));
         app.say(format!("{} {}: starting…", c.kind.as_str(), c.target()));
     } else {
         fx.push(Effect::Audit {
@@ -1091,6 +1111,11 @@ fn refuse_read_only(app: &mut App, action: &str, target: String, fx: &mut Vec<Ef
 }
 
 fn deploy_in_progress(app: &mut App) -> bool {
+    if let Some(s) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
+        let text = format!("a {} to {} is starting", s.kind.as_str(), s.target);
+        app.say(text);
+        return true;
+    }
     let Some(d) = app.deploys.data.as_ref().and_then(|s| s.running.as_ref()) else {
         return false;
     };
@@ -1139,7 +1164,24 @@ pub(super) fn open_deploy_confirm(
     app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
 }
 
+/// `R`: in the tags panel a rollback to the selected tag, elsewhere to the previous version.
 fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
+    if app.focus == Panel::Tags {
+        let sel = app.selected(Panel::Tags);
+        if let Some((service, tag)) = app
+            .tag_rows()
+            .get(sel)
+            .map(|(s, t)| (s.to_string(), (*t).clone()))
+        {
+            if refuse_read_only(app, "rollback", tag.tag.to_string(), fx) || deploy_in_progress(app)
+            {
+                return;
+            }
+            app.overlay =
+                Overlay::Confirm(super::deploys::confirm_rollback_to(app, &service, &tag));
+            return;
+        }
+    }
     if refuse_read_only(app, "rollback", "previous".into(), fx) || deploy_in_progress(app) {
         return;
     }

@@ -5,6 +5,7 @@
 
 use super::app::App;
 use super::draw::{Theme, centered};
+use crate::deploy::previous::{Previous, previous_version};
 use crate::deploy::{STEPS, fmt_ms, short};
 use crate::domain::{ContainerState, ContainerView, TagView};
 use crate::format::age;
@@ -51,14 +52,91 @@ impl DeploySnapshot {
     }
 
     /// The deploy to show in the deploy panel: one in progress, or one that ended within
-    /// the last minute.
+    /// the last minute. An automatic rollback is shown as the deploy it undoes: that row holds
+    /// the failed step, why, and the rollback's progress.
     pub fn panel_deployment(&self, now: DateTime<Utc>) -> Option<&Deployment> {
-        self.running.as_ref().or_else(|| {
+        self.running_deployment().or_else(|| {
             self.recent
                 .first()
                 .filter(|d| d.finished_at.is_some_and(|f| (now - f).num_seconds() < 60))
+                .map(|d| self.parent_of(d).unwrap_or(d))
         })
     }
+
+    /// The deploy in progress, as an operator started it (an automatic rollback's parent).
+    pub fn running_deployment(&self) -> Option<&Deployment> {
+        self.running
+            .as_ref()
+            .map(|d| self.parent_of(d).unwrap_or(d))
+    }
+
+    fn parent_of(&self, d: &Deployment) -> Option<&Deployment> {
+        if d.kind != DeployKind::AutoRollback {
+            return None;
+        }
+        let parent = d.parent_id?;
+        self.recent.iter().find(|p| p.id == parent)
+    }
+}
+
+/// A deploy confirmed in the dashboard whose detached process has not recorded its row yet
+/// (it starts, connects and takes the lock first): the panel says "starting" meanwhile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Starting {
+    pub kind: DeployKind,
+    pub target: String,
+    pub since: DateTime<Utc>,
+    /// The newest deployment known at the confirmation: a newer row is this deploy's.
+    pub after_id: Option<i64>,
+    /// The detached process's output file, once it was started.
+    pub log: Option<String>,
+}
+
+/// How long the panel waits for the detached deploy's row before it says something is wrong.
+const STARTING_PATIENCE_S: i64 = 30;
+
+impl Starting {
+    pub fn new(c: &ConfirmDeploy, snapshot: Option<&DeploySnapshot>, now: DateTime<Utc>) -> Self {
+        Self {
+            kind: c.kind,
+            target: c.target(),
+            since: now,
+            after_id: snapshot.and_then(|s| s.recent.first()).map(|d| d.id),
+            log: None,
+        }
+    }
+
+    /// Past its patience and then as long again: the process was refused (its audit says why)
+    /// or died before recording anything; the dashboard stops waiting for it.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        (now - self.since).num_seconds() >= 2 * STARTING_PATIENCE_S
+    }
+
+    /// The store now holds this deploy (or another one runs): "starting" has ended.
+    pub fn ended_by(&self, snapshot: &DeploySnapshot) -> bool {
+        snapshot.running.is_some() || snapshot.recent.first().map(|d| d.id) > self.after_id
+    }
+}
+
+/// What the deploy panel shows.
+pub enum PanelView<'a> {
+    Starting(&'a Starting),
+    Deployment(&'a Deployment),
+}
+
+/// The deploy panel's content, if any: a running deploy, else one being started from this
+/// dashboard, else one that ended within the last minute.
+pub fn panel_view(app: &App) -> Option<PanelView<'_>> {
+    let snapshot = app.deploys.data.as_ref();
+    if let Some(d) = snapshot.and_then(DeploySnapshot::running_deployment) {
+        return Some(PanelView::Deployment(d));
+    }
+    if let Some(s) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
+        return Some(PanelView::Starting(s));
+    }
+    snapshot
+        .and_then(|s| s.panel_deployment(app.now))
+        .map(PanelView::Deployment)
 }
 
 /// What the confirmation dialog offers. Only `Enter` on the Deploy button sends it on.
@@ -180,6 +258,109 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
     }
 }
 
+/// What `R` and `rollback --previous` go back to (the same function as the engine's).
+pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previous<'a>> {
+    let running = running_app(app);
+    let service = running
+        .map(|c| c.service.as_str())
+        .or(app.services.first().map(String::as_str))?;
+    previous_version(
+        &snapshot.recent,
+        service,
+        running.map(|c| c.image_id.as_str()),
+    )
+}
+
+/// The dialog for rolling back to the tag selected in the tags panel: a rollback, so no
+/// migration runs (`d` deploys the same tag with its migration).
+pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
+    let mut c = confirm_tag(app, service, t);
+    let from_created = running_app(app).and_then(|r| parse_time(r.image_created.as_deref()));
+    c.kind = DeployKind::Rollback;
+    c.title = format!("Roll back {service} to {}?", t.tag);
+    for (k, v) in &mut c.rows {
+        if k == "steps" {
+            *v = steps_line(app, true);
+        }
+    }
+    c.rows.push((
+        "migration".into(),
+        "none: a rollback runs no migration (d deploys this tag with its migration)".into(),
+    ));
+    let mut warnings: Vec<String> = c
+        .warning
+        .take()
+        .map(|w| {
+            w.split("; ")
+                .filter(|p| !p.starts_with("the target is OLDER"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let (Some(f), Some(to)) = (from_created, t.created)
+        && to > f
+    {
+        warnings.insert(
+            0,
+            "the target is NEWER than what runs now: its migrations have not run".to_string(),
+        );
+    }
+    c.warning = (!warnings.is_empty()).then(|| warnings.join("; "));
+    c
+}
+
+/// The tags panel's first column: the cursor (`›`), what runs now (`▶`) and what "previous"
+/// would pick (`↶`, the same rule as `R` elsewhere and `rollback --previous`).
+pub struct TagMarks {
+    previous_tag: Option<String>,
+    previous_digest: Option<String>,
+}
+
+impl TagMarks {
+    pub fn new(app: &App) -> Self {
+        let prev = app
+            .deploys
+            .data
+            .as_ref()
+            .and_then(|s| previous_for(app, s))
+            .map(|p| p.side.clone());
+        Self {
+            previous_tag: prev.as_ref().and_then(|p| {
+                p.tag
+                    .clone()
+                    .or_else(|| p.image.as_deref().map(tag_of_image))
+            }),
+            previous_digest: prev.and_then(|p| p.digest),
+        }
+    }
+
+    fn is_previous(&self, t: &TagView) -> bool {
+        self.previous_tag.as_deref() == Some(t.tag.as_str())
+            || (self.previous_digest.is_some()
+                && self.previous_digest == t.digest.as_ref().map(|d| d.to_string()))
+    }
+
+    pub fn cell(&self, app: &App, row: usize, t: &TagView) -> Cell<'static> {
+        let theme = Theme::new(app.color);
+        let cursor = if app.selected(super::app::Panel::Tags) == row {
+            "›"
+        } else {
+            " "
+        };
+        let (mark, style) = if t.running {
+            ("▶", theme.good())
+        } else if self.is_previous(t) {
+            ("↶", theme.warn())
+        } else {
+            (" ", theme.dim())
+        };
+        Cell::from(Line::from(vec![
+            Span::styled(cursor, theme.accent()),
+            Span::styled(mark, style),
+        ]))
+    }
+}
+
 /// The dialog for rolling back to what ran before the current version.
 pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
     let now = app.now;
@@ -189,24 +370,10 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         .as_ref()
         .ok_or("deploy history not loaded yet")?;
     let running = running_app(app);
-    let running_id = running.map(|c| c.image_id.as_str());
-    let candidates: Vec<&Deployment> = snapshot
-        .recent
-        .iter()
-        .filter(|d| {
-            d.status == DeployStatus::Succeeded
-                && d.kind != DeployKind::AutoRollback
-                && d.from.image.is_some()
-        })
-        .collect();
-    let prev = candidates
-        .iter()
-        .find(|d| d.to.image_id.as_deref() == running_id)
-        .or(candidates.first())
-        .ok_or(
-            "no previous deployment recorded to roll back to (use `elt-console rollback TAG`)",
-        )?;
-    let target = &prev.from;
+    let prev = previous_for(app, snapshot)
+        .ok_or("no previous version recorded to roll back to (use `elt-console rollback TAG`)")?;
+    let target = prev.side;
+    let prev = prev.deployment;
     let mut rows = vec![(
         "from".to_string(),
         match running {
@@ -231,14 +398,28 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
             when(parse_time(target.created.as_deref()), now)
         ),
     ));
+    // Either the version a deployment replaced, or the one it deployed.
+    let replaced = std::ptr::eq(target, &prev.from);
     rows.push((
-        "ran until".into(),
+        if replaced { "ran until" } else { "deployed by" }.into(),
         format!(
             "deployment #{} by {} ({})",
             prev.id,
             prev.actor.user,
-            when(prev.finished_at, now)
+            when(
+                if replaced {
+                    Some(prev.started_at)
+                } else {
+                    prev.finished_at
+                },
+                now
+            )
         ),
+    ));
+    rows.push((
+        "why".into(),
+        "the last version that ran healthy before what runs now; a rollback runs no migration"
+            .into(),
     ));
     rows.push(("steps".into(), steps_line(app, true)));
     Ok(ConfirmDeploy {
@@ -257,20 +438,25 @@ pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
     let Some(s) = app.deploys.data.as_ref() else {
         return vec![];
     };
-    if let Some(d) = &s.running {
+    if let Some(d) = s.running_deployment() {
         let step = d
             .steps
             .iter()
             .rev()
             .find(|st| st.status != "skipped")
-            .map(|st| format!("({}) ", st.name))
-            .unwrap_or_default();
+            .map_or_else(|| "starting".to_string(), |st| st.name.clone());
         return vec![Span::styled(
             format!(
-                "· DEPLOYING {} by {} {step}",
+                "· DEPLOYING {} by {} ({step}) ",
                 d.to.tag.as_deref().unwrap_or("?"),
                 who(d)
             ),
+            theme.warn().add_modifier(Modifier::BOLD),
+        )];
+    }
+    if let Some(st) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
+        return vec![Span::styled(
+            format!("· STARTING {} {}… ", st.kind.as_str(), st.target),
             theme.warn().add_modifier(Modifier::BOLD),
         )];
     }
@@ -299,6 +485,14 @@ fn short_tag(tag: &str) -> String {
     }
 }
 
+/// A deployment's side by tag; "unknown" when the deploy ended before it could tell.
+fn side_label(s: &crate::store::ImageSide) -> String {
+    s.tag
+        .clone()
+        .or_else(|| s.image.as_deref().map(tag_of_image))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn who(d: &Deployment) -> String {
     match &d.actor.ssh_client {
         Some(a) => format!("{}@{a}", d.actor.user),
@@ -317,6 +511,54 @@ fn status_style(theme: Theme, status: DeployStatus) -> Style {
 
 /// Height the deploy panel wants (steps, progress and borders).
 pub const PANEL_HEIGHT: u16 = STEPS.len() as u16 + 3;
+
+pub fn draw_panel(frame: &mut Frame, app: &App, view: PanelView<'_>, area: Rect) {
+    match view {
+        PanelView::Starting(s) => draw_starting_panel(frame, app, s, area),
+        PanelView::Deployment(d) => draw_deploy_panel(frame, app, d, area),
+    }
+}
+
+/// From the confirmation until the detached process has recorded its deployment.
+fn draw_starting_panel(frame: &mut Frame, app: &App, s: &Starting, area: Rect) {
+    let theme = Theme::new(app.color);
+    let waited = (app.now - s.since).num_seconds().max(0);
+    let title = Line::from(vec![
+        Span::styled(" Deploy ", Style::default().add_modifier(Modifier::BOLD)),
+        Span::styled("starting… ", theme.accent()),
+        Span::raw(format!("{} {} ", s.kind.as_str(), s.target)),
+    ]);
+    let mut lines = vec![Line::from(Span::raw(format!(
+        " elt-console {} {} started at {}; waiting for it to take the deploy lock",
+        s.kind.as_str(),
+        s.target,
+        s.since.format("%H:%M:%S UTC")
+    )))];
+    if waited >= STARTING_PATIENCE_S {
+        lines.push(Line::from(Span::styled(
+            format!(
+                " no deployment recorded after {waited} s: it may have been refused or failed; see `elt-console lock status` and its output"
+            ),
+            theme.bad(),
+        )));
+    }
+    if let Some(log) = &s.log {
+        lines.push(Line::from(Span::styled(
+            format!(" output: {log}"),
+            theme.dim(),
+        )));
+    }
+    for name in STEPS {
+        lines.push(Line::from(vec![
+            Span::styled(" · ", theme.dim()),
+            Span::raw(format!("{name:<10}")),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
+}
 
 /// The live steps of the deploy in progress (or the one that just ended).
 pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rect) {
@@ -338,8 +580,8 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
         Span::raw(format!(
             "{} {} -> {} · by {} · {} ",
             d.kind.as_str(),
-            short_tag(d.from.tag.as_deref().unwrap_or("-")),
-            short_tag(d.to.tag.as_deref().unwrap_or("?")),
+            short_tag(&side_label(&d.from)),
+            short_tag(&side_label(&d.to)),
             who(d),
             fmt_ms(took)
         )),
@@ -348,6 +590,15 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
             status_style(theme, d.status),
         ),
     ]);
+    let ended = d.finished_at.is_some();
+    // When a failed step is followed by the automatic rollback, how the deploy ended and why
+    // goes right under that step, before the rollback's own line.
+    let failed_then_rollback = d.steps.iter().find(|s| s.status == "failed").filter(|f| {
+        d.steps
+            .iter()
+            .any(|s| s.name == "rollback" && s.seq > f.seq && s.status != "skipped")
+    });
+    let mut error_shown = false;
     let mut lines: Vec<Line> = Vec::new();
     for (i, name) in STEPS.iter().enumerate() {
         let rec = d.steps.iter().find(|s| s.seq as usize == i + 1);
@@ -357,6 +608,8 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
             Some("running") => ("●", theme.accent()),
             Some("warning") => ("!", theme.warn()),
             Some("skipped") => ("–", theme.dim()),
+            // A deploy that ended (its process died, say) never runs its missing steps.
+            None if ended => ("–", theme.dim()),
             _ => ("·", theme.dim()),
         };
         let mut spans = vec![
@@ -374,21 +627,41 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
             ),
         ];
         let running_here = rec.is_some_and(|r| r.status == "running");
-        let text = if running_here {
-            d.progress.clone().unwrap_or_default()
-        } else {
-            rec.and_then(|r| r.summary.clone()).unwrap_or_default()
+        let text = match rec {
+            Some(_) if running_here => d.progress.clone().unwrap_or_default(),
+            Some(r) => r.summary.clone().unwrap_or_default(),
+            None if ended => "not run: the deploy ended".to_string(),
+            None => String::new(),
         };
         spans.push(Span::raw(text));
         lines.push(Line::from(spans));
+        if let (Some(f), Some(e)) = (failed_then_rollback, &d.error)
+            && f.seq as usize == i + 1
+        {
+            lines.push(Line::from(Span::styled(
+                format!("   ↳ deploy failed: {e}"),
+                theme.bad(),
+            )));
+            error_shown = true;
+        }
     }
-    if let Some(e) = &d.error {
-        lines.push(Line::from(Span::styled(format!(" {e}"), theme.bad())));
-    } else if let Some(ms) = d.downtime_ms {
-        lines.push(Line::from(Span::styled(
-            format!(" downtime {}", fmt_ms(ms)),
-            theme.good(),
-        )));
+    match (&d.error, d.downtime_ms) {
+        (Some(e), _) if !error_shown => {
+            lines.push(Line::from(Span::styled(format!(" {e}"), theme.bad())));
+        }
+        (_, Some(ms)) => lines.push(Line::from(Span::styled(
+            if d.status == DeployStatus::Succeeded {
+                format!(" downtime {}", fmt_ms(ms))
+            } else {
+                format!(" {}: users' outage {}", d.status.as_str(), fmt_ms(ms))
+            },
+            if d.status == DeployStatus::Succeeded {
+                theme.good()
+            } else {
+                theme.warn()
+            },
+        ))),
+        _ => {}
     }
     // On a short panel keep the step in progress in view.
     let inner = area.height.saturating_sub(2) as usize;
@@ -399,6 +672,8 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
         .map(|s| s.seq as usize)
         .max()
         .unwrap_or(1);
+    // Once it ended, its last lines (the outcome) matter most.
+    let current = if ended { lines.len() } else { current };
     let skip = current
         .saturating_sub(inner.max(1))
         .min(lines.len().saturating_sub(inner));
@@ -489,12 +764,7 @@ pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
         .unwrap_or_default();
     let popup = centered(area, area.width.saturating_sub(4), list.len() as u16 + 4);
     frame.render_widget(Clear, popup);
-    let side = |s: &crate::store::ImageSide| {
-        s.tag
-            .clone()
-            .or_else(|| s.image.as_deref().map(tag_of_image))
-            .unwrap_or_else(|| "-".into())
-    };
+    let side = side_label;
     let rows: Vec<Row> = list
         .iter()
         .skip(scroll as usize)

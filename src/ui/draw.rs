@@ -286,19 +286,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
     draw_gpu(frame, app, gpu);
     draw_runs(frame, app, runs);
     draw_tags(frame, app, tags);
-    match app
-        .deploys
-        .data
-        .as_ref()
-        .and_then(|s| s.panel_deployment(app.now))
-    {
+    match super::deploys::panel_view(app) {
         // A deploy in progress (from any operator) takes the top of the logs area.
-        Some(d) => {
+        Some(view) => {
             let height = super::deploys::PANEL_HEIGHT
                 .min(bottom.height.saturating_sub(3).max(bottom.height * 2 / 3));
             let [deploy, logs] =
                 Layout::vertical([Constraint::Length(height), Constraint::Min(3)]).areas(bottom);
-            super::deploys::draw_deploy_panel(frame, app, d, deploy);
+            super::deploys::draw_panel(frame, app, view, deploy);
             draw_logs(frame, app, logs);
         }
         None => draw_logs(frame, app, bottom),
@@ -789,7 +784,8 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
     let inner = area.width.saturating_sub(2);
     let narrow = inner < 56;
     let wide = area.width >= 60;
-    let mut columns: Vec<(&str, u16)> = vec![(" ", 1), ("TAG", 0), ("SHA", 7)];
+    let marks = super::deploys::TagMarks::new(app);
+    let mut columns: Vec<(&str, u16)> = vec![(" ", 2), ("TAG", 0), ("SHA", 7)];
     if narrow {
         columns.extend([("AGE", 5), ("CI", 7)]);
     } else {
@@ -811,7 +807,8 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
     let rows: Vec<Row> = tag_rows
         .iter()
         .zip(names)
-        .map(|((_, t), name)| {
+        .enumerate()
+        .map(|(i, ((_, t), name))| {
             let ci_style = match t.ci.as_deref() {
                 Some("success") => theme.good(),
                 Some("failure") => theme.bad(),
@@ -819,7 +816,7 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                 None => theme.dim(),
             };
             let mut cells = vec![
-                Cell::from(if t.running { "▶" } else { " " }).style(theme.good()),
+                marks.cell(app, i, t),
                 Cell::from(name),
                 Cell::from(
                     t.revision

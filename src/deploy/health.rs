@@ -1,0 +1,214 @@
+//! Waiting until healthy (container healthcheck plus endpoints) and when the old version
+//! stopped (the downtime's start).
+
+use super::Engine;
+use super::error::HealthError;
+use super::seams::{Health, Host, Seams};
+use crate::domain::{ContainerState, HealthState};
+use std::time::{Duration, Instant};
+
+impl<S: Seams> Engine<S> {
+    /// Start watching for the moment the running containers of `services` stop, so the
+    /// downtime starts when the old version really went away, not when compose started.
+    pub(super) async fn watch_death(&self, services: &[String]) -> Option<DeathWatch> {
+        let ids: Vec<String> = self
+            .current_containers()
+            .await
+            .ok()?
+            .into_iter()
+            .filter(|(s, c)| services.contains(s) && c.state == ContainerState::Running)
+            .map(|(_, c)| c.id)
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let host = self.host.clone();
+        let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let limit = self.settings.recreate_timeout();
+        Some(DeathWatch(tokio::spawn(async move {
+            host.first_death(ids, since, limit).await
+        })))
+    }
+
+    /// Poll until every service's container is running and healthy (by its own healthcheck,
+    /// if it has one) and every configured endpoint answers OK `health_successes` times in a
+    /// row. Returns when the streak began (the moment the app was first seen up).
+    pub(super) async fn wait_healthy(
+        &self,
+        services: &[String],
+        step: &'static str,
+    ) -> Result<Instant, HealthError> {
+        let timeout = self.settings.health_timeout;
+        let interval = self.settings.health_interval;
+        let needed = self.settings.health_successes;
+        let deadline = Instant::now() + timeout;
+        let mut streak = 0u32;
+        let mut streak_start = Instant::now();
+        // Since when every endpoint has answered OK without a break: the app serves again,
+        // even while its container healthcheck still says "starting".
+        let mut serving_since: Option<Instant> = None;
+        let mut last_reason = HealthError::NotChecked;
+        loop {
+            let now = Instant::now();
+            let poll = self.health_once(services).await;
+            serving_since = if poll.serving {
+                Some(serving_since.unwrap_or(now))
+            } else {
+                None
+            };
+            match poll.verdict {
+                Ok(()) => {
+                    if streak == 0 {
+                        streak_start = now;
+                    }
+                    streak += 1;
+                    if streak >= needed {
+                        return Ok(serving_since.unwrap_or(streak_start).min(streak_start));
+                    }
+                    self.progress(
+                        step,
+                        format!("healthy {streak}/{needed}"),
+                        streak as u64,
+                        needed as u64,
+                    );
+                }
+                Err(reason) => {
+                    streak = 0;
+                    if reason.is_final() {
+                        return Err(reason);
+                    }
+                    self.progress(
+                        step,
+                        format!(
+                            "waiting ({}s/{}s): {reason}",
+                            (timeout.saturating_sub(deadline.saturating_duration_since(now)))
+                                .as_secs(),
+                            timeout.as_secs()
+                        ),
+                        0,
+                        needed as u64,
+                    );
+                    last_reason = reason;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(HealthError::Timeout {
+                    secs: timeout.as_secs(),
+                    last: Box::new(last_reason),
+                });
+            }
+            // Confirmations come quicker than the first wait: the app is up, we only make sure.
+            let pause = if streak > 0 { interval / 4 } else { interval };
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+
+    /// One check of every service container and endpoint.
+    pub(super) async fn health_once(&self, services: &[String]) -> HealthPoll {
+        let containers = match self.current_containers().await {
+            Ok(c) => c,
+            Err(e) => {
+                return HealthPoll {
+                    verdict: Err(HealthError::Docker(e)),
+                    serving: false,
+                };
+            }
+        };
+        let mut verdict: Result<(), HealthError> = Ok(());
+        let mut running = true;
+        for s in services {
+            let Some(c) = containers.get(s) else {
+                verdict = Err(HealthError::NoContainer { service: s.clone() });
+                running = false;
+                break;
+            };
+            let this = match c.state {
+                ContainerState::Running => match c.health {
+                    HealthState::Healthy | HealthState::None => Ok(()),
+                    HealthState::Starting => Err(HealthError::Starting { service: s.clone() }),
+                    // Not final: a model that loads for longer than the image's start period
+                    // turns healthy later, and the deadline is the operator's to set.
+                    HealthState::Unhealthy => Err(HealthError::Unhealthy { service: s.clone() }),
+                },
+                ContainerState::Exited | ContainerState::Dead => Err(HealthError::Exited {
+                    service: s.clone(),
+                    container: c.name.clone(),
+                    code: c.exit_code,
+                }),
+                other => Err(HealthError::State {
+                    service: s.clone(),
+                    state: format!("{other:?}").to_lowercase(),
+                }),
+            };
+            if c.state != ContainerState::Running {
+                running = false;
+            }
+            if let Err(e) = this {
+                let fatal = e.is_final();
+                if verdict.is_ok() || fatal {
+                    verdict = Err(e);
+                }
+                if fatal {
+                    break;
+                }
+            }
+        }
+        if !running || verdict.as_ref().is_err_and(HealthError::is_final) {
+            return HealthPoll {
+                verdict,
+                serving: false,
+            };
+        }
+        // Endpoints are asked even while a healthcheck starts, to know when serving resumed.
+        let results = self.health.check_all(&self.settings.endpoints).await;
+        let bad = results.iter().find(|r| !r.ok);
+        let serving = bad.is_none();
+        if let (Some(bad), Ok(())) = (bad, &verdict) {
+            verdict = Err(HealthError::Endpoint {
+                name: bad.name.clone(),
+                url: bad.url.clone(),
+                error: bad.error.clone(),
+            });
+        }
+        HealthPoll { verdict, serving }
+    }
+}
+
+/// The instant the old containers died (from the engine's event), or when the recreate began
+/// if that is unknown (nothing ran, or the event stream failed).
+pub(super) async fn stopped_at(
+    death: Option<DeathWatch>,
+    fallback: Instant,
+    wait: Duration,
+) -> Instant {
+    let Some(mut watch) = death else {
+        return fallback;
+    };
+    // The death happened during the recreate, long before health; the event is there by now.
+    let died = match tokio::time::timeout(wait, &mut watch.0).await {
+        Ok(Ok(Some(t))) => t,
+        _ => return fallback,
+    };
+    let ago = std::time::SystemTime::now()
+        .duration_since(died)
+        .unwrap_or_default();
+    Instant::now()
+        .checked_sub(ago)
+        .filter(|t| *t >= fallback)
+        .unwrap_or(fallback)
+}
+
+/// One health poll: the verdict for the deploy, and whether every endpoint answered OK.
+pub(super) struct HealthPoll {
+    pub(super) verdict: Result<(), HealthError>,
+    pub(super) serving: bool,
+}
+
+/// The task waiting for the old containers' `die` event; stopped when no longer needed.
+pub(super) struct DeathWatch(tokio::task::JoinHandle<Option<std::time::SystemTime>>);
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

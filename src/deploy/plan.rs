@@ -1,0 +1,316 @@
+//! What a deploy will do: what runs now, the target resolved in the registry (or locally),
+//! and the dry run.
+
+use super::compose::Runtime;
+use super::error::PlanError;
+use super::seams::{Host, Registry, Seams};
+use super::types::*;
+use super::util::*;
+use super::{Engine, envfile, previous};
+use crate::config::ServiceConfig;
+use crate::domain::{CommitSha, ContainerState, ContainerView, Digest, ImageRepo, Tag};
+use crate::sources::docker::DockerError;
+use crate::sources::registry::RegistryError;
+use crate::store::{DeployKind, DeployStatus, ImageSide};
+use std::collections::HashMap;
+
+impl<S: Seams> Engine<S> {
+    /// The newest non-one-off container of each service of the project.
+    pub(super) async fn current_containers(
+        &self,
+    ) -> Result<HashMap<String, ContainerView>, DockerError> {
+        let list = self.host.containers(&self.settings.project).await?;
+        let mut map: HashMap<String, ContainerView> = HashMap::new();
+        for c in list.into_iter().filter(|c| !c.oneoff) {
+            let better = match map.get(&c.service) {
+                None => true,
+                Some(old) => {
+                    (c.state == ContainerState::Running, c.started_at)
+                        > (old.state == ContainerState::Running, old.started_at)
+                }
+            };
+            if better {
+                map.insert(c.service.clone(), c);
+            }
+        }
+        Ok(map)
+    }
+
+    pub(super) async fn resolve_service(
+        &self,
+        svc: &ServiceConfig,
+        target: &Target,
+        running: Option<&ContainerView>,
+        kind: DeployKind,
+    ) -> Result<PlanService, PlanError> {
+        let repo = &svc.image;
+        let from = self.running_side(svc, running);
+        let mut to: ImageSide;
+        let pin_tag: Option<String>;
+        match target {
+            Target::Previous => {
+                let prev = self.previous_side(svc, running)?;
+                to = prev.clone();
+                pin_tag = prev
+                    .tag
+                    .clone()
+                    .or_else(|| prev.image.as_deref().and_then(tag_of));
+                // Prefer the local copy (no registry needed); else the registry by tag.
+                let local = match &prev.image_id {
+                    Some(id) => self.host.local_image(id).await?,
+                    None => None,
+                };
+                if local.is_none() {
+                    let tag = pin_tag
+                        .as_deref()
+                        .and_then(|t| Tag::parse(t).ok())
+                        .ok_or_else(|| PlanError::PreviousGone {
+                            service: svc.name.clone(),
+                            image: prev.image.clone().unwrap_or_else(|| "?".into()),
+                        })?;
+                    to = self.describe_in_registry(repo, &tag).await?;
+                }
+            }
+            Target::Tag(tag) => {
+                let local = if kind == DeployKind::Rollback {
+                    self.host.local_image(&repo.with_tag(tag)).await?
+                } else {
+                    None
+                };
+                match local {
+                    // A rollback to a retained image needs no registry at all.
+                    Some(img) => {
+                        to = side_of_local(&img, repo);
+                        to.tag = Some(tag.to_string());
+                        to.image = Some(repo.with_tag(tag));
+                    }
+                    None => to = self.describe_in_registry(repo, tag).await?,
+                }
+                pin_tag = Some(tag.to_string());
+            }
+            Target::Latest => {
+                let latest = Tag::parse("latest")?;
+                to = self.describe_in_registry(repo, &latest).await?;
+                pin_tag = self.commit_tag_for(svc, &to).await;
+            }
+        }
+        let to_ref = match (&pin_tag, &to.digest) {
+            (Some(t), _) if t != "latest" || target != &Target::Latest => {
+                let tag = Tag::parse(t).map_err(|source| PlanError::BadTag {
+                    service: svc.name.clone(),
+                    source,
+                })?;
+                repo.with_tag(&tag)
+            }
+            (_, Some(d)) => {
+                let digest = Digest::parse(d)?;
+                repo.with_digest(&digest)
+            }
+            _ => {
+                return Err(PlanError::NoTarget {
+                    service: svc.name.clone(),
+                });
+            }
+        };
+        envfile::check_image_ref(&to_ref)?;
+        if to.tag.is_none() {
+            to.tag = pin_tag.clone();
+        }
+        to.image = Some(to_ref.clone());
+        let older = match (
+            from.created.as_deref().and_then(parse_time),
+            to.created.as_deref().and_then(parse_time),
+        ) {
+            (Some(f), Some(t)) => Some(t < f),
+            _ => None,
+        };
+        Ok(PlanService {
+            service: svc.name.clone(),
+            from,
+            to,
+            older,
+            to_ref,
+            repo: Some(repo.clone()),
+            image_var: svc.image_var.clone(),
+            migrate_service: svc.migrate_service.clone(),
+            pin_tag,
+        })
+    }
+
+    /// What runs now for `svc`: its container's image, else what the env file pins.
+    pub(super) fn running_side(
+        &self,
+        svc: &ServiceConfig,
+        running: Option<&ContainerView>,
+    ) -> ImageSide {
+        match running {
+            Some(c) => ImageSide {
+                image: Some(c.image.clone()),
+                tag: tag_of(&c.image),
+                digest: digest_for(&c.repo_digests, &svc.image),
+                sha: c.revision.clone(),
+                image_id: Some(c.image_id.clone()),
+                created: c.image_created.clone(),
+            },
+            None => ImageSide {
+                image: envfile::read_var(&self.settings.env_file.clone(), &svc.image_var),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The last version that ran healthy before what runs now (`previous::previous_version`).
+    pub(super) fn previous_side(
+        &self,
+        svc: &ServiceConfig,
+        running: Option<&ContainerView>,
+    ) -> Result<ImageSide, PlanError> {
+        let list = self.store.deployments(500)?;
+        previous::previous_version(&list, &svc.name, running.map(|c| c.image_id.as_str()))
+            .map(|p| p.side.clone())
+            .ok_or_else(|| PlanError::NoPrevious {
+                service: svc.name.clone(),
+                store: self.store.path().to_path_buf(),
+            })
+    }
+
+    pub(super) async fn describe_in_registry(
+        &self,
+        repo: &ImageRepo,
+        tag: &Tag,
+    ) -> Result<ImageSide, PlanError> {
+        let mut delay = self.settings.registry_retry_delay;
+        let mut attempt = 1;
+        loop {
+            match self.registry.describe(repo, tag).await {
+                Ok(d) => {
+                    return Ok(ImageSide {
+                        image: Some(repo.with_tag(tag)),
+                        tag: Some(tag.to_string()),
+                        digest: Some(d.digest.to_string()),
+                        sha: d.revision().map(|s| s.to_string()),
+                        image_id: None,
+                        created: d
+                            .labels
+                            .get("org.opencontainers.image.created")
+                            .cloned()
+                            .or(d.created.map(|c| c.to_rfc3339())),
+                    });
+                }
+                Err(RegistryError::NotFound { .. }) => {
+                    return Err(PlanError::NoSuchTag {
+                        tag: tag.to_string(),
+                        repo: repo.to_string(),
+                    });
+                }
+                Err(e) if e.is_transient() && attempt < self.settings.registry_attempts => {
+                    tracing::info!("registry: {e}; retrying in {delay:?}");
+                    tokio::select! {
+                        _ = self.interrupt.cancelled() => return Err(e.into()),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The commit tag (`main-<sha>`) that points at the same digest as `latest`, so the env
+    /// file pins a name that will not move.
+    pub(super) async fn commit_tag_for(
+        &self,
+        svc: &ServiceConfig,
+        latest: &ImageSide,
+    ) -> Option<String> {
+        let sha = CommitSha::parse(latest.sha.as_deref()?).ok()?;
+        let short_sha = CommitSha::parse(sha.short()).ok()?;
+        for pattern in &svc.commit_tags {
+            for s in [&sha, &short_sha] {
+                let tag = pattern.tag_for(s);
+                if let Ok(d) = self.registry.resolve(&svc.image, &tag).await
+                    && Some(d.to_string()) == latest.digest
+                {
+                    return Some(tag.to_string());
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) async fn dry_run(&mut self, req: &DeployRequest) -> Outcome {
+        let current = match self.current_containers().await {
+            Ok(c) => c,
+            Err(e) => return self.finish(DeployStatus::Failed, format!("dry run: {e}"), None),
+        };
+        let mut plans = Vec::new();
+        for svc in self.settings.services.clone() {
+            match self
+                .resolve_service(&svc, &req.target, current.get(&svc.name), req.kind)
+                .await
+            {
+                Ok(p) => plans.push(p),
+                Err(e) => return self.finish(DeployStatus::Failed, format!("dry run: {e}"), None),
+            }
+        }
+        self.emit(DeployEvent::Plan {
+            services: plans.clone(),
+        });
+        let mut lines = Vec::new();
+        let same = plans.iter().all(|p| {
+            current.get(&p.service).is_some_and(|c| {
+                c.state == ContainerState::Running
+                    && (p.to.digest.is_some()
+                        && p.to.digest
+                            == digest_for(
+                                &c.repo_digests,
+                                p.repo.as_ref().unwrap_or(&self.settings.services[0].image),
+                            )
+                        || p.to.image_id.as_deref() == Some(c.image_id.as_str()))
+            })
+        });
+        if same && !req.force {
+            lines.push(
+                "the target already runs: a deploy would stop at the compare step".to_string(),
+            );
+        } else {
+            let backup = self.settings.backup_command.as_str();
+            lines.push(if backup.is_empty() {
+                "backup: none configured".into()
+            } else {
+                format!("backup: run `{backup}`")
+            });
+            for p in plans.iter().filter(|_| req.kind != DeployKind::Rollback) {
+                if let Some(m) = &p.migrate_service {
+                    lines.push(format!("migrate: `compose run --rm {m}` with {}", p.to_ref));
+                }
+            }
+            lines.push(format!(
+                "recreate {} with {} via {}, pinned in {}",
+                plans
+                    .iter()
+                    .map(|p| p.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                plans[0].to_ref,
+                self.runtime.describe(),
+                self.settings.env_file.display()
+            ));
+            lines.push(format!(
+                "wait up to {} s for health, then {}",
+                self.settings.health_timeout.as_secs(),
+                if req.kind == DeployKind::Deploy {
+                    "roll back automatically on failure"
+                } else {
+                    "report (a rollback is not rolled back)"
+                }
+            ));
+        }
+        self.finish(
+            DeployStatus::Skipped,
+            format!("dry run, nothing changed: {}", lines.join("; ")),
+            None,
+        )
+    }
+}

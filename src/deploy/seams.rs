@@ -1,0 +1,178 @@
+//! The engine's seams: everything outside it that a deploy talks to, each a trait with the
+//! real implementation here and fakes in the engine's tests (tests/engine_fake.rs).
+//!
+//! - `Runtime` (compose.rs): what runs the services: one-off steps and the switch.
+//! - `Host`: the container engine beside it: the project's containers (state and healthcheck),
+//!   local images, pulls, and the event that the old containers stopped.
+//! - `Registry`: resolving a tag to a digest and its labels.
+//! - `Health`: the configured HTTP endpoints.
+//!
+//! A new runtime (Swarm, a remote engine) or a start-first strategy is a new implementation of
+//! these, chosen by a new `Seams` bundle; the step machine does not change.
+
+use super::compose::{ComposeCli, Runtime};
+use crate::config::HealthEndpoint;
+use crate::domain::{ContainerView, Digest, HealthResult, ImageRepo, Tag};
+use crate::sources::docker::{DockerError, DockerSource, LocalImage, PullEvent};
+use crate::sources::health::HealthChecker;
+use crate::sources::registry::{RegistryError, RegistrySource, TagDetails};
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+/// The container engine on the deploy's host.
+pub trait Host: Send + Sync + Clone + 'static {
+    /// Every container of the compose project (one-offs included).
+    fn containers(
+        &self,
+        project: &str,
+    ) -> impl Future<Output = Result<Vec<ContainerView>, DockerError>> + Send;
+    /// The local image a reference (tag, digest reference or id) names, if any.
+    fn local_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<LocalImage>, DockerError>> + Send;
+    fn tag_image(
+        &self,
+        image: &str,
+        repo: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send;
+    /// Local images of a repository, newest first.
+    fn repo_images(
+        &self,
+        repo: &str,
+    ) -> impl Future<Output = Result<Vec<LocalImage>, DockerError>> + Send;
+    fn remove_image(&self, reference: &str)
+    -> impl Future<Output = Result<(), DockerError>> + Send;
+    /// Pull a reference, reporting per-layer progress.
+    fn pull(
+        &self,
+        reference: &str,
+        credentials: Option<(String, String)>,
+    ) -> BoxStream<'static, Result<PullEvent, DockerError>>;
+    /// When the first of `ids` stopped (its `die` event since `since`), waiting up to `limit`.
+    fn first_death(
+        &self,
+        ids: Vec<String>,
+        since: DateTime<Utc>,
+        limit: Duration,
+    ) -> impl Future<Output = Option<SystemTime>> + Send;
+}
+
+/// Where images come from.
+pub trait Registry: Send + Sync {
+    fn describe(
+        &self,
+        repo: &ImageRepo,
+        tag: &Tag,
+    ) -> impl Future<Output = Result<TagDetails, RegistryError>> + Send;
+    fn resolve(
+        &self,
+        repo: &ImageRepo,
+        tag: &Tag,
+    ) -> impl Future<Output = Result<Digest, RegistryError>> + Send;
+}
+
+/// The app's HTTP health endpoints (the container healthcheck comes with `Host::containers`).
+pub trait Health: Send + Sync {
+    fn check_all(
+        &self,
+        endpoints: &[HealthEndpoint],
+    ) -> impl Future<Output = Vec<HealthResult>> + Send;
+}
+
+/// One choice of implementation for every seam.
+pub trait Seams: 'static {
+    type Runtime: Runtime;
+    type Host: Host;
+    type Registry: Registry;
+    type Health: Health;
+}
+
+/// This host: compose CLI, the Docker engine, the OCI registry, reqwest.
+pub struct Real;
+
+impl Seams for Real {
+    type Runtime = ComposeCli;
+    type Host = DockerSource;
+    type Registry = RegistrySource;
+    type Health = HealthChecker;
+}
+
+impl Host for DockerSource {
+    fn containers(
+        &self,
+        project: &str,
+    ) -> impl Future<Output = Result<Vec<ContainerView>, DockerError>> + Send {
+        self.project_containers(project)
+    }
+    fn local_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<LocalImage>, DockerError>> + Send {
+        DockerSource::local_image(self, reference)
+    }
+    fn tag_image(
+        &self,
+        image: &str,
+        repo: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send {
+        DockerSource::tag_image(self, image, repo, tag)
+    }
+    fn repo_images(
+        &self,
+        repo: &str,
+    ) -> impl Future<Output = Result<Vec<LocalImage>, DockerError>> + Send {
+        DockerSource::repo_images(self, repo)
+    }
+    fn remove_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send {
+        DockerSource::remove_image(self, reference)
+    }
+    fn pull(
+        &self,
+        reference: &str,
+        credentials: Option<(String, String)>,
+    ) -> BoxStream<'static, Result<PullEvent, DockerError>> {
+        Box::pin(DockerSource::pull(self, reference, credentials))
+    }
+    async fn first_death(
+        &self,
+        ids: Vec<String>,
+        since: DateTime<Utc>,
+        limit: Duration,
+    ) -> Option<SystemTime> {
+        DockerSource::first_death(self, &ids, since, limit).await
+    }
+}
+
+impl Registry for RegistrySource {
+    fn describe(
+        &self,
+        repo: &ImageRepo,
+        tag: &Tag,
+    ) -> impl Future<Output = Result<TagDetails, RegistryError>> + Send {
+        RegistrySource::describe(self, repo, tag)
+    }
+    fn resolve(
+        &self,
+        repo: &ImageRepo,
+        tag: &Tag,
+    ) -> impl Future<Output = Result<Digest, RegistryError>> + Send {
+        RegistrySource::resolve(self, repo, tag)
+    }
+}
+
+impl Health for HealthChecker {
+    fn check_all(
+        &self,
+        endpoints: &[HealthEndpoint],
+    ) -> impl Future<Output = Vec<HealthResult>> + Send {
+        HealthChecker::check_all(self, endpoints)
+    }
+}

@@ -1,0 +1,830 @@
+//! The deploy engine's step machine on fake seams: every branch, without Docker, a registry or
+//! compose, in well under ten seconds. The store is the real SQLite store in a temporary folder.
+//! tests/deploy.rs proves the real seams on the real engine.
+
+use elt_console::config::HealthEndpoint;
+use elt_console::deploy::compose::{Runtime, RuntimeError};
+use elt_console::deploy::seams::{Health, Host, Registry, Seams};
+use elt_console::deploy::settings::DeploySettings;
+use elt_console::deploy::{DeployEvent, DeployRequest, Engine, Outcome, Parts, StepState, Target};
+use elt_console::domain::{
+    ContainerState, ContainerView, Digest, HealthResult, HealthState, ImageRepo, Tag,
+};
+use elt_console::sources::docker::{DockerError, LocalImage, PullEvent};
+use elt_console::sources::registry::{RegistryError, TagDetails};
+use elt_console::store::{Actor, DeployKind, DeployStatus, Store};
+use futures_util::stream::BoxStream;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+const REPO: &str = "ghcr.io/arthurlee116/english-listening-trainer";
+
+fn image_id(v: &str) -> String {
+    format!("sha256:{v:0>64}")
+}
+fn digest(v: &str) -> String {
+    format!("sha256:{v:a>64}")
+}
+fn reference(v: &str) -> String {
+    format!("{REPO}:v{v}")
+}
+
+/// The fake world every seam reads and changes.
+#[derive(Default)]
+struct World {
+    /// Image id of the app's container (None: no container).
+    running: Option<String>,
+    /// The reference the container was created from.
+    running_ref: String,
+    /// Image ids whose container turns healthy.
+    healthy: HashSet<String>,
+    images: Vec<LocalImage>,
+    /// Tags in the registry: tag -> version.
+    registry: HashMap<String, String>,
+    /// Failures to inject: "resolve", "pull", "migrate", "recreate" (the first), "recreate-all".
+    fail: HashSet<&'static str>,
+    recreates: u32,
+    died_at: Option<SystemTime>,
+    /// Cancelled at the first recreate (an interrupt after the point of no return).
+    cancel_on_recreate: Option<CancellationToken>,
+    log: Vec<String>,
+}
+
+type W = Arc<Mutex<World>>;
+
+fn local(v: &str, tags: &[String]) -> LocalImage {
+    LocalImage {
+        id: image_id(v),
+        repo_tags: tags.to_vec(),
+        repo_digests: vec![format!("{REPO}@{}", digest(v))],
+        labels: HashMap::from([(
+            "org.opencontainers.image.revision".to_string(),
+            format!("{v:c>40}"),
+        )]),
+        created: None,
+    }
+}
+
+impl World {
+    fn find(&self, r: &str) -> Option<&LocalImage> {
+        self.images.iter().find(|i| {
+            i.id == r || i.repo_tags.iter().any(|t| t == r) || i.repo_digests.iter().any(|d| d == r)
+        })
+    }
+}
+
+#[derive(Clone)]
+struct FakeHost(W);
+struct FakeRuntime(W);
+struct FakeRegistry(W);
+struct FakeHealth(W);
+struct Fake;
+impl Seams for Fake {
+    type Runtime = FakeRuntime;
+    type Host = FakeHost;
+    type Registry = FakeRegistry;
+    type Health = FakeHealth;
+}
+
+impl Host for FakeHost {
+    async fn containers(&self, _project: &str) -> Result<Vec<ContainerView>, DockerError> {
+        let w = self.0.lock().unwrap();
+        Ok(w.running
+            .iter()
+            .map(|id| ContainerView {
+                id: format!("c-{}", w.recreates),
+                name: "elt-app-1".into(),
+                service: "app".into(),
+                oneoff: false,
+                state: ContainerState::Running,
+                health: if w.healthy.contains(id) {
+                    HealthState::Healthy
+                } else {
+                    HealthState::Unhealthy
+                },
+                exit_code: None,
+                restarts: 0,
+                started_at: None,
+                image: w.running_ref.clone(),
+                image_id: id.clone(),
+                repo_digests: w
+                    .find(id)
+                    .map(|i| i.repo_digests.clone())
+                    .unwrap_or_default(),
+                revision: None,
+                image_created: None,
+                image_version: None,
+                pid: None,
+            })
+            .collect())
+    }
+    async fn local_image(&self, r: &str) -> Result<Option<LocalImage>, DockerError> {
+        Ok(self.0.lock().unwrap().find(r).cloned())
+    }
+    async fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
+        let mut w = self.0.lock().unwrap();
+        let name = format!("{repo}:{tag}");
+        for i in &mut w.images {
+            i.repo_tags.retain(|t| *t != name);
+        }
+        let img = w
+            .images
+            .iter_mut()
+            .find(|i| i.id == image)
+            .ok_or_else(|| DockerError::Api(format!("no such image {image}")))?;
+        img.repo_tags.push(name);
+        Ok(())
+    }
+    async fn repo_images(&self, _repo: &str) -> Result<Vec<LocalImage>, DockerError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .images
+            .iter()
+            .rev()
+            .cloned()
+            .collect())
+    }
+    async fn remove_image(&self, r: &str) -> Result<(), DockerError> {
+        let mut w = self.0.lock().unwrap();
+        w.log.push(format!("rmi {r}"));
+        // As the engine does: the image goes with its last tag (or its digest reference).
+        let Some(at) = w
+            .images
+            .iter()
+            .position(|i| i.repo_tags.iter().chain(&i.repo_digests).any(|t| t == r))
+        else {
+            return Err(DockerError::Api(format!("no such image: {r}")));
+        };
+        let img = &mut w.images[at];
+        img.repo_tags.retain(|t| t != r);
+        if img.repo_tags.is_empty() {
+            w.images.remove(at);
+        }
+        Ok(())
+    }
+    fn pull(
+        &self,
+        r: &str,
+        _credentials: Option<(String, String)>,
+    ) -> BoxStream<'static, Result<PullEvent, DockerError>> {
+        let mut w = self.0.lock().unwrap();
+        w.log.push(format!("pull {r}"));
+        if w.fail.contains("pull") {
+            return Box::pin(futures_util::stream::iter(vec![Err(DockerError::Api(
+                "manifest unknown: manifest unknown".into(),
+            ))]));
+        }
+        let v = w
+            .registry
+            .values()
+            .find(|v| r.ends_with(&digest(v)))
+            .cloned()
+            .unwrap_or_default();
+        w.images.push(local(&v, &[]));
+        let ev = |status: &str, current| PullEvent {
+            layer: "layer1".into(),
+            status: status.into(),
+            current,
+            total: Some(10),
+        };
+        Box::pin(futures_util::stream::iter(vec![
+            Ok(ev("Downloading", Some(5))),
+            Ok(ev("Pull complete", None)),
+        ]))
+    }
+    async fn first_death(
+        &self,
+        _ids: Vec<String>,
+        _since: chrono::DateTime<chrono::Utc>,
+        limit: Duration,
+    ) -> Option<SystemTime> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(t) = self.0.lock().unwrap().died_at {
+                return Some(t);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl Runtime for FakeRuntime {
+    fn describe(&self) -> String {
+        "fake runtime".into()
+    }
+    async fn run_oneoff(
+        &self,
+        service: &str,
+        env: &[(String, String)],
+        _timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        let mut w = self.0.lock().unwrap();
+        w.log.push(format!("run {service} {}", env[0].1));
+        if w.fail.contains("migrate") {
+            return Err(RuntimeError::Failed {
+                command: format!("compose run {service}"),
+                code: 1,
+                output: "schema mismatch".into(),
+            });
+        }
+        Ok("migrated".into())
+    }
+    async fn recreate(
+        &self,
+        services: &[String],
+        env: &[(String, String)],
+        _timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        let mut w = self.0.lock().unwrap();
+        w.recreates += 1;
+        w.log
+            .push(format!("recreate {} {}", services.join(","), env[0].1));
+        if let Some(t) = w.cancel_on_recreate.take() {
+            t.cancel();
+        }
+        let failing =
+            w.fail.contains("recreate-all") || (w.fail.contains("recreate") && w.recreates == 1);
+        // The old container is gone either way.
+        w.died_at = Some(SystemTime::now());
+        if failing {
+            w.running = None;
+            return Err(RuntimeError::Failed {
+                command: "compose up".into(),
+                code: 1,
+                output: "port is already allocated".into(),
+            });
+        }
+        let id = w.find(&env[0].1).map(|i| i.id.clone());
+        w.running = id;
+        w.running_ref = env[0].1.clone();
+        Ok("Recreating elt-app-1 ... done".into())
+    }
+}
+
+impl Registry for FakeRegistry {
+    async fn describe(&self, repo: &ImageRepo, tag: &Tag) -> Result<TagDetails, RegistryError> {
+        let d = self.resolve(repo, tag).await?;
+        let v = self.0.lock().unwrap().registry[tag.as_str()].clone();
+        Ok(TagDetails {
+            digest: d,
+            labels: local(&v, &[]).labels,
+            created: None,
+            size_bytes: Some(1000),
+            platform: None,
+            problem: None,
+        })
+    }
+    async fn resolve(&self, repo: &ImageRepo, tag: &Tag) -> Result<Digest, RegistryError> {
+        let w = self.0.lock().unwrap();
+        match w.registry.get(tag.as_str()) {
+            Some(v) if !w.fail.contains("resolve") => Ok(Digest::parse(&digest(v)).unwrap()),
+            _ => Err(RegistryError::NotFound {
+                what: format!("{repo}:{tag}"),
+            }),
+        }
+    }
+}
+
+impl Health for FakeHealth {
+    async fn check_all(&self, endpoints: &[HealthEndpoint]) -> Vec<HealthResult> {
+        let w = self.0.lock().unwrap();
+        let ok = w.running.as_ref().is_some_and(|id| w.healthy.contains(id));
+        endpoints
+            .iter()
+            .map(|e| HealthResult {
+                name: e.name.clone(),
+                url: e.url.clone(),
+                ok,
+                status: Some(if ok { 200 } else { 503 }),
+                latency_ms: 1,
+                app_status: None,
+                version: None,
+                error: (!ok).then(|| "HTTP 503".into()),
+                checked_at: chrono::Utc::now(),
+            })
+            .collect()
+    }
+}
+
+/// v1 runs (healthy, pinned in the env file); v2 and v4 are good images in the registry, v3 a
+/// bad one; v1 and v2's images are local.
+struct Harness {
+    dir: tempfile::TempDir,
+    world: W,
+    settings: DeploySettings,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = elt_console::config::load(&elt_console::config::Sources::default())
+            .unwrap()
+            .config;
+        config.deployment.env_file = dir.path().join(".env");
+        config.deployment.state_dir = dir.path().join("state");
+        std::fs::write(
+            dir.path().join(".env"),
+            format!("IMAGE_TAG={}\n", reference("1")),
+        )
+        .unwrap();
+        let mut settings = DeploySettings::from_config(&config);
+        settings.health_timeout = Duration::from_millis(400);
+        settings.health_interval = Duration::from_millis(10);
+        settings.health_successes = 2;
+        settings.death_event_wait = Duration::from_millis(200);
+        settings.recreate_grace = Duration::from_secs(1);
+        settings.pull_retry_delay = Duration::from_millis(10);
+        settings.registry_retry_delay = Duration::from_millis(10);
+        settings.keep_images = 1;
+        let mut w = World {
+            running: Some(image_id("1")),
+            running_ref: reference("1"),
+            ..Default::default()
+        };
+        for v in ["1", "2", "4"] {
+            w.healthy.insert(image_id(v));
+        }
+        for v in ["1", "2", "3", "4"] {
+            w.registry.insert(format!("v{v}"), v.to_string());
+        }
+        w.images.push(local("1", &[reference("1")]));
+        w.images.push(local("2", &[]));
+        Self {
+            dir,
+            world: Arc::new(Mutex::new(w)),
+            settings,
+        }
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.settings.state_dir).unwrap()
+    }
+
+    async fn run(&self, kind: DeployKind, target: Target, interrupt: CancellationToken) -> Run {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let engine = Engine::<Fake>::new(
+            Parts {
+                settings: self.settings.clone(),
+                runtime: FakeRuntime(self.world.clone()),
+                host: FakeHost(self.world.clone()),
+                registry: FakeRegistry(self.world.clone()),
+                health: FakeHealth(self.world.clone()),
+                store: self.store(),
+                actor: Actor::current(),
+            },
+            tx,
+            interrupt,
+        );
+        let outcome = engine
+            .run(DeployRequest {
+                kind,
+                target,
+                force: false,
+                dry_run: false,
+            })
+            .await;
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        Run { outcome, events }
+    }
+
+    async fn deploy(&self, v: &str) -> Run {
+        self.run(DeployKind::Deploy, tag(v), CancellationToken::new())
+            .await
+    }
+
+    fn running(&self) -> Option<String> {
+        self.world.lock().unwrap().running.clone()
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.world.lock().unwrap().log.clone()
+    }
+
+    fn fail(&self, what: &'static str) {
+        self.world.lock().unwrap().fail.insert(what);
+    }
+
+    fn env(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(".env")).unwrap()
+    }
+}
+
+fn tag(v: &str) -> Target {
+    Target::Tag(Tag::parse(&format!("v{v}")).unwrap())
+}
+
+struct Run {
+    outcome: Outcome,
+    events: Vec<DeployEvent>,
+}
+
+impl Run {
+    /// How each step ended, by name (the last event for it).
+    fn step(&self, name: &str) -> (StepState, String) {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                DeployEvent::Step {
+                    name: n,
+                    state,
+                    summary,
+                    ..
+                } if *n == name && *state != StepState::Running => Some((*state, summary.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no end for step {name}: {:?}", self.events))
+    }
+
+    fn status(&self) -> DeployStatus {
+        self.outcome.status
+    }
+
+    /// Every step from `from` on, except record, ended skipped.
+    fn skipped_from(&self, from: &str) {
+        let names = elt_console::deploy::STEPS;
+        let start = names.iter().position(|n| *n == from).unwrap();
+        for n in &names[start..names.len() - 1] {
+            assert_eq!(self.step(n).0, StepState::Skipped, "{n}: {:?}", self.events);
+        }
+        assert_eq!(self.step("record").0, StepState::Ok);
+    }
+}
+
+#[tokio::test]
+async fn a_good_deploy_runs_every_step_and_records_it() {
+    let h = Harness::new();
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    for n in [
+        "lock",
+        "resolve",
+        "pull",
+        "compare",
+        "migrate",
+        "recreate",
+        "health",
+        "retention",
+        "record",
+    ] {
+        assert_eq!(r.step(n).0, StepState::Ok, "{n}");
+    }
+    assert_eq!(
+        r.step("backup"),
+        (
+            StepState::Skipped,
+            "no deploy.backup_command configured".into()
+        )
+    );
+    assert_eq!(r.step("rollback").1, "not needed");
+    assert_eq!(h.running(), Some(image_id("2")));
+    assert!(
+        h.env().contains(&format!("IMAGE_TAG={}:v2\n", REPO)),
+        "{}",
+        h.env()
+    );
+    assert!(
+        h.log().iter().any(|l| l.starts_with("run migrate")),
+        "{:?}",
+        h.log()
+    );
+    assert!(r.outcome.downtime_ms.is_some());
+    let d = h.store().deployments(1).unwrap().remove(0);
+    assert_eq!(d.status, DeployStatus::Succeeded);
+    assert_eq!(d.from.image_id, Some(image_id("1")));
+    assert_eq!(d.to.image_id, Some(image_id("2")));
+    assert_eq!(d.steps.len(), 11);
+    let audit = h.store().audit_entries(10).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "deploy" && a.outcome == "attempted")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "deploy" && a.outcome == "succeeded")
+    );
+}
+
+#[tokio::test]
+async fn the_same_image_is_skipped_without_touching_anything() {
+    let h = Harness::new();
+    let r = h.deploy("1").await;
+    assert_eq!(r.status(), DeployStatus::Skipped);
+    assert!(
+        r.outcome.message.contains("already runs"),
+        "{}",
+        r.outcome.message
+    );
+    r.skipped_from("backup");
+    assert!(
+        !h.log()
+            .iter()
+            .any(|l| l.starts_with("recreate") || l.starts_with("run"))
+    );
+}
+
+#[tokio::test]
+async fn each_step_before_the_switch_failing_leaves_the_running_version_untouched() {
+    for (what, step) in [
+        ("resolve", "resolve"),
+        ("pull", "pull"),
+        ("migrate", "migrate"),
+    ] {
+        let h = Harness::new();
+        h.fail(what);
+        // v4 is not local: the pull step must pull it.
+        let r = h.deploy("4").await;
+        assert_eq!(
+            r.status(),
+            DeployStatus::Failed,
+            "{what}: {}",
+            r.outcome.message
+        );
+        assert_eq!(r.step(step).0, StepState::Failed, "{what}");
+        if what == "resolve" {
+            assert!(
+                r.outcome
+                    .message
+                    .starts_with(&format!("tag v4 does not exist in {REPO}")),
+                "{}",
+                r.outcome.message
+            );
+        }
+        assert!(
+            r.outcome.message.contains("nothing was changed"),
+            "{}",
+            r.outcome.message
+        );
+        let next = elt_console::deploy::STEPS
+            .iter()
+            .position(|n| *n == step)
+            .unwrap()
+            + 1;
+        r.skipped_from(elt_console::deploy::STEPS[next]);
+        assert_eq!(h.running(), Some(image_id("1")), "{what}");
+        assert!(!h.log().iter().any(|l| l.starts_with("recreate")), "{what}");
+        // What ran is recorded even when the target never resolved.
+        let d = h.store().deployments(1).unwrap().remove(0);
+        assert_eq!(d.from.image_id, Some(image_id("1")), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_backup_stops_the_deploy_unless_it_is_optional() {
+    let h = Harness::new();
+    let mut settings = h.settings.clone();
+    settings.backup_command = "echo no space left >&2; exit 3".into();
+    let h = Harness { settings, ..h };
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Failed);
+    let (state, summary) = r.step("backup");
+    assert_eq!(state, StepState::Failed);
+    assert!(
+        summary.contains("exit 3") && summary.contains("no space left"),
+        "{summary}"
+    );
+    r.skipped_from("migrate");
+
+    let mut settings = h.settings.clone();
+    settings.backup_optional = true;
+    let h = Harness { settings, ..h };
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    assert_eq!(r.step("backup").0, StepState::Warning);
+}
+
+#[tokio::test]
+async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
+    let h = Harness::new();
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(r.step("health").0, StepState::Failed);
+    assert_eq!(r.step("rollback").0, StepState::Ok);
+    assert_eq!(
+        r.step("retention"),
+        (StepState::Skipped, "deploy failed".into())
+    );
+    assert_eq!(h.running(), Some(image_id("1")));
+    assert!(
+        h.env().contains(&format!("IMAGE_TAG={}\n", reference("1"))),
+        "{}",
+        h.env()
+    );
+    // The users' outage spans the health timeout, not just the rollback's switch.
+    assert!(
+        r.outcome.downtime_ms.unwrap() >= 400,
+        "{:?}",
+        r.outcome.downtime_ms
+    );
+    // Retention was skipped before the rollback began, and why it failed was recorded then.
+    let order: Vec<&str> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            DeployEvent::Step { name, state, .. } if *state != StepState::Running => Some(*name),
+            _ => None,
+        })
+        .collect();
+    let at = |n: &str| order.iter().position(|x| *x == n).unwrap();
+    assert!(at("retention") < at("rollback"), "{order:?}");
+    let list = h.store().deployments(2).unwrap();
+    assert_eq!(list[0].kind, DeployKind::AutoRollback);
+    assert_eq!(list[0].status, DeployStatus::Succeeded);
+    assert_eq!(list[0].parent_id, Some(list[1].id));
+    assert_eq!(list[0].downtime_ms, list[1].downtime_ms);
+    let why = list[1].error.as_deref().unwrap();
+    assert!(
+        why.contains(
+            "did not become healthy: not healthy within 0 s (deploy.health_timeout_s): app: container healthcheck reports unhealthy"
+        ),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_recreate_is_rolled_back_and_health_is_skipped() {
+    let h = Harness::new();
+    h.fail("recreate");
+    let r = h.deploy("2").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(r.step("recreate").0, StepState::Failed);
+    assert_eq!(
+        r.step("health"),
+        (StepState::Skipped, "the recreate failed".into())
+    );
+    assert_eq!(h.running(), Some(image_id("1")));
+}
+
+#[tokio::test]
+async fn when_the_rollback_fails_too_the_app_is_reported_down() {
+    let h = Harness::new();
+    h.fail("recreate-all");
+    let r = h.deploy("2").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::FailedDown,
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(r.step("rollback").0, StepState::Failed);
+    assert!(
+        r.outcome.message.contains("the app may be down"),
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(r.outcome.exit_code(), elt_console::deploy::EXIT_APP_DOWN);
+}
+
+#[tokio::test]
+async fn a_rollback_runs_no_migration_and_is_never_rolled_back_in_turn() {
+    let h = Harness::new();
+    // A rollback to a good version: no migration.
+    let r = h
+        .run(DeployKind::Rollback, tag("2"), CancellationToken::new())
+        .await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    assert_eq!(
+        r.step("migrate"),
+        (StepState::Skipped, "a rollback runs no migration".into())
+    );
+    assert!(
+        !h.log().iter().any(|l| l.starts_with("run")),
+        "{:?}",
+        h.log()
+    );
+    // A rollback to a bad one: reported, not undone.
+    let r = h
+        .run(DeployKind::Rollback, tag("3"), CancellationToken::new())
+        .await;
+    assert_eq!(r.status(), DeployStatus::FailedDown);
+    assert_eq!(
+        r.step("rollback"),
+        (StepState::Skipped, "never automatic for a rollback".into())
+    );
+    assert!(
+        r.outcome.message.contains("not rolled back in turn"),
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(h.world.lock().unwrap().recreates, 2);
+}
+
+#[tokio::test]
+async fn an_interrupt_counts_before_the_switch_and_not_after() {
+    let h = Harness::new();
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let r = h.run(DeployKind::Deploy, tag("2"), stop).await;
+    assert_eq!(r.status(), DeployStatus::Cancelled, "{}", r.outcome.message);
+    assert_eq!(r.outcome.exit_code(), elt_console::deploy::EXIT_CANCELLED);
+    assert_eq!(h.running(), Some(image_id("1")));
+    assert!(!h.log().iter().any(|l| l.starts_with("recreate")));
+
+    // Past the point of no return the deploy finishes (here: healthy on the new version).
+    let h = Harness::new();
+    let stop = CancellationToken::new();
+    h.world.lock().unwrap().cancel_on_recreate = Some(stop.clone());
+    let r = h.run(DeployKind::Deploy, tag("2"), stop.clone()).await;
+    assert!(stop.is_cancelled());
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    assert_eq!(h.running(), Some(image_id("2")));
+}
+
+#[tokio::test]
+async fn retention_keeps_the_running_previous_and_target_images() {
+    let h = Harness::new();
+    {
+        let mut w = h.world.lock().unwrap();
+        // Older local images of the repository that no deployment protects.
+        w.images.insert(0, local("5", &[format!("{REPO}:v5")]));
+        w.images.insert(0, local("6", &[format!("{REPO}:v6")]));
+    }
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let w = h.world.lock().unwrap();
+    let ids: Vec<&str> = w.images.iter().map(|i| i.id.as_str()).collect();
+    assert!(
+        ids.contains(&image_id("1").as_str()),
+        "previous kept: {ids:?}"
+    );
+    assert!(
+        ids.contains(&image_id("2").as_str()),
+        "target kept: {ids:?}"
+    );
+    assert!(
+        !ids.contains(&image_id("5").as_str()) && !ids.contains(&image_id("6").as_str()),
+        "{ids:?} {:?}",
+        w.log
+    );
+    assert!(
+        r.step("retention").1.contains("removed 2"),
+        "{:?}",
+        r.step("retention")
+    );
+}
+
+#[tokio::test]
+async fn a_held_lock_refuses_the_deploy_and_audits_it() {
+    let h = Harness::new();
+    let mut store = h.store();
+    let other = Actor {
+        user: "someone".into(),
+        ssh_client: None,
+        host: "h".into(),
+        pid: std::process::id(),
+    };
+    store
+        .acquire_lock(&other, "deploy", Duration::from_secs(60), None)
+        .unwrap()
+        .unwrap();
+    let r = h.deploy("2").await;
+    assert!(r.outcome.refused, "{}", r.outcome.message);
+    assert_eq!(r.outcome.exit_code(), elt_console::deploy::EXIT_REFUSED);
+    assert!(
+        r.outcome.message.contains("another deploy is in progress"),
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(h.running(), Some(image_id("1")));
+    let audit = store.audit_entries(5).unwrap();
+    assert!(audit.iter().any(|a| a.outcome == "refused"), "{audit:?}");
+}
+
+#[tokio::test]
+async fn rollback_previous_goes_to_what_ran_healthy_before() {
+    let h = Harness::new();
+    assert_eq!(h.deploy("2").await.status(), DeployStatus::Succeeded);
+    assert_eq!(h.deploy("3").await.status(), DeployStatus::RolledBack);
+    let r = h
+        .run(
+            DeployKind::Rollback,
+            Target::Previous,
+            CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    // v3 never ran healthy: previous is v1.
+    assert_eq!(h.running(), Some(image_id("1")));
+}
