@@ -289,6 +289,19 @@ fn logs_filter_name_the_services_and_follow_the_service_across_a_recreate() {
             .as_str()
             .is_some_and(|l| l.contains("listening on"))
     });
+    // A restart of the same container carries on in it, after its own marker.
+    run_ok(std::process::Command::new("docker").args(["restart", "-t", "1", &new_id]));
+    next_matching(&rx, "the restart's marker", |v| {
+        v["stream"] == "marker"
+            && v["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("container restarted"))
+    });
+    next_matching(&rx, "the restarted container's start line", |v| {
+        v["line"]
+            .as_str()
+            .is_some_and(|l| l.contains("listening on"))
+    });
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -297,4 +310,121 @@ fn logs_filter_name_the_services_and_follow_the_service_across_a_recreate() {
         child.try_wait().unwrap()
     });
     assert_eq!(status.code(), Some(0));
+}
+
+/// A one-service compose project whose container writes hostile escapes, then sleeps.
+struct NoisyProject {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl NoisyProject {
+    fn up(name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        write_file(
+            dir.path(),
+            "docker-compose.yml",
+            &format!(
+                r#"version: "3.8"
+services:
+  noisy:
+    image: {image}
+    command:
+      - sh
+      - -c
+      - printf 'a\033]0;evil title\007b \033[31mred\033[0m \033[2Jgone\n'; exec sleep 3600
+"#,
+                image = testenv().get("ELT_TEST_BUSYBOX_IMAGE")
+            ),
+        );
+        let p = Self {
+            name: name.to_string(),
+            dir,
+        };
+        let _ = p.compose(&["down", "-t", "1"]);
+        let out = p.compose(&["up", "-d"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    }
+
+    fn compose(&self, args: &[&str]) -> std::process::Output {
+        let parts = testenv().compose();
+        run(std::process::Command::new(&parts[0])
+            .args(&parts[1..])
+            .args(["-p", &self.name, "-f"])
+            .arg(self.dir.path().join("docker-compose.yml"))
+            .args(args))
+    }
+}
+
+impl Drop for NoisyProject {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-t", "1"]);
+    }
+}
+
+#[test]
+fn logs_pass_through_the_dashboards_sanitiser_with_colour_only_on_a_terminal() {
+    let project = NoisyProject::up("elt-test-cli-logs-esc");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "config.toml",
+        &format!("[deployment]\nproject = \"{}\"\n", project.name),
+    );
+    let logs = |extra: &[&str]| {
+        let mut c = bin();
+        c.arg("--config")
+            .arg(&config)
+            .args(["logs", "noisy"])
+            .args(extra);
+        c
+    };
+    let text = wait_for("the noisy line", Duration::from_secs(30), || {
+        let out = run(&mut logs(&[]));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("gone").then_some(text)
+    });
+    // On a pipe: the text alone; the title, the clear-screen and the colour are gone.
+    assert_eq!(text, "ab red gone\n");
+
+    let json = run(&mut logs(&["--json"]));
+    let line: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(line["line"], "ab red gone");
+
+    // On a terminal: the colour comes back as SGR, nothing else does; NO_COLOR turns it off.
+    let on_tty = |no_color: bool| {
+        let cmd = format!(
+            "{} --config {} logs noisy",
+            env!("CARGO_BIN_EXE_elt-console"),
+            config.display()
+        );
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"])
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&run(&mut c).stdout).into_owned()
+    };
+    let coloured = on_tty(false);
+    assert!(
+        coloured.contains("ab \x1b[0;31mred\x1b[0m gone"),
+        "{coloured:?}"
+    );
+    assert!(
+        !coloured.contains("evil") && !coloured.contains("\x1b[2J"),
+        "{coloured:?}"
+    );
+    let plain = on_tty(true);
+    assert!(
+        plain.contains("ab red gone") && !plain.contains('\x1b'),
+        "{plain:?}"
+    );
 }
