@@ -7,13 +7,12 @@ use crate::cli::{EXIT_INTERNAL, EXIT_USAGE};
 use crate::config::Config;
 use crate::domain::{ContainerState, ContainerView};
 use crate::sources::docker::{DockerError, DockerSource};
+// The engine could not be read: the code `status` gives an unreadable source.
+use crate::status::EXIT_SOURCE_UNREACHABLE;
 use crate::ui::sanitize::{MAX_LINE_BYTES, sanitize};
 use futures_util::StreamExt;
 use std::io::Write;
 use std::time::Duration;
-
-/// Exit code when the engine cannot be reached (as `status` uses for a source).
-const EXIT_SOURCE_UNREACHABLE: i32 = 2;
 
 pub struct LogsArgs {
     pub service: Option<String>,
