@@ -294,6 +294,7 @@ async fn follow_loop(
     let mut last: Option<(String, Option<chrono::DateTime<chrono::Utc>>)> = None;
     let mut last_stamp: Option<Vec<u8>> = None;
     let mut backoff = Duration::from_millis(250);
+    let mut resume_pause = Duration::from_millis(250);
     loop {
         let docker = match DockerSource::connect(
             &config.docker.host,
@@ -365,8 +366,10 @@ async fn follow_loop(
         last = Some((c.id.clone(), c.started_at));
         let mut stream = std::pin::pin!(docker.logs(&c.id, true, tail_now, from));
         let mut lines = LineSplitter::default();
+        let mut got_lines = false;
         while let Some(item) = stream.next().await {
             let Ok((stderr, bytes)) = item else { break };
+            got_lines = true;
             let mut out = std::io::stdout().lock();
             for line in lines.push(stderr, &bytes) {
                 if let Some(stamp) = stamp_of(&line) {
@@ -384,12 +387,30 @@ async fn follow_loop(
                 return 0;
             }
         }
-        let mut out = std::io::stdout().lock();
-        for (stderr, line) in lines.finish() {
-            if !printer.line(&mut out, &c.name, stderr, &line) {
-                return 0;
+        {
+            let mut out = std::io::stdout().lock();
+            for (stderr, line) in lines.finish() {
+                if !printer.line(&mut out, &c.name, stderr, &line) {
+                    return 0;
+                }
             }
         }
+        if let Ok(Some(state)) = docker.run_state(&c.id).await
+            && state.running
+            && state.started_at == c.started_at
+        {
+            // The engine closed the stream while the container still runs (a daemon restart,
+            // a cut connection): carry on in it, pausing longer each time nothing came.
+            resume_pause = if got_lines {
+                Duration::from_millis(250)
+            } else {
+                (resume_pause * 2).min(Duration::from_secs(5))
+            };
+            tokio::time::sleep(resume_pause).await;
+            current = Some(c);
+            continue;
+        }
+        let mut out = std::io::stdout().lock();
         if !printer.marker(
             &mut out,
             &c.name,
