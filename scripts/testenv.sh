@@ -83,6 +83,9 @@ ensure_packages() {
     command -v "$cmd" >/dev/null || missing+=("$cmd")
   done
   [[ -e /usr/include/stdio.h ]] || missing+=(libc6-dev)
+  # tests/deb.rs: `man -w` on the installed page, `systemd-analyze verify` on the unit.
+  command -v man >/dev/null || missing+=(man-db)
+  command -v systemd-analyze >/dev/null || missing+=(systemd)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 ]]; then
     die "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
@@ -92,6 +95,17 @@ ensure_packages() {
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$STATE/apt.log" 2>&1 ||
     { tail -20 "$STATE/apt.log" >&2; die "apt-get install failed (log: $STATE/apt.log)"; }
+}
+
+# cargo-deb builds the Debian package (scripts/build-deb.sh, tests/deb.rs). Installed into the
+# caller's cargo bin dir, not as root; a few minutes on a fresh machine, nothing afterwards.
+ensure_cargo_deb() {
+  command -v cargo-deb >/dev/null && return 0
+  command -v cargo >/dev/null || die "cargo not found (needed to install cargo-deb)"
+  say "installing cargo-deb (cargo install cargo-deb --locked; log: $STATE/cargo-deb.log)"
+  cargo install cargo-deb --locked >"$STATE/cargo-deb.log" 2>&1 ||
+    { tail -20 "$STATE/cargo-deb.log" >&2; die "cargo install cargo-deb failed (log: $STATE/cargo-deb.log)"; }
+  command -v cargo-deb >/dev/null || die "cargo-deb installed but not on PATH (add ~/.cargo/bin)"
 }
 
 # ---------------------------------------------------------------- docker engine
@@ -327,6 +341,7 @@ cmd_up() {
   local t0=$SECONDS
   mkdir -p "$STATE"
   ensure_packages
+  ensure_cargo_deb
   ensure_engine
   ensure_registry
   if images_current; then

@@ -64,8 +64,8 @@ pub enum Command {
         /// Confirm without asking (needed when not on a terminal).
         #[arg(long)]
         yes: bool,
-        /// With --deploy: the deploy's events as JSON lines.
-        #[arg(long, requires = "deploy")]
+        /// JSON lines: `dispatched`, each `run` update, `image-built`, then the deploy's events.
+        #[arg(long)]
         json: bool,
     },
     /// Deploy each new digest behind `latest` as it appears (the replacement for a cron job).
@@ -78,6 +78,27 @@ pub enum Command {
         #[arg(long)]
         once: bool,
         /// One JSON object per decision instead of text lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A service's container logs (default: the first configured service), sanitised as on
+    /// the dashboard.
+    Logs {
+        /// Compose service (default: the app service).
+        service: Option<String>,
+        /// Keep following, across restarts and recreates, until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only lines from this long ago (10m, 1h30m) or this RFC 3339 time on.
+        #[arg(long, value_name = "DURATION|TIME")]
+        since: Option<String>,
+        /// Only lines matching this regular expression (after sanitising).
+        #[arg(long, value_name = "REGEX")]
+        grep: Option<String>,
+        /// Only the last N lines (default: all).
+        #[arg(long, short = 'n', value_name = "N")]
+        tail: Option<u32>,
+        /// One JSON object per line: container, stream, time, line.
         #[arg(long)]
         json: bool,
     },
@@ -167,7 +188,11 @@ pub enum LockAction {
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Print the effective config and where each value came from (no secrets).
-    Show,
+    Show {
+        /// Every key with its value and origin as JSON (docs/status-json.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the layered config, with FILE as the explicit layer if given.
     Check { file: Option<PathBuf> },
 }
@@ -206,7 +231,16 @@ pub async fn run(mut cli: Cli) -> i32 {
             }
         }
         Some(Command::Config {
-            action: ConfigAction::Show,
+            action: ConfigAction::Show { json: true },
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(loaded) => {
+                let token = crate::sources::github::resolve_token(&loaded.config.github).await;
+                print_json_value(&config_json(&loaded, token.map(|(_, s)| s.to_string())))
+            }
+            Err(code) => code,
+        },
+        Some(Command::Config {
+            action: ConfigAction::Show { json: false },
         }) => match load_config(cli.config.as_deref()) {
             Ok(loaded) => {
                 print!("{}", loaded.show());
@@ -282,6 +316,30 @@ pub async fn run(mut cli: Cli) -> i32 {
                         once,
                         json,
                         read_only: cli.read_only,
+                    },
+                )
+                .await
+            }
+            Err(code) => code,
+        },
+        Some(Command::Logs {
+            service,
+            follow,
+            since,
+            grep,
+            tail,
+            json,
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(l) => {
+                crate::logs_cmd::logs_command(
+                    &l.config,
+                    crate::logs_cmd::LogsArgs {
+                        service,
+                        follow,
+                        since,
+                        grep,
+                        tail,
+                        json,
                     },
                 )
                 .await
@@ -368,6 +426,70 @@ async fn deploy_or_rollback(
         },
     )
     .await
+}
+
+/// `config show --json`: every leaf key (dotted, `[i]` for array tables) with its value and
+/// origin. The config holds no secret values, only where to find them (an env var name, a
+/// file path; config validation refuses credentials in URLs), and the token shows its source.
+pub fn config_json(loaded: &LoadedConfig, token: Result<String, String>) -> serde_json::Value {
+    let value = toml::Value::try_from(&loaded.config)
+        .unwrap_or_else(|_| toml::Value::Table(toml::Table::new()));
+    let mut keys = Vec::new();
+    flatten_config(&value, "", loaded, &mut keys);
+    serde_json::json!({
+        "files": loaded.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "keys": keys,
+        "github_token": match token {
+            Ok(source) => serde_json::json!({ "source": source, "error": null }),
+            Err(e) => serde_json::json!({ "source": null, "error": e }),
+        },
+        "github_route": crate::sources::github::route_note(&loaded.config.github),
+    })
+}
+
+fn flatten_config(
+    v: &toml::Value,
+    path: &str,
+    loaded: &LoadedConfig,
+    out: &mut Vec<serde_json::Value>,
+) {
+    let table_array = |v: &toml::Value| matches!(v, toml::Value::Array(a) if !a.is_empty() && a.iter().all(toml::Value::is_table));
+    match v {
+        toml::Value::Table(t) => {
+            for (k, sub) in t {
+                let full = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                flatten_config(sub, &full, loaded, out);
+            }
+        }
+        toml::Value::Array(items) if table_array(v) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten_config(item, &format!("{path}[{i}]"), loaded, out);
+            }
+        }
+        leaf => out.push(serde_json::json!({
+            "key": path,
+            "value": serde_json::to_value(leaf).unwrap_or_default(),
+            "origin": config::origin_of(&loaded.origins, path).to_string(),
+        })),
+    }
+}
+
+fn print_json_value(v: &serde_json::Value) -> i32 {
+    match serde_json::to_string_pretty(v) {
+        Ok(text) => print_generated(|out| {
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'\n');
+            Ok(())
+        }),
+        Err(e) => {
+            eprintln!("elt-console: cannot encode JSON: {e}");
+            EXIT_INTERNAL
+        }
+    }
 }
 
 /// Generate into memory, then write once: a failed write (closed pipe, full disk) becomes an

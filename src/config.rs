@@ -566,7 +566,7 @@ fn apply_env(
     Ok(())
 }
 
-fn origin_of(origins: &BTreeMap<String, Origin>, key: &str) -> Origin {
+pub(crate) fn origin_of(origins: &BTreeMap<String, Origin>, key: &str) -> Origin {
     // Walk up from the exact key to its nearest recorded ancestor.
     let mut k = key.to_string();
     loop {

@@ -83,6 +83,61 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
+/// A sanitised log line for a colour terminal: its text with the styles it kept written back
+/// as SGR only (nothing else the sanitiser dropped can come back), reset at the end.
+pub fn ansi_line(line: &crate::ui::sanitize::StyledLine) -> String {
+    let mut out = String::with_capacity(line.text.len() + 16 * line.styles.len());
+    let mut at = 0usize;
+    let mut styled = false;
+    for (offset, style) in &line.styles {
+        let offset = (*offset as usize).min(line.text.len());
+        // Offsets come from the sanitiser and fall on char boundaries; `get` keeps a bad one
+        // from panicking by skipping it.
+        let Some(chunk) = line.text.get(at..offset) else {
+            continue;
+        };
+        out.push_str(chunk);
+        at = offset;
+        out.push_str(&sgr(*style));
+        styled = true;
+    }
+    out.push_str(line.text.get(at..).unwrap_or_default());
+    if styled {
+        out.push_str("\x1b[0m");
+    }
+    out
+}
+
+/// The SGR sequence that sets exactly `style` (from a reset).
+fn sgr(style: ratatui::style::Style) -> String {
+    use ratatui::style::{Color, Modifier};
+    let mut codes = vec!["0".to_string()];
+    let mods = style.add_modifier;
+    for (m, code) in [
+        (Modifier::BOLD, "1"),
+        (Modifier::DIM, "2"),
+        (Modifier::ITALIC, "3"),
+        (Modifier::UNDERLINED, "4"),
+        (Modifier::REVERSED, "7"),
+    ] {
+        if mods.contains(m) {
+            codes.push(code.into());
+        }
+    }
+    for (color, base) in [(style.fg, 38), (style.bg, 48)] {
+        match color {
+            Some(Color::Indexed(i)) if i < 8 => codes.push((base - 8 + u16::from(i)).to_string()),
+            Some(Color::Indexed(i)) if i < 16 => {
+                codes.push((base + 52 + u16::from(i) - 8).to_string());
+            }
+            Some(Color::Indexed(i)) => codes.push(format!("{base};5;{i}")),
+            Some(Color::Rgb(r, g, b)) => codes.push(format!("{base};2;{r};{g};{b}")),
+            _ => {}
+        }
+    }
+    format!("\x1b[{}m", codes.join(";"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +237,20 @@ mod tests {
         assert_eq!(count(0, "version", "versions"), "0 versions");
         assert_eq!(count(1, "version", "versions"), "1 version");
         assert_eq!(count(2, "version", "versions"), "2 versions");
+    }
+
+    #[test]
+    fn a_styled_line_gets_its_sgr_back_and_nothing_else() {
+        use crate::ui::sanitize::{MAX_LINE_BYTES, sanitize};
+        let line = sanitize(
+            b"\x1b[1;31merr\x1b[0m ok \x1b[92;48;5;200mx\x1b]0;t\x07",
+            MAX_LINE_BYTES,
+        );
+        assert_eq!(
+            ansi_line(&line),
+            "\x1b[0;1;31merr\x1b[0m ok \x1b[0;92;48;5;200mx\x1b[0m"
+        );
+        let plain = sanitize(b"plain", MAX_LINE_BYTES);
+        assert_eq!(ansi_line(&plain), "plain");
     }
 }

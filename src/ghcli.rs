@@ -176,7 +176,7 @@ pub struct DispatchArgs {
     /// Deploy the run's image once it is in the registry (implies `watch`).
     pub deploy: bool,
     pub yes: bool,
-    /// The deploy's events as JSON lines.
+    /// JSON lines on stdout: the dispatch, the run's updates, the image, the deploy's events.
     pub json: bool,
 }
 
@@ -294,10 +294,20 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
                 run_id, html_url, ..
             } = &e
             {
-                println!(
-                    "dispatch accepted: run {run_id} ({})",
-                    html_url.as_deref().unwrap_or("no html_url in the answer")
-                );
+                if args.json {
+                    json_line(&serde_json::json!({
+                        "event": "dispatched",
+                        "workflow": prepared.workflow,
+                        "repository": prepared.repository,
+                        "ref": prepared.git_ref,
+                        "run": { "id": run_id, "html_url": html_url },
+                    }));
+                } else {
+                    println!(
+                        "dispatch accepted: run {run_id} ({})",
+                        html_url.as_deref().unwrap_or("no html_url in the answer")
+                    );
+                }
                 eprintln!("elt-console: {e}");
                 return if args.watch {
                     EXIT_SOURCE_UNREACHABLE
@@ -309,7 +319,17 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
             return fail(e, code);
         }
     };
-    println!("run #{} {} ({})", run.number, run.id, run.html_url);
+    if args.json {
+        json_line(&serde_json::json!({
+            "event": "dispatched",
+            "workflow": prepared.workflow,
+            "repository": prepared.repository,
+            "ref": prepared.git_ref,
+            "run": run,
+        }));
+    } else {
+        println!("run #{} {} ({})", run.number, run.id, run.html_url);
+    }
     if !args.watch {
         return 0;
     }
@@ -326,6 +346,10 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
         every,
         Duration::from_secs(6 * 3600),
         |r, jobs| {
+            if args.json {
+                json_line(&serde_json::json!({ "event": "run", "run": r, "jobs": jobs }));
+                return;
+            }
             println!(
                 "run #{}: {}",
                 r.number,
@@ -355,7 +379,7 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
     // The image is pushed at the end of the run; give the registry a moment when only
     // reporting, and longer when we are to deploy it.
     let wait = Duration::from_secs(if args.deploy { 30 * 60 } else { 120 });
-    let tag = match built_image(config, &run, wait).await {
+    let tag = match built_image(config, &run, wait, args.json).await {
         Ok(t) => t,
         Err(e) if args.deploy => return fail(e, EXIT_SOURCE_UNREACHABLE),
         Err(e) => {
@@ -363,6 +387,17 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
             return 0;
         }
     };
+    if args.json {
+        json_line(&serde_json::json!({
+            "event": "image-built",
+            "run": run.number,
+            "tag": tag.to_string(),
+            "deploy_command": deploy_command_line(explicit, &tag),
+        }));
+        if !args.deploy {
+            return 0;
+        }
+    }
     if !args.deploy {
         println!(
             "run #{} built {tag}; to deploy it: {}",
@@ -371,7 +406,9 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
         );
         return 0;
     }
-    println!("run #{} built {tag}; deploying it", run.number);
+    if !args.json {
+        println!("run #{} built {tag}; deploying it", run.number);
+    }
     crate::deploy::command::deploy_command(
         loaded.config.clone(),
         crate::deploy::command::DeployArgs {
@@ -394,13 +431,20 @@ async fn built_image(
     config: &Config,
     run: &RunView,
     wait: Duration,
+    json: bool,
 ) -> Result<crate::domain::Tag, PipelineError> {
     let first = &config.deployment.services[0];
     let tag = pipeline::image_tag_for(first, run)?;
     let registry = crate::sources::registry::RegistrySource::new(&config.registry);
     let deadline = tokio::time::Instant::now() + wait;
     for svc in &config.deployment.services {
-        println!("waiting for {} in the registry", svc.image.with_tag(&tag));
+        let note = format!("waiting for {} in the registry", svc.image.with_tag(&tag));
+        // With --json, stdout carries only JSON lines.
+        if json {
+            eprintln!("elt-console: {note}");
+        } else {
+            println!("{note}");
+        }
         pipeline::wait_for_image(&registry, &svc.image, &tag, deadline).await?;
     }
     Ok(tag)
@@ -425,6 +469,11 @@ fn deploy_command_line(explicit: Option<&Path>, tag: &crate::domain::Tag) -> Str
         ),
         None => format!("elt-console deploy {tag}"),
     }
+}
+
+/// One JSON line on stdout (`dispatch --json`: one object per event, as deploy's events).
+fn json_line(v: &serde_json::Value) {
+    println!("{v}");
 }
 
 fn dispatch_exit(e: &PipelineError) -> i32 {

@@ -8,6 +8,7 @@ pub mod format;
 pub mod ghcli;
 pub mod keymap;
 pub mod logging;
+pub mod logs_cmd;
 pub mod pipeline;
 pub mod sources;
 pub mod status;

@@ -499,8 +499,9 @@ fn dispatch_watch_deploy_yes_deploys_the_runs_image() {
         Duration::from_secs(60),
         || {
             dispatch.assert_running();
+            // With --json, stdout holds only JSON lines; notes go to stderr.
             dispatch
-                .stdout()
+                .output()
                 .contains(&format!("waiting for {repo}:{tag}"))
                 .then_some(())
         },
@@ -513,9 +514,22 @@ fn dispatch_watch_deploy_yes_deploys_the_runs_image() {
     let code = dispatch.wait_exit(Duration::from_secs(120));
     let output = dispatch.output();
     assert_eq!(code, 0, "{output}");
+    let events: Vec<serde_json::Value> = dispatch
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let built = events
+        .iter()
+        .position(|e| e["event"] == "image-built" && e["tag"] == tag.as_str())
+        .unwrap_or_else(|| panic!("no image-built event: {output}"));
     assert!(
-        output.contains(&format!("built {tag}; deploying it")),
+        events[..built].iter().any(|e| e["event"] == "dispatched"),
         "{output}"
+    );
+    assert!(
+        events[built..].iter().any(|e| e["event"] == "started"),
+        "the deploy's events follow: {output}"
     );
     let deploys = p.deploys();
     assert_eq!(deploys.len(), 1, "{deploys:#?}");

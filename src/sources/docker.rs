@@ -278,18 +278,32 @@ impl DockerSource {
         tail: u32,
         since: Option<i64>,
     ) -> impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), DockerError>> + use<> {
-        let builder = LogsOptionsBuilder::default()
-            .follow(true)
+        match since {
+            Some(_) => self.logs(container_id, true, None, since),
+            None => self.logs(container_id, true, Some(tail), None),
+        }
+    }
+
+    /// A container's logs with the engine's timestamps, following or up to now: the last
+    /// `tail` lines (None: all) from `since` (Unix seconds) on. Items as for `follow_logs`.
+    pub fn logs(
+        &self,
+        container_id: &str,
+        follow: bool,
+        tail: Option<u32>,
+        since: Option<i64>,
+    ) -> impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), DockerError>> + use<> {
+        let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
+        let mut builder = LogsOptionsBuilder::default()
+            .follow(follow)
             .stdout(true)
             .stderr(true)
-            .timestamps(true);
-        let options = match since {
-            Some(s) => builder
-                .tail("all")
-                .since(i32::try_from(s).unwrap_or(i32::MAX))
-                .build(),
-            None => builder.tail(&tail.to_string()).build(),
-        };
+            .timestamps(true)
+            .tail(&tail);
+        if let Some(s) = since {
+            builder = builder.since(i32::try_from(s).unwrap_or(i32::MAX));
+        }
+        let options = builder.build();
         let host = self.host.clone();
         self.docker
             .logs(container_id, Some(options))
