@@ -29,6 +29,7 @@ fn registry_config(plain: &str) -> RegistryConfig {
         username: String::new(),
         password_env: String::new(),
         request_timeout_ms: 5000,
+        tag_detail_limit: 30,
     }
 }
 

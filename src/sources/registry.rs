@@ -82,6 +82,7 @@ pub struct RegistrySource {
     /// What `docker login` left per registry, read once a while: a credential helper is a
     /// process to start, not something to run for each of a refresh's requests.
     docker_logins: std::sync::Arc<std::sync::Mutex<HashMap<String, DockerLogin>>>,
+    detail_limit: usize,
 }
 
 type DockerLogin = (std::time::Instant, Option<(String, String)>);
@@ -117,6 +118,7 @@ impl RegistrySource {
             username: config.username.clone(),
             password,
             docker_logins: Default::default(),
+            detail_limit: config.tag_detail_limit.max(1),
         }
     }
 
@@ -128,6 +130,11 @@ impl RegistrySource {
         self.docker_login(registry)
             .map(|(u, p)| RegistryAuth::Basic(u, p))
             .unwrap_or(RegistryAuth::Anonymous)
+    }
+
+    /// How many tags' details a listing reads per refresh (`registry.tag_detail_limit`).
+    pub fn detail_limit(&self) -> usize {
+        self.detail_limit
     }
 
     fn docker_login(&self, registry: &str) -> Option<(String, String)> {
