@@ -242,3 +242,40 @@ fn newest_tags_are_read_first_and_the_rest_counted() {
         Some("v1.4.0")
     );
 }
+
+/// `follow = "semver"`: `watch --once` deploys the highest release by version order
+/// (v1.10.0, not the alphabetically last v1.9.0, and not the pre-release v1.11.0-rc.1),
+/// through the engine with that tag as the target.
+#[test]
+fn watch_follows_the_highest_version() {
+    let _env = testenv();
+    let pushed = format!("{}/elt-t/follow-semver", registry());
+    publish(&pushed, 1, "v1.0.0");
+    publish(&pushed, 2, "v1.10.0");
+    publish(&pushed, 1, "v1.9.0");
+    publish(&pushed, 1, "v1.11.0-rc.1");
+    run_ok(Command::new("docker").args(["pull", "-q", &format!("{pushed}:v1.0.0")]));
+    let p = StubProject::up("eltw-follow-semver", &format!("{pushed}:v1.0.0"));
+    p.write_config(&pushed, "main-{sha}", "", "");
+    let config = std::fs::read_to_string(p.path("config.toml")).unwrap();
+    let config = config.replacen(
+        "migrate_service = \"migrate\"\n",
+        "migrate_service = \"migrate\"\nfollow = \"semver\"\n",
+        1,
+    );
+    write_file(p.dir.path(), "config.toml", &config);
+    let out = run(p.console().args(["watch", "--once", "--json"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"deployed\""), "{stdout}");
+    let env_file = std::fs::read_to_string(p.path(".env")).unwrap();
+    assert!(
+        env_file.contains(&format!("IMAGE_TAG={pushed}:v1.10.0\n")),
+        "{env_file}\n{stdout}"
+    );
+}
