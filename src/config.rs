@@ -94,6 +94,9 @@ pub struct ServiceConfig {
     pub commit_tags: Vec<CommitTagPattern>,
     #[serde(default, deserialize_with = "empty_as_none")]
     pub migrate_service: Option<String>,
+    /// The tag `watch` follows: `latest`, `semver`, or `newest:PATTERN`.
+    #[serde(default)]
+    pub follow: crate::domain::FollowRule,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +106,9 @@ pub struct RegistryConfig {
     pub username: String,
     pub password_env: String,
     pub request_timeout_ms: u64,
+    /// Tags whose manifest and config are read per repository and refresh (about 3 requests
+    /// each); the newest known are read first.
+    pub tag_detail_limit: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -771,6 +777,10 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
         ("gpu.sample_interval_ms", c.gpu.sample_interval_ms),
         ("docker.request_timeout_ms", c.docker.request_timeout_ms),
         ("registry.request_timeout_ms", c.registry.request_timeout_ms),
+        (
+            "registry.tag_detail_limit",
+            c.registry.tag_detail_limit as u64,
+        ),
         ("github.request_timeout_ms", c.github.request_timeout_ms),
     ] {
         if v == 0 {
@@ -890,6 +900,59 @@ mod tests {
             err.contains(":2:1: key `github.runs_per_page`: expected integer, found string"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn follow_rules_parse_and_bad_ones_point_at_their_line() {
+        let svc = |follow: &str| {
+            format!(
+                "[[deployment.services]]\nname = \"app\"\nimage = \"ghcr.io/acme/pm\"\nimage_var = \"IMAGE_TAG\"\n{follow}"
+            )
+        };
+        use crate::domain::{CommitTagPattern, FollowRule};
+        for (line, want) in [
+            ("", FollowRule::Latest),
+            ("follow = \"latest\"\n", FollowRule::Latest),
+            (
+                "follow = \"semver\"\n",
+                FollowRule::Semver { prereleases: false },
+            ),
+            (
+                "follow = \"semver-prerelease\"\n",
+                FollowRule::Semver { prereleases: true },
+            ),
+            (
+                "follow = \"newest:sha-{sha}\"\n",
+                FollowRule::Newest(CommitTagPattern::parse("sha-{sha}").unwrap()),
+            ),
+        ] {
+            let (_f, s) = with_file(&svc(line));
+            let c = load(&s).unwrap().config;
+            assert_eq!(c.deployment.services[0].follow, want, "{line}");
+        }
+        for bad in [
+            "follow = \"newest\"\n",
+            "follow = \"newest:sha-\"\n",
+            "follow = 3\n",
+        ] {
+            let (f, s) = with_file(&svc(bad));
+            let err = load(&s).unwrap_err().to_string();
+            let want = format!("{}:5:1", f.path().display());
+            assert!(err.starts_with(&want), "{bad}: {err}");
+            assert!(
+                err.contains("deployment.services[0].follow"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn tag_detail_limit_must_be_above_zero() {
+        let (_f, s) = with_file("[registry]\ntag_detail_limit = 3\n");
+        assert_eq!(load(&s).unwrap().config.registry.tag_detail_limit, 3);
+        let (_f, s) = with_file("[registry]\ntag_detail_limit = 0\n");
+        let err = load(&s).unwrap_err().to_string();
+        assert!(err.contains("registry.tag_detail_limit"), "{err}");
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct RepoTags {
     pub tags: Vec<TagView>,
     /// True when more tags exist than were described.
     pub truncated: bool,
+    /// Listed tags whose details were not read (beyond `registry.tag_detail_limit`).
+    pub not_inspected: usize,
     /// Why this repository's tags could not be listed (the others are still shown).
     pub error: Option<String>,
     /// Something to know about how the list was made, e.g. a GitHub Packages listing that
@@ -110,6 +112,7 @@ impl RepoTags {
             total: 0,
             tags: Vec::new(),
             truncated: false,
+            not_inspected: 0,
             error: Some(error),
             note: None,
         }
@@ -305,37 +308,37 @@ pub fn config_error_json(message: &str, now: DateTime<Utc>) -> String {
     })
 }
 
-/// Like `list_repo_tags`, reusing what `cache` holds for commit tags: by convention a
-/// `main-<sha>` tag never moves, so re-reading it on every refresh would only spend requests.
-/// `latest` and other tags are read again each time.
+/// Like `list_repo_tags`, reusing what `cache` holds for commit and version tags: by
+/// convention a `main-<sha>` or `v1.2.3` tag never moves, so re-reading it on every refresh
+/// would only spend requests. `latest` and other tags are read again each time.
 pub async fn list_repo_tags_cached(
     registry: &RegistrySource,
     service: &crate::config::ServiceConfig,
     cache: &mut std::collections::HashMap<Tag, TagView>,
 ) -> Result<RepoTags, RegistryError> {
-    let all = registry.list_tags(&service.image).await?;
-    let is_commit_tag = |t: &Tag| service.commit_tags.iter().any(|p| p.sha_of(t).is_some());
-    // Describe `latest` and commit tags first; other tags (release names) after them.
-    let mut chosen: Vec<Tag> = all
-        .iter()
-        .filter(|t| t.as_str() == "latest")
-        .cloned()
-        .collect();
-    let mut commit: Vec<Tag> = all.iter().filter(|t| is_commit_tag(t)).cloned().collect();
-    commit.reverse();
-    chosen.extend(commit);
-    chosen.extend(
-        all.iter()
-            .filter(|t| t.as_str() != "latest" && !is_commit_tag(t))
-            .cloned(),
-    );
-    let truncated = chosen.len() > TAG_DETAIL_LIMIT;
-    chosen.truncate(TAG_DETAIL_LIMIT);
+    list_repo_tags_ordered(registry, service, cache, &[]).await
+}
 
-    let is_cacheable = |t: &Tag| is_commit_tag(t);
-    let (cached, to_read): (Vec<Tag>, Vec<Tag>) = chosen
-        .into_iter()
-        .partition(|t| is_cacheable(t) && cache.get(t).is_some_and(|v| v.error.is_none()));
+/// The repository's tags, details read newest first (`taghistory::plan_details`: commit
+/// dates from `runs` where known) up to the registry's detail limit; the others counted.
+pub async fn list_repo_tags_ordered(
+    registry: &RegistrySource,
+    service: &crate::config::ServiceConfig,
+    cache: &mut std::collections::HashMap<Tag, TagView>,
+    runs: &[RunView],
+) -> Result<RepoTags, RegistryError> {
+    let all = registry.list_tags(&service.image).await?;
+    let plan = crate::taghistory::plan_details(
+        &all,
+        &service.commit_tags,
+        runs,
+        cache,
+        registry.detail_limit(),
+    );
+    let truncated = plan.not_inspected > 0;
+    let not_inspected = plan.not_inspected;
+    let is_cacheable = |t: &Tag| crate::taghistory::is_immutable(t, &service.commit_tags);
+    let (cached, to_read) = (plan.cached, plan.read);
     let mut views: Vec<TagView> = futures_util::stream::iter(to_read)
         .map(|tag| async move {
             let sha_from_name = service.commit_tags.iter().find_map(|p| p.sha_of(&tag));
@@ -378,14 +381,22 @@ pub async fn list_repo_tags_cached(
     }
     views.extend(cached.iter().filter_map(|t| cache.get(t).cloned()));
     views.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tag.cmp(&b.tag)));
+    crate::taghistory::alias_by_digest(&mut views);
     Ok(RepoTags {
         service: service.name.clone(),
         repository: service.image.to_string(),
         total: all.len(),
         tags: views,
         truncated,
+        not_inspected,
         error: None,
-        note: None,
+        note: (not_inspected > 0).then(|| {
+            format!(
+                "{} not inspected (registry.tag_detail_limit = {}; newest known read first)",
+                crate::format::count(not_inspected, "tag", "tags"),
+                registry.detail_limit()
+            )
+        }),
     })
 }
 

@@ -68,6 +68,124 @@ pub fn merge_package_versions(
     sort_newest_first(&mut repo.tags);
 }
 
+/// Which tags a listing reads details of, and in what order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailPlan {
+    /// Tags to read now, newest known first, at most the detail limit.
+    pub read: Vec<Tag>,
+    /// Tags whose details are kept from an earlier read (they never move): no request.
+    pub cached: Vec<Tag>,
+    /// Tags listed but neither read nor kept.
+    pub not_inspected: usize,
+}
+
+/// Tags that by convention never move once pushed: a commit's tag and a release version.
+pub fn is_immutable(tag: &Tag, commit_tags: &[crate::domain::CommitTagPattern]) -> bool {
+    commit_tags.iter().any(|p| p.sha_of(tag).is_some())
+        || crate::domain::SemverTag::parse(tag).is_some()
+}
+
+/// Choose the tags to describe. The registry lists tags alphabetically, which says nothing of
+/// age, so the order is what is known before reading them: `latest`; commit tags by the date
+/// of their commit's newest run in the runs list (newest first); `vX.Y.Z` tags by version
+/// (highest first); the others last. Kept details cost nothing and are always included, so a
+/// dashboard that refreshes reads the next `limit` tags each time until every commit and
+/// version tag is known by its image's created date.
+pub fn plan_details(
+    all: &[Tag],
+    commit_tags: &[crate::domain::CommitTagPattern],
+    runs: &[RunView],
+    cache: &std::collections::HashMap<Tag, TagView>,
+    limit: usize,
+) -> DetailPlan {
+    use crate::domain::SemverTag;
+    let (cached, unknown): (Vec<Tag>, Vec<Tag>) = all.iter().cloned().partition(|t| {
+        is_immutable(t, commit_tags) && cache.get(t).is_some_and(|v| v.error.is_none())
+    });
+    let commit_date = |t: &Tag| {
+        let sha = commit_tags.iter().find_map(|p| p.sha_of(t))?;
+        runs.iter()
+            .filter(|r| CommitSha::parse(&r.head_sha).is_ok_and(|s| s.matches(&sha)))
+            .map(|r| r.created_at)
+            .max()
+    };
+    // Smaller ranks first; within a rank, newest first.
+    let mut ranked: Vec<(
+        u8,
+        std::cmp::Reverse<_>,
+        std::cmp::Reverse<Option<SemverTag>>,
+        Tag,
+    )> = unknown
+        .into_iter()
+        .map(|t| {
+            let date = commit_date(&t);
+            let version = SemverTag::parse(&t);
+            let rank = if t.as_str() == "latest" {
+                0
+            } else if date.is_some() {
+                1
+            } else if version.is_some() {
+                2
+            } else {
+                3
+            };
+            (rank, std::cmp::Reverse(date), std::cmp::Reverse(version), t)
+        })
+        .collect();
+    ranked.sort();
+    let mut read: Vec<Tag> = ranked.into_iter().map(|(.., t)| t).collect();
+    let not_inspected = read.len().saturating_sub(limit);
+    read.truncate(limit);
+    DetailPlan {
+        read,
+        cached,
+        not_inspected,
+    }
+}
+
+/// Tags that point to one image are aliases of each other (`latest`, `v1.4.0` and
+/// `sha-abc1234` pushed together): known from the digests the registry gave, kept where the
+/// Packages API already said.
+pub fn alias_by_digest(tags: &mut [TagView]) {
+    let digests: Vec<(Tag, Digest)> = tags
+        .iter()
+        .filter_map(|t| Some((t.tag.clone(), t.digest.clone()?)))
+        .collect();
+    for view in tags.iter_mut().filter(|v| v.aliases.is_empty()) {
+        let Some(digest) = &view.digest else { continue };
+        view.aliases = digests
+            .iter()
+            .filter(|(tag, d)| d == digest && tag != &view.tag)
+            .map(|(tag, _)| tag.clone())
+            .collect();
+    }
+}
+
+/// The tag a service follows among its repository's described tags: `latest`; the highest
+/// `vX.Y.Z` (pre-releases only when the rule asks); or the commit-pattern tag whose image was
+/// created last (ties to the larger tag name, so the choice is stable). None when no tag fits.
+pub fn pick_follow_tag(tags: &[TagView], rule: &crate::domain::FollowRule) -> Option<Tag> {
+    use crate::domain::{FollowRule, SemverTag};
+    match rule {
+        FollowRule::Latest => tags
+            .iter()
+            .find(|t| t.tag.as_str() == "latest")
+            .map(|t| t.tag.clone()),
+        FollowRule::Semver { prereleases } => tags
+            .iter()
+            .filter_map(|t| Some((SemverTag::parse(&t.tag)?, &t.tag)))
+            .filter(|(v, _)| *prereleases || !v.is_prerelease())
+            .max()
+            .map(|(_, t)| t.clone()),
+        FollowRule::Newest(pattern) => tags
+            .iter()
+            .filter(|t| pattern.sha_of(&t.tag).is_some())
+            .filter_map(|t| Some((t.created?, &t.tag)))
+            .max()
+            .map(|(_, t)| t.clone()),
+    }
+}
+
 pub fn sort_newest_first(tags: &mut [TagView]) {
     tags.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tag.cmp(&b.tag)));
 }
@@ -126,18 +244,22 @@ pub async fn collect(
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     for service in &config.deployment.services {
-        let mut repo =
-            match crate::status::list_repo_tags_cached(&registry, service, &mut Default::default())
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    // Kept beside the other repositories, not dropped when one succeeds.
-                    errors.push(format!("{}: {e}", service.name));
-                    repositories.push(crate::status::RepoTags::failed(service, e.to_string()));
-                    continue;
-                }
-            };
+        let mut repo = match crate::status::list_repo_tags_ordered(
+            &registry,
+            service,
+            &mut Default::default(),
+            runs,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // Kept beside the other repositories, not dropped when one succeeds.
+                errors.push(format!("{}: {e}", service.name));
+                repositories.push(crate::status::RepoTags::failed(service, e.to_string()));
+                continue;
+            }
+        };
         match (ghcr_package(&service.image), gh) {
             (Some((owner, name)), Some(gh)) if gh.token_source != TokenSource::None => {
                 match gh.package_versions(&owner, &name).await {
@@ -151,7 +273,10 @@ pub async fn collect(
                         if let Some(note) = &versions.note {
                             notes.push(format!("{}: {note}", repo.repository));
                         }
-                        repo.note = versions.note;
+                        repo.note = match (versions.note, repo.note.take()) {
+                            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                            (a, b) => a.or(b),
+                        };
                     }
                     Err(e) => notes.push(format!(
                         "{}: GitHub Packages API not used ({e}); dates from image labels",
@@ -164,6 +289,14 @@ pub async fn collect(
                 repo.repository
             )),
             (None, _) => notes.push(format!("{}: dates from image labels", repo.repository)),
+        }
+        if repo.not_inspected > 0 {
+            notes.push(format!(
+                "{}: {} not inspected (registry.tag_detail_limit = {}); read first: latest, commit tags by their run's date, versions by number",
+                repo.repository,
+                crate::format::count(repo.not_inspected, "tag", "tags"),
+                registry.detail_limit()
+            ));
         }
         repositories.push(repo);
     }
@@ -205,6 +338,7 @@ mod tests {
             total: 0,
             tags: vec![],
             truncated: false,
+            not_inspected: 0,
             error: None,
             note: None,
         };
@@ -266,6 +400,7 @@ mod tests {
                 view(&format!("main-{sha}"), Some(labelled)),
             ],
             truncated: false,
+            not_inspected: 0,
             error: None,
             note: None,
         };
@@ -291,5 +426,150 @@ mod tests {
         assert_eq!(get("latest").revision.as_ref().unwrap().as_str(), sha);
         assert_eq!(get("latest").aliases.len(), 2);
         assert_eq!(repo.total, 3);
+    }
+
+    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    fn tag_view(tag: &str, created: Option<&str>, digest: Option<char>) -> TagView {
+        TagView {
+            tag: Tag::parse(tag).unwrap(),
+            digest: digest
+                .map(|c| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()),
+            revision: None,
+            created: created.map(at),
+            size_bytes: None,
+            ci: None,
+            running: false,
+            error: None,
+            aliases: vec![],
+            last_deployed: None,
+        }
+    }
+
+    fn run(sha: &str, created: &str) -> RunView {
+        RunView {
+            id: 1,
+            number: 1,
+            status: "completed".into(),
+            conclusion: Some("success".into()),
+            branch: Some("main".into()),
+            event: "push".into(),
+            head_sha: sha.into(),
+            title: None,
+            actor: None,
+            created_at: at(created),
+            updated_at: at(created),
+            run_started_at: None,
+            html_url: String::new(),
+        }
+    }
+
+    #[test]
+    fn details_are_read_newest_known_first_and_the_rest_counted() {
+        let t = |s: &str| Tag::parse(s).unwrap();
+        let pattern = crate::domain::CommitTagPattern::parse("sha-{sha}").unwrap();
+        let (a, b, c, d) = (
+            "a".repeat(40),
+            "b".repeat(40),
+            "c".repeat(40),
+            "d".repeat(40),
+        );
+        // Alphabetical, as the registry lists them.
+        let all: Vec<Tag> = [
+            "latest".to_string(),
+            format!("sha-{a}"),
+            format!("sha-{b}"),
+            format!("sha-{c}"),
+            format!("sha-{d}"),
+            "v1.10.0".into(),
+            "v1.9.0".into(),
+            "wip".into(),
+        ]
+        .iter()
+        .map(|s| t(s))
+        .collect();
+        // Commit d is the newest, then a; b and c have no run in the list.
+        let runs = [
+            run(&a, "2026-11-20T08:00:00Z"),
+            run(&d, "2026-11-21T08:00:00Z"),
+        ];
+        let mut cache = std::collections::HashMap::new();
+        let plan = plan_details(&all, std::slice::from_ref(&pattern), &runs, &cache, 5);
+        assert_eq!(
+            plan.read,
+            vec![
+                t("latest"),
+                t(&format!("sha-{d}")),
+                t(&format!("sha-{a}")),
+                t("v1.10.0"),
+                t("v1.9.0")
+            ]
+        );
+        assert_eq!((plan.cached.len(), plan.not_inspected), (0, 3));
+        // Once read, commit and version tags are kept: the next refresh reads the rest.
+        for tag in &plan.read {
+            cache.insert(
+                tag.clone(),
+                tag_view(tag.as_str(), Some("2026-11-01T00:00:00Z"), None),
+            );
+        }
+        let next = plan_details(&all, &[pattern], &runs, &cache, 5);
+        assert_eq!(next.cached.len(), 4, "latest is read again: it moves");
+        assert_eq!(next.read.len(), 4);
+        assert_eq!(next.not_inspected, 0);
+    }
+
+    #[test]
+    fn tags_of_one_digest_are_aliases() {
+        let mut tags = vec![
+            tag_view("latest", None, Some('a')),
+            tag_view("v1.4.0", None, Some('a')),
+            tag_view("sha-abc1234", None, Some('a')),
+            tag_view("v1.3.0", None, Some('b')),
+            tag_view("broken", None, None),
+        ];
+        alias_by_digest(&mut tags);
+        let names = |v: &TagView| v.aliases.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&tags[1]), ["latest", "sha-abc1234"]);
+        assert_eq!(names(&tags[2]), ["latest", "v1.4.0"]);
+        assert!(tags[3].aliases.is_empty() && tags[4].aliases.is_empty());
+    }
+
+    #[test]
+    fn follow_rules_pick_their_tag() {
+        use crate::domain::{CommitTagPattern, FollowRule};
+        let tags = vec![
+            tag_view("latest", Some("2026-11-10T00:00:00Z"), None),
+            tag_view("v1.9.0", Some("2026-11-01T00:00:00Z"), None),
+            tag_view("v1.10.0", Some("2026-10-01T00:00:00Z"), None),
+            tag_view("v1.11.0-rc.1", Some("2026-11-09T00:00:00Z"), None),
+            tag_view("sha-aaaaaaa", Some("2026-11-08T00:00:00Z"), None),
+            tag_view("sha-fffffff", Some("2026-11-02T00:00:00Z"), None),
+            tag_view("sha-0000000", None, None),
+            tag_view("main-bbbbbbb", Some("2026-11-11T00:00:00Z"), None),
+        ];
+        let pick = |rule: FollowRule| pick_follow_tag(&tags, &rule).map(|t| t.to_string());
+        assert_eq!(pick(FollowRule::Latest).as_deref(), Some("latest"));
+        // Version order, not date order and not string order.
+        assert_eq!(
+            pick(FollowRule::Semver { prereleases: false }).as_deref(),
+            Some("v1.10.0")
+        );
+        assert_eq!(
+            pick(FollowRule::Semver { prereleases: true }).as_deref(),
+            Some("v1.11.0-rc.1")
+        );
+        // Created date, not the name; other patterns and undated tags ignored.
+        let sha = FollowRule::Newest(CommitTagPattern::parse("sha-{sha}").unwrap());
+        assert_eq!(pick(sha).as_deref(), Some("sha-aaaaaaa"));
+        assert_eq!(pick_follow_tag(&tags[1..], &FollowRule::Latest), None);
+        assert_eq!(
+            pick_follow_tag(&tags[..1], &FollowRule::Semver { prereleases: false }),
+            None
+        );
     }
 }

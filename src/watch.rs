@@ -14,12 +14,14 @@ use crate::deploy::{
     DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, fmt_ms, lock_stale_after,
     short_digest, state_dir,
 };
-use crate::domain::{ContainerState, ContainerView, Digest, Tag};
+use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagView};
 use crate::sources::docker::DockerSource;
 use crate::sources::registry::{RegistryError, RegistrySource};
 use crate::store::{Actor, DeployKind, DeployStatus, LockState, Store};
+use crate::taghistory::pick_follow_tag;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -90,12 +92,65 @@ enum Verdict {
 struct Watcher {
     config: Config,
     registry: RegistrySource,
+    /// Described tags kept between checks, per service, for `newest:` follow rules.
+    tag_cache: HashMap<String, HashMap<Tag, TagView>>,
     /// Connected on first use and kept; dropped after an error so the next check reconnects.
     docker: Option<DockerSource>,
     store: Store,
     actor: Actor,
     json: bool,
     stop: CancellationToken,
+}
+
+/// A tag known by name only (semantic-version order needs nothing else).
+fn named(tag: Tag) -> TagView {
+    TagView {
+        tag,
+        digest: None,
+        revision: None,
+        created: None,
+        size_bytes: None,
+        ci: None,
+        running: false,
+        error: None,
+        aliases: Vec::new(),
+        last_deployed: None,
+    }
+}
+
+fn no_follow_tag(svc: &crate::config::ServiceConfig) -> RegistryError {
+    RegistryError::NotFound {
+        what: format!(
+            "a tag of {} for follow = \"{}\" (service {})",
+            svc.image, svc.follow, svc.name
+        ),
+    }
+}
+
+/// What the engine is asked to deploy: `latest` when every service follows it (the engine
+/// pins it to the commit tag of the same digest), else the one tag the services' rules
+/// chose. The engine moves the services together to one target, so services whose rules
+/// chose different tags cannot be followed by one watch.
+pub fn deploy_target(
+    services: &[crate::config::ServiceConfig],
+    picked: &[(String, Tag, Digest)],
+) -> Result<Target, String> {
+    if services.iter().all(|s| s.follow == FollowRule::Latest) {
+        return Ok(Target::Latest);
+    }
+    let mut tags: Vec<&Tag> = picked.iter().map(|(_, t, _)| t).collect();
+    tags.dedup();
+    match tags.as_slice() {
+        [one] => Ok(Target::Tag((*one).clone())),
+        _ => Err(format!(
+            "the services' follow rules chose different tags ({}); watch deploys one tag to every service",
+            picked
+                .iter()
+                .map(|(s, t, _)| format!("{s}: {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 fn out(line: &str) {
@@ -188,16 +243,57 @@ impl Watcher {
         }
     }
 
-    /// `latest` of every service, by HEAD request.
-    async fn latest(&self) -> Result<Vec<(String, Digest)>, RegistryError> {
+    /// The tag each service follows (`deployment.services[].follow`) and its digest: for
+    /// `latest`, one HEAD request; for `semver`, the tag list; for `newest:`, the tag list and
+    /// the created dates of the newest tags (kept between checks).
+    async fn latest(&mut self) -> Result<Vec<(String, Tag, Digest)>, RegistryError> {
         let latest = Tag::parse("latest").map_err(|e| RegistryError::Other {
             repo: String::new(),
             message: e.to_string(),
         })?;
         let mut found = Vec::new();
         for svc in &self.config.deployment.services {
-            let digest = self.registry.resolve(&svc.image, &latest).await?;
-            found.push((svc.name.clone(), digest));
+            let tag = match &svc.follow {
+                FollowRule::Latest => latest.clone(),
+                FollowRule::Semver { .. } => {
+                    let views: Vec<TagView> = self
+                        .registry
+                        .list_tags(&svc.image)
+                        .await?
+                        .into_iter()
+                        .map(named)
+                        .collect();
+                    pick_follow_tag(&views, &svc.follow).ok_or_else(|| no_follow_tag(svc))?
+                }
+                FollowRule::Newest(_) => {
+                    // The newest by date needs every commit tag's date: read the next
+                    // batch until none is left (dates are kept, so only the first check of
+                    // a busy repository reads many), never picking from a partial view.
+                    let cache = self.tag_cache.entry(svc.name.clone()).or_default();
+                    let mut repo =
+                        crate::status::list_repo_tags_cached(&self.registry, svc, cache).await?;
+                    let rounds = repo.total / self.registry.detail_limit() + 2;
+                    for _ in 0..rounds {
+                        if repo.not_inspected == 0 {
+                            break;
+                        }
+                        repo = crate::status::list_repo_tags_cached(&self.registry, svc, cache)
+                            .await?;
+                    }
+                    if repo.not_inspected > 0 {
+                        return Err(RegistryError::Other {
+                            repo: svc.image.to_string(),
+                            message: format!(
+                                "{} tags still not inspected for follow = \"{}\"; raise registry.tag_detail_limit",
+                                repo.not_inspected, svc.follow
+                            ),
+                        });
+                    }
+                    pick_follow_tag(&repo.tags, &svc.follow).ok_or_else(|| no_follow_tag(svc))?
+                }
+            };
+            let digest = self.registry.resolve(&svc.image, &tag).await?;
+            found.push((svc.name.clone(), tag, digest));
         }
         Ok(found)
     }
@@ -259,7 +355,7 @@ impl Watcher {
         let mut states = Vec::new();
         let mut all_run = true;
         let mut none_running = true;
-        for (svc, (name, digest)) in self.config.deployment.services.iter().zip(&latest) {
+        for (svc, (name, _, digest)) in self.config.deployment.services.iter().zip(&latest) {
             let docker_name = svc.image.docker_name();
             let running = running_of(&containers, name);
             none_running &= running.is_empty();
@@ -271,8 +367,17 @@ impl Watcher {
             });
         }
         let target = target_of(&states);
-        let first = &latest[0].1;
-        let summary = format!("latest = {}", short_digest(first.as_str()));
+        let deploy_target = match deploy_target(&self.config.deployment.services, &latest) {
+            Ok(t) => t,
+            Err(e) => {
+                let mut d = self.decision("error", Some(target), e);
+                d.next_check_s = secs(Verdict::Error);
+                self.decide(d);
+                return Verdict::Error;
+            }
+        };
+        let first = &latest[0].2;
+        let summary = format!("{} = {}", latest[0].1, short_digest(first.as_str()));
 
         if all_run {
             let mut d = self.decision(
@@ -377,7 +482,7 @@ impl Watcher {
             "deploying",
             Some(target.clone()),
             format!(
-                "{summary} differs from what runs ({}); deploying latest",
+                "{summary} differs from what runs ({}); deploying {deploy_target}",
                 states
                     .iter()
                     .map(|s| format!(
@@ -391,13 +496,14 @@ impl Watcher {
         );
         d.services = states.clone();
         self.decide(d);
-        self.deploy(states, target, &next).await
+        self.deploy(states, target, deploy_target, &next).await
     }
 
     async fn deploy(
         &self,
         mut states: Vec<ServiceState>,
         target: String,
+        deploy_target: Target,
         next: &impl Fn(Verdict) -> Duration,
     ) -> Verdict {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -418,7 +524,7 @@ impl Watcher {
         let outcome = engine
             .run(DeployRequest {
                 kind: DeployKind::Deploy,
-                target: Target::Latest,
+                target: deploy_target,
                 force: false,
                 dry_run: false,
             })
@@ -601,6 +707,7 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
     }
     let mut watcher = Watcher {
         registry: RegistrySource::new(&config.registry),
+        tag_cache: HashMap::new(),
         docker: None,
         store,
         actor,
@@ -613,9 +720,11 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
         .deployment
         .services
         .iter()
-        .map(|s| {
-            s.image
-                .with_tag(&Tag::parse("latest").expect("a valid tag"))
+        .map(|s| match &s.follow {
+            FollowRule::Latest => s
+                .image
+                .with_tag(&Tag::parse("latest").expect("a valid tag")),
+            rule => format!("{} ({rule})", s.image),
         })
         .collect();
     watcher.decide(watcher.decision(
@@ -733,5 +842,39 @@ mod tests {
             target_of(&[s("api", "sha256:1"), s("worker", "sha256:2")]),
             "api@sha256:1,worker@sha256:2"
         );
+    }
+
+    #[test]
+    fn follow_rules_choose_the_engine_target() {
+        let svc = |name: &str, follow: &str| crate::config::ServiceConfig {
+            name: name.into(),
+            image: crate::domain::ImageRepo::parse("ghcr.io/acme/pm").unwrap(),
+            image_var: "IMAGE_TAG".into(),
+            commit_tags: vec![],
+            migrate_service: None,
+            follow: FollowRule::parse(follow).unwrap(),
+        };
+        let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        let t = |s: &str| Tag::parse(s).unwrap();
+        let picked = |tags: &[(&str, &str)]| {
+            tags.iter()
+                .map(|(s, tag)| (s.to_string(), t(tag), d.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert!(matches!(
+            deploy_target(&[svc("app", "latest")], &picked(&[("app", "latest")])),
+            Ok(Target::Latest)
+        ));
+        match deploy_target(&[svc("app", "semver")], &picked(&[("app", "v1.4.0")])) {
+            Ok(Target::Tag(tag)) => assert_eq!(tag.as_str(), "v1.4.0"),
+            other => panic!("{other:?}"),
+        }
+        let two = [svc("app", "semver"), svc("worker", "newest:sha-{sha}")];
+        let err = deploy_target(
+            &two,
+            &picked(&[("app", "v1.4.0"), ("worker", "sha-abc1234")]),
+        )
+        .unwrap_err();
+        assert!(err.contains("app: v1.4.0, worker: sha-abc1234"), "{err}");
     }
 }

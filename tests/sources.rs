@@ -29,6 +29,7 @@ fn registry_config(plain: &str) -> RegistryConfig {
         username: String::new(),
         password_env: String::new(),
         request_timeout_ms: 5000,
+        tag_detail_limit: 30,
     }
 }
 
@@ -716,4 +717,157 @@ fn config_show_names_origins_and_never_a_token() {
 fn shipped_default_config_parses() {
     let loaded = config::load(&Sources::default()).unwrap();
     assert_eq!(loaded.config.deployment.project, "elt");
+}
+
+/// An htpasswd-protected registry of its own (user `elt`, password `elt-test-password`),
+/// killed on drop.
+struct AuthRegistry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl AuthRegistry {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // bcrypt of "elt-test-password"; a test credential for a loopback-only registry.
+        write_file(
+            dir.path(),
+            "htpasswd",
+            "elt:$2b$05$3V3YhZdkUbr0nrLC0ZmOX..1kXxC2F2Z33EG/VNd0juuZIJ37QlT2\n",
+        );
+        let port = free_port();
+        let config = write_file(
+            dir.path(),
+            "config.yml",
+            &format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: elt-test\n    path: {root}/htpasswd\n",
+                root = dir.path().display()
+            ),
+        );
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry binary (installed by scripts/testenv.sh)");
+        let addr = format!("127.0.0.1:{port}");
+        wait_for("auth registry listening", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(&addr).ok()
+        });
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Credentials as operators keep them: `docker login` with a credential helper leaves only
+/// the helper's name in config.json (`credHelpers` per registry, or `credsStore` for all).
+/// The source runs `docker-credential-elttest get` (a stub on PATH), authenticates with
+/// what it answers, and the secret shows up in no output and no log.
+#[test]
+fn registry_credentials_come_from_docker_credential_helpers() {
+    use std::os::unix::fs::PermissionsExt;
+    let _env = testenv();
+    let registry = AuthRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = dir.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let asked = dir.path().join("asked");
+    let helper = write_file(
+        &bin_dir,
+        "docker-credential-elttest",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho \"$server\" >> {asked}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"elt\",\"Secret\":\"elt-test-password\"}}' \"$server\"\n",
+            asked = asked.display()
+        ),
+    );
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = write_file(
+        dir.path(),
+        "config.toml",
+        &format!(
+            "health = []\n[deployment]\nproject = \"elt-credtest\"\nstate_dir = \"{state}\"\n\n[[deployment.services]]\nname = \"app\"\nimage = \"{addr}/elt/app\"\nimage_var = \"IMAGE_TAG\"\ncommit_tags = [\"main-{{sha}}\"]\n\n[registry]\nplain_http = [\"{addr}\"]\n\n[github]\napi_url = \"http://127.0.0.1:9\"\n",
+            state = dir.path().join("state").display(),
+            addr = registry.addr
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (kind, docker_config) in [
+        (
+            "credHelpers",
+            format!("{{\"credHelpers\":{{\"{}\":\"elttest\"}}}}", registry.addr),
+        ),
+        ("credsStore", "{\"credsStore\":\"elttest\"}".to_string()),
+        ("none", "{}".to_string()),
+    ] {
+        let docker_dir = dir.path().join(format!("docker-{kind}"));
+        std::fs::create_dir(&docker_dir).unwrap();
+        write_file(&docker_dir, "config.json", &docker_config);
+        let state = dir.path().join(format!("xdg-{kind}"));
+        let out = run(bin()
+            .args(["--config"])
+            .arg(&config)
+            .args(["tags", "--json"])
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", &docker_dir)
+            .env("XDG_STATE_HOME", &state));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let mut logs = String::new();
+        for entry in walk(&state) {
+            logs.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+        }
+        for (what, text) in [("stdout", &stdout), ("stderr", &stderr), ("log", &logs)] {
+            assert!(
+                !text.contains("elt-test-password"),
+                "{kind}: secret in {what}: {text}"
+            );
+        }
+        // Every repository failing, `tags` reports on stderr.
+        let said = format!("{stdout}{stderr}");
+        if kind == "none" {
+            // The same registry without a helper refuses access: the helper is what opened it.
+            assert!(said.contains("(401)"), "{kind}: {said}");
+            continue;
+        }
+        // Authenticated, the empty repository is unknown (404), not unauthorized (401).
+        assert!(
+            said.contains("not found in the registry (404)") && !said.contains("(401)"),
+            "{kind}: {said}"
+        );
+        let asked_for = std::fs::read_to_string(&asked).unwrap_or_default();
+        assert!(
+            asked_for.lines().any(|l| l == registry.addr),
+            "{kind}: helper asked for {asked_for:?}"
+        );
+        std::fs::remove_file(&asked).unwrap();
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p);
+        }
+    }
+    files
 }

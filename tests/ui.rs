@@ -211,6 +211,7 @@ fn loaded_app(color: bool) -> App {
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 12,
             truncated: false,
+            not_inspected: 0,
             error: None,
             note: None,
             tags: vec![
@@ -780,6 +781,7 @@ fn read_only_refuses_deploy_and_rollback_and_audits_them() {
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 1,
             truncated: false,
+            not_inspected: 0,
             error: None,
             note: None,
             tags: vec![tag(&format!("main-{SHA3}"), SHA3, 4, false)],
@@ -1615,6 +1617,7 @@ fn tags_are_cut_in_the_middle_to_the_column_and_never_look_the_same() {
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 4,
             truncated: false,
+            not_inspected: 0,
             error: None,
             note: None,
             tags: vec![

@@ -179,6 +179,15 @@ impl ImageRepo {
             }
             _ => (DOCKER_HUB.to_string(), s.to_string()),
         };
+        // Docker Hub answers to several names; one spelling keeps `docker.io/acme/bot`,
+        // `index.docker.io/acme/bot` and `acme/bot` one repository (oci-client sends the API
+        // requests to registry-1.docker.io for it).
+        let registry = match registry.as_str() {
+            "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+                DOCKER_HUB.to_string()
+            }
+            _ => registry,
+        };
         let path = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
         } else {
@@ -241,6 +250,147 @@ impl From<ImageRepo> for String {
 impl fmt::Display for ImageRepo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.docker_name())
+    }
+}
+
+/// A `vX.Y.Z` or `X.Y.Z` tag, with an optional `-pre.release` (build metadata is not valid in
+/// a tag). Ordered by semantic-version precedence: a pre-release sorts below its release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SemverTag {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+    pub pre: Vec<String>,
+}
+
+impl SemverTag {
+    pub fn parse(tag: &Tag) -> Option<Self> {
+        let s = tag.as_str();
+        let s = s.strip_prefix('v').unwrap_or(s);
+        let (core, pre) = match s.split_once('-') {
+            Some((core, pre)) => (core, Some(pre)),
+            None => (s, None),
+        };
+        let number = |p: &str| -> Option<u64> {
+            // SemVer forbids leading zeros; `01.2.3` is some other scheme.
+            (!p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p == "0" || !p.starts_with('0')))
+            .then(|| p.parse().ok())
+            .flatten()
+        };
+        let mut parts = core.split('.');
+        let (major, minor, patch) = (
+            number(parts.next()?)?,
+            number(parts.next()?)?,
+            number(parts.next()?)?,
+        );
+        if parts.next().is_some() {
+            return None;
+        }
+        let pre = match pre {
+            Some(p) => {
+                let ids: Vec<String> = p.split('.').map(str::to_string).collect();
+                if ids.iter().any(String::is_empty) {
+                    return None;
+                }
+                ids
+            }
+            None => Vec::new(),
+        };
+        Some(Self {
+            major,
+            minor,
+            patch,
+            pre,
+        })
+    }
+    pub fn is_prerelease(&self) -> bool {
+        !self.pre.is_empty()
+    }
+}
+
+impl Ord for SemverTag {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        (self.major, self.minor, self.patch)
+            .cmp(&(other.major, other.minor, other.patch))
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                (false, false) => {
+                    for (a, b) in self.pre.iter().zip(&other.pre) {
+                        let o = match (a.parse::<u64>(), b.parse::<u64>()) {
+                            (Ok(x), Ok(y)) => x.cmp(&y),
+                            (Ok(_), Err(_)) => Ordering::Less,
+                            (Err(_), Ok(_)) => Ordering::Greater,
+                            (Err(_), Err(_)) => a.cmp(b),
+                        };
+                        if o != Ordering::Equal {
+                            return o;
+                        }
+                    }
+                    self.pre.len().cmp(&other.pre.len())
+                }
+            })
+    }
+}
+impl PartialOrd for SemverTag {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Which tag `watch` and a tag-less deploy follow for a service: `latest`; the newest
+/// `vX.Y.Z` by semantic-version order (`semver`, pre-releases ignored; `semver-prerelease`
+/// counts them); or the newest tag of a commit pattern by the image's created date
+/// (`newest:sha-{sha}`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum FollowRule {
+    #[default]
+    Latest,
+    Semver {
+        prereleases: bool,
+    },
+    Newest(CommitTagPattern),
+}
+
+impl FollowRule {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "latest" => Ok(Self::Latest),
+            "semver" => Ok(Self::Semver { prereleases: false }),
+            "semver-prerelease" => Ok(Self::Semver { prereleases: true }),
+            _ => match s.strip_prefix("newest:") {
+                Some(pattern) => CommitTagPattern::parse(pattern).map(Self::Newest),
+                None => Err(format!(
+                    "follow rule {s:?}: expected \"latest\", \"semver\", \"semver-prerelease\" or \"newest:PATTERN\" (e.g. \"newest:sha-{{sha}}\")"
+                )),
+            },
+        }
+    }
+}
+impl TryFrom<String> for FollowRule {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        FollowRule::parse(&s)
+    }
+}
+impl From<FollowRule> for String {
+    fn from(r: FollowRule) -> String {
+        r.to_string()
+    }
+}
+impl fmt::Display for FollowRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Latest => f.write_str("latest"),
+            Self::Semver { prereleases: false } => f.write_str("semver"),
+            Self::Semver { prereleases: true } => f.write_str("semver-prerelease"),
+            Self::Newest(p) => write!(f, "newest:{}", String::from(p.clone())),
+        }
     }
 }
 
@@ -493,5 +643,100 @@ mod tests {
         assert!(WorkflowId::parse("build-and-push.yml").is_ok());
         assert!(WorkflowId::parse("12345").is_ok());
         assert!(WorkflowId::parse("../../x.yml").is_err());
+    }
+
+    #[test]
+    fn docker_hub_names_are_one_repository() {
+        let hub = |s: &str| {
+            let r = ImageRepo::parse(s).unwrap();
+            (
+                r.registry().to_string(),
+                r.path().to_string(),
+                r.to_string(),
+            )
+        };
+        let bot = (
+            "docker.io".to_string(),
+            "acme/chat-bot".to_string(),
+            "acme/chat-bot".to_string(),
+        );
+        for s in [
+            "acme/chat-bot",
+            "docker.io/acme/chat-bot",
+            "index.docker.io/acme/chat-bot",
+            "registry-1.docker.io/acme/chat-bot",
+        ] {
+            assert_eq!(hub(s), bot, "{s}");
+        }
+        let redis = (
+            "docker.io".to_string(),
+            "library/redis".to_string(),
+            "redis".to_string(),
+        );
+        for s in [
+            "redis",
+            "library/redis",
+            "docker.io/redis",
+            "docker.io/library/redis",
+            "index.docker.io/library/redis",
+        ] {
+            assert_eq!(hub(s), redis, "{s}");
+        }
+        // A registry with a port or another host stays itself.
+        assert_eq!(hub("127.0.0.1:5000/acme/bot").0, "127.0.0.1:5000");
+        assert_eq!(hub("ghcr.io/acme/bot").0, "ghcr.io");
+    }
+
+    #[test]
+    fn commit_tag_schemes() {
+        let sha = "08f0ab8d98c3ef79aa6fdebeb3964929ba08eb7b";
+        let t = |s: &str| Tag::parse(s).unwrap();
+        let bare = CommitTagPattern::parse("{sha}").unwrap();
+        assert_eq!(bare.sha_of(&t(sha)).unwrap().as_str(), sha);
+        assert_eq!(bare.sha_of(&t("08f0ab8")).unwrap().as_str(), "08f0ab8");
+        for other in ["latest", "v1.2.3", "1.2.3", "sha-08f0ab8", "main"] {
+            assert_eq!(bare.sha_of(&t(other)), None, "{other}");
+        }
+        let prefixed = CommitTagPattern::parse("sha-{sha}").unwrap();
+        assert_eq!(
+            prefixed.sha_of(&t(&format!("sha-{sha}"))).unwrap().as_str(),
+            sha
+        );
+        assert_eq!(prefixed.sha_of(&t(sha)), None);
+        assert_eq!(prefixed.sha_of(&t("v1.4.0")), None);
+    }
+
+    #[test]
+    fn semver_tags_order_by_precedence() {
+        let v = |s: &str| SemverTag::parse(&Tag::parse(s).unwrap());
+        for bad in [
+            "latest",
+            "v1.2",
+            "1.2.3.4",
+            "v01.2.3",
+            "sha-abc1234",
+            "v1.2.3-",
+            "v1.2.x",
+        ] {
+            assert_eq!(v(bad), None, "{bad}");
+        }
+        let ordered = [
+            "v1.0.0-alpha",
+            "v1.0.0-alpha.1",
+            "v1.0.0-alpha.beta",
+            "v1.0.0-beta",
+            "v1.0.0-beta.2",
+            "v1.0.0-beta.11",
+            "v1.0.0-rc.1",
+            "1.0.0",
+            "v1.4.0",
+            "v1.10.0",
+            "v2.0.0",
+        ];
+        for w in ordered.windows(2) {
+            assert!(v(w[0]).unwrap() < v(w[1]).unwrap(), "{} < {}", w[0], w[1]);
+        }
+        assert!(v("v1.0.0-rc.1").unwrap().is_prerelease());
+        assert!(!v("v1.0.0").unwrap().is_prerelease());
     }
 }

@@ -6,7 +6,6 @@
 
 use crate::config::RegistryConfig;
 use crate::domain::{CommitSha, Digest, ImageRepo, Tag};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -80,7 +79,16 @@ pub struct RegistrySource {
     client: std::sync::Arc<Client>,
     username: String,
     password: Option<String>,
+    /// What `docker login` left per registry, read once a while: a credential helper is a
+    /// process to start, not something to run for each of a refresh's requests.
+    docker_logins: std::sync::Arc<std::sync::Mutex<HashMap<String, DockerLogin>>>,
+    detail_limit: usize,
 }
+
+type DockerLogin = (std::time::Instant, Option<(String, String)>);
+/// Helpers such as ECR's hand out tokens valid for hours; re-asking after this picks up a
+/// new `docker login` or a rotated token.
+const DOCKER_LOGIN_TTL: Duration = Duration::from_secs(300);
 
 impl RegistrySource {
     /// Credentials: `registry.username` with the password from `registry.password_env`.
@@ -109,6 +117,8 @@ impl RegistrySource {
             client: std::sync::Arc::new(client),
             username: config.username.clone(),
             password,
+            docker_logins: Default::default(),
+            detail_limit: config.tag_detail_limit.max(1),
         }
     }
 
@@ -117,9 +127,31 @@ impl RegistrySource {
         if let (false, Some(password)) = (self.username.is_empty(), &self.password) {
             return RegistryAuth::Basic(self.username.clone(), password.clone());
         }
-        docker_login_credentials(registry)
+        self.docker_login(registry)
             .map(|(u, p)| RegistryAuth::Basic(u, p))
             .unwrap_or(RegistryAuth::Anonymous)
+    }
+
+    /// How many tags' details a listing reads per refresh (`registry.tag_detail_limit`).
+    pub fn detail_limit(&self) -> usize {
+        self.detail_limit
+    }
+
+    fn docker_login(&self, registry: &str) -> Option<(String, String)> {
+        let Ok(mut logins) = self.docker_logins.lock() else {
+            return docker_login_credentials(registry);
+        };
+        match logins.get(registry) {
+            Some((at, found)) if at.elapsed() < DOCKER_LOGIN_TTL => found.clone(),
+            _ => {
+                let found = docker_login_credentials(registry);
+                logins.insert(
+                    registry.to_string(),
+                    (std::time::Instant::now(), found.clone()),
+                );
+                found
+            }
+        }
     }
 
     fn reference(repo: &ImageRepo, tag: &Tag) -> Reference {
@@ -445,32 +477,39 @@ pub fn pull_credentials(config: &RegistryConfig, registry: &str) -> Option<(Stri
     }
 }
 
-/// Credentials that `docker login REGISTRY` stored inline in the docker config file.
-/// Credential helpers (`credsStore`) are not consulted.
+/// Credentials as `docker login REGISTRY` left them in `$DOCKER_CONFIG/config.json` (else
+/// `~/.docker/config.json`): a per-registry `credHelpers` entry, inline `auths`, or the
+/// `credsStore` helper (`docker-credential-NAME get`). docker_credential speaks the helper
+/// protocol. A helper that fails is logged by name only: its output could hold the secret.
 fn docker_login_credentials(registry: &str) -> Option<(String, String)> {
-    let dir = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".docker")))?;
-    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let auths = json.get("auths")?.as_object()?;
-    let keys = if registry == crate::domain::DOCKER_HUB {
-        vec![
-            "https://index.docker.io/v1/",
-            "docker.io",
-            "index.docker.io",
-        ]
+    // Docker stores Docker Hub's credentials under its legacy index URL.
+    let server = if registry == crate::domain::DOCKER_HUB {
+        "https://index.docker.io/v1/"
     } else {
-        vec![registry]
+        registry
     };
-    let entry = keys
-        .iter()
-        .find_map(|k| auths.get(*k).or_else(|| auths.get(&format!("https://{k}"))))?;
-    let encoded = entry.get("auth")?.as_str()?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, pass) = text.split_once(':')?;
-    Some((user.to_string(), pass.to_string()))
+    match docker_credential::get_credential(server) {
+        Ok(docker_credential::DockerCredential::UsernamePassword(user, secret)) => {
+            Some((user, secret))
+        }
+        // An identity token (`<token>` user) is an OAuth refresh token, which the registry
+        // token flow here does not exchange; anonymous is tried instead.
+        Ok(docker_credential::DockerCredential::IdentityToken(_)) => {
+            tracing::info!(registry, "docker config holds an identity token; not used");
+            None
+        }
+        Err(
+            docker_credential::CredentialRetrievalError::NoCredentialConfigured
+            | docker_credential::CredentialRetrievalError::ConfigNotFound
+            | docker_credential::CredentialRetrievalError::ConfigReadError,
+        ) => None,
+        Err(docker_credential::CredentialRetrievalError::HelperFailure { helper, .. }) => {
+            tracing::warn!(registry, helper, "docker credential helper failed");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(registry, error = %e, "docker credentials not read");
+            None
+        }
+    }
 }

@@ -572,6 +572,7 @@ mod tests {
             total: 3,
             tags: Vec::new(),
             truncated: false,
+            not_inspected: 0,
             error: error.map(str::to_string),
             note: note.map(str::to_string),
         };
