@@ -3,13 +3,14 @@
 
 use super::compose::Runtime;
 use super::health::stopped_at;
+use super::seams::Clock;
 use super::seams::Seams;
 use super::types::*;
 use super::util::*;
 use super::{Engine, describe_lock_refusal, envfile};
 use crate::domain::ContainerState;
 use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 impl<S: Seams> Engine<S> {
@@ -27,13 +28,17 @@ impl<S: Seams> Engine<S> {
                 status: outcome.status,
                 message: outcome.message.clone(),
                 downtime_ms: None,
-                duration_ms: self.started.elapsed().as_millis() as u64,
+                duration_ms: self
+                    .clock
+                    .now()
+                    .saturating_duration_since(self.started)
+                    .as_millis() as u64,
             });
             return outcome;
         }
         self.audit(action, &target, "attempted", None);
 
-        let t = Instant::now();
+        let t = self.clock.now();
         let new = NewDeployment {
             kind: req.kind,
             parent_id: None,
@@ -109,7 +114,11 @@ impl<S: Seams> Engine<S> {
             status: outcome.status,
             message: outcome.message.clone(),
             downtime_ms: outcome.downtime_ms,
-            duration_ms: self.started.elapsed().as_millis() as u64,
+            duration_ms: self
+                .clock
+                .now()
+                .saturating_duration_since(self.started)
+                .as_millis() as u64,
         });
         outcome
     }
@@ -128,7 +137,11 @@ impl<S: Seams> Engine<S> {
             status: outcome.status,
             message: outcome.message.clone(),
             downtime_ms: None,
-            duration_ms: self.started.elapsed().as_millis() as u64,
+            duration_ms: self
+                .clock
+                .now()
+                .saturating_duration_since(self.started)
+                .as_millis() as u64,
         });
         outcome
     }
@@ -295,7 +308,7 @@ impl<S: Seams> Engine<S> {
         }
         let services: Vec<String> = plans.iter().map(|p| p.service.clone()).collect();
         let mut death = self.watch_death(&services).await;
-        let recreate_started = Instant::now();
+        let recreate_started = self.clock.now();
         let recreate_timeout = self.settings.recreate_timeout();
         let failure = match self
             .runtime
@@ -340,6 +353,7 @@ impl<S: Seams> Engine<S> {
                             death.take(),
                             recreate_started,
                             self.settings.death_event_wait,
+                            &self.clock,
                         )
                         .await;
                         let downtime = up_at.saturating_duration_since(down_at).as_millis() as u64;
@@ -368,7 +382,12 @@ impl<S: Seams> Engine<S> {
                                 },
                                 p.to.tag.as_deref().unwrap_or(&p.to_ref),
                                 p.to.sha.as_deref().map(short).unwrap_or("no commit label"),
-                                fmt_ms(self.started.elapsed().as_millis() as u64),
+                                fmt_ms(
+                                    self.clock
+                                        .now()
+                                        .saturating_duration_since(self.started)
+                                        .as_millis() as u64
+                                ),
                                 fmt_ms(downtime)
                             ),
                             Some(downtime),
@@ -434,6 +453,7 @@ impl<S: Seams> Engine<S> {
             death.take(),
             recreate_started,
             self.settings.death_event_wait,
+            &self.clock,
         )
         .await;
         let rolled = self
@@ -575,7 +595,7 @@ impl<S: Seams> Engine<S> {
     /// The run ended before the app was touched: record the remaining steps as skipped.
     pub(super) fn stopped_before_change(&self, f: Failure) -> Outcome {
         if f.cancelled {
-            let t = Instant::now();
+            let t = self.clock.now();
             self.step_end(
                 f.step,
                 t,

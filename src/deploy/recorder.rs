@@ -2,6 +2,7 @@
 //! sent as a `DeployEvent` to whoever prints or shows it.
 
 use super::Engine;
+use super::seams::Clock;
 use super::seams::Seams;
 use super::types::*;
 use crate::store::Actor;
@@ -29,11 +30,15 @@ impl<S: Seams> Engine<S> {
             duration_ms: None,
             summary: String::new(),
         });
-        Instant::now()
+        self.clock.now()
     }
 
     pub(super) fn step_end(&self, name: &'static str, started: Instant, end: StepEnd) {
-        let ms = started.elapsed().as_millis() as u64;
+        let ms = self
+            .clock
+            .now()
+            .saturating_duration_since(started)
+            .as_millis() as u64;
         if let Some(id) = self.deployment_id
             && let Err(e) =
                 self.store
@@ -51,7 +56,7 @@ impl<S: Seams> Engine<S> {
     }
 
     pub(super) fn skip(&self, name: &'static str, why: &str) {
-        let t = Instant::now();
+        let t = self.clock.now();
         self.step_end(
             name,
             t,
