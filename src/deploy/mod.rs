@@ -69,6 +69,8 @@ pub struct Engine<S: Seams = Real> {
     clock: S::Clock,
     store: Store,
     actor: Actor,
+    /// The one subscriber that writes the store's deployment rows from the events.
+    recorder: recorder::Recorder,
     events: Events,
     interrupt: CancellationToken,
     deployment_id: Option<i64>,
@@ -101,6 +103,7 @@ impl<S: Seams> Engine<S> {
             clock: parts.clock,
             store: parts.store,
             actor: parts.actor,
+            recorder: recorder::Recorder::default(),
             events,
             interrupt,
             deployment_id: None,
