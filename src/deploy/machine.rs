@@ -431,21 +431,16 @@ impl<S: Seams> Engine<S> {
         // Say how the deploy ended and why before the rollback starts, so whoever follows
         // (the dashboard reads the store) sees it during the rollback, not only after it.
         self.skip("retention", "deploy failed");
-        if let Some(id) = self.deployment_id
-            && let Err(e) = self.store.set_error(
-                id,
-                &format!(
-                    "{reason}; rolling back automatically to {}",
-                    plans[0]
-                        .from
-                        .image
-                        .as_deref()
-                        .unwrap_or("the previous image")
-                ),
-            )
-        {
-            tracing::warn!("store: {e}");
-        }
+        self.emit(DeployEvent::Error {
+            message: format!(
+                "{reason}; rolling back automatically to {}",
+                plans[0]
+                    .from
+                    .image
+                    .as_deref()
+                    .unwrap_or("the previous image")
+            ),
+        });
         let t = self.step_begin("rollback");
         // The users' outage began when the old version stopped for the failed deploy, not
         // when the rollback's own switch began: it spans the whole health wait.
@@ -516,12 +511,11 @@ impl<S: Seams> Engine<S> {
             .map_err(|e| self.failed_step("resolve", t, e))?;
         // What runs is recorded before the target is resolved, so a deploy that fails there
         // still says what it would have replaced.
-        if let (Some(id), Some(first)) = (self.deployment_id, self.settings.services.first())
-            && let Err(e) = self
-                .store
-                .set_from_side(id, &self.running_side(first, current.get(&first.name)))
-        {
-            tracing::warn!("store: {e}");
+        if let Some(first) = self.settings.services.first() {
+            self.emit(DeployEvent::Sides {
+                from: self.running_side(first, current.get(&first.name)),
+                to: None,
+            });
         }
         let mut plans = Vec::new();
         let services = self.settings.services.clone();
@@ -532,11 +526,10 @@ impl<S: Seams> Engine<S> {
                 .map_err(|e| self.failed_step("resolve", t, e))?;
             plans.push(plan);
         }
-        if let Some(id) = self.deployment_id {
-            let _ = self
-                .store
-                .set_deploy_sides(id, &plans[0].from, &plans[0].to);
-        }
+        self.emit(DeployEvent::Sides {
+            from: plans[0].from.clone(),
+            to: Some(plans[0].to.clone()),
+        });
         self.step_end(
             "resolve",
             t,
@@ -582,11 +575,10 @@ impl<S: Seams> Engine<S> {
             })?;
             summaries.push(summary);
         }
-        if let Some(id) = self.deployment_id {
-            let _ = self
-                .store
-                .set_deploy_sides(id, &plans[0].from, &plans[0].to);
-        }
+        self.emit(DeployEvent::Sides {
+            from: plans[0].from.clone(),
+            to: Some(plans[0].to.clone()),
+        });
         self.step_end("pull", t, ok(summaries.join("; ")));
         self.interrupted("compare")?;
         Ok(plans)

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// The subscriber that keeps the store: it learns the deployment from `Started` and writes
-/// each `Step` and `Progress` event as that deployment's step row and progress line. Events
+/// each `Step`, `Progress`, `Sides`, `Backup` and `Error` event into that deployment's row
+/// (step rows, progress line, from/to, backup path, error). Events
 /// before `Started` (a refused lock, a dry run) belong to no deployment and are not written.
 #[derive(Default)]
 pub(super) struct Recorder {
@@ -49,6 +50,10 @@ impl Recorder {
                 summary,
             ),
             DeployEvent::Progress { message, .. } => store.set_progress(id, message),
+            DeployEvent::Sides { from, to: None } => store.set_from_side(id, from),
+            DeployEvent::Sides { from, to: Some(to) } => store.set_deploy_sides(id, from, to),
+            DeployEvent::Backup { path } => store.set_backup_path(id, path),
+            DeployEvent::Error { message } => store.set_error(id, message),
             _ => Ok(()),
         };
         if let Err(e) = written {
@@ -147,7 +152,7 @@ impl<S: Seams> Engine<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DeployKind, NewDeployment};
+    use crate::store::{DeployKind, ImageSide, NewDeployment};
 
     fn step(name: &'static str, state: StepState, summary: &str) -> DeployEvent {
         DeployEvent::Step {
@@ -197,11 +202,31 @@ mod tests {
             },
             step("pull", StepState::Ok, "pulled"),
             step("backup", StepState::Skipped, "an earlier step failed"),
+            DeployEvent::Sides {
+                from: ImageSide {
+                    image: Some("app:v1".into()),
+                    ..Default::default()
+                },
+                to: Some(ImageSide {
+                    image: Some("app:v2".into()),
+                    ..Default::default()
+                }),
+            },
+            DeployEvent::Backup {
+                path: "/backups/db-1.sql".into(),
+            },
+            DeployEvent::Error {
+                message: "unhealthy; rolling back".into(),
+            },
         ] {
             recorder.record(&store, &event);
         }
         let d = store.deployment(id).unwrap().unwrap();
         assert_eq!(d.progress.as_deref(), Some("pull 5/10"));
+        assert_eq!(d.from.image.as_deref(), Some("app:v1"));
+        assert_eq!(d.to.image.as_deref(), Some("app:v2"));
+        assert_eq!(d.backup_path.as_deref(), Some("/backups/db-1.sql"));
+        assert_eq!(d.error.as_deref(), Some("unhealthy; rolling back"));
         let steps: Vec<(&str, &str, Option<&str>, Option<u64>)> = d
             .steps
             .iter()

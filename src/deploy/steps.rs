@@ -260,8 +260,8 @@ impl<S: Seams> Engine<S> {
         match result {
             Ok(text) => {
                 let path = backup_path_in(&text);
-                if let (Some(id), Some(p)) = (self.deployment_id, &path) {
-                    let _ = self.store.set_backup_path(id, p);
+                if let Some(p) = &path {
+                    self.emit(DeployEvent::Backup { path: p.clone() });
                 }
                 self.step_end(
                     "backup",

@@ -124,6 +124,20 @@ pub enum DeployEvent {
         current: u64,
         total: u64,
     },
+    /// What runs (`from`) and, once resolved, what replaces it (`to`).
+    Sides {
+        from: ImageSide,
+        to: Option<ImageSide>,
+    },
+    /// The backup step's file, as the backup command named it.
+    Backup {
+        path: String,
+    },
+    /// Why the deploy failed, told before the automatic rollback begins (so a console
+    /// following the store sees it during the rollback, not only after).
+    Error {
+        message: String,
+    },
     Finished {
         deployment_id: Option<i64>,
         status: DeployStatus,
