@@ -295,7 +295,10 @@ async fn print_events(
                 }
             }
             // Recorded in the store (history shows them); the steps' summaries say the same.
-            DeployEvent::Sides { .. } | DeployEvent::Backup { .. } | DeployEvent::Error { .. } => {}
+            DeployEvent::Sides { .. }
+            | DeployEvent::Backup { .. }
+            | DeployEvent::Error { .. }
+            | DeployEvent::Audit { .. } => {}
             DeployEvent::Finished {
                 status, message, ..
             } => {

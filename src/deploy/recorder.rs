@@ -14,13 +14,39 @@ use std::time::Instant;
 /// each `Step`, `Progress`, `Sides`, `Backup` and `Error` event into that deployment's row
 /// (step rows, progress line, from/to, backup path, error). Events
 /// before `Started` (a refused lock, a dry run) belong to no deployment and are not written.
-#[derive(Default)]
+/// `Audit` events become audit lines by the operator, whether or not a deployment started.
 pub(super) struct Recorder {
+    actor: Actor,
     deployment: Mutex<Option<i64>>,
 }
 
 impl Recorder {
+    pub(super) fn new(actor: Actor) -> Self {
+        Self {
+            actor,
+            deployment: Mutex::new(None),
+        }
+    }
+
     pub(super) fn record(&self, store: &Store, event: &DeployEvent) {
+        if let DeployEvent::Audit {
+            action,
+            target,
+            outcome,
+            detail,
+        } = event
+        {
+            if let Err(e) = store.audit(
+                &self.actor,
+                action,
+                target.as_deref(),
+                outcome,
+                detail.as_deref(),
+            ) {
+                tracing::warn!("audit: {action} {outcome}: {e}");
+            }
+            return;
+        }
         // A poisoned lock only means a panic elsewhere; the id inside is still right.
         let mut deployment = self.deployment.lock().unwrap_or_else(|e| e.into_inner());
         if let DeployEvent::Started { deployment_id, .. } = event {
@@ -122,12 +148,12 @@ impl<S: Seams> Engine<S> {
     }
 
     pub(super) fn audit(&self, action: &str, target: &str, outcome: &str, detail: Option<&str>) {
-        if let Err(e) = self
-            .store
-            .audit(&self.actor, action, Some(target), outcome, detail)
-        {
-            tracing::warn!("audit: {e}");
-        }
+        self.emit(DeployEvent::Audit {
+            action: action.into(),
+            target: Some(target.into()),
+            outcome: outcome.into(),
+            detail: detail.map(str::to_string),
+        });
     }
 
     pub(super) fn failed_step(
@@ -181,9 +207,20 @@ mod tests {
                 &actor,
             )
             .unwrap();
-        let recorder = Recorder::default();
+        let recorder = Recorder::new(actor.clone());
         // Before Started there is no deployment to write to: nothing is written anywhere.
         recorder.record(&store, &step("lock", StepState::Failed, "held"));
+        // An audit line needs no deployment.
+        recorder.record(
+            &store,
+            &DeployEvent::Audit {
+                action: "deploy".into(),
+                target: Some("v2".into()),
+                outcome: "refused".into(),
+                detail: Some("held".into()),
+            },
+        );
+        assert_eq!(store.count_audit("deploy", "refused").unwrap(), 1);
         for event in [
             DeployEvent::Started {
                 deployment_id: Some(id),

@@ -39,13 +39,12 @@ impl<S: Seams> Engine<S> {
             .ok();
         if let Some(c) = child {
             let _ = self.store.set_deploy_sides(c, &plans[0].to, &plans[0].from);
-            let _ = self.store.audit(
-                &self.actor,
-                "auto-rollback",
-                plans[0].from.image.as_deref(),
-                "attempted",
-                Some(reason),
-            );
+            self.emit(DeployEvent::Audit {
+                action: "auto-rollback".into(),
+                target: plans[0].from.image.clone(),
+                outcome: "attempted".into(),
+                detail: Some(reason.to_string()),
+            });
         }
         let pins: Vec<(String, String)> = plans
             .iter()
@@ -113,13 +112,12 @@ impl<S: Seams> Engine<S> {
                 Err(_) => (DeployStatus::FailedDown, error_text.as_deref(), None),
             };
             let _ = self.store.finish_deployment(c, status, error, downtime);
-            let _ = self.store.audit(
-                &self.actor,
-                "auto-rollback",
-                plans[0].from.image.as_deref(),
-                status.as_str(),
-                error,
-            );
+            self.emit(DeployEvent::Audit {
+                action: "auto-rollback".into(),
+                target: plans[0].from.image.clone(),
+                outcome: status.as_str().into(),
+                detail: error.map(str::to_string),
+            });
         }
         result
     }

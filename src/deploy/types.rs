@@ -138,6 +138,13 @@ pub enum DeployEvent {
     Error {
         message: String,
     },
+    /// One line of the audit log (attempts, refusals, outcomes), by this console's operator.
+    Audit {
+        action: String,
+        target: Option<String>,
+        outcome: String,
+        detail: Option<String>,
+    },
     Finished {
         deployment_id: Option<i64>,
         status: DeployStatus,
