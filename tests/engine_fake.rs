@@ -4,7 +4,7 @@
 
 use elt_console::config::HealthEndpoint;
 use elt_console::deploy::compose::{Runtime, RuntimeError};
-use elt_console::deploy::seams::{Health, Host, Registry, Seams};
+use elt_console::deploy::seams::{Clock, Health, Host, Registry, Seams};
 use elt_console::deploy::settings::DeploySettings;
 use elt_console::deploy::{DeployEvent, DeployRequest, Engine, Outcome, Parts, StepState, Target};
 use elt_console::domain::{
@@ -16,7 +16,7 @@ use elt_console::store::{Actor, DeployKind, DeployStatus, Store};
 use futures_util::stream::BoxStream;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 const REPO: &str = "ghcr.io/arthurlee116/english-listening-trainer";
@@ -47,6 +47,10 @@ struct World {
     fail: HashSet<&'static str>,
     recreates: u32,
     died_at: Option<SystemTime>,
+    /// The fake clock's zero on the wall clock (since the epoch).
+    wall_base: Duration,
+    /// The fake time: how far it has advanced (sleeps return at once and advance it).
+    elapsed: Duration,
     /// Cancelled at the first recreate (an interrupt after the point of no return).
     cancel_on_recreate: Option<CancellationToken>,
     log: Vec<String>,
@@ -80,12 +84,28 @@ struct FakeHost(W);
 struct FakeRuntime(W);
 struct FakeRegistry(W);
 struct FakeHealth(W);
+struct FakeClock(W, Instant, SystemTime);
 struct Fake;
 impl Seams for Fake {
     type Runtime = FakeRuntime;
     type Host = FakeHost;
     type Registry = FakeRegistry;
     type Health = FakeHealth;
+    type Clock = FakeClock;
+}
+
+/// Time that passes only when the engine sleeps: a 300 s health wait takes no real time.
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.1 + self.0.lock().unwrap().elapsed
+    }
+    fn wall(&self) -> SystemTime {
+        self.2 + self.0.lock().unwrap().elapsed
+    }
+    async fn sleep(&self, d: Duration) {
+        self.0.lock().unwrap().elapsed += d;
+        tokio::task::yield_now().await;
+    }
 }
 
 impl Host for FakeHost {
@@ -251,8 +271,8 @@ impl Runtime for FakeRuntime {
         }
         let failing =
             w.fail.contains("recreate-all") || (w.fail.contains("recreate") && w.recreates == 1);
-        // The old container is gone either way.
-        w.died_at = Some(SystemTime::now());
+        // The old container is gone either way (in the fake clock's time).
+        w.died_at = Some(SystemTime::UNIX_EPOCH + w.wall_base + w.elapsed);
         if failing {
             w.running = None;
             return Err(RuntimeError::Failed {
@@ -316,6 +336,8 @@ impl Health for FakeHealth {
 /// v1 runs (healthy, pinned in the env file); v2 and v4 are good images in the registry, v3 a
 /// bad one; v1 and v2's images are local.
 struct Harness {
+    /// The fake clock's zero.
+    base: Instant,
     dir: tempfile::TempDir,
     world: W,
     settings: DeploySettings,
@@ -335,15 +357,15 @@ impl Harness {
         )
         .unwrap();
         let mut settings = DeploySettings::from_config(&config);
-        settings.health_timeout = Duration::from_millis(400);
-        settings.health_interval = Duration::from_millis(10);
+        // The real health timeout, interval and retry pauses: they pass on the fake clock.
         settings.health_successes = 2;
         settings.death_event_wait = Duration::from_millis(200);
         settings.recreate_grace = Duration::from_secs(1);
-        settings.pull_retry_delay = Duration::from_millis(10);
-        settings.registry_retry_delay = Duration::from_millis(10);
         settings.keep_images = 1;
         let mut w = World {
+            wall_base: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap(),
             running: Some(image_id("1")),
             running_ref: reference("1"),
             ..Default::default()
@@ -357,6 +379,7 @@ impl Harness {
         w.images.push(local("1", &[reference("1")]));
         w.images.push(local("2", &[]));
         Self {
+            base: Instant::now(),
             dir,
             world: Arc::new(Mutex::new(w)),
             settings,
@@ -369,6 +392,8 @@ impl Harness {
 
     async fn run(&self, kind: DeployKind, target: Target, interrupt: CancellationToken) -> Run {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // Read before the engine is built: Engine::new reads the clock, which locks the world.
+        let wall_base = SystemTime::UNIX_EPOCH + self.world.lock().unwrap().wall_base;
         let engine = Engine::<Fake>::new(
             Parts {
                 settings: self.settings.clone(),
@@ -376,6 +401,7 @@ impl Harness {
                 host: FakeHost(self.world.clone()),
                 registry: FakeRegistry(self.world.clone()),
                 health: FakeHealth(self.world.clone()),
+                clock: FakeClock(self.world.clone(), self.base, wall_base),
                 store: self.store(),
                 actor: Actor::current(),
             },
@@ -608,7 +634,15 @@ async fn a_failing_backup_stops_the_deploy_unless_it_is_optional() {
 #[tokio::test]
 async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
     let h = Harness::new();
+    assert_eq!(h.settings.health_timeout, Duration::from_secs(300));
+    let real = Instant::now();
     let r = h.deploy("3").await;
+    // The 300 s health wait passed on the fake clock, not in real time.
+    assert!(
+        real.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        real.elapsed()
+    );
     assert_eq!(
         r.status(),
         DeployStatus::RolledBack,
@@ -629,7 +663,7 @@ async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
     );
     // The users' outage spans the health timeout, not just the rollback's switch.
     assert!(
-        r.outcome.downtime_ms.unwrap() >= 400,
+        r.outcome.downtime_ms.unwrap() >= 300_000,
         "{:?}",
         r.outcome.downtime_ms
     );
@@ -652,7 +686,7 @@ async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
     let why = list[1].error.as_deref().unwrap();
     assert!(
         why.contains(
-            "did not become healthy: not healthy within 0 s (deploy.health_timeout_s): app: container healthcheck reports unhealthy"
+            "did not become healthy: not healthy within 300 s (deploy.health_timeout_s): app: container healthcheck reports unhealthy"
         ),
         "{why}"
     );

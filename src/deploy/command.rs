@@ -294,6 +294,11 @@ async fn print_events(
                     live = true;
                 }
             }
+            // Recorded in the store (history shows them); the steps' summaries say the same.
+            DeployEvent::Sides { .. }
+            | DeployEvent::Backup { .. }
+            | DeployEvent::Error { .. }
+            | DeployEvent::Audit { .. } => {}
             DeployEvent::Finished {
                 status, message, ..
             } => {

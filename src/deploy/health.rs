@@ -3,7 +3,7 @@
 
 use super::Engine;
 use super::error::HealthError;
-use super::seams::{Health, Host, Seams};
+use super::seams::{Clock, Health, Host, Seams};
 use crate::domain::{ContainerState, HealthState};
 use std::time::{Duration, Instant};
 
@@ -41,15 +41,15 @@ impl<S: Seams> Engine<S> {
         let timeout = self.settings.health_timeout;
         let interval = self.settings.health_interval;
         let needed = self.settings.health_successes;
-        let deadline = Instant::now() + timeout;
+        let deadline = self.clock.now() + timeout;
         let mut streak = 0u32;
-        let mut streak_start = Instant::now();
+        let mut streak_start = self.clock.now();
         // Since when every endpoint has answered OK without a break: the app serves again,
         // even while its container healthcheck still says "starting".
         let mut serving_since: Option<Instant> = None;
         let mut last_reason = HealthError::NotChecked;
         loop {
-            let now = Instant::now();
+            let now = self.clock.now();
             let poll = self.health_once(services).await;
             serving_since = if poll.serving {
                 Some(serving_since.unwrap_or(now))
@@ -91,7 +91,7 @@ impl<S: Seams> Engine<S> {
                     last_reason = reason;
                 }
             }
-            if Instant::now() >= deadline {
+            if self.clock.now() >= deadline {
                 return Err(HealthError::Timeout {
                     secs: timeout.as_secs(),
                     last: Box::new(last_reason),
@@ -99,7 +99,9 @@ impl<S: Seams> Engine<S> {
             }
             // Confirmations come quicker than the first wait: the app is up, we only make sure.
             let pause = if streak > 0 { interval / 4 } else { interval };
-            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            self.clock
+                .sleep(pause.min(deadline.saturating_duration_since(self.clock.now())))
+                .await;
         }
     }
 
@@ -180,6 +182,7 @@ pub(super) async fn stopped_at(
     death: Option<DeathWatch>,
     fallback: Instant,
     wait: Duration,
+    clock: &impl Clock,
 ) -> Instant {
     let Some(mut watch) = death else {
         return fallback;
@@ -189,10 +192,9 @@ pub(super) async fn stopped_at(
         Ok(Ok(Some(t))) => t,
         _ => return fallback,
     };
-    let ago = std::time::SystemTime::now()
-        .duration_since(died)
-        .unwrap_or_default();
-    Instant::now()
+    let ago = clock.wall().duration_since(died).unwrap_or_default();
+    clock
+        .now()
         .checked_sub(ago)
         .filter(|t| *t >= fallback)
         .unwrap_or(fallback)

@@ -3,13 +3,14 @@
 
 use super::compose::Runtime;
 use super::health::stopped_at;
+use super::seams::Clock;
 use super::seams::Seams;
 use super::types::*;
 use super::util::*;
 use super::{Engine, describe_lock_refusal, envfile};
 use crate::domain::ContainerState;
 use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 impl<S: Seams> Engine<S> {
@@ -27,13 +28,17 @@ impl<S: Seams> Engine<S> {
                 status: outcome.status,
                 message: outcome.message.clone(),
                 downtime_ms: None,
-                duration_ms: self.started.elapsed().as_millis() as u64,
+                duration_ms: self
+                    .clock
+                    .now()
+                    .saturating_duration_since(self.started)
+                    .as_millis() as u64,
             });
             return outcome;
         }
         self.audit(action, &target, "attempted", None);
 
-        let t = Instant::now();
+        let t = self.clock.now();
         let new = NewDeployment {
             kind: req.kind,
             parent_id: None,
@@ -109,7 +114,11 @@ impl<S: Seams> Engine<S> {
             status: outcome.status,
             message: outcome.message.clone(),
             downtime_ms: outcome.downtime_ms,
-            duration_ms: self.started.elapsed().as_millis() as u64,
+            duration_ms: self
+                .clock
+                .now()
+                .saturating_duration_since(self.started)
+                .as_millis() as u64,
         });
         outcome
     }
@@ -128,7 +137,11 @@ impl<S: Seams> Engine<S> {
             status: outcome.status,
             message: outcome.message.clone(),
             downtime_ms: None,
-            duration_ms: self.started.elapsed().as_millis() as u64,
+            duration_ms: self
+                .clock
+                .now()
+                .saturating_duration_since(self.started)
+                .as_millis() as u64,
         });
         outcome
     }
@@ -295,7 +308,7 @@ impl<S: Seams> Engine<S> {
         }
         let services: Vec<String> = plans.iter().map(|p| p.service.clone()).collect();
         let mut death = self.watch_death(&services).await;
-        let recreate_started = Instant::now();
+        let recreate_started = self.clock.now();
         let recreate_timeout = self.settings.recreate_timeout();
         let failure = match self
             .runtime
@@ -340,6 +353,7 @@ impl<S: Seams> Engine<S> {
                             death.take(),
                             recreate_started,
                             self.settings.death_event_wait,
+                            &self.clock,
                         )
                         .await;
                         let downtime = up_at.saturating_duration_since(down_at).as_millis() as u64;
@@ -368,7 +382,12 @@ impl<S: Seams> Engine<S> {
                                 },
                                 p.to.tag.as_deref().unwrap_or(&p.to_ref),
                                 p.to.sha.as_deref().map(short).unwrap_or("no commit label"),
-                                fmt_ms(self.started.elapsed().as_millis() as u64),
+                                fmt_ms(
+                                    self.clock
+                                        .now()
+                                        .saturating_duration_since(self.started)
+                                        .as_millis() as u64
+                                ),
                                 fmt_ms(downtime)
                             ),
                             Some(downtime),
@@ -412,21 +431,16 @@ impl<S: Seams> Engine<S> {
         // Say how the deploy ended and why before the rollback starts, so whoever follows
         // (the dashboard reads the store) sees it during the rollback, not only after it.
         self.skip("retention", "deploy failed");
-        if let Some(id) = self.deployment_id
-            && let Err(e) = self.store.set_error(
-                id,
-                &format!(
-                    "{reason}; rolling back automatically to {}",
-                    plans[0]
-                        .from
-                        .image
-                        .as_deref()
-                        .unwrap_or("the previous image")
-                ),
-            )
-        {
-            tracing::warn!("store: {e}");
-        }
+        self.emit(DeployEvent::Error {
+            message: format!(
+                "{reason}; rolling back automatically to {}",
+                plans[0]
+                    .from
+                    .image
+                    .as_deref()
+                    .unwrap_or("the previous image")
+            ),
+        });
         let t = self.step_begin("rollback");
         // The users' outage began when the old version stopped for the failed deploy, not
         // when the rollback's own switch began: it spans the whole health wait.
@@ -434,6 +448,7 @@ impl<S: Seams> Engine<S> {
             death.take(),
             recreate_started,
             self.settings.death_event_wait,
+            &self.clock,
         )
         .await;
         let rolled = self
@@ -496,12 +511,11 @@ impl<S: Seams> Engine<S> {
             .map_err(|e| self.failed_step("resolve", t, e))?;
         // What runs is recorded before the target is resolved, so a deploy that fails there
         // still says what it would have replaced.
-        if let (Some(id), Some(first)) = (self.deployment_id, self.settings.services.first())
-            && let Err(e) = self
-                .store
-                .set_from_side(id, &self.running_side(first, current.get(&first.name)))
-        {
-            tracing::warn!("store: {e}");
+        if let Some(first) = self.settings.services.first() {
+            self.emit(DeployEvent::Sides {
+                from: self.running_side(first, current.get(&first.name)),
+                to: None,
+            });
         }
         let mut plans = Vec::new();
         let services = self.settings.services.clone();
@@ -512,11 +526,10 @@ impl<S: Seams> Engine<S> {
                 .map_err(|e| self.failed_step("resolve", t, e))?;
             plans.push(plan);
         }
-        if let Some(id) = self.deployment_id {
-            let _ = self
-                .store
-                .set_deploy_sides(id, &plans[0].from, &plans[0].to);
-        }
+        self.emit(DeployEvent::Sides {
+            from: plans[0].from.clone(),
+            to: Some(plans[0].to.clone()),
+        });
         self.step_end(
             "resolve",
             t,
@@ -562,11 +575,10 @@ impl<S: Seams> Engine<S> {
             })?;
             summaries.push(summary);
         }
-        if let Some(id) = self.deployment_id {
-            let _ = self
-                .store
-                .set_deploy_sides(id, &plans[0].from, &plans[0].to);
-        }
+        self.emit(DeployEvent::Sides {
+            from: plans[0].from.clone(),
+            to: Some(plans[0].to.clone()),
+        });
         self.step_end("pull", t, ok(summaries.join("; ")));
         self.interrupted("compare")?;
         Ok(plans)
@@ -575,7 +587,7 @@ impl<S: Seams> Engine<S> {
     /// The run ended before the app was touched: record the remaining steps as skipped.
     pub(super) fn stopped_before_change(&self, f: Failure) -> Outcome {
         if f.cancelled {
-            let t = Instant::now();
+            let t = self.clock.now();
             self.step_end(
                 f.step,
                 t,

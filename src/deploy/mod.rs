@@ -35,7 +35,7 @@ use crate::sources::health::HealthChecker;
 use crate::sources::registry::RegistrySource;
 use crate::store::{Actor, LockState, Store};
 use compose::ComposeCli;
-use seams::{Real, Seams};
+use seams::{Clock, Real, Seams};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -66,8 +66,11 @@ pub struct Engine<S: Seams = Real> {
     host: S::Host,
     registry: S::Registry,
     health: S::Health,
+    clock: S::Clock,
     store: Store,
     actor: Actor,
+    /// The one subscriber that writes the store's deployment rows from the events.
+    recorder: recorder::Recorder,
     events: Events,
     interrupt: CancellationToken,
     deployment_id: Option<i64>,
@@ -81,6 +84,7 @@ pub struct Parts<S: Seams> {
     pub host: S::Host,
     pub registry: S::Registry,
     pub health: S::Health,
+    pub clock: S::Clock,
     pub store: Store,
     pub actor: Actor,
 }
@@ -89,18 +93,21 @@ impl<S: Seams> Engine<S> {
     /// An engine over any seams; `events` receives its progress, `interrupt` stops it up to
     /// the point of no return (the switch).
     pub fn new(parts: Parts<S>, events: Events, interrupt: CancellationToken) -> Self {
+        let started = parts.clock.now();
         Engine {
             settings: parts.settings,
             runtime: parts.runtime,
             host: parts.host,
             registry: parts.registry,
             health: parts.health,
+            clock: parts.clock,
             store: parts.store,
+            recorder: recorder::Recorder::new(parts.actor.clone()),
             actor: parts.actor,
             events,
             interrupt,
             deployment_id: None,
-            started: Instant::now(),
+            started,
         }
     }
 }
@@ -131,6 +138,7 @@ impl Engine<Real> {
                 host: docker,
                 registry,
                 health,
+                clock: seams::SystemClock,
                 store,
                 actor: Actor::current(),
             },

@@ -3,6 +3,7 @@
 
 use super::compose::Runtime;
 use super::error::PlanError;
+use super::seams::Clock;
 use super::seams::{Host, Registry, Seams};
 use super::types::*;
 use super::util::*;
@@ -207,7 +208,7 @@ impl<S: Seams> Engine<S> {
                     tracing::info!("registry: {e}; retrying in {delay:?}");
                     tokio::select! {
                         _ = self.interrupt.cancelled() => return Err(e.into()),
-                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.clock.sleep(delay) => {}
                     }
                     delay *= 2;
                     attempt += 1;

@@ -3,6 +3,7 @@
 use super::compose::Runtime;
 use super::error::RollbackError;
 use super::health::stopped_at;
+use super::seams::Clock;
 use super::seams::Seams;
 use super::types::*;
 use super::util::*;
@@ -38,18 +39,18 @@ impl<S: Seams> Engine<S> {
             .ok();
         if let Some(c) = child {
             let _ = self.store.set_deploy_sides(c, &plans[0].to, &plans[0].from);
-            let _ = self.store.audit(
-                &self.actor,
-                "auto-rollback",
-                plans[0].from.image.as_deref(),
-                "attempted",
-                Some(reason),
-            );
+            self.emit(DeployEvent::Audit {
+                action: "auto-rollback".into(),
+                target: plans[0].from.image.clone(),
+                outcome: "attempted".into(),
+                detail: Some(reason.to_string()),
+            });
         }
         let pins: Vec<(String, String)> = plans
             .iter()
             .filter_map(|p| p.from.image.clone().map(|i| (p.image_var.clone(), i)))
             .collect();
+        let clock = &self.clock;
         let record =
             |store: &Store, seq: u32, name: &str, state: &str, t: Instant, summary: &str| {
                 if let Some(c) = child {
@@ -59,17 +60,17 @@ impl<S: Seams> Engine<S> {
                         seq,
                         name,
                         state,
-                        t.elapsed().as_millis() as u64,
+                        clock.now().saturating_duration_since(t).as_millis() as u64,
                         summary,
                     );
                 }
             };
-        let t = Instant::now();
+        let t = self.clock.now();
         let env_file = self.settings.env_file.clone();
         let result: Result<(u64, u64), RollbackError> = async {
             envfile::pin(&env_file, &pins)?;
             let death = self.watch_death(services).await;
-            let recreate_started = Instant::now();
+            let recreate_started = self.clock.now();
             let limit = self.settings.recreate_timeout();
             let out = self.runtime.recreate(services, &pins, limit).await?;
             record(
@@ -80,10 +81,15 @@ impl<S: Seams> Engine<S> {
                 t,
                 &last_line(&out),
             );
-            let t2 = Instant::now();
+            let t2 = self.clock.now();
             let up_at = self.wait_healthy(services, "rollback").await?;
-            let switch_down_at =
-                stopped_at(death, recreate_started, self.settings.death_event_wait).await;
+            let switch_down_at = stopped_at(
+                death,
+                recreate_started,
+                self.settings.death_event_wait,
+                &self.clock,
+            )
+            .await;
             record(
                 &self.store,
                 seq("health"),
@@ -106,13 +112,12 @@ impl<S: Seams> Engine<S> {
                 Err(_) => (DeployStatus::FailedDown, error_text.as_deref(), None),
             };
             let _ = self.store.finish_deployment(c, status, error, downtime);
-            let _ = self.store.audit(
-                &self.actor,
-                "auto-rollback",
-                plans[0].from.image.as_deref(),
-                status.as_str(),
-                error,
-            );
+            self.emit(DeployEvent::Audit {
+                action: "auto-rollback".into(),
+                target: plans[0].from.image.clone(),
+                outcome: status.as_str().into(),
+                detail: error.map(str::to_string),
+            });
         }
         result
     }

@@ -6,6 +6,7 @@
 //!   local images, pulls, and the event that the old containers stopped.
 //! - `Registry`: resolving a tag to a digest and its labels.
 //! - `Health`: the configured HTTP endpoints.
+//! - `Clock`: time for step durations, the health deadline, downtime and retry pauses.
 //!
 //! A new runtime (Swarm, a remote engine) or a start-first strategy is a new implementation of
 //! these, chosen by a new `Seams` bundle; the step machine does not change.
@@ -19,7 +20,7 @@ use crate::sources::registry::{RegistryError, RegistrySource, TagDetails};
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The container engine on the deploy's host.
 pub trait Host: Send + Sync + Clone + 'static {
@@ -83,12 +84,36 @@ pub trait Health: Send + Sync {
     ) -> impl Future<Output = Vec<HealthResult>> + Send;
 }
 
+/// The engine's time: a fake one lets tests wait out a 300 s health timeout at once.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+    /// Wall-clock time, to place the engine's `die` events (`Host::first_death`) on `now`.
+    fn wall(&self) -> SystemTime;
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// Real time (tokio's timer).
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(d)
+    }
+}
+
 /// One choice of implementation for every seam.
 pub trait Seams: 'static {
     type Runtime: Runtime;
     type Host: Host;
     type Registry: Registry;
     type Health: Health;
+    type Clock: Clock;
 }
 
 /// This host: compose CLI, the Docker engine, the OCI registry, reqwest.
@@ -99,6 +124,7 @@ impl Seams for Real {
     type Host = DockerSource;
     type Registry = RegistrySource;
     type Health = HealthChecker;
+    type Clock = SystemClock;
 }
 
 impl Host for DockerSource {

@@ -3,6 +3,7 @@
 
 use super::compose::Runtime;
 use super::error::{BackupError, ImageError, PullError};
+use super::seams::Clock;
 use super::seams::{Host, Seams};
 use super::types::*;
 use super::util::*;
@@ -12,7 +13,7 @@ use crate::sources::docker::LocalImage;
 use crate::sources::registry::{self};
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 impl<S: Seams> Engine<S> {
     /// Make the target image local (pulling by digest with progress and retries) and make
@@ -100,7 +101,7 @@ impl<S: Seams> Engine<S> {
         let mut delay = self.settings.pull_retry_delay;
         let mut last = String::new();
         for attempt in 1..=attempts {
-            let started = Instant::now();
+            let started = self.clock.now();
             let pull = self.pull_once(reference, credentials.clone());
             let limit = self.settings.pull_timeout;
             let result = tokio::select! {
@@ -114,7 +115,12 @@ impl<S: Seams> Engine<S> {
                     return Ok(format!(
                         "{service}: pulled {reference} ({layers} layers, {}) in {}{}",
                         fmt_bytes(bytes),
-                        fmt_ms(started.elapsed().as_millis() as u64),
+                        fmt_ms(
+                            self.clock
+                                .now()
+                                .saturating_duration_since(started)
+                                .as_millis() as u64
+                        ),
                         if attempt > 1 {
                             format!(", attempt {attempt}")
                         } else {
@@ -140,7 +146,7 @@ impl<S: Seams> Engine<S> {
                         _ = self.interrupt.cancelled() => {
                             return Err(Failure { step: "pull", message: "cancelled by the operator during the pull".into(), cancelled: true });
                         }
-                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.clock.sleep(delay) => {}
                     }
                     delay = (delay * 2).min(self.settings.pull_retry_max_delay);
                 }
@@ -160,7 +166,7 @@ impl<S: Seams> Engine<S> {
     ) -> Result<(usize, u64), PullError> {
         let mut stream = self.host.pull(reference, credentials);
         let mut layers: HashMap<String, (u64, u64, bool)> = HashMap::new();
-        let mut last_report = Instant::now() - Duration::from_secs(1);
+        let mut last_report = self.clock.now() - Duration::from_secs(1);
         while let Some(item) = stream.next().await {
             let ev = item?;
             let is_layer = !ev.layer.is_empty()
@@ -183,8 +189,10 @@ impl<S: Seams> Engine<S> {
                     }
                 }
             }
-            if last_report.elapsed() >= self.settings.progress_every {
-                last_report = Instant::now();
+            if self.clock.now().saturating_duration_since(last_report)
+                >= self.settings.progress_every
+            {
+                last_report = self.clock.now();
                 self.report_layers(&layers);
             }
         }
@@ -252,8 +260,8 @@ impl<S: Seams> Engine<S> {
         match result {
             Ok(text) => {
                 let path = backup_path_in(&text);
-                if let (Some(id), Some(p)) = (self.deployment_id, &path) {
-                    let _ = self.store.set_backup_path(id, p);
+                if let Some(p) = &path {
+                    self.emit(DeployEvent::Backup { path: p.clone() });
                 }
                 self.step_end(
                     "backup",

@@ -124,6 +124,27 @@ pub enum DeployEvent {
         current: u64,
         total: u64,
     },
+    /// What runs (`from`) and, once resolved, what replaces it (`to`).
+    Sides {
+        from: ImageSide,
+        to: Option<ImageSide>,
+    },
+    /// The backup step's file, as the backup command named it.
+    Backup {
+        path: String,
+    },
+    /// Why the deploy failed, told before the automatic rollback begins (so a console
+    /// following the store sees it during the rollback, not only after).
+    Error {
+        message: String,
+    },
+    /// One line of the audit log (attempts, refusals, outcomes), by this console's operator.
+    Audit {
+        action: String,
+        target: Option<String>,
+        outcome: String,
+        detail: Option<String>,
+    },
     Finished {
         deployment_id: Option<i64>,
         status: DeployStatus,
