@@ -285,6 +285,38 @@ fn parse_ts(s: &str) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+const STORE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Put the file in WAL mode. WAL is a property of the file, so after the first open there is
+/// nothing to do and no lock to take. Converting needs exclusive access and SQLite does not run
+/// the busy handler for it: processes that create the store at the same moment would fail with
+/// "database is locked", so the conversion is retried, and another process having done it
+/// while we waited counts as done.
+fn set_wal(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let is_wal = |c: &Connection| -> Result<bool, rusqlite::Error> {
+        let mode: String = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        Ok(mode.eq_ignore_ascii_case("wal"))
+    };
+    let deadline = std::time::Instant::now() + STORE_BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if is_wal(conn)? {
+            return Ok(());
+        }
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the store in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
@@ -298,8 +330,8 @@ impl Store {
             message: e.to_string(),
         })?;
         // Several operators' processes share the file; wait for each other's short writes.
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(STORE_BUSY_TIMEOUT)?;
+        set_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let store = Self { conn, path };
@@ -932,6 +964,26 @@ mod tests {
             services: vec!["app".into()],
             to_tag: Some("main-abc1234".into()),
             strategy: "recreate".into(),
+        }
+    }
+
+    #[test]
+    fn many_openers_of_a_fresh_store_all_succeed() {
+        // Processes (watch, a deploy, history) may open a store that does not exist yet at
+        // the same moment; converting it to WAL must not fail any of them.
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let openers: Vec<_> = (0..12)
+                .map(|_| {
+                    let path = dir.path().to_path_buf();
+                    std::thread::spawn(move || Store::open(&path).map(|_| ()))
+                })
+                .collect();
+            for o in openers {
+                if let Err(e) = o.join().unwrap() {
+                    panic!("round {round}: {e}");
+                }
+            }
         }
     }
 
