@@ -17,23 +17,30 @@ impl<S: Seams> Engine<S> {
     /// Run the request to its end. Never returns with the app half-deployed: after the
     /// recreate step it is either healthy on the new version or rolled back (or, if even the
     /// rollback fails, reported as possibly down).
+    /// The last event of every run, from its outcome: a dry run or a refusal has no
+    /// deployment and no downtime.
+    fn emit_finished(&self, outcome: &Outcome) {
+        let duration_ms = self
+            .clock
+            .now()
+            .saturating_duration_since(self.started)
+            .as_millis() as u64;
+        self.emit(DeployEvent::Finished {
+            deployment_id: outcome.deployment_id,
+            status: outcome.status,
+            message: outcome.message.clone(),
+            downtime_ms: outcome.downtime_ms,
+            duration_ms,
+        });
+    }
+
     pub async fn run(mut self, req: DeployRequest) -> Outcome {
         let action = req.kind.as_str();
         let target = req.target.to_string();
         if req.dry_run {
             self.audit(action, &target, "dry-run", None);
             let outcome = self.dry_run(&req).await;
-            self.emit(DeployEvent::Finished {
-                deployment_id: None,
-                status: outcome.status,
-                message: outcome.message.clone(),
-                downtime_ms: None,
-                duration_ms: self
-                    .clock
-                    .now()
-                    .saturating_duration_since(self.started)
-                    .as_millis() as u64,
-            });
+            self.emit_finished(&outcome);
             return outcome;
         }
         self.audit(action, &target, "attempted", None);
@@ -109,17 +116,7 @@ impl<S: Seams> Engine<S> {
             outcome.status.as_str(),
             Some(&outcome.message),
         );
-        self.emit(DeployEvent::Finished {
-            deployment_id: outcome.deployment_id,
-            status: outcome.status,
-            message: outcome.message.clone(),
-            downtime_ms: outcome.downtime_ms,
-            duration_ms: self
-                .clock
-                .now()
-                .saturating_duration_since(self.started)
-                .as_millis() as u64,
-        });
+        self.emit_finished(&outcome);
         outcome
     }
 
@@ -132,17 +129,7 @@ impl<S: Seams> Engine<S> {
             downtime_ms: None,
             refused: true,
         };
-        self.emit(DeployEvent::Finished {
-            deployment_id: None,
-            status: outcome.status,
-            message: outcome.message.clone(),
-            downtime_ms: None,
-            duration_ms: self
-                .clock
-                .now()
-                .saturating_duration_since(self.started)
-                .as_millis() as u64,
-        });
+        self.emit_finished(&outcome);
         outcome
     }
 
