@@ -59,15 +59,15 @@ fn values(kind: &str, stdout: &[u8], what: &str) -> Vec<Value> {
 #[test]
 fn every_json_command_prints_the_keys_its_doc_lists() {
     let env = testenv();
-    let shas: Vec<&str> = (1..=4).map(|n| env.sha(n)).collect();
-    let github = GithubStandin::start(&shas);
-    let project = ComposeProject::up("elt-test-cli-json", &env.image_ref(2));
-    project.wait_healthy("app");
-    let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(
-        dir.path(),
-        &project,
-        &github.url(),
+    let Stack {
+        github: _github,
+        project: _project,
+        dir: _dir,
+        config,
+    } = Stack::up(
+        "elt-test-cli-json",
+        2,
+        &[1, 2, 3, 4],
         "/nonexistent/libnvml.so",
     );
 

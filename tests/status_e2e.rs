@@ -26,19 +26,19 @@ fn status_json(config: &std::path::Path, extra_env: &[(&str, String)]) -> (Value
 #[test]
 fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
     let env = testenv();
-    let shas: Vec<&str> = (1..=4).map(|n| env.sha(n)).collect();
-    let github = GithubStandin::start(&shas);
-    let project = ComposeProject::up("elt-test-status", &env.image_ref(2));
-    project.wait_healthy("app");
-    let app_pid = project.inspect("app", "{{.State.Pid}}");
-    let app_id = project.container_id("app");
-    let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(
-        dir.path(),
-        &project,
-        &github.url(),
+    let Stack {
+        github: _github,
+        project,
+        dir: _dir,
+        config,
+    } = Stack::up(
+        "elt-test-status",
+        2,
+        &[1, 2, 3, 4],
         &nvml_standin().display().to_string(),
     );
+    let app_pid = project.inspect("app", "{{.State.Pid}}");
+    let app_id = project.container_id("app");
 
     let (s, code) = status_json(
         &config,
@@ -122,17 +122,12 @@ fn status_shows_containers_health_tags_runs_and_gpu_of_a_live_deployment() {
 
 #[test]
 fn status_exits_1_when_the_app_is_down_and_2_when_docker_is_unreachable() {
-    let env = testenv();
-    let github = GithubStandin::start(&[env.sha(1)]);
-    let project = ComposeProject::up("elt-test-down", &env.image_ref(1));
-    project.wait_healthy("app");
-    let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(
-        dir.path(),
-        &project,
-        &github.url(),
-        "/nonexistent/libnvidia-ml.so.1",
-    );
+    let Stack {
+        github: _github,
+        project,
+        dir: _dir,
+        config,
+    } = Stack::up("elt-test-down", 1, &[1], "/nonexistent/libnvidia-ml.so.1");
 
     let (s, code) = status_json(&config, &[]);
     assert_eq!((s["overall"].as_str(), code), (Some("healthy"), 0), "{s:#}");

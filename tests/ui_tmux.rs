@@ -70,15 +70,15 @@ impl Drop for Tmux {
 #[test]
 fn operator_watches_selects_searches_and_quits() {
     let env = testenv();
-    let shas: Vec<&str> = (1..=4).map(|n| env.sha(n)).collect();
-    let github = GithubStandin::start(&shas);
-    let project = ComposeProject::up("elt-test-tui", &env.image_ref(2));
-    project.wait_healthy("app");
-    let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(
-        dir.path(),
-        &project,
-        &github.url(),
+    let Stack {
+        github: _github,
+        project: _project,
+        dir,
+        config,
+    } = Stack::up(
+        "elt-test-tui",
+        2,
+        &[1, 2, 3, 4],
         "/nonexistent/libnvidia-ml.so.1",
     );
     let binary = env!("CARGO_BIN_EXE_elt-console");
@@ -159,15 +159,15 @@ fn dashboard_refuses_to_start_without_a_terminal() {
 /// marker line in the log, and the new container's lines come after it.
 #[test]
 fn logs_follow_the_service_across_a_restart_and_a_recreate() {
-    let env = testenv();
-    let github = GithubStandin::start(&[env.sha(2)]);
-    let project = ComposeProject::up("elt-test-tui-logs", &env.image_ref(2));
-    project.wait_healthy("app");
-    let dir = tempfile::tempdir().unwrap();
-    let config = sandbox_config(
-        dir.path(),
-        &project,
-        &github.url(),
+    let Stack {
+        github: _github,
+        project,
+        dir,
+        config,
+    } = Stack::up(
+        "elt-test-tui-logs",
+        2,
+        &[2],
         "/nonexistent/libnvidia-ml.so.1",
     );
     let binary = env!("CARGO_BIN_EXE_elt-console");

@@ -381,6 +381,34 @@ impl Drop for ComposeProject {
 }
 
 /// A config file for the binary that points every source at the test environment.
+/// What the end-to-end tests start from: a healthy compose project on stub image `image`,
+/// the GitHub stand-in serving the commits of stub images `commits`, and a config for both
+/// in a fresh folder.
+pub struct Stack {
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub project: ComposeProject,
+    pub github: GithubStandin,
+}
+
+impl Stack {
+    pub fn up(name: &str, image: u32, commits: &[u32], nvml: &str) -> Self {
+        let env = testenv();
+        let shas: Vec<&str> = commits.iter().map(|n| env.sha(*n)).collect();
+        let github = GithubStandin::start(&shas);
+        let project = ComposeProject::up(name, &env.image_ref(image));
+        project.wait_healthy("app");
+        let dir = tempfile::tempdir().unwrap();
+        let config = sandbox_config(dir.path(), &project, &github.url(), nvml);
+        Stack {
+            config,
+            dir,
+            project,
+            github,
+        }
+    }
+}
+
 pub fn sandbox_config(dir: &Path, project: &ComposeProject, github: &str, nvml: &str) -> PathBuf {
     let env = testenv();
     write_file(
