@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use elt_console::config::{self, Sources};
 use elt_console::domain::*;
-use elt_console::sources::docker::{DockerError, DockerUpdate};
+use elt_console::sources::docker::DockerError;
 use elt_console::status::RepoTags;
 use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
 use elt_console::ui::draw::draw;
@@ -116,7 +116,7 @@ fn loaded_app(color: bool) -> App {
     let now = t0();
     update(
         &mut a,
-        Msg::Docker(DockerUpdate::Containers(vec![
+        Msg::Docker(ContainersUpdate::Containers(vec![
             container("a1", "app", ContainerState::Running, HealthState::Healthy),
             container("b2", "tts", ContainerState::Running, HealthState::Unhealthy),
             container(
@@ -292,10 +292,13 @@ fn snapshot_logs_search_filter_and_errors() {
     let mut a = loaded_app(true);
     update(
         &mut a,
-        Msg::Docker(DockerUpdate::Error(DockerError::Unreachable {
-            host: "unix:///var/run/docker.sock".into(),
-            reason: "connection refused".into(),
-        })),
+        Msg::Docker(ContainersUpdate::Error(
+            DockerError::Unreachable {
+                host: "unix:///var/run/docker.sock".into(),
+                reason: "connection refused".into(),
+            }
+            .to_string(),
+        )),
         t0() + chrono::Duration::seconds(100),
     );
     update(&mut a, key('6'), t0());
@@ -351,7 +354,7 @@ fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
     let mut a = app(true);
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(DockerUpdate::Containers(vec![
+        Msg::Docker(ContainersUpdate::Containers(vec![
             container("b2", "tts", ContainerState::Running, HealthState::Healthy),
             container("a1", "app", ContainerState::Running, HealthState::Healthy),
         ])),
@@ -367,7 +370,7 @@ fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
     // A deploy recreated the app: same service, new id.
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(DockerUpdate::Containers(vec![
+        Msg::Docker(ContainersUpdate::Containers(vec![
             container("b2", "tts", ContainerState::Running, HealthState::Healthy),
             ContainerView {
                 name: "elt-app-1".into(),
@@ -406,7 +409,10 @@ fn logs_follow_the_service_through_removal_replacement_and_restart() {
     let tts = container("b2", "tts", ContainerState::Running, HealthState::Healthy);
     update(
         &mut a,
-        Msg::Docker(DockerUpdate::Containers(vec![app_c.clone(), tts.clone()])),
+        Msg::Docker(ContainersUpdate::Containers(vec![
+            app_c.clone(),
+            tts.clone(),
+        ])),
         t0(),
     );
     update(
@@ -420,7 +426,7 @@ fn logs_follow_the_service_through_removal_replacement_and_restart() {
     // The old container was removed before compose created the new one.
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(DockerUpdate::Containers(vec![tts.clone()])),
+        Msg::Docker(ContainersUpdate::Containers(vec![tts.clone()])),
         t0(),
     );
     assert!(fx.is_empty(), "no jump to another service: {fx:?}");
@@ -435,7 +441,7 @@ fn logs_follow_the_service_through_removal_replacement_and_restart() {
     };
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(DockerUpdate::Containers(vec![tts, new.clone()])),
+        Msg::Docker(ContainersUpdate::Containers(vec![tts, new.clone()])),
         t0() + chrono::Duration::seconds(3),
     );
     assert_eq!(
@@ -512,7 +518,11 @@ fn logs_command_accepts_services_container_names_and_oneoffs() {
     };
     let mut list = a.containers.data.clone().unwrap();
     list.push(oneoff.clone());
-    update(&mut a, Msg::Docker(DockerUpdate::Containers(list)), t0());
+    update(
+        &mut a,
+        Msg::Docker(ContainersUpdate::Containers(list)),
+        t0(),
+    );
     for (name, id) in [
         ("elt-sandbox_colour_1", oneoff.id.clone()),
         ("colour*", oneoff.id.clone()),
@@ -638,7 +648,6 @@ fn pause_counts_new_lines_and_resumes() {
 use elt_console::store::{
     Actor, DeployKind, DeployStatus, Deployment, ImageSide, LockState, StepRecord,
 };
-use elt_console::ui::deploys::DeploySnapshot;
 
 fn deployment(
     id: i64,
@@ -1480,10 +1489,13 @@ fn docker_outage_gives_the_cause_and_marks_rows_stale() {
     let at = t0() + chrono::Duration::seconds(17);
     update(
         &mut a,
-        Msg::Docker(DockerUpdate::Error(DockerError::Unreachable {
-            host: "unix:///var/run/docker.sock".into(),
-            reason: "connection refused (is dockerd running?)".into(),
-        })),
+        Msg::Docker(ContainersUpdate::Error(
+            DockerError::Unreachable {
+                host: "unix:///var/run/docker.sock".into(),
+                reason: "connection refused (is dockerd running?)".into(),
+            }
+            .to_string(),
+        )),
         at,
     );
     for (w, h) in [(80, 24), (200, 50)] {

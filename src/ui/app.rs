@@ -1,12 +1,15 @@
 //! Dashboard state and the one function that changes it. `update` does no I/O and never
 //! awaits: it folds a message into the state and returns the effects for the loop to carry out.
 
-use super::deploys::{ConfirmDeploy, DeploySnapshot};
+use super::deploys::ConfirmDeploy;
 use super::logs::{LogView, StreamState};
 use super::sanitize::StyledLine;
-use crate::domain::{ContainerState, ContainerView, GpuStatus, HealthResult, RateLimit, RunView};
+use crate::collect::Update;
+use crate::domain::{
+    ContainerState, ContainerView, ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult,
+    RateLimit, RunView,
+};
 use crate::keymap::{Action, Keymap, Scope};
-use crate::sources::docker::DockerUpdate;
 use crate::status::RepoTags;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
@@ -120,7 +123,7 @@ pub enum Msg {
     Mouse(MouseEvent),
     Resize(u16, u16),
     Tick,
-    Docker(DockerUpdate),
+    Docker(ContainersUpdate),
     Health(Vec<HealthResult>),
     Gpu(GpuStatus),
     Runs(Result<(Vec<RunView>, RateLimit, String), String>),
@@ -147,6 +150,43 @@ pub enum Msg {
     /// The detached deploy process was started (its log file) or could not be.
     DeployStarted(Result<String, String>),
     Github(super::github_ui::GithubMsg),
+}
+
+impl From<Update> for Msg {
+    fn from(u: Update) -> Msg {
+        match u {
+            Update::Docker(u) => Msg::Docker(u),
+            Update::Health(h) => Msg::Health(h),
+            Update::Gpu(g) => Msg::Gpu(g),
+            Update::Runs(r) => Msg::Runs(r),
+            Update::Tags(t) => Msg::Tags(t),
+            Update::LogLines {
+                container_id,
+                lines,
+            } => Msg::LogLines {
+                container_id,
+                lines,
+            },
+            Update::LogEnded {
+                container_id,
+                reason,
+            } => Msg::LogEnded {
+                container_id,
+                reason,
+            },
+            Update::LogResumed {
+                container_id,
+                what,
+                at,
+            } => Msg::LogResumed {
+                container_id,
+                what,
+                at,
+            },
+            Update::Deploys(d) => Msg::Deploys(d),
+            Update::Github(g) => Msg::Github(g),
+        }
+    }
 }
 
 impl Msg {
@@ -360,14 +400,14 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Mouse(m) => on_mouse(app, m),
-        Msg::Docker(DockerUpdate::Containers(list)) => {
+        Msg::Docker(ContainersUpdate::Containers(list)) => {
             app.containers.set(list, now);
             reselect_logs(app, &mut fx);
             clamp_selection(app, Panel::Containers);
             true
         }
-        Msg::Docker(DockerUpdate::Error(e)) => {
-            app.containers.fail(e.to_string(), now);
+        Msg::Docker(ContainersUpdate::Error(e)) => {
+            app.containers.fail(e, now);
             true
         }
         Msg::Health(results) => {

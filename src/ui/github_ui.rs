@@ -3,65 +3,11 @@
 //! and its confirmation, and the rate-limit state shown in the header. Pure, like `update`.
 
 use super::app::{App, Effect, Overlay, Panel};
-use crate::domain::{CommitSha, JobView, RateLimit, RunView, Tag, TagView};
-use crate::workflow::{self, DispatchSpec, InputKind};
+pub use crate::collect::github::{FormData, GithubEffect, GithubMsg, RunImage};
+use crate::domain::{CommitSha, JobView, RunView, TagView};
+use crate::workflow::{self, InputKind};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-/// Messages from the GitHub tasks.
-#[derive(Debug)]
-pub enum GithubMsg {
-    /// A run and its jobs, for the open jobs dialog.
-    RunDetails {
-        run_id: u64,
-        result: Result<(RunView, Vec<JobView>), String>,
-    },
-    /// The budget after a request, and until when requests are held back.
-    Budget {
-        rate: RateLimit,
-        blocked_until: Option<DateTime<Utc>>,
-    },
-    FormLoaded(Result<FormData, String>),
-    Dispatched(Result<RunView, String>),
-    /// GitHub accepted the dispatch and named its run, but the run could not be read: the
-    /// form closes (sending again would start a second run) and says where the run is.
-    DispatchAccepted {
-        run_id: u64,
-        html_url: Option<String>,
-        error: String,
-    },
-    /// Where the image of the open dialog's successful run stands in the registry.
-    RunImage {
-        run_id: u64,
-        image: RunImage,
-    },
-}
-
-/// The image a successful run built, as the jobs dialog offers it for deploying.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum RunImage {
-    /// The run has not succeeded (yet), so there is nothing to offer.
-    #[default]
-    None,
-    /// The run succeeded; its commit tag is not in the registry yet.
-    Waiting(Tag),
-    /// The commit tag resolves in the registry: the deploy key offers it.
-    Ready(Tag),
-    /// It will not be offered (no commit tag pattern, the registry refused, timed out).
-    Unavailable(String),
-}
-
-/// What the loop must do for the GitHub dialogs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GithubEffect {
-    /// Follow this run's jobs (None: stop).
-    WatchRun(Option<u64>),
-    /// Put text on the terminal's clipboard (OSC 52), written by the loop, never by draw.
-    Copy(String),
-    LoadForm,
-    /// POST this (validated) body to the dispatches endpoint.
-    Dispatch(serde_json::Value),
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct GithubUi {
@@ -78,15 +24,6 @@ pub struct RunJobsView {
     pub image: RunImage,
     /// The deploy key's label, for the dialog's hint (from the keymap).
     pub deploy_key: String,
-}
-
-/// What the form is built from: the ref to offer and the inputs the workflow declares.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FormData {
-    pub repository: String,
-    pub workflow: String,
-    pub default_ref: String,
-    pub spec: DispatchSpec,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -483,6 +420,7 @@ pub fn rate_limited_label(app: &App) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RateLimit;
     use crate::ui::app::{AppSettings, Msg};
     use chrono::TimeZone;
     use ratatui::Terminal;

@@ -1,7 +1,7 @@
 //! The selected container's logs: a bounded ring of sanitised lines and the view over it
 //! (follow or anchored, search, filter, wrap, timestamps). Pure data; no I/O.
 
-use super::sanitize::{MAX_LINE_BYTES, StyledLine, sanitize};
+use super::sanitize::StyledLine;
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -11,18 +11,6 @@ pub struct LogLine {
     pub time: Option<String>,
     pub stderr: bool,
     pub line: StyledLine,
-}
-
-/// Turn one raw line from the engine (with its RFC 3339 timestamp prefix) into a LogLine.
-pub fn parse_engine_line(raw: &[u8], stderr: bool) -> (Option<String>, bool, StyledLine) {
-    let (time, rest) = match raw.iter().position(|b| *b == b' ') {
-        Some(i) if i >= 20 && raw[4] == b'-' && raw[10] == b'T' => {
-            let stamp = String::from_utf8_lossy(&raw[11..i.min(23)]).into_owned();
-            (Some(stamp), &raw[i + 1..])
-        }
-        _ => (None, raw),
-    };
-    (time, stderr, sanitize(rest, MAX_LINE_BYTES))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -304,6 +292,7 @@ pub fn contains_smart_case(text: &str, pattern: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::sanitize::sanitize;
 
     fn view_with(n: usize, cap: usize) -> LogView {
         let mut v = LogView::new(cap);
@@ -381,16 +370,5 @@ mod tests {
         assert_eq!(v.anchor, None);
         v.to_top();
         assert_eq!(v.anchor, Some(0));
-    }
-
-    #[test]
-    fn engine_timestamps_are_split_off() {
-        let (time, _, line) =
-            parse_engine_line(b"2026-11-22T07:30:01.123456789Z hello \x1b[2Jworld", false);
-        assert_eq!(time.as_deref(), Some("07:30:01.123"));
-        assert_eq!(line.text, "hello world");
-        let (time, _, line) = parse_engine_line(b"no timestamp here", true);
-        assert!(time.is_none());
-        assert_eq!(line.text, "no timestamp here");
     }
 }

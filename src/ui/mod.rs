@@ -2,7 +2,7 @@
 //!
 //! Terminal input, source updates and a slow tick become `Msg`s; `app::update` folds each into
 //! the state and returns effects; a frame is drawn only when something changed, at most
-//! `ui.max_fps` times a second. Sources run as tasks (see `tasks`) under one cancellation token.
+//! `ui.max_fps` times a second. Sources run as tasks (see `crate::collect`) under one cancellation token.
 
 pub mod app;
 pub mod deploys;
@@ -11,8 +11,8 @@ pub mod github_draw;
 pub mod github_ui;
 pub mod logs;
 pub mod sanitize;
-pub mod tasks;
 
+use crate::collect;
 use crate::config::LoadedConfig;
 use app::{App, AppSettings, Effect, Msg};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind};
@@ -65,16 +65,17 @@ async fn event_loop(
     let frame_gap = Duration::from_millis(1000 / u64::from(config.ui.max_fps.max(1)));
     let cancel = CancellationToken::new();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(256);
-    let (handles, tasks) = tasks::spawn_all(config.clone(), tx.clone(), &cancel);
+    let (updates_tx, mut updates) = tokio::sync::mpsc::channel::<collect::Update>(256);
+    let (handles, tasks) = collect::spawn_all(config.clone(), updates_tx, &cancel);
     let mut app = App::new(settings, chrono::Utc::now());
     if app.mouse {
         execute!(std::io::stdout(), EnableMouseCapture)?;
     }
     let size = terminal.size()?;
     let mut events = EventStream::new();
-    // On the same beat as the periodic reads (tasks::on_the_beat): one wakeup serves both.
+    // On the same beat as the periodic reads (collect::on_the_beat): one wakeup serves both.
     let mut tick =
-        tokio::time::interval_at(tasks::on_the_beat(Duration::ZERO), Duration::from_secs(1));
+        tokio::time::interval_at(collect::on_the_beat(Duration::ZERO), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut last_frame = Instant::now() - frame_gap;
@@ -90,7 +91,7 @@ async fn event_loop(
             dirty = false;
             // A frame just showed the ages as of now: the tick is only for when nothing else
             // draws for a second (a followed log that writes every second keeps it silent).
-            tick.reset_at(tasks::on_the_beat(Duration::from_secs(1)));
+            tick.reset_at(collect::on_the_beat(Duration::from_secs(1)));
         }
         let next_frame = tokio::time::Instant::from_std(last_frame + frame_gap);
         let msg = if let Some(m) = first.take() {
@@ -108,6 +109,7 @@ async fn event_loop(
                 None => break,
             },
             Some(m) = rx.recv() => Some(m),
+            Some(u) = updates.recv() => Some(Msg::from(u)),
             _ = tick.tick() => Some(Msg::Tick),
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
             }
@@ -120,7 +122,7 @@ async fn event_loop(
         // Fold whatever else is already queued before drawing: under a log flood this turns
         // many batches into one frame. A key is answered alone, without waiting for them.
         while !urgent && pending.len() < 64 {
-            match rx.try_recv() {
+            match rx.try_recv().or_else(|_| updates.try_recv().map(Msg::from)) {
                 Ok(m) => pending.push(m),
                 Err(_) => break,
             }
@@ -208,7 +210,7 @@ async fn event_loop(
             stats.frame(render(terminal, &app, &mut shown)?);
             last_frame = Instant::now();
             dirty = false;
-            tick.reset_at(tasks::on_the_beat(Duration::from_secs(1)));
+            tick.reset_at(collect::on_the_beat(Duration::from_secs(1)));
         }
     }
     tracing::info!("{}", stats.summary());

@@ -1,0 +1,288 @@
+//! The GitHub collector: runs of the workflow, a followed run's jobs and image, the dispatch
+//! form's data and dispatches, all over one client (one rate-limit hold).
+
+use super::Update;
+use crate::config::Config;
+use crate::domain::{JobView, RateLimit, RunView, Tag};
+use crate::pipeline::{self, RunsPoller};
+use crate::sources::github::{GithubError, GithubSource, TokenSource};
+use crate::sources::registry::RegistrySource;
+use crate::workflow::DispatchSpec;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Messages from the GitHub tasks.
+#[derive(Debug)]
+pub enum GithubMsg {
+    /// A run and its jobs, for the open jobs dialog.
+    RunDetails {
+        run_id: u64,
+        result: Result<(RunView, Vec<JobView>), String>,
+    },
+    /// The budget after a request, and until when requests are held back.
+    Budget {
+        rate: RateLimit,
+        blocked_until: Option<DateTime<Utc>>,
+    },
+    FormLoaded(Result<FormData, String>),
+    Dispatched(Result<RunView, String>),
+    /// GitHub accepted the dispatch and named its run, but the run could not be read: the
+    /// form closes (sending again would start a second run) and says where the run is.
+    DispatchAccepted {
+        run_id: u64,
+        html_url: Option<String>,
+        error: String,
+    },
+    /// Where the image of the open dialog's successful run stands in the registry.
+    RunImage {
+        run_id: u64,
+        image: RunImage,
+    },
+}
+
+/// The image a successful run built, as the jobs dialog offers it for deploying.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RunImage {
+    /// The run has not succeeded (yet), so there is nothing to offer.
+    #[default]
+    None,
+    /// The run succeeded; its commit tag is not in the registry yet.
+    Waiting(Tag),
+    /// The commit tag resolves in the registry: the deploy key offers it.
+    Ready(Tag),
+    /// It will not be offered (no commit tag pattern, the registry refused, timed out).
+    Unavailable(String),
+}
+
+/// What the loop must do for the GitHub dialogs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GithubEffect {
+    /// Follow this run's jobs (None: stop).
+    WatchRun(Option<u64>),
+    /// Put text on the terminal's clipboard (OSC 52), written by the loop, never by draw.
+    Copy(String),
+    LoadForm,
+    /// POST this (validated) body to the dispatches endpoint.
+    Dispatch(serde_json::Value),
+}
+
+/// What the form is built from: the ref to offer and the inputs the workflow declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormData {
+    pub repository: String,
+    pub workflow: String,
+    pub default_ref: String,
+    pub spec: DispatchSpec,
+}
+
+/// Runs of the workflow, at an interval that keeps an unauthenticated console under GitHub's
+/// 60 requests/hour and never while GitHub says the budget is spent; plus, on request, the
+/// jobs of one run (while it is in progress), the dispatch form's data, and dispatches. All
+/// share one client, so one rate-limit hold applies to all of them.
+pub(super) async fn github_task(
+    config: Arc<Config>,
+    tx: mpsc::Sender<Update>,
+    refresh: Arc<Notify>,
+    mut work: mpsc::Receiver<GithubEffect>,
+    cancel: CancellationToken,
+) {
+    let gh = match GithubSource::new(&config.github).await {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = tx.send(Update::Runs(Err(e))).await;
+            return;
+        }
+    };
+    let authenticated = gh.token_source != TokenSource::None;
+    let poller = RunsPoller {
+        base: Duration::from_secs(if authenticated {
+            config.ui.github_interval_authenticated_s
+        } else {
+            config.ui.github_interval_unauthenticated_s
+        }),
+        gh: gh.clone(),
+    };
+    let (watch_tx, watch_rx) = watch::channel(None);
+    let watcher = tokio::spawn(run_watch_task(
+        config.clone(),
+        gh.clone(),
+        authenticated,
+        tx.clone(),
+        watch_rx,
+        cancel.child_token(),
+    ));
+    let token = gh.token_source.to_string();
+    let mut next = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(next) => {
+                let polled = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    p = poller.poll(chrono::Utc::now()) => p,
+                };
+                next = tokio::time::Instant::now() + polled.next_in;
+                let msg = match polled.result {
+                    Ok(runs) => Update::Runs(Ok((runs, polled.rate.clone(), token.clone()))),
+                    Err(e) => Update::Runs(Err(e.to_string())),
+                };
+                let budget = Update::Github(GithubMsg::Budget {
+                    rate: polled.rate,
+                    blocked_until: polled.blocked_until,
+                });
+                if tx.send(msg).await.is_err() || tx.send(budget).await.is_err() {
+                    break;
+                }
+            }
+            _ = refresh.notified() => next = tokio::time::Instant::now(),
+            w = work.recv() => match w {
+                None => break,
+                Some(GithubEffect::WatchRun(id)) => {
+                    let _ = watch_tx.send(id);
+                }
+                Some(GithubEffect::LoadForm) => {
+                    let (gh, tx) = (gh.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let r = load_form(&gh).await;
+                        let _ = tx.send(Update::Github(GithubMsg::FormLoaded(r))).await;
+                    });
+                }
+                Some(GithubEffect::Dispatch(body)) => {
+                    let (gh, tx) = (gh.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let msg = match pipeline::dispatch_and_find_run(&gh, &body, Duration::from_secs(120)).await {
+                            Ok(run) => GithubMsg::Dispatched(Ok(run)),
+                            Err(pipeline::PipelineError::RunUnreadable { run_id, html_url, source }) => {
+                                GithubMsg::DispatchAccepted { run_id, html_url, error: source.to_string() }
+                            }
+                            Err(e) => GithubMsg::Dispatched(Err(e.to_string())),
+                        };
+                        let _ = tx.send(Update::Github(msg)).await;
+                    });
+                }
+                Some(GithubEffect::Copy(_)) => {}
+            },
+        }
+    }
+    let _ = watcher.await;
+}
+
+async fn load_form(gh: &GithubSource) -> Result<FormData, String> {
+    let (prepared, spec) = crate::ghcli::prepare_dispatch(gh, None, &[]).await?;
+    Ok(FormData {
+        repository: prepared.repository,
+        workflow: prepared.workflow,
+        default_ref: prepared.git_ref,
+        spec,
+    })
+}
+
+/// The jobs dialog's data: the run and its jobs, re-read while the run is not completed
+/// (every 10 s with a token, 30 s without), and not at all once it is. Once it has
+/// succeeded, its commit tag is looked up in the registry (HEAD requests with backoff) so
+/// the dialog can offer to deploy it.
+async fn run_watch_task(
+    config: Arc<Config>,
+    gh: GithubSource,
+    authenticated: bool,
+    tx: mpsc::Sender<Update>,
+    mut which: watch::Receiver<Option<u64>>,
+    cancel: CancellationToken,
+) {
+    let every = Duration::from_secs(if authenticated { 10 } else { 30 });
+    loop {
+        let current = *which.borrow_and_update();
+        let mut wait_for_change = true;
+        if let Some(run_id) = current {
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = async { Ok::<_, GithubError>((gh.run(run_id).await?, gh.jobs(run_id).await?)) } => r,
+            };
+            let in_progress = matches!(&result, Ok((run, _)) if !run.is_completed())
+                || matches!(&result, Err(GithubError::RateLimited { .. }));
+            let succeeded = match &result {
+                Ok((run, _))
+                    if run.is_completed() && run.conclusion.as_deref() == Some("success") =>
+                {
+                    Some(run.clone())
+                }
+                _ => None,
+            };
+            let msg = GithubMsg::RunDetails {
+                run_id,
+                result: result.map_err(|e| e.to_string()),
+            };
+            if tx.send(Update::Github(msg)).await.is_err() {
+                return;
+            }
+            let _ = tx
+                .send(Update::Github(GithubMsg::Budget {
+                    rate: gh.rate_limit(),
+                    blocked_until: gh.blocked_until(chrono::Utc::now()),
+                }))
+                .await;
+            if let Some(run) = succeeded {
+                let image = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = which.changed() => if r.is_err() { return } else { continue },
+                    image = run_image(&config, &run, &tx) => image,
+                };
+                let msg = GithubMsg::RunImage { run_id, image };
+                if tx.send(Update::Github(msg)).await.is_err() {
+                    return;
+                }
+            }
+            if in_progress {
+                wait_for_change = false;
+                let delay = pipeline::next_poll_delay(
+                    every,
+                    &gh.rate_limit(),
+                    gh.blocked_until(chrono::Utc::now()),
+                    chrono::Utc::now(),
+                );
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = which.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+        if wait_for_change {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = which.changed() => if r.is_err() { return },
+            }
+        }
+    }
+}
+
+/// Where a successful run's image stands: its commit tag (the first service's pattern on the
+/// run's head SHA), reported as waiting until it resolves in the registry, for up to 30 minutes.
+async fn run_image(
+    config: &Config,
+    run: &crate::domain::RunView,
+    tx: &mpsc::Sender<Update>,
+) -> RunImage {
+    use RunImage;
+    let Some(service) = config.deployment.services.first() else {
+        return RunImage::Unavailable("no service configured".into());
+    };
+    let tag = match pipeline::image_tag_for(service, run) {
+        Ok(t) => t,
+        Err(e) => return RunImage::Unavailable(e.to_string()),
+    };
+    let waiting = GithubMsg::RunImage {
+        run_id: run.id,
+        image: RunImage::Waiting(tag.clone()),
+    };
+    let _ = tx.send(Update::Github(waiting)).await;
+    let registry = RegistrySource::new(&config.registry);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30 * 60);
+    match pipeline::wait_for_image(&registry, &service.image, &tag, deadline).await {
+        Ok(_) => RunImage::Ready(tag),
+        Err(e) => RunImage::Unavailable(e.to_string()),
+    }
+}
