@@ -22,6 +22,8 @@ pub fn parse_engine_line(raw: &[u8], stderr: bool) -> (Option<String>, bool, Sty
     (time, stderr, sanitize(rest, MAX_LINE_BYTES))
 }
 
+/// Follow one container's log stream at a time, switching when the selection changes.
+/// Lines are sanitised here, off the UI thread, and sent in batches so a flood of 20 000
 /// lines a second becomes a few dozen messages.
 pub(super) async fn logs_task(
     config: Arc<Config>,

@@ -175,6 +175,7 @@ pub(crate) async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> 
         _ = tokio::time::sleep_until(on_the_beat(d)) => true,
     }
 }
+
 async fn health_task(config: Arc<Config>, tx: mpsc::Sender<Update>, cancel: CancellationToken) {
     health_task_with(config, tx, cancel, || {
         HealthChecker::new().map_err(|e| e.to_string())
@@ -313,9 +314,6 @@ async fn registry_task(
         }
     }
 }
-
-/// Follow one container's log stream at a time, switching when the selection changes.
-/// Lines are sanitised here, off the UI thread, and sent in batches so a flood of 20 000
 
 #[cfg(test)]
 mod tests {
