@@ -317,11 +317,19 @@ fn references(file: &File, children: &BTreeSet<String>) -> Vec<(usize, Vec<Strin
             i = j;
             continue;
         }
-        if (t == "crate" || t == "super" || t == "self")
+        let child = inline_mods.is_empty() && children.contains(t);
+        if (t == "crate" || t == "super" || t == "self" || child)
             && toks.get(i + 1).map(|t| t.1.as_str()) == Some("::")
-            && !(i > 0 && toks[i - 1].1 == "::")
+            && !(i > 0 && (toks[i - 1].1 == "::" || toks[i - 1].1 == "."))
         {
-            let mut abs = base(t).unwrap_or_default();
+            // `child::f()` in a parent's code is a path from the parent
+            let mut abs = if child {
+                let mut b = file.module.clone();
+                b.push(t.to_string());
+                b
+            } else {
+                base(t).unwrap_or_default()
+            };
             if t == "self" && !inline_mods.is_empty() {
                 i += 1;
                 continue;
@@ -655,6 +663,8 @@ fn the_parser_sees_paths_and_cycles() {
             "pub fn h() { crate::d::h2() }\npub fn h2() {}",
         ),
         f(&["e"], "fn k() { crate::d::h() }"),
+        f(&["f"], "mod g;\nfn k() { tokio::spawn(g::run()); }"),
+        f(&["f", "g"], "pub fn run() { super::k() }"),
     ];
     let tree = Tree::new(files);
     let edges = tree.graph();
@@ -671,5 +681,9 @@ fn the_parser_sees_paths_and_cycles() {
         "through the glob"
     );
     let comps = cycles(&edges);
-    assert_eq!(comps, vec![vec![0, 2]], "a <-> b::y only");
+    assert_eq!(
+        comps,
+        vec![vec![0, 2], vec![7, 8]],
+        "a <-> c, f <-> f::g (inline child path)"
+    );
 }

@@ -1,6 +1,7 @@
 //! The dashboard's reader of the deploy store.
 
-use super::{Update, on_the_beat};
+use super::periodic::on_the_beat;
+use super::update::Update;
 use crate::config::Config;
 use crate::domain::DeploySnapshot;
 use std::sync::Arc;

@@ -1,82 +1,16 @@
 //! The GitHub collector: runs of the workflow, a followed run's jobs and image, the dispatch
 //! form's data and dispatches, all over one client (one rate-limit hold).
 
-use super::Update;
+use super::update::Update;
+pub use super::update::{FormData, GithubEffect, GithubMsg, RunImage};
 use crate::config::Config;
-use crate::domain::{JobView, RateLimit, RunView, Tag};
 use crate::pipeline::{self, RunsPoller};
 use crate::sources::github::{GithubError, GithubSource, TokenSource};
 use crate::sources::registry::RegistrySource;
-use crate::workflow::DispatchSpec;
-use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-
-/// Messages from the GitHub tasks.
-#[derive(Debug)]
-pub enum GithubMsg {
-    /// A run and its jobs, for the open jobs dialog.
-    RunDetails {
-        run_id: u64,
-        result: Result<(RunView, Vec<JobView>), String>,
-    },
-    /// The budget after a request, and until when requests are held back.
-    Budget {
-        rate: RateLimit,
-        blocked_until: Option<DateTime<Utc>>,
-    },
-    FormLoaded(Result<FormData, String>),
-    Dispatched(Result<RunView, String>),
-    /// GitHub accepted the dispatch and named its run, but the run could not be read: the
-    /// form closes (sending again would start a second run) and says where the run is.
-    DispatchAccepted {
-        run_id: u64,
-        html_url: Option<String>,
-        error: String,
-    },
-    /// Where the image of the open dialog's successful run stands in the registry.
-    RunImage {
-        run_id: u64,
-        image: RunImage,
-    },
-}
-
-/// The image a successful run built, as the jobs dialog offers it for deploying.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum RunImage {
-    /// The run has not succeeded (yet), so there is nothing to offer.
-    #[default]
-    None,
-    /// The run succeeded; its commit tag is not in the registry yet.
-    Waiting(Tag),
-    /// The commit tag resolves in the registry: the deploy key offers it.
-    Ready(Tag),
-    /// It will not be offered (no commit tag pattern, the registry refused, timed out).
-    Unavailable(String),
-}
-
-/// What the loop must do for the GitHub dialogs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GithubEffect {
-    /// Follow this run's jobs (None: stop).
-    WatchRun(Option<u64>),
-    /// Put text on the terminal's clipboard (OSC 52), written by the loop, never by draw.
-    Copy(String),
-    LoadForm,
-    /// POST this (validated) body to the dispatches endpoint.
-    Dispatch(serde_json::Value),
-}
-
-/// What the form is built from: the ref to offer and the inputs the workflow declares.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FormData {
-    pub repository: String,
-    pub workflow: String,
-    pub default_ref: String,
-    pub spec: DispatchSpec,
-}
 
 /// Runs of the workflow, at an interval that keeps an unauthenticated console under GitHub's
 /// 60 requests/hour and never while GitHub says the budget is spent; plus, on request, the

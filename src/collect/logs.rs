@@ -1,6 +1,6 @@
 //! The log follower: one container's stream at a time, sanitised and batched off the UI thread.
 
-use super::Update;
+use super::update::Update;
 use crate::config::Config;
 use crate::sources::docker::DockerSource;
 use crate::ui::sanitize::{MAX_LINE_BYTES, StyledLine, sanitize};

@@ -1,372 +1,18 @@
 //! Dashboard state and the one function that changes it. `update` does no I/O and never
 //! awaits: it folds a message into the state and returns the effects for the loop to carry out.
 
-use super::deploys::ConfirmDeploy;
-use super::logs::{LogView, StreamState};
-use super::sanitize::StyledLine;
-use crate::collect::Update;
-use crate::domain::{
-    ContainerState, ContainerView, ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult,
-    RateLimit, RunView,
-};
-use crate::keymap::{Action, Keymap, Scope};
-use crate::status::RepoTags;
+use super::dialogs::confirm::{ConfirmResult, confirm_key};
+use super::logs::StreamState;
+pub use super::model::{App, AppSettings, Fresh, GPU_HISTORY, Overlay, Panel, RunsData};
+use super::model::{MIN_HEIGHT, MIN_WIDTH};
+pub use super::msg::{Effect, Msg};
+use super::panels::containers::find_container;
+use super::panels::logs::{follow, reselect_logs};
+use super::{deploying, github_ui};
+use crate::domain::{ContainersUpdate, GpuStatus};
+use crate::keymap::{Action, Scope};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
-use std::collections::{HashMap, VecDeque};
-
-/// GPU history kept for sparklines: one sample a second for five minutes.
-pub const GPU_HISTORY: usize = 300;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Panel {
-    Containers,
-    Gpu,
-    Health,
-    Runs,
-    Tags,
-    Logs,
-}
-
-impl Panel {
-    pub const ORDER: [Panel; 6] = [
-        Panel::Containers,
-        Panel::Gpu,
-        Panel::Health,
-        Panel::Runs,
-        Panel::Tags,
-        Panel::Logs,
-    ];
-    pub fn title(self) -> &'static str {
-        match self {
-            Panel::Containers => "Containers",
-            Panel::Gpu => "GPU",
-            Panel::Health => "Health",
-            Panel::Runs => "Actions runs",
-            Panel::Tags => "Tags",
-            Panel::Logs => "Logs",
-        }
-    }
-    fn index(self) -> usize {
-        Panel::ORDER.iter().position(|p| *p == self).unwrap_or(0)
-    }
-}
-
-/// A source's data with its freshness: never loaded, loaded at a time, or failing since a
-/// time while the last good data stays on screen.
-#[derive(Debug, Clone)]
-pub struct Fresh<T> {
-    pub data: Option<T>,
-    pub loaded_at: Option<DateTime<Utc>>,
-    pub error: Option<(String, DateTime<Utc>)>,
-}
-
-impl<T> Default for Fresh<T> {
-    fn default() -> Self {
-        Self {
-            data: None,
-            loaded_at: None,
-            error: None,
-        }
-    }
-}
-
-impl<T> Fresh<T> {
-    pub fn set(&mut self, data: T, now: DateTime<Utc>) {
-        self.data = Some(data);
-        self.loaded_at = Some(now);
-        self.error = None;
-    }
-    pub fn fail(&mut self, error: String, now: DateTime<Utc>) {
-        // Keep the time the failure started, so the panel can say "failing for 5m".
-        let since = match &self.error {
-            Some((_, since)) => *since,
-            None => now,
-        };
-        self.error = Some((error, since));
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Overlay {
-    None,
-    Help {
-        scroll: u16,
-    },
-    Details {
-        title: String,
-        rows: Vec<(String, String)>,
-    },
-    Command(String),
-    Search(String),
-    /// Deploy or rollback, waiting for the operator's explicit yes (default Cancel).
-    Confirm(ConfirmDeploy),
-    History {
-        scroll: u16,
-    },
-    /// A run's jobs and steps (github_ui).
-    RunJobs(Box<super::github_ui::RunJobsView>),
-    /// The workflow_dispatch form and its confirmation (github_ui).
-    Dispatch(Box<super::github_ui::DispatchForm>),
-}
-
-#[derive(Debug, Clone)]
-pub struct RunsData {
-    pub runs: Vec<RunView>,
-    pub token: String,
-}
-
-/// Everything that can happen, from the terminal, a source, or the clock.
-#[derive(Debug)]
-pub enum Msg {
-    Key(KeyEvent),
-    Mouse(MouseEvent),
-    Resize(u16, u16),
-    Tick,
-    Docker(ContainersUpdate),
-    Health(Vec<HealthResult>),
-    Gpu(GpuStatus),
-    Runs(Result<(Vec<RunView>, RateLimit, String), String>),
-    Tags(Result<Vec<RepoTags>, String>),
-    LogLines {
-        container_id: String,
-        lines: Vec<(Option<String>, bool, StyledLine)>,
-    },
-    LogEnded {
-        container_id: String,
-        reason: String,
-    },
-    /// The followed container runs again and its stream goes on. `what` happened at `at`:
-    /// "container restarted", "container started" (it had never run) or "log stream resumed"
-    /// (the stream alone was cut).
-    LogResumed {
-        container_id: String,
-        what: &'static str,
-        at: DateTime<Utc>,
-    },
-    Saved(Result<String, String>),
-    /// A fresh read of the deploy store.
-    Deploys(Box<Result<DeploySnapshot, String>>),
-    /// The detached deploy process was started (its log file) or could not be.
-    DeployStarted(Result<String, String>),
-    Github(super::github_ui::GithubMsg),
-}
-
-impl From<Update> for Msg {
-    fn from(u: Update) -> Msg {
-        match u {
-            Update::Docker(u) => Msg::Docker(u),
-            Update::Health(h) => Msg::Health(h),
-            Update::Gpu(g) => Msg::Gpu(g),
-            Update::Runs(r) => Msg::Runs(r),
-            Update::Tags(t) => Msg::Tags(t),
-            Update::LogLines {
-                container_id,
-                lines,
-            } => Msg::LogLines {
-                container_id,
-                lines,
-            },
-            Update::LogEnded {
-                container_id,
-                reason,
-            } => Msg::LogEnded {
-                container_id,
-                reason,
-            },
-            Update::LogResumed {
-                container_id,
-                what,
-                at,
-            } => Msg::LogResumed {
-                container_id,
-                what,
-                at,
-            },
-            Update::Deploys(d) => Msg::Deploys(d),
-            Update::Github(g) => Msg::Github(g),
-        }
-    }
-}
-
-impl Msg {
-    /// A short name of the message's kind, for the loop's counters.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Msg::Key(_) => "key",
-            Msg::Mouse(_) => "mouse",
-            Msg::Resize(..) => "resize",
-            Msg::Tick => "tick",
-            Msg::Docker(_) => "docker",
-            Msg::Health(_) => "health",
-            Msg::Gpu(_) => "gpu",
-            Msg::Runs(_) => "runs",
-            Msg::Tags(_) => "tags",
-            Msg::LogLines { .. } => "log_lines",
-            Msg::LogEnded { .. } => "log_ended",
-            Msg::LogResumed { .. } => "log_resumed",
-            Msg::Saved(_) => "saved",
-            Msg::Deploys(_) => "deploys",
-            Msg::DeployStarted(_) => "deploy_started",
-            Msg::Github(_) => "github",
-        }
-    }
-}
-
-/// What the loop must do after an update.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Quit,
-    FollowLogs {
-        container_id: String,
-        tail: u32,
-    },
-    SaveLogs {
-        container: String,
-        text: String,
-    },
-    ClearAndRedraw,
-    SetMouse(bool),
-    RefreshRemote,
-    GpuVisible(bool),
-    /// Start the engine as its own detached process (confirmed by the operator).
-    StartDeploy {
-        kind: crate::store::DeployKind,
-        tag: Option<String>,
-        previous: bool,
-    },
-    /// Record a refused or declined action in the store's audit.
-    Audit {
-        action: String,
-        target: String,
-        outcome: String,
-        detail: String,
-    },
-    Github(super::github_ui::GithubEffect),
-}
-
-pub struct App {
-    pub keymap: Keymap,
-    pub host: String,
-    pub project: String,
-    pub services: Vec<String>,
-    pub read_only: bool,
-    pub log_tail: u32,
-    pub focus: Panel,
-    pub selected: HashMap<Panel, usize>,
-    pub containers: Fresh<Vec<ContainerView>>,
-    pub health: Fresh<Vec<HealthResult>>,
-    /// Per endpoint: whether it is ok and since when it has been so.
-    pub health_since: HashMap<String, (bool, DateTime<Utc>)>,
-    pub gpu: Fresh<GpuStatus>,
-    /// Per device index: (utilisation %, VRAM used %) history.
-    pub gpu_history: HashMap<u32, VecDeque<(u64, u64)>>,
-    pub runs: Fresh<RunsData>,
-    pub rate: RateLimit,
-    pub github: super::github_ui::GithubUi,
-    pub tags: Fresh<Vec<RepoTags>>,
-    pub deploys: Fresh<DeploySnapshot>,
-    /// A deploy confirmed here whose process has not recorded its deployment yet.
-    pub deploy_starting: Option<super::deploys::Starting>,
-    pub logs: LogView,
-    pub overlay: Overlay,
-    pub message: Option<(String, DateTime<Utc>)>,
-    pub size: (u16, u16),
-    pub mouse: bool,
-    /// False under NO_COLOR: meaning is then carried by glyphs and text alone.
-    pub color: bool,
-    pub now: DateTime<Utc>,
-}
-
-pub struct AppSettings {
-    pub keymap: Keymap,
-    pub host: String,
-    pub project: String,
-    pub services: Vec<String>,
-    pub read_only: bool,
-    pub mouse: bool,
-    pub log_tail: u32,
-    pub log_ring: usize,
-    pub color: bool,
-}
-
-impl App {
-    pub fn new(s: AppSettings, now: DateTime<Utc>) -> Self {
-        Self {
-            keymap: s.keymap,
-            host: s.host,
-            project: s.project,
-            services: s.services,
-            read_only: s.read_only,
-            log_tail: s.log_tail,
-            focus: Panel::Containers,
-            selected: HashMap::new(),
-            containers: Fresh::default(),
-            health: Fresh::default(),
-            health_since: HashMap::new(),
-            gpu: Fresh::default(),
-            gpu_history: HashMap::new(),
-            runs: Fresh::default(),
-            rate: RateLimit::default(),
-            github: Default::default(),
-            tags: Fresh::default(),
-            deploys: Fresh::default(),
-            deploy_starting: None,
-            logs: LogView::new(s.log_ring),
-            overlay: Overlay::None,
-            message: None,
-            size: (80, 24),
-            mouse: s.mouse,
-            color: s.color,
-            now,
-        }
-    }
-
-    pub fn selected(&self, panel: Panel) -> usize {
-        self.selected.get(&panel).copied().unwrap_or(0)
-    }
-
-    fn rows(&self, panel: Panel) -> usize {
-        match panel {
-            Panel::Containers => self.containers.data.as_ref().map_or(0, Vec::len),
-            Panel::Health => self.health.data.as_ref().map_or(0, Vec::len),
-            Panel::Runs => self.runs.data.as_ref().map_or(0, |r| r.runs.len()),
-            Panel::Tags => self.tag_rows().len(),
-            Panel::Gpu => match &self.gpu.data {
-                Some(GpuStatus::Available { devices, .. }) => devices.len(),
-                _ => 0,
-            },
-            Panel::Logs => 0,
-        }
-    }
-
-    /// Tags of every repository, flattened in display order.
-    pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
-        self.tags
-            .data
-            .iter()
-            .flatten()
-            .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
-            .collect()
-    }
-
-    /// The container whose logs should be followed by default: the first deployed service's.
-    fn default_log_container(&self) -> Option<&ContainerView> {
-        let list = self.containers.data.as_ref()?;
-        self.services
-            .iter()
-            .find_map(|s| list.iter().find(|c| !c.oneoff && &c.service == s))
-            .or_else(|| list.first())
-    }
-
-    fn log_page(&self) -> i64 {
-        (self.size.1 as i64 / 3).max(3)
-    }
-
-    fn say(&mut self, text: impl Into<String>) {
-        self.message = Some((text.into(), self.now));
-    }
-}
 
 /// Fold one message into the state. Returns the effects to run, and whether anything on
 /// screen may have changed.
@@ -382,9 +28,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
         Msg::Resize(w, h) => {
             app.size = (w, h);
             // A terminal too small for the layout shows no GPU panel: stop sampling NVML.
-            fx.push(Effect::GpuVisible(
-                w >= super::draw::MIN_WIDTH && h >= super::draw::MIN_HEIGHT,
-            ));
+            fx.push(Effect::GpuVisible(w >= MIN_WIDTH && h >= MIN_HEIGHT));
             true
         }
         // Below the smallest layout nothing is on screen to act on: only quit works there.
@@ -537,7 +181,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not start the deploy: {e}"));
             true
         }
-        Msg::Github(m) => super::github_ui::update(app, m, now, &mut fx),
+        Msg::Github(m) => github_ui::update(app, m, now, &mut fx),
     };
     if sources_changed {
         correlate(app);
@@ -546,7 +190,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
 }
 
 fn too_small(app: &App) -> bool {
-    app.size.0 < super::draw::MIN_WIDTH || app.size.1 < super::draw::MIN_HEIGHT
+    app.size.0 < MIN_WIDTH || app.size.1 < MIN_HEIGHT
 }
 
 /// Tags learn their CI result and whether they run from the other sources' latest data.
@@ -575,69 +219,6 @@ fn clamp_selection(app: &mut App, panel: Panel) {
     } else if sel >= rows {
         app.selected.insert(panel, rows - 1);
     }
-}
-
-/// Logs follow the service, not one container: when the followed container is gone (a deploy
-/// or `compose up` recreated it), the same service's next container carries on in the same
-/// view after a marker line. With nothing followed yet, pick the app's.
-fn reselect_logs(app: &mut App, fx: &mut Vec<Effect>) {
-    let Some(list) = app.containers.data.as_ref() else {
-        return;
-    };
-    let Some(current) = app.logs.container_id.clone() else {
-        if let Some(c) = app.default_log_container().cloned() {
-            follow(app, &c, fx);
-        }
-        return;
-    };
-    if list.iter().any(|c| c.id == current) {
-        return;
-    }
-    let next = (!app.logs.oneoff && !app.logs.service.is_empty())
-        .then(|| {
-            list.iter()
-                .filter(|c| !c.oneoff && c.service == app.logs.service)
-                // A running one first, then the newest.
-                .max_by_key(|c| (c.state == ContainerState::Running, c.started_at))
-        })
-        .flatten()
-        .cloned();
-    match next {
-        Some(c) => {
-            app.logs.mark(&format!(
-                "container replaced at {}: now {} ({})",
-                app.now.format("%H:%M:%S UTC"),
-                c.name,
-                c.id.get(..12).unwrap_or(&c.id)
-            ));
-            app.logs.continue_with(c.id.clone(), c.name.clone());
-            fx.push(Effect::FollowLogs {
-                container_id: c.id.clone(),
-                tail: app.log_tail,
-            });
-        }
-        None => {
-            let reason = if app.logs.oneoff || app.logs.service.is_empty() {
-                "container removed".to_string()
-            } else {
-                format!(
-                    "container removed; waiting for service {}'s next container",
-                    app.logs.service
-                )
-            };
-            app.logs.state = StreamState::Ended(reason);
-        }
-    }
-}
-
-fn follow(app: &mut App, c: &ContainerView, fx: &mut Vec<Effect>) {
-    app.logs.switch_to(c.id.clone(), c.name.clone());
-    app.logs.service = c.service.clone();
-    app.logs.oneoff = c.oneoff;
-    fx.push(Effect::FollowLogs {
-        container_id: c.id.clone(),
-        tail: app.log_tail,
-    });
 }
 
 fn on_mouse(app: &mut App, m: MouseEvent) -> bool {
@@ -695,11 +276,11 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         if result != ConfirmResult::Pending
             && let Overlay::Confirm(c) = std::mem::replace(&mut app.overlay, Overlay::None)
         {
-            finish_confirm(app, result == ConfirmResult::Confirmed, c, fx);
+            deploying::finish_confirm(app, result == ConfirmResult::Confirmed, c, fx);
         }
         return;
     }
-    if super::github_ui::on_key(app, key, fx) {
+    if github_ui::on_key(app, key, fx) {
         return;
     }
     let Some(action) = app.keymap.action(&key) else {
@@ -812,13 +393,13 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                 app.logs.filter = !app.logs.filter;
             }
         }
-        Action::Dispatch => super::github_ui::open_dispatch(app, fx),
-        Action::CopyUrl => super::github_ui::copy_url(app, fx),
+        Action::Dispatch => github_ui::open_dispatch(app, fx),
+        Action::CopyUrl => github_ui::copy_url(app, fx),
         Action::Pause => app.logs.toggle_pause(),
         Action::Wrap => app.logs.wrap = !app.logs.wrap,
         Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
-        Action::Deploy => start_deploy_dialog(app, fx),
-        Action::Rollback => start_rollback_dialog(app, fx),
+        Action::Deploy => deploying::start_deploy_dialog(app, fx),
+        Action::Rollback => deploying::start_rollback_dialog(app, fx),
         Action::History => app.overlay = Overlay::History { scroll: 0 },
         Action::SaveLogs => {
             if app.logs.is_empty() {
@@ -948,8 +529,8 @@ fn open_selection(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
             if app.runs.error.is_some() {
                 return;
             }
-            if let Some(r) = super::github_ui::selected_run(app) {
-                super::github_ui::open_run(app, r, fx);
+            if let Some(r) = super::panels::runs::selected_run(app) {
+                github_ui::open_run(app, r, fx);
             }
         }
         Panel::Tags => {
@@ -1054,179 +635,161 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
     }
 }
 
-/// The container `name` means, as the containers panel shows it: a container's name, a
-/// service (its running container first; one-off runs show as `service*`), or an id prefix.
-fn find_container<'a>(list: &'a [ContainerView], name: &str) -> Option<&'a ContainerView> {
-    let by_service = |service: &str, oneoff: bool| {
-        list.iter()
-            .filter(|c| c.service == service && c.oneoff == oneoff)
-            .max_by_key(|c| (c.state == ContainerState::Running, c.started_at))
-    };
-    list.iter()
-        .find(|c| c.name == name)
-        .or_else(|| by_service(name, false))
-        .or_else(|| by_service(name.strip_suffix('*')?, true))
-        .or_else(|| by_service(name, true))
-        .or_else(|| {
-            let prefix =
-                (name.len() >= 4 && name.chars().all(|c| c.is_ascii_hexdigit())).then_some(name)?;
-            let mut hits = list.iter().filter(|c| c.id.starts_with(prefix));
-            let first = hits.next()?;
-            hits.next().is_none().then_some(first)
+#[cfg(test)]
+mod github_tests {
+    //! The GitHub dialogs through the whole update and draw.
+    use super::*;
+    use crate::domain::{RateLimit, RunView};
+    use crate::ui::github_ui::*;
+    use chrono::TimeZone;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
+    }
+
+    fn app() -> App {
+        let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
+        App::new(
+            AppSettings {
+                keymap: loaded.keymap,
+                host: "gpu-server".into(),
+                project: "elt".into(),
+                services: vec!["app".into()],
+                read_only: false,
+                mouse: false,
+                log_tail: 500,
+                log_ring: 1000,
+                color: false,
+            },
+            t0(),
+        )
+    }
+
+    fn screen(a: &App) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(160, 40)).unwrap();
+        terminal.draw(|f| crate::ui::draw::draw(f, a)).unwrap();
+        terminal.backend().to_string()
+    }
+
+    fn run() -> RunView {
+        RunView {
+            id: 19000000105,
+            number: 105,
+            status: "queued".into(),
+            conclusion: None,
+            branch: Some("main".into()),
+            event: "workflow_dispatch".into(),
+            head_sha: "2af620c8d8e21fec0444c3e505b830006d6e11fa".into(),
+            title: Some("Build and push".into()),
+            actor: None,
+            created_at: t0(),
+            updated_at: t0(),
+            run_started_at: None,
+            html_url: "https://github.com/o/r/actions/runs/19000000105".into(),
+        }
+    }
+
+    fn budget(reset: DateTime<Utc>) -> Msg {
+        Msg::Github(GithubMsg::Budget {
+            rate: RateLimit {
+                limit: Some(60),
+                remaining: Some(51),
+                used: Some(9),
+                reset: Some(reset),
+                resource: Some("core".into()),
+            },
+            blocked_until: None,
         })
-}
+    }
 
-/// Where a key left the confirmation dialog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConfirmResult {
-    Pending,
-    Confirmed,
-    Cancelled,
-}
+    #[test]
+    fn the_header_says_when_the_rate_limit_reset_has_passed() {
+        let mut a = app();
+        crate::ui::app::update(&mut a, budget(t0() - chrono::Duration::hours(2)), t0());
+        let text = screen(&a);
+        assert!(text.contains("GitHub 51/60 reset passed"), "{text}");
+        // A reset on another (local) day carries its date.
+        crate::ui::app::update(&mut a, budget(t0() + chrono::Duration::hours(30)), t0());
+        let text = screen(&a);
+        let date = (t0() + chrono::Duration::hours(30))
+            .with_timezone(&chrono::Local)
+            .format("reset %Y-%m-%d %H:%M")
+            .to_string();
+        assert!(text.contains(&date), "{date}: {text}");
+    }
 
-fn confirm_key(c: &mut ConfirmDeploy, key: KeyEvent) -> ConfirmResult {
-    match key.code {
-        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('n') => ConfirmResult::Cancelled,
-        KeyCode::Tab
-        | KeyCode::BackTab
-        | KeyCode::Left
-        | KeyCode::Right
-        | KeyCode::Char('h')
-        | KeyCode::Char('l') => {
-            c.confirm_selected = !c.confirm_selected;
-            ConfirmResult::Pending
-        }
-        // `y` only moves to the button: confirming takes a second, deliberate key.
-        KeyCode::Char('y') => {
-            c.confirm_selected = true;
-            ConfirmResult::Pending
-        }
-        KeyCode::Enter if c.confirm_selected => ConfirmResult::Confirmed,
-        KeyCode::Enter => ConfirmResult::Cancelled,
-        _ => ConfirmResult::Pending,
+    #[test]
+    fn the_tags_panel_names_one_repositorys_error_and_a_partial_listing_beside_the_others() {
+        use crate::status::RepoTags;
+        let repo = |service: &str, error: Option<&str>, note: Option<&str>| RepoTags {
+            service: service.into(),
+            repository: format!("ghcr.io/o/{service}"),
+            total: 3,
+            tags: Vec::new(),
+            truncated: false,
+            not_inspected: 0,
+            error: error.map(str::to_string),
+            note: note.map(str::to_string),
+        };
+        let mut a = app();
+        let repos = vec![
+            repo("app", None, Some("GitHub Packages API: page 2 not read")),
+            repo("worker", Some("registry ghcr.io not reachable"), None),
+        ];
+        crate::ui::app::update(&mut a, Msg::Tags(Ok(repos)), t0());
+        let mut terminal = Terminal::new(TestBackend::new(240, 50)).unwrap();
+        terminal.draw(|f| crate::ui::draw::draw(f, &a)).unwrap();
+        let text = terminal.backend().to_string();
+        assert!(
+            text.contains("✖ worker: registry ghcr.io not reachable"),
+            "{text}"
+        );
+        assert!(text.contains("page 2 not read"), "{text}");
     }
-}
 
-fn finish_confirm(app: &mut App, confirmed: bool, c: ConfirmDeploy, fx: &mut Vec<Effect>) {
-    if confirmed {
-        fx.push(Effect::StartDeploy {
-            kind: c.kind,
-            tag: c.tag.clone(),
-            previous: c.previous,
-        });
-        app.deploy_starting = Some(super::deploys::Starting::new(
-            &c,
-            app.deploys.data.as_ref(),
-            app.now,
-        ));
-        app.say(format!("{} {}: starting…", c.kind.as_str(), c.target()));
-    } else {
-        fx.push(Effect::Audit {
-            action: c.kind.as_str().into(),
-            target: c.target(),
-            outcome: "refused".into(),
-            detail: "not confirmed by the operator (dashboard)".into(),
-        });
-        app.say(format!(
-            "{} {}: cancelled, nothing changed",
-            c.kind.as_str(),
-            c.target()
-        ));
+    #[test]
+    fn the_run_dialog_title_stops_saying_loading_after_an_error() {
+        let mut a = app();
+        let mut fx = Vec::new();
+        open_run(&mut a, run(), &mut fx);
+        assert!(screen(&a).contains("· loading"));
+        let msg = GithubMsg::RunDetails {
+            run_id: 19000000105,
+            result: Err("run 19000000105 not found (404)".into()),
+        };
+        crate::ui::app::update(&mut a, Msg::Github(msg), t0());
+        let text = screen(&a);
+        assert!(!text.contains("· loading"), "{text}");
+        assert!(text.contains("· not loaded"), "{text}");
+        assert!(text.contains("not found (404)"), "{text}");
     }
-}
 
-/// Refuse a mutating action in read-only mode, recording the attempt.
-fn refuse_read_only(app: &mut App, action: &str, target: String, fx: &mut Vec<Effect>) -> bool {
-    if !app.read_only {
-        return false;
-    }
-    fx.push(Effect::Audit {
-        action: action.into(),
-        target,
-        outcome: "refused".into(),
-        detail: "read-only mode (dashboard)".into(),
-    });
-    app.say(format!("read-only: {action} refused"));
-    true
-}
-
-fn deploy_in_progress(app: &mut App) -> bool {
-    if let Some(s) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
-        let text = format!("a {} to {} is starting", s.kind.as_str(), s.target);
-        app.say(text);
-        return true;
-    }
-    let Some(d) = app.deploys.data.as_ref().and_then(|s| s.running.as_ref()) else {
-        return false;
-    };
-    let text = format!(
-        "a {} to {} by {} is in progress (deployment #{})",
-        d.kind.as_str(),
-        d.to.tag.as_deref().unwrap_or("?"),
-        d.actor.user,
-        d.id
-    );
-    app.say(text);
-    true
-}
-
-fn start_deploy_dialog(app: &mut App, fx: &mut Vec<Effect>) {
-    if app.focus != Panel::Tags {
-        app.say("select a tag in the tags panel first, then deploy it");
-        return;
-    }
-    let sel = app.selected(Panel::Tags);
-    let Some((service, tag)) = app
-        .tag_rows()
-        .get(sel)
-        .map(|(s, t)| (s.to_string(), (*t).clone()))
-    else {
-        app.say("no tag selected");
-        return;
-    };
-    if refuse_read_only(app, "deploy", tag.tag.to_string(), fx) || deploy_in_progress(app) {
-        return;
-    }
-    app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
-}
-
-/// The deploy confirmation for a tag offered elsewhere (a finished run's image in the jobs
-/// dialog), under the same rules as the tags panel's.
-pub(super) fn open_deploy_confirm(
-    app: &mut App,
-    tag: crate::domain::TagView,
-    fx: &mut Vec<Effect>,
-) {
-    if refuse_read_only(app, "deploy", tag.tag.to_string(), fx) || deploy_in_progress(app) {
-        return;
-    }
-    let service = app.services.join(", ");
-    app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
-}
-
-/// `R`: in the tags panel a rollback to the selected tag, elsewhere to the previous version.
-fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
-    if app.focus == Panel::Tags {
-        let sel = app.selected(Panel::Tags);
-        if let Some((service, tag)) = app
-            .tag_rows()
-            .get(sel)
-            .map(|(s, t)| (s.to_string(), (*t).clone()))
-        {
-            if refuse_read_only(app, "rollback", tag.tag.to_string(), fx) || deploy_in_progress(app)
-            {
-                return;
-            }
-            app.overlay =
-                Overlay::Confirm(super::deploys::confirm_rollback_to(app, &service, &tag));
-            return;
-        }
-    }
-    if refuse_read_only(app, "rollback", "previous".into(), fx) || deploy_in_progress(app) {
-        return;
-    }
-    match super::deploys::confirm_rollback(app) {
-        Ok(c) => app.overlay = Overlay::Confirm(c),
-        Err(e) => app.say(e),
+    #[test]
+    fn an_accepted_dispatch_whose_run_cannot_be_read_closes_the_form_and_names_the_run() {
+        let mut a = app();
+        a.overlay = Overlay::Dispatch(Box::new(DispatchForm {
+            stage: FormStage::Sending,
+            data: None,
+            values: Vec::new(),
+            focus: 0,
+            error: None,
+        }));
+        let msg = GithubMsg::DispatchAccepted {
+            run_id: 19000000105,
+            html_url: Some("https://github.com/o/r/actions/runs/19000000105".into()),
+            error: "run not found (404)".into(),
+        };
+        let (fx, _) = crate::ui::app::update(&mut a, Msg::Github(msg), t0());
+        assert!(matches!(a.overlay, Overlay::None));
+        let (text, _) = a.message.clone().unwrap();
+        assert!(
+            text.contains(
+                "dispatch accepted: run 19000000105 https://github.com/o/r/actions/runs/19000000105"
+            ),
+            "{text}"
+        );
+        assert!(fx.contains(&Effect::RefreshRemote));
     }
 }

@@ -5,12 +5,17 @@
 //! `ui.max_fps` times a second. Sources run as tasks (see `crate::collect`) under one cancellation token.
 
 pub mod app;
-pub mod deploys;
+pub mod deploying;
+pub mod dialogs;
 pub mod draw;
-pub mod github_draw;
 pub mod github_ui;
 pub mod logs;
+pub mod model;
+pub mod msg;
+pub mod panels;
 pub mod sanitize;
+pub mod text;
+pub mod theme;
 
 use crate::collect;
 use crate::config::LoadedConfig;

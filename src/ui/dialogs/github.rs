@@ -1,15 +1,175 @@
-//! Drawing the GitHub dialogs (see github_ui): pure functions of the state and the clock.
+//! The GitHub dialogs: a run's jobs and steps, and the workflow_dispatch form with its
+//! confirmation; their state, keys and drawing. The app-level side (opening them, GitHub's
+//! answers) is in `ui::github_ui`.
 
-use super::draw::Theme;
-use super::github_ui::{DispatchForm, FieldValue, FormStage, RunImage, RunJobsView};
+use crate::collect::update::{FormData, GithubEffect, RunImage};
+use crate::domain::{JobView, RunView};
 use crate::format::age;
-use crate::workflow::InputKind;
+use crate::ui::msg::Effect;
+use crate::ui::theme::Theme;
+use crate::workflow::{self, InputKind};
 use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+#[derive(Debug, Clone, Default)]
+pub struct GithubUi {
+    pub blocked_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunJobsView {
+    pub run: RunView,
+    pub jobs: Option<Vec<JobView>>,
+    pub error: Option<String>,
+    pub loaded_at: Option<DateTime<Utc>>,
+    pub scroll: u16,
+    pub image: RunImage,
+    /// The deploy key's label, for the dialog's hint (from the keymap).
+    pub deploy_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Text(String),
+    Bool(bool),
+    Choice(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormStage {
+    Loading,
+    Editing,
+    /// The exact body that will be sent; only `y` sends it.
+    Confirm(serde_json::Value),
+    Sending,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchForm {
+    pub stage: FormStage,
+    pub data: Option<FormData>,
+    /// Field 0 is the ref; then one per declared input, in declaration order.
+    pub values: Vec<FieldValue>,
+    pub focus: usize,
+    pub error: Option<String>,
+}
+
+impl DispatchForm {
+    pub(crate) fn from_data(data: FormData) -> Self {
+        let mut values = vec![FieldValue::Text(data.default_ref.clone())];
+        for input in &data.spec.inputs {
+            values.push(match &input.kind {
+                InputKind::Boolean => FieldValue::Bool(input.default.as_deref() == Some("true")),
+                InputKind::Choice(options) => FieldValue::Choice(
+                    input
+                        .default
+                        .as_ref()
+                        .and_then(|d| options.iter().position(|o| o == d))
+                        .unwrap_or(0),
+                ),
+                _ => FieldValue::Text(input.default.clone().unwrap_or_default()),
+            });
+        }
+        let error = (!data.spec.dispatchable)
+            .then(|| "the workflow has no workflow_dispatch trigger".to_string());
+        Self {
+            stage: FormStage::Editing,
+            data: Some(data),
+            values,
+            focus: 0,
+            error,
+        }
+    }
+
+    /// The body the form's values make, checked as the CLI checks its arguments.
+    pub fn body(&self) -> Result<serde_json::Value, String> {
+        let data = self.data.as_ref().ok_or("the form is still loading")?;
+        let git_ref = match self.values.first() {
+            Some(FieldValue::Text(r)) => workflow::validate_ref(r.trim())?,
+            _ => return Err("no ref".into()),
+        };
+        let mut given = Vec::new();
+        for (input, value) in data.spec.inputs.iter().zip(self.values.iter().skip(1)) {
+            let v = match (value, &input.kind) {
+                (FieldValue::Bool(b), _) => b.to_string(),
+                (FieldValue::Choice(i), InputKind::Choice(options)) => {
+                    options.get(*i).cloned().unwrap_or_default()
+                }
+                (FieldValue::Text(t), _) if t.is_empty() && !input.required => continue,
+                (FieldValue::Text(t), _) => t.clone(),
+                (FieldValue::Choice(_), _) => continue,
+            };
+            given.push((input.name.clone(), v));
+        }
+        let inputs = workflow::validate_inputs(&data.spec, &given)?;
+        Ok(workflow::dispatch_body(&git_ref, &inputs))
+    }
+}
+
+pub(crate) fn form_key(form: &mut DispatchForm, key: KeyEvent, fx: &mut Vec<Effect>) {
+    if let FormStage::Confirm(body) = &form.stage {
+        // Default answer is Cancel: only `y` sends.
+        if key.code == KeyCode::Char('y') {
+            fx.push(Effect::Github(GithubEffect::Dispatch(body.clone())));
+            form.stage = FormStage::Sending;
+        } else {
+            form.stage = FormStage::Editing;
+        }
+        return;
+    }
+    if form.stage != FormStage::Editing {
+        return;
+    }
+    let count = form.values.len().max(1);
+    let options = |form: &DispatchForm, i: usize| -> usize {
+        form.data
+            .as_ref()
+            .and_then(|d| d.spec.inputs.get(i.wrapping_sub(1)))
+            .map_or(0, |input| match &input.kind {
+                InputKind::Choice(o) => o.len(),
+                _ => 0,
+            })
+    };
+    let focus = form.focus;
+    match key.code {
+        KeyCode::Tab | KeyCode::Down => form.focus = (focus + 1) % count,
+        KeyCode::BackTab | KeyCode::Up => form.focus = (focus + count - 1) % count,
+        KeyCode::Enter => match form.body() {
+            Ok(body) => {
+                form.error = None;
+                form.stage = FormStage::Confirm(body);
+            }
+            Err(e) => form.error = Some(e),
+        },
+        code => {
+            let n = options(form, focus);
+            match (form.values.get_mut(focus), code) {
+                (Some(FieldValue::Text(t)), KeyCode::Backspace) => {
+                    t.pop();
+                }
+                (Some(FieldValue::Text(t)), KeyCode::Char(c))
+                    if !key.modifiers.contains(KeyModifiers::CONTROL) && t.len() < 1000 =>
+                {
+                    t.push(c)
+                }
+                (
+                    Some(FieldValue::Bool(b)),
+                    KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right,
+                ) => *b = !*b,
+                (Some(FieldValue::Choice(i)), KeyCode::Right | KeyCode::Char(' ')) if n > 0 => {
+                    *i = (*i + 1) % n
+                }
+                (Some(FieldValue::Choice(i)), KeyCode::Left) if n > 0 => *i = (*i + n - 1) % n,
+                _ => {}
+            }
+        }
+    }
+}
 
 fn popup(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width.saturating_sub(4));

@@ -1,0 +1,362 @@
+//! From an operator's key to a deploy request awaiting confirmation: which tag, from what,
+//! what the steps will be, what to warn about; refused in read-only mode or while another
+//! deploy runs. The confirmed request goes to the loop as `Effect::StartDeploy`.
+
+use crate::deploy::previous::{Previous, previous_version};
+use crate::deploy::short;
+use crate::domain::{ContainerState, ContainerView, DeploySnapshot, TagView};
+use crate::format::age;
+use crate::store::DeployKind;
+use crate::ui::dialogs::confirm::{ConfirmDeploy, Starting};
+use crate::ui::model::{App, Effect, Overlay, Panel};
+use chrono::{DateTime, Utc};
+
+pub(crate) fn running_app(app: &App) -> Option<&ContainerView> {
+    let list = app.containers.data.as_ref()?;
+    app.services.iter().find_map(|s| {
+        list.iter()
+            .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
+    })
+}
+
+pub(crate) fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    t.map_or("-".into(), |t| {
+        format!("{} ({} ago)", t.format("%Y-%m-%d %H:%M UTC"), age(t, now))
+    })
+}
+
+pub(crate) fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+pub(crate) fn tag_of_image(image: &str) -> String {
+    crate::domain::ImageRef::parse(image)
+        .ok()
+        .and_then(|r| r.tag)
+        .map_or_else(|| image.to_string(), |t| t.to_string())
+}
+
+pub(crate) fn steps_line(app: &App, rollback: bool) -> String {
+    format!(
+        "pull · backup{} · recreate {} · wait healthy{}",
+        if rollback { "" } else { " · migrate" },
+        app.services.join(", "),
+        if rollback {
+            " (a rollback is not rolled back in turn)"
+        } else {
+            " · roll back automatically if it fails"
+        }
+    )
+}
+
+/// The dialog for deploying the selected tag.
+pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
+    let now = app.now;
+    let from = running_app(app);
+    let from_created = from.and_then(|c| parse_time(c.image_created.as_deref()));
+    let mut rows = vec![(
+        "from".to_string(),
+        match from {
+            Some(c) => format!(
+                "{}  {}  built {}",
+                tag_of_image(&c.image),
+                c.revision.as_deref().map(short).unwrap_or("-"),
+                when(from_created, now)
+            ),
+            None => "nothing running".into(),
+        },
+    )];
+    rows.push((
+        "to".into(),
+        format!(
+            "{}  {}  built {}",
+            t.tag,
+            t.revision.as_ref().map_or("-", |r| r.short()),
+            when(t.created, now)
+        ),
+    ));
+    rows.push((
+        "CI".into(),
+        t.ci.clone()
+            .unwrap_or_else(|| "unknown (no run for this commit)".into()),
+    ));
+    rows.push(("service".into(), service.to_string()));
+    rows.push(("steps".into(), steps_line(app, false)));
+    let mut warnings = Vec::new();
+    if let (Some(f), Some(to)) = (from_created, t.created)
+        && to < f
+    {
+        warnings.push("the target is OLDER than what runs now".to_string());
+    }
+    if t.running {
+        warnings.push("this tag already runs: the deploy will stop at the compare step".into());
+    }
+    if t.ci.as_deref().is_some_and(|c| c != "success") {
+        warnings.push(format!(
+            "its CI result is {}",
+            t.ci.as_deref().unwrap_or("?")
+        ));
+    }
+    ConfirmDeploy {
+        kind: DeployKind::Deploy,
+        tag: Some(t.tag.to_string()),
+        previous: false,
+        title: format!("Deploy {} to {}?", t.tag, service),
+        rows,
+        warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
+        confirm_selected: false,
+    }
+}
+
+/// What `R` and `rollback --previous` go back to (the same function as the engine's).
+pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previous<'a>> {
+    let running = running_app(app);
+    let service = running
+        .map(|c| c.service.as_str())
+        .or(app.services.first().map(String::as_str))?;
+    previous_version(
+        &snapshot.recent,
+        service,
+        running.map(|c| c.image_id.as_str()),
+    )
+}
+
+/// The dialog for rolling back to the tag selected in the tags panel: a rollback, so no
+/// migration runs (`d` deploys the same tag with its migration).
+pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
+    let mut c = confirm_tag(app, service, t);
+    let from_created = running_app(app).and_then(|r| parse_time(r.image_created.as_deref()));
+    c.kind = DeployKind::Rollback;
+    c.title = format!("Roll back {service} to {}?", t.tag);
+    for (k, v) in &mut c.rows {
+        if k == "steps" {
+            *v = steps_line(app, true);
+        }
+    }
+    c.rows.push((
+        "migration".into(),
+        "none: a rollback runs no migration (d deploys this tag with its migration)".into(),
+    ));
+    let mut warnings: Vec<String> = c
+        .warning
+        .take()
+        .map(|w| {
+            w.split("; ")
+                .filter(|p| !p.starts_with("the target is OLDER"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let (Some(f), Some(to)) = (from_created, t.created)
+        && to > f
+    {
+        warnings.insert(
+            0,
+            "the target is NEWER than what runs now: its migrations have not run".to_string(),
+        );
+    }
+    c.warning = (!warnings.is_empty()).then(|| warnings.join("; "));
+    c
+}
+
+/// The dialog for rolling back to what ran before the current version.
+pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
+    let now = app.now;
+    let snapshot = app
+        .deploys
+        .data
+        .as_ref()
+        .ok_or("deploy history not loaded yet")?;
+    let running = running_app(app);
+    let prev = previous_for(app, snapshot)
+        .ok_or("no previous version recorded to roll back to (use `elt-console rollback TAG`)")?;
+    let target = prev.side;
+    let prev = prev.deployment;
+    let mut rows = vec![(
+        "from".to_string(),
+        match running {
+            Some(c) => format!(
+                "{}  {}",
+                tag_of_image(&c.image),
+                c.revision.as_deref().map(short).unwrap_or("-")
+            ),
+            None => "nothing running".into(),
+        },
+    )];
+    rows.push((
+        "to".into(),
+        format!(
+            "{}  {}  built {}",
+            target
+                .tag
+                .clone()
+                .or_else(|| target.image.as_deref().map(tag_of_image))
+                .unwrap_or_else(|| "?".into()),
+            target.sha.as_deref().map(short).unwrap_or("-"),
+            when(parse_time(target.created.as_deref()), now)
+        ),
+    ));
+    // Either the version a deployment replaced, or the one it deployed.
+    let replaced = std::ptr::eq(target, &prev.from);
+    rows.push((
+        if replaced { "ran until" } else { "deployed by" }.into(),
+        format!(
+            "deployment #{} by {} ({})",
+            prev.id,
+            prev.actor.user,
+            when(
+                if replaced {
+                    Some(prev.started_at)
+                } else {
+                    prev.finished_at
+                },
+                now
+            )
+        ),
+    ));
+    rows.push((
+        "why".into(),
+        "the last version that ran healthy before what runs now; a rollback runs no migration"
+            .into(),
+    ));
+    rows.push(("steps".into(), steps_line(app, true)));
+    Ok(ConfirmDeploy {
+        kind: DeployKind::Rollback,
+        tag: None,
+        previous: true,
+        title: "Roll back to the previous version?".into(),
+        rows,
+        warning: None,
+        confirm_selected: false,
+    })
+}
+
+pub(crate) fn finish_confirm(
+    app: &mut App,
+    confirmed: bool,
+    c: ConfirmDeploy,
+    fx: &mut Vec<Effect>,
+) {
+    if confirmed {
+        fx.push(Effect::StartDeploy {
+            kind: c.kind,
+            tag: c.tag.clone(),
+            previous: c.previous,
+        });
+        app.deploy_starting = Some(Starting::new(&c, app.deploys.data.as_ref(), app.now));
+        app.say(format!("{} {}: starting…", c.kind.as_str(), c.target()));
+    } else {
+        fx.push(Effect::Audit {
+            action: c.kind.as_str().into(),
+            target: c.target(),
+            outcome: "refused".into(),
+            detail: "not confirmed by the operator (dashboard)".into(),
+        });
+        app.say(format!(
+            "{} {}: cancelled, nothing changed",
+            c.kind.as_str(),
+            c.target()
+        ));
+    }
+}
+
+/// Refuse a mutating action in read-only mode, recording the attempt.
+pub(crate) fn refuse_read_only(
+    app: &mut App,
+    action: &str,
+    target: String,
+    fx: &mut Vec<Effect>,
+) -> bool {
+    if !app.read_only {
+        return false;
+    }
+    fx.push(Effect::Audit {
+        action: action.into(),
+        target,
+        outcome: "refused".into(),
+        detail: "read-only mode (dashboard)".into(),
+    });
+    app.say(format!("read-only: {action} refused"));
+    true
+}
+
+pub(crate) fn deploy_in_progress(app: &mut App) -> bool {
+    if let Some(s) = app.deploy_starting.as_ref().filter(|s| !s.expired(app.now)) {
+        let text = format!("a {} to {} is starting", s.kind.as_str(), s.target);
+        app.say(text);
+        return true;
+    }
+    let Some(d) = app.deploys.data.as_ref().and_then(|s| s.running.as_ref()) else {
+        return false;
+    };
+    let text = format!(
+        "a {} to {} by {} is in progress (deployment #{})",
+        d.kind.as_str(),
+        d.to.tag.as_deref().unwrap_or("?"),
+        d.actor.user,
+        d.id
+    );
+    app.say(text);
+    true
+}
+
+pub(crate) fn start_deploy_dialog(app: &mut App, fx: &mut Vec<Effect>) {
+    if app.focus != Panel::Tags {
+        app.say("select a tag in the tags panel first, then deploy it");
+        return;
+    }
+    let sel = app.selected(Panel::Tags);
+    let Some((service, tag)) = app
+        .tag_rows()
+        .get(sel)
+        .map(|(s, t)| (s.to_string(), (*t).clone()))
+    else {
+        app.say("no tag selected");
+        return;
+    };
+    if refuse_read_only(app, "deploy", tag.tag.to_string(), fx) || deploy_in_progress(app) {
+        return;
+    }
+    app.overlay = Overlay::Confirm(confirm_tag(app, &service, &tag));
+}
+
+/// The deploy confirmation for a tag offered elsewhere (a finished run's image in the jobs
+/// dialog), under the same rules as the tags panel's.
+pub(crate) fn open_deploy_confirm(
+    app: &mut App,
+    tag: crate::domain::TagView,
+    fx: &mut Vec<Effect>,
+) {
+    if refuse_read_only(app, "deploy", tag.tag.to_string(), fx) || deploy_in_progress(app) {
+        return;
+    }
+    let service = app.services.join(", ");
+    app.overlay = Overlay::Confirm(confirm_tag(app, &service, &tag));
+}
+
+/// `R`: in the tags panel a rollback to the selected tag, elsewhere to the previous version.
+pub(crate) fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
+    if app.focus == Panel::Tags {
+        let sel = app.selected(Panel::Tags);
+        if let Some((service, tag)) = app
+            .tag_rows()
+            .get(sel)
+            .map(|(s, t)| (s.to_string(), (*t).clone()))
+        {
+            if refuse_read_only(app, "rollback", tag.tag.to_string(), fx) || deploy_in_progress(app)
+            {
+                return;
+            }
+            app.overlay = Overlay::Confirm(confirm_rollback_to(app, &service, &tag));
+            return;
+        }
+    }
+    if refuse_read_only(app, "rollback", "previous".into(), fx) || deploy_in_progress(app) {
+        return;
+    }
+    match confirm_rollback(app) {
+        Ok(c) => app.overlay = Overlay::Confirm(c),
+        Err(e) => app.say(e),
+    }
+}

@@ -1,0 +1,174 @@
+//! The deploy/rollback confirmation: what will happen, default answer Cancel; only Enter on
+//! the Deploy button sends the request on. Also the "starting" state a confirmed request is in
+//! until the detached deploy records its row.
+
+use crate::domain::DeploySnapshot;
+use crate::store::DeployKind;
+use crate::ui::text::centered;
+use crate::ui::theme::Theme;
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+/// A deploy confirmed in the dashboard whose detached process has not recorded its row yet
+/// (it starts, connects and takes the lock first): the panel says "starting" meanwhile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Starting {
+    pub kind: DeployKind,
+    pub target: String,
+    pub since: DateTime<Utc>,
+    /// The newest deployment known at the confirmation: a newer row is this deploy's.
+    pub after_id: Option<i64>,
+    /// The detached process's output file, once it was started.
+    pub log: Option<String>,
+}
+
+/// How long the panel waits for the detached deploy's row before it says something is wrong.
+pub const STARTING_PATIENCE_S: i64 = 30;
+
+impl Starting {
+    pub fn new(c: &ConfirmDeploy, snapshot: Option<&DeploySnapshot>, now: DateTime<Utc>) -> Self {
+        Self {
+            kind: c.kind,
+            target: c.target(),
+            since: now,
+            after_id: snapshot.and_then(|s| s.recent.first()).map(|d| d.id),
+            log: None,
+        }
+    }
+
+    /// Past its patience and then as long again: the process was refused (its audit says why)
+    /// or died before recording anything; the dashboard stops waiting for it.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        (now - self.since).num_seconds() >= 2 * STARTING_PATIENCE_S
+    }
+
+    /// The store now holds this deploy (or another one runs): "starting" has ended.
+    pub fn ended_by(&self, snapshot: &DeploySnapshot) -> bool {
+        snapshot.running.is_some() || snapshot.recent.first().map(|d| d.id) > self.after_id
+    }
+}
+
+/// What the confirmation dialog offers. Only `Enter` on the Deploy button sends it on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfirmDeploy {
+    pub kind: DeployKind,
+    pub tag: Option<String>,
+    pub previous: bool,
+    pub title: String,
+    pub rows: Vec<(String, String)>,
+    pub warning: Option<String>,
+    /// False (Cancel) until the operator moves to the Deploy button.
+    pub confirm_selected: bool,
+}
+
+impl ConfirmDeploy {
+    pub fn target(&self) -> String {
+        self.tag
+            .clone()
+            .unwrap_or_else(|| "the previous version".into())
+    }
+}
+
+/// Where a key left the confirmation dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmResult {
+    Pending,
+    Confirmed,
+    Cancelled,
+}
+
+pub(crate) fn confirm_key(c: &mut ConfirmDeploy, key: KeyEvent) -> ConfirmResult {
+    match key.code {
+        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('n') => ConfirmResult::Cancelled,
+        KeyCode::Tab
+        | KeyCode::BackTab
+        | KeyCode::Left
+        | KeyCode::Right
+        | KeyCode::Char('h')
+        | KeyCode::Char('l') => {
+            c.confirm_selected = !c.confirm_selected;
+            ConfirmResult::Pending
+        }
+        // `y` only moves to the button: confirming takes a second, deliberate key.
+        KeyCode::Char('y') => {
+            c.confirm_selected = true;
+            ConfirmResult::Pending
+        }
+        KeyCode::Enter if c.confirm_selected => ConfirmResult::Confirmed,
+        KeyCode::Enter => ConfirmResult::Cancelled,
+        _ => ConfirmResult::Pending,
+    }
+}
+
+pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &ConfirmDeploy, theme: Theme) {
+    // Rows wrap on narrow terminals: size the dialog for the wrapped text so the buttons
+    // always show.
+    let inner = (100u16.min(area.width.saturating_sub(4)))
+        .saturating_sub(2)
+        .max(20) as usize;
+    let wrapped = |text_len: usize| text_len.div_ceil(inner).max(1) as u16;
+    let body: u16 = c
+        .rows
+        .iter()
+        .map(|(_, v)| wrapped(12 + v.chars().count()))
+        .sum::<u16>()
+        + c.warning
+            .as_ref()
+            .map_or(0, |w| wrapped(12 + w.chars().count()));
+    let popup = centered(area, 100, body + 4);
+    frame.render_widget(Clear, popup);
+    let mut lines: Vec<Line> = c
+        .rows
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{k:>10}  "),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(v.clone()),
+            ])
+        })
+        .collect();
+    if let Some(w) = &c.warning {
+        lines.push(Line::from(Span::styled(
+            format!("   warning  {w}"),
+            theme.warn(),
+        )));
+    }
+    lines.push(Line::raw(""));
+    let button = |label: &str, on: bool| {
+        if on {
+            Span::styled(
+                format!("[ {label} ]"),
+                Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            )
+        } else {
+            Span::raw(format!("[ {label} ]"))
+        }
+    };
+    let action = match c.kind {
+        DeployKind::Rollback => "Roll back",
+        _ => "Deploy",
+    };
+    lines.push(Line::from(vec![
+        Span::raw("            "),
+        button("Cancel", !c.confirm_selected),
+        Span::raw("   "),
+        button(action, c.confirm_selected),
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default().borders(Borders::ALL).title(format!(
+                " {} (tab/←/→ choose, enter confirms the highlighted button, esc cancels) ",
+                c.title
+            )),
+        ),
+        popup,
+    );
+}

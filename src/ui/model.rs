@@ -1,0 +1,240 @@
+//! The dashboard's state: what every panel and dialog holds. Plain data and small accessors;
+//! changing it is `app::update`'s job, drawing it `draw`'s and the panels'.
+
+use super::dialogs::confirm::{ConfirmDeploy, Starting};
+use super::dialogs::github::{DispatchForm, GithubUi, RunJobsView};
+use super::logs::LogView;
+pub use super::msg::{Effect, Msg};
+use crate::domain::{ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView};
+use crate::keymap::Keymap;
+use crate::status::RepoTags;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, VecDeque};
+
+/// GPU history kept for sparklines: one sample a second for five minutes.
+pub const GPU_HISTORY: usize = 300;
+
+pub const MIN_WIDTH: u16 = 80;
+
+pub const MIN_HEIGHT: u16 = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Panel {
+    Containers,
+    Gpu,
+    Health,
+    Runs,
+    Tags,
+    Logs,
+}
+
+impl Panel {
+    pub const ORDER: [Panel; 6] = [
+        Panel::Containers,
+        Panel::Gpu,
+        Panel::Health,
+        Panel::Runs,
+        Panel::Tags,
+        Panel::Logs,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            Panel::Containers => "Containers",
+            Panel::Gpu => "GPU",
+            Panel::Health => "Health",
+            Panel::Runs => "Actions runs",
+            Panel::Tags => "Tags",
+            Panel::Logs => "Logs",
+        }
+    }
+    pub(crate) fn index(self) -> usize {
+        Panel::ORDER.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// A source's data with its freshness: never loaded, loaded at a time, or failing since a
+/// time while the last good data stays on screen.
+#[derive(Debug, Clone)]
+pub struct Fresh<T> {
+    pub data: Option<T>,
+    pub loaded_at: Option<DateTime<Utc>>,
+    pub error: Option<(String, DateTime<Utc>)>,
+}
+
+impl<T> Default for Fresh<T> {
+    fn default() -> Self {
+        Self {
+            data: None,
+            loaded_at: None,
+            error: None,
+        }
+    }
+}
+
+impl<T> Fresh<T> {
+    pub fn set(&mut self, data: T, now: DateTime<Utc>) {
+        self.data = Some(data);
+        self.loaded_at = Some(now);
+        self.error = None;
+    }
+    pub fn fail(&mut self, error: String, now: DateTime<Utc>) {
+        // Keep the time the failure started, so the panel can say "failing for 5m".
+        let since = match &self.error {
+            Some((_, since)) => *since,
+            None => now,
+        };
+        self.error = Some((error, since));
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    None,
+    Help {
+        scroll: u16,
+    },
+    Details {
+        title: String,
+        rows: Vec<(String, String)>,
+    },
+    Command(String),
+    Search(String),
+    /// Deploy or rollback, waiting for the operator's explicit yes (default Cancel).
+    Confirm(ConfirmDeploy),
+    History {
+        scroll: u16,
+    },
+    /// A run's jobs and steps (github_ui).
+    RunJobs(Box<RunJobsView>),
+    /// The workflow_dispatch form and its confirmation (github_ui).
+    Dispatch(Box<DispatchForm>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunsData {
+    pub runs: Vec<RunView>,
+    pub token: String,
+}
+
+pub struct App {
+    pub keymap: Keymap,
+    pub host: String,
+    pub project: String,
+    pub services: Vec<String>,
+    pub read_only: bool,
+    pub log_tail: u32,
+    pub focus: Panel,
+    pub selected: HashMap<Panel, usize>,
+    pub containers: Fresh<Vec<ContainerView>>,
+    pub health: Fresh<Vec<HealthResult>>,
+    /// Per endpoint: whether it is ok and since when it has been so.
+    pub health_since: HashMap<String, (bool, DateTime<Utc>)>,
+    pub gpu: Fresh<GpuStatus>,
+    /// Per device index: (utilisation %, VRAM used %) history.
+    pub gpu_history: HashMap<u32, VecDeque<(u64, u64)>>,
+    pub runs: Fresh<RunsData>,
+    pub rate: RateLimit,
+    pub github: GithubUi,
+    pub tags: Fresh<Vec<RepoTags>>,
+    pub deploys: Fresh<DeploySnapshot>,
+    /// A deploy confirmed here whose process has not recorded its deployment yet.
+    pub deploy_starting: Option<Starting>,
+    pub logs: LogView,
+    pub overlay: Overlay,
+    pub message: Option<(String, DateTime<Utc>)>,
+    pub size: (u16, u16),
+    pub mouse: bool,
+    /// False under NO_COLOR: meaning is then carried by glyphs and text alone.
+    pub color: bool,
+    pub now: DateTime<Utc>,
+}
+
+pub struct AppSettings {
+    pub keymap: Keymap,
+    pub host: String,
+    pub project: String,
+    pub services: Vec<String>,
+    pub read_only: bool,
+    pub mouse: bool,
+    pub log_tail: u32,
+    pub log_ring: usize,
+    pub color: bool,
+}
+
+impl App {
+    pub fn new(s: AppSettings, now: DateTime<Utc>) -> Self {
+        Self {
+            keymap: s.keymap,
+            host: s.host,
+            project: s.project,
+            services: s.services,
+            read_only: s.read_only,
+            log_tail: s.log_tail,
+            focus: Panel::Containers,
+            selected: HashMap::new(),
+            containers: Fresh::default(),
+            health: Fresh::default(),
+            health_since: HashMap::new(),
+            gpu: Fresh::default(),
+            gpu_history: HashMap::new(),
+            runs: Fresh::default(),
+            rate: RateLimit::default(),
+            github: Default::default(),
+            tags: Fresh::default(),
+            deploys: Fresh::default(),
+            deploy_starting: None,
+            logs: LogView::new(s.log_ring),
+            overlay: Overlay::None,
+            message: None,
+            size: (80, 24),
+            mouse: s.mouse,
+            color: s.color,
+            now,
+        }
+    }
+
+    pub fn selected(&self, panel: Panel) -> usize {
+        self.selected.get(&panel).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn rows(&self, panel: Panel) -> usize {
+        match panel {
+            Panel::Containers => self.containers.data.as_ref().map_or(0, Vec::len),
+            Panel::Health => self.health.data.as_ref().map_or(0, Vec::len),
+            Panel::Runs => self.runs.data.as_ref().map_or(0, |r| r.runs.len()),
+            Panel::Tags => self.tag_rows().len(),
+            Panel::Gpu => match &self.gpu.data {
+                Some(GpuStatus::Available { devices, .. }) => devices.len(),
+                _ => 0,
+            },
+            Panel::Logs => 0,
+        }
+    }
+
+    /// Tags of every repository, flattened in display order.
+    pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
+        self.tags
+            .data
+            .iter()
+            .flatten()
+            .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
+            .collect()
+    }
+
+    /// The container whose logs should be followed by default: the first deployed service's.
+    pub(crate) fn default_log_container(&self) -> Option<&ContainerView> {
+        let list = self.containers.data.as_ref()?;
+        self.services
+            .iter()
+            .find_map(|s| list.iter().find(|c| !c.oneoff && &c.service == s))
+            .or_else(|| list.first())
+    }
+
+    pub(crate) fn log_page(&self) -> i64 {
+        (self.size.1 as i64 / 3).max(3)
+    }
+
+    pub(crate) fn say(&mut self, text: impl Into<String>) {
+        self.message = Some((text.into(), self.now));
+    }
+}

@@ -1,0 +1,114 @@
+//! The containers panel: the compose project's containers, state, health, image, restarts.
+
+use super::{panel_block, state_cell, table_state};
+use crate::domain::{ContainerState, ContainerView, ImageRef};
+use crate::format::age;
+use crate::ui::model::{App, Panel};
+use crate::ui::text::*;
+use crate::ui::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let theme = Theme { color: app.color };
+    let block = panel_block(
+        app,
+        Panel::Containers,
+        Some(&app.containers),
+        vec![],
+        area.width,
+    );
+    let list = app.containers.data.as_deref().unwrap_or_default();
+    if list.is_empty() {
+        let text = if app.containers.data.is_some() {
+            format!("no containers in project {}", app.project)
+        } else {
+            String::new()
+        };
+        frame.render_widget(Paragraph::new(text).block(block), area);
+        return;
+    }
+    // Rows kept from before an engine outage are what was, not what is: dimmed, and the
+    // title says as of when.
+    let stale = app.containers.error.is_some();
+    let widths = [
+        Constraint::Length(11),
+        Constraint::Length(13),
+        Constraint::Min(6),
+        Constraint::Length(6),
+        Constraint::Length(3),
+    ];
+    let tags: Vec<String> = list
+        .iter()
+        .map(|c| {
+            ImageRef::parse(&c.image)
+                .ok()
+                .and_then(|r| r.tag)
+                .map_or_else(|| c.image.clone(), |t| t.to_string())
+        })
+        .collect();
+    let tags = distinct_fits(
+        &tags.iter().map(String::as_str).collect::<Vec<_>>(),
+        fill_width(area.width.saturating_sub(2), &widths),
+    );
+    let rows: Vec<Row> = list
+        .iter()
+        .zip(tags)
+        .map(|(c, tag)| {
+            let uptime = match (c.state, c.started_at) {
+                (ContainerState::Running, Some(t)) => age(t, app.now),
+                _ => "-".into(),
+            };
+            let follows = app.logs.container_id.as_deref() == Some(c.id.as_str());
+            Row::new(vec![
+                Cell::from(format!(
+                    "{}{}{}",
+                    if follows { "≡ " } else { "  " },
+                    c.service,
+                    if c.oneoff { "*" } else { "" }
+                )),
+                state_cell(c.state, c.health, c.exit_code, theme, stale),
+                Cell::from(tag),
+                Cell::from(uptime),
+                Cell::from(c.restarts.to_string()).style(if c.restarts > 0 && !stale {
+                    theme.warn()
+                } else {
+                    Style::default()
+                }),
+            ])
+            .style(if stale { theme.dim() } else { Style::default() })
+        })
+        .collect();
+    let table = Table::new(rows, widths)
+        .header(Row::new(["  SERVICE", "STATE", "TAG", "UP", "RST"]).style(theme.dim()))
+        .row_highlight_style(theme.selected())
+        .block(block);
+    frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Containers));
+}
+
+/// The container `name` means, as the containers panel shows it: a container's name, a
+/// service (its running container first; one-off runs show as `service*`), or an id prefix.
+pub(crate) fn find_container<'a>(
+    list: &'a [ContainerView],
+    name: &str,
+) -> Option<&'a ContainerView> {
+    let by_service = |service: &str, oneoff: bool| {
+        list.iter()
+            .filter(|c| c.service == service && c.oneoff == oneoff)
+            .max_by_key(|c| (c.state == ContainerState::Running, c.started_at))
+    };
+    list.iter()
+        .find(|c| c.name == name)
+        .or_else(|| by_service(name, false))
+        .or_else(|| by_service(name.strip_suffix('*')?, true))
+        .or_else(|| by_service(name, true))
+        .or_else(|| {
+            let prefix =
+                (name.len() >= 4 && name.chars().all(|c| c.is_ascii_hexdigit())).then_some(name)?;
+            let mut hits = list.iter().filter(|c| c.id.starts_with(prefix));
+            let first = hits.next()?;
+            hits.next().is_none().then_some(first)
+        })
+}
