@@ -36,6 +36,26 @@ pub enum Scope {
     Global,
     List,
     Logs,
+    /// The deploy/rollback confirmation (and the dispatch form's last step).
+    Confirm,
+    /// The dispatch form while it is edited (other keys type into its fields).
+    Form,
+}
+
+impl Scope {
+    /// The keys of a dialog are read only while it is open, so they may reuse the
+    /// dashboard's keys; within one context a key has one meaning.
+    pub fn is_dialog(self) -> bool {
+        self.context() != 0
+    }
+
+    fn context(self) -> u8 {
+        match self {
+            Scope::Global | Scope::List | Scope::Logs => 0,
+            Scope::Confirm => 1,
+            Scope::Form => 2,
+        }
+    }
 }
 
 actions! {
@@ -74,6 +94,17 @@ actions! {
     History => "history", "deploy history", Global;
     Dispatch => "dispatch", "trigger the build workflow (form with its inputs)", Global;
     CopyUrl => "copy_url", "show the selected run's URL and copy it (OSC 52)", List;
+    ConfirmYes => "confirm_yes", "confirmation: move to the Deploy button (the dispatch confirmation: send)", Confirm;
+    ConfirmNo => "confirm_no", "confirmation: cancel, nothing changes", Confirm;
+    ConfirmSwitch => "confirm_switch", "confirmation: switch between Cancel and Deploy", Confirm;
+    ConfirmPress => "confirm_press", "confirmation: press the selected button (Cancel by default)", Confirm;
+    FormNext => "form_next", "dispatch form: next field", Form;
+    FormPrev => "form_prev", "dispatch form: previous field", Form;
+    FormSubmit => "form_submit", "dispatch form: review the request before sending", Form;
+    FormCancel => "form_cancel", "dispatch form: close without sending", Form;
+    FormToggle => "form_toggle", "dispatch form: flip a boolean, next choice", Form;
+    FormLeft => "form_left", "dispatch form: flip a boolean, previous choice", Form;
+    FormRight => "form_right", "dispatch form: flip a boolean, next choice", Form;
 }
 
 impl fmt::Display for Action {
@@ -224,7 +255,8 @@ impl fmt::Display for Key {
 
 #[derive(Debug, Clone)]
 pub struct Keymap {
-    by_key: BTreeMap<Key, Action>,
+    /// (context, key): the dashboard's keys, the confirmation's, the form's.
+    by_key: BTreeMap<(u8, Key), Action>,
     by_action: BTreeMap<Action, Vec<Key>>,
 }
 
@@ -239,7 +271,7 @@ impl Keymap {
     /// Build from the merged `[keys]` table. Every action must be present (the embedded
     /// defaults guarantee it); unknown action names are refused.
     pub fn from_table(table: &BTreeMap<String, Vec<String>>) -> Result<Keymap, KeymapError> {
-        let mut by_key: BTreeMap<Key, Action> = BTreeMap::new();
+        let mut by_key: BTreeMap<(u8, Key), Action> = BTreeMap::new();
         let mut by_action: BTreeMap<Action, Vec<Key>> = BTreeMap::new();
         for (name, keys) in table {
             let action = Action::from_name(name).ok_or_else(|| KeymapError {
@@ -251,7 +283,7 @@ impl Keymap {
                     action: name.clone(),
                     message,
                 })?;
-                if let Some(other) = by_key.insert(key, action)
+                if let Some(other) = by_key.insert((action.scope().context(), key), action)
                     && other != action
                 {
                     return Err(KeymapError {
@@ -265,8 +297,14 @@ impl Keymap {
         Ok(Keymap { by_key, by_action })
     }
 
+    /// The dashboard's action for a key (no dialog open).
     pub fn action(&self, event: &KeyEvent) -> Option<Action> {
-        Key::from_event(event).and_then(|k| self.by_key.get(&k).copied())
+        self.action_in(Scope::Global, event)
+    }
+
+    /// The action a key means where `scope`'s keys are read (a dialog's, or the dashboard's).
+    pub fn action_in(&self, scope: Scope, event: &KeyEvent) -> Option<Action> {
+        Key::from_event(event).and_then(|k| self.by_key.get(&(scope.context(), k)).copied())
     }
 
     pub fn keys(&self, action: Action) -> &[Key] {
@@ -364,6 +402,27 @@ mod tests {
         assert_eq!(err.message, "unknown action");
         let err = Keymap::from_table(&table(&[("quit", &["ctrl-"])])).unwrap_err();
         assert!(err.message.contains("unknown key"));
+    }
+
+    #[test]
+    fn dialog_keys_reuse_the_dashboards_but_not_each_other() {
+        let map = Keymap::from_table(&table(&[
+            ("quit", &["q"]),
+            ("confirm_no", &["q", "esc"]),
+            ("form_cancel", &["esc"]),
+        ]))
+        .unwrap();
+        let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(map.action(&q), Some(Action::Quit));
+        assert_eq!(map.action_in(Scope::Confirm, &q), Some(Action::ConfirmNo));
+        assert_eq!(
+            map.action_in(Scope::Form, &q),
+            None,
+            "q types into a form field"
+        );
+        let err = Keymap::from_table(&table(&[("confirm_no", &["n"]), ("confirm_yes", &["n"])]))
+            .unwrap_err();
+        assert!(err.message.contains("also bound to confirm_no"), "{err:?}");
     }
 
     #[test]

@@ -20,6 +20,8 @@ fn operator_guide_key_table_matches_the_keymap() {
             Scope::Global => "global",
             Scope::List => "list",
             Scope::Logs => "logs",
+            Scope::Confirm => "confirm",
+            Scope::Form => "form",
         };
         let want = format!(
             "| `{}` | {} | {} | {} |",

@@ -272,7 +272,7 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         return;
     }
     if let Overlay::Confirm(c) = &mut app.overlay {
-        let result = confirm_key(c, key);
+        let result = confirm_key(c, app.keymap.action_in(Scope::Confirm, &key));
         if result != ConfirmResult::Pending
             && let Overlay::Confirm(c) = std::mem::replace(&mut app.overlay, Overlay::None)
         {
@@ -401,6 +401,18 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Deploy => deploying::start_deploy_dialog(app, fx),
         Action::Rollback => deploying::start_rollback_dialog(app, fx),
         Action::History => app.overlay = Overlay::History { scroll: 0 },
+        // The dialogs' keys: read only while a dialog is open (`Keymap::action_in`).
+        Action::ConfirmYes
+        | Action::ConfirmNo
+        | Action::ConfirmSwitch
+        | Action::ConfirmPress
+        | Action::FormNext
+        | Action::FormPrev
+        | Action::FormSubmit
+        | Action::FormCancel
+        | Action::FormToggle
+        | Action::FormLeft
+        | Action::FormRight => {}
         Action::SaveLogs => {
             if app.logs.is_empty() {
                 app.say("nothing to save");
@@ -477,53 +489,7 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
 
 fn open_selection(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
     match app.focus {
-        Panel::Containers => {
-            let Some(c) = app
-                .containers
-                .data
-                .as_ref()
-                .and_then(|l| l.get(sel))
-                .cloned()
-            else {
-                return;
-            };
-            let followed = app.logs.container_id.as_deref() == Some(c.id.as_str());
-            if followed && matches!(app.logs.state, StreamState::Ended(_)) {
-                // Its stream ended: enter follows it again rather than showing details.
-                follow(app, &c, fx);
-                app.say(format!("following {} again", c.name));
-                return;
-            }
-            if !followed {
-                follow(app, &c, fx);
-            }
-            app.overlay = Overlay::Details {
-                title: format!("container {}", c.name),
-                rows: vec![
-                    ("id".into(), c.id.clone()),
-                    ("service".into(), c.service.clone()),
-                    ("state".into(), format!("{:?}", c.state).to_lowercase()),
-                    ("health".into(), format!("{:?}", c.health).to_lowercase()),
-                    (
-                        "exit code".into(),
-                        c.exit_code.map_or("-".into(), |e| e.to_string()),
-                    ),
-                    ("restarts".into(), c.restarts.to_string()),
-                    (
-                        "started".into(),
-                        c.started_at.map_or("-".into(), |t| t.to_rfc3339()),
-                    ),
-                    ("image".into(), c.image.clone()),
-                    ("image id".into(), c.image_id.clone()),
-                    ("digests".into(), c.repo_digests.join(", ")),
-                    ("revision".into(), c.revision.clone().unwrap_or_default()),
-                    (
-                        "image created".into(),
-                        c.image_created.clone().unwrap_or_default(),
-                    ),
-                ],
-            };
-        }
+        Panel::Containers => super::panels::containers::open(app, sel, fx),
         Panel::Runs => {
             // While GitHub fails, enter says why in full rather than opening a run.
             if app.runs.error.is_some() {
@@ -533,75 +499,8 @@ fn open_selection(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
                 github_ui::open_run(app, r, fx);
             }
         }
-        Panel::Tags => {
-            let Some((service, t)) = app
-                .tag_rows()
-                .get(sel)
-                .map(|(s, t)| (s.to_string(), (*t).clone()))
-            else {
-                return;
-            };
-            app.overlay = Overlay::Details {
-                title: format!("tag {}", t.tag),
-                rows: vec![
-                    ("service".into(), service),
-                    (
-                        "digest".into(),
-                        t.digest.as_ref().map_or("-".into(), |d| d.to_string()),
-                    ),
-                    (
-                        "commit".into(),
-                        t.revision.as_ref().map_or("-".into(), |r| r.to_string()),
-                    ),
-                    (
-                        "created".into(),
-                        t.created.map_or("-".into(), |c| c.to_rfc3339()),
-                    ),
-                    (
-                        "size".into(),
-                        t.size_bytes.map_or("-".into(), |s| format!("{s} bytes")),
-                    ),
-                    ("CI".into(), t.ci.clone().unwrap_or_else(|| "-".into())),
-                    (
-                        "running".into(),
-                        if t.running { "yes" } else { "no" }.into(),
-                    ),
-                    (
-                        "other tags".into(),
-                        t.aliases
-                            .iter()
-                            .map(|a| a.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                    (
-                        "last deployed".into(),
-                        t.last_deployed.map_or("—".into(), |d| d.to_rfc3339()),
-                    ),
-                    ("error".into(), t.error.clone().unwrap_or_default()),
-                ],
-            };
-        }
-        Panel::Health => {
-            let Some(h) = app.health.data.as_ref().and_then(|l| l.get(sel)).cloned() else {
-                return;
-            };
-            app.overlay = Overlay::Details {
-                title: format!("endpoint {}", h.name),
-                rows: vec![
-                    ("url".into(), h.url.clone()),
-                    ("ok".into(), h.ok.to_string()),
-                    (
-                        "HTTP".into(),
-                        h.status.map_or("-".into(), |s| s.to_string()),
-                    ),
-                    ("latency".into(), format!("{} ms", h.latency_ms)),
-                    ("status".into(), h.app_status.clone().unwrap_or_default()),
-                    ("version".into(), h.version.clone().unwrap_or_default()),
-                    ("error".into(), h.error.clone().unwrap_or_default()),
-                ],
-            };
-        }
+        Panel::Tags => super::panels::tags::open(app, sel),
+        Panel::Health => super::panels::health::open(app, sel),
         Panel::Gpu | Panel::Logs => {}
     }
 }
@@ -636,160 +535,4 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
 }
 
 #[cfg(test)]
-mod github_tests {
-    //! The GitHub dialogs through the whole update and draw.
-    use super::*;
-    use crate::domain::{RateLimit, RunView};
-    use crate::ui::github_ui::*;
-    use chrono::TimeZone;
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-    }
-
-    fn app() -> App {
-        let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
-        App::new(
-            AppSettings {
-                keymap: loaded.keymap,
-                host: "gpu-server".into(),
-                project: "elt".into(),
-                services: vec!["app".into()],
-                read_only: false,
-                mouse: false,
-                log_tail: 500,
-                log_ring: 1000,
-                color: false,
-            },
-            t0(),
-        )
-    }
-
-    fn screen(a: &App) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(160, 40)).unwrap();
-        terminal.draw(|f| crate::ui::draw::draw(f, a)).unwrap();
-        terminal.backend().to_string()
-    }
-
-    fn run() -> RunView {
-        RunView {
-            id: 19000000105,
-            number: 105,
-            status: "queued".into(),
-            conclusion: None,
-            branch: Some("main".into()),
-            event: "workflow_dispatch".into(),
-            head_sha: "2af620c8d8e21fec0444c3e505b830006d6e11fa".into(),
-            title: Some("Build and push".into()),
-            actor: None,
-            created_at: t0(),
-            updated_at: t0(),
-            run_started_at: None,
-            html_url: "https://github.com/o/r/actions/runs/19000000105".into(),
-        }
-    }
-
-    fn budget(reset: DateTime<Utc>) -> Msg {
-        Msg::Github(GithubMsg::Budget {
-            rate: RateLimit {
-                limit: Some(60),
-                remaining: Some(51),
-                used: Some(9),
-                reset: Some(reset),
-                resource: Some("core".into()),
-            },
-            blocked_until: None,
-        })
-    }
-
-    #[test]
-    fn the_header_says_when_the_rate_limit_reset_has_passed() {
-        let mut a = app();
-        crate::ui::app::update(&mut a, budget(t0() - chrono::Duration::hours(2)), t0());
-        let text = screen(&a);
-        assert!(text.contains("GitHub 51/60 reset passed"), "{text}");
-        // A reset on another (local) day carries its date.
-        crate::ui::app::update(&mut a, budget(t0() + chrono::Duration::hours(30)), t0());
-        let text = screen(&a);
-        let date = (t0() + chrono::Duration::hours(30))
-            .with_timezone(&chrono::Local)
-            .format("reset %Y-%m-%d %H:%M")
-            .to_string();
-        assert!(text.contains(&date), "{date}: {text}");
-    }
-
-    #[test]
-    fn the_tags_panel_names_one_repositorys_error_and_a_partial_listing_beside_the_others() {
-        use crate::status::RepoTags;
-        let repo = |service: &str, error: Option<&str>, note: Option<&str>| RepoTags {
-            service: service.into(),
-            repository: format!("ghcr.io/o/{service}"),
-            total: 3,
-            tags: Vec::new(),
-            truncated: false,
-            not_inspected: 0,
-            error: error.map(str::to_string),
-            note: note.map(str::to_string),
-        };
-        let mut a = app();
-        let repos = vec![
-            repo("app", None, Some("GitHub Packages API: page 2 not read")),
-            repo("worker", Some("registry ghcr.io not reachable"), None),
-        ];
-        crate::ui::app::update(&mut a, Msg::Tags(Ok(repos)), t0());
-        let mut terminal = Terminal::new(TestBackend::new(240, 50)).unwrap();
-        terminal.draw(|f| crate::ui::draw::draw(f, &a)).unwrap();
-        let text = terminal.backend().to_string();
-        assert!(
-            text.contains("✖ worker: registry ghcr.io not reachable"),
-            "{text}"
-        );
-        assert!(text.contains("page 2 not read"), "{text}");
-    }
-
-    #[test]
-    fn the_run_dialog_title_stops_saying_loading_after_an_error() {
-        let mut a = app();
-        let mut fx = Vec::new();
-        open_run(&mut a, run(), &mut fx);
-        assert!(screen(&a).contains("· loading"));
-        let msg = GithubMsg::RunDetails {
-            run_id: 19000000105,
-            result: Err("run 19000000105 not found (404)".into()),
-        };
-        crate::ui::app::update(&mut a, Msg::Github(msg), t0());
-        let text = screen(&a);
-        assert!(!text.contains("· loading"), "{text}");
-        assert!(text.contains("· not loaded"), "{text}");
-        assert!(text.contains("not found (404)"), "{text}");
-    }
-
-    #[test]
-    fn an_accepted_dispatch_whose_run_cannot_be_read_closes_the_form_and_names_the_run() {
-        let mut a = app();
-        a.overlay = Overlay::Dispatch(Box::new(DispatchForm {
-            stage: FormStage::Sending,
-            data: None,
-            values: Vec::new(),
-            focus: 0,
-            error: None,
-        }));
-        let msg = GithubMsg::DispatchAccepted {
-            run_id: 19000000105,
-            html_url: Some("https://github.com/o/r/actions/runs/19000000105".into()),
-            error: "run not found (404)".into(),
-        };
-        let (fx, _) = crate::ui::app::update(&mut a, Msg::Github(msg), t0());
-        assert!(matches!(a.overlay, Overlay::None));
-        let (text, _) = a.message.clone().unwrap();
-        assert!(
-            text.contains(
-                "dispatch accepted: run 19000000105 https://github.com/o/r/actions/runs/19000000105"
-            ),
-            "{text}"
-        );
-        assert!(fx.contains(&Effect::RefreshRemote));
-    }
-}
+mod github_tests;

@@ -9,7 +9,7 @@ use super::panels::runs::selected_run;
 pub use crate::collect::update::{FormData, GithubEffect, GithubMsg, RunImage};
 use crate::domain::{CommitSha, RunView, TagView};
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
 /// Enter on a run: its jobs and steps, followed while the run is not finished.
 pub fn open_run(app: &mut App, run: RunView, fx: &mut Vec<Effect>) {
@@ -113,7 +113,7 @@ pub fn open_dispatch(app: &mut App, fx: &mut Vec<Effect>) {
 
 /// Keys while a GitHub dialog is open. Returns false when the key is not the dialog's.
 pub fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) -> bool {
-    use crate::keymap::Action;
+    use crate::keymap::{Action, Scope};
     let action = app.keymap.action(&key);
     if let Overlay::RunJobs(_) = app.overlay {
         match action {
@@ -138,13 +138,13 @@ pub fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) -> bool {
         return true;
     }
     if let Overlay::Dispatch(form) = &mut app.overlay {
-        let leaving = key.code == KeyCode::Esc
+        let leaving = app.keymap.action_in(Scope::Form, &key) == Some(Action::FormCancel)
             && matches!(form.stage, FormStage::Editing | FormStage::Loading);
         if leaving {
             app.overlay = Overlay::None;
             app.message = Some(("dispatch cancelled".into(), app.now));
         } else {
-            form_key(form, key, fx);
+            form_key(form, key, &app.keymap, fx);
         }
         return true;
     }

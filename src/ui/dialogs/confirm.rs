@@ -3,11 +3,11 @@
 //! until the detached deploy records its row.
 
 use crate::domain::DeploySnapshot;
+use crate::keymap::Action;
 use crate::store::DeployKind;
 use crate::ui::text::centered;
 use crate::ui::theme::Theme;
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -82,25 +82,20 @@ pub enum ConfirmResult {
     Cancelled,
 }
 
-pub(crate) fn confirm_key(c: &mut ConfirmDeploy, key: KeyEvent) -> ConfirmResult {
-    match key.code {
-        KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('n') => ConfirmResult::Cancelled,
-        KeyCode::Tab
-        | KeyCode::BackTab
-        | KeyCode::Left
-        | KeyCode::Right
-        | KeyCode::Char('h')
-        | KeyCode::Char('l') => {
+pub(crate) fn confirm_key(c: &mut ConfirmDeploy, action: Option<Action>) -> ConfirmResult {
+    match action {
+        Some(Action::ConfirmNo) => ConfirmResult::Cancelled,
+        Some(Action::ConfirmSwitch) => {
             c.confirm_selected = !c.confirm_selected;
             ConfirmResult::Pending
         }
         // `y` only moves to the button: confirming takes a second, deliberate key.
-        KeyCode::Char('y') => {
+        Some(Action::ConfirmYes) => {
             c.confirm_selected = true;
             ConfirmResult::Pending
         }
-        KeyCode::Enter if c.confirm_selected => ConfirmResult::Confirmed,
-        KeyCode::Enter => ConfirmResult::Cancelled,
+        Some(Action::ConfirmPress) if c.confirm_selected => ConfirmResult::Confirmed,
+        Some(Action::ConfirmPress) => ConfirmResult::Cancelled,
         _ => ConfirmResult::Pending,
     }
 }

@@ -5,6 +5,7 @@
 use crate::collect::update::{FormData, GithubEffect, RunImage};
 use crate::domain::{JobView, RunView};
 use crate::format::age;
+use crate::keymap::{Action, Keymap, Scope};
 use crate::ui::msg::Effect;
 use crate::ui::theme::Theme;
 use crate::workflow::{self, InputKind};
@@ -111,10 +112,15 @@ impl DispatchForm {
     }
 }
 
-pub(crate) fn form_key(form: &mut DispatchForm, key: KeyEvent, fx: &mut Vec<Effect>) {
+pub(crate) fn form_key(
+    form: &mut DispatchForm,
+    key: KeyEvent,
+    keymap: &Keymap,
+    fx: &mut Vec<Effect>,
+) {
     if let FormStage::Confirm(body) = &form.stage {
         // Default answer is Cancel: only `y` sends.
-        if key.code == KeyCode::Char('y') {
+        if keymap.action_in(Scope::Confirm, &key) == Some(Action::ConfirmYes) {
             fx.push(Effect::Github(GithubEffect::Dispatch(body.clone())));
             form.stage = FormStage::Sending;
         } else {
@@ -136,35 +142,37 @@ pub(crate) fn form_key(form: &mut DispatchForm, key: KeyEvent, fx: &mut Vec<Effe
             })
     };
     let focus = form.focus;
-    match key.code {
-        KeyCode::Tab | KeyCode::Down => form.focus = (focus + 1) % count,
-        KeyCode::BackTab | KeyCode::Up => form.focus = (focus + count - 1) % count,
-        KeyCode::Enter => match form.body() {
+    let action = keymap.action_in(Scope::Form, &key);
+    match action {
+        Some(Action::FormNext) => form.focus = (focus + 1) % count,
+        Some(Action::FormPrev) => form.focus = (focus + count - 1) % count,
+        Some(Action::FormSubmit) => match form.body() {
             Ok(body) => {
                 form.error = None;
                 form.stage = FormStage::Confirm(body);
             }
             Err(e) => form.error = Some(e),
         },
-        code => {
+        _ => {
             let n = options(form, focus);
-            match (form.values.get_mut(focus), code) {
-                (Some(FieldValue::Text(t)), KeyCode::Backspace) => {
-                    t.pop();
-                }
-                (Some(FieldValue::Text(t)), KeyCode::Char(c))
-                    if !key.modifiers.contains(KeyModifiers::CONTROL) && t.len() < 1000 =>
-                {
-                    t.push(c)
-                }
-                (
-                    Some(FieldValue::Bool(b)),
-                    KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right,
-                ) => *b = !*b,
-                (Some(FieldValue::Choice(i)), KeyCode::Right | KeyCode::Char(' ')) if n > 0 => {
+            use Action::{FormLeft, FormRight, FormToggle};
+            match (form.values.get_mut(focus), action) {
+                (Some(FieldValue::Text(t)), _) => match key.code {
+                    KeyCode::Backspace => {
+                        t.pop();
+                    }
+                    KeyCode::Char(c)
+                        if !key.modifiers.contains(KeyModifiers::CONTROL) && t.len() < 1000 =>
+                    {
+                        t.push(c)
+                    }
+                    _ => {}
+                },
+                (Some(FieldValue::Bool(b)), Some(FormToggle | FormLeft | FormRight)) => *b = !*b,
+                (Some(FieldValue::Choice(i)), Some(FormRight | FormToggle)) if n > 0 => {
                     *i = (*i + 1) % n
                 }
-                (Some(FieldValue::Choice(i)), KeyCode::Left) if n > 0 => *i = (*i + n - 1) % n,
+                (Some(FieldValue::Choice(i)), Some(FormLeft)) if n > 0 => *i = (*i + n - 1) % n,
                 _ => {}
             }
         }

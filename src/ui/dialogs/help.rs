@@ -13,6 +13,10 @@ pub(crate) fn draw_help(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
         .keymap
         .help_rows()
         .into_iter()
+        .zip(crate::keymap::Action::ALL)
+        // The dialogs show their own keys.
+        .filter(|(_, a)| !a.scope().is_dialog())
+        .map(|(row, _)| row)
         .map(|(keys, name, what)| {
             Row::new(vec![Cell::from(keys), Cell::from(name), Cell::from(what)])
         })

@@ -1,9 +1,12 @@
 //! The containers panel: the compose project's containers, state, health, image, restarts.
 
+use super::logs::follow;
 use super::{panel_block, state_cell, table_state};
 use crate::domain::{ContainerState, ContainerView, ImageRef};
 use crate::format::age;
+use crate::ui::logs::StreamState;
 use crate::ui::model::{App, Panel};
+use crate::ui::model::{Effect, Overlay};
 use crate::ui::text::*;
 use crate::ui::theme::Theme;
 use ratatui::Frame;
@@ -111,4 +114,54 @@ pub(crate) fn find_container<'a>(
             let first = hits.next()?;
             hits.next().is_none().then_some(first)
         })
+}
+
+/// Enter on a container: follow its logs and show its details (a container whose stream
+/// ended is followed again).
+pub fn open(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
+    let Some(c) = app
+        .containers
+        .data
+        .as_ref()
+        .and_then(|l| l.get(sel))
+        .cloned()
+    else {
+        return;
+    };
+    let followed = app.logs.container_id.as_deref() == Some(c.id.as_str());
+    if followed && matches!(app.logs.state, StreamState::Ended(_)) {
+        // Its stream ended: enter follows it again rather than showing details.
+        follow(app, &c, fx);
+        app.say(format!("following {} again", c.name));
+        return;
+    }
+    if !followed {
+        follow(app, &c, fx);
+    }
+    app.overlay = Overlay::Details {
+        title: format!("container {}", c.name),
+        rows: vec![
+            ("id".into(), c.id.clone()),
+            ("service".into(), c.service.clone()),
+            ("state".into(), format!("{:?}", c.state).to_lowercase()),
+            ("health".into(), format!("{:?}", c.health).to_lowercase()),
+            (
+                "exit code".into(),
+                c.exit_code.map_or("-".into(), |e| e.to_string()),
+            ),
+            ("restarts".into(), c.restarts.to_string()),
+            (
+                "started".into(),
+                c.started_at.map_or("-".into(), |t| t.to_rfc3339()),
+            ),
+            ("image".into(), c.image.clone()),
+            ("image id".into(), c.image_id.clone()),
+            ("digests".into(), c.repo_digests.join(", ")),
+            ("revision".into(), c.revision.clone().unwrap_or_default()),
+            (
+                "image created".into(),
+                c.image_created.clone().unwrap_or_default(),
+            ),
+        ],
+    };
 }

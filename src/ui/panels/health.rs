@@ -2,6 +2,7 @@
 
 use super::{panel_block, table_state};
 use crate::format::age;
+use crate::ui::model::Overlay;
 use crate::ui::model::{App, Panel};
 use crate::ui::theme::Theme;
 use ratatui::Frame;
@@ -55,4 +56,26 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .row_highlight_style(theme.selected())
         .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Health));
+}
+
+/// Enter on an endpoint: its details.
+pub fn open(app: &mut App, sel: usize) {
+    let Some(h) = app.health.data.as_ref().and_then(|l| l.get(sel)).cloned() else {
+        return;
+    };
+    app.overlay = Overlay::Details {
+        title: format!("endpoint {}", h.name),
+        rows: vec![
+            ("url".into(), h.url.clone()),
+            ("ok".into(), h.ok.to_string()),
+            (
+                "HTTP".into(),
+                h.status.map_or("-".into(), |s| s.to_string()),
+            ),
+            ("latency".into(), format!("{} ms", h.latency_ms)),
+            ("status".into(), h.app_status.clone().unwrap_or_default()),
+            ("version".into(), h.version.clone().unwrap_or_default()),
+            ("error".into(), h.error.clone().unwrap_or_default()),
+        ],
+    };
 }

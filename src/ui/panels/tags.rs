@@ -4,6 +4,7 @@ use super::{panel_block, table_state};
 use crate::domain::TagView;
 use crate::format::age;
 use crate::ui::deploying::{previous_for, tag_of_image};
+use crate::ui::model::Overlay;
 use crate::ui::model::{App, Panel};
 use crate::ui::text::*;
 use crate::ui::theme::Theme;
@@ -152,4 +153,55 @@ impl TagMarks {
             Span::styled(mark, style),
         ]))
     }
+}
+
+/// Enter on a tag: its details.
+pub fn open(app: &mut App, sel: usize) {
+    let Some((service, t)) = app
+        .tag_rows()
+        .get(sel)
+        .map(|(s, t)| (s.to_string(), (*t).clone()))
+    else {
+        return;
+    };
+    app.overlay = Overlay::Details {
+        title: format!("tag {}", t.tag),
+        rows: vec![
+            ("service".into(), service),
+            (
+                "digest".into(),
+                t.digest.as_ref().map_or("-".into(), |d| d.to_string()),
+            ),
+            (
+                "commit".into(),
+                t.revision.as_ref().map_or("-".into(), |r| r.to_string()),
+            ),
+            (
+                "created".into(),
+                t.created.map_or("-".into(), |c| c.to_rfc3339()),
+            ),
+            (
+                "size".into(),
+                t.size_bytes.map_or("-".into(), |s| format!("{s} bytes")),
+            ),
+            ("CI".into(), t.ci.clone().unwrap_or_else(|| "-".into())),
+            (
+                "running".into(),
+                if t.running { "yes" } else { "no" }.into(),
+            ),
+            (
+                "other tags".into(),
+                t.aliases
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "last deployed".into(),
+                t.last_deployed.map_or("—".into(), |d| d.to_rfc3339()),
+            ),
+            ("error".into(), t.error.clone().unwrap_or_default()),
+        ],
+    };
 }
