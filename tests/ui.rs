@@ -731,7 +731,10 @@ fn deploy_key_asks_first_and_only_the_deploy_button_starts_it() {
         panic!("expected the confirmation dialog, got {:?}", a.overlay)
     };
     assert!(!c.confirm_selected, "the default answer is Cancel");
-    assert_eq!(c.tag.as_deref(), Some(format!("main-{SHA3}").as_str()));
+    assert_eq!(
+        c.request.tag().map(|t| t.to_string()).as_deref(),
+        Some(format!("main-{SHA3}").as_str())
+    );
     // Enter on the default button cancels: audited, nothing started.
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert_eq!(a.overlay, Overlay::None);
@@ -745,11 +748,9 @@ fn deploy_key_asks_first_and_only_the_deploy_button_starts_it() {
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert_eq!(
         fx,
-        vec![Effect::StartDeploy {
-            kind: DeployKind::Deploy,
-            tag: Some(format!("main-{SHA3}")),
-            previous: false
-        }]
+        vec![Effect::StartDeploy(DeployIntent::Deploy(
+            Tag::parse(&format!("main-{SHA3}")).unwrap()
+        ))]
     );
     // While any operator's deploy runs, a second one is not offered.
     let running = deployment(
@@ -827,8 +828,8 @@ fn rollback_offers_what_ran_before_the_running_image() {
     let Overlay::Confirm(c) = &a.overlay else {
         panic!("expected the confirmation dialog, got {:?}", a.overlay)
     };
-    assert_eq!(c.kind, DeployKind::Rollback);
-    assert!(c.previous);
+    assert_eq!(c.kind(), DeployKind::Rollback);
+    assert_eq!(c.request, DeployIntent::RollbackPrevious);
     assert!(
         c.rows
             .iter()
@@ -901,7 +902,11 @@ fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous(
         panic!("expected the confirmation dialog, got {:?}", a.overlay)
     };
     assert_eq!(
-        (c.kind, c.previous, c.tag.clone()),
+        (
+            c.kind(),
+            c.request == DeployIntent::RollbackPrevious,
+            c.request.tag().cloned()
+        ),
         (DeployKind::Rollback, true, None)
     );
     update(&mut a, code(KeyCode::Esc), t0());
@@ -934,7 +939,7 @@ fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous(
     let Overlay::Confirm(c) = &a.overlay else {
         panic!("expected the confirmation dialog, got {:?}", a.overlay)
     };
-    assert_eq!(c.kind, DeployKind::Deploy);
+    assert_eq!(c.kind(), DeployKind::Deploy);
     update(&mut a, code(KeyCode::Esc), t0());
 
     // `R` there: a rollback to the selected tag; the dialog says no migration runs.
@@ -942,9 +947,12 @@ fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous(
     let Overlay::Confirm(c) = &a.overlay else {
         panic!("expected the confirmation dialog, got {:?}", a.overlay)
     };
-    assert_eq!(c.kind, DeployKind::Rollback);
-    assert!(!c.previous);
-    assert_eq!(c.tag.as_deref(), Some(format!("main-{SHA3}").as_str()));
+    assert_eq!(c.kind(), DeployKind::Rollback);
+    assert_ne!(c.request, DeployIntent::RollbackPrevious);
+    assert_eq!(
+        c.request.tag().map(|t| t.to_string()).as_deref(),
+        Some(format!("main-{SHA3}").as_str())
+    );
     assert!(c.title.starts_with("Roll back app to main-"), "{}", c.title);
     assert!(
         c.rows
@@ -958,11 +966,9 @@ fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous(
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert_eq!(
         fx,
-        vec![Effect::StartDeploy {
-            kind: DeployKind::Rollback,
-            tag: Some(format!("main-{SHA3}")),
-            previous: false
-        }]
+        vec![Effect::StartDeploy(DeployIntent::RollbackTo(
+            Tag::parse(&format!("main-{SHA3}")).unwrap()
+        ))]
     );
 }
 
@@ -1438,16 +1444,17 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
     let Overlay::Confirm(c) = &a.overlay else {
         panic!("no confirmation: {:?}", a.overlay)
     };
-    assert_eq!(c.tag.as_deref(), Some(tag.as_str()));
+    assert_eq!(
+        c.request.tag().map(|t| t.to_string()).as_deref(),
+        Some(tag.as_str())
+    );
     assert!(!c.confirm_selected);
     update(&mut a, key('y'), t0());
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert!(
-        fx.contains(&Effect::StartDeploy {
-            kind: elt_console::store::DeployKind::Deploy,
-            tag: Some(tag.to_string()),
-            previous: false,
-        }),
+        fx.contains(&Effect::StartDeploy(DeployIntent::Deploy(
+            Tag::parse(&tag.to_string()).unwrap()
+        ))),
         "{fx:?}"
     );
 

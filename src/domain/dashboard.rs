@@ -1,7 +1,7 @@
 //! What the dashboard's collectors report, as plain data: the project's containers (or why
 //! they could not be listed) and one read of the deploy store.
 
-use super::ContainerView;
+use super::{ContainerView, Tag};
 use crate::store::{DeployKind, DeployStatus, Deployment, LockState};
 use chrono::{DateTime, Utc};
 
@@ -72,5 +72,78 @@ impl DeploySnapshot {
         }
         let parent = d.parent_id?;
         self.recent.iter().find(|p| p.id == parent)
+    }
+}
+
+/// A deploy the operator asked the dashboard for, typed from the tag they selected to the
+/// command that runs it: the confirmation carries it, the loop turns it into the detached
+/// `deploy`/`rollback` command's arguments; no text is parsed back into a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployIntent {
+    /// Deploy this tag (with its migration).
+    Deploy(Tag),
+    /// Roll back to this tag (no migration).
+    RollbackTo(Tag),
+    /// Roll back to the previous version (the engine decides which, as `rollback --previous`).
+    RollbackPrevious,
+}
+
+impl DeployIntent {
+    pub fn kind(&self) -> DeployKind {
+        match self {
+            DeployIntent::Deploy(_) => DeployKind::Deploy,
+            DeployIntent::RollbackTo(_) | DeployIntent::RollbackPrevious => DeployKind::Rollback,
+        }
+    }
+
+    pub fn tag(&self) -> Option<&Tag> {
+        match self {
+            DeployIntent::Deploy(t) | DeployIntent::RollbackTo(t) => Some(t),
+            DeployIntent::RollbackPrevious => None,
+        }
+    }
+
+    /// What it goes to, as the dashboard says it.
+    pub fn target(&self) -> String {
+        self.tag()
+            .map_or_else(|| "the previous version".into(), Tag::to_string)
+    }
+
+    /// The command's arguments after the program (and its `--config`): `deploy TAG`,
+    /// `rollback TAG`, `rollback --previous`. The tag is a validated `Tag`.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![self.kind().as_str().to_string()];
+        match self.tag() {
+            Some(t) => args.push(t.to_string()),
+            None => args.push("--previous".into()),
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_becomes_the_commands_arguments_without_parsing() {
+        let tag = Tag::parse("main-0123abc").unwrap();
+        assert_eq!(
+            DeployIntent::Deploy(tag.clone()).args(),
+            ["deploy", "main-0123abc"]
+        );
+        assert_eq!(
+            DeployIntent::RollbackTo(tag.clone()).args(),
+            ["rollback", "main-0123abc"]
+        );
+        assert_eq!(
+            DeployIntent::RollbackPrevious.args(),
+            ["rollback", "--previous"]
+        );
+        assert_eq!(
+            DeployIntent::RollbackPrevious.target(),
+            "the previous version"
+        );
+        assert_eq!(DeployIntent::RollbackTo(tag).kind(), DeployKind::Rollback);
     }
 }

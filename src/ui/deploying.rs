@@ -4,9 +4,8 @@
 
 use crate::deploy::previous::{Previous, previous_version};
 use crate::deploy::short;
-use crate::domain::{ContainerState, ContainerView, DeploySnapshot, TagView};
+use crate::domain::{ContainerState, ContainerView, DeployIntent, DeploySnapshot, TagView};
 use crate::format::age;
-use crate::store::DeployKind;
 use crate::ui::dialogs::confirm::{ConfirmDeploy, Starting};
 use crate::ui::model::{App, Effect, Overlay, Panel};
 use chrono::{DateTime, Utc};
@@ -99,9 +98,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         ));
     }
     ConfirmDeploy {
-        kind: DeployKind::Deploy,
-        tag: Some(t.tag.to_string()),
-        previous: false,
+        request: DeployIntent::Deploy(t.tag.clone()),
         title: format!("Deploy {} to {}?", t.tag, service),
         rows,
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
@@ -127,7 +124,7 @@ pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previ
 pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
     let mut c = confirm_tag(app, service, t);
     let from_created = running_app(app).and_then(|r| parse_time(r.image_created.as_deref()));
-    c.kind = DeployKind::Rollback;
+    c.request = DeployIntent::RollbackTo(t.tag.clone());
     c.title = format!("Roll back {service} to {}?", t.tag);
     for (k, v) in &mut c.rows {
         if k == "steps" {
@@ -222,9 +219,7 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
     ));
     rows.push(("steps".into(), steps_line(app, true)));
     Ok(ConfirmDeploy {
-        kind: DeployKind::Rollback,
-        tag: None,
-        previous: true,
+        request: DeployIntent::RollbackPrevious,
         title: "Roll back to the previous version?".into(),
         rows,
         warning: None,
@@ -239,23 +234,19 @@ pub(crate) fn finish_confirm(
     fx: &mut Vec<Effect>,
 ) {
     if confirmed {
-        fx.push(Effect::StartDeploy {
-            kind: c.kind,
-            tag: c.tag.clone(),
-            previous: c.previous,
-        });
+        fx.push(Effect::StartDeploy(c.request.clone()));
         app.deploy_starting = Some(Starting::new(&c, app.deploys.data.as_ref(), app.now));
-        app.say(format!("{} {}: starting…", c.kind.as_str(), c.target()));
+        app.say(format!("{} {}: starting…", c.kind().as_str(), c.target()));
     } else {
         fx.push(Effect::Audit {
-            action: c.kind.as_str().into(),
+            action: c.kind().as_str().into(),
             target: c.target(),
             outcome: "refused".into(),
             detail: "not confirmed by the operator (dashboard)".into(),
         });
         app.say(format!(
             "{} {}: cancelled, nothing changed",
-            c.kind.as_str(),
+            c.kind().as_str(),
             c.target()
         ));
     }

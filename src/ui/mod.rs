@@ -161,18 +161,9 @@ async fn event_loop(
                     Effect::GpuVisible(v) => {
                         let _ = handles.gpu_visible.send(v);
                     }
-                    Effect::StartDeploy {
-                        kind,
-                        tag,
-                        previous,
-                    } => {
-                        let started = start_detached_deploy(
-                            &config,
-                            explicit_config.as_deref(),
-                            kind,
-                            tag.as_deref(),
-                            previous,
-                        );
+                    Effect::StartDeploy(request) => {
+                        let started =
+                            start_detached_deploy(&config, explicit_config.as_deref(), &request);
                         handles.deploys_poke.notify_one();
                         let _ = tx.try_send(Msg::DeployStarted(started));
                     }
@@ -293,9 +284,7 @@ impl LoopStats {
 fn start_detached_deploy(
     config: &crate::config::Config,
     explicit_config: Option<&std::path::Path>,
-    kind: crate::store::DeployKind,
-    tag: Option<&str>,
-    previous: bool,
+    request: &crate::domain::DeployIntent,
 ) -> Result<String, String> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
@@ -304,7 +293,7 @@ fn start_detached_deploy(
     let log_path = dir.join(format!(
         "{}-{}.log",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        kind.as_str()
+        request.kind().as_str()
     ));
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
@@ -313,19 +302,9 @@ fn start_detached_deploy(
     if let Some(path) = explicit_config {
         cmd.arg("--config").arg(path);
     }
-    cmd.arg(kind.as_str());
-    match (tag, previous) {
-        (Some(t), _) => {
-            // Checked again by the child; refused here so nothing odd reaches its argv.
-            crate::domain::Tag::parse(t).map_err(|e| e.to_string())?;
-            cmd.arg(t);
-        }
-        (None, true) => {
-            cmd.arg("--previous");
-        }
-        (None, false) => {}
-    }
-    cmd.args(["--yes", "--json"])
+    // The tag is a validated `Tag` from the selection: nothing odd reaches the child's argv.
+    cmd.args(request.args())
+        .args(["--yes", "--json"])
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log_err);

@@ -5,7 +5,7 @@ use super::sanitize::StyledLine;
 use crate::collect::update::Update;
 use crate::collect::update::{GithubEffect, GithubMsg};
 use crate::domain::{
-    ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView,
+    ContainersUpdate, DeployIntent, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView,
 };
 use crate::status::RepoTags;
 use chrono::{DateTime, Utc};
@@ -125,11 +125,7 @@ pub enum Effect {
     RefreshRemote,
     GpuVisible(bool),
     /// Start the engine as its own detached process (confirmed by the operator).
-    StartDeploy {
-        kind: crate::store::DeployKind,
-        tag: Option<String>,
-        previous: bool,
-    },
+    StartDeploy(DeployIntent),
     /// Record a refused or declined action in the store's audit.
     Audit {
         action: String,

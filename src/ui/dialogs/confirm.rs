@@ -2,7 +2,7 @@
 //! the Deploy button sends the request on. Also the "starting" state a confirmed request is in
 //! until the detached deploy records its row.
 
-use crate::domain::DeploySnapshot;
+use crate::domain::{DeployIntent, DeploySnapshot};
 use crate::keymap::Action;
 use crate::store::DeployKind;
 use crate::ui::text::centered;
@@ -33,7 +33,7 @@ pub const STARTING_PATIENCE_S: i64 = 30;
 impl Starting {
     pub fn new(c: &ConfirmDeploy, snapshot: Option<&DeploySnapshot>, now: DateTime<Utc>) -> Self {
         Self {
-            kind: c.kind,
+            kind: c.kind(),
             target: c.target(),
             since: now,
             after_id: snapshot.and_then(|s| s.recent.first()).map(|d| d.id),
@@ -56,9 +56,8 @@ impl Starting {
 /// What the confirmation dialog offers. Only `Enter` on the Deploy button sends it on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfirmDeploy {
-    pub kind: DeployKind,
-    pub tag: Option<String>,
-    pub previous: bool,
+    /// Exactly what Deploy starts.
+    pub request: DeployIntent,
     pub title: String,
     pub rows: Vec<(String, String)>,
     pub warning: Option<String>,
@@ -68,9 +67,11 @@ pub struct ConfirmDeploy {
 
 impl ConfirmDeploy {
     pub fn target(&self) -> String {
-        self.tag
-            .clone()
-            .unwrap_or_else(|| "the previous version".into())
+        self.request.target()
+    }
+
+    pub fn kind(&self) -> DeployKind {
+        self.request.kind()
     }
 }
 
@@ -147,7 +148,7 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &ConfirmDeploy, theme: The
             Span::raw(format!("[ {label} ]"))
         }
     };
-    let action = match c.kind {
+    let action = match c.kind() {
         DeployKind::Rollback => "Roll back",
         _ => "Deploy",
     };
