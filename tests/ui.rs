@@ -1773,3 +1773,56 @@ fn an_unchanged_frame_is_not_written_and_titles_tick_at_the_resolution_shown() {
         .unwrap();
     assert!(title.contains("3 Health  just now"), "{title}");
 }
+
+/// Each panel is a component that draws alone: one snapshot per panel at a fixed size (the
+/// full-screen snapshots above show them together).
+#[test]
+fn snapshot_each_panel_alone() {
+    use elt_console::ui::dialogs::confirm::draw_confirm;
+    use elt_console::ui::panels;
+    use elt_console::ui::theme::Theme;
+    use ratatui::Frame;
+    use ratatui::layout::Rect;
+    let mut a = loaded_app(true);
+    let running = deployment(
+        9,
+        DeployStatus::Running,
+        "main-2af620c",
+        "main-08f0ab8",
+        &[("lock", "ok"), ("resolve", "ok"), ("pull", "running")],
+    );
+    with_deploys(&mut a, Some(running), vec![]);
+    let alone = |name: &str, w: u16, h: u16, a: &App, f: &dyn Fn(&mut Frame, &App, Rect)| {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|frame| {
+            let area = frame.area();
+            f(frame, a, area)
+        })
+        .unwrap();
+        insta::assert_snapshot!(format!("panel_{name}"), t.backend());
+    };
+    alone("containers", 100, 8, &a, &|f, a, r| {
+        panels::containers::draw(f, a, r)
+    });
+    alone("health", 70, 5, &a, &|f, a, r| {
+        panels::health::draw(f, a, r)
+    });
+    alone("gpu", 70, 10, &a, &|f, a, r| panels::gpu::draw(f, a, r));
+    alone("runs", 90, 8, &a, &|f, a, r| panels::runs::draw(f, a, r));
+    alone("tags", 90, 8, &a, &|f, a, r| panels::tags::draw(f, a, r));
+    alone("logs", 100, 10, &a, &|f, a, r| panels::logs::draw(f, a, r));
+    alone("deploy", 100, 14, &a, &|f, a, r| {
+        let view = panels::deploys::panel_view(a).expect("a deploy runs");
+        panels::deploys::draw_panel(f, a, view, r)
+    });
+    // The confirmation, drawn from its own state.
+    let mut b = loaded_app(true);
+    update(&mut b, key('5'), t0());
+    update(&mut b, key('d'), t0());
+    let Overlay::Confirm(c) = b.overlay.clone() else {
+        panic!("expected the confirmation, got {:?}", b.overlay)
+    };
+    alone("confirm", 110, 22, &b, &|f, _, r| {
+        draw_confirm(f, r, &c, Theme::new(true))
+    });
+}
