@@ -1826,3 +1826,134 @@ fn snapshot_each_panel_alone() {
         draw_confirm(f, r, &c, Theme::new(true))
     });
 }
+
+/// The whole loop without a terminal: messages go in through its channels (keys on the loop's
+/// own channel, log lines on the collectors'), frames come out of a TestBackend, effects are
+/// recorded instead of reaching Docker, the store or a deploy process.
+#[tokio::test]
+async fn the_loop_runs_headless_through_its_message_channels() {
+    use elt_console::collect::Update;
+    use elt_console::ui::{Channels, Outside, drive};
+    use ratatui::buffer::Buffer;
+    use std::time::{Duration, Instant};
+    use tokio::sync::mpsc;
+
+    struct Recorder {
+        frames: mpsc::UnboundedSender<String>,
+        effects: Vec<Effect>,
+    }
+    impl Outside for Recorder {
+        fn effect(&mut self, effect: Effect, _tx: &mpsc::Sender<Msg>) -> anyhow::Result<()> {
+            self.effects.push(effect);
+            Ok(())
+        }
+        fn frame(&mut self, shown: &Buffer) {
+            let w = shown.area.width as usize;
+            let text: Vec<String> = shown
+                .content
+                .chunks(w)
+                .map(|row| row.iter().map(|c| c.symbol()).collect())
+                .collect();
+            let _ = self.frames.send(text.join("\n"));
+        }
+    }
+    let (frames_tx, mut frames) = mpsc::unbounded_channel();
+    let mut recorder = Recorder {
+        frames: frames_tx,
+        effects: Vec::new(),
+    };
+    let (tx, rx) = mpsc::channel(256);
+    let (updates_tx, updates) = mpsc::channel(256);
+    let mut terminal = Terminal::new(TestBackend::new(160, 44)).unwrap();
+    let channels = Channels {
+        tx: tx.clone(),
+        rx,
+        updates,
+    };
+    let looped = drive(
+        &mut terminal,
+        loaded_app(false),
+        60,
+        futures_util::stream::pending(),
+        channels,
+        &mut recorder,
+    );
+    // Waits for a frame that passes `want`, up to a deadline.
+    async fn frame_where(
+        frames: &mut mpsc::UnboundedReceiver<String>,
+        what: &str,
+        want: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, frames.recv()).await {
+                Ok(Some(f)) if want(&f) => return f,
+                Ok(Some(_)) => continue,
+                _ => panic!("no frame with {what} within 10 s"),
+            }
+        }
+    }
+    let script = async {
+        let send = |m: Msg| {
+            let tx = tx.clone();
+            async move { tx.send(m).await.unwrap() }
+        };
+        frame_where(&mut frames, "the dashboard", |f| f.contains("1 Containers")).await;
+        // Open the logs: focus them; a collector's batch for the followed container shows.
+        send(key('6')).await;
+        updates_tx
+            .send(Update::LogLines {
+                container_id: "a1".repeat(32),
+                lines: vec![(None, false, sanitize(b"headless loop line", 1000))],
+            })
+            .await
+            .unwrap();
+        frame_where(&mut frames, "the new log line", |f| {
+            f.contains("headless loop line")
+        })
+        .await;
+        // Move the selection in the tags panel: the cursor goes to the second tag.
+        send(key('5')).await;
+        send(key('j')).await;
+        frame_where(&mut frames, "the cursor on the second tag", |f| {
+            f.lines()
+                .any(|l| l.contains("› ▶ main-2af620c") || l.contains("›▶ main-2af620c"))
+        })
+        .await;
+        // The confirmation opens (Cancel first) and Esc closes it without starting anything.
+        send(key('d')).await;
+        let dialog = frame_where(&mut frames, "the confirmation", |f| {
+            f.contains("[ Cancel ]")
+        })
+        .await;
+        assert!(dialog.contains("main-2af620c"), "{dialog}");
+        send(code(KeyCode::Esc)).await;
+        frame_where(&mut frames, "the dashboard again", |f| {
+            !f.contains("[ Cancel ]") && f.contains("cancelled, nothing changed")
+        })
+        .await;
+        send(key('q')).await;
+    };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(looped, script)
+    })
+    .await
+    .expect("the loop quits within 30 s");
+    result.unwrap();
+    assert!(
+        recorder
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Audit { outcome, .. } if outcome == "refused")),
+        "the cancelled confirmation is audited: {:?}",
+        recorder.effects
+    );
+    assert!(
+        !recorder
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartDeploy(_))),
+        "nothing was deployed"
+    );
+}

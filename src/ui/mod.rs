@@ -26,6 +26,7 @@ use futures_util::StreamExt;
 use ratatui::buffer::Buffer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Run the dashboard until the operator quits. The terminal is restored on every path out:
@@ -67,17 +68,152 @@ async fn event_loop(
     settings: AppSettings,
     explicit_config: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    let frame_gap = Duration::from_millis(1000 / u64::from(config.ui.max_fps.max(1)));
     let cancel = CancellationToken::new();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(256);
-    let (updates_tx, mut updates) = tokio::sync::mpsc::channel::<collect::Update>(256);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Msg>(256);
+    let (updates_tx, updates) = tokio::sync::mpsc::channel::<collect::Update>(256);
     let (handles, tasks) = collect::spawn_all(config.clone(), updates_tx, &cancel);
-    let mut app = App::new(settings, chrono::Utc::now());
+    let app = App::new(settings, chrono::Utc::now());
     if app.mouse {
         execute!(std::io::stdout(), EnableMouseCapture)?;
     }
+    let mut live = Live {
+        config: config.clone(),
+        explicit_config,
+        handles,
+    };
+    let channels = Channels { tx, rx, updates };
+    let result = drive(
+        terminal,
+        app,
+        config.ui.max_fps,
+        EventStream::new(),
+        channels,
+        &mut live,
+    )
+    .await;
+    // Bounded shutdown: tasks get a moment to stop, then are left to the runtime's end.
+    cancel.cancel();
+    let _ = tokio::time::timeout(
+        Duration::from_millis(500),
+        futures_util::future::join_all(tasks),
+    )
+    .await;
+    result
+}
+
+/// The loop's message channels: `tx`/`rx` for the loop's own messages (and a test's keys),
+/// `updates` from the collectors.
+pub struct Channels {
+    pub tx: mpsc::Sender<Msg>,
+    pub rx: mpsc::Receiver<Msg>,
+    pub updates: mpsc::Receiver<collect::Update>,
+}
+
+/// Where the effects that leave the loop go: the collectors, the terminal's side channels
+/// (mouse, clipboard), the store, a detached deploy. The dashboard's is `Live`; a headless
+/// test records them and watches the frames.
+pub trait Outside {
+    fn effect(&mut self, effect: Effect, tx: &mpsc::Sender<Msg>) -> anyhow::Result<()>;
+    /// A frame was written to the terminal.
+    fn frame(&mut self, _shown: &Buffer) {}
+}
+
+struct Live {
+    config: Arc<crate::config::Config>,
+    explicit_config: Option<std::path::PathBuf>,
+    handles: collect::Handles,
+}
+
+impl Outside for Live {
+    fn effect(&mut self, effect: Effect, tx: &mpsc::Sender<Msg>) -> anyhow::Result<()> {
+        let handles = &self.handles;
+        match effect {
+            // The loop itself carries these out.
+            Effect::Quit | Effect::ClearAndRedraw => {}
+            Effect::FollowLogs { container_id, tail } => {
+                let _ = handles.follow.send(Some((container_id, tail)));
+            }
+            Effect::SaveLogs { container, text } => {
+                tokio::spawn(save_logs(container, text, tx.clone()));
+            }
+            Effect::SetMouse(on) => {
+                if on {
+                    execute!(std::io::stdout(), EnableMouseCapture)?;
+                } else {
+                    execute!(std::io::stdout(), DisableMouseCapture)?;
+                }
+            }
+            Effect::RefreshRemote => handles.refresh.notify_waiters(),
+            Effect::GpuVisible(v) => {
+                let _ = handles.gpu_visible.send(v);
+            }
+            Effect::StartDeploy(request) => {
+                let started =
+                    start_detached_deploy(&self.config, self.explicit_config.as_deref(), &request);
+                handles.deploys_poke.notify_one();
+                let _ = tx.try_send(Msg::DeployStarted(started));
+            }
+            Effect::Audit {
+                action,
+                target,
+                outcome,
+                detail,
+            } => {
+                let dir = crate::deploy::state_dir(&self.config);
+                tokio::task::spawn_blocking(move || {
+                    if let Ok(store) = crate::store::Store::open(&dir) {
+                        let _ = store.audit(
+                            &crate::store::Actor::current(),
+                            &action,
+                            Some(&target),
+                            &outcome,
+                            Some(&detail),
+                        );
+                    }
+                });
+            }
+            Effect::Github(github_ui::GithubEffect::Copy(text)) => {
+                // OSC 52: the terminal (and tmux with set-clipboard) puts it on the
+                // clipboard; terminals without support ignore it.
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                execute!(
+                    std::io::stdout(),
+                    crossterm::style::Print(format!("\x1b]52;c;{b64}\x07"))
+                )?;
+            }
+            Effect::Github(e) => {
+                let _ = handles.github.try_send(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The one loop, on any backend: terminal events from `events`, the loop's and the
+/// collectors' messages from `channels`, a 1 s tick; `update` folds each, effects go to
+/// `outside` (Quit and redraws stay here), and a frame is drawn only when something changed,
+/// at most `max_fps` a second. Returns when the operator quits or the terminal's events end.
+pub async fn drive<B, E>(
+    terminal: &mut ratatui::Terminal<B>,
+    mut app: App,
+    max_fps: u32,
+    mut events: E,
+    channels: Channels,
+    outside: &mut dyn Outside,
+) -> anyhow::Result<()>
+where
+    B: ratatui::backend::Backend,
+    B::Error: std::error::Error + Send + Sync + 'static,
+    E: futures_util::Stream<Item = std::io::Result<Event>> + Unpin,
+{
+    let Channels {
+        tx,
+        mut rx,
+        mut updates,
+    } = channels;
+    let frame_gap = Duration::from_millis(1000 / u64::from(max_fps.max(1)));
     let size = terminal.size()?;
-    let mut events = EventStream::new();
     // On the same beat as the periodic reads (collect::on_the_beat): one wakeup serves both.
     let mut tick =
         tokio::time::interval_at(collect::on_the_beat(Duration::ZERO), Duration::from_secs(1));
@@ -91,7 +227,7 @@ async fn event_loop(
 
     while !quit {
         if dirty && last_frame.elapsed() >= frame_gap {
-            stats.frame(render(terminal, &app, &mut shown)?);
+            stats.frame(render(terminal, &app, &mut shown)?, &shown, outside);
             last_frame = Instant::now();
             dirty = false;
             // A frame just showed the ages as of now: the tick is only for when nothing else
@@ -139,84 +275,23 @@ async fn event_loop(
             for e in effects {
                 match e {
                     Effect::Quit => quit = true,
-                    Effect::FollowLogs { container_id, tail } => {
-                        let _ = handles.follow.send(Some((container_id, tail)));
-                    }
-                    Effect::SaveLogs { container, text } => {
-                        tokio::spawn(save_logs(container, text, tx.clone()));
-                    }
                     Effect::ClearAndRedraw => {
                         terminal.clear()?;
                         shown = None;
                         dirty = true;
                     }
-                    Effect::SetMouse(on) => {
-                        if on {
-                            execute!(std::io::stdout(), EnableMouseCapture)?;
-                        } else {
-                            execute!(std::io::stdout(), DisableMouseCapture)?;
-                        }
-                    }
-                    Effect::RefreshRemote => handles.refresh.notify_waiters(),
-                    Effect::GpuVisible(v) => {
-                        let _ = handles.gpu_visible.send(v);
-                    }
-                    Effect::StartDeploy(request) => {
-                        let started =
-                            start_detached_deploy(&config, explicit_config.as_deref(), &request);
-                        handles.deploys_poke.notify_one();
-                        let _ = tx.try_send(Msg::DeployStarted(started));
-                    }
-                    Effect::Audit {
-                        action,
-                        target,
-                        outcome,
-                        detail,
-                    } => {
-                        let dir = crate::deploy::state_dir(&config);
-                        tokio::task::spawn_blocking(move || {
-                            if let Ok(store) = crate::store::Store::open(&dir) {
-                                let _ = store.audit(
-                                    &crate::store::Actor::current(),
-                                    &action,
-                                    Some(&target),
-                                    &outcome,
-                                    Some(&detail),
-                                );
-                            }
-                        });
-                    }
-                    Effect::Github(github_ui::GithubEffect::Copy(text)) => {
-                        // OSC 52: the terminal (and tmux with set-clipboard) puts it on the
-                        // clipboard; terminals without support ignore it.
-                        use base64::Engine;
-                        let b64 = base64::engine::general_purpose::STANDARD.encode(text);
-                        execute!(
-                            std::io::stdout(),
-                            crossterm::style::Print(format!("\x1b]52;c;{b64}\x07"))
-                        )?;
-                    }
-                    Effect::Github(e) => {
-                        let _ = handles.github.try_send(e);
-                    }
+                    e => outside.effect(e, &tx)?,
                 }
             }
         }
         if urgent && dirty && !quit {
-            stats.frame(render(terminal, &app, &mut shown)?);
+            stats.frame(render(terminal, &app, &mut shown)?, &shown, outside);
             last_frame = Instant::now();
             dirty = false;
             tick.reset_at(collect::on_the_beat(Duration::from_secs(1)));
         }
     }
     tracing::info!("{}", stats.summary());
-    // Bounded shutdown: tasks get a moment to stop, then are left to the runtime's end.
-    cancel.cancel();
-    let _ = tokio::time::timeout(
-        Duration::from_millis(500),
-        futures_util::future::join_all(tasks),
-    )
-    .await;
     Ok(())
 }
 
@@ -261,9 +336,12 @@ impl LoopStats {
             msgs: Default::default(),
         }
     }
-    fn frame(&mut self, changed: bool) {
+    fn frame(&mut self, changed: bool, shown: &Option<Buffer>, outside: &mut dyn Outside) {
         self.frames_built += 1;
         self.frames_changed += u64::from(changed);
+        if let (true, Some(b)) = (changed, shown) {
+            outside.frame(b);
+        }
     }
     fn summary(&self) -> String {
         let msgs: Vec<String> = self.msgs.iter().map(|(k, n)| format!("{k} {n}")).collect();
