@@ -1957,3 +1957,28 @@ async fn the_loop_runs_headless_through_its_message_channels() {
         "nothing was deployed"
     );
 }
+
+/// The search field edits like a shell's line: ctrl-w deletes a word, home/end and the arrows
+/// move the cursor, typing inserts at it; the footer draws the cursor where it is.
+#[test]
+fn the_search_field_has_a_cursor_and_word_delete() {
+    let mut a = loaded_app(false);
+    update(&mut a, key('6'), t0());
+    update(&mut a, key('/'), t0());
+    for c in "cuda oom".chars() {
+        update(&mut a, key(c), t0());
+    }
+    let ctrl = |c: char| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    update(&mut a, ctrl('w'), t0());
+    update(&mut a, code(KeyCode::Home), t0());
+    update(&mut a, key('x'), t0());
+    let Overlay::Search(field) = &a.overlay else {
+        panic!("expected the search field, got {:?}", a.overlay)
+    };
+    assert_eq!((field.value(), field.cursor()), ("xcuda ", 1));
+    let screen = render(&a, 100, 30).backend().to_string();
+    assert!(screen.contains("/x█cuda "), "{screen}");
+    update(&mut a, code(KeyCode::End), t0());
+    update(&mut a, code(KeyCode::Enter), t0());
+    assert_eq!(a.logs.search.as_deref(), Some("xcuda "));
+}

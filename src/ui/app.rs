@@ -8,11 +8,15 @@ use super::model::{MIN_HEIGHT, MIN_WIDTH};
 pub use super::msg::{Effect, Msg};
 use super::panels::containers::find_container;
 use super::panels::logs::{follow, reselect_logs};
+use super::text_field::TextField;
 use super::{deploying, github_ui};
+
+/// The longest search or command the dashboard takes.
+const MAX_INPUT: usize = 1000;
 use crate::domain::{ContainersUpdate, GpuStatus};
 use crate::keymap::{Action, Scope};
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 
 /// Fold one message into the state. Returns the effects to run, and whether anything on
 /// screen may have changed.
@@ -248,12 +252,8 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     if let Overlay::Command(input) | Overlay::Search(input) = &mut app.overlay {
         match key.code {
             KeyCode::Esc => app.overlay = Overlay::None,
-            KeyCode::Backspace => {
-                input.pop();
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
             KeyCode::Enter => {
-                let text = input.clone();
+                let text = input.value().to_string();
                 let was_command = matches!(app.overlay, Overlay::Command(_));
                 app.overlay = Overlay::None;
                 if was_command {
@@ -267,7 +267,10 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
                     }
                 }
             }
-            _ => {}
+            // Typing, cursor keys, home/end, ctrl-w and ctrl-u edit the text.
+            _ => {
+                input.handle(&key, MAX_INPUT);
+            }
         }
         return;
     }
@@ -325,7 +328,7 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     match action {
         Action::Quit => fx.push(Effect::Quit),
         Action::Help => app.overlay = Overlay::Help { scroll: 0 },
-        Action::Command => app.overlay = Overlay::Command(String::new()),
+        Action::Command => app.overlay = Overlay::Command(TextField::default()),
         Action::Redraw => fx.push(Effect::ClearAndRedraw),
         Action::ToggleMouse => {
             app.mouse = !app.mouse;
@@ -378,7 +381,7 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             fx.push(Effect::RefreshRemote);
             app.say("refreshing GitHub runs and registry tags");
         }
-        Action::Search => app.overlay = Overlay::Search(String::new()),
+        Action::Search => app.overlay = Overlay::Search(TextField::default()),
         Action::SearchNext | Action::SearchPrev => {
             if app.logs.search.is_none() {
                 app.say("no search: press / first");

@@ -79,8 +79,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Overlay::None => {}
         Overlay::Help { scroll } => help::draw_help(frame, app, area, *scroll),
         Overlay::Details { title, rows } => help::draw_details(frame, area, title, rows),
-        Overlay::Command(input) => help::draw_input(frame, footer, ":", input),
-        Overlay::Search(input) => help::draw_input(frame, footer, "/", input),
+        Overlay::Command(input) => help::draw_input(frame, footer, ":", &input.with_cursor()),
+        Overlay::Search(input) => help::draw_input(frame, footer, "/", &input.with_cursor()),
         Overlay::Confirm(c) => confirm::draw_confirm(frame, area, c, Theme { color: app.color }),
         Overlay::History { scroll } => history::draw_history(frame, app, area, *scroll),
         Overlay::RunJobs(view) => {

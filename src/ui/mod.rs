@@ -15,6 +15,7 @@ pub mod msg;
 pub mod panels;
 pub mod sanitize;
 pub mod text;
+pub mod text_field;
 pub mod theme;
 
 use crate::collect;

@@ -5,6 +5,7 @@ use super::dialogs::confirm::{ConfirmDeploy, Starting};
 use super::dialogs::github::{DispatchForm, GithubUi, RunJobsView};
 use super::logs::LogView;
 pub use super::msg::{Effect, Msg};
+use super::text_field::TextField;
 use crate::domain::{ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView};
 use crate::keymap::Keymap;
 use crate::status::RepoTags;
@@ -97,8 +98,8 @@ pub enum Overlay {
         title: String,
         rows: Vec<(String, String)>,
     },
-    Command(String),
-    Search(String),
+    Command(TextField),
+    Search(TextField),
     /// Deploy or rollback, waiting for the operator's explicit yes (default Cancel).
     Confirm(ConfirmDeploy),
     History {

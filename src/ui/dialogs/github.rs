@@ -7,10 +7,11 @@ use crate::domain::{JobView, RunView};
 use crate::format::age;
 use crate::keymap::{Action, Keymap, Scope};
 use crate::ui::msg::Effect;
+use crate::ui::text_field::{CURSOR, TextField};
 use crate::ui::theme::Theme;
 use crate::workflow::{self, InputKind};
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -36,7 +37,7 @@ pub struct RunJobsView {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
-    Text(String),
+    Text(TextField),
     Bool(bool),
     Choice(usize),
 }
@@ -62,7 +63,7 @@ pub struct DispatchForm {
 
 impl DispatchForm {
     pub(crate) fn from_data(data: FormData) -> Self {
-        let mut values = vec![FieldValue::Text(data.default_ref.clone())];
+        let mut values = vec![FieldValue::Text(data.default_ref.as_str().into())];
         for input in &data.spec.inputs {
             values.push(match &input.kind {
                 InputKind::Boolean => FieldValue::Bool(input.default.as_deref() == Some("true")),
@@ -73,7 +74,7 @@ impl DispatchForm {
                         .and_then(|d| options.iter().position(|o| o == d))
                         .unwrap_or(0),
                 ),
-                _ => FieldValue::Text(input.default.clone().unwrap_or_default()),
+                _ => FieldValue::Text(input.default.clone().unwrap_or_default().into()),
             });
         }
         let error = (!data.spec.dispatchable)
@@ -91,7 +92,7 @@ impl DispatchForm {
     pub fn body(&self) -> Result<serde_json::Value, String> {
         let data = self.data.as_ref().ok_or("the form is still loading")?;
         let git_ref = match self.values.first() {
-            Some(FieldValue::Text(r)) => workflow::validate_ref(r.trim())?,
+            Some(FieldValue::Text(r)) => workflow::validate_ref(r.value().trim())?,
             _ => return Err("no ref".into()),
         };
         let mut given = Vec::new();
@@ -102,7 +103,7 @@ impl DispatchForm {
                     options.get(*i).cloned().unwrap_or_default()
                 }
                 (FieldValue::Text(t), _) if t.is_empty() && !input.required => continue,
-                (FieldValue::Text(t), _) => t.clone(),
+                (FieldValue::Text(t), _) => t.value().to_string(),
                 (FieldValue::Choice(_), _) => continue,
             };
             given.push((input.name.clone(), v));
@@ -157,17 +158,10 @@ pub(crate) fn form_key(
             let n = options(form, focus);
             use Action::{FormLeft, FormRight, FormToggle};
             match (form.values.get_mut(focus), action) {
-                (Some(FieldValue::Text(t)), _) => match key.code {
-                    KeyCode::Backspace => {
-                        t.pop();
-                    }
-                    KeyCode::Char(c)
-                        if !key.modifiers.contains(KeyModifiers::CONTROL) && t.len() < 1000 =>
-                    {
-                        t.push(c)
-                    }
-                    _ => {}
-                },
+                // Typing, cursor keys, home/end, ctrl-w and ctrl-u edit the text.
+                (Some(FieldValue::Text(t)), _) => {
+                    t.handle(&key, 1000);
+                }
                 (Some(FieldValue::Bool(b)), Some(FormToggle | FormLeft | FormRight)) => *b = !*b,
                 (Some(FieldValue::Choice(i)), Some(FormRight | FormToggle)) if n > 0 => {
                     *i = (*i + 1) % n
@@ -351,12 +345,27 @@ pub fn draw_dispatch(frame: &mut Frame, area: Rect, form: &DispatchForm, theme: 
                             format!("{label:>14} "),
                             Style::default().add_modifier(Modifier::BOLD),
                         ),
-                        Span::styled(format!("{value}{}", if focused { "█" } else { "" }), style),
+                        // A text field draws its own cursor (`value` from `with_cursor`).
+                        Span::styled(
+                            if focused && !value.contains(CURSOR) {
+                                format!("{value}{CURSOR}")
+                            } else {
+                                value
+                            },
+                            style,
+                        ),
                         Span::styled(format!("  {hint}"), theme.dim()),
                     ]));
                 };
+                let text = |t: &TextField, i: usize| {
+                    if form.focus == i {
+                        t.with_cursor()
+                    } else {
+                        t.value().to_string()
+                    }
+                };
                 let r = match form.values.first() {
-                    Some(FieldValue::Text(t)) => t.clone(),
+                    Some(FieldValue::Text(t)) => text(t, 0),
                     _ => String::new(),
                 };
                 row(0, "ref".into(), r, "branch or tag".into());
@@ -377,7 +386,7 @@ pub fn draw_dispatch(frame: &mut Frame, area: Rect, form: &DispatchForm, theme: 
                             format!("one of {}", options.join(", ")),
                         ),
                         (FieldValue::Text(t), kind) => (
-                            t.clone(),
+                            text(t, i + 1),
                             match kind {
                                 InputKind::Number => "number".into(),
                                 InputKind::Environment => "environment".into(),

@@ -79,7 +79,8 @@ pub(crate) fn draw_details(frame: &mut Frame, area: Rect, title: &str, rows: &[(
     );
 }
 
+/// `input` carries its cursor (`TextField::with_cursor`).
 pub(crate) fn draw_input(frame: &mut Frame, area: Rect, prompt: &str, input: &str) {
     frame.render_widget(Clear, area);
-    frame.render_widget(Paragraph::new(format!("{prompt}{input}█")), area);
+    frame.render_widget(Paragraph::new(format!("{prompt}{input}")), area);
 }
