@@ -321,7 +321,11 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         (Overlay::Details { .. }, _) => app.overlay = Overlay::None,
         _ => {}
     }
-    if action.scope() == Scope::Logs && app.focus != Panel::Logs {
+    if action.scope() == Scope::Logs {
+        // The logs panel's own keys, only while it has the focus.
+        if app.focus == Panel::Logs {
+            super::panels::logs::on_action(app, action, fx);
+        }
         return;
     }
     let page = app.log_page();
@@ -381,29 +385,20 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
             fx.push(Effect::RefreshRemote);
             app.say("refreshing GitHub runs and registry tags");
         }
-        Action::Search => app.overlay = Overlay::Search(TextField::default()),
-        Action::SearchNext | Action::SearchPrev => {
-            if app.logs.search.is_none() {
-                app.say("no search: press / first");
-            } else if !app.logs.jump(action == Action::SearchNext, page as u64 / 3) {
-                app.say("no more matches");
-            }
-        }
-        Action::Filter => {
-            if app.logs.search.is_none() {
-                app.say("filter shows lines matching the search: press / first");
-            } else {
-                app.logs.filter = !app.logs.filter;
-            }
-        }
         Action::Dispatch => github_ui::open_dispatch(app, fx),
         Action::CopyUrl => github_ui::copy_url(app, fx),
-        Action::Pause => app.logs.toggle_pause(),
-        Action::Wrap => app.logs.wrap = !app.logs.wrap,
-        Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
         Action::Deploy => deploying::start_deploy_dialog(app, fx),
         Action::Rollback => deploying::start_rollback_dialog(app, fx),
         Action::History => app.overlay = Overlay::History { scroll: 0 },
+        // The logs panel's (above).
+        Action::Search
+        | Action::SearchNext
+        | Action::SearchPrev
+        | Action::Filter
+        | Action::Pause
+        | Action::Wrap
+        | Action::Timestamps
+        | Action::SaveLogs => {}
         // The dialogs' keys: read only while a dialog is open (`Keymap::action_in`).
         Action::ConfirmYes
         | Action::ConfirmNo
@@ -416,16 +411,6 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         | Action::FormToggle
         | Action::FormLeft
         | Action::FormRight => {}
-        Action::SaveLogs => {
-            if app.logs.is_empty() {
-                app.say("nothing to save");
-            } else {
-                fx.push(Effect::SaveLogs {
-                    container: app.logs.container_name.clone(),
-                    text: app.logs.export(),
-                });
-            }
-        }
     }
 }
 

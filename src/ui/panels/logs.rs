@@ -3,9 +3,12 @@
 
 use super::panel_block;
 use crate::domain::{ContainerState, ContainerView};
+use crate::keymap::Action;
 use crate::ui::logs::StreamState;
+use crate::ui::model::Overlay;
 use crate::ui::model::{App, Effect, Panel};
 use crate::ui::text::*;
+use crate::ui::text_field::TextField;
 use crate::ui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -241,4 +244,40 @@ pub(crate) fn follow(app: &mut App, c: &ContainerView, fx: &mut Vec<Effect>) {
         container_id: c.id.clone(),
         tail: app.log_tail,
     });
+}
+
+/// The logs panel's keys (search, filter, pause, wrap, timestamps, save).
+pub fn on_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
+    let page = app.log_page();
+    match action {
+        Action::Search => app.overlay = Overlay::Search(TextField::default()),
+        Action::SearchNext | Action::SearchPrev => {
+            if app.logs.search.is_none() {
+                app.say("no search: press / first");
+            } else if !app.logs.jump(action == Action::SearchNext, page as u64 / 3) {
+                app.say("no more matches");
+            }
+        }
+        Action::Filter => {
+            if app.logs.search.is_none() {
+                app.say("filter shows lines matching the search: press / first");
+            } else {
+                app.logs.filter = !app.logs.filter;
+            }
+        }
+        Action::Pause => app.logs.toggle_pause(),
+        Action::Wrap => app.logs.wrap = !app.logs.wrap,
+        Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
+        Action::SaveLogs => {
+            if app.logs.is_empty() {
+                app.say("nothing to save");
+            } else {
+                fx.push(Effect::SaveLogs {
+                    container: app.logs.container_name.clone(),
+                    text: app.logs.export(),
+                });
+            }
+        }
+        _ => {}
+    }
 }
