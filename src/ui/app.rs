@@ -13,7 +13,7 @@ use super::{deploying, github_ui};
 
 /// The longest search or command the dashboard takes.
 const MAX_INPUT: usize = 1000;
-use crate::domain::{ContainersUpdate, GpuStatus};
+use crate::domain::ContainersUpdate;
 use crate::keymap::{Action, Scope};
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
@@ -59,33 +59,11 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Health(results) => {
-            for r in &results {
-                let entry = app
-                    .health_since
-                    .entry(r.name.clone())
-                    .or_insert((r.ok, now));
-                if entry.0 != r.ok {
-                    *entry = (r.ok, now);
-                }
-            }
-            app.health.set(results, now);
+            super::panels::health::on_results(app, results, now);
             true
         }
         Msg::Gpu(status) => {
-            if let GpuStatus::Available { devices, .. } = &status {
-                for d in devices {
-                    let h = app.gpu_history.entry(d.index).or_default();
-                    if h.len() == GPU_HISTORY {
-                        h.pop_front();
-                    }
-                    let mem_pct = match (d.memory_used_bytes, d.memory_total_bytes) {
-                        (Some(u), Some(t)) if t > 0 => u * 100 / t,
-                        _ => 0,
-                    };
-                    h.push_back((d.utilization_pct.unwrap_or(0) as u64, mem_pct));
-                }
-            }
-            app.gpu.set(status, now);
+            super::panels::gpu::on_sample(app, status, now);
             true
         }
         Msg::Runs(Ok((runs, rate, token))) => {

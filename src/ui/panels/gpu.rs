@@ -6,6 +6,7 @@ use crate::domain::GpuStatus;
 use crate::ui::model::{App, Panel};
 use crate::ui::text::*;
 use crate::ui::theme::Theme;
+use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -139,4 +140,22 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             y += 1;
         }
     }
+}
+
+/// A GPU sample: the history behind the sparklines gets one point per device.
+pub fn on_sample(app: &mut App, status: GpuStatus, now: DateTime<Utc>) {
+    if let GpuStatus::Available { devices, .. } = &status {
+        for d in devices {
+            let h = app.gpu_history.entry(d.index).or_default();
+            if h.len() == crate::ui::model::GPU_HISTORY {
+                h.pop_front();
+            }
+            let mem_pct = match (d.memory_used_bytes, d.memory_total_bytes) {
+                (Some(u), Some(t)) if t > 0 => u * 100 / t,
+                _ => 0,
+            };
+            h.push_back((d.utilization_pct.unwrap_or(0) as u64, mem_pct));
+        }
+    }
+    app.gpu.set(status, now);
 }

@@ -5,6 +5,7 @@ use crate::format::age;
 use crate::ui::model::Overlay;
 use crate::ui::model::{App, Panel};
 use crate::ui::theme::Theme;
+use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Row, Table};
@@ -78,4 +79,18 @@ pub fn open(app: &mut App, sel: usize) {
             ("error".into(), h.error.clone().unwrap_or_default()),
         ],
     };
+}
+
+/// A round of endpoint results: each endpoint's verdict keeps the time it last changed.
+pub fn on_results(app: &mut App, results: Vec<crate::domain::HealthResult>, now: DateTime<Utc>) {
+    for r in &results {
+        let entry = app
+            .health_since
+            .entry(r.name.clone())
+            .or_insert((r.ok, now));
+        if entry.0 != r.ok {
+            *entry = (r.ok, now);
+        }
+    }
+    app.health.set(results, now);
 }
