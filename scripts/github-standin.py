@@ -3,7 +3,8 @@
 
 Serves GitHub's published example payloads (tests/fixtures/github) rewritten to describe
 the stub build workflow: one workflow run per --sha (oldest first), package versions tagged
-main-<sha>, rate-limit headers, ETags and 304s, workflow_dispatch, and GitHub's error shapes.
+main-<sha>, rate-limit headers, ETags and 304s, workflow_dispatch, GitHub Deployments (create,
+list, get, and their statuses: create, list), and GitHub's error shapes.
 Python 3 standard library only.
 
 Control endpoints (not GitHub's), all under /_standin/ and never recorded or rate limited:
@@ -24,6 +25,7 @@ Control endpoints (not GitHub's), all under /_standin/ and never recorded or rat
                                       "dispatch_conclusion":"success"|null}  (dispatch answers 422
                                       "Required input 'name' not provided" without the required
                                       inputs; with a conclusion, dispatched runs start completed)
+  GET  /_standin/deployments         the deployments created, each with its statuses (internal view)
   POST /_standin/runs/{id|newest}/complete     {"conclusion":"success","head_sha":"..."?}
   POST /_standin/runs/{id|newest}/in_progress
 """
@@ -122,6 +124,8 @@ class State:
         self.t_job = load(self.fixtures, "actions-jobs-list.json")["jobs"][0]
         self.t_repo = load(self.fixtures, "repos-get.excerpt.json")
         self.t_content = load(self.fixtures, "repos-content-file.json")
+        self.t_deployment = load(self.fixtures, "deployment-create-response-201.json")
+        self.t_deployment_status = load(self.fixtures, "deployment-status-create-response-201.json")
         with open(args.workflow_file, "rb") as f:
             self.workflow_bytes = f.read()
         self.rec_404 = load(self.fixtures, "recorded/error-404-branch-not-protected.octokit-fixtures.json")["response"]
@@ -136,6 +140,7 @@ class State:
                       "dispatch_conclusion": None, "ghcr_org": False, "packages_link_base": None}
         self.limits = {False: self.args.rate_limit_unauth, True: self.args.rate_limit_auth}
         self.reset_rate()
+        self.deployments = []  # each: the payload, plus "_statuses": [status payloads]
         self.runs = []
         for i, sha in enumerate(self.shas):
             t = self.base_time + i * self.step
@@ -563,6 +568,8 @@ class Handler(BaseHTTPRequestHandler):
             if wanted != ".github/workflows/%s" % st.workflow_file:
                 return not_found()
             return 200, st.content_obj(api, wanted), {}
+        if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "deployments":
+            return self.deployments_route(parts[4:], query, body, body_ok, api)
         # /repos/{o}/{r}/actions/...
         if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "actions":
             if parts[1].lower() != st.owner.lower() or parts[2].lower() != st.name.lower():
@@ -628,6 +635,80 @@ class Handler(BaseHTTPRequestHandler):
             if st.modes["packages_link_base"]:
                 link_base = st.modes["packages_link_base"]
             page_items, links = self.paginate(items, query, link_base, link_path)
+            return 200, page_items, links
+        return not_found()
+
+    # ----- deployments (payloads: deployment-create-response-201.json and
+    # deployment-status-create-response-201.json, the same shapes the list endpoints return) -----
+    STATUS_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
+
+    def deployment_obj(self, d):
+        return {k: v for k, v in d.items() if not k.startswith("_")}
+
+    def deployments_route(self, rest, query, body, body_ok, api):
+        st = self.state
+        full = "%s/%s" % (st.owner, st.name)
+        repo_url = "%s/repos/%s" % (api, full)
+        base_path = "/repos/%s/deployments" % full
+        if not body_ok:
+            return 400, {"message": "Problems parsing JSON", "documentation_url": DOCS, "status": "400"}, {}
+        body = body if isinstance(body, dict) else {}
+        now = iso(time.time())
+        if rest == [] and self.command == "POST":
+            ref = body.get("ref")
+            if not isinstance(ref, str) or not ref:
+                return 422, {"message": "Invalid request.\n\n\"ref\" wasn't supplied.",
+                             "documentation_url": DOCS, "status": "422"}, {}
+            if not re.fullmatch(r"[0-9a-f]{40}", ref.lower()):
+                return 422, {"message": "No ref found for: %s" % ref, "documentation_url": DOCS, "status": "422"}, {}
+            d = copy.deepcopy(st.t_deployment)
+            did = len(st.deployments) + 1
+            env = body.get("environment", "production")
+            d.update({
+                "url": "%s/deployments/%d" % (repo_url, did), "id": did, "sha": ref.lower(), "ref": ref,
+                "task": body.get("task", "deploy"), "payload": body.get("payload", {}),
+                "original_environment": env, "environment": env,
+                "description": body.get("description"), "created_at": now, "updated_at": now,
+                "statuses_url": "%s/deployments/%d/statuses" % (repo_url, did), "repository_url": repo_url,
+                "transient_environment": bool(body.get("transient_environment", False)),
+                "production_environment": bool(body.get("production_environment", env == "production")),
+            })
+            d["_statuses"] = []
+            st.deployments.append(d)
+            return 201, self.deployment_obj(d), {}
+        if rest == [] and self.command == "GET":
+            items = [self.deployment_obj(d) for d in reversed(st.deployments)
+                     if all(query.get(k) in (None, "", "none") or str(d.get(k)) == query[k]
+                            for k in ("sha", "ref", "task", "environment"))]
+            page_items, links = self.paginate(items, query, api, base_path)
+            return 200, page_items, links
+        if not rest or not rest[0].isdigit() or not (1 <= int(rest[0]) <= len(st.deployments)):
+            return not_found()
+        d = st.deployments[int(rest[0]) - 1]
+        if len(rest) == 1 and self.command == "GET":
+            return 200, self.deployment_obj(d), {}
+        if rest[1:] == ["statuses"] and self.command == "POST":
+            state = body.get("state")
+            if state not in self.STATUS_STATES:
+                return 422, {"message": "Validation Failed", "errors": [
+                    {"resource": "DeploymentStatus", "code": "invalid", "field": "state"}],
+                    "documentation_url": DOCS, "status": "422"}, {}
+            s = copy.deepcopy(st.t_deployment_status)
+            sid = sum(len(x["_statuses"]) for x in st.deployments) + 1
+            log_url = body.get("log_url", body.get("target_url", ""))
+            s.update({
+                "url": "%s/deployments/%d/statuses/%d" % (repo_url, d["id"], sid), "id": sid, "state": state,
+                "description": body.get("description", ""),
+                "environment": body.get("environment") or (d["_statuses"][-1]["environment"] if d["_statuses"] else d["environment"]),
+                "target_url": log_url, "log_url": log_url, "environment_url": body.get("environment_url", ""),
+                "created_at": now, "updated_at": now,
+                "deployment_url": d["url"], "repository_url": repo_url,
+            })
+            d["_statuses"].append(s)
+            return 201, s, {"Location": s["url"]}
+        if rest[1:] == ["statuses"] and self.command == "GET":
+            page_items, links = self.paginate(list(reversed(d["_statuses"])), query, api,
+                                              "%s/%d/statuses" % (base_path, d["id"]))
             return 200, page_items, links
         return not_found()
 
@@ -726,6 +807,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, [dict(r, created_at=iso(r["created_at"]), updated_at=iso(r["updated_at"]),
                               run_started_at=iso(r["run_started_at"]), commit_time=iso(r["commit_time"]))
                          for r in st.runs]
+        if path == "/_standin/deployments" and self.command == "GET":
+            return 200, [dict(self.deployment_obj(d), statuses=d["_statuses"]) for d in st.deployments]
         if self.command != "POST":
             return 404, {"message": "unknown control endpoint"}
         if path == "/_standin/reset":

@@ -141,6 +141,13 @@ async fn run_engine(
             return Err(EXIT_UNREACHABLE);
         }
     };
+    // GitHub Deployments and notifications read the events on their way to the printer.
+    let (rx, subscribers) = if dry_run {
+        (rx, None)
+    } else {
+        let (rx, s) = crate::subscribers::attach(config, rx).await;
+        (rx, Some(s))
+    };
     let printer = tokio::spawn(print_events(rx, args.json, args.kind, target.to_string()));
     let outcome = engine
         .run(DeployRequest {
@@ -151,6 +158,11 @@ async fn run_engine(
         })
         .await;
     let _ = printer.await;
+    if let Some(s) = subscribers {
+        for line in s.finish().await.lines {
+            err(&format!("elt-console: {line}"));
+        }
+    }
     Ok(outcome)
 }
 
@@ -334,6 +346,21 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
         }
     };
     if json {
+        // Each deployment gains `github_undelivered`: the GitHub statuses not delivered (yet).
+        let list: Vec<serde_json::Value> = list
+            .iter()
+            .map(|d| {
+                let mut v = serde_json::to_value(d).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "github_undelivered".into(),
+                        serde_json::to_value(store.gh_undelivered(d.id).unwrap_or_default())
+                            .unwrap_or_default(),
+                    );
+                }
+                v
+            })
+            .collect();
         match serde_json::to_string_pretty(&list) {
             Ok(t) => out(&t),
             Err(e) => {
@@ -351,6 +378,11 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
         return 0;
     }
     out(&render_history(&list));
+    for d in &list {
+        for line in crate::gh_deployments::undelivered_lines(&store, d.id) {
+            out(&format!("  #{}: {line}", d.id));
+        }
+    }
     0
 }
 

@@ -13,6 +13,9 @@
 //! credentials in the proxy URL. Which proxy, if any, is decided by `super::proxy` from the
 //! usual variables, so it can be shown to the operator.
 
+mod deployments;
+pub use deployments::{DeploymentView, clip_description};
+
 use super::proxy::{ProxyError, ProxySettings, ProxyUrl};
 use crate::config::GithubConfig;
 use crate::domain::{GithubRepo, JobView, RateLimit, RunView, StepView, WorkflowId};
