@@ -23,6 +23,10 @@ pub struct Report {
     pub deliveries: Vec<Delivery>,
 }
 
+/// How long a finished deploy's process waits for notifications still in flight: enough for
+/// a receiver that answers (and a retry or two), short enough that a hanging one is cut off.
+pub const NOTIFY_EXIT_WAIT_MS: u64 = 3000;
+
 pub struct Subscribers {
     tee: JoinHandle<(JoinSet<Delivery>, Vec<String>)>,
     flusher: Option<(mpsc::UnboundedSender<()>, JoinHandle<Vec<String>>)>,
@@ -95,7 +99,7 @@ pub fn attach_with(
             .map(|t| t.timeout_ms)
             .max()
             .unwrap_or(0)
-            .min(10_000),
+            .min(NOTIFY_EXIT_WAIT_MS),
     );
     let gh_grace = Duration::from_millis(config.github.request_timeout_ms.min(10_000));
     let state_dir = crate::deploy::state_dir(config);
@@ -196,7 +200,7 @@ async fn run_flusher(
 
 impl Subscribers {
     /// Wait for the notifications still in flight (at most the largest target timeout, capped
-    /// at 10 s) and the GitHub outbox's last pass (at most the GitHub request timeout), then
+    /// at `NOTIFY_EXIT_WAIT_MS`) and the GitHub outbox's last pass (at most the GitHub request timeout), then
     /// report. Call after the engine has finished: the deploy never waits for this.
     pub async fn finish(self) -> Report {
         let mut report = Report::default();
