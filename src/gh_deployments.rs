@@ -68,6 +68,8 @@ pub struct DeploymentMapper {
     to: Option<ImageSide>,
     current: Option<String>,
     rollback: Option<String>,
+    /// The deployment's own outcome was posted when the automatic rollback began.
+    closed: bool,
     failed: Option<(String, String)>,
     unrecordable: bool,
 }
@@ -168,8 +170,12 @@ impl DeploymentMapper {
                 out.push(Intent::Status {
                     key: current,
                     state: "failure",
-                    description: format!("{}; rolling back", self.failed_text()),
+                    description: crate::sources::github::clip_description(&format!(
+                        "{}; rolling back",
+                        self.failed_text()
+                    )),
                 });
+                self.closed = true;
                 let from = self.from.clone().unwrap_or_default();
                 if let Some(sha) = &from.sha {
                     let key = self.key("-rollback");
@@ -218,7 +224,7 @@ impl DeploymentMapper {
                             description: clip(&format!("rollback failed: {message}")),
                         });
                     }
-                } else if let Some(current) = self.current.clone() {
+                } else if let Some(current) = self.current.clone().filter(|_| !self.closed) {
                     match status {
                         DeployStatus::Succeeded | DeployStatus::Skipped => {
                             out.push(Intent::Status {
