@@ -355,29 +355,20 @@ fn classify(e: &GithubError) -> Failure {
     }
 }
 
-/// Send what is due (everything, when `all`), oldest first; a status waits for its
-/// deployment's create and for the statuses before it. Stops at the first sign that GitHub is
+/// Send what is due (everything, when `all`) in the order it was queued: a status goes after
+/// its deployment's create and after the statuses queued before it (so a replaced deployment
+/// turns `inactive` after its successor's `success`). Stops at the first sign that GitHub is
 /// unreachable, so an outage costs one request per flush.
 pub async fn flush(
     store: &std::sync::Mutex<Store>,
     gh: &GithubSource,
     all: bool,
 ) -> Result<Flushed, String> {
-    // The store is locked for each short write only, never across a request.
-    let with = |f: &dyn Fn(&Store) -> Result<(), crate::store::StoreError>| -> Result<(), String> {
+    // The store is locked for each short read or write only, never across a request.
+    let with = |f: &mut dyn FnMut(&Store) -> Result<(), crate::store::StoreError>| {
         let s = store
             .lock()
-            .map_err(|_| "the store's lock is poisoned".to_string())?;
-        f(&s).map_err(|e| e.to_string())
-    };
-    let read = |f: &dyn Fn(
-        &Store,
-    )
-        -> Result<Vec<crate::store::GhDeployment>, crate::store::StoreError>|
-     -> Result<Vec<crate::store::GhDeployment>, String> {
-        let s = store
-            .lock()
-            .map_err(|_| "the store's lock is poisoned".to_string())?;
+            .map_err(|_| "the deploy store's lock is poisoned".to_string())?;
         f(&s).map_err(|e| e.to_string())
     };
     let mut report = Flushed::default();
@@ -388,99 +379,109 @@ pub async fn flush(
             now + chrono::Duration::from_std(backoff(attempts)).unwrap_or(chrono::Duration::MAX)
         })
     };
-    let open = read(&|s| s.gh_open_deployments())?;
-    for d in open {
-        if d.state == "pending" {
-            if !due(d.next_attempt_at) {
-                report.waiting += 1;
-                continue;
-            }
-            match gh
-                .create_deployment(&d.sha, &d.environment, &d.description)
-                .await
-            {
-                Ok(id) => {
-                    with(&|s| s.gh_created(&d.key, id))?;
-                    report.sent += 1;
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    match classify(&e) {
-                        Failure::Denied => {
-                            with(&|s| s.gh_create_failed(&d.key, &text, None, "denied"))?;
-                            report.warnings.push(format!(
-                                "GitHub Deployments: not recorded on GitHub ({text}); the token needs `deployments: write` on {} (or set github.deployments = false)",
-                                gh.repo()
-                            ));
-                        }
-                        Failure::Refused => {
-                            with(&|s| s.gh_create_failed(&d.key, &text, None, "given-up"))?;
-                            report.warnings.push(format!(
-                                "GitHub Deployments: GitHub refused the deployment of {}: {text}",
-                                d.sha
-                            ));
-                        }
-                        Failure::Retry => {
-                            let at = next(d.attempts);
-                            with(&|s| s.gh_create_failed(&d.key, &text, at, "given-up"))?;
-                            if at.is_none() {
-                                report.warnings.push(format!(
-                                    "GitHub Deployments: gave up creating the deployment of {} after {MAX_ATTEMPTS} attempts: {text}",
-                                    d.sha
-                                ));
-                            }
-                            report.waiting += 1;
-                            return Ok(report);
-                        }
-                    }
+    let mut queued = Vec::new();
+    with(&mut |s| {
+        queued = s.gh_queued_statuses_all()?;
+        Ok(())
+    })?;
+    // Deployments whose next status must wait (an earlier one of theirs is still queued).
+    let mut held: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for status in queued {
+        if held.contains(&status.key) {
+            continue;
+        }
+        let mut d = None;
+        with(&mut |s| {
+            d = s.gh_deployment(&status.key)?;
+            Ok(())
+        })?;
+        let Some(d) = d else { continue };
+        let github_id = match (d.state.as_str(), d.github_id) {
+            ("created", Some(id)) => id,
+            ("pending", _) => {
+                if !due(d.next_attempt_at) {
+                    report.waiting += 1;
+                    held.insert(d.key.clone());
                     continue;
                 }
-            }
-        }
-        let (github_id, queued) = {
-            let s = store
-                .lock()
-                .map_err(|_| "the store's lock is poisoned".to_string())?;
-            let id = s
-                .gh_deployment(&d.key)
-                .map_err(|e| e.to_string())?
-                .and_then(|d| d.github_id);
-            (id, s.gh_queued_statuses(&d.key).map_err(|e| e.to_string())?)
-        };
-        let Some(github_id) = github_id else {
-            continue;
-        };
-        for s in queued {
-            if !due(s.next_attempt_at) {
-                report.waiting += 1;
-                break;
-            }
-            match gh
-                .create_deployment_status(github_id, &s.state, &s.description, &s.environment_url)
-                .await
-            {
-                Ok(()) => {
-                    with(&|st| st.gh_status_sent(s.id))?;
-                    report.sent += 1;
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    match classify(&e) {
-                        Failure::Retry => {
-                            let at = next(s.attempts);
-                            with(&|st| st.gh_status_failed(s.id, &text, at))?;
-                            report.waiting += 1;
-                            return Ok(report);
-                        }
-                        _ => {
-                            with(&|st| st.gh_status_failed(s.id, &text, None))?;
-                            report.warnings.push(format!(
-                                "GitHub Deployments: status {} of deployment {github_id} refused: {text}",
-                                s.state
-                            ));
-                        }
+                match gh
+                    .create_deployment(&d.sha, &d.environment, &d.description)
+                    .await
+                {
+                    Ok(id) => {
+                        with(&mut |s| s.gh_created(&d.key, id))?;
+                        report.sent += 1;
+                        id
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        let (at, state) = match classify(&e) {
+                            Failure::Denied => {
+                                report.warnings.push(format!(
+                                    "GitHub Deployments: not recorded on GitHub ({text}); the token needs `deployments: write` on {} (or set github.deployments = false)",
+                                    gh.repo()
+                                ));
+                                (None, "denied")
+                            }
+                            Failure::Refused => {
+                                report.warnings.push(format!(
+                                    "GitHub Deployments: GitHub refused the deployment of {}: {text}",
+                                    d.sha
+                                ));
+                                (None, "given-up")
+                            }
+                            Failure::Retry => {
+                                let at = next(d.attempts);
+                                if at.is_none() {
+                                    report.warnings.push(format!(
+                                        "GitHub Deployments: gave up creating the deployment of {} after {MAX_ATTEMPTS} attempts: {text}",
+                                        d.sha
+                                    ));
+                                }
+                                with(&mut |s| s.gh_create_failed(&d.key, &text, at, "given-up"))?;
+                                report.waiting += 1;
+                                return Ok(report);
+                            }
+                        };
+                        with(&mut |s| s.gh_create_failed(&d.key, &text, at, state))?;
+                        held.insert(d.key.clone());
+                        continue;
                     }
                 }
+            }
+            _ => continue,
+        };
+        if !due(status.next_attempt_at) {
+            report.waiting += 1;
+            held.insert(d.key.clone());
+            continue;
+        }
+        match gh
+            .create_deployment_status(
+                github_id,
+                &status.state,
+                &status.description,
+                &status.environment_url,
+            )
+            .await
+        {
+            Ok(()) => {
+                with(&mut |s| s.gh_status_sent(status.id))?;
+                report.sent += 1;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if let Failure::Retry = classify(&e) {
+                    let at = next(status.attempts);
+                    with(&mut |s| s.gh_status_failed(status.id, &text, at))?;
+                    report.waiting += 1;
+                    return Ok(report);
+                }
+                with(&mut |s| s.gh_status_failed(status.id, &text, None))?;
+                report.warnings.push(format!(
+                    "GitHub Deployments: status {} of deployment {github_id} refused: {text}",
+                    status.state
+                ));
             }
         }
     }

@@ -201,6 +201,18 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every status still queued whose deployment may yet be created, in queued order.
+    pub fn gh_queued_statuses_all(&self) -> Result<Vec<GhStatus>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {STATUS_COLUMNS} FROM github_deployment_statuses s
+             WHERE outcome = 'queued' AND EXISTS (SELECT 1 FROM github_deployments d
+                   WHERE d.key = s.key AND d.state IN ('pending', 'created'))
+             ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], status_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn gh_created(&self, key: &str, github_id: u64) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE github_deployments SET github_id = ?2, state = 'created', attempts = attempts + 1, error = NULL WHERE key = ?1",
