@@ -41,7 +41,7 @@ fn gh(c: &Config) -> GithubSource {
 }
 
 fn side(c: char) -> ImageSide {
-    let tag = format!("main-{}", sha(c)[..7].to_string());
+    let tag = format!("main-{}", &sha(c)[..7]);
     ImageSide {
         image: Some(format!("ghcr.io/o/app:{tag}")),
         tag: Some(tag),
