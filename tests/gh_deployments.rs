@@ -449,3 +449,49 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The dashboard's list of the environment's GitHub deployments, at a pinned clock; the state's
+/// colour is checked on its cell (the snapshot holds text only).
+#[test]
+fn the_deployments_list_draws_state_commit_age_and_who() {
+    use chrono::TimeZone;
+    use elt_console::sources::github::DeploymentView;
+    use elt_console::ui::gh_deployments_panel::{DeploymentsList, draw};
+    use ratatui::{Terminal, backend::TestBackend, style::Color};
+    let now = chrono::Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+    let item = |id: u64, c: char, state: &str, mins: i64, who: &str, what: &str| DeploymentView {
+        id,
+        sha: sha(c),
+        environment: "production".into(),
+        description: Some(what.into()),
+        creator: Some(who.into()),
+        created_at: now - chrono::Duration::minutes(mins + 1),
+        state: Some(state.into()),
+        state_at: Some(now - chrono::Duration::minutes(mins)),
+    };
+    let list = DeploymentsList {
+        environment: "production".into(),
+        items: vec![
+            item(3, 'c', "success", 2, "ci-bot", "deploy main-ccccccc by deploy"),
+            item(2, 'b', "failure", 90, "alice", "deploy main-bbbbbbb by alice"),
+            item(1, 'a', "inactive", 60 * 26, "alice", "deploy main-aaaaaaa by alice"),
+        ],
+        loaded_at: Some(now - chrono::Duration::seconds(30)),
+        error: None,
+    };
+    let mut t = Terminal::new(TestBackend::new(80, 6)).unwrap();
+    t.draw(|f| draw(f, f.area(), &list, now, true)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let text: Vec<String> = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    insta::assert_snapshot!("deployments_list_80x6", text.join("\n"));
+    assert_eq!(buf[(1, 2)].fg, Color::Green, "success is green");
+    assert_eq!(buf[(1, 3)].fg, Color::Red, "failure is red");
+}

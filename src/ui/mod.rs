@@ -7,6 +7,7 @@
 pub mod app;
 pub mod deploys;
 pub mod draw;
+pub mod gh_deployments_panel;
 pub mod github_draw;
 pub mod github_ui;
 pub mod logs;
