@@ -326,9 +326,25 @@ async fn an_outage_queues_the_statuses_history_shows_them_and_a_later_flush_send
     assert_eq!(json[0]["github_undelivered"][1]["status"], "success");
     assert_eq!(json[0]["github_undelivered"][1]["outcome"], "queued");
 
-    // GitHub is back: the next flush (a start, watch's tick) sends all of it, in order.
+    // GitHub is back. `watch`'s tick sends only what its backoff allows: nothing yet (the
+    // last attempt was just now), so not one request.
     standin.control("POST", "/_standin/fail", r#"{"clear":true}"#);
     standin.control("POST", "/_standin/reset", "{}");
+    let mut ticking = c.clone();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "test-token\n").unwrap();
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    ticking.github.token_file = token_file.display().to_string();
+    assert_eq!(
+        gh_deployments::flush_pending(&ticking).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(requests(&standin), vec![], "backoff holds the retry");
+    // The end of the next deploy sends all of it (due or not), in order.
     let flushed = gh_deployments::flush(&std::sync::Mutex::new(store), &gh(&c), true)
         .await
         .unwrap();
@@ -363,28 +379,61 @@ fn a_real_deploy_is_recorded_on_github_and_announced_without_leaking_the_token()
         "/nonexistent/libnvml.so",
     );
     let tg = receiver::Receiver::start(&[]);
+    // A second target that never answers: the deploy must not wait for it.
+    let hang = receiver::Receiver::start(&[receiver::Reply::Hang, receiver::Reply::Hang]);
     let text = std::fs::read_to_string(&stack.config).unwrap();
     let text = text.replacen(
         "[github]\n",
         "[github]\nenvironment = \"staging\"\nenvironment_url = \"https://elt.example.org\"\n",
         1,
     ) + &format!(
-        "\n[[notify]]\nname = \"ops\"\nformat = \"telegram\"\nsecret_env = \"ELT_TEST_TG_TOKEN\"\nchat_id = \"-100777\"\napi_url = \"{}\"\n",
+        "\n[[notify]]\nname = \"ops\"\nformat = \"telegram\"\nsecret_env = \"ELT_TEST_TG_TOKEN\"\nchat_id = \"-100777\"\napi_url = \"{}\"\n\n[[notify]]\nname = \"slow\"\nformat = \"webhook\"\nsecret_env = \"ELT_TEST_HOOK\"\ntimeout_ms = 60000\n",
         tg.url("")
     );
     std::fs::write(&stack.config, text).unwrap();
     let token = "777:TOPSECRETtelegramTOKENvalue";
+    let hook = hang.url("/hook/TOPSECREThookPATH");
     let state = tempfile::tempdir().unwrap();
-    let out = run(bin()
+    let mut child = bin()
         .arg("--config")
         .arg(&stack.config)
         .args(["deploy", "--yes", "--json", env.tag(2)])
         .env("GH_TOKEN", "test-token")
         .env("ELT_TEST_TG_TOKEN", token)
-        .env("XDG_STATE_HOME", state.path()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+        .env("ELT_TEST_HOOK", &hook)
+        .env("XDG_STATE_HOME", state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Each stdout line with when it came; the process's end after the `finished` line is what
+    // a hanging receiver could stretch.
+    let mut lines = Vec::new();
+    let mut finished_at = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap())) {
+        let line = line.unwrap();
+        if line.contains("\"event\":\"finished\"") {
+            finished_at = Some(std::time::Instant::now());
+        }
+        lines.push(line);
+    }
+    let mut err_text = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err_text).unwrap();
+    let status = child.wait().unwrap();
+    let tail = finished_at.expect("a finished event").elapsed();
+    eprintln!("hanging receiver: the process ended {tail:?} after the deploy's finished event");
+    let stdout = lines.join("\n");
+    let stderr = err_text;
+    assert!(status.success(), "{stdout}\n{stderr}");
+    assert!(
+        tail < Duration::from_millis(4500),
+        "the exit waited {tail:?} for a hanging receiver"
+    );
+    assert!(
+        stderr.contains("still waiting for their receiver at exit"),
+        "{stderr}"
+    );
+    assert_eq!(hang.wait_for(2, Duration::from_secs(10)).len(), 2);
 
     let deployments = stack.github.control("GET", "/_standin/deployments", "");
     let d = &deployments[0];
@@ -472,9 +521,30 @@ fn the_deployments_list_draws_state_commit_age_and_who() {
     let list = DeploymentsList {
         environment: "production".into(),
         items: vec![
-            item(3, 'c', "success", 2, "ci-bot", "deploy main-ccccccc by deploy"),
-            item(2, 'b', "failure", 90, "alice", "deploy main-bbbbbbb by alice"),
-            item(1, 'a', "inactive", 60 * 26, "alice", "deploy main-aaaaaaa by alice"),
+            item(
+                3,
+                'c',
+                "success",
+                2,
+                "ci-bot",
+                "deploy main-ccccccc by deploy",
+            ),
+            item(
+                2,
+                'b',
+                "failure",
+                90,
+                "alice",
+                "deploy main-bbbbbbb by alice",
+            ),
+            item(
+                1,
+                'a',
+                "inactive",
+                60 * 26,
+                "alice",
+                "deploy main-aaaaaaa by alice",
+            ),
         ],
         loaded_at: Some(now - chrono::Duration::seconds(30)),
         error: None,

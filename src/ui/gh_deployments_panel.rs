@@ -159,7 +159,12 @@ mod tests {
             state_at: None,
         };
         update(&mut slot, "production", Ok(vec![d.clone()]), now);
-        update(&mut slot, "production", Err("GitHub server error".into()), now);
+        update(
+            &mut slot,
+            "production",
+            Err("GitHub server error".into()),
+            now,
+        );
         let list = slot.unwrap();
         assert_eq!(list.items, vec![d]);
         assert_eq!(list.error.as_deref(), Some("GitHub server error"));
