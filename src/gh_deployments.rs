@@ -61,8 +61,8 @@ fn side_name(s: &ImageSide) -> String {
 }
 
 /// Follows one run's events (see the module's comment for the mapping).
-#[derive(Default)]
 pub struct DeploymentMapper {
+    run_at: DateTime<Utc>,
     started: Option<(Option<i64>, DeployKind, String)>,
     from: Option<ImageSide>,
     to: Option<ImageSide>,
@@ -72,6 +72,22 @@ pub struct DeploymentMapper {
     closed: bool,
     failed: Option<(String, String)>,
     unrecordable: bool,
+}
+
+impl Default for DeploymentMapper {
+    fn default() -> Self {
+        Self {
+            run_at: Utc::now(),
+            started: None,
+            from: None,
+            to: None,
+            current: None,
+            rollback: None,
+            closed: false,
+            failed: None,
+            unrecordable: false,
+        }
+    }
 }
 
 impl DeploymentMapper {
@@ -84,7 +100,11 @@ impl DeploymentMapper {
             .started
             .as_ref()
             .and_then(|s| s.0)
-            .map_or_else(|| "unrecorded".to_string(), |i| i.to_string());
+            // Without a store row (it could not be written) the key must still be unique.
+            .map_or_else(
+                || format!("unrecorded-{}", self.run_at.timestamp_millis()),
+                |i| i.to_string(),
+            );
         format!("{id}{suffix}")
     }
 
