@@ -347,6 +347,15 @@ async fn github_task(
         }
     };
     let authenticated = gh.token_source != TokenSource::None;
+    // GitHub Deployment statuses an earlier deploy could not deliver go out on this start.
+    if authenticated && config.github.deployments {
+        let config = config.clone();
+        tokio::spawn(async move {
+            for line in crate::gh_deployments::flush_pending(&config).await {
+                tracing::warn!("{line}");
+            }
+        });
+    }
     let poller = RunsPoller {
         base: Duration::from_secs(if authenticated {
             config.ui.github_interval_authenticated_s
