@@ -225,7 +225,19 @@ pub async fn run(mut cli: Cli) -> i32 {
                             format!("built-in defaults + {}", files.join(" + "))
                         }
                     );
-                    0
+                    // The notification secrets are only read here and at a deploy's start.
+                    let mut code = 0;
+                    let env = |v: &str| std::env::var(v).ok();
+                    for r in crate::notify::check_targets(&loaded.config.notify, &env) {
+                        match r {
+                            Ok(shown) => println!("notify {shown}: ok"),
+                            Err(e) => {
+                                eprintln!("elt-console: notify: {e}");
+                                code = EXIT_CONFIG;
+                            }
+                        }
+                    }
+                    code
                 }
                 Err(code) => code,
             }

@@ -622,6 +622,19 @@ impl Delivery {
     }
 }
 
+/// Each `[[notify]]` target's secret read and checked, for `config check`: what it would send
+/// to (`name (format → host)`), or why it would be skipped. Never the secret.
+pub fn check_targets(
+    targets: &[NotifyTarget],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Result<String, String>> {
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Receiver::resolve(i, t, env).map(|r| r.shown))
+        .collect()
+}
+
 /// The HTTP client notifications share (no proxy from the environment: receivers are usually
 /// on the LAN or the chat service; per-request timeouts come from each target).
 pub fn client() -> Result<reqwest::Client, String> {

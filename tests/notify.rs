@@ -331,3 +331,41 @@ fn a_secret_file_readable_by_others_is_refused() {
     let r = elt_console::notify::Receiver::resolve(0, &t, &|_| None).unwrap();
     assert_eq!(r.shown, "notify[0] (webhook → 127.0.0.1)");
 }
+
+/// `config check` reads each target's secret and says what it would send to, or why not,
+/// without printing the secret.
+#[test]
+fn config_check_checks_the_secrets_without_showing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[[notify]]\nname = \"ops\"\nformat = \"slack\"\nsecret_env = \"ELT_TEST_HOOK\"\n",
+    )
+    .unwrap();
+    let check = |secret: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_elt-console"))
+            .args(["config", "check"])
+            .arg(&cfg)
+            .env("XDG_CONFIG_HOME", "/nonexistent-elt-test-config")
+            .env("ELT_TEST_HOOK", secret)
+            .output()
+            .unwrap()
+    };
+    let good = check("https://hooks.example.org/services/T0/B0/goodSECRET");
+    let out = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{out}");
+    assert!(
+        out.contains("notify ops (slack → hooks.example.org): ok"),
+        "{out}"
+    );
+    assert!(!out.contains("goodSECRET"));
+    let bad = check("hooks.example.org/badSECRET");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("ops: the webhook URL in environment variable ELT_TEST_HOOK: not a URL"),
+        "{err}"
+    );
+    assert!(!err.contains("badSECRET"), "{err}");
+}
