@@ -515,10 +515,18 @@ impl Receiver {
     pub fn body(&self, n: &Notice) -> serde_json::Value {
         match self.format {
             NotifyFormat::Webhook => serde_json::to_value(n).unwrap_or_default(),
-            NotifyFormat::Slack => serde_json::json!({
-                "text": n.text(),
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": n.text()}}],
-            }),
+            NotifyFormat::Slack => {
+                // Slack reads `&`, `<` and `>` as markup in both fields.
+                let text = n
+                    .text()
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;");
+                serde_json::json!({
+                    "text": text,
+                    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                })
+            }
             NotifyFormat::Telegram => serde_json::json!({
                 "chat_id": self.chat_id,
                 "text": n.text(),
@@ -661,6 +669,34 @@ mod tests {
             timeout_ms: 1000,
             attempts: 3,
         }
+    }
+
+    #[test]
+    fn slack_text_escapes_its_markup_characters() {
+        let r = Receiver::resolve(0, &target(NotifyFormat::Slack), &|_| {
+            Some("https://hooks.example.org/x".into())
+        })
+        .unwrap();
+        let mut m = NoticeMapper::new(NoticeContext {
+            host: "h".into(),
+            project: "elt".into(),
+            environment: "production".into(),
+        });
+        let n = m
+            .feed(&DeployEvent::Started {
+                deployment_id: Some(1),
+                kind: DeployKind::Deploy,
+                target: "v1".into(),
+                actor: "a<b>&c".into(),
+                runtime: "test".into(),
+            })
+            .unwrap();
+        let body = r.body(&n);
+        assert_eq!(
+            body["text"],
+            "🚀 elt deploy v1 (#1) started by a&lt;b&gt;&amp;c on h"
+        );
+        assert_eq!(body["blocks"][0]["text"]["text"], body["text"]);
     }
 
     #[test]
