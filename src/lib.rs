@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod deploy;
+pub mod deploy_detach;
 pub mod domain;
 pub mod format;
 pub mod ghcli;
@@ -13,6 +14,7 @@ pub mod pipeline;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod sys_detach;
 pub mod taghistory;
 pub mod ui;
 pub mod watch;

@@ -288,3 +288,106 @@ fn hangup_mid_recreate_lets_compose_and_the_deploy_finish() {
         .unwrap();
     assert_eq!(recreate["status"], "ok", "{record:#}");
 }
+
+/// The first JSON object on the terminal whose `event` is `event`.
+fn json_event(shown: &str, event: &str) -> Option<serde_json::Value> {
+    shown
+        .lines()
+        // Readline's bracketed-paste switches may precede the object on its line.
+        .filter_map(|l| l.find('{').map(|i| l[i..].trim()))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == event)
+}
+
+#[test]
+fn detached_deploy_outlives_its_session_and_wait_ends_with_its_exit_code() {
+    let (p, repo) = deployment("hup-detach", "");
+    let mut console = p.console();
+    let mut session = PtySession::start(&console);
+    session.wait_output("the prompt", Duration::from_secs(10), |s| s.contains("$ "));
+    let args: Vec<String> = console
+        .args(["deploy", "t2", "--detach", "--yes", "--json"])
+        .get_args()
+        .map(|a| format!("'{}'", a.to_str().unwrap()))
+        .collect();
+    session.type_line(&format!(
+        "'{}' {}",
+        console.get_program().to_str().unwrap(),
+        args.join(" ")
+    ));
+    session.wait_output("the deployment id", Duration::from_secs(60), |s| {
+        json_event(s, "detached").is_some()
+    });
+    let detached = json_event(&session.seen, "detached").unwrap();
+    let id = detached["deployment_id"].as_i64().unwrap();
+    assert!(detached["pid"].as_u64().is_some(), "{detached}");
+    // The SSH session drops at once: the deploy is in a session of its own.
+    session.hang_up();
+
+    // From another shell: the steps as the deploy prints them, and its exit code.
+    let out = p
+        .console()
+        .args(["deploy", "wait", &id.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!("deploy t2: deployment #{id} by ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("7 recreate  ok")),
+        "{text}"
+    );
+    assert!(text.contains("\nsucceeded: deployed "), "{text}");
+    let record = finished_deployment(&p, "t2");
+    check_after(&p, &repo, &record);
+    // The log of the detached deploy holds its JSON events.
+    let log = std::fs::read_to_string(detached["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains(r#""event":"finished""#), "{log}");
+
+    // A detached deploy that fails after it started: wait says so and exits 1, in JSON too.
+    let out = p
+        .console()
+        .args(["deploy", "no-such-tag", "--detach", "--yes"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let id: i64 = text
+        .split("deployment #")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {text}"));
+    let out = p
+        .console()
+        .args(["deploy", "attach", &id.to_string(), "--json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "finished");
+    assert_eq!(last["status"], "failed");
+    assert!(
+        text.contains(r#""name":"resolve","state":"failed""#),
+        "{text}"
+    );
+
+    // Refused before it had a deployment: the starter says why, with the deploy's own code.
+    let out = p
+        .console()
+        .args(["deploy", "t2", "--detach"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let out = p
+        .console()
+        .args(["deploy", "wait", "999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}

@@ -231,9 +231,8 @@ async fn print_events(
                 runtime,
                 ..
             } => out(&format!(
-                "{} {target}: deployment #{} by {actor}, via {runtime}",
-                kind.as_str(),
-                deployment_id.unwrap_or(0)
+                "{}, via {runtime}",
+                started_line(kind, &target, deployment_id.unwrap_or(0), &actor)
             )),
             DeployEvent::Plan { services } => {
                 for s in services {
@@ -265,20 +264,7 @@ async fn print_events(
                     continue;
                 }
                 clear_live(&mut live);
-                let mark = match state {
-                    StepState::Ok => "ok",
-                    StepState::Warning => "WARN",
-                    StepState::Failed => "FAILED",
-                    StepState::Skipped => "skip",
-                    StepState::Running => "",
-                };
-                out(&format!(
-                    "  {seq:>2} {name:<9} {mark:<6} {:>8}  {summary}",
-                    duration_ms
-                        .filter(|_| state != StepState::Skipped)
-                        .map(fmt_ms)
-                        .unwrap_or_default()
-                ));
+                out(&step_line(seq, name, state, duration_ms, &summary));
             }
             DeployEvent::Progress {
                 message,
@@ -308,6 +294,35 @@ async fn print_events(
         }
     }
     clear_live(&mut live);
+}
+
+/// One finished step as the deploy prints it (and `deploy wait`, from the store).
+pub(crate) fn step_line(
+    seq: u32,
+    name: &str,
+    state: StepState,
+    duration_ms: Option<u64>,
+    summary: &str,
+) -> String {
+    let mark = match state {
+        StepState::Ok => "ok",
+        StepState::Warning => "WARN",
+        StepState::Failed => "FAILED",
+        StepState::Skipped => "skip",
+        StepState::Running => "",
+    };
+    format!(
+        "  {seq:>2} {name:<9} {mark:<6} {:>8}  {summary}",
+        duration_ms
+            .filter(|_| state != StepState::Skipped)
+            .map(fmt_ms)
+            .unwrap_or_default()
+    )
+}
+
+/// The deploy's first line.
+pub(crate) fn started_line(kind: DeployKind, target: &str, id: i64, actor: &str) -> String {
+    format!("{} {target}: deployment #{id} by {actor}", kind.as_str())
 }
 
 fn progress_bar(current: u64, total: u64, width: usize) -> String {
