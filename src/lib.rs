@@ -1,6 +1,7 @@
 //! elt-console: watch and deploy a Dockerised GPU web app from one terminal screen.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod deploy;
 pub mod deploy_detach;

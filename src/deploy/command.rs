@@ -141,7 +141,15 @@ async fn run_engine(
             return Err(EXIT_UNREACHABLE);
         }
     };
-    let printer = tokio::spawn(print_events(rx, args.json, args.kind, target.to_string()));
+    // A plan shown for confirmation (or a dry run) says which commits change hands.
+    let commits = dry_run.then(|| config.github.clone());
+    let printer = tokio::spawn(print_events(
+        rx,
+        args.json,
+        args.kind,
+        target.to_string(),
+        commits,
+    ));
     let outcome = engine
         .run(DeployRequest {
             kind: args.kind,
@@ -206,6 +214,7 @@ async fn print_events(
     json: bool,
     kind: DeployKind,
     target: String,
+    commits: Option<crate::config::GithubConfig>,
 ) {
     let tty = std::io::stdout().is_terminal();
     let mut live = false;
@@ -218,12 +227,22 @@ async fn print_events(
         }
     };
     while let Some(ev) = rx.recv().await {
+        let plan = match (&ev, &commits) {
+            (DeployEvent::Plan { services }, Some(github)) => {
+                crate::compare::for_plan(github, kind, services).await
+            }
+            _ => Vec::new(),
+        };
         if json {
             if let Ok(line) = serde_json::to_string(&ev) {
                 out(&line);
             }
+            for s in &plan {
+                out(&crate::compare::json_event(s).to_string());
+            }
             continue;
         }
+
         match ev {
             DeployEvent::Started {
                 deployment_id,
@@ -251,6 +270,9 @@ async fn print_events(
                             _ => "",
                         }
                     ));
+                }
+                for line in crate::compare::render_text(&plan, chrono::Utc::now()) {
+                    out(&line);
                 }
             }
             DeployEvent::Step {
