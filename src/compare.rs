@@ -145,6 +145,88 @@ pub async fn for_plan(
     out
 }
 
+/// What the dashboard's confirm dialog asks for: one service's move. The dialog is opened in
+/// `update` (no I/O there); the answer comes back as rows for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub kind: DeployKind,
+    pub service: String,
+    pub running: ImageSide,
+    pub target: ImageSide,
+    /// The target was built before what runs.
+    pub older: Option<bool>,
+}
+
+/// The commits of one move (the dashboard's confirm dialog): one request at most.
+pub async fn for_ask(github: &GithubConfig, ask_for: &Ask) -> ServiceCommits {
+    let direction = if ask_for.kind != DeployKind::Deploy || ask_for.older == Some(true) {
+        Direction::Undoes
+    } else {
+        Direction::Deploys
+    };
+    let answer = match request_for(
+        ask_for.kind,
+        &ask_for.running,
+        &ask_for.target,
+        ask_for.older,
+    ) {
+        Err(why) => Err(why),
+        Ok((base, head, _)) if base.matches(&head) => Ok(Comparison {
+            status: "identical".into(),
+            ahead_by: 0,
+            behind_by: 0,
+            total_commits: 0,
+            commits: Vec::new(),
+        }),
+        Ok((base, head, _)) => match GithubSource::new(github).await {
+            Err(e) => Err(e),
+            Ok(s) => ask(&s, &base, &head).await,
+        },
+    };
+    let (comparison, unavailable) = match answer {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e)),
+    };
+    ServiceCommits {
+        service: ask_for.service.clone(),
+        direction,
+        running: Side::from(&ask_for.running),
+        target: Side::from(&ask_for.target),
+        comparison,
+        unavailable,
+    }
+}
+
+/// The confirm dialog's rows for the answer: `commits` with the summary, then one row per
+/// commit (at most `at_most`).
+pub fn dialog_rows(
+    s: &ServiceCommits,
+    now: DateTime<Utc>,
+    at_most: usize,
+) -> Vec<(String, String)> {
+    let text = render_text(std::slice::from_ref(s), now);
+    let mut rows = Vec::new();
+    for (i, line) in text.iter().enumerate() {
+        let line = line.trim_start();
+        if i == 0 {
+            // "commits app: deploys 2 commits; …" -> "deploys 2 commits; …"
+            let value = line
+                .split_once(": ")
+                .map_or(line, |(_, rest)| rest)
+                .to_string();
+            rows.push(("commits".to_string(), value));
+        } else if rows.len() <= at_most && !line.starts_with('…') {
+            rows.push((String::new(), line.to_string()));
+        }
+    }
+    let total = s.comparison.as_ref().map_or(0, |c| c.total_commits);
+    let shown = rows.len().saturating_sub(1) as u64;
+    if total > shown && shown > 0 {
+        rows.push((String::new(), format!("… and {} more", total - shown)));
+    }
+    rows
+}
+
 async fn ask(s: &GithubSource, base: &CommitSha, head: &CommitSha) -> Result<Comparison, String> {
     let rate = s.rate_limit();
     if let Some(left) = rate.remaining
@@ -335,6 +417,38 @@ mod tests {
             "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         );
         assert!(v["comparison"].is_null());
+    }
+
+    #[test]
+    fn the_dialog_gets_a_summary_row_and_one_row_per_commit() {
+        let mut c = published();
+        c.total_commits = 3;
+        let s = ServiceCommits {
+            service: "app".into(),
+            direction: Direction::Deploys,
+            running: side("1111111aaaa", "2011-04-13T16:00:49Z"),
+            target: side(
+                "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "2011-04-16T10:00:49Z",
+            ),
+            comparison: Some(c),
+            unavailable: None,
+        };
+        let rows = dialog_rows(&s, now(), 8);
+        assert_eq!(rows[0].0, "commits");
+        assert!(
+            rows[0].1.starts_with("deploys 3 commits; running 1111111"),
+            "{rows:?}"
+        );
+        assert_eq!(
+            rows[1],
+            (
+                String::new(),
+                "6dcb09b Fix all the bugs  (Monalisa Octocat, 2d0h ago)".into()
+            )
+        );
+        assert_eq!(rows[2], (String::new(), "… and 2 more".into()));
+        assert_eq!(rows.len(), 3);
     }
 
     #[test]
