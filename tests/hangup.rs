@@ -391,3 +391,45 @@ fn detached_deploy_outlives_its_session_and_wait_ends_with_its_exit_code() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+#[test]
+fn ctrl_c_mid_backup_cancels_and_stops_the_backups_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("grandchild.pid");
+    // A backup that forks: the grandchild (a background job of `sh`, which ignores SIGINT
+    // by POSIX rule) is what a cancel must not leave behind.
+    let (p, repo) = deployment(
+        "ctrl-c-backup",
+        &format!(
+            "backup_command = \"sleep 300 & echo $! > {pid}; wait\"",
+            pid = pidfile.display()
+        ),
+    );
+    let mut session = start_deploy(&p);
+    session.wait_output("the backup step", Duration::from_secs(120), |s| {
+        s.contains(r#""name":"backup","state":"running""#)
+    });
+    let grandchild: u32 = wait_for("the backup's child", Duration::from_secs(30), || {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    });
+    assert!(alive(grandchild));
+
+    // Ctrl-C typed on the terminal: the line discipline sends SIGINT to the foreground job.
+    session.type_line("\u{3}");
+    session.wait_output("the cancelled deploy", Duration::from_secs(60), |s| {
+        s.contains(r#""event":"finished""#)
+    });
+    let finished = json_event(&session.seen, "finished").unwrap();
+    assert_eq!(finished["status"], "cancelled", "{}", session.seen);
+    wait_for(
+        "the backup's whole process group to be gone",
+        Duration::from_secs(10),
+        || (!alive(grandchild)).then_some(()),
+    );
+    let out = p.console().args(["lock", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "lock released");
+    assert_eq!(p.inspect("{{.Config.Image}}"), format!("{repo}:t1"));
+    assert_eq!(p.inspect("{{.State.Health.Status}}"), "healthy");
+}
