@@ -227,8 +227,12 @@ impl LogTail {
     /// Show what an early-ended child said: its JSON as it was (with --json), else its plain
     /// lines on stderr and the last event's message.
     fn replay(&mut self, json: bool) {
-        self.partial.push('\n');
         self.read();
+        // The child has exited: an unterminated last line is complete.
+        if !self.partial.trim().is_empty() {
+            let last = std::mem::take(&mut self.partial);
+            self.lines.push(last.trim_end().to_string());
+        }
         for line in &self.lines {
             match serde_json::from_str::<serde_json::Value>(line) {
                 Ok(_) if json => out(line),
@@ -454,6 +458,27 @@ mod tests {
             ..args
         };
         assert!(child_command(Path::new("/bin/elt-console"), &bad).is_err());
+    }
+
+    #[test]
+    fn the_starter_reads_the_id_from_the_childs_first_event_as_lines_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        std::fs::write(&path, "elt-console: warming up\n{\"event\":\"star").unwrap();
+        let mut tail = LogTail::new(&path);
+        tail.read();
+        assert_eq!(tail.deployment_id, None, "half a line is not read");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"ted\",\"deployment_id\":7}\n{\"event\":\"step\"}")
+            .unwrap();
+        tail.read();
+        assert_eq!(tail.deployment_id, Some(7));
+        tail.replay(true);
+        assert_eq!(tail.lines.len(), 3, "{:?}", tail.lines);
+        assert_eq!(tail.lines[2], "{\"event\":\"step\"}");
     }
 
     #[test]
