@@ -3,7 +3,8 @@
 
 Serves GitHub's published example payloads (tests/fixtures/github) rewritten to describe
 the stub build workflow: one workflow run per --sha (oldest first), package versions tagged
-main-<sha>, rate-limit headers, ETags and 304s, workflow_dispatch, GitHub Deployments (create,
+main-<sha>, compare (`/compare/BASE...HEAD` over the --sha history, one commit per sha),
+rate-limit headers, ETags and 304s, workflow_dispatch, GitHub Deployments (create,
 list, get, and their statuses: create, list), and GitHub's error shapes.
 Python 3 standard library only.
 
@@ -126,6 +127,7 @@ class State:
         self.t_content = load(self.fixtures, "repos-content-file.json")
         self.t_deployment = load(self.fixtures, "deployment-create-response-201.json")
         self.t_deployment_status = load(self.fixtures, "deployment-status-create-response-201.json")
+        self.t_compare = load(self.fixtures, "compare-commits.json")
         with open(args.workflow_file, "rb") as f:
             self.workflow_bytes = f.read()
         self.rec_404 = load(self.fixtures, "recorded/error-404-branch-not-protected.octokit-fixtures.json")["response"]
@@ -264,6 +266,53 @@ class State:
         })
         c["_links"] = {"git": c["git_url"], "self": c["url"], "html": c["html_url"]}
         return c
+
+    def find_sha(self, ref):
+        """Index of the --sha that `ref` names (full or an unambiguous prefix of 7+), else None."""
+        ref = ref.lower()
+        hits = [i for i, sha in enumerate(self.shas) if len(ref) >= 7 and sha.startswith(ref)]
+        return hits[0] if len(hits) == 1 else None
+
+    def commit_obj(self, i, api):
+        """The compare example's commit, as commit i of the stub history (its run's title)."""
+        tpl = self.t_compare["commits"][0]
+        sha = self.shas[i]
+        c = deep_replace(copy.deepcopy(tpl), self.url_pairs(api) + [(tpl["sha"], sha)])
+        when = iso(self.runs[i]["commit_time"]) if i < len(self.runs) else iso(self.base_time + i * self.step)
+        c["node_id"] = base64.b64encode(("06:Commit%s" % sha).encode()).decode()
+        c["commit"]["message"] = "Stub commit %d (%s)\n\nChanges of stub version %d." % (i + 1, sha[:7], i + 1)
+        c["commit"]["author"]["date"] = when
+        c["commit"]["committer"]["date"] = when
+        c["commit"]["tree"]["sha"] = hashlib.sha1(("tree" + sha).encode()).hexdigest()
+        c["commit"]["tree"]["url"] = c["commit"]["tree"]["url"].replace(sha, c["commit"]["tree"]["sha"])
+        if i > 0:
+            parent = self.shas[i - 1]
+            c["parents"] = [{"url": "%s/repos/%s/%s/commits/%s" % (api, self.owner, self.name, parent), "sha": parent}]
+        return c
+
+    def compare_obj(self, api, basehead):
+        """GET /repos/{o}/{r}/compare/{base}...{head} over the linear stub history."""
+        base, sep, head = basehead.partition("...")
+        bi, hi = self.find_sha(base), self.find_sha(head)
+        if not sep or bi is None or hi is None:
+            return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
+        c = deep_replace(copy.deepcopy(self.t_compare), self.url_pairs(api))
+        full = "%s/%s" % (self.owner, self.name)
+        c["url"] = "%s/repos/%s/compare/%s" % (api, full, basehead)
+        c["html_url"] = "https://github.com/%s/compare/%s" % (full, basehead)
+        c["permalink_url"] = "https://github.com/%s/compare/%s...%s" % (full, self.shas[bi], self.shas[hi])
+        c["diff_url"] = c["html_url"] + ".diff"
+        c["patch_url"] = c["html_url"] + ".patch"
+        c["base_commit"] = self.commit_obj(bi, api)
+        c["merge_base_commit"] = self.commit_obj(min(bi, hi), api)
+        ahead, behind = max(0, hi - bi), max(0, bi - hi)
+        c["status"] = "ahead" if ahead else "behind" if behind else "identical"
+        c["ahead_by"], c["behind_by"], c["total_commits"] = ahead, behind, ahead
+        # Oldest first, as GitHub lists them (the last one is the newest).
+        c["commits"] = [self.commit_obj(i, api) for i in range(bi + 1, hi + 1)]
+        if not ahead:
+            c["files"] = []
+        return 200, c, {}
 
     def jobs_obj(self, r, api):
         """One job `build` for a run, its steps' states following the run's: all done when the
@@ -563,6 +612,8 @@ class Handler(BaseHTTPRequestHandler):
             return not_found()
         if len(parts) == 3 and parts[0] == "repos" and self.command == "GET":
             return 200, st.repo_obj(api), {}
+        if len(parts) >= 5 and parts[0] == "repos" and parts[3] == "compare" and self.command == "GET":
+            return st.compare_obj(api, "/".join(parts[4:]))
         if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "contents" and self.command == "GET":
             wanted = "/".join(parts[4:])
             if wanted != ".github/workflows/%s" % st.workflow_file:

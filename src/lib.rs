@@ -1,8 +1,10 @@
 //! elt-console: watch and deploy a Dockerised GPU web app from one terminal screen.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod deploy;
+pub mod deploy_detach;
 pub mod domain;
 pub mod format;
 pub mod gh_deployments;
@@ -16,6 +18,7 @@ pub mod sources;
 pub mod status;
 pub mod store;
 pub mod subscribers;
+pub mod sys_detach;
 pub mod taghistory;
 pub mod ui;
 pub mod watch;
