@@ -32,6 +32,9 @@ pub struct Config {
     pub ui: UiConfig,
     /// Action name → keys; parsed into a `Keymap` when the config is loaded.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// Where deploy notifications go (`[[notify]]`); none by default.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifyTarget>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +136,23 @@ pub struct GithubConfig {
     pub token_file: String,
     pub runs_per_page: u32,
     pub request_timeout_ms: u64,
+    /// Record each deploy as a GitHub Deployment (needs a token with `deployments: write`).
+    #[serde(default = "default_true")]
+    pub deployments: bool,
+    /// The GitHub environment deployments are made to.
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    /// The app's public URL, shown by GitHub beside each deployment ("" for none).
+    #[serde(default)]
+    pub environment_url: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_environment() -> String {
+    "production".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -698,6 +718,23 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
         }
     }
     check_http_url(&c.github.api_url).map_err(|m| fail("github.api_url".into(), m))?;
+    if !crate::gh_deployments::is_environment_name(&c.github.environment) {
+        return Err(fail(
+            "github.environment".into(),
+            format!(
+                "{:?} is not a GitHub environment name (1 to 255 letters, digits, spaces, '-', '_', '.', '/')",
+                c.github.environment
+            ),
+        ));
+    }
+    if !c.github.environment_url.is_empty() {
+        check_http_url(&c.github.environment_url)
+            .map_err(|m| fail("github.environment_url".into(), m))?;
+    }
+    for (i, n) in c.notify.iter().enumerate() {
+        n.validate()
+            .map_err(|(key, m)| fail(format!("notify[{i}].{key}"), m))?;
+    }
     for (key, value) in [
         ("deploy.health_timeout_s", c.deploy.health_timeout_s),
         ("deploy.health_interval_ms", c.deploy.health_interval_ms),

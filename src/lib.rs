@@ -2,18 +2,24 @@
 
 pub mod cli;
 pub mod collect;
+pub mod compare;
 pub mod config;
 pub mod deploy;
+pub mod deploy_detach;
 pub mod domain;
 pub mod format;
+pub mod gh_deployments;
 pub mod ghcli;
 pub mod keymap;
 pub mod logging;
 pub mod logs_cmd;
+pub mod notify;
 pub mod pipeline;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod subscribers;
+pub mod sys_detach;
 pub mod taghistory;
 pub mod ui;
 pub mod watch;

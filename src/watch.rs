@@ -520,6 +520,7 @@ impl Watcher {
                 return Verdict::Backoff;
             }
         };
+        let (rx, subscribers) = crate::subscribers::attach(&self.config, rx).await;
         let printer = tokio::spawn(print_steps(rx, self.json));
         let outcome = engine
             .run(DeployRequest {
@@ -530,6 +531,9 @@ impl Watcher {
             })
             .await;
         let _ = printer.await;
+        for line in subscribers.finish().await.lines {
+            eprintln!("elt-console: watch: {line}");
+        }
 
         // `latest` may have moved between our HEAD and the engine's: remember what the engine
         // actually deployed (the store keeps the first service's side).
@@ -763,6 +767,10 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
                 Verdict::DeployFailed => EXIT_DEPLOY_FAILED,
                 Verdict::Backoff | Verdict::Error => EXIT_UNREACHABLE,
             };
+        }
+        // GitHub statuses a deploy could not deliver are retried on each tick.
+        for line in crate::gh_deployments::flush_pending(&watcher.config).await {
+            eprintln!("elt-console: watch: {line}");
         }
         let delay = if failures > 0 {
             backoff_delay(interval, cap, failures)

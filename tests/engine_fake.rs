@@ -133,7 +133,10 @@ impl Host for FakeHost {
                     .find(id)
                     .map(|i| i.repo_digests.clone())
                     .unwrap_or_default(),
-                revision: None,
+                // As the Docker source reads it: the image's revision label.
+                revision: w
+                    .find(id)
+                    .and_then(|i| i.labels.get("org.opencontainers.image.revision").cloned()),
                 image_created: None,
                 image_version: None,
                 pid: None,
@@ -861,4 +864,154 @@ async fn rollback_previous_goes_to_what_ran_healthy_before() {
     assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
     // v3 never ran healthy: previous is v1.
     assert_eq!(h.running(), Some(image_id("1")));
+}
+
+// ---------- subscribers: GitHub Deployments and notifications from the engine's events ----------
+
+use elt_console::gh_deployments::{DeploymentMapper, Intent};
+use elt_console::notify::{NoticeContext, NoticeMapper, NotifyOn};
+
+fn gh_intents(r: &Run) -> Vec<Intent> {
+    let mut m = DeploymentMapper::new();
+    r.events.iter().flat_map(|e| m.feed(e)).collect()
+}
+
+fn notices(r: &Run) -> Vec<(NotifyOn, Option<DeployStatus>)> {
+    let mut m = NoticeMapper::new(NoticeContext {
+        host: "h".into(),
+        project: "elt".into(),
+        environment: "production".into(),
+    });
+    r.events
+        .iter()
+        .filter_map(|e| m.feed(e))
+        .map(|n| (n.event, n.status))
+        .collect()
+}
+
+fn sha(v: &str) -> String {
+    format!("{v:c>40}")
+}
+
+/// The shape of the intents, descriptions left out (each is checked where it matters).
+fn shape(intents: &[Intent]) -> Vec<String> {
+    intents
+        .iter()
+        .map(|i| match i {
+            Intent::Create { key, sha, .. } => format!("create {key} {sha}"),
+            Intent::Status { key, state, .. } => format!("status {key} {state}"),
+            Intent::Replaced { key, .. } => format!("replaced-by {key}"),
+            Intent::Unrecordable { .. } => "unrecordable".into(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_good_deploy_is_one_github_deployment_of_its_commit_in_progress_then_success() {
+    let h = Harness::new();
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let id = r.outcome.deployment_id.unwrap();
+    let intents = gh_intents(&r);
+    assert_eq!(
+        shape(&intents),
+        vec![
+            format!("create {id} {}", sha("2")),
+            format!("status {id} in_progress"),
+            format!("status {id} success"),
+            format!("replaced-by {id}"),
+        ]
+    );
+    assert_eq!(
+        notices(&r),
+        vec![
+            (NotifyOn::Started, None),
+            (NotifyOn::Finished, Some(DeployStatus::Succeeded))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_automatic_rollback_fails_the_deployment_and_deploys_the_older_commit() {
+    let h = Harness::new();
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    let id = r.outcome.deployment_id.unwrap();
+    let intents = gh_intents(&r);
+    assert_eq!(
+        shape(&intents),
+        vec![
+            format!("create {id} {}", sha("3")),
+            format!("status {id} in_progress"),
+            format!("status {id} failure"),
+            format!("create {id}-rollback {}", sha("1")),
+            format!("status {id}-rollback in_progress"),
+            format!("status {id}-rollback success"),
+            format!("replaced-by {id}-rollback"),
+        ]
+    );
+    // The failure names the step that failed.
+    match &intents[2] {
+        Intent::Status { description, .. } => {
+            assert!(description.starts_with("health failed: "), "{description}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        notices(&r),
+        vec![
+            (NotifyOn::Started, None),
+            (NotifyOn::AutoRollback, None),
+            (NotifyOn::Finished, Some(DeployStatus::RolledBack))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_that_changes_nothing_leaves_github_alone() {
+    let h = Harness::new();
+    let skipped = h.deploy("1").await;
+    assert_eq!(skipped.status(), DeployStatus::Skipped);
+    assert_eq!(gh_intents(&skipped), vec![]);
+    h.fail("pull");
+    let failed = h.deploy("4").await;
+    assert_eq!(failed.status(), DeployStatus::Failed);
+    assert_eq!(gh_intents(&failed), vec![]);
+    // Operators still hear that it was tried and how it ended.
+    assert_eq!(
+        notices(&failed),
+        vec![
+            (NotifyOn::Started, None),
+            (NotifyOn::Finished, Some(DeployStatus::Failed))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_migration_is_a_failure_naming_the_migrate_step() {
+    let h = Harness::new();
+    h.fail("migrate");
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Failed, "{}", r.outcome.message);
+    let id = r.outcome.deployment_id.unwrap();
+    let intents = gh_intents(&r);
+    assert_eq!(
+        shape(&intents),
+        vec![
+            format!("create {id} {}", sha("2")),
+            format!("status {id} in_progress"),
+            format!("status {id} failure"),
+        ]
+    );
+    match &intents[2] {
+        Intent::Status { description, .. } => {
+            assert!(description.starts_with("migrate failed: "), "{description}")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -12,6 +12,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+/// How many of the environment's GitHub Deployments are read (and shown under the runs).
+pub const DEPLOYMENTS_SHOWN: u32 = 4;
+
 /// Runs of the workflow, at an interval that keeps an unauthenticated console under GitHub's
 /// 60 requests/hour and never while GitHub says the budget is spent; plus, on request, the
 /// jobs of one run (while it is in progress), the dispatch form's data, and dispatches. All
@@ -31,6 +34,15 @@ pub(super) async fn github_task(
         }
     };
     let authenticated = gh.token_source != TokenSource::None;
+    // GitHub Deployment statuses an earlier deploy could not deliver go out on this start.
+    if authenticated && config.github.deployments {
+        let config = config.clone();
+        tokio::spawn(async move {
+            for line in crate::gh_deployments::flush_pending(&config).await {
+                tracing::warn!("{line}");
+            }
+        });
+    }
     let poller = RunsPoller {
         base: Duration::from_secs(if authenticated {
             config.ui.github_interval_authenticated_s
@@ -50,6 +62,7 @@ pub(super) async fn github_task(
     ));
     let token = gh.token_source.to_string();
     let mut next = tokio::time::Instant::now();
+    let mut deployments_due: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -69,6 +82,24 @@ pub(super) async fn github_task(
                 });
                 if tx.send(msg).await.is_err() || tx.send(budget).await.is_err() {
                     break;
+                }
+                // The environment's deployments beside the runs: with a token only (GitHub
+                // Deployments need one), at most once a minute, conditional GETs.
+                if authenticated
+                    && config.github.deployments
+                    && deployments_due.is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+                {
+                    deployments_due = Some(std::time::Instant::now());
+                    let (gh, tx, env) = (gh.clone(), tx.clone(), config.github.environment.clone());
+                    tokio::spawn(async move {
+                        let result = gh
+                            .recent_deployments(&env, DEPLOYMENTS_SHOWN)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = tx
+                            .send(Update::Github(GithubMsg::Deployments { environment: env, result }))
+                            .await;
+                    });
                 }
             }
             _ = refresh.notified() => next = tokio::time::Instant::now(),

@@ -51,6 +51,11 @@ pub enum GithubMsg {
         blocked_until: Option<DateTime<Utc>>,
     },
     FormLoaded(Result<FormData, String>),
+    /// The environment's recent GitHub Deployments, newest first.
+    Deployments {
+        environment: String,
+        result: Result<Vec<crate::sources::github::DeploymentView>, String>,
+    },
     Dispatched(Result<RunView, String>),
     /// GitHub accepted the dispatch and named its run, but the run could not be read: the
     /// form closes (sending again would start a second run) and says where the run is.

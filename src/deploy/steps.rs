@@ -233,12 +233,15 @@ impl<S: Seams> Engine<S> {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        super::child::own_process_group(&mut cmd);
         let result: Result<String, BackupError> = match cmd.spawn() {
             Err(source) => Err(BackupError::Spawn {
                 command: command.clone(),
                 source,
             }),
-            Ok(child) => tokio::select! {
+            Ok(child) => {
+                let mut group = super::child::GroupKill::new(&child);
+                tokio::select! {
                 _ = self.interrupt.cancelled() => {
                     return Err(Failure { step: "backup", message: "cancelled by the operator during the backup".into(), cancelled: true });
                 }
@@ -246,6 +249,7 @@ impl<S: Seams> Engine<S> {
                     Err(_) => Err(BackupError::Timeout { command: command.clone(), secs: limit.as_secs() }),
                     Ok(Err(source)) => Err(BackupError::Wait { command: command.clone(), source }),
                     Ok(Ok(out)) => {
+                        group.exited(&out.status);
                         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
                         text.push_str(&String::from_utf8_lossy(&out.stderr));
                         if out.status.success() {
@@ -255,7 +259,8 @@ impl<S: Seams> Engine<S> {
                         }
                     }
                 },
-            },
+                }
+            }
         };
         match result {
             Ok(text) => {

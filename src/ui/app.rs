@@ -23,6 +23,7 @@ use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool) {
     app.now = now;
     let mut fx = Vec::new();
+    let tick = matches!(msg, Msg::Tick);
     let sources_changed = matches!(
         msg,
         Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_) | Msg::Deploys(_)
@@ -164,9 +165,26 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Github(m) => github_ui::update(app, m, now, &mut fx),
+        Msg::Commits { ask, rows } => match &mut app.overlay {
+            Overlay::Confirm(c) if c.compare.as_ref() == Some(&ask) => {
+                c.answer_commits(rows);
+                true
+            }
+            _ => false,
+        },
     };
     if sources_changed {
         correlate(app);
+    }
+    // A confirm dialog is open: ask which commits change hands (once, off the loop), at the
+    // next tick so that opening it keeps its own effects.
+    if tick
+        && let Overlay::Confirm(c) = &mut app.overlay
+        && !c.compare_asked
+        && let Some(ask) = &c.compare
+    {
+        c.compare_asked = true;
+        fx.push(Effect::CompareCommits(ask.clone()));
     }
     (fx, dirty)
 }

@@ -6,6 +6,7 @@ use crate::deploy::previous::{Previous, previous_version};
 use crate::deploy::short;
 use crate::domain::{ContainerState, ContainerView, DeployIntent, DeploySnapshot, TagView};
 use crate::format::age;
+use crate::store::{DeployKind, ImageSide};
 use crate::ui::dialogs::confirm::{ConfirmDeploy, Starting};
 use crate::ui::model::{App, Effect, Overlay, Panel};
 use chrono::{DateTime, Utc};
@@ -49,6 +50,38 @@ pub(crate) fn steps_line(app: &App, rollback: bool) -> String {
     )
 }
 
+/// The running side and the `commits` row that waits for GitHub's answer.
+fn compare_ask(
+    kind: DeployKind,
+    service: &str,
+    running: Option<&ContainerView>,
+    target: ImageSide,
+    older: Option<bool>,
+) -> (Option<Box<crate::compare::Ask>>, (String, String)) {
+    let Some(c) = running else {
+        return (
+            None,
+            ("commits".into(), "nothing runs to compare with".into()),
+        );
+    };
+    let ask = crate::compare::Ask {
+        kind,
+        service: service.to_string(),
+        running: ImageSide {
+            image: Some(c.image.clone()),
+            sha: c.revision.clone(),
+            created: c.image_created.clone(),
+            ..ImageSide::default()
+        },
+        target,
+        older,
+    };
+    (
+        Some(Box::new(ask)),
+        ("commits".into(), "asking GitHub…".into()),
+    )
+}
+
 /// The dialog for deploying the selected tag.
 pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
     let now = app.now;
@@ -75,6 +108,23 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
             when(t.created, now)
         ),
     ));
+    let older = match (from_created, t.created) {
+        (Some(f), Some(to)) => Some(to < f),
+        _ => None,
+    };
+    let (compare, commits_row) = compare_ask(
+        DeployKind::Deploy,
+        service,
+        from,
+        ImageSide {
+            tag: Some(t.tag.to_string()),
+            sha: t.revision.as_ref().map(|r| r.as_str().to_string()),
+            created: t.created.map(|c| c.to_rfc3339()),
+            ..ImageSide::default()
+        },
+        older,
+    );
+    rows.push(commits_row);
     rows.push((
         "CI".into(),
         t.ci.clone()
@@ -103,6 +153,8 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         rows,
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         confirm_selected: false,
+        compare,
+        compare_asked: false,
     }
 }
 
@@ -125,6 +177,9 @@ pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDepl
     let mut c = confirm_tag(app, service, t);
     let from_created = running_app(app).and_then(|r| parse_time(r.image_created.as_deref()));
     c.request = DeployIntent::RollbackTo(t.tag.clone());
+    if let Some(ask) = &mut c.compare {
+        ask.kind = DeployKind::Rollback;
+    }
     c.title = format!("Roll back {service} to {}?", t.tag);
     for (k, v) in &mut c.rows {
         if k == "steps" {
@@ -194,6 +249,17 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
             when(parse_time(target.created.as_deref()), now)
         ),
     ));
+    let (compare, commits_row) = compare_ask(
+        DeployKind::Rollback,
+        running
+            .map(|c| c.service.as_str())
+            .or(app.services.first().map(String::as_str))
+            .unwrap_or_default(),
+        running,
+        target.clone(),
+        None,
+    );
+    rows.push(commits_row);
     // Either the version a deployment replaced, or the one it deployed.
     let replaced = std::ptr::eq(target, &prev.from);
     rows.push((
@@ -224,6 +290,8 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         rows,
         warning: None,
         confirm_selected: false,
+        compare,
+        compare_asked: false,
     })
 }
 

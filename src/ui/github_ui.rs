@@ -243,5 +243,17 @@ pub fn update(app: &mut App, msg: GithubMsg, now: DateTime<Utc>, fx: &mut Vec<Ef
             }
             true
         }
+        GithubMsg::Deployments {
+            environment,
+            result,
+        } => {
+            super::panels::gh_deployments::update(
+                &mut app.gh_deployments,
+                &environment,
+                result,
+                now,
+            );
+            true
+        }
     }
 }

@@ -154,6 +154,15 @@ impl Outside for Live {
                 handles.deploys_poke.notify_one();
                 let _ = tx.try_send(Msg::DeployStarted(started));
             }
+            Effect::CompareCommits(ask) => {
+                let github = self.config.github.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let answer = crate::compare::for_ask(&github, &ask).await;
+                    let rows = crate::compare::dialog_rows(&answer, chrono::Utc::now(), 8);
+                    let _ = tx.send(Msg::Commits { ask, rows }).await;
+                });
+            }
             Effect::Audit {
                 action,
                 target,

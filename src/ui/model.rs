@@ -117,6 +117,16 @@ pub struct RunsData {
     pub token: String,
 }
 
+/// The environment's recent GitHub Deployments (panels::gh_deployments draws and folds them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentsList {
+    pub environment: String,
+    /// The last good list (kept through an error).
+    pub items: Vec<crate::sources::github::DeploymentView>,
+    pub loaded_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
 pub struct App {
     pub keymap: Keymap,
     pub host: String,
@@ -136,6 +146,8 @@ pub struct App {
     pub runs: Fresh<RunsData>,
     pub rate: RateLimit,
     pub github: GithubUi,
+    /// The environment's recent GitHub Deployments (None until first read, or when off).
+    pub gh_deployments: Option<DeploymentsList>,
     pub tags: Fresh<Vec<RepoTags>>,
     pub deploys: Fresh<DeploySnapshot>,
     /// A deploy confirmed here whose process has not recorded its deployment yet.
@@ -181,6 +193,7 @@ impl App {
             runs: Fresh::default(),
             rate: RateLimit::default(),
             github: Default::default(),
+            gh_deployments: None,
             tags: Fresh::default(),
             deploys: Fresh::default(),
             deploy_starting: None,

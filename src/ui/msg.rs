@@ -45,6 +45,11 @@ pub enum Msg {
     /// The detached deploy process was started (its log file) or could not be.
     DeployStarted(Result<String, String>),
     Github(GithubMsg),
+    /// GitHub's answer for a confirm dialog: the rows that replace its `commits` row.
+    Commits {
+        ask: Box<crate::compare::Ask>,
+        rows: Vec<(String, String)>,
+    },
 }
 
 impl From<Update> for Msg {
@@ -101,6 +106,7 @@ impl Msg {
             Msg::LogEnded { .. } => "log_ended",
             Msg::LogResumed { .. } => "log_resumed",
             Msg::Saved(_) => "saved",
+            Msg::Commits { .. } => "commits",
             Msg::Deploys(_) => "deploys",
             Msg::DeployStarted(_) => "deploy_started",
             Msg::Github(_) => "github",
@@ -134,4 +140,6 @@ pub enum Effect {
         detail: String,
     },
     Github(GithubEffect),
+    /// Ask GitHub which commits the confirm dialog's move brings or undoes.
+    CompareCommits(Box<crate::compare::Ask>),
 }

@@ -63,6 +63,10 @@ pub struct ConfirmDeploy {
     pub warning: Option<String>,
     /// False (Cancel) until the operator moves to the Deploy button.
     pub confirm_selected: bool,
+    /// "What am I deploying?": the commits GitHub is asked for (compare.rs); their rows replace
+    /// the `commits` row when the answer comes.
+    pub compare: Option<Box<crate::compare::Ask>>,
+    pub compare_asked: bool,
 }
 
 impl ConfirmDeploy {
@@ -72,6 +76,18 @@ impl ConfirmDeploy {
 
     pub fn kind(&self) -> DeployKind {
         self.request.kind()
+    }
+
+    /// The `commits` row (and the commit rows under it) become GitHub's answer.
+    pub fn answer_commits(&mut self, rows: Vec<(String, String)>) {
+        let Some(at) = self.rows.iter().position(|(k, _)| k == "commits") else {
+            return;
+        };
+        let end = self.rows[at + 1..]
+            .iter()
+            .position(|(k, _)| !k.is_empty())
+            .map_or(self.rows.len(), |n| at + 1 + n);
+        self.rows.splice(at..end, rows);
     }
 }
 

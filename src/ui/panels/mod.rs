@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod deploys;
+pub mod gh_deployments;
 pub mod gpu;
 pub mod health;
 pub mod logs;

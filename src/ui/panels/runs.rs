@@ -12,6 +12,8 @@ use ratatui::style::Style;
 use ratatui::widgets::{Cell, Row, Table};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    // The environment's GitHub Deployments take the lower part when there is room.
+    let area = super::gh_deployments::draw_beside_runs(frame, app, area);
     let theme = Theme { color: app.color };
     let block = panel_block(app, Panel::Runs, Some(&app.runs), vec![], area.width);
     let runs = app
