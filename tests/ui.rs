@@ -2053,3 +2053,61 @@ fn the_confirm_dialog_asks_github_once_and_shows_the_commits_that_change_hands()
     assert_eq!(r[at + 2].0, "CI", "{r:?}");
     assert!(!r.iter().any(|(_, v)| v == "asking GitHub…"));
 }
+
+/// GitHub's answer about the environment's Deployments (the collector's message) is folded
+/// into the dashboard and drawn in the runs panel's lower part; an error keeps the list.
+#[test]
+fn github_deployments_arrive_as_a_message_and_show_under_the_runs() {
+    use elt_console::sources::github::DeploymentView;
+    use elt_console::ui::github_ui::GithubMsg;
+    use elt_console::ui::panels;
+    let mut a = loaded_app(false);
+    let d = DeploymentView {
+        id: 1,
+        sha: SHA3.into(),
+        environment: "production".into(),
+        description: Some("deploy main-08f0ab8".into()),
+        creator: Some("ci-bot".into()),
+        created_at: t0(),
+        state: Some("success".into()),
+        state_at: Some(t0()),
+    };
+    let runs_alone = |a: &App| {
+        let mut t = Terminal::new(TestBackend::new(100, 14)).unwrap();
+        t.draw(|f| {
+            let area = f.area();
+            panels::runs::draw(f, a, area)
+        })
+        .unwrap();
+        t.backend().to_string()
+    };
+    assert!(!runs_alone(&a).contains("GitHub deployments"));
+    let (_, dirty) = update(
+        &mut a,
+        Msg::Github(GithubMsg::Deployments {
+            environment: "production".into(),
+            result: Ok(vec![d.clone()]),
+        }),
+        t0(),
+    );
+    assert!(dirty);
+    let screen = runs_alone(&a);
+    assert!(
+        screen.contains("GitHub deployments: production"),
+        "{screen}"
+    );
+    assert!(screen.contains("✔ success"), "{screen}");
+    assert!(screen.contains("ci-bot"), "{screen}");
+    assert!(screen.contains("#5"), "the runs stay above: {screen}");
+    update(
+        &mut a,
+        Msg::Github(GithubMsg::Deployments {
+            environment: "production".into(),
+            result: Err("GitHub server error".into()),
+        }),
+        t0(),
+    );
+    let list = a.gh_deployments.as_ref().unwrap();
+    assert_eq!(list.items, vec![d]);
+    assert!(runs_alone(&a).contains("GitHub server error"));
+}
