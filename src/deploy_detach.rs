@@ -73,6 +73,32 @@ fn child_command(exe: &Path, args: &DetachArgs) -> Result<std::process::Command,
     Ok(cmd)
 }
 
+/// Start `cmd` (this binary's deploy or rollback) in a session of its own (setsid), stdin
+/// closed, its output in a new file under the state dir's deploy-logs, so that it outlives the
+/// shell, the SSH connection or the dashboard that started it. The child and its log's path.
+pub fn start_in_own_session(
+    config: &Config,
+    mut cmd: std::process::Command,
+    action: &str,
+) -> Result<(std::process::Child, PathBuf), String> {
+    let dir = state_dir(config).join("deploy-logs");
+    let log_path = dir.join(format!(
+        "{}-{action}-{}.log",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    ));
+    let (log_out, log_err) = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::File::create(&log_path))
+        .and_then(|f| Ok((f.try_clone()?, f)))
+        .map_err(|e| format!("cannot write its log {}: {e}", log_path.display()))?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(log_out)
+        .stderr(log_err);
+    crate::sys_detach::new_session(&mut cmd);
+    let child = cmd.spawn().map_err(|e| format!("cannot start it: {e}"))?;
+    Ok((child, log_path))
+}
+
 pub async fn detach_command(config: &Config, args: DetachArgs) -> i32 {
     let action = args.kind.as_str();
     if !args.yes {
@@ -90,40 +116,17 @@ pub async fn detach_command(config: &Config, args: DetachArgs) -> i32 {
             return EXIT_UNREACHABLE;
         }
     };
-    let mut cmd = match child_command(&exe, &args) {
+    let cmd = match child_command(&exe, &args) {
         Ok(c) => c,
         Err(e) => {
             err(&format!("elt-console: {action}: {e}"));
             return EXIT_USAGE;
         }
     };
-    let dir = state_dir(config).join("deploy-logs");
-    let log_path = dir.join(format!(
-        "{}-{action}-{}.log",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
-        std::process::id()
-    ));
-    let files = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::File::create(&log_path))
-        .and_then(|f| Ok((f.try_clone()?, f)));
-    let (log_out, log_err) = match files {
-        Ok(f) => f,
+    let (mut child, log_path) = match start_in_own_session(config, cmd, action) {
+        Ok(started) => started,
         Err(e) => {
-            err(&format!(
-                "elt-console: {action}: cannot write its log {}: {e}",
-                log_path.display()
-            ));
-            return EXIT_UNREACHABLE;
-        }
-    };
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(log_out)
-        .stderr(log_err);
-    crate::sys_detach::new_session(&mut cmd);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            err(&format!("elt-console: {action}: cannot start it: {e}"));
+            err(&format!("elt-console: {action}: {e}"));
             return EXIT_UNREACHABLE;
         }
     };
@@ -424,6 +427,37 @@ pub async fn wait_command(config: &Config, id: i64, json: bool) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `deploy --detach` and the dashboard both start: output into a new log under the
+    /// state dir's deploy-logs, stdin closed, and the child leading a session of its own.
+    #[test]
+    fn the_started_child_writes_its_log_and_leads_its_own_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::defaults();
+        config.deployment.state_dir = dir.path().to_path_buf();
+        let mut cmd = std::process::Command::new("sh");
+        // Its session id, its pid, and what stdin gives (nothing: /dev/null).
+        cmd.args([
+            "-c",
+            "ps -o sid= -p $$; echo $$; cat; echo out; echo err >&2",
+        ]);
+        let (mut child, log) = start_in_own_session(&config, cmd, "deploy").unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(log.parent().unwrap(), dir.path().join("deploy-logs"));
+        let name = log.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.contains("-deploy-") && name.ends_with(".log"),
+            "{name}"
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(
+            lines[0], lines[1],
+            "the child is its own session's leader: {text}"
+        );
+        assert_eq!(&lines[2..], ["out", "err"]);
+    }
 
     #[test]
     fn the_child_gets_the_same_config_and_flags_and_never_an_odd_tag() {

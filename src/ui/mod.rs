@@ -366,46 +366,24 @@ impl LoopStats {
     }
 }
 
-/// Start `elt-console deploy|rollback ... --yes --json` in its own session (setsid), its
-/// output in a file under the state dir, so that the deploy outlives this dashboard and the
-/// SSH connection it runs in. The dashboard follows it through the store.
+/// Start `elt-console deploy|rollback ... --yes --json` in its own session with its output in
+/// a file under the state dir (deploy_detach's start, as `deploy --detach` does), so that the
+/// deploy outlives this dashboard and the SSH connection it runs in. The dashboard follows it
+/// through the store.
 fn start_detached_deploy(
     config: &crate::config::Config,
     explicit_config: Option<&std::path::Path>,
     request: &crate::domain::DeployIntent,
 ) -> Result<String, String> {
-    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
-    let dir = crate::deploy::state_dir(config).join("deploy-logs");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let log_path = dir.join(format!(
-        "{}-{}.log",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        request.kind().as_str()
-    ));
-    let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let log_err = log.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = std::process::Command::new(exe);
     if let Some(path) = explicit_config {
-        cmd.arg("--config").arg(path);
+        cmd.arg("--config").arg(crate::deploy::absolute(path));
     }
     // The tag is a validated `Tag` from the selection: nothing odd reaches the child's argv.
-    cmd.args(request.args())
-        .args(["--yes", "--json"])
-        .stdin(std::process::Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
-    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start the deploy: {e}"))?;
+    cmd.args(request.args()).args(["--yes", "--json"]);
+    let (mut child, log_path) =
+        crate::deploy_detach::start_in_own_session(config, cmd, request.kind().as_str())?;
     // Reap it when it ends, so no zombie is left while the dashboard runs.
     std::thread::spawn(move || {
         let _ = child.wait();
