@@ -168,6 +168,10 @@ pub struct DeployOpts {
     /// JSON lines, one per event, instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Move only this service (repeat for several); the others keep running untouched.
+    /// Default: every service of deployment.services.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -408,10 +412,14 @@ async fn deploy_or_rollback(
     opts: DeployOpts,
     force: bool,
 ) -> i32 {
-    let loaded = match load_config(cli.config.as_deref()) {
+    let mut loaded = match load_config(cli.config.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(e) = crate::deploy::select_services(&mut loaded.config, &opts.services) {
+        eprintln!("elt-console: {}: {e}", kind.as_str());
+        return deploy_command::EXIT_USAGE;
+    }
     deploy_command::deploy_command(
         loaded.config,
         deploy_command::DeployArgs {

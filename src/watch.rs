@@ -160,6 +160,15 @@ fn out(line: &str) {
     let _ = o.flush();
 }
 
+/// The items of `list` whose index `keep` accepts.
+fn only<T>(list: Vec<T>, keep: impl Fn(usize) -> bool) -> Vec<T> {
+    list.into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, x)| x)
+        .collect()
+}
+
 /// The set key: `service@digest` for each service, in config order.
 fn target_of(states: &[ServiceState]) -> String {
     states
@@ -355,19 +364,35 @@ impl Watcher {
         let mut states = Vec::new();
         let mut all_run = true;
         let mut none_running = true;
+        let mut moved = Vec::new();
         for (svc, (name, _, digest)) in self.config.deployment.services.iter().zip(&latest) {
             let docker_name = svc.image.docker_name();
             let running = running_of(&containers, name);
             none_running &= running.is_empty();
-            all_run &= runs_digest(&running, &docker_name, digest.as_str());
+            let runs = runs_digest(&running, &docker_name, digest.as_str());
+            all_run &= runs;
+            moved.push(!runs);
             states.push(ServiceState {
                 service: name.clone(),
                 latest: Some(digest.to_string()),
                 running: running.iter().find_map(|c| digest_in(c, &docker_name)),
             });
         }
+        // Each service follows its own rule: only those whose followed image differs from
+        // what runs are deployed (and remembered, as `service@digest` for each); the others
+        // keep running untouched.
+        let (services, latest, states) = if all_run {
+            (self.config.deployment.services.clone(), latest, states)
+        } else {
+            let keep = |i: usize| moved.get(i).copied().unwrap_or(true);
+            (
+                only(self.config.deployment.services.clone(), keep),
+                only(latest, keep),
+                only(states, keep),
+            )
+        };
         let target = target_of(&states);
-        let deploy_target = match deploy_target(&self.config.deployment.services, &latest) {
+        let deploy_target = match deploy_target(&services, &latest) {
             Ok(t) => t,
             Err(e) => {
                 let mut d = self.decision("error", Some(target), e);
@@ -496,18 +521,28 @@ impl Watcher {
         );
         d.services = states.clone();
         self.decide(d);
-        self.deploy(states, target, deploy_target, &next).await
+        let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+        self.deploy(states, &names, target, deploy_target, &next)
+            .await
     }
 
     async fn deploy(
         &self,
         mut states: Vec<ServiceState>,
+        services: &[String],
         target: String,
         deploy_target: Target,
         next: &impl Fn(Verdict) -> Duration,
     ) -> Verdict {
         let (tx, rx) = mpsc::unbounded_channel();
-        let engine = match Engine::connect(self.config.clone(), tx, self.stop.clone()).await {
+        let mut config = self.config.clone();
+        if let Err(e) = crate::deploy::select_services(&mut config, services) {
+            let mut d = self.decision("error", Some(target), e);
+            d.next_check_s = Some(next(Verdict::Error).as_secs());
+            self.decide(d);
+            return Verdict::Error;
+        }
+        let engine = match Engine::connect(config, tx, self.stop.clone()).await {
             Ok(e) => e,
             Err(e) => {
                 let mut d = self.decision(
