@@ -294,7 +294,7 @@ impl<S: Seams> Engine<S> {
                     .map(|p| p.service.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                plans[0].to_ref,
+                super::machine::images_of(&plans, |p| Some(p.to_ref.as_str())),
                 self.runtime.describe(),
                 self.settings.env_file.display()
             ));
