@@ -195,6 +195,14 @@ pub enum Effect {
         tag: Option<String>,
         previous: bool,
     },
+    /// The same, moving only `service` (`deploy --service`): the tags panel's selected
+    /// service in a deployment of several.
+    StartServiceDeploy {
+        kind: crate::store::DeployKind,
+        tag: Option<String>,
+        previous: bool,
+        service: String,
+    },
     /// Record a refused or declined action in the store's audit.
     Audit {
         action: String,
@@ -225,6 +233,9 @@ pub struct App {
     pub rate: RateLimit,
     pub github: super::github_ui::GithubUi,
     pub tags: Fresh<Vec<RepoTags>>,
+    /// With several services' tags: whose the tags panel shows, and what `d`/`R` move
+    /// (an index into the tags data, wrapped).
+    pub tags_service: usize,
     pub deploys: Fresh<DeploySnapshot>,
     /// A deploy confirmed here whose process has not recorded its deployment yet.
     pub deploy_starting: Option<super::deploys::Starting>,
@@ -270,6 +281,7 @@ impl App {
             rate: RateLimit::default(),
             github: Default::default(),
             tags: Fresh::default(),
+            tags_service: 0,
             deploys: Fresh::default(),
             deploy_starting: None,
             logs: LogView::new(s.log_ring),
@@ -300,14 +312,26 @@ impl App {
         }
     }
 
-    /// Tags of every repository, flattened in display order.
+    /// Tags of every repository, flattened in display order; with several services, only
+    /// the selected service's (`tag_service`).
     pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
+        let only = self.tag_service();
         self.tags
             .data
             .iter()
             .flatten()
+            .filter(|r| only.is_none_or(|s| s == r.service))
             .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
             .collect()
+    }
+
+    /// The service the tags panel shows and `d`/`R` move, when there are several (a
+    /// deployment of several images); None with one, where they move the whole deployment.
+    pub fn tag_service(&self) -> Option<&str> {
+        let repos = self.tags.data.as_ref().filter(|r| r.len() > 1)?;
+        repos
+            .get(self.tags_service % repos.len())
+            .map(|r| r.service.as_str())
     }
 
     /// The container whose logs should be followed by default: the first deployed service's.
@@ -774,6 +798,7 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         }
         Action::Dispatch => super::github_ui::open_dispatch(app, fx),
         Action::CopyUrl => super::github_ui::copy_url(app, fx),
+        Action::NextService => next_tag_service(app),
         Action::Pause => app.logs.toggle_pause(),
         Action::Wrap => app.logs.wrap = !app.logs.wrap,
         Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
@@ -1069,10 +1094,18 @@ fn confirm_key(c: &mut ConfirmDeploy, key: KeyEvent) -> ConfirmResult {
 
 fn finish_confirm(app: &mut App, confirmed: bool, c: ConfirmDeploy, fx: &mut Vec<Effect>) {
     if confirmed {
-        fx.push(Effect::StartDeploy {
-            kind: c.kind,
-            tag: c.tag.clone(),
-            previous: c.previous,
+        fx.push(match &c.service {
+            Some(service) => Effect::StartServiceDeploy {
+                kind: c.kind,
+                tag: c.tag.clone(),
+                previous: c.previous,
+                service: service.clone(),
+            },
+            None => Effect::StartDeploy {
+                kind: c.kind,
+                tag: c.tag.clone(),
+                previous: c.previous,
+            },
         });
         app.deploy_starting = Some(super::deploys::Starting::new(
             &c,
@@ -1128,6 +1161,22 @@ fn deploy_in_progress(app: &mut App) -> bool {
     );
     app.say(text);
     true
+}
+
+/// `S`: the tags panel shows the next service's tags; `d`/`R` then move that service only.
+fn next_tag_service(app: &mut App) {
+    let count = app.tags.data.as_ref().map_or(0, Vec::len);
+    if count < 2 {
+        app.say("one service's tags: nothing to switch to");
+        return;
+    }
+    app.tags_service = (app.tags_service % count + 1) % count;
+    app.selected.insert(Panel::Tags, 0);
+    app.focus = Panel::Tags;
+    let service = app.tag_service().unwrap_or("?").to_string();
+    app.say(format!(
+        "tags of {service}: d and R move {service} only, the other services keep running"
+    ));
 }
 
 fn start_deploy_dialog(app: &mut App, fx: &mut Vec<Effect>) {

@@ -150,6 +150,8 @@ pub struct ConfirmDeploy {
     pub warning: Option<String>,
     /// False (Cancel) until the operator moves to the Deploy button.
     pub confirm_selected: bool,
+    /// Only this service moves (`--service`); None: every service of the deployment.
+    pub service: Option<String>,
 }
 
 impl ConfirmDeploy {
@@ -162,10 +164,15 @@ impl ConfirmDeploy {
 
 fn running_app(app: &App) -> Option<&ContainerView> {
     let list = app.containers.data.as_ref()?;
-    app.services.iter().find_map(|s| {
-        list.iter()
-            .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
-    })
+    // With several services, the one selected in the tags panel (what `d`/`R` move).
+    let only = app.tag_service();
+    app.services
+        .iter()
+        .filter(|s| only.is_none_or(|o| o == s.as_str()))
+        .find_map(|s| {
+            list.iter()
+                .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
+        })
 }
 
 fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
@@ -190,7 +197,8 @@ fn steps_line(app: &App, rollback: bool) -> String {
     format!(
         "pull · backup{} · recreate {} · wait healthy{}",
         if rollback { "" } else { " · migrate" },
-        app.services.join(", "),
+        app.tag_service()
+            .map_or_else(|| app.services.join(", "), str::to_string),
         if rollback {
             " (a rollback is not rolled back in turn)"
         } else {
@@ -255,6 +263,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         rows,
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         confirm_selected: false,
+        service: app.tag_service().map(str::to_string),
     }
 }
 
@@ -263,6 +272,7 @@ pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previ
     let running = running_app(app);
     let service = running
         .map(|c| c.service.as_str())
+        .or(app.tag_service())
         .or(app.services.first().map(String::as_str))?;
     previous_version(
         &snapshot.recent,
@@ -426,10 +436,14 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         kind: DeployKind::Rollback,
         tag: None,
         previous: true,
-        title: "Roll back to the previous version?".into(),
+        title: match app.tag_service() {
+            Some(s) => format!("Roll back {s} to the previous version?"),
+            None => "Roll back to the previous version?".into(),
+        },
         rows,
         warning: None,
         confirm_selected: false,
+        service: app.tag_service().map(str::to_string),
     })
 }
 

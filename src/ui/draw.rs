@@ -761,7 +761,12 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         .data
         .as_ref()
         .map(|repos| {
-            let total: usize = repos.iter().map(|r| r.total).sum();
+            // With a service selected, its own repository's count.
+            let total: usize = repos
+                .iter()
+                .filter(|r| app.tag_service().is_none_or(|s| s == r.service))
+                .map(|r| r.total)
+                .sum();
             // One repository's failure (first: it matters most) or a partial listing is said
             // here, beside the others' tags.
             let errors = repos.iter().filter_map(|r| {
@@ -771,7 +776,19 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             let notes = repos
                 .iter()
                 .filter_map(|r| Some(Span::styled(format!("{} ", r.note.as_ref()?), theme.warn())));
-            errors
+            // Several services: whose tags these are, and the key that switches.
+            let switcher = app.tag_service().map(|s| {
+                Span::styled(
+                    format!(
+                        "{s} ({} next service) ",
+                        app.keymap.label(Action::NextService)
+                    ),
+                    theme.accent(),
+                )
+            });
+            switcher
+                .into_iter()
+                .chain(errors)
                 .chain([Span::styled(format!("{total} in registry "), theme.dim())])
                 .chain(notes)
                 .collect()
@@ -1144,6 +1161,9 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     if !app.read_only {
         if app.focus == Panel::Tags {
             wanted.push(Action::Deploy);
+            if app.tag_service().is_some() {
+                wanted.push(Action::NextService);
+            }
         }
         wanted.push(Action::Rollback);
     }

@@ -165,6 +165,24 @@ async fn event_loop(
                             kind,
                             tag.as_deref(),
                             previous,
+                            None,
+                        );
+                        handles.deploys_poke.notify_one();
+                        let _ = tx.try_send(Msg::DeployStarted(started));
+                    }
+                    Effect::StartServiceDeploy {
+                        kind,
+                        tag,
+                        previous,
+                        service,
+                    } => {
+                        let started = start_detached_deploy(
+                            &config,
+                            explicit_config.as_deref(),
+                            kind,
+                            tag.as_deref(),
+                            previous,
+                            Some(&service),
                         );
                         handles.deploys_poke.notify_one();
                         let _ = tx.try_send(Msg::DeployStarted(started));
@@ -289,8 +307,18 @@ fn start_detached_deploy(
     kind: crate::store::DeployKind,
     tag: Option<&str>,
     previous: bool,
+    service: Option<&str>,
 ) -> Result<String, String> {
     use std::os::unix::process::CommandExt;
+    // Only a configured service's name reaches the child's argv.
+    if let Some(s) = service
+        && !config.deployment.services.iter().any(|c| c.name == s)
+    {
+        return Err(format!(
+            "cannot start the deploy: {} is not a configured service",
+            s.escape_debug()
+        ));
+    }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
     let dir = crate::deploy::state_dir(config).join("deploy-logs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -317,6 +345,9 @@ fn start_detached_deploy(
             cmd.arg("--previous");
         }
         (None, false) => {}
+    }
+    if let Some(s) = service {
+        cmd.args(["--service", s]);
     }
     cmd.args(["--yes", "--json"])
         .stdin(std::process::Stdio::null())
