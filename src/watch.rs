@@ -160,6 +160,29 @@ fn out(line: &str) {
     let _ = o.flush();
 }
 
+/// Of the services that `moved`, those that one engine run can deploy: the first moved one and
+/// every other moved one that goes to the same target (all following `latest`, or the same
+/// chosen tag). Indices into `services`.
+fn one_target(
+    services: &[crate::config::ServiceConfig],
+    picked: &[(String, Tag, Digest)],
+    moved: &[bool],
+) -> Vec<usize> {
+    let key = |i: usize| {
+        let latest = services
+            .get(i)
+            .is_some_and(|s| s.follow == FollowRule::Latest);
+        (latest, picked.get(i).filter(|_| !latest).map(|p| &p.1))
+    };
+    let mut moved_idx = (0..moved.len()).filter(|i| moved[*i]);
+    let Some(first) = moved_idx.next() else {
+        return Vec::new();
+    };
+    std::iter::once(first)
+        .chain(moved_idx.filter(|i| key(*i) == key(first)))
+        .collect()
+}
+
 /// The items of `list` whose index `keep` accepts.
 fn only<T>(list: Vec<T>, keep: impl Fn(usize) -> bool) -> Vec<T> {
     list.into_iter()
@@ -380,11 +403,13 @@ impl Watcher {
         }
         // Each service follows its own rule: only those whose followed image differs from
         // what runs are deployed (and remembered, as `service@digest` for each); the others
-        // keep running untouched.
+        // keep running untouched. Services whose rules chose different tags move one tag at
+        // a time (the engine moves its services to one target); the rest on the next check.
         let (services, latest, states) = if all_run {
             (self.config.deployment.services.clone(), latest, states)
         } else {
-            let keep = |i: usize| moved.get(i).copied().unwrap_or(true);
+            let group = one_target(&self.config.deployment.services, &latest, &moved);
+            let keep = |i: usize| group.contains(&i);
             (
                 only(self.config.deployment.services.clone(), keep),
                 only(latest, keep),
@@ -864,6 +889,52 @@ mod tests {
         let mut stopped = list[0].clone();
         stopped.state = ContainerState::Exited;
         assert!(running_of(&[stopped], "app").is_empty());
+    }
+
+    #[test]
+    fn one_run_takes_the_moved_services_that_share_a_target() {
+        let svc = |name: &str, follow: &str| crate::config::ServiceConfig {
+            name: name.into(),
+            image: crate::domain::ImageRepo::parse(&format!("ghcr.io/acme/{name}")).unwrap(),
+            image_var: "IMAGE_TAG".into(),
+            commit_tags: vec![],
+            migrate_service: None,
+            follow: FollowRule::parse(follow).unwrap(),
+        };
+        let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        let pick = |s: &str, t: &str| (s.to_string(), Tag::parse(t).unwrap(), d.clone());
+        let services = [
+            svc("api", "latest"),
+            svc("worker", "latest"),
+            svc("web", "semver"),
+            svc("cron", "semver"),
+        ];
+        let picked = [
+            pick("api", "latest"),
+            pick("worker", "latest"),
+            pick("web", "v1.2.0"),
+            pick("cron", "v1.3.0"),
+        ];
+        // Only what moved: the worker alone.
+        assert_eq!(
+            one_target(&services, &picked, &[false, true, false, false]),
+            [1]
+        );
+        // Two `latest` followers together.
+        assert_eq!(
+            one_target(&services, &picked, &[true, true, false, false]),
+            [0, 1]
+        );
+        // Different targets: the first moved one's group now, the others next time.
+        assert_eq!(
+            one_target(&services, &picked, &[true, false, true, true]),
+            [0]
+        );
+        assert_eq!(
+            one_target(&services, &picked, &[false, false, true, true]),
+            [2]
+        );
+        assert!(one_target(&services, &picked, &[false; 4]).is_empty());
     }
 
     #[test]
