@@ -174,6 +174,23 @@ fn the_switcher_shows_one_service_and_d_moves_only_it() {
 }
 
 #[test]
+fn a_tag_offered_for_the_whole_deployment_moves_every_service() {
+    // The jobs dialog offers a finished run's image for every service (`service` names them
+    // all): no `--service`, whichever service the tags panel shows.
+    let a = shop();
+    let t = tag(&format!("main-{SHA2}"), SHA2, 1, false);
+    let c = elt_console::ui::deploys::confirm_tag(&a, "worker, api", &t);
+    assert_eq!(c.service, None);
+    let steps = &c.rows.iter().find(|(k, _)| k == "steps").unwrap().1;
+    assert!(steps.contains("recreate worker, api"), "{steps}");
+    // From the tags panel: the selected service alone.
+    let c = elt_console::ui::deploys::confirm_tag(&a, "worker", &t);
+    assert_eq!(c.service.as_deref(), Some("worker"));
+    let steps = &c.rows.iter().find(|(k, _)| k == "steps").unwrap().1;
+    assert!(steps.contains("recreate worker ·"), "{steps}");
+}
+
+#[test]
 fn one_service_keeps_the_whole_deployment_and_says_there_is_nothing_to_switch() {
     let mut a = shop();
     update(

@@ -1210,6 +1210,7 @@ pub(super) fn open_deploy_confirm(
         return;
     }
     let service = app.services.join(", ");
+    // A run's image goes to the whole deployment, whichever service the tags panel shows.
     app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
 }
 

@@ -193,12 +193,12 @@ fn tag_of_image(image: &str) -> String {
         .map_or_else(|| image.to_string(), |t| t.to_string())
 }
 
-fn steps_line(app: &App, rollback: bool) -> String {
+/// `only`: the one service that moves (`--service`), else every configured one.
+fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> String {
     format!(
         "pull · backup{} · recreate {} · wait healthy{}",
         if rollback { "" } else { " · migrate" },
-        app.tag_service()
-            .map_or_else(|| app.services.join(", "), str::to_string),
+        only.map_or_else(|| app.services.join(", "), str::to_string),
         if rollback {
             " (a rollback is not rolled back in turn)"
         } else {
@@ -239,7 +239,10 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
             .unwrap_or_else(|| "unknown (no run for this commit)".into()),
     ));
     rows.push(("service".into(), service.to_string()));
-    rows.push(("steps".into(), steps_line(app, false)));
+    // The tags panel's selected service moves alone; a tag offered for the whole deployment
+    // (a run's image, `service` naming them all) moves every service.
+    let only = app.tag_service().filter(|s| *s == service);
+    rows.push(("steps".into(), steps_line(app, false, only)));
     let mut warnings = Vec::new();
     if let (Some(f), Some(to)) = (from_created, t.created)
         && to < f
@@ -263,7 +266,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         rows,
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         confirm_selected: false,
-        service: app.tag_service().map(str::to_string),
+        service: only.map(str::to_string),
     }
 }
 
@@ -290,7 +293,7 @@ pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDepl
     c.title = format!("Roll back {service} to {}?", t.tag);
     for (k, v) in &mut c.rows {
         if k == "steps" {
-            *v = steps_line(app, true);
+            *v = steps_line(app, true, c.service.as_deref());
         }
     }
     c.rows.push((
@@ -431,7 +434,7 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         "the last version that ran healthy before what runs now; a rollback runs no migration"
             .into(),
     ));
-    rows.push(("steps".into(), steps_line(app, true)));
+    rows.push(("steps".into(), steps_line(app, true, app.tag_service())));
     Ok(ConfirmDeploy {
         kind: DeployKind::Rollback,
         tag: None,
