@@ -328,8 +328,24 @@ fn per_service_deploys_rollbacks_and_watch_behind_the_proxy() {
         "{out}"
     );
 
+    // 5. Both together, good images: one run, recreated in dependency order.
+    let (code, out, err) = s.console_run(&["deploy", &s.tag(2), "--yes", "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(planned(&out), ["worker", "api"]);
+    let (api_now, worker_now) = (s.running("api"), s.running("worker"));
+    assert_eq!(
+        (api_now.image.as_str(), worker_now.image.as_str()),
+        (s.image("api", 2).as_str(), s.image("worker", 2).as_str())
+    );
+    assert!(
+        api_now.started_at < worker_now.started_at,
+        "api starts before the worker: {api_now:?} {worker_now:?}"
+    );
+    assert_eq!(s.version_via_proxy("/api/health", None), "r2");
+    assert_eq!(s.version_via_proxy("/worker/api/health", None), "r2");
+
     // Volumes: the proxy's certificates and the API's uploads are kept across every deploy,
-    // rollback and automatic rollback (the API restarted twice, its records appended).
+    // rollback and automatic rollback (the API restarted three times, its records appended).
     assert_eq!(s.running("traefik"), proxy, "the proxy was never recreated");
     assert_eq!(s.volume_file("certs", "acme.json"), certs);
     let uploads_now = s.volume_file("uploads", "records.log");
@@ -338,6 +354,6 @@ fn per_service_deploys_rollbacks_and_watch_behind_the_proxy() {
         "the uploads volume lost its records: {uploads_now}"
     );
     wait_for("the proxy still routing", Duration::from_secs(5), || {
-        (s.version_via_proxy("/api/health", Some("shop.localhost")) == "r1").then_some(())
+        (s.version_via_proxy("/api/health", Some("shop.localhost")) == "r2").then_some(())
     });
 }
