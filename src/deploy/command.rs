@@ -379,7 +379,17 @@ pub fn render_history(list: &[Deployment]) -> String {
             t
         }
     };
+    // A deployment of several images deploys them one by one too (`--service`): then each
+    // row says which services it moved (the sides are its first service's).
+    let per_service = list
+        .iter()
+        .any(|d| d.services.len() > 1 || d.services != list[0].services);
     for d in list {
+        let moved = if per_service {
+            format!("{}: ", d.services.join(", "))
+        } else {
+            String::new()
+        };
         rows.push([
             d.id.to_string(),
             d.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -388,7 +398,7 @@ pub fn render_history(list: &[Deployment]) -> String {
                 Some(a) => format!("{}@{a}", d.actor.user),
                 None => d.actor.user.clone(),
             },
-            format!("{} -> {}", side(&d.from), side(&d.to)),
+            format!("{moved}{} -> {}", side(&d.from), side(&d.to)),
             d.status.as_str().to_string(),
             d.downtime_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
             d.duration_ms().map(fmt_ms).unwrap_or_else(|| "-".into()),
@@ -593,6 +603,49 @@ pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_names_the_services_when_they_moved_apart() {
+        let row = |id: i64, services: &[&str], from: &str, to: &str| Deployment {
+            id,
+            kind: DeployKind::Deploy,
+            parent_id: None,
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            actor: Actor {
+                user: "ops".into(),
+                ssh_client: None,
+                host: "h".into(),
+                pid: 1,
+            },
+            services: services.iter().map(|s| s.to_string()).collect(),
+            from: crate::store::ImageSide {
+                tag: Some(from.into()),
+                ..Default::default()
+            },
+            to: crate::store::ImageSide {
+                tag: Some(to.into()),
+                ..Default::default()
+            },
+            strategy: "recreate".into(),
+            status: crate::store::DeployStatus::Succeeded,
+            error: None,
+            backup_path: None,
+            downtime_ms: None,
+            progress: None,
+            steps: Vec::new(),
+        };
+        // One service throughout (ELT): the table as it always was.
+        let one = render_history(&[row(2, &["app"], "v1", "v2"), row(1, &["app"], "v0", "v1")]);
+        assert!(one.contains("v1 -> v2") && !one.contains("app:"), "{one}");
+        // Per-service deploys: each row names what it moved.
+        let text = render_history(&[
+            row(3, &["worker"], "r1", "r2"),
+            row(2, &["worker", "api"], "r0", "r1"),
+        ]);
+        assert!(text.contains("worker: r1 -> r2"), "{text}");
+        assert!(text.contains("worker, api: r0 -> r1"), "{text}");
+    }
 
     #[test]
     fn bar_fills_with_progress() {
