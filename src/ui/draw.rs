@@ -786,11 +786,11 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
                     theme.accent(),
                 )
             });
-            switcher
-                .into_iter()
-                .chain(errors)
+            // Failures and partial listings first (they matter most), then whose tags these are.
+            errors
                 .chain([Span::styled(format!("{total} in registry "), theme.dim())])
                 .chain(notes)
+                .chain(switcher)
                 .collect()
         })
         .unwrap_or_default();
