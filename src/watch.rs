@@ -160,27 +160,15 @@ fn out(line: &str) {
     let _ = o.flush();
 }
 
-/// Of the services that `moved`, those that one engine run can deploy: the first moved one and
-/// every other moved one that goes to the same target (all following `latest`, or the same
-/// chosen tag). Indices into `services`.
-fn one_target(
-    services: &[crate::config::ServiceConfig],
-    picked: &[(String, Tag, Digest)],
-    moved: &[bool],
-) -> Vec<usize> {
-    let key = |i: usize| {
-        let latest = services
-            .get(i)
-            .is_some_and(|s| s.follow == FollowRule::Latest);
-        (latest, picked.get(i).filter(|_| !latest).map(|p| &p.1))
-    };
-    let mut moved_idx = (0..moved.len()).filter(|i| moved[*i]);
-    let Some(first) = moved_idx.next() else {
-        return Vec::new();
-    };
-    std::iter::once(first)
-        .chain(moved_idx.filter(|i| key(*i) == key(first)))
-        .collect()
+/// Which service one check deploys, in a deployment of several: the first whose followed
+/// image differs from what runs (`moved`) and that watch has not already tried at that digest
+/// (`remembered`); else the first that differs, so the check says why it waits. One service
+/// per check, so a failing image of one service never holds back (or rolls back) another's.
+fn to_deploy(moved: &[bool], remembered: &[bool]) -> Option<usize> {
+    let moved_idx = || (0..moved.len()).filter(|i| moved[*i]);
+    moved_idx()
+        .find(|i| !remembered.get(*i).copied().unwrap_or(false))
+        .or_else(|| moved_idx().next())
 }
 
 /// The items of `list` whose index `keep` accepts.
@@ -401,15 +389,24 @@ impl Watcher {
                 running: running.iter().find_map(|c| digest_in(c, &docker_name)),
             });
         }
-        // Each service follows its own rule: only those whose followed image differs from
-        // what runs are deployed (and remembered, as `service@digest` for each); the others
-        // keep running untouched. Services whose rules chose different tags move one tag at
-        // a time (the engine moves its services to one target); the rest on the next check.
+        // Each service follows its own rule: only a service whose followed image differs from
+        // what runs is deployed, one per check, and remembered as `service@digest`; the others
+        // keep running untouched (and differ still: the next check takes the next one).
         let (services, latest, states) = if all_run {
             (self.config.deployment.services.clone(), latest, states)
         } else {
-            let group = one_target(&self.config.deployment.services, &latest, &moved);
-            let keep = |i: usize| group.contains(&i);
+            let remembered: Vec<bool> = states
+                .iter()
+                .map(|s| {
+                    let key = target_of(std::slice::from_ref(s));
+                    matches!(
+                        self.store.last_audit(ACTION, &key, &REMEMBERED),
+                        Ok(Some(_))
+                    )
+                })
+                .collect();
+            let pick = to_deploy(&moved, &remembered);
+            let keep = |i: usize| Some(i) == pick;
             (
                 only(self.config.deployment.services.clone(), keep),
                 only(latest, keep),
@@ -892,49 +889,16 @@ mod tests {
     }
 
     #[test]
-    fn one_run_takes_the_moved_services_that_share_a_target() {
-        let svc = |name: &str, follow: &str| crate::config::ServiceConfig {
-            name: name.into(),
-            image: crate::domain::ImageRepo::parse(&format!("ghcr.io/acme/{name}")).unwrap(),
-            image_var: "IMAGE_TAG".into(),
-            commit_tags: vec![],
-            migrate_service: None,
-            follow: FollowRule::parse(follow).unwrap(),
-        };
-        let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
-        let pick = |s: &str, t: &str| (s.to_string(), Tag::parse(t).unwrap(), d.clone());
-        let services = [
-            svc("api", "latest"),
-            svc("worker", "latest"),
-            svc("web", "semver"),
-            svc("cron", "semver"),
-        ];
-        let picked = [
-            pick("api", "latest"),
-            pick("worker", "latest"),
-            pick("web", "v1.2.0"),
-            pick("cron", "v1.3.0"),
-        ];
-        // Only what moved: the worker alone.
-        assert_eq!(
-            one_target(&services, &picked, &[false, true, false, false]),
-            [1]
-        );
-        // Two `latest` followers together.
-        assert_eq!(
-            one_target(&services, &picked, &[true, true, false, false]),
-            [0, 1]
-        );
-        // Different targets: the first moved one's group now, the others next time.
-        assert_eq!(
-            one_target(&services, &picked, &[true, false, true, true]),
-            [0]
-        );
-        assert_eq!(
-            one_target(&services, &picked, &[false, false, true, true]),
-            [2]
-        );
-        assert!(one_target(&services, &picked, &[false; 4]).is_empty());
+    fn one_service_per_check_skipping_those_already_tried() {
+        // Only the worker differs: the worker.
+        assert_eq!(to_deploy(&[false, true], &[false, false]), Some(1));
+        // Both differ: the first; the other on the next check.
+        assert_eq!(to_deploy(&[true, true], &[false, false]), Some(0));
+        // The API's image failed before: the worker's new image is not held back by it.
+        assert_eq!(to_deploy(&[true, true], &[true, false]), Some(1));
+        // Only tried ones differ: the first, so the check says it waits.
+        assert_eq!(to_deploy(&[true, true], &[true, true]), Some(0));
+        assert_eq!(to_deploy(&[false, false], &[false, false]), None);
     }
 
     #[test]
