@@ -149,6 +149,9 @@ impl Scenario {
         run_ok(Command::new("docker").args([
             "run",
             "--rm",
+            // No network: the engine may run without a default bridge.
+            "--network",
+            "none",
             "-v",
             &format!("{}_{volume}:/v:ro", self.var("SC_PROJECT")),
             testenv().get("ELT_TEST_BUSYBOX_IMAGE"),
@@ -296,18 +299,48 @@ fn per_service_deploys_rollbacks_and_watch_behind_the_proxy() {
     assert_eq!(s.running("api"), api);
     assert_eq!(s.running("traefik"), proxy);
 
-    // 4. watch: a new `latest` of the worker only; each service follows its own `latest`,
-    // so only the worker is deployed.
-    let worker_r4 = s.image("worker", 4);
-    let worker_latest = format!("{}:latest", s.var("WORKER_REPO"));
-    run_ok(Command::new("docker").args(["tag", &worker_r4, &worker_latest]));
-    run_ok(Command::new("docker").args(["push", "-q", &worker_latest]));
+    // 4. watch, each service following its own `latest`, one service per check.
+    let publish_latest = |service: &str, release: u32| {
+        let repo = if service == "api" {
+            "API_REPO"
+        } else {
+            "WORKER_REPO"
+        };
+        let latest = format!("{}:latest", s.var(repo));
+        run_ok(Command::new("docker").args(["tag", &s.image(service, release), &latest]));
+        run_ok(Command::new("docker").args(["push", "-q", &latest]));
+    };
+    let decision = |out: &str, kind: &str| {
+        events(out)
+            .into_iter()
+            .find(|d| d["decision"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} decision: {out}"))
+    };
+    // 4a. The API's `latest` moves to the bad r3: deployed alone, rolled back; the worker
+    // keeps running untouched.
+    publish_latest("api", 3);
+    let worker = s.running("worker");
+    let (code, out, err) = s.console_run(&["watch", "--once", "--json"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let failed = decision(&out, "failed");
+    let target = failed["target"].as_str().unwrap();
+    assert!(
+        target.starts_with("api@sha256:") && !target.contains("worker@"),
+        "{failed}"
+    );
+    assert_eq!(s.running("api").image, s.image("api", 1));
+    assert_eq!(
+        s.running("worker"),
+        worker,
+        "the worker was not to be touched"
+    );
+    let api = s.running("api");
+    // 4b. The worker's `latest` moves to r4: the API's failed image (still its `latest`) is
+    // not tried again and does not hold the worker back.
+    publish_latest("worker", 4);
     let (code, out, err) = s.console_run(&["watch", "--once", "--json"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let deployed = events(&out)
-        .into_iter()
-        .find(|d| d["decision"] == "deployed")
-        .unwrap_or_else(|| panic!("no deployed decision: {out}\n{err}"));
+    let deployed = decision(&out, "deployed");
     let target = deployed["target"].as_str().unwrap();
     assert!(
         target.starts_with("worker@sha256:") && !target.contains("api@"),
@@ -315,18 +348,20 @@ fn per_service_deploys_rollbacks_and_watch_behind_the_proxy() {
     );
     assert_eq!(
         s.running("worker").image,
-        worker_r4,
+        s.image("worker", 4),
         "pinned to the commit tag"
     );
     assert_eq!(s.running("api"), api, "watch left the API alone");
     assert_eq!(s.version_via_proxy("/worker/api/health", None), "r4");
-    // Nothing differs any more.
+    // 4c. Nothing new: the API waits for its `latest` to move.
     let (code, out, err) = s.console_run(&["watch", "--once", "--json"]);
     assert_eq!(code, 0, "{out}\n{err}");
+    let waits = decision(&out, "skipped-failed");
     assert!(
-        events(&out).iter().any(|d| d["decision"] == "no-change"),
-        "{out}"
+        waits["target"].as_str().unwrap().starts_with("api@"),
+        "{waits}"
     );
+    assert_eq!(s.running("api"), api);
 
     // 5. Both together, good images: one run, recreated in dependency order.
     let (code, out, err) = s.console_run(&["deploy", &s.tag(2), "--yes", "--json"]);
