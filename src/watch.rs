@@ -853,6 +853,7 @@ mod tests {
             commit_tags: vec![],
             migrate_service: None,
             follow: FollowRule::parse(follow).unwrap(),
+            ready: None,
         };
         let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
         let t = |s: &str| Tag::parse(s).unwrap();

@@ -252,6 +252,9 @@ async fn print_events(
                             _ => "",
                         }
                     ));
+                    if let Some(health) = &s.health {
+                        out(&format!("     health {}: {health}", s.service));
+                    }
                 }
             }
             DeployEvent::Step {
