@@ -83,6 +83,8 @@ pub struct RegistrySource {
     /// process to start, not something to run for each of a refresh's requests.
     docker_logins: std::sync::Arc<std::sync::Mutex<HashMap<String, DockerLogin>>>,
     detail_limit: usize,
+    /// `registry.mirrors`: where each registry's images are read from instead.
+    config: RegistryConfig,
 }
 
 type DockerLogin = (std::time::Instant, Option<(String, String)>);
@@ -119,7 +121,14 @@ impl RegistrySource {
             password,
             docker_logins: Default::default(),
             detail_limit: config.tag_detail_limit.max(1),
+            config: config.clone(),
         }
+    }
+
+    /// The host `repo`'s requests go to: its registry's mirror (`registry.mirrors`), else
+    /// its registry. Errors still name the repository as configured.
+    fn host<'a>(&'a self, repo: &'a ImageRepo) -> &'a str {
+        self.config.host_for(repo)
     }
 
     /// Configured credentials first, then what `docker login` stored, else anonymous.
@@ -154,9 +163,9 @@ impl RegistrySource {
         }
     }
 
-    fn reference(repo: &ImageRepo, tag: &Tag) -> Reference {
+    fn reference(&self, repo: &ImageRepo, tag: &Tag) -> Reference {
         Reference::with_tag(
-            repo.registry().to_string(),
+            self.host(repo).to_string(),
             repo.path().to_string(),
             tag.to_string(),
         )
@@ -166,11 +175,11 @@ impl RegistrySource {
     /// are dropped rather than passed on.
     pub async fn list_tags(&self, repo: &ImageRepo) -> Result<Vec<Tag>, RegistryError> {
         let probe = Reference::with_tag(
-            repo.registry().to_string(),
+            self.host(repo).to_string(),
             repo.path().to_string(),
             "latest".to_string(),
         );
-        let auth = self.auth_for(repo.registry());
+        let auth = self.auth_for(self.host(repo));
         let mut tags: Vec<Tag> = Vec::new();
         let mut last: Option<String> = None;
         loop {
@@ -199,11 +208,11 @@ impl RegistrySource {
 
     /// The manifest digest a tag points to now (one HEAD request where the registry allows).
     pub async fn resolve(&self, repo: &ImageRepo, tag: &Tag) -> Result<Digest, RegistryError> {
-        let reference = Self::reference(repo, tag);
+        let reference = self.reference(repo, tag);
         let what = repo.with_tag(tag);
         let digest = self
             .client
-            .fetch_manifest_digest(&reference, &self.auth_for(repo.registry()))
+            .fetch_manifest_digest(&reference, &self.auth_for(self.host(repo)))
             .await
             .map_err(|e| classify(e, repo, &what))?;
         Digest::parse(&digest).map_err(|e| RegistryError::Other {
@@ -218,9 +227,9 @@ impl RegistrySource {
     /// `problem` and the next platform is tried, so the list's digest is never lost.
     pub async fn describe(&self, repo: &ImageRepo, tag: &Tag) -> Result<TagDetails, RegistryError> {
         let digest = self.resolve(repo, tag).await?;
-        let reference = Self::reference(repo, tag);
+        let reference = self.reference(repo, tag);
         let what = repo.with_tag(tag);
-        let auth = self.auth_for(repo.registry());
+        let auth = self.auth_for(self.host(repo));
         let (manifest, _) = self
             .client
             .pull_manifest(&reference, &auth)
@@ -244,7 +253,7 @@ impl RegistrySource {
         for entry in platform_preference(&index.manifests) {
             let platform = platform_name(entry);
             let child = Reference::with_digest(
-                repo.registry().to_string(),
+                self.host(repo).to_string(),
                 repo.path().to_string(),
                 entry.digest.clone(),
             );
