@@ -24,6 +24,16 @@ struct Scenario {
     vars: HashMap<String, String>,
 }
 
+/// One scenario at a time in this binary: each runs `scripts/testenv.sh up` and moves images
+/// in the shared engine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Scenario {
     fn up(name: &'static str, short: &str, port: Option<u16>) -> Self {
         testenv();
@@ -184,6 +194,7 @@ fn docker(args: &[&str]) -> String {
 /// Docker Hub name (`scn-bot/chat-bot`) read and pulled through `registry.mirrors`.
 #[test]
 fn dockerhub_bot_deploys_rolls_back_and_follows_latest_through_a_mirror() {
+    let _one = one_at_a_time();
     let s = Scenario::up("dockerhub-bot", "bot", None);
     let repo = s.var("BOT_REPO").to_string();
     let mirror = s.var("BOT_MIRROR").to_string();
@@ -307,6 +318,7 @@ fn dockerhub_bot_deploys_rolls_back_and_follows_latest_through_a_mirror() {
 /// stops the deploy; no `latest`: a tag-less deploy and `watch` follow `semver`.
 #[test]
 fn ghcr_app_moves_alone_migrates_first_and_follows_semver() {
+    let _one = one_at_a_time();
     let s = Scenario::up("ghcr-app-postgres-redis", "notes", Some(free_port()));
     let repo = s.var("NOTES_REPO").to_string();
     let staging = s.var("NOTES_STAGING").to_string();
