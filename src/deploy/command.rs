@@ -74,6 +74,25 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
         }
         (None, false, _) => Target::Latest,
     };
+    // A tag-less deploy follows each service's `follow` rule, as `watch` does: a deployment
+    // that publishes no `latest` (only vX.Y.Z or sha-<sha>) still has a "newest" to deploy.
+    let target = if target == Target::Latest {
+        match crate::taghistory::follow_target(&config).await {
+            Ok((target, why)) => {
+                if let (Some(why), false) = (why, args.json) {
+                    out(&format!("{action}: {why}"));
+                }
+                target
+            }
+            Err(why) => {
+                audit_refusal(&config, action, "latest", &why);
+                err(&format!("elt-console: {action}: {why}"));
+                return super::EXIT_DEPLOY_FAILED;
+            }
+        }
+    } else {
+        target
+    };
     let target_text = target.to_string();
     if (args.read_only || config.ui.read_only) && !args.dry_run {
         let why = "read-only mode (--read-only or ui.read_only) refuses every change";
@@ -282,6 +301,9 @@ async fn print_events(
                             _ => "",
                         }
                     ));
+                    if let Some(health) = &s.health {
+                        out(&format!("     health {}: {health}", s.service));
+                    }
                 }
                 for line in crate::compare::render_text(&plan, chrono::Utc::now()) {
                     out(&line);
