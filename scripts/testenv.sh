@@ -321,7 +321,8 @@ compose_cmd() {
 
 write_env() {
   local f=$STATE/testenv.env tmp n v behaviour created sha compose
-  tmp=$f.tmp
+  # Per process: two `up`s at once (two sandboxes, two test binaries) must not share it.
+  tmp=$f.tmp.$$
   compose=$(compose_cmd)
   {
     echo "# Written by scripts/testenv.sh up; source it (KEY=VALUE)."

@@ -113,7 +113,10 @@ pub enum Command {
         action: ConfigAction,
     },
     /// Deploy TAG (default: the digest behind `latest`, pinned to its commit tag).
+    #[command(args_conflicts_with_subcommands = true)]
     Deploy {
+        #[command(subcommand)]
+        follow: Option<DeployFollow>,
         /// An image tag, e.g. main-<sha>.
         tag: Option<String>,
         #[command(flatten)]
@@ -172,6 +175,24 @@ pub struct DeployOpts {
     /// Default: every service of deployment.services.
     #[arg(long = "service", value_name = "NAME")]
     pub services: Vec<String>,
+    /// Run it in the background in a session of its own (needs --yes), print its deployment
+    /// id and return; `elt-console deploy wait ID` follows it from any shell.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub detach: bool,
+}
+
+/// Follow a deployment started elsewhere (`--detach`, the dashboard, another shell).
+#[derive(Debug, Subcommand)]
+pub enum DeployFollow {
+    /// Print its steps as they end, then exit with the deploy's own exit code.
+    #[command(visible_alias = "attach")]
+    Wait {
+        /// The deployment id (`deploy --detach` prints it; `history` lists them).
+        id: i64,
+        /// JSON lines (started, step, finished) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,7 +250,19 @@ pub async fn run(mut cli: Cli) -> i32 {
                             format!("built-in defaults + {}", files.join(" + "))
                         }
                     );
-                    0
+                    // The notification secrets are only read here and at a deploy's start.
+                    let mut code = 0;
+                    let env = |v: &str| std::env::var(v).ok();
+                    for r in crate::notify::check_targets(&loaded.config.notify, &env) {
+                        match r {
+                            Ok(shown) => println!("notify {shown}: ok"),
+                            Err(e) => {
+                                eprintln!("elt-console: notify: {e}");
+                                code = EXIT_CONFIG;
+                            }
+                        }
+                    }
+                    code
                 }
                 Err(code) => code,
             }
@@ -263,9 +296,16 @@ pub async fn run(mut cli: Cli) -> i32 {
             Err(code) => code,
         },
         Some(Command::Status { json }) => status_command(cli.config.as_deref(), json).await,
-        Some(Command::Deploy { tag, opts, force }) => {
-            deploy_or_rollback(&cli, DeployKind::Deploy, tag, false, opts, force).await
-        }
+        Some(Command::Deploy {
+            follow: Some(DeployFollow::Wait { id, json }),
+            ..
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(l) => crate::deploy_detach::wait_command(&l.config, id, json).await,
+            Err(code) => code,
+        },
+        Some(Command::Deploy {
+            tag, opts, force, ..
+        }) => deploy_or_rollback(&cli, DeployKind::Deploy, tag, false, opts, force).await,
         Some(Command::Rollback {
             tag,
             previous,
@@ -419,6 +459,20 @@ async fn deploy_or_rollback(
     if let Err(e) = crate::deploy::select_services(&mut loaded.config, &opts.services) {
         eprintln!("elt-console: {}: {e}", kind.as_str());
         return deploy_command::EXIT_USAGE;
+    }
+    if opts.detach {
+        let args = crate::deploy_detach::DetachArgs {
+            kind,
+            tag,
+            previous,
+            yes: opts.yes,
+            force,
+            json: opts.json,
+            read_only: cli.read_only,
+            explicit_config: cli.config.clone(),
+            services: opts.services.clone(),
+        };
+        return crate::deploy_detach::detach_command(&loaded.config, args).await;
     }
     deploy_command::deploy_command(
         loaded.config,

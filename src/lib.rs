@@ -1,18 +1,24 @@
 //! elt-console: watch and deploy a Dockerised GPU web app from one terminal screen.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod deploy;
+pub mod deploy_detach;
 pub mod domain;
 pub mod format;
+pub mod gh_deployments;
 pub mod ghcli;
 pub mod keymap;
 pub mod logging;
 pub mod logs_cmd;
+pub mod notify;
 pub mod pipeline;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod subscribers;
+pub mod sys_detach;
 pub mod taghistory;
 pub mod ui;
 pub mod watch;

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
+mod github_queue;
+pub use github_queue::{GhDeployment, GhStatus, GhUndelivered};
+
 pub const STORE_FILE: &str = "elt-console.db";
 const SCHEMA_VERSION: i64 = 1;
 
@@ -336,6 +339,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let store = Self { conn, path };
         store.migrate()?;
+        // Outside the versioned schema on purpose: idempotent, run on every open.
+        store.github_tables()?;
         Ok(store)
     }
 

@@ -18,7 +18,6 @@ use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagV
 use crate::sources::docker::DockerSource;
 use crate::sources::registry::{RegistryError, RegistrySource};
 use crate::store::{Actor, DeployKind, DeployStatus, LockState, Store};
-use crate::taghistory::pick_follow_tag;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -100,31 +99,6 @@ struct Watcher {
     actor: Actor,
     json: bool,
     stop: CancellationToken,
-}
-
-/// A tag known by name only (semantic-version order needs nothing else).
-fn named(tag: Tag) -> TagView {
-    TagView {
-        tag,
-        digest: None,
-        revision: None,
-        created: None,
-        size_bytes: None,
-        ci: None,
-        running: false,
-        error: None,
-        aliases: Vec::new(),
-        last_deployed: None,
-    }
-}
-
-fn no_follow_tag(svc: &crate::config::ServiceConfig) -> RegistryError {
-    RegistryError::NotFound {
-        what: format!(
-            "a tag of {} for follow = \"{}\" (service {})",
-            svc.image, svc.follow, svc.name
-        ),
-    }
 }
 
 /// What the engine is asked to deploy: `latest` when every service follows it (the engine
@@ -267,51 +241,10 @@ impl Watcher {
     /// `latest`, one HEAD request; for `semver`, the tag list; for `newest:`, the tag list and
     /// the created dates of the newest tags (kept between checks).
     async fn latest(&mut self) -> Result<Vec<(String, Tag, Digest)>, RegistryError> {
-        let latest = Tag::parse("latest").map_err(|e| RegistryError::Other {
-            repo: String::new(),
-            message: e.to_string(),
-        })?;
         let mut found = Vec::new();
         for svc in &self.config.deployment.services {
-            let tag = match &svc.follow {
-                FollowRule::Latest => latest.clone(),
-                FollowRule::Semver { .. } => {
-                    let views: Vec<TagView> = self
-                        .registry
-                        .list_tags(&svc.image)
-                        .await?
-                        .into_iter()
-                        .map(named)
-                        .collect();
-                    pick_follow_tag(&views, &svc.follow).ok_or_else(|| no_follow_tag(svc))?
-                }
-                FollowRule::Newest(_) => {
-                    // The newest by date needs every commit tag's date: read the next
-                    // batch until none is left (dates are kept, so only the first check of
-                    // a busy repository reads many), never picking from a partial view.
-                    let cache = self.tag_cache.entry(svc.name.clone()).or_default();
-                    let mut repo =
-                        crate::status::list_repo_tags_cached(&self.registry, svc, cache).await?;
-                    let rounds = repo.total / self.registry.detail_limit() + 2;
-                    for _ in 0..rounds {
-                        if repo.not_inspected == 0 {
-                            break;
-                        }
-                        repo = crate::status::list_repo_tags_cached(&self.registry, svc, cache)
-                            .await?;
-                    }
-                    if repo.not_inspected > 0 {
-                        return Err(RegistryError::Other {
-                            repo: svc.image.to_string(),
-                            message: format!(
-                                "{} tags still not inspected for follow = \"{}\"; raise registry.tag_detail_limit",
-                                repo.not_inspected, svc.follow
-                            ),
-                        });
-                    }
-                    pick_follow_tag(&repo.tags, &svc.follow).ok_or_else(|| no_follow_tag(svc))?
-                }
-            };
+            let cache = self.tag_cache.entry(svc.name.clone()).or_default();
+            let tag = crate::taghistory::follow_tag(&self.registry, svc, cache).await?;
             let digest = self.registry.resolve(&svc.image, &tag).await?;
             found.push((svc.name.clone(), tag, digest));
         }
@@ -377,7 +310,8 @@ impl Watcher {
         let mut none_running = true;
         let mut moved = Vec::new();
         for (svc, (name, _, digest)) in self.config.deployment.services.iter().zip(&latest) {
-            let docker_name = svc.image.docker_name();
+            // Through a mirror, pulled images carry the mirror's name in their digests.
+            let docker_name = self.config.registry.pull_name(&svc.image);
             let running = running_of(&containers, name);
             none_running &= running.is_empty();
             let runs = runs_digest(&running, &docker_name, digest.as_str());
@@ -577,6 +511,7 @@ impl Watcher {
                 return Verdict::Backoff;
             }
         };
+        let (rx, subscribers) = crate::subscribers::attach(&self.config, rx).await;
         let printer = tokio::spawn(print_steps(rx, self.json));
         let outcome = engine
             .run(DeployRequest {
@@ -587,6 +522,9 @@ impl Watcher {
             })
             .await;
         let _ = printer.await;
+        for line in subscribers.finish().await.lines {
+            eprintln!("elt-console: watch: {line}");
+        }
 
         // `latest` may have moved between our HEAD and the engine's: remember what the engine
         // actually deployed (the store keeps the first service's side).
@@ -821,6 +759,10 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
                 Verdict::Backoff | Verdict::Error => EXIT_UNREACHABLE,
             };
         }
+        // GitHub statuses a deploy could not deliver are retried on each tick.
+        for line in crate::gh_deployments::flush_pending(&watcher.config).await {
+            eprintln!("elt-console: watch: {line}");
+        }
         let delay = if failures > 0 {
             backoff_delay(interval, cap, failures)
         } else {
@@ -923,6 +865,7 @@ mod tests {
             commit_tags: vec![],
             migrate_service: None,
             follow: FollowRule::parse(follow).unwrap(),
+            ready: None,
         };
         let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
         let t = |s: &str| Tag::parse(s).unwrap();

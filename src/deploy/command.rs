@@ -74,6 +74,25 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
         }
         (None, false, _) => Target::Latest,
     };
+    // A tag-less deploy follows each service's `follow` rule, as `watch` does: a deployment
+    // that publishes no `latest` (only vX.Y.Z or sha-<sha>) still has a "newest" to deploy.
+    let target = if target == Target::Latest {
+        match crate::taghistory::follow_target(&config).await {
+            Ok((target, why)) => {
+                if let (Some(why), false) = (why, args.json) {
+                    out(&format!("{action}: {why}"));
+                }
+                target
+            }
+            Err(why) => {
+                audit_refusal(&config, action, "latest", &why);
+                err(&format!("elt-console: {action}: {why}"));
+                return super::EXIT_DEPLOY_FAILED;
+            }
+        }
+    } else {
+        target
+    };
     let target_text = target.to_string();
     if (args.read_only || config.ui.read_only) && !args.dry_run {
         let why = "read-only mode (--read-only or ui.read_only) refuses every change";
@@ -141,7 +160,22 @@ async fn run_engine(
             return Err(EXIT_UNREACHABLE);
         }
     };
-    let printer = tokio::spawn(print_events(rx, args.json, args.kind, target.to_string()));
+    // GitHub Deployments and notifications read the events on their way to the printer.
+    let (rx, subscribers) = if dry_run {
+        (rx, None)
+    } else {
+        let (rx, s) = crate::subscribers::attach(config, rx).await;
+        (rx, Some(s))
+    };
+    // A plan shown for confirmation (or a dry run) says which commits change hands.
+    let commits = dry_run.then(|| config.github.clone());
+    let printer = tokio::spawn(print_events(
+        rx,
+        args.json,
+        args.kind,
+        target.to_string(),
+        commits,
+    ));
     let outcome = engine
         .run(DeployRequest {
             kind: args.kind,
@@ -151,6 +185,11 @@ async fn run_engine(
         })
         .await;
     let _ = printer.await;
+    if let Some(s) = subscribers {
+        for line in s.finish().await.lines {
+            err(&format!("elt-console: {line}"));
+        }
+    }
     Ok(outcome)
 }
 
@@ -206,6 +245,7 @@ async fn print_events(
     json: bool,
     kind: DeployKind,
     target: String,
+    commits: Option<crate::config::GithubConfig>,
 ) {
     let tty = std::io::stdout().is_terminal();
     let mut live = false;
@@ -218,12 +258,22 @@ async fn print_events(
         }
     };
     while let Some(ev) = rx.recv().await {
+        let plan = match (&ev, &commits) {
+            (DeployEvent::Plan { services }, Some(github)) => {
+                crate::compare::for_plan(github, kind, services).await
+            }
+            _ => Vec::new(),
+        };
         if json {
             if let Ok(line) = serde_json::to_string(&ev) {
                 out(&line);
             }
+            for s in &plan {
+                out(&crate::compare::json_event(s).to_string());
+            }
             continue;
         }
+
         match ev {
             DeployEvent::Started {
                 deployment_id,
@@ -231,9 +281,8 @@ async fn print_events(
                 runtime,
                 ..
             } => out(&format!(
-                "{} {target}: deployment #{} by {actor}, via {runtime}",
-                kind.as_str(),
-                deployment_id.unwrap_or(0)
+                "{}, via {runtime}",
+                started_line(kind, &target, deployment_id.unwrap_or(0), &actor)
             )),
             DeployEvent::Plan { services } => {
                 for s in services {
@@ -252,6 +301,12 @@ async fn print_events(
                             _ => "",
                         }
                     ));
+                    if let Some(health) = &s.health {
+                        out(&format!("     health {}: {health}", s.service));
+                    }
+                }
+                for line in crate::compare::render_text(&plan, chrono::Utc::now()) {
+                    out(&line);
                 }
             }
             DeployEvent::Step {
@@ -265,20 +320,7 @@ async fn print_events(
                     continue;
                 }
                 clear_live(&mut live);
-                let mark = match state {
-                    StepState::Ok => "ok",
-                    StepState::Warning => "WARN",
-                    StepState::Failed => "FAILED",
-                    StepState::Skipped => "skip",
-                    StepState::Running => "",
-                };
-                out(&format!(
-                    "  {seq:>2} {name:<9} {mark:<6} {:>8}  {summary}",
-                    duration_ms
-                        .filter(|_| state != StepState::Skipped)
-                        .map(fmt_ms)
-                        .unwrap_or_default()
-                ));
+                out(&step_line(seq, name, state, duration_ms, &summary));
             }
             DeployEvent::Progress {
                 message,
@@ -310,6 +352,35 @@ async fn print_events(
     clear_live(&mut live);
 }
 
+/// One finished step as the deploy prints it (and `deploy wait`, from the store).
+pub(crate) fn step_line(
+    seq: u32,
+    name: &str,
+    state: StepState,
+    duration_ms: Option<u64>,
+    summary: &str,
+) -> String {
+    let mark = match state {
+        StepState::Ok => "ok",
+        StepState::Warning => "WARN",
+        StepState::Failed => "FAILED",
+        StepState::Skipped => "skip",
+        StepState::Running => "",
+    };
+    format!(
+        "  {seq:>2} {name:<9} {mark:<6} {:>8}  {summary}",
+        duration_ms
+            .filter(|_| state != StepState::Skipped)
+            .map(fmt_ms)
+            .unwrap_or_default()
+    )
+}
+
+/// The deploy's first line.
+pub(crate) fn started_line(kind: DeployKind, target: &str, id: i64, actor: &str) -> String {
+    format!("{} {target}: deployment #{id} by {actor}", kind.as_str())
+}
+
 fn progress_bar(current: u64, total: u64, width: usize) -> String {
     if total == 0 {
         return format!("[{}]", " ".repeat(width));
@@ -334,6 +405,21 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
         }
     };
     if json {
+        // Each deployment gains `github_undelivered`: the GitHub statuses not delivered (yet).
+        let list: Vec<serde_json::Value> = list
+            .iter()
+            .map(|d| {
+                let mut v = serde_json::to_value(d).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "github_undelivered".into(),
+                        serde_json::to_value(store.gh_undelivered(d.id).unwrap_or_default())
+                            .unwrap_or_default(),
+                    );
+                }
+                v
+            })
+            .collect();
         match serde_json::to_string_pretty(&list) {
             Ok(t) => out(&t),
             Err(e) => {
@@ -351,6 +437,11 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
         return 0;
     }
     out(&render_history(&list));
+    for d in &list {
+        for line in crate::gh_deployments::undelivered_lines(&store, d.id) {
+            out(&format!("  #{}: {line}", d.id));
+        }
+    }
     0
 }
 

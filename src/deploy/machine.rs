@@ -348,8 +348,9 @@ impl<S: Seams> Engine<S> {
                             "health",
                             t,
                             ok(format!(
-                                "healthy {} times in a row; downtime {}",
+                                "healthy {} times in a row{}; downtime {}",
                                 self.settings.health_successes,
+                                self.ready_note(),
                                 fmt_ms(downtime)
                             )),
                         );

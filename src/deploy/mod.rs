@@ -6,6 +6,7 @@
 //! a rollback). Every step is timed and recorded in the store as it happens, so a console
 //! elsewhere can follow, and every attempt is audited, refused ones too.
 
+mod child;
 pub mod command;
 pub mod compose;
 pub mod envfile;

@@ -131,6 +131,12 @@ impl<S: Seams> Engine<S> {
             to,
             older,
             to_ref,
+            health: svc.ready.map(|_| {
+                super::health::health_basis(std::slice::from_ref(svc))
+                    .into_iter()
+                    .map(|(_, basis)| basis)
+                    .collect()
+            }),
             repo: Some(repo.clone()),
             image_var: svc.image_var.clone(),
             migrate_service: svc.migrate_service.clone(),

@@ -29,7 +29,9 @@ impl<S: Seams> Engine<S> {
             .digest
             .as_deref()
             .and_then(|d| Digest::parse(d).ok())
-            .map(|d| repo.with_digest(&d));
+            // Through a mirror (`registry.mirrors`) the image is pulled, and known to the
+            // engine, by the mirror's name; it is tagged under its own name below.
+            .map(|d| format!("{}@{d}", self.settings.registry.pull_name(&repo)));
         let mut local = match &plan.to.image_id {
             Some(id) => self
                 .host
@@ -97,7 +99,10 @@ impl<S: Seams> Engine<S> {
         service: &str,
     ) -> Result<String, Failure> {
         let attempts = self.settings.pull_attempts;
-        let credentials = registry::pull_credentials(&self.settings.registry, repo.registry());
+        let credentials = registry::pull_credentials(
+            &self.settings.registry,
+            self.settings.registry.host_for(repo),
+        );
         let mut delay = self.settings.pull_retry_delay;
         let mut last = String::new();
         for attempt in 1..=attempts {
@@ -233,12 +238,15 @@ impl<S: Seams> Engine<S> {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        super::child::own_process_group(&mut cmd);
         let result: Result<String, BackupError> = match cmd.spawn() {
             Err(source) => Err(BackupError::Spawn {
                 command: command.clone(),
                 source,
             }),
-            Ok(child) => tokio::select! {
+            Ok(child) => {
+                let mut group = super::child::GroupKill::new(&child);
+                tokio::select! {
                 _ = self.interrupt.cancelled() => {
                     return Err(Failure { step: "backup", message: "cancelled by the operator during the backup".into(), cancelled: true });
                 }
@@ -246,6 +254,7 @@ impl<S: Seams> Engine<S> {
                     Err(_) => Err(BackupError::Timeout { command: command.clone(), secs: limit.as_secs() }),
                     Ok(Err(source)) => Err(BackupError::Wait { command: command.clone(), source }),
                     Ok(Ok(out)) => {
+                        group.exited(&out.status);
                         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
                         text.push_str(&String::from_utf8_lossy(&out.stderr));
                         if out.status.success() {
@@ -255,7 +264,8 @@ impl<S: Seams> Engine<S> {
                         }
                     }
                 },
-            },
+                }
+            }
         };
         match result {
             Ok(text) => {

@@ -147,6 +147,11 @@ pub enum Msg {
     /// The detached deploy process was started (its log file) or could not be.
     DeployStarted(Result<String, String>),
     Github(super::github_ui::GithubMsg),
+    /// GitHub's answer for a confirm dialog: the rows that replace its `commits` row.
+    Commits {
+        ask: Box<crate::compare::Ask>,
+        rows: Vec<(String, String)>,
+    },
 }
 
 impl Msg {
@@ -166,6 +171,7 @@ impl Msg {
             Msg::LogEnded { .. } => "log_ended",
             Msg::LogResumed { .. } => "log_resumed",
             Msg::Saved(_) => "saved",
+            Msg::Commits { .. } => "commits",
             Msg::Deploys(_) => "deploys",
             Msg::DeployStarted(_) => "deploy_started",
             Msg::Github(_) => "github",
@@ -211,6 +217,8 @@ pub enum Effect {
         detail: String,
     },
     Github(super::github_ui::GithubEffect),
+    /// Ask GitHub which commits the confirm dialog's move brings or undoes.
+    CompareCommits(Box<crate::compare::Ask>),
 }
 
 pub struct App {
@@ -357,6 +365,7 @@ impl App {
 pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool) {
     app.now = now;
     let mut fx = Vec::new();
+    let tick = matches!(msg, Msg::Tick);
     let sources_changed = matches!(
         msg,
         Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_) | Msg::Deploys(_)
@@ -522,11 +531,40 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Github(m) => super::github_ui::update(app, m, now, &mut fx),
+        Msg::Commits { ask, rows } => match &mut app.overlay {
+            Overlay::Confirm(c) if c.compare.as_ref() == Some(&ask) => {
+                replace_commit_rows(c, rows);
+                true
+            }
+            _ => false,
+        },
     };
     if sources_changed {
         correlate(app);
     }
+    // A confirm dialog is open: ask which commits change hands (once, off the loop), at the
+    // next tick so that opening it keeps its own effects.
+    if tick
+        && let Overlay::Confirm(c) = &mut app.overlay
+        && !c.compare_asked
+        && let Some(ask) = &c.compare
+    {
+        c.compare_asked = true;
+        fx.push(Effect::CompareCommits(ask.clone()));
+    }
     (fx, dirty)
+}
+
+/// The `commits` row (and the commit rows under it) become GitHub's answer.
+fn replace_commit_rows(c: &mut super::deploys::ConfirmDeploy, rows: Vec<(String, String)>) {
+    let Some(at) = c.rows.iter().position(|(k, _)| k == "commits") else {
+        return;
+    };
+    let end = c.rows[at + 1..]
+        .iter()
+        .position(|(k, _)| !k.is_empty())
+        .map_or(c.rows.len(), |n| at + 1 + n);
+    c.rows.splice(at..end, rows);
 }
 
 fn too_small(app: &App) -> bool {

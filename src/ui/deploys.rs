@@ -9,7 +9,7 @@ use crate::deploy::previous::{Previous, previous_version};
 use crate::deploy::{STEPS, fmt_ms, short};
 use crate::domain::{ContainerState, ContainerView, TagView};
 use crate::format::age;
-use crate::store::{DeployKind, DeployStatus, Deployment, LockState};
+use crate::store::{DeployKind, DeployStatus, Deployment, ImageSide, LockState};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -152,6 +152,42 @@ pub struct ConfirmDeploy {
     pub confirm_selected: bool,
     /// Only this service moves (`--service`); None: every service of the deployment.
     pub service: Option<String>,
+    /// "What am I deploying?": the commits GitHub is asked for (compare.rs); their rows replace
+    /// the `commits` row when the answer comes.
+    pub compare: Option<Box<crate::compare::Ask>>,
+    pub compare_asked: bool,
+}
+
+/// The running side and the `commits` row that waits for GitHub's answer.
+fn compare_ask(
+    kind: DeployKind,
+    service: &str,
+    running: Option<&ContainerView>,
+    target: ImageSide,
+    older: Option<bool>,
+) -> (Option<Box<crate::compare::Ask>>, (String, String)) {
+    let Some(c) = running else {
+        return (
+            None,
+            ("commits".into(), "nothing runs to compare with".into()),
+        );
+    };
+    let ask = crate::compare::Ask {
+        kind,
+        service: service.to_string(),
+        running: ImageSide {
+            image: Some(c.image.clone()),
+            sha: c.revision.clone(),
+            created: c.image_created.clone(),
+            ..ImageSide::default()
+        },
+        target,
+        older,
+    };
+    (
+        Some(Box::new(ask)),
+        ("commits".into(), "asking GitHub…".into()),
+    )
 }
 
 impl ConfirmDeploy {
@@ -233,6 +269,23 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
             when(t.created, now)
         ),
     ));
+    let older = match (from_created, t.created) {
+        (Some(f), Some(to)) => Some(to < f),
+        _ => None,
+    };
+    let (compare, commits_row) = compare_ask(
+        DeployKind::Deploy,
+        service,
+        from,
+        ImageSide {
+            tag: Some(t.tag.to_string()),
+            sha: t.revision.as_ref().map(|r| r.as_str().to_string()),
+            created: t.created.map(|c| c.to_rfc3339()),
+            ..ImageSide::default()
+        },
+        older,
+    );
+    rows.push(commits_row);
     rows.push((
         "CI".into(),
         t.ci.clone()
@@ -267,6 +320,8 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         confirm_selected: false,
         service: only.map(str::to_string),
+        compare,
+        compare_asked: false,
     }
 }
 
@@ -290,6 +345,9 @@ pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDepl
     let mut c = confirm_tag(app, service, t);
     let from_created = running_app(app).and_then(|r| parse_time(r.image_created.as_deref()));
     c.kind = DeployKind::Rollback;
+    if let Some(ask) = &mut c.compare {
+        ask.kind = DeployKind::Rollback;
+    }
     c.title = format!("Roll back {service} to {}?", t.tag);
     for (k, v) in &mut c.rows {
         if k == "steps" {
@@ -411,6 +469,17 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
             when(parse_time(target.created.as_deref()), now)
         ),
     ));
+    let (compare, commits_row) = compare_ask(
+        DeployKind::Rollback,
+        running
+            .map(|c| c.service.as_str())
+            .or(app.services.first().map(String::as_str))
+            .unwrap_or_default(),
+        running,
+        target.clone(),
+        None,
+    );
+    rows.push(commits_row);
     // Either the version a deployment replaced, or the one it deployed.
     let replaced = std::ptr::eq(target, &prev.from);
     rows.push((
@@ -447,6 +516,8 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         warning: None,
         confirm_selected: false,
         service: app.tag_service().map(str::to_string),
+        compare,
+        compare_asked: false,
     })
 }
 

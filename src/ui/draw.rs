@@ -705,6 +705,7 @@ fn draw_gpu(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
+    let area = super::gh_deployments_panel::draw_beside_runs(frame, app, area);
     let theme = Theme { color: app.color };
     let block = panel_block(app, Panel::Runs, Some(&app.runs), vec![], area.width);
     let runs = app

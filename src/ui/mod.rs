@@ -7,6 +7,7 @@
 pub mod app;
 pub mod deploys;
 pub mod draw;
+pub mod gh_deployments_panel;
 pub mod github_draw;
 pub mod github_ui;
 pub mod logs;
@@ -186,6 +187,15 @@ async fn event_loop(
                         );
                         handles.deploys_poke.notify_one();
                         let _ = tx.try_send(Msg::DeployStarted(started));
+                    }
+                    Effect::CompareCommits(ask) => {
+                        let github = config.github.clone();
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let answer = crate::compare::for_ask(&github, &ask).await;
+                            let rows = crate::compare::dialog_rows(&answer, chrono::Utc::now(), 8);
+                            let _ = tx.send(Msg::Commits { ask, rows }).await;
+                        });
                     }
                     Effect::Audit {
                         action,
