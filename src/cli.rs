@@ -171,6 +171,10 @@ pub struct DeployOpts {
     /// JSON lines, one per event, instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Move only this service (repeat for several); the others keep running untouched.
+    /// Default: every service of deployment.services.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
     /// Run it in the background in a session of its own (needs --yes), print its deployment
     /// id and return; `elt-console deploy wait ID` follows it from any shell.
     #[arg(long, conflicts_with = "dry_run")]
@@ -448,10 +452,14 @@ async fn deploy_or_rollback(
     opts: DeployOpts,
     force: bool,
 ) -> i32 {
-    let loaded = match load_config(cli.config.as_deref()) {
+    let mut loaded = match load_config(cli.config.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(e) = crate::deploy::select_services(&mut loaded.config, &opts.services) {
+        eprintln!("elt-console: {}: {e}", kind.as_str());
+        return deploy_command::EXIT_USAGE;
+    }
     if opts.detach {
         let args = crate::deploy_detach::DetachArgs {
             kind,
@@ -462,6 +470,7 @@ async fn deploy_or_rollback(
             json: opts.json,
             read_only: cli.read_only,
             explicit_config: cli.config.clone(),
+            services: opts.services.clone(),
         };
         return crate::deploy_detach::detach_command(&loaded.config, args).await;
     }

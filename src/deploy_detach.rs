@@ -32,6 +32,8 @@ pub struct DetachArgs {
     pub json: bool,
     pub read_only: bool,
     pub explicit_config: Option<PathBuf>,
+    /// `--service` names, already checked against the config by the caller.
+    pub services: Vec<String>,
 }
 
 fn out(line: &str) {
@@ -68,6 +70,9 @@ fn child_command(exe: &Path, args: &DetachArgs) -> Result<std::process::Command,
     }
     if args.force {
         cmd.arg("--force");
+    }
+    for service in &args.services {
+        cmd.arg("--service").arg(service);
     }
     cmd.args(["--yes", "--json"]);
     Ok(cmd)
@@ -470,6 +475,7 @@ mod tests {
             json: false,
             read_only: true,
             explicit_config: Some("/etc/elt/c.toml".into()),
+            services: vec![],
         };
         let cmd = child_command(Path::new("/bin/elt-console"), &args).unwrap();
         let argv: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
@@ -492,6 +498,21 @@ mod tests {
             ..args
         };
         assert!(child_command(Path::new("/bin/elt-console"), &bad).is_err());
+        let one_service = DetachArgs {
+            kind: DeployKind::Deploy,
+            tag: Some("v1.2.0".into()),
+            previous: false,
+            read_only: false,
+            explicit_config: None,
+            services: vec!["api".into()],
+            ..bad
+        };
+        let cmd = child_command(Path::new("/bin/elt-console"), &one_service).unwrap();
+        let argv: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            argv,
+            ["deploy", "v1.2.0", "--service", "api", "--yes", "--json"]
+        );
     }
 
     #[test]

@@ -94,6 +94,7 @@ actions! {
     History => "history", "deploy history", Global;
     Dispatch => "dispatch", "trigger the build workflow (form with its inputs)", Global;
     CopyUrl => "copy_url", "show the selected run's URL and copy it (OSC 52)", List;
+    NextService => "next_service", "tags panel: next service (d/R move it only)", List;
     ConfirmYes => "confirm_yes", "confirmation: move to the Deploy button (the dispatch confirmation: send)", Confirm;
     ConfirmNo => "confirm_no", "confirmation: cancel, nothing changes", Confirm;
     ConfirmSwitch => "confirm_switch", "confirmation: switch between Cancel and Deploy", Confirm;

@@ -53,6 +53,12 @@ struct World {
     elapsed: Duration,
     /// Cancelled at the first recreate (an interrupt after the point of no return).
     cancel_on_recreate: Option<CancellationToken>,
+    /// Images without a healthcheck (a bot): their containers report no health at all.
+    no_healthcheck: bool,
+    /// Image ids whose process dies at once: their container has been restarted.
+    crashing: HashSet<String>,
+    /// When the app's container started (the last recreate), on the wall clock.
+    started_at: Option<SystemTime>,
     log: Vec<String>,
 }
 
@@ -119,14 +125,16 @@ impl Host for FakeHost {
                 service: "app".into(),
                 oneoff: false,
                 state: ContainerState::Running,
-                health: if w.healthy.contains(id) {
+                health: if w.no_healthcheck {
+                    HealthState::None
+                } else if w.healthy.contains(id) {
                     HealthState::Healthy
                 } else {
                     HealthState::Unhealthy
                 },
                 exit_code: None,
-                restarts: 0,
-                started_at: None,
+                restarts: u64::from(w.crashing.contains(id)),
+                started_at: w.started_at.map(chrono::DateTime::<chrono::Utc>::from),
                 image: w.running_ref.clone(),
                 image_id: id.clone(),
                 repo_digests: w
@@ -286,6 +294,7 @@ impl Runtime for FakeRuntime {
         }
         let id = w.find(&env[0].1).map(|i| i.id.clone());
         w.running = id;
+        w.started_at = Some(SystemTime::UNIX_EPOCH + w.wall_base + w.elapsed);
         w.running_ref = env[0].1.clone();
         Ok("Recreating elt-app-1 ... done".into())
     }
@@ -1014,4 +1023,68 @@ async fn a_failed_migration_is_a_failure_naming_the_migrate_step() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// `ready = "running:10s"` for an image without a healthcheck (a bot): the deploy waits until
+/// the new container has run 10 s (on the fake clock) and says so; one whose process died and
+/// was restarted fails at once (long before the 300 s health timeout) and is rolled back.
+/// Without the rule, a running container without a healthcheck counted as up at once.
+#[tokio::test]
+async fn ready_running_waits_for_n_seconds_without_a_restart() {
+    let mut h = Harness::new();
+    h.settings.services[0].ready =
+        Some(elt_console::config::ReadyRule::parse("running:10s").unwrap());
+    h.settings.endpoints.clear();
+    {
+        let mut w = h.world.lock().unwrap();
+        w.no_healthcheck = true;
+        w.crashing.insert(image_id("3"));
+    }
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let (started, elapsed) = {
+        let w = h.world.lock().unwrap();
+        (w.started_at.unwrap(), w.elapsed)
+    };
+    let wall_base = SystemTime::UNIX_EPOCH + h.world.lock().unwrap().wall_base;
+    let ran = (wall_base + elapsed).duration_since(started).unwrap();
+    assert!(
+        ran >= Duration::from_secs(10),
+        "healthy after {ran:?} of running"
+    );
+    assert!(
+        r.step("health").1.contains("running 10s without a restart"),
+        "{}",
+        r.step("health").1
+    );
+    let plan = r
+        .events
+        .iter()
+        .find_map(|e| match e {
+            DeployEvent::Plan { services } => Some(services[0].health.clone()),
+            _ => None,
+        })
+        .flatten()
+        .expect("the plan states how health is judged");
+    assert!(plan.contains("running:10s"), "{plan}");
+
+    let before = h.world.lock().unwrap().elapsed;
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    assert!(
+        r.outcome.message.contains("restarted"),
+        "{}",
+        r.outcome.message
+    );
+    let spent = h.world.lock().unwrap().elapsed - before;
+    assert!(
+        spent < Duration::from_secs(60),
+        "took {spent:?} of fake time"
+    );
+    assert_eq!(h.running(), Some(image_id("2")));
 }

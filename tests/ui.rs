@@ -748,8 +748,8 @@ fn deploy_key_asks_first_and_only_the_deploy_button_starts_it() {
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert_eq!(
         fx,
-        vec![Effect::StartDeploy(DeployIntent::Deploy(
-            Tag::parse(&format!("main-{SHA3}")).unwrap()
+        vec![Effect::StartDeploy(DeployRequest::from(
+            DeployIntent::Deploy(Tag::parse(&format!("main-{SHA3}")).unwrap())
         ))]
     );
     // While any operator's deploy runs, a second one is not offered.
@@ -966,8 +966,8 @@ fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous(
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert_eq!(
         fx,
-        vec![Effect::StartDeploy(DeployIntent::RollbackTo(
-            Tag::parse(&format!("main-{SHA3}")).unwrap()
+        vec![Effect::StartDeploy(DeployRequest::from(
+            DeployIntent::RollbackTo(Tag::parse(&format!("main-{SHA3}")).unwrap())
         ))]
     );
 }
@@ -1452,8 +1452,8 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
     update(&mut a, key('y'), t0());
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert!(
-        fx.contains(&Effect::StartDeploy(DeployIntent::Deploy(
-            Tag::parse(&tag.to_string()).unwrap()
+        fx.contains(&Effect::StartDeploy(DeployRequest::from(
+            DeployIntent::Deploy(Tag::parse(&tag.to_string()).unwrap())
         ))),
         "{fx:?}"
     );

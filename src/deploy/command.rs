@@ -74,6 +74,25 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
         }
         (None, false, _) => Target::Latest,
     };
+    // A tag-less deploy follows each service's `follow` rule, as `watch` does: a deployment
+    // that publishes no `latest` (only vX.Y.Z or sha-<sha>) still has a "newest" to deploy.
+    let target = if target == Target::Latest {
+        match crate::taghistory::follow_target(&config).await {
+            Ok((target, why)) => {
+                if let (Some(why), false) = (why, args.json) {
+                    out(&format!("{action}: {why}"));
+                }
+                target
+            }
+            Err(why) => {
+                audit_refusal(&config, action, "latest", &why);
+                err(&format!("elt-console: {action}: {why}"));
+                return super::EXIT_DEPLOY_FAILED;
+            }
+        }
+    } else {
+        target
+    };
     let target_text = target.to_string();
     if (args.read_only || config.ui.read_only) && !args.dry_run {
         let why = "read-only mode (--read-only or ui.read_only) refuses every change";
@@ -282,6 +301,9 @@ async fn print_events(
                             _ => "",
                         }
                     ));
+                    if let Some(health) = &s.health {
+                        out(&format!("     health {}: {health}", s.service));
+                    }
                 }
                 for line in crate::compare::render_text(&plan, chrono::Utc::now()) {
                     out(&line);
@@ -448,7 +470,17 @@ pub fn render_history(list: &[Deployment]) -> String {
             t
         }
     };
+    // A deployment of several images deploys them one by one too (`--service`): then each
+    // row says which services it moved (the sides are its first service's).
+    let per_service = list
+        .iter()
+        .any(|d| d.services.len() > 1 || d.services != list[0].services);
     for d in list {
+        let moved = if per_service {
+            format!("{}: ", d.services.join(", "))
+        } else {
+            String::new()
+        };
         rows.push([
             d.id.to_string(),
             d.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -457,7 +489,7 @@ pub fn render_history(list: &[Deployment]) -> String {
                 Some(a) => format!("{}@{a}", d.actor.user),
                 None => d.actor.user.clone(),
             },
-            format!("{} -> {}", side(&d.from), side(&d.to)),
+            format!("{moved}{} -> {}", side(&d.from), side(&d.to)),
             d.status.as_str().to_string(),
             d.downtime_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
             d.duration_ms().map(fmt_ms).unwrap_or_else(|| "-".into()),
@@ -662,6 +694,49 @@ pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_names_the_services_when_they_moved_apart() {
+        let row = |id: i64, services: &[&str], from: &str, to: &str| Deployment {
+            id,
+            kind: DeployKind::Deploy,
+            parent_id: None,
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            actor: Actor {
+                user: "ops".into(),
+                ssh_client: None,
+                host: "h".into(),
+                pid: 1,
+            },
+            services: services.iter().map(|s| s.to_string()).collect(),
+            from: crate::store::ImageSide {
+                tag: Some(from.into()),
+                ..Default::default()
+            },
+            to: crate::store::ImageSide {
+                tag: Some(to.into()),
+                ..Default::default()
+            },
+            strategy: "recreate".into(),
+            status: crate::store::DeployStatus::Succeeded,
+            error: None,
+            backup_path: None,
+            downtime_ms: None,
+            progress: None,
+            steps: Vec::new(),
+        };
+        // One service throughout (ELT): the table as it always was.
+        let one = render_history(&[row(2, &["app"], "v1", "v2"), row(1, &["app"], "v0", "v1")]);
+        assert!(one.contains("v1 -> v2") && !one.contains("app:"), "{one}");
+        // Per-service deploys: each row names what it moved.
+        let text = render_history(&[
+            row(3, &["worker"], "r1", "r2"),
+            row(2, &["worker", "api"], "r0", "r1"),
+        ]);
+        assert!(text.contains("worker: r1 -> r2"), "{text}");
+        assert!(text.contains("worker, api: r0 -> r1"), "{text}");
+    }
 
     #[test]
     fn bar_fills_with_progress() {

@@ -24,6 +24,7 @@ mod types;
 mod util;
 
 pub use error::DeployError;
+pub use plan::select_services;
 pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,
     Events, Outcome, PlanService, STEPS, StepState, Target,

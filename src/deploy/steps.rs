@@ -29,7 +29,9 @@ impl<S: Seams> Engine<S> {
             .digest
             .as_deref()
             .and_then(|d| Digest::parse(d).ok())
-            .map(|d| repo.with_digest(&d));
+            // Through a mirror (`registry.mirrors`) the image is pulled, and known to the
+            // engine, by the mirror's name; it is tagged under its own name below.
+            .map(|d| format!("{}@{d}", self.settings.registry.pull_name(&repo)));
         let mut local = match &plan.to.image_id {
             Some(id) => self
                 .host
@@ -97,7 +99,10 @@ impl<S: Seams> Engine<S> {
         service: &str,
     ) -> Result<String, Failure> {
         let attempts = self.settings.pull_attempts;
-        let credentials = registry::pull_credentials(&self.settings.registry, repo.registry());
+        let credentials = registry::pull_credentials(
+            &self.settings.registry,
+            self.settings.registry.host_for(repo),
+        );
         let mut delay = self.settings.pull_retry_delay;
         let mut last = String::new();
         for attempt in 1..=attempts {

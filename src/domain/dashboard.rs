@@ -121,6 +121,36 @@ impl DeployIntent {
     }
 }
 
+/// What the dashboard's confirmation starts: the intent, and the services it moves (`deploy
+/// --service NAME` for each; none: every service of the deployment). The loop checks each
+/// name against the config before it reaches the child's argv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRequest {
+    pub intent: DeployIntent,
+    pub services: Vec<String>,
+}
+
+impl From<DeployIntent> for DeployRequest {
+    /// The whole deployment.
+    fn from(intent: DeployIntent) -> Self {
+        Self {
+            intent,
+            services: Vec::new(),
+        }
+    }
+}
+
+impl DeployRequest {
+    /// The intent's arguments, then `--service NAME` for each service.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = self.intent.args();
+        for s in &self.services {
+            args.extend(["--service".to_string(), s.clone()]);
+        }
+        args
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +174,18 @@ mod tests {
             DeployIntent::RollbackPrevious.target(),
             "the previous version"
         );
-        assert_eq!(DeployIntent::RollbackTo(tag).kind(), DeployKind::Rollback);
+        assert_eq!(
+            DeployIntent::RollbackTo(tag.clone()).kind(),
+            DeployKind::Rollback
+        );
+        assert_eq!(
+            DeployRequest::from(DeployIntent::RollbackPrevious).args(),
+            ["rollback", "--previous"]
+        );
+        let api = DeployRequest {
+            intent: DeployIntent::Deploy(tag),
+            services: vec!["api".into()],
+        };
+        assert_eq!(api.args(), ["deploy", "main-0123abc", "--service", "api"]);
     }
 }

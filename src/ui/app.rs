@@ -383,6 +383,7 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         }
         Action::Dispatch => github_ui::open_dispatch(app, fx),
         Action::CopyUrl => github_ui::copy_url(app, fx),
+        Action::NextService => super::panels::tags::next_service(app),
         Action::Deploy => deploying::start_deploy_dialog(app, fx),
         Action::Rollback => deploying::start_rollback_dialog(app, fx),
         Action::History => app.overlay = Overlay::History { scroll: 0 },

@@ -13,10 +13,15 @@ use chrono::{DateTime, Utc};
 
 pub(crate) fn running_app(app: &App) -> Option<&ContainerView> {
     let list = app.containers.data.as_ref()?;
-    app.services.iter().find_map(|s| {
-        list.iter()
-            .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
-    })
+    // With several services, the one selected in the tags panel (what `d`/`R` move).
+    let only = app.tag_service();
+    app.services
+        .iter()
+        .filter(|s| only.is_none_or(|o| o == s.as_str()))
+        .find_map(|s| {
+            list.iter()
+                .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
+        })
 }
 
 pub(crate) fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
@@ -37,11 +42,12 @@ pub(crate) fn tag_of_image(image: &str) -> String {
         .map_or_else(|| image.to_string(), |t| t.to_string())
 }
 
-pub(crate) fn steps_line(app: &App, rollback: bool) -> String {
+/// `only`: the one service that moves (`--service`), else every configured one.
+pub(crate) fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> String {
     format!(
         "pull · backup{} · recreate {} · wait healthy{}",
         if rollback { "" } else { " · migrate" },
-        app.services.join(", "),
+        only.map_or_else(|| app.services.join(", "), str::to_string),
         if rollback {
             " (a rollback is not rolled back in turn)"
         } else {
@@ -131,7 +137,10 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
             .unwrap_or_else(|| "unknown (no run for this commit)".into()),
     ));
     rows.push(("service".into(), service.to_string()));
-    rows.push(("steps".into(), steps_line(app, false)));
+    // The tags panel's selected service moves alone; a tag offered for the whole deployment
+    // (a run's image, `service` naming them all) moves every service.
+    let only = app.tag_service().filter(|s| *s == service);
+    rows.push(("steps".into(), steps_line(app, false, only)));
     let mut warnings = Vec::new();
     if let (Some(f), Some(to)) = (from_created, t.created)
         && to < f
@@ -153,6 +162,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         rows,
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         confirm_selected: false,
+        service: only.map(str::to_string),
         compare,
         compare_asked: false,
     }
@@ -163,6 +173,7 @@ pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previ
     let running = running_app(app);
     let service = running
         .map(|c| c.service.as_str())
+        .or(app.tag_service())
         .or(app.services.first().map(String::as_str))?;
     previous_version(
         &snapshot.recent,
@@ -183,7 +194,7 @@ pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDepl
     c.title = format!("Roll back {service} to {}?", t.tag);
     for (k, v) in &mut c.rows {
         if k == "steps" {
-            *v = steps_line(app, true);
+            *v = steps_line(app, true, c.service.as_deref());
         }
     }
     c.rows.push((
@@ -283,13 +294,17 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         "the last version that ran healthy before what runs now; a rollback runs no migration"
             .into(),
     ));
-    rows.push(("steps".into(), steps_line(app, true)));
+    rows.push(("steps".into(), steps_line(app, true, app.tag_service())));
     Ok(ConfirmDeploy {
         request: DeployIntent::RollbackPrevious,
-        title: "Roll back to the previous version?".into(),
+        title: match app.tag_service() {
+            Some(s) => format!("Roll back {s} to the previous version?"),
+            None => "Roll back to the previous version?".into(),
+        },
         rows,
         warning: None,
         confirm_selected: false,
+        service: app.tag_service().map(str::to_string),
         compare,
         compare_asked: false,
     })
@@ -302,7 +317,7 @@ pub(crate) fn finish_confirm(
     fx: &mut Vec<Effect>,
 ) {
     if confirmed {
-        fx.push(Effect::StartDeploy(c.request.clone()));
+        fx.push(Effect::StartDeploy(c.start_request()));
         app.deploy_starting = Some(Starting::new(&c, app.deploys.data.as_ref(), app.now));
         app.say(format!("{} {}: starting…", c.kind().as_str(), c.target()));
     } else {
@@ -391,6 +406,7 @@ pub(crate) fn open_deploy_confirm(
         return;
     }
     let service = app.services.join(", ");
+    // A run's image goes to the whole deployment, whichever service the tags panel shows.
     app.overlay = Overlay::Confirm(confirm_tag(app, &service, &tag));
 }
 

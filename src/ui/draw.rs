@@ -197,7 +197,7 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     // Mutating keys are hidden in read-only mode (and refused if pressed anyway).
     if !app.read_only {
         if app.focus == Panel::Tags {
-            wanted.push(Action::Deploy);
+            wanted.extend(super::panels::tags::footer_keys(app));
         }
         wanted.push(Action::Rollback);
     }

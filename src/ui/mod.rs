@@ -373,17 +373,29 @@ impl LoopStats {
 fn start_detached_deploy(
     config: &crate::config::Config,
     explicit_config: Option<&std::path::Path>,
-    request: &crate::domain::DeployIntent,
+    request: &crate::domain::DeployRequest,
 ) -> Result<String, String> {
+    // Only a configured service's name reaches the child's argv.
+    if let Some(s) = request
+        .services
+        .iter()
+        .find(|s| !config.deployment.services.iter().any(|c| &c.name == *s))
+    {
+        return Err(format!(
+            "cannot start the deploy: {} is not a configured service",
+            s.escape_debug()
+        ));
+    }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
     let mut cmd = std::process::Command::new(exe);
     if let Some(path) = explicit_config {
         cmd.arg("--config").arg(crate::deploy::absolute(path));
     }
-    // The tag is a validated `Tag` from the selection: nothing odd reaches the child's argv.
+    // The tag is a validated `Tag` from the selection and the services are configured ones:
+    // nothing odd reaches the child's argv.
     cmd.args(request.args()).args(["--yes", "--json"]);
     let (mut child, log_path) =
-        crate::deploy_detach::start_in_own_session(config, cmd, request.kind().as_str())?;
+        crate::deploy_detach::start_in_own_session(config, cmd, request.intent.kind().as_str())?;
     // Reap it when it ends, so no zombie is left while the dashboard runs.
     std::thread::spawn(move || {
         let _ = child.wait();
@@ -422,4 +434,21 @@ async fn save_logs(container: String, text: String, tx: tokio::sync::mpsc::Sende
     }
     .await;
     let _ = tx.send(Msg::Saved(result)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeployIntent, DeployRequest};
+
+    #[test]
+    fn a_service_not_in_the_config_is_refused_before_anything_starts() {
+        let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
+        let request = DeployRequest {
+            intent: DeployIntent::RollbackPrevious,
+            services: vec!["api --force".into()],
+        };
+        let e = start_detached_deploy(&loaded.config, None, &request).unwrap_err();
+        assert!(e.contains("not a configured service"), "{e}");
+    }
 }

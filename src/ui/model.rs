@@ -149,6 +149,9 @@ pub struct App {
     /// The environment's recent GitHub Deployments (None until first read, or when off).
     pub gh_deployments: Option<DeploymentsList>,
     pub tags: Fresh<Vec<RepoTags>>,
+    /// With several services' tags: whose the tags panel shows, and what `d`/`R` move
+    /// (an index into the tags data, wrapped).
+    pub tags_service: usize,
     pub deploys: Fresh<DeploySnapshot>,
     /// A deploy confirmed here whose process has not recorded its deployment yet.
     pub deploy_starting: Option<Starting>,
@@ -195,6 +198,7 @@ impl App {
             github: Default::default(),
             gh_deployments: None,
             tags: Fresh::default(),
+            tags_service: 0,
             deploys: Fresh::default(),
             deploy_starting: None,
             logs: LogView::new(s.log_ring),
@@ -225,14 +229,26 @@ impl App {
         }
     }
 
-    /// Tags of every repository, flattened in display order.
+    /// Tags of every repository, flattened in display order; with several services, only
+    /// the selected service's (`tag_service`).
     pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
+        let only = self.tag_service();
         self.tags
             .data
             .iter()
             .flatten()
+            .filter(|r| only.is_none_or(|s| s == r.service))
             .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
             .collect()
+    }
+
+    /// The service the tags panel shows and `d`/`R` move, when there are several (a
+    /// deployment of several images); None with one, where they move the whole deployment.
+    pub fn tag_service(&self) -> Option<&str> {
+        let repos = self.tags.data.as_ref().filter(|r| r.len() > 1)?;
+        repos
+            .get(self.tags_service % repos.len())
+            .map(|r| r.service.as_str())
     }
 
     /// The container whose logs should be followed by default: the first deployed service's.

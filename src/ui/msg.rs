@@ -5,7 +5,7 @@ use super::sanitize::StyledLine;
 use crate::collect::update::Update;
 use crate::collect::update::{GithubEffect, GithubMsg};
 use crate::domain::{
-    ContainersUpdate, DeployIntent, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView,
+    ContainersUpdate, DeployRequest, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView,
 };
 use crate::status::RepoTags;
 use chrono::{DateTime, Utc};
@@ -130,8 +130,9 @@ pub enum Effect {
     SetMouse(bool),
     RefreshRemote,
     GpuVisible(bool),
-    /// Start the engine as its own detached process (confirmed by the operator).
-    StartDeploy(DeployIntent),
+    /// Start the engine as its own detached process (confirmed by the operator); with
+    /// services named, only those move (`--service`).
+    StartDeploy(DeployRequest),
     /// Record a refused or declined action in the store's audit.
     Audit {
         action: String,

@@ -63,6 +63,8 @@ pub struct ConfirmDeploy {
     pub warning: Option<String>,
     /// False (Cancel) until the operator moves to the Deploy button.
     pub confirm_selected: bool,
+    /// Only this service moves (`--service`); None: every service of the deployment.
+    pub service: Option<String>,
     /// "What am I deploying?": the commits GitHub is asked for (compare.rs); their rows replace
     /// the `commits` row when the answer comes.
     pub compare: Option<Box<crate::compare::Ask>>,
@@ -70,6 +72,14 @@ pub struct ConfirmDeploy {
 }
 
 impl ConfirmDeploy {
+    /// What Deploy starts: the intent, for the one service or the whole deployment.
+    pub fn start_request(&self) -> crate::domain::DeployRequest {
+        crate::domain::DeployRequest {
+            intent: self.request.clone(),
+            services: self.service.iter().cloned().collect(),
+        }
+    }
+
     pub fn target(&self) -> String {
         self.request.target()
     }

@@ -3,6 +3,7 @@
 use super::{panel_block, table_state};
 use crate::domain::TagView;
 use crate::format::age;
+use crate::keymap::Action;
 use crate::ui::deploying::{previous_for, tag_of_image};
 use crate::ui::model::Overlay;
 use crate::ui::model::{App, Panel};
@@ -20,7 +21,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .data
         .as_ref()
         .map(|repos| {
-            let total: usize = repos.iter().map(|r| r.total).sum();
+            // With a service selected, its own repository's count.
+            let total: usize = repos
+                .iter()
+                .filter(|r| app.tag_service().is_none_or(|s| s == r.service))
+                .map(|r| r.total)
+                .sum();
             // One repository's failure (first: it matters most) or a partial listing is said
             // here, beside the others' tags.
             let errors = repos.iter().filter_map(|r| {
@@ -30,9 +36,21 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             let notes = repos
                 .iter()
                 .filter_map(|r| Some(Span::styled(format!("{} ", r.note.as_ref()?), theme.warn())));
+            // Several services: whose tags these are, and the key that switches.
+            let switcher = app.tag_service().map(|s| {
+                Span::styled(
+                    format!(
+                        "{s} ({} next service) ",
+                        app.keymap.label(Action::NextService)
+                    ),
+                    theme.accent(),
+                )
+            });
+            // Failures and partial listings first (they matter most), then whose tags these are.
             errors
                 .chain([Span::styled(format!("{total} in registry "), theme.dim())])
                 .chain(notes)
+                .chain(switcher)
                 .collect()
         })
         .unwrap_or_default();
@@ -101,6 +119,31 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .row_highlight_style(theme.selected())
         .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Tags));
+}
+
+/// `S`: the tags panel shows the next service's tags; `d`/`R` then move that service only.
+pub fn next_service(app: &mut App) {
+    let count = app.tags.data.as_ref().map_or(0, Vec::len);
+    if count < 2 {
+        app.say("one service's tags: nothing to switch to");
+        return;
+    }
+    app.tags_service = (app.tags_service % count + 1) % count;
+    app.selected.insert(Panel::Tags, 0);
+    app.focus = Panel::Tags;
+    let service = app.tag_service().unwrap_or("?").to_string();
+    app.say(format!(
+        "tags of {service}: d and R move {service} only, the other services keep running"
+    ));
+}
+
+/// The footer's keys while the tags panel is focused (and deploys are allowed).
+pub fn footer_keys(app: &App) -> Vec<Action> {
+    let mut keys = vec![Action::Deploy];
+    if app.tag_service().is_some() {
+        keys.push(Action::NextService);
+    }
+    keys
 }
 
 /// The tags panel's first column: the cursor (`›`), what runs now (`▶`) and what "previous"
