@@ -4,6 +4,7 @@
 
 use elt_console::config::HealthEndpoint;
 use elt_console::deploy::compose::{Runtime, RuntimeError};
+use elt_console::deploy::follow::Followed;
 use elt_console::deploy::seams::{Clock, Health, Host, Registry, Seams};
 use elt_console::deploy::settings::DeploySettings;
 use elt_console::deploy::{DeployEvent, DeployRequest, Engine, Outcome, Parts, StepState, Target};
@@ -683,6 +684,13 @@ async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
     assert_eq!(list[0].status, DeployStatus::Succeeded);
     assert_eq!(list[0].parent_id, Some(list[1].id));
     assert_eq!(list[0].downtime_ms, list[1].downtime_ms);
+    // The dashboard follows the store through the same events: what it reads back is what the
+    // engine told (but the duration, which the store measures on the wall clock).
+    let mut stored = Followed::from_store(&list[1]);
+    let mut live = Followed::from_events(&r.events);
+    stored.duration_ms = None;
+    live.duration_ms = None;
+    assert_eq!(stored, live);
     let why = list[1].error.as_deref().unwrap();
     assert!(
         why.contains(

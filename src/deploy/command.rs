@@ -298,6 +298,7 @@ async fn print_events(
             DeployEvent::Sides { .. }
             | DeployEvent::Backup { .. }
             | DeployEvent::Error { .. }
+            | DeployEvent::AutoRollback(_)
             | DeployEvent::Audit { .. } => {}
             DeployEvent::Finished {
                 status, message, ..

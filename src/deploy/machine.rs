@@ -93,23 +93,10 @@ impl<S: Seams> Engine<S> {
         let outcome = self.execute(&req).await;
         heartbeat.cancel();
 
+        // The recorder writes the final record from `Finished`; the lock is released after
+        // it, so whoever takes it next finds this deployment ended.
         let t = self.step_begin("record");
-        if let Some(id) = self.deployment_id
-            && let Err(e) = self.store.finish_deployment(
-                id,
-                outcome.status,
-                (outcome.status != DeployStatus::Succeeded
-                    && outcome.status != DeployStatus::Skipped)
-                    .then_some(outcome.message.as_str()),
-                outcome.downtime_ms,
-            )
-        {
-            tracing::warn!("store: {e}");
-        }
         self.step_end("record", t, ok(format!("deployment #{}", id.unwrap_or(0))));
-        if let Err(e) = self.store.release_lock(&self.actor) {
-            tracing::warn!("releasing the lock: {e}");
-        }
         self.audit(
             action,
             &target,
@@ -117,6 +104,9 @@ impl<S: Seams> Engine<S> {
             Some(&outcome.message),
         );
         self.emit_finished(&outcome);
+        if let Err(e) = self.store.release_lock(&self.actor) {
+            tracing::warn!("releasing the lock: {e}");
+        }
         outcome
     }
 

@@ -10,6 +10,7 @@ pub mod command;
 pub mod compose;
 pub mod envfile;
 pub mod error;
+pub mod follow;
 mod health;
 mod machine;
 mod plan;
@@ -25,7 +26,7 @@ mod util;
 pub use error::DeployError;
 pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,
-    Events, Outcome, PlanService, STEPS, StepState, Target,
+    Events, Outcome, PlanService, RollbackEvent, STEPS, StepState, Target,
 };
 pub use util::{fmt_bytes, fmt_ms, is_transient_pull_error, short, short_digest};
 

@@ -76,6 +76,19 @@ impl StepState {
             StepState::Skipped => "skipped",
         }
     }
+
+    /// A stored step's status (`as_str`); None for one the engine never writes.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            StepState::Running,
+            StepState::Ok,
+            StepState::Warning,
+            StepState::Failed,
+            StepState::Skipped,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
 }
 
 /// One service's move, as planned.
@@ -145,12 +158,41 @@ pub enum DeployEvent {
         outcome: String,
         detail: Option<String>,
     },
+    /// The automatic rollback after a failed switch, recorded as its own deployment that
+    /// points at the failed one.
+    AutoRollback(RollbackEvent),
+    /// The run's last event: how it ended. The recorder writes it as the deployment's final
+    /// record (status, error unless it succeeded or was skipped, downtime).
     Finished {
         deployment_id: Option<i64>,
         status: DeployStatus,
         message: String,
         downtime_ms: Option<u64>,
         duration_ms: u64,
+    },
+}
+
+/// The automatic rollback's own deployment: started, its steps, how it ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+pub enum RollbackEvent {
+    /// `from` is the failed version, `to` the one brought back.
+    Started {
+        services: Vec<String>,
+        from: Box<ImageSide>,
+        to: Box<ImageSide>,
+    },
+    Step {
+        seq: u32,
+        name: &'static str,
+        state: StepState,
+        duration_ms: u64,
+        summary: String,
+    },
+    Finished {
+        status: DeployStatus,
+        error: Option<String>,
+        downtime_ms: Option<u64>,
     },
 }
 
