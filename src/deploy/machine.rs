@@ -188,7 +188,8 @@ impl<S: Seams> Engine<S> {
         let t = self.step_begin("compare");
         let current = match self.current_containers().await {
             Ok(c) => c,
-            Err(e) => return self.stopped_before_change(fail("compare", e.to_string())),
+            // The step ends failed like any other, not left running in the store.
+            Err(e) => return self.stopped_before_change(self.failed_step("compare", t, e)),
         };
         let same = plans.iter().all(|p| {
             current.get(&p.service).is_some_and(|c| {
