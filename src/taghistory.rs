@@ -201,8 +201,8 @@ pub fn ghcr_package(image: &crate::domain::ImageRepo) -> Option<(String, String)
 
 /// When each tag was last deployed successfully, from the deploy store's history: by tag
 /// name, or by digest when a deploy pinned the digest the tag points to.
-pub fn fill_last_deployed(repos: &mut [RepoTags], deployments: &[crate::store::Deployment]) {
-    use crate::store::{DeployKind, DeployStatus};
+pub fn fill_last_deployed(repos: &mut [RepoTags], deployments: &[crate::domain::Deployment]) {
+    use crate::domain::{DeployKind, DeployStatus};
     for repo in repos {
         for t in &mut repo.tags {
             t.last_deployed = deployments

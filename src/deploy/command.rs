@@ -7,7 +7,8 @@ use super::{
 };
 use crate::config::Config;
 use crate::domain::Tag;
-use crate::store::{Actor, DeployKind, Deployment, LockState, Store};
+use crate::domain::{Actor, DeployKind, Deployment, LockState};
+use crate::store::Store;
 use std::io::{IsTerminal, Write};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -98,7 +99,7 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
         let plan = run_engine(&config, &args, &target, true, interrupt.clone()).await;
         match plan {
             Err(code) => return code,
-            Ok(o) if o.status != crate::store::DeployStatus::Skipped => return o.exit_code(),
+            Ok(o) if o.status != crate::domain::DeployStatus::Skipped => return o.exit_code(),
             Ok(_) => {}
         }
         if !confirm(&format!("{action} {target_text}? [y/N] ")) {
@@ -238,7 +239,7 @@ async fn print_events(
             DeployEvent::Plan { services } => {
                 for s in services {
                     let from = s.from.image.as_deref().unwrap_or("nothing running");
-                    let sha = |side: &crate::store::ImageSide| {
+                    let sha = |side: &crate::domain::ImageSide| {
                         side.sha.as_deref().map(short).unwrap_or("-").to_string()
                     };
                     out(&format!(
@@ -368,7 +369,7 @@ pub fn render_history(list: &[Deployment]) -> String {
     ]];
     // Full tags are in `history --json`; a table row keeps them to a readable width.
     // A side with nothing recorded: the deploy ended before it could tell what ran.
-    let side = |s: &crate::store::ImageSide| {
+    let side = |s: &crate::domain::ImageSide| {
         let t = s
             .tag
             .clone()

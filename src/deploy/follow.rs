@@ -6,7 +6,7 @@
 
 use super::recorder::final_error;
 use super::types::{DeployEvent, STEPS, StepState};
-use crate::store::{DeployStatus, Deployment, ImageSide};
+use crate::domain::{DeployStatus, Deployment, ImageSide};
 
 /// One step as its events tell it.
 #[derive(Debug, Clone, PartialEq)]

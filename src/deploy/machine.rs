@@ -9,7 +9,8 @@ use super::types::*;
 use super::util::*;
 use super::{Engine, describe_lock_refusal, envfile};
 use crate::domain::ContainerState;
-use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
+use crate::domain::{DeployKind, DeployStatus, NewDeployment};
+use crate::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 

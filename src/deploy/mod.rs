@@ -31,10 +31,11 @@ pub use types::{
 pub use util::{fmt_bytes, fmt_ms, is_transient_pull_error, short, short_digest};
 
 use crate::config::Config;
+use crate::domain::{Actor, LockState};
 use crate::sources::docker::DockerSource;
 use crate::sources::health::HealthChecker;
 use crate::sources::registry::RegistrySource;
-use crate::store::{Actor, LockState, Store};
+use crate::store::Store;
 use compose::ComposeCli;
 use seams::{Clock, Real, Seams};
 use std::path::PathBuf;

@@ -10,9 +10,9 @@ use super::util::*;
 use super::{Engine, envfile, previous};
 use crate::config::ServiceConfig;
 use crate::domain::{CommitSha, ContainerState, ContainerView, Digest, ImageRepo, Tag};
+use crate::domain::{DeployKind, DeployStatus, ImageSide};
 use crate::sources::docker::DockerError;
 use crate::sources::registry::RegistryError;
-use crate::store::{DeployKind, DeployStatus, ImageSide};
 use std::collections::HashMap;
 
 impl<S: Seams> Engine<S> {

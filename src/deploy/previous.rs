@@ -7,7 +7,7 @@
 //! automatic rollback); what a deployment found running counts as healthy when history did not
 //! already account for it (history starts there, or it was changed outside the console).
 
-use crate::store::{DeployStatus, Deployment, ImageSide};
+use crate::domain::{DeployStatus, Deployment, ImageSide};
 
 /// The version `previous_version` picks, and the deployment that recorded it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,7 +72,7 @@ pub fn previous_version<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Actor, DeployKind};
+    use crate::domain::{Actor, DeployKind};
     use chrono::{TimeZone, Utc};
 
     fn side(v: &str) -> ImageSide {

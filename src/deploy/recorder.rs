@@ -6,7 +6,8 @@ use super::Engine;
 use super::seams::Clock;
 use super::seams::Seams;
 use super::types::*;
-use crate::store::{Actor, DeployKind, DeployStatus, NewDeployment, Store};
+use crate::domain::{Actor, DeployKind, DeployStatus, NewDeployment};
+use crate::store::Store;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -251,7 +252,7 @@ impl<S: Seams> Engine<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ImageSide;
+    use crate::domain::ImageSide;
 
     fn step(name: &'static str, state: StepState, summary: &str) -> DeployEvent {
         DeployEvent::Step {

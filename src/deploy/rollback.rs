@@ -8,7 +8,7 @@ use super::seams::Seams;
 use super::types::*;
 use super::util::*;
 use super::{Engine, envfile};
-use crate::store::DeployStatus;
+use crate::domain::DeployStatus;
 use std::time::Instant;
 
 impl<S: Seams> Engine<S> {

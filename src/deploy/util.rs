@@ -1,8 +1,8 @@
 //! Small pure helpers: image references, backup paths, output lines, human figures.
 
 use crate::domain::ImageRepo;
+use crate::domain::ImageSide;
 use crate::sources::docker::LocalImage;
-use crate::store::ImageSide;
 use std::collections::HashMap;
 
 pub(super) fn totals(layers: &HashMap<String, (u64, u64, bool)>) -> (u64, u64, usize) {
