@@ -662,7 +662,10 @@ fn insert_deployment(
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     let to = ImageSide {
-        tag: d.to_tag.clone(),
+        tag: d
+            .to_tag
+            .as_deref()
+            .and_then(|t| crate::domain::Tag::parse(t).ok()),
         ..Default::default()
     };
     conn.execute(
@@ -881,7 +884,7 @@ mod tests {
         };
         let to = ImageSide {
             image: Some("r:new".into()),
-            tag: Some("new".into()),
+            tag: Some(crate::domain::Tag::parse("new").unwrap()),
             ..Default::default()
         };
         s.set_deploy_sides(first, &from, &to).unwrap();

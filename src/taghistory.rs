@@ -212,9 +212,9 @@ pub fn fill_last_deployed(repos: &mut [RepoTags], deployments: &[crate::domain::
                 })
                 .filter(|d| d.services.iter().any(|s| s == &repo.service))
                 .filter(|d| {
-                    d.to.tag.as_deref() == Some(t.tag.as_str())
+                    d.to.tag_str() == Some(t.tag.as_str())
                         || (d.to.digest.is_some()
-                            && d.to.digest.as_deref() == t.digest.as_ref().map(|x| x.as_str()))
+                            && d.to.digest_str() == t.digest.as_ref().map(|x| x.as_str()))
                 })
                 .map(|d| d.finished_at.unwrap_or(d.started_at))
                 .max();

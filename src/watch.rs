@@ -399,7 +399,7 @@ impl Watcher {
                 .ok()
                 .and_then(|l| l.into_iter().next());
             if let Some(dep) = last
-                && dep.to.digest.as_deref() == Some(first.as_str())
+                && dep.to.digest_str() == Some(first.as_str())
             {
                 let mut d = self.decision(
                     "no-change",
@@ -541,7 +541,7 @@ impl Watcher {
             && let Some(d) = &dep.to.digest
             && first.latest.as_deref() != Some(d.as_str())
         {
-            first.latest = Some(d.clone());
+            first.latest = Some(d.to_string());
             target = target_of(&states);
         }
         let failed_step = deployment.as_ref().and_then(|dep| {

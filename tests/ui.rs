@@ -663,15 +663,15 @@ fn deployment(
         services: vec!["app".into()],
         from: ImageSide {
             image: Some(format!("ghcr.io/arthurlee116/english-listening-trainer:{from}")),
-            tag: Some(from.into()),
+            tag: elt_console::domain::Tag::parse(from).ok(),
             image_id: Some("sha256:".to_string() + &"b".repeat(64)),
             ..Default::default()
         },
         to: ImageSide {
             image: Some(format!("ghcr.io/arthurlee116/english-listening-trainer:{to}")),
-            tag: Some(to.into()),
+            tag: elt_console::domain::Tag::parse(to).ok(),
             image_id: Some("sha256:".to_string() + &"c".repeat(64)),
-            sha: Some(SHA2.into()),
+            sha: elt_console::domain::CommitSha::parse(SHA2).ok(),
             ..Default::default()
         },
         strategy: "recreate".into(),
@@ -837,7 +837,7 @@ fn image_side(x: char) -> ImageSide {
             "ghcr.io/arthurlee116/english-listening-trainer:main-{}",
             x.to_string().repeat(7)
         )),
-        tag: Some(format!("main-{}", x.to_string().repeat(7))),
+        tag: elt_console::domain::Tag::parse(&format!("main-{}", x.to_string().repeat(7))).ok(),
         image_id: Some(format!("sha256:{}", x.to_string().repeat(64))),
         ..Default::default()
     }

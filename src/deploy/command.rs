@@ -240,7 +240,7 @@ async fn print_events(
                 for s in services {
                     let from = s.from.image.as_deref().unwrap_or("nothing running");
                     let sha = |side: &crate::domain::ImageSide| {
-                        side.sha.as_deref().map(short).unwrap_or("-").to_string()
+                        side.sha_str().map(short).unwrap_or("-").to_string()
                     };
                     out(&format!(
                         "     plan  {}: {from} ({}) -> {} ({}){}",
@@ -372,7 +372,8 @@ pub fn render_history(list: &[Deployment]) -> String {
     let side = |s: &crate::domain::ImageSide| {
         let t = s
             .tag
-            .clone()
+            .as_ref()
+            .map(ToString::to_string)
             .or_else(|| s.image.clone())
             .unwrap_or_else(|| "unknown".into());
         if t.chars().count() > 24 {
@@ -470,7 +471,7 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
                 "deployment #{}: {} to {}, {} at step {step}",
                 d.id,
                 d.kind.as_str(),
-                d.to.tag.as_deref().unwrap_or("?"),
+                d.to.tag_str().unwrap_or("?"),
                 d.status.as_str()
             ));
         }

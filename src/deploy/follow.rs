@@ -139,7 +139,7 @@ pub fn replay(d: &Deployment) -> Vec<DeployEvent> {
         DeployEvent::Started {
             deployment_id: Some(d.id),
             kind: d.kind,
-            target: d.to.tag.clone().unwrap_or_default(),
+            target: d.to.tag_str().unwrap_or_default().to_string(),
             actor: d.actor.describe(),
             runtime: d.strategy.clone(),
         },

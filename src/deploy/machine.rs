@@ -359,8 +359,8 @@ impl<S: Seams> Engine<S> {
                                 } else {
                                     "deployed"
                                 },
-                                p.to.tag.as_deref().unwrap_or(&p.to_ref),
-                                p.to.sha.as_deref().map(short).unwrap_or("no commit label"),
+                                p.to.tag_str().unwrap_or(&p.to_ref),
+                                p.to.sha_str().map(short).unwrap_or("no commit label"),
                                 fmt_ms(
                                     self.clock
                                         .now()
@@ -518,14 +518,11 @@ impl<S: Seams> Engine<S> {
                     format!(
                         "{}: {} = {}{}",
                         p.service,
-                        p.to.tag.as_deref().unwrap_or("?"),
-                        p.to.digest
-                            .as_deref()
-                            .map(short_digest)
-                            .unwrap_or("local image"),
+                        p.to.tag_str().unwrap_or("?"),
+                        p.to.digest_str().map(short_digest).unwrap_or("local image"),
                         p.to.sha
-                            .as_deref()
-                            .map(|s| format!(", commit {}", short(s)))
+                            .as_ref()
+                            .map(|s| format!(", commit {}", s.short()))
                             .unwrap_or_default()
                     )
                 })

@@ -20,7 +20,7 @@ pub struct Previous<'a> {
 fn key(side: &ImageSide) -> Option<&str> {
     side.image_id
         .as_deref()
-        .or(side.digest.as_deref())
+        .or(side.digest_str())
         .or(side.image.as_deref())
 }
 
@@ -72,13 +72,13 @@ pub fn previous_version<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Actor, DeployKind};
+    use crate::domain::{Actor, DeployKind, Tag};
     use chrono::{TimeZone, Utc};
 
     fn side(v: &str) -> ImageSide {
         ImageSide {
             image: Some(format!("reg/app:{v}")),
-            tag: Some(v.into()),
+            tag: Some(Tag::parse(v).unwrap()),
             image_id: Some(format!("sha256:{v}")),
             ..Default::default()
         }
@@ -124,7 +124,7 @@ mod tests {
     fn prev(rows: &[Deployment], running: Option<&str>) -> Option<String> {
         let h = history(rows);
         previous_version(&h, "app", running.map(|r| format!("sha256:{r}")).as_deref())
-            .and_then(|p| p.side.tag.clone())
+            .and_then(|p| p.side.tag_str().map(str::to_string))
     }
 
     use DeployKind::{AutoRollback, Deploy, Rollback};

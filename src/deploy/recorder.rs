@@ -121,7 +121,7 @@ impl Recorder {
                         kind: DeployKind::AutoRollback,
                         parent_id: Some(parent),
                         services: services.clone(),
-                        to_tag: to.tag.clone(),
+                        to_tag: to.tag_str().map(str::to_string),
                         strategy: "recreate".into(),
                     },
                     &self.actor,
@@ -385,7 +385,7 @@ mod tests {
             .unwrap();
         let side = |tag: &str| ImageSide {
             image: Some(format!("app:{tag}")),
-            tag: Some(tag.into()),
+            tag: Some(crate::domain::Tag::parse(tag).unwrap()),
             ..Default::default()
         };
         let recorder = Recorder::new(actor.clone());

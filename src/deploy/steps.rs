@@ -8,7 +8,7 @@ use super::seams::{Host, Seams};
 use super::types::*;
 use super::util::*;
 use super::{Engine, compose};
-use crate::domain::{Digest, ImageRepo};
+use crate::domain::{CommitSha, ImageRepo, Tag};
 use crate::sources::docker::LocalImage;
 use crate::sources::registry::{self};
 use futures_util::StreamExt;
@@ -24,12 +24,7 @@ impl<S: Seams> Engine<S> {
             .clone()
             .ok_or_else(|| fail("pull", "no repository"))?;
         let docker_name = repo.docker_name();
-        let by_digest = plan
-            .to
-            .digest
-            .as_deref()
-            .and_then(|d| Digest::parse(d).ok())
-            .map(|d| repo.with_digest(&d));
+        let by_digest = plan.to.digest.as_ref().map(|d| repo.with_digest(d));
         let mut local = match &plan.to.image_id {
             Some(id) => self
                 .host
@@ -72,7 +67,8 @@ impl<S: Seams> Engine<S> {
         })?;
         if let Some(tag) = plan
             .pin_tag
-            .as_deref()
+            .as_ref()
+            .map(Tag::as_str)
             .filter(|_| !plan.to_ref.contains('@'))
         {
             self.host
@@ -84,7 +80,10 @@ impl<S: Seams> Engine<S> {
             plan.to.digest = digest_for(&img.repo_digests, &repo);
         }
         if plan.to.sha.is_none() {
-            plan.to.sha = img.labels.get("org.opencontainers.image.revision").cloned();
+            plan.to.sha = img
+                .labels
+                .get("org.opencontainers.image.revision")
+                .and_then(|r| CommitSha::parse(r).ok());
         }
         plan.to.image_id = Some(img.id);
         Ok(summary)

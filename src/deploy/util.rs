@@ -1,7 +1,6 @@
 //! Small pure helpers: image references, backup paths, output lines, human figures.
 
-use crate::domain::ImageRepo;
-use crate::domain::ImageSide;
+use crate::domain::{CommitSha, Digest, ImageRepo, ImageSide, Tag};
 use crate::sources::docker::LocalImage;
 use std::collections::HashMap;
 
@@ -18,35 +17,30 @@ pub(super) fn side_of_local(img: &LocalImage, repo: &ImageRepo) -> ImageSide {
         image: None,
         tag: None,
         digest: digest_for(&img.repo_digests, repo),
-        sha: img.labels.get("org.opencontainers.image.revision").cloned(),
+        sha: img
+            .labels
+            .get("org.opencontainers.image.revision")
+            .and_then(|r| CommitSha::parse(r).ok()),
         image_id: Some(img.id.clone()),
         created: img.labels.get("org.opencontainers.image.created").cloned(),
     }
 }
 
 /// The digest under which `repo` knows the image (`repo@sha256:...` entries).
-pub(super) fn digest_for(repo_digests: &[String], repo: &ImageRepo) -> Option<String> {
+pub(super) fn digest_for(repo_digests: &[String], repo: &ImageRepo) -> Option<Digest> {
     let name = repo.docker_name();
     repo_digests
         .iter()
-        .find_map(|d| {
-            d.split_once('@')
-                .filter(|(r, _)| *r == name)
-                .map(|(_, d)| d.to_string())
-        })
-        .or_else(|| {
-            repo_digests
-                .first()
-                .and_then(|d| d.split_once('@'))
-                .map(|(_, d)| d.to_string())
-        })
+        .find_map(|d| d.split_once('@').filter(|(r, _)| *r == name))
+        .or_else(|| repo_digests.first().and_then(|d| d.split_once('@')))
+        .and_then(|(_, d)| Digest::parse(d).ok())
 }
 
 /// The tag of `repo:tag` (not of `host:port/repo`), if any.
-pub(super) fn tag_of(image: &str) -> Option<String> {
+pub(super) fn tag_of(image: &str) -> Option<Tag> {
     let name = image.split('@').next()?;
     let last = name.rsplit('/').next()?;
-    last.split_once(':').map(|(_, t)| t.to_string())
+    last.split_once(':').and_then(|(_, t)| Tag::parse(t).ok())
 }
 
 /// Last line of a backup command's output that names an existing file.
@@ -166,12 +160,14 @@ mod tests {
     #[test]
     fn tags_of_references() {
         assert_eq!(
-            tag_of("127.0.0.1:5000/elt/app:main-abc").as_deref(),
+            tag_of("127.0.0.1:5000/elt/app:main-abc")
+                .as_ref()
+                .map(Tag::as_str),
             Some("main-abc")
         );
         assert_eq!(tag_of("127.0.0.1:5000/elt/app"), None);
         assert_eq!(tag_of("ghcr.io/a/b@sha256:00"), None);
-        assert_eq!(tag_of("redis:7"), Some("7".into()));
+        assert_eq!(tag_of("redis:7"), Tag::parse("7").ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A deployment as the store keeps it and the engine reports it: who acted, what kind of
 //! deploy, how it ended, its two image sides, its steps, the audit and the deploy lock.
 
+use super::{CommitSha, Digest, Tag};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -97,19 +98,48 @@ impl DeployStatus {
     }
 }
 
-/// One side of a deployment (what ran before, or what was deployed).
+/// One side of a deployment (what ran before, or what was deployed). Tag, digest and commit
+/// are validated names; what a registry, an image label or an old store row offers that is
+/// not one is left out rather than carried along as text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageSide {
     /// The reference compose was given (`repo:tag`).
     pub image: Option<String>,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-    pub sha: Option<String>,
+    #[serde(default, deserialize_with = "valid_or_none")]
+    pub tag: Option<Tag>,
+    #[serde(default, deserialize_with = "valid_or_none")]
+    pub digest: Option<Digest>,
+    /// The commit the image was built from (its revision label).
+    #[serde(default, deserialize_with = "valid_or_none")]
+    pub sha: Option<CommitSha>,
     /// The local image id (`sha256:` of the config), which is what a rollback needs.
     pub image_id: Option<String>,
     /// `org.opencontainers.image.created` of the image.
     #[serde(default)]
     pub created: Option<String>,
+}
+
+impl ImageSide {
+    pub fn tag_str(&self) -> Option<&str> {
+        self.tag.as_ref().map(Tag::as_str)
+    }
+    pub fn digest_str(&self) -> Option<&str> {
+        self.digest.as_ref().map(Digest::as_str)
+    }
+    pub fn sha_str(&self) -> Option<&str> {
+        self.sha.as_ref().map(CommitSha::as_str)
+    }
+}
+
+/// A stored name that no longer passes validation (rows written before the names were
+/// checked) reads as absent instead of failing the whole row.
+fn valid_or_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<String>,
+{
+    let text: Option<String> = Option::deserialize(d)?;
+    Ok(text.and_then(|s| T::try_from(s).ok()))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,5 +253,33 @@ impl Default for LockHolder {
             heartbeat_at: DateTime::<Utc>::MIN_UTC,
             deployment_id: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_side_with_names_that_fail_validation_keeps_the_rest() {
+        // As an older console wrote it: a revision label that is no commit, a tag with a space.
+        let side: ImageSide = serde_json::from_str(
+            r#"{"image":"app:v1","tag":"v 1","digest":"sha256:abc","sha":"main","image_id":"sha256:1"}"#,
+        )
+        .unwrap();
+        assert_eq!(side.image.as_deref(), Some("app:v1"));
+        assert_eq!(side.image_id.as_deref(), Some("sha256:1"));
+        assert_eq!((side.tag, side.digest, side.sha), (None, None, None));
+        let d = format!("sha256:{}", "a".repeat(64));
+        let side: ImageSide = serde_json::from_str(&format!(
+            r#"{{"tag":"main-abc1234","digest":"{d}","sha":"ABC1234"}}"#
+        ))
+        .unwrap();
+        assert_eq!(side.tag_str(), Some("main-abc1234"));
+        assert_eq!(side.digest_str(), Some(d.as_str()));
+        assert_eq!(side.sha_str(), Some("abc1234"));
+        // Written back as the same plain strings.
+        let text = serde_json::to_string(&side).unwrap();
+        assert!(text.contains(r#""tag":"main-abc1234""#), "{text}");
     }
 }

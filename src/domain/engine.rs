@@ -100,7 +100,7 @@ pub struct PlanService {
     #[serde(skip)]
     pub(crate) migrate_service: Option<String>,
     #[serde(skip)]
-    pub(crate) pin_tag: Option<String>,
+    pub(crate) pin_tag: Option<Tag>,
 }
 
 #[derive(Debug, Clone, Serialize)]

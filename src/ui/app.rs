@@ -1122,7 +1122,7 @@ fn deploy_in_progress(app: &mut App) -> bool {
     let text = format!(
         "a {} to {} by {} is in progress (deployment #{})",
         d.kind.as_str(),
-        d.to.tag.as_deref().unwrap_or("?"),
+        d.to.tag_str().unwrap_or("?"),
         d.actor.user,
         d.id
     );

@@ -47,7 +47,7 @@ impl DeploySnapshot {
     pub fn deployed_at(&self, tag: &str) -> Option<DateTime<Utc>> {
         self.recent
             .iter()
-            .filter(|d| d.status == DeployStatus::Succeeded && d.to.tag.as_deref() == Some(tag))
+            .filter(|d| d.status == DeployStatus::Succeeded && d.to.tag_str() == Some(tag))
             .map(|d| d.finished_at.unwrap_or(d.started_at))
             .max()
     }
@@ -327,11 +327,11 @@ impl TagMarks {
             .map(|p| p.side.clone());
         Self {
             previous_tag: prev.as_ref().and_then(|p| {
-                p.tag
-                    .clone()
+                p.tag_str()
+                    .map(str::to_string)
                     .or_else(|| p.image.as_deref().map(tag_of_image))
             }),
-            previous_digest: prev.and_then(|p| p.digest),
+            previous_digest: prev.and_then(|p| p.digest.map(String::from)),
         }
     }
 
@@ -391,11 +391,11 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         format!(
             "{}  {}  built {}",
             target
-                .tag
-                .clone()
+                .tag_str()
+                .map(str::to_string)
                 .or_else(|| target.image.as_deref().map(tag_of_image))
                 .unwrap_or_else(|| "?".into()),
-            target.sha.as_deref().map(short).unwrap_or("-"),
+            target.sha_str().map(short).unwrap_or("-"),
             when(parse_time(target.created.as_deref()), now)
         ),
     ));
@@ -449,7 +449,7 @@ pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
         return vec![Span::styled(
             format!(
                 "· DEPLOYING {} by {} ({step}) ",
-                d.to.tag.as_deref().unwrap_or("?"),
+                d.to.tag_str().unwrap_or("?"),
                 who(d)
             ),
             theme.warn().add_modifier(Modifier::BOLD),
@@ -488,8 +488,8 @@ fn short_tag(tag: &str) -> String {
 
 /// A deployment's side by tag; "unknown" when the deploy ended before it could tell.
 fn side_label(s: &crate::store::ImageSide) -> String {
-    s.tag
-        .clone()
+    s.tag_str()
+        .map(str::to_string)
         .or_else(|| s.image.as_deref().map(tag_of_image))
         .unwrap_or_else(|| "unknown".into())
 }
