@@ -18,7 +18,62 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub const STORE_FILE: &str = "elt-console.db";
-const SCHEMA_VERSION: i64 = 1;
+
+/// The schema, one step per version (`user_version` counts the steps applied). Append only;
+/// each step must be idempotent (`IF NOT EXISTS`), since two processes creating the store at
+/// the same moment may both apply it.
+static MIGRATIONS: &[rusqlite_migration::M<'static>] = &[
+    // 1: deployments, their steps, the audit, the deploy lock.
+    rusqlite_migration::M::up(
+        "CREATE TABLE IF NOT EXISTS deployments (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            parent_id INTEGER REFERENCES deployments(id),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            actor TEXT NOT NULL,
+            services TEXT NOT NULL,
+            from_side TEXT NOT NULL,
+            to_side TEXT NOT NULL,
+            to_tag TEXT,
+            strategy TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            backup_path TEXT,
+            downtime_ms INTEGER,
+            progress TEXT
+        );
+        CREATE INDEX IF NOT EXISTS deployments_started ON deployments(started_at);
+        CREATE TABLE IF NOT EXISTS steps (
+            deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+            seq INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_ms INTEGER,
+            summary TEXT,
+            PRIMARY KEY (deployment_id, seq)
+        );
+        CREATE TABLE IF NOT EXISTS audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            outcome TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE TABLE IF NOT EXISTS deploy_lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            holder TEXT NOT NULL
+        );",
+    ),
+    // 2: `watch` looks up its own audit rows by action and target at every check.
+    rusqlite_migration::M::up(
+        "CREATE INDEX IF NOT EXISTS audit_action_target ON audit(action, target, id);",
+    ),
+];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -26,6 +81,8 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("deploy store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("deploy store {path}: upgrading its schema: {message}")]
+    Migrate { path: PathBuf, message: String },
     #[error(
         "deploy store {path} has schema version {found}; this elt-console knows {known} (upgrade elt-console)"
     )]
@@ -152,7 +209,7 @@ impl Store {
         set_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let store = Self { conn, path };
+        let mut store = Self { conn, path };
         store.migrate()?;
         Ok(store)
     }
@@ -169,69 +226,33 @@ impl Store {
             .pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    /// Bring the schema to this build's version through `MIGRATIONS` (rusqlite_migration,
+    /// counted in `user_version`). A store written by a newer elt-console is refused, not
+    /// touched.
+    fn migrate(&mut self) -> Result<(), StoreError> {
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
             return Err(StoreError::Schema {
                 path: self.path.clone(),
                 found: version,
-                known: SCHEMA_VERSION,
+                known,
             });
         }
-        if version == SCHEMA_VERSION {
-            return Ok(());
-        }
-        self.conn.execute_batch(
-            "BEGIN IMMEDIATE;
-            CREATE TABLE IF NOT EXISTS deployments (
-                id INTEGER PRIMARY KEY,
-                kind TEXT NOT NULL,
-                parent_id INTEGER REFERENCES deployments(id),
-                started_at TEXT NOT NULL,
-                finished_at TEXT,
-                actor TEXT NOT NULL,
-                services TEXT NOT NULL,
-                from_side TEXT NOT NULL,
-                to_side TEXT NOT NULL,
-                to_tag TEXT,
-                strategy TEXT NOT NULL,
-                status TEXT NOT NULL,
-                error TEXT,
-                backup_path TEXT,
-                downtime_ms INTEGER,
-                progress TEXT
-            );
-            CREATE INDEX IF NOT EXISTS deployments_started ON deployments(started_at);
-            CREATE TABLE IF NOT EXISTS steps (
-                deployment_id INTEGER NOT NULL REFERENCES deployments(id),
-                seq INTEGER NOT NULL,
-                name TEXT NOT NULL,
-                status TEXT NOT NULL,
-                started_at TEXT NOT NULL,
-                finished_at TEXT,
-                duration_ms INTEGER,
-                summary TEXT,
-                PRIMARY KEY (deployment_id, seq)
-            );
-            CREATE TABLE IF NOT EXISTS audit (
-                id INTEGER PRIMARY KEY,
-                at TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                action TEXT NOT NULL,
-                target TEXT,
-                outcome TEXT NOT NULL,
-                detail TEXT
-            );
-            CREATE TABLE IF NOT EXISTS deploy_lock (
-                id INTEGER PRIMARY KEY CHECK (id = 1),
-                holder TEXT NOT NULL
-            );
-            PRAGMA user_version = 1;
-            COMMIT;",
-        )?;
-        Ok(())
+        // Immediate: processes opening a new store at once take turns instead of failing to
+        // upgrade a read transaction; one that waited re-runs the (idempotent) steps.
+        self.conn
+            .set_transaction_behavior(TransactionBehavior::Immediate);
+        let migrations = rusqlite_migration::Migrations::from_slice(MIGRATIONS);
+        let done = migrations.to_latest(&mut self.conn);
+        self.conn
+            .set_transaction_behavior(TransactionBehavior::Deferred);
+        done.map_err(|e| StoreError::Migrate {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
     }
 
     // ------------------------------------------------------------------ audit
@@ -771,6 +792,128 @@ mod tests {
                     panic!("round {round}: {e}");
                 }
             }
+        }
+    }
+
+    /// A store as elt-console wrote it before schema migrations went through
+    /// rusqlite_migration: its version-1 script verbatim, and rows as that code wrote them.
+    fn write_schema_1_store(dir: &Path) {
+        let conn = Connection::open(dir.join(STORE_FILE)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+            CREATE TABLE IF NOT EXISTS deployments (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL,
+                parent_id INTEGER REFERENCES deployments(id),
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                actor TEXT NOT NULL,
+                services TEXT NOT NULL,
+                from_side TEXT NOT NULL,
+                to_side TEXT NOT NULL,
+                to_tag TEXT,
+                strategy TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error TEXT,
+                backup_path TEXT,
+                downtime_ms INTEGER,
+                progress TEXT
+            );
+            CREATE INDEX IF NOT EXISTS deployments_started ON deployments(started_at);
+            CREATE TABLE IF NOT EXISTS steps (
+                deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+                seq INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                duration_ms INTEGER,
+                summary TEXT,
+                PRIMARY KEY (deployment_id, seq)
+            );
+            CREATE TABLE IF NOT EXISTS audit (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                detail TEXT
+            );
+            CREATE TABLE IF NOT EXISTS deploy_lock (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                holder TEXT NOT NULL
+            );
+            PRAGMA user_version = 1;
+            COMMIT;
+            INSERT INTO deployments (kind, started_at, finished_at, actor, services, from_side,
+                to_side, to_tag, strategy, status, downtime_ms)
+            VALUES ('deploy', '2026-11-30T10:00:00.000Z', '2026-11-30T10:02:00.000Z',
+                '{\"user\":\"ops\",\"ssh_client\":null,\"host\":\"gpu\",\"pid\":7}', 'app',
+                '{\"image\":\"r:v1\",\"tag\":\"v1\",\"digest\":null,\"sha\":null,\"image_id\":\"sha256:1\"}',
+                '{\"image\":\"r:main-abc1234\",\"tag\":\"main-abc1234\",\"digest\":null,\"sha\":\"abc1234\",\"image_id\":\"sha256:2\",\"created\":null}',
+                'main-abc1234', 'recreate', 'succeeded', 1500);
+            INSERT INTO steps VALUES (1, 1, 'lock', 'ok', '2026-11-30T10:00:00.000Z',
+                '2026-11-30T10:00:00.000Z', 3, 'held');
+            INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES
+                ('2026-11-30T10:02:00.000Z', '{\"user\":\"ops\",\"ssh_client\":null,\"host\":\"gpu\",\"pid\":7}',
+                'watch', 'app@sha256:x', 'deployed', NULL);",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_store_at_schema_1_opens_upgraded_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        write_schema_1_store(dir.path());
+        let s = Store::open(dir.path()).unwrap();
+        let version: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        assert_eq!(version, 2);
+        let index: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'audit_action_target'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+        let d = s.deployment(1).unwrap().unwrap();
+        assert_eq!(d.status, DeployStatus::Succeeded);
+        assert_eq!(d.to.tag_str(), Some("main-abc1234"));
+        assert_eq!(d.to.sha_str(), Some("abc1234"));
+        assert_eq!(d.from.image_id.as_deref(), Some("sha256:1"));
+        assert_eq!(d.downtime_ms, Some(1500));
+        assert_eq!(d.steps[0].summary.as_deref(), Some("held"));
+        assert!(
+            s.last_audit("watch", "app@sha256:x", &["deployed"])
+                .unwrap()
+                .is_some()
+        );
+        // Opening again changes nothing.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.deployments(5).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_console_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(STORE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        drop(conn);
+        match Store::open(dir.path()) {
+            Err(StoreError::Schema {
+                found: 9, known: 2, ..
+            }) => {}
+            Err(e) => panic!("expected a schema refusal, got {e}"),
+            Ok(_) => panic!("expected a schema refusal"),
         }
     }
 
