@@ -538,21 +538,8 @@ async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
     report.exit_code
 }
 
-/// Binary units, one decimal: the CLI's sizes (`tags`, `status`).
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+/// The CLI's sizes (`tags`, `status`) read as the dashboard's.
+pub(crate) use crate::format::bytes;
 
 fn short_sha(s: &str) -> &str {
     s.get(..7).unwrap_or(s)

@@ -10,6 +10,7 @@ use super::util::*;
 use super::{Engine, describe_lock_refusal, envfile};
 use crate::domain::ContainerState;
 use crate::domain::{DeployKind, DeployStatus, NewDeployment};
+use crate::format::duration_ms as fmt_ms;
 use crate::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

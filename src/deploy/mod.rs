@@ -23,12 +23,14 @@ mod steps;
 mod types;
 mod util;
 
+/// Step and deploy durations, as `format::duration_ms` prints them.
+pub use crate::format::duration_ms as fmt_ms;
 pub use error::DeployError;
 pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,
     Events, Outcome, PlanService, RollbackEvent, STEPS, StepState, Target,
 };
-pub use util::{fmt_bytes, fmt_ms, is_transient_pull_error, short, short_digest};
+pub use util::{is_transient_pull_error, short, short_digest};
 
 use crate::config::Config;
 use crate::domain::{Actor, LockState};

@@ -9,6 +9,7 @@ use super::types::*;
 use super::util::*;
 use super::{Engine, compose};
 use crate::domain::{CommitSha, ImageRepo, Tag};
+use crate::format::duration_ms as fmt_ms;
 use crate::sources::docker::LocalImage;
 use crate::sources::registry::{self};
 use futures_util::StreamExt;
@@ -113,7 +114,7 @@ impl<S: Seams> Engine<S> {
                 Ok((layers, bytes)) => {
                     return Ok(format!(
                         "{service}: pulled {reference} ({layers} layers, {}) in {}{}",
-                        fmt_bytes(bytes),
+                        crate::format::bytes(bytes),
                         fmt_ms(
                             self.clock
                                 .now()
@@ -206,8 +207,8 @@ impl<S: Seams> Engine<S> {
             format!(
                 "layers {done}/{} · {} of {}",
                 layers.len(),
-                fmt_bytes(cur),
-                fmt_bytes(tot)
+                crate::format::bytes(cur),
+                crate::format::bytes(tot)
             ),
             cur,
             tot.max(cur),

@@ -70,18 +70,7 @@ impl Theme {
     }
 }
 
-fn bytes(n: u64) -> String {
-    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-    const MIB: f64 = 1024.0 * 1024.0;
-    let v = n as f64;
-    if v >= GIB {
-        format!("{:.1}G", v / GIB)
-    } else if v >= MIB {
-        format!("{:.1}M", v / MIB)
-    } else {
-        format!("{:.0}K", v / 1024.0)
-    }
-}
+use crate::format::bytes;
 
 /// Cut `s` to at most `max` characters at a word boundary, ending in `…` when cut.
 pub fn fit_words(s: &str, max: usize) -> String {
