@@ -18,6 +18,26 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::time::Instant;
 
+/// Why a section of the report has no data.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Every repository's tags failed to list (one failing among others is kept beside them).
+    #[error("{}", every_repository(.0))]
+    EveryRepository(Vec<(String, String)>),
+    #[error("{0}")]
+    GithubSetup(String),
+    #[error(transparent)]
+    Github(#[from] crate::sources::github::GithubError),
+}
+
+fn every_repository(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(service, error)| format!("{service}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Version of the `--json` shape (docs/status-json.md). Bumped only on breaking changes.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Tags whose manifest and config are read per repository (3 requests each).
@@ -65,7 +85,7 @@ pub async fn read_repos(
     services: &[crate::config::ServiceConfig],
     caches: &mut std::collections::HashMap<String, std::collections::HashMap<Tag, TagView>>,
     packages: Option<&GithubSource>,
-) -> Result<Vec<RepoTags>, String> {
+) -> Result<Vec<RepoTags>, StatusError> {
     let mut repos = Vec::new();
     for service in services {
         let cache = caches.entry(service.name.clone()).or_default();
@@ -94,11 +114,12 @@ pub async fn read_repos(
         repos.push(repo);
     }
     if !repos.is_empty() && repos.iter().all(|r| r.error.is_some()) {
-        return Err(repos
-            .iter()
-            .map(|r| format!("{}: {}", r.service, r.error.as_deref().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join("; "));
+        return Err(StatusError::EveryRepository(
+            repos
+                .iter()
+                .map(|r| (r.service.clone(), r.error.clone().unwrap_or_default()))
+                .collect(),
+        ));
     }
     Ok(repos)
 }
@@ -131,9 +152,11 @@ pub async fn collect(config: &Config) -> StatusReport {
     };
     let runs = async {
         let started = Instant::now();
-        let r: Result<RunsSection, String> = async {
-            let gh = GithubSource::new(&config.github).await?;
-            let page = gh.runs().await.map_err(|e| e.to_string())?;
+        let r: Result<RunsSection, StatusError> = async {
+            let gh = GithubSource::new(&config.github)
+                .await
+                .map_err(|e| StatusError::GithubSetup(e.to_string()))?;
+            let page = gh.runs().await?;
             Ok(RunsSection {
                 repository: config.github.repo.to_string(),
                 workflow: config.github.workflow.to_string(),

@@ -238,7 +238,7 @@ pub async fn collect(
     containers: &[ContainerView],
     runs: &[RunView],
     gh: Option<&GithubSource>,
-) -> Result<TagsReport, String> {
+) -> Result<TagsReport, crate::status::StatusError> {
     let registry = crate::sources::registry::RegistrySource::new(&config.registry);
     let mut repositories = Vec::new();
     let mut notes = Vec::new();
@@ -255,7 +255,7 @@ pub async fn collect(
             Ok(r) => r,
             Err(e) => {
                 // Kept beside the other repositories, not dropped when one succeeds.
-                errors.push(format!("{}: {e}", service.name));
+                errors.push((service.name.clone(), e.to_string()));
                 repositories.push(crate::status::RepoTags::failed(service, e.to_string()));
                 continue;
             }
@@ -301,7 +301,7 @@ pub async fn collect(
         repositories.push(repo);
     }
     if !errors.is_empty() && errors.len() == repositories.len() {
-        return Err(errors.join("; "));
+        return Err(crate::status::StatusError::EveryRepository(errors));
     }
     crate::status::correlate_tags(containers, runs, &mut repositories);
     Ok(TagsReport {

@@ -415,7 +415,8 @@ impl GithubSource {
         if !path_ok {
             return Err(GithubError::Decode(format!("unusable file path {path:?}")));
         }
-        let git_ref = crate::workflow::validate_ref(git_ref).map_err(GithubError::Decode)?;
+        let git_ref = crate::workflow::validate_ref(git_ref)
+            .map_err(|e| GithubError::Decode(e.to_string()))?;
         let url = format!(
             "{}/contents/{path}?ref={}",
             self.repo_url(),

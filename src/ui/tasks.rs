@@ -563,7 +563,7 @@ async fn registry_task(
                 packages.as_ref(),
             ) => r,
         };
-        let msg = Msg::Tags(read.map(|mut repos| {
+        let msg = Msg::Tags(read.map_err(|e| e.to_string()).map(|mut repos| {
             if let Some(note) = &setup_note {
                 for repo in repos.iter_mut().filter(|r| r.note.is_none()) {
                     repo.note = Some(note.clone());
