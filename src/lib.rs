@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod sys;
 pub mod taghistory;
 pub mod ui;
 pub mod watch;

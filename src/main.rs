@@ -4,10 +4,7 @@ use elt_console::cli::{self, Cli};
 fn main() {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`elt-console status | head`) instead of panicking on a failed print.
-    // SAFETY: resetting a signal disposition to its default at start-up, before any threads.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    elt_console::sys::set_sigpipe(elt_console::sys::SigPipe::Default);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -2,6 +2,11 @@
 //! has the top-level keys docs/status-json.md lists for it (the test reads the doc's table);
 //! and `logs`, which follows a service across a recreate and ends cleanly on SIGINT.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// libc calls that send signals to, or ask about, the processes under test.
+#![allow(unsafe_code)]
+
 mod common;
 use common::*;
 use serde_json::Value;

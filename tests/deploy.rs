@@ -2,6 +2,11 @@
 //! Each test pushes the stub images into its own repository of the local registry, so image
 //! retention and pulls in one test never touch another test's images.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// libc calls that send signals to, or ask about, the processes under test.
+#![allow(unsafe_code)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,9 @@
 //! jobs, dispatch (exact body, 200 and 204 paths, 422, refusals), following a run to its
 //! image, tag history, conditional requests, rate limits and the hourly request budget.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use elt_console::config::{self, Config};

@@ -4,6 +4,9 @@
 //! as it must on a server whose only way out is the proxy. Proxy rules are passed to the
 //! source or to the binary's environment, never set on this test process.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use elt_console::config;

@@ -2,6 +2,9 @@
 //! failure paths an operator meets: refused access, missing tags, hanging or flooding
 //! endpoints, GitHub's error codes and conditional requests.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use elt_console::config::{self, GithubConfig, HealthEndpoint, RegistryConfig, Sources};

@@ -168,37 +168,13 @@ fn confirm(prompt: &str) -> bool {
 /// SIGHUP (the SSH session went away) is ignored: the deploy goes on. SIGINT/SIGTERM cancel
 /// it before the recreate step; after that the engine finishes or rolls back.
 fn watch_signals(interrupt: CancellationToken, quiet: bool) -> CancellationToken {
-    // SAFETY: changing a signal's disposition to ignore; writes then fail with EPIPE instead
-    // of killing the process halfway through a deploy.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return stop;
-    };
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => return,
-                _ = hup.recv() => tracing::info!("SIGHUP: the terminal went away; the deploy continues"),
-                _ = int.recv() => {
-                    if !quiet {
-                        err("interrupt: cancelling if nothing has changed yet; once the app is being recreated the deploy finishes or rolls back");
-                    }
-                    interrupt.cancel();
-                }
-                _ = term.recv() => interrupt.cancel(),
-            }
+    crate::sys::on_stop_signals(interrupt, move |signal| {
+        if !quiet && signal == crate::sys::StopSignal::Interrupt {
+            err(
+                "interrupt: cancelling if nothing has changed yet; once the app is being recreated the deploy finishes or rolls back",
+            );
         }
-    });
-    stop
+    })
 }
 
 async fn print_events(
