@@ -11,10 +11,8 @@ use clap::{Parser, Subcommand};
 use std::fmt::Write;
 use std::path::PathBuf;
 
-/// Exit codes beyond the status ones (0 healthy, 1 app down, 2 source unreachable).
-pub const EXIT_USAGE: i32 = 64;
-pub const EXIT_CONFIG: i32 = 78;
-pub const EXIT_INTERNAL: i32 = 70;
+/// Exit codes: the program's one table (src/exit_code.rs).
+pub use crate::exit_code::{CONFIG as EXIT_CONFIG, INTERNAL as EXIT_INTERNAL, USAGE as EXIT_USAGE};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -16,10 +16,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
-/// A mutation refused: read-only mode, or no confirmation.
-pub const EXIT_REFUSED: i32 = 77;
-/// `dispatch --watch`: the run finished without success.
-pub const EXIT_RUN_FAILED: i32 = 1;
+use crate::exit_code::{FAILED as EXIT_RUN_FAILED, REFUSED as EXIT_REFUSED};
 
 fn fail(e: impl std::fmt::Display, code: i32) -> i32 {
     eprintln!("elt-console: {e}");

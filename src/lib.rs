@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod domain;
+pub mod exit_code;
 pub mod format;
 pub mod ghcli;
 pub mod keymap;

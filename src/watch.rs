@@ -33,8 +33,7 @@ const REMEMBERED: [&str; 3] = ["deployed", "failed", "already-running"];
 /// Routine `no-change` rows older than this are dropped from the audit.
 const KEEP_NO_CHANGE_DAYS: i64 = 14;
 
-pub const EXIT_DEPLOY_FAILED: i32 = 1;
-pub const EXIT_UNREACHABLE: i32 = 2;
+use crate::exit_code::{FAILED as EXIT_DEPLOY_FAILED, UNREACHABLE as EXIT_UNREACHABLE};
 
 pub struct WatchArgs {
     /// Seconds between checks (default `watch.interval_s`).
@@ -668,7 +667,7 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
     let interval = Duration::from_secs(args.interval_s.unwrap_or(config.watch.interval_s));
     if interval.is_zero() {
         eprintln!("elt-console: watch: --interval must be above 0 seconds");
-        return crate::cli::EXIT_USAGE;
+        return crate::exit_code::USAGE;
     }
     let cap = Duration::from_secs(config.watch.max_backoff_s).max(interval);
     let _instance = match take_instance_lock(&config) {

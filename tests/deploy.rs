@@ -657,7 +657,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     assert!(out.contains(&format!("pid {}", first.id())), "{out}");
     assert!(out.contains("another deploy is in progress"), "{out}");
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 5, "lock held: {out}");
     assert!(out.contains("at step pull"), "{out}");
 
     // The operator's SSH session drops mid-pull: the deploy carries on to the end.
@@ -690,7 +690,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     second.kill().unwrap();
     let _ = second.wait();
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 6, "stale lock: {out}");
     assert!(out.contains("stale"), "{out}");
     assert!(
         out.contains(&format!("pid {pid}) is no longer running")),

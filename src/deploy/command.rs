@@ -12,8 +12,7 @@ use std::io::{IsTerminal, Write};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub const EXIT_USAGE: i32 = 64;
-pub const EXIT_UNREACHABLE: i32 = 2;
+pub use crate::exit_code::{UNREACHABLE as EXIT_UNREACHABLE, USAGE as EXIT_USAGE};
 
 pub struct DeployArgs {
     pub kind: DeployKind,
@@ -92,7 +91,7 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
             err(&format!(
                 "elt-console: {action} refused: {why} (or --dry-run to see the plan)"
             ));
-            return EXIT_USAGE;
+            return EXIT_REFUSED;
         }
         // Show exactly what will happen, then ask (default: no).
         let plan = run_engine(&config, &args, &target, true, interrupt.clone()).await;
@@ -109,7 +108,7 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
                 "not confirmed by the operator",
             );
             out("cancelled: nothing was changed");
-            return 0;
+            return EXIT_REFUSED;
         }
     }
     let result = run_engine(&config, &args, &target, args.dry_run, interrupt).await;
@@ -314,7 +313,7 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
             Ok(t) => out(&t),
             Err(e) => {
                 err(&format!("elt-console: history: {e}"));
-                return 70;
+                return crate::exit_code::INTERNAL;
             }
         }
         return 0;
@@ -459,9 +458,9 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
         }
     }
     match state {
-        LockState::Free => 0,
-        LockState::Held { .. } => 1,
-        LockState::Stale { .. } => 2,
+        LockState::Free => crate::exit_code::OK,
+        LockState::Held { .. } => crate::exit_code::LOCK_HELD,
+        LockState::Stale { .. } => crate::exit_code::LOCK_STALE,
     }
 }
 
