@@ -414,15 +414,25 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
             .and_then(|id| store.deployment(id).ok().flatten()),
         LockState::Free => None,
     };
-    // The JSON keeps its `{"Ok": …}` / `{"Err": "…"}` shape for now (issue 11 documents a new one).
     let app = app_state(config).await.map_err(|e| e.to_string());
     if json {
+        // The shape docs/status-json.md documents: `app` is a section like status's.
+        let app = match &app {
+            Ok(containers) => serde_json::json!({ "status": "ok", "containers": containers }),
+            Err(e) => serde_json::json!({ "status": "error", "error": e }),
+        };
         let v = serde_json::json!({
             "lock": state,
             "deployment": deployment,
             "app": app,
         });
-        out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        match serde_json::to_string_pretty(&v) {
+            Ok(text) => out(&text),
+            Err(e) => {
+                err(&format!("elt-console: lock: cannot encode JSON: {e}"));
+                return crate::exit_code::INTERNAL;
+            }
+        }
     } else {
         match &state {
             LockState::Free => out("deploy lock: free"),
@@ -448,10 +458,10 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
             ));
         }
         match &app {
-            Ok(lines) => {
+            Ok(containers) => {
                 out("the app now:");
-                for l in lines {
-                    out(&format!("  {l}"));
+                for c in containers {
+                    out(&format!("  {}", c.line()));
                 }
             }
             Err(e) => out(&format!("the app now: unknown ({e})")),
@@ -464,8 +474,39 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
     }
 }
 
-/// One line per deployed service's container: the true state, from the engine.
-async fn app_state(config: &Config) -> Result<Vec<String>, crate::sources::docker::DockerError> {
+/// A deployed service's container as `lock status` reports it (`--json`: docs/status-json.md).
+#[derive(Debug, serde::Serialize)]
+struct AppContainer {
+    service: String,
+    /// None: the service has no container (it is down).
+    container: Option<String>,
+    state: Option<crate::domain::ContainerState>,
+    health: Option<crate::domain::HealthState>,
+    image: Option<String>,
+    commit: Option<String>,
+}
+
+impl AppContainer {
+    fn line(&self) -> String {
+        match &self.container {
+            None => format!("{}: no container (down)", self.service),
+            Some(name) => format!(
+                "{}: {name} {:?}/{:?}, image {} (commit {})",
+                self.service,
+                self.state.unwrap_or(crate::domain::ContainerState::Unknown),
+                self.health.unwrap_or(crate::domain::HealthState::None),
+                self.image.as_deref().unwrap_or("-"),
+                self.commit.as_deref().unwrap_or("-")
+            )
+            .to_lowercase(),
+        }
+    }
+}
+
+/// Each deployed service's containers: the true state, from the engine.
+async fn app_state(
+    config: &Config,
+) -> Result<Vec<AppContainer>, crate::sources::docker::DockerError> {
     let docker = crate::sources::docker::DockerSource::connect(
         &config.docker.host,
         config.docker.request_timeout_ms,
@@ -474,30 +515,34 @@ async fn app_state(config: &Config) -> Result<Vec<String>, crate::sources::docke
     let list = docker
         .project_containers(&config.deployment.project)
         .await?;
-    let mut lines = Vec::new();
+    let mut rows = Vec::new();
     for name in config.service_names() {
         let found: Vec<_> = list
             .iter()
             .filter(|c| c.service == name && !c.oneoff)
             .collect();
         if found.is_empty() {
-            lines.push(format!("{name}: no container (down)"));
+            rows.push(AppContainer {
+                service: name.to_string(),
+                container: None,
+                state: None,
+                health: None,
+                image: None,
+                commit: None,
+            });
         }
         for c in found {
-            lines.push(
-                format!(
-                    "{name}: {} {:?}/{:?}, image {} (commit {})",
-                    c.name,
-                    c.state,
-                    c.health,
-                    c.image,
-                    c.revision.as_deref().map(short).unwrap_or("-")
-                )
-                .to_lowercase(),
-            );
+            rows.push(AppContainer {
+                service: name.to_string(),
+                container: Some(c.name.clone()),
+                state: Some(c.state),
+                health: Some(c.health),
+                image: Some(c.image.clone()),
+                commit: c.revision.as_deref().map(|r| short(r).to_string()),
+            });
         }
     }
-    Ok(lines)
+    Ok(rows)
 }
 
 pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i32 {
