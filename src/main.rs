@@ -1,5 +1,6 @@
 use clap::Parser;
 use elt_console::cli::{self, Cli};
+use elt_console::exit_code;
 
 fn main() {
     // Like other Unix tools, end quietly when the reader of our output goes away
@@ -10,7 +11,7 @@ fn main() {
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => cli::EXIT_USAGE,
+                _ => exit_code::USAGE,
             };
             let _ = e.print();
             std::process::exit(code);
@@ -25,7 +26,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("elt-console: cannot start the async runtime: {e}");
-            std::process::exit(cli::EXIT_INTERNAL);
+            std::process::exit(exit_code::INTERNAL);
         }
     };
     let code = runtime.block_on(cli::run(cli));

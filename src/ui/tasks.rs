@@ -421,7 +421,7 @@ async fn github_task(
 }
 
 async fn load_form(gh: &GithubSource) -> Result<FormData, String> {
-    let (prepared, spec) = crate::ghcli::prepare_dispatch(gh, None, &[]).await?;
+    let (prepared, spec) = crate::github_ops::prepare_dispatch(gh, None, &[]).await?;
     Ok(FormData {
         repository: prepared.repository,
         workflow: prepared.workflow,
