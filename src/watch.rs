@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::deploy::{
-    DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, fmt_ms, lock_stale_after,
+    DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, lock_stale_after,
     short_digest, state_dir,
 };
 use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagView};
@@ -598,10 +598,12 @@ async fn print_steps(mut rx: mpsc::UnboundedReceiver<DeployEvent>, json: bool) {
             if state == StepState::Running || state == StepState::Skipped {
                 continue;
             }
-            out(&format!(
-                "  {seq:>2} {name:<9} {:<7} {:>8}  {summary}",
-                state.as_str(),
-                duration_ms.map(fmt_ms).unwrap_or_default()
+            out(&crate::deploy::command::step_line(
+                seq,
+                name,
+                state,
+                duration_ms,
+                &summary,
             ));
         }
     }

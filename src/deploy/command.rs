@@ -240,20 +240,7 @@ async fn print_events(
                     continue;
                 }
                 clear_live(&mut live);
-                let mark = match state {
-                    StepState::Ok => "ok",
-                    StepState::Warning => "WARN",
-                    StepState::Failed => "FAILED",
-                    StepState::Skipped => "skip",
-                    StepState::Running => "",
-                };
-                out(&format!(
-                    "  {seq:>2} {name:<9} {mark:<6} {:>8}  {summary}",
-                    duration_ms
-                        .filter(|_| state != StepState::Skipped)
-                        .map(fmt_ms)
-                        .unwrap_or_default()
-                ));
+                out(&step_line(seq, name, state, duration_ms, &summary));
             }
             DeployEvent::Progress {
                 message,
@@ -283,6 +270,30 @@ async fn print_events(
         }
     }
     clear_live(&mut live);
+}
+
+/// A finished step as the deploy command (and `watch`, under its `deploying` line) prints it.
+pub fn step_line(
+    seq: u32,
+    name: &str,
+    state: StepState,
+    duration_ms: Option<u64>,
+    summary: &str,
+) -> String {
+    let mark = match state {
+        StepState::Ok => "ok",
+        StepState::Warning => "WARN",
+        StepState::Failed => "FAILED",
+        StepState::Skipped => "skip",
+        StepState::Running => "",
+    };
+    format!(
+        "  {seq:>2} {name:<9} {mark:<6} {:>8}  {summary}",
+        duration_ms
+            .filter(|_| state != StepState::Skipped)
+            .map(fmt_ms)
+            .unwrap_or_default()
+    )
 }
 
 fn progress_bar(current: u64, total: u64, width: usize) -> String {

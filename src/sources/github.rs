@@ -435,19 +435,9 @@ impl GithubSource {
             self.workflow
         );
         let what = format!("workflow {} in {}", self.workflow, self.repo);
-        self.check_blocked()?;
-        let response = self
-            .octo
-            ._post(url.as_str(), Some(body))
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let (parts, body) = response.into_parts();
-        self.record_rate(&parts.headers);
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| self.unreachable(&e))?
-            .to_bytes();
+        let (parts, body) = self
+            .exchange(self.octo._post(url.as_str(), Some(body)))
+            .await?;
         match parts.status.as_u16() {
             204 => Ok(DispatchAnswer {
                 run_id: None,
@@ -660,20 +650,19 @@ impl GithubSource {
         })
     }
 
-    async fn get(&self, url: &str, what: &str) -> Result<Fetched, GithubError> {
+    /// Sends one request unless GitHub holds us back, notes its rate-limit headers and reads
+    /// the whole answer: what every GET and POST does before looking at the status.
+    async fn exchange(
+        &self,
+        send: impl std::future::Future<
+            Output = Result<
+                http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>>,
+                octocrab::Error,
+            >,
+        >,
+    ) -> Result<(http::response::Parts, bytes::Bytes), GithubError> {
         self.check_blocked()?;
-        let cached = self.cache.lock().ok().and_then(|c| c.get(url).cloned());
-        let mut headers = HeaderMap::new();
-        if let Some(c) = &cached
-            && let Ok(v) = HeaderValue::from_str(&c.etag)
-        {
-            headers.insert(http::header::IF_NONE_MATCH, v);
-        }
-        let response = self
-            .octo
-            ._get_with_headers(url, Some(headers))
-            .await
-            .map_err(|e| self.unreachable(&e))?;
+        let response = send.await.map_err(|e| self.unreachable(&e))?;
         let (parts, body) = response.into_parts();
         self.record_rate(&parts.headers);
         let body = body
@@ -681,6 +670,20 @@ impl GithubSource {
             .await
             .map_err(|e| self.unreachable(&e))?
             .to_bytes();
+        Ok((parts, body))
+    }
+
+    async fn get(&self, url: &str, what: &str) -> Result<Fetched, GithubError> {
+        let cached = self.cache.lock().ok().and_then(|c| c.get(url).cloned());
+        let mut headers = HeaderMap::new();
+        if let Some(c) = &cached
+            && let Ok(v) = HeaderValue::from_str(&c.etag)
+        {
+            headers.insert(http::header::IF_NONE_MATCH, v);
+        }
+        let (parts, body) = self
+            .exchange(self.octo._get_with_headers(url, Some(headers)))
+            .await?;
         match parts.status {
             StatusCode::NOT_MODIFIED => match cached {
                 Some(c) => Ok(Fetched {
