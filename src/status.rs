@@ -224,7 +224,9 @@ pub async fn collect(config: &Config) -> StatusReport {
     let runs = async {
         let started = Instant::now();
         let r: Result<RunsSection, String> = async {
-            let gh = GithubSource::new(&config.github).await?;
+            let gh = GithubSource::new(&config.github)
+                .await
+                .map_err(|e| e.to_string())?;
             let page = gh.runs().await.map_err(|e| e.to_string())?;
             Ok(RunsSection {
                 repository: config.github.repo.to_string(),

@@ -410,7 +410,8 @@ fn an_unusable_proxy_variable_is_a_clear_error_without_its_value() {
     let rules = proxies(&[("HTTPS_PROXY", format!("socks5://{USER}:{PASSWORD}@p:1080"))]);
     let err = GithubSource::with_proxy(&c, None, TokenSource::None, &rules)
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(err.contains("HTTPS_PROXY is not a usable proxy"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
     assert_eq!(

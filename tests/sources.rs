@@ -579,7 +579,8 @@ fn github_token_file_readable_by_others_is_refused() {
     let no_env = |_: &str| None;
     let err = rt()
         .block_on(resolve_token_with(&c, no_env))
-        .expect_err("refused");
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains("chmod 600"), "{err}");
     assert!(
         !err.contains("ghp_example"),

@@ -46,7 +46,10 @@ pub async fn config_command(explicit: Option<&std::path::Path>, action: ConfigAc
         ConfigAction::Show { json: true } => match load_config(explicit) {
             Ok(loaded) => {
                 let token = crate::sources::github::resolve_token(&loaded.config.github).await;
-                print_json(&config_json(&loaded, token.map(|(_, s)| s.to_string())))
+                print_json(&config_json(
+                    &loaded,
+                    token.map(|(_, s)| s.to_string()).map_err(|e| e.to_string()),
+                ))
             }
             Err(code) => code,
         },
