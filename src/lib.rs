@@ -10,6 +10,7 @@ pub mod github_ops;
 pub mod keymap;
 pub mod logging;
 pub mod pipeline;
+pub mod retry;
 pub mod sources;
 pub mod status;
 pub mod store;

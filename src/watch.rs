@@ -197,8 +197,7 @@ fn runs_digest(containers: &[&ContainerView], docker_name: &str, digest: &str) -
 /// Delay after `failures` checks in a row that had to back off: the interval doubled each
 /// time, capped.
 pub fn backoff_delay(interval: Duration, cap: Duration, failures: u32) -> Duration {
-    let factor = 1u32.checked_shl(failures.min(20)).unwrap_or(u32::MAX);
-    interval.saturating_mul(factor).min(cap).max(interval)
+    crate::retry::pause_after(interval, cap, failures)
 }
 
 impl Watcher {
