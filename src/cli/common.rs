@@ -84,6 +84,16 @@ pub fn secs(s: Option<i64>) -> String {
     }
 }
 
+/// A run's title as the tables show it: its first 50 characters.
+pub fn run_title(run: &crate::domain::RunView) -> String {
+    run.title
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .take(50)
+        .collect()
+}
+
 /// Rows as left-aligned columns sized to their widest cell, indented by two spaces, with
 /// `gap` spaces between columns.
 pub fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], gap: usize) {

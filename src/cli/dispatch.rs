@@ -6,7 +6,7 @@ use super::github::render_jobs;
 use crate::config::Config;
 use crate::domain::RunView;
 use crate::exit_code;
-use crate::github_ops::prepare_dispatch;
+use crate::github_ops::{PreparedDispatch, prepare_dispatch};
 use crate::pipeline::{self, PipelineError};
 use crate::sources::github::{GithubError, GithubSource};
 use crate::workflow;
@@ -94,13 +94,10 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
             } = &e
             {
                 if args.json {
-                    json_line(&serde_json::json!({
-                        "event": "dispatched",
-                        "workflow": prepared.workflow,
-                        "repository": prepared.repository,
-                        "ref": prepared.git_ref,
-                        "run": { "id": run_id, "html_url": html_url },
-                    }));
+                    json_line(&dispatched(
+                        &prepared,
+                        serde_json::json!({ "id": run_id, "html_url": html_url }),
+                    ));
                 } else {
                     println!(
                         "dispatch accepted: run {run_id} ({})",
@@ -119,13 +116,7 @@ pub async fn dispatch_command(explicit: Option<&Path>, read_only: bool, args: Di
         }
     };
     if args.json {
-        json_line(&serde_json::json!({
-            "event": "dispatched",
-            "workflow": prepared.workflow,
-            "repository": prepared.repository,
-            "ref": prepared.git_ref,
-            "run": run,
-        }));
+        json_line(&dispatched(&prepared, serde_json::json!(run)));
     } else {
         println!("run #{} {} ({})", run.number, run.id, run.html_url);
     }
@@ -268,6 +259,17 @@ fn deploy_command_line(explicit: Option<&Path>, tag: &crate::domain::Tag) -> Str
         ),
         None => format!("elt-console deploy {tag}"),
     }
+}
+
+/// The `dispatched` event of `dispatch --json` (docs/status-json.md).
+fn dispatched(prepared: &PreparedDispatch, run: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "event": "dispatched",
+        "workflow": prepared.workflow,
+        "repository": prepared.repository,
+        "ref": prepared.git_ref,
+        "run": run,
+    })
 }
 
 fn dispatch_exit(e: &PipelineError) -> i32 {

@@ -1,7 +1,7 @@
 //! `runs` and `tags`: the workflow's recent runs and the registry's tag history; and the
 //! run's jobs as `dispatch --watch` prints them.
 
-use super::common::{TagListing, fail, load_config, print_json, secs, table, tag_table};
+use super::common::{TagListing, fail, load_config, print_json, run_title, secs, table, tag_table};
 use crate::domain::{JobView, RunView};
 use crate::exit_code;
 use crate::format::age;
@@ -72,12 +72,7 @@ pub fn render_runs(runs: &[RunView], now: DateTime<Utc>) -> String {
                 r.event.clone(),
                 secs(Some(r.duration_secs())),
                 format!("{} ago", age(r.created_at, now)),
-                r.title
-                    .clone()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(50)
-                    .collect(),
+                run_title(r),
             ]
         })
         .collect();

@@ -1,6 +1,6 @@
 //! `status`: one snapshot of everything, as tables or the documented JSON.
 
-use super::common::{TagListing, bytes, short_sha, table, tag_table};
+use super::common::{TagListing, bytes, run_title, short_sha, table, tag_table};
 use crate::config::{self, Sources};
 use crate::domain::{ContainerState, GpuStatus, HealthState};
 use crate::exit_code;
@@ -274,12 +274,7 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
                     run.event.clone(),
                     format!("{}s", run.duration_secs()),
                     format!("{} ago", age(run.created_at, now)),
-                    run.title
-                        .clone()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(50)
-                        .collect(),
+                    run_title(run),
                 ]
             })
             .collect();
