@@ -43,9 +43,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Tags whose manifest and config are read per repository (3 requests each).
 pub const TAG_DETAIL_LIMIT: usize = 30;
 
-pub const EXIT_HEALTHY: i32 = 0;
-pub const EXIT_APP_DOWN: i32 = 1;
-pub const EXIT_SOURCE_UNREACHABLE: i32 = 2;
+/// The status exit codes: rows of the program's one table (src/exit_code.rs).
+pub use crate::exit_code::{
+    FAILED as EXIT_APP_DOWN, OK as EXIT_HEALTHY, UNREACHABLE as EXIT_SOURCE_UNREACHABLE,
+};
 
 impl<T> Section<T> {
     fn from_result<E: std::fmt::Display>(started: Instant, r: Result<T, E>) -> Self {
@@ -209,7 +210,7 @@ pub fn config_error_json(message: &str, now: DateTime<Utc>) -> String {
         schema: SCHEMA_VERSION,
         generated_at: now,
         overall: Overall::Unknown,
-        exit_code: crate::cli::EXIT_CONFIG,
+        exit_code: crate::exit_code::CONFIG,
         reasons: vec![format!("config error: {message}")],
         error: ReportError {
             kind: "config",

@@ -100,8 +100,8 @@ impl Actor {
         let user = env("SUDO_USER")
             .or_else(|| env("USER"))
             .or_else(|| env("LOGNAME"))
-            .or_else(|| user_name(unsafe_uid()))
-            .unwrap_or_else(|| format!("uid {}", unsafe_uid()));
+            .or_else(|| crate::sys::user_name(crate::sys::current_uid()))
+            .unwrap_or_else(|| format!("uid {}", crate::sys::current_uid()));
         let ssh_client = env("SSH_CLIENT")
             .or_else(|| env("SSH_CONNECTION"))
             .and_then(|v| v.split_whitespace().next().map(str::to_string));
@@ -114,27 +114,6 @@ impl Actor {
             pid: std::process::id(),
         }
     }
-}
-
-/// The account name of `uid` from the password database.
-fn user_name(uid: u32) -> Option<String> {
-    // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name out
-    // at once and use it from this thread only.
-    unsafe {
-        let pw = libc::getpwuid(uid);
-        if pw.is_null() || (*pw).pw_name.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr((*pw).pw_name)
-            .to_str()
-            .ok()
-            .map(str::to_string)
-    }
-}
-
-fn unsafe_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
 }
 
 /// Environment values end up on operators' screens: keep them printable and short.

@@ -2,6 +2,9 @@
 //! compose, in well under ten seconds. The store is the real SQLite store in a temporary folder.
 //! tests/deploy.rs proves the real seams on the real engine.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use elt_console::config::HealthEndpoint;
 use elt_console::deploy::compose::{Runtime, RuntimeError};
 use elt_console::deploy::follow::Followed;

@@ -2,6 +2,9 @@
 //! frames drawn on ratatui's TestBackend at fixed sizes with a pinned clock, as insta
 //! snapshots, plus the colours of cells that carry meaning.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use elt_console::config::{self, Sources};

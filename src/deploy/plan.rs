@@ -168,8 +168,11 @@ impl<S: Seams> Engine<S> {
         repo: &ImageRepo,
         tag: &Tag,
     ) -> Result<ImageSide, PlanError> {
-        let mut delay = self.settings.registry_retry_delay;
-        let mut attempt = 1;
+        let mut pauses = crate::retry::doubling(
+            self.settings.registry_retry_delay,
+            std::time::Duration::MAX,
+            Some(self.settings.registry_attempts.saturating_sub(1) as usize),
+        );
         loop {
             match self.registry.describe(repo, tag).await {
                 Ok(d) => {
@@ -192,14 +195,15 @@ impl<S: Seams> Engine<S> {
                         repo: repo.to_string(),
                     });
                 }
-                Err(e) if e.is_transient() && attempt < self.settings.registry_attempts => {
+                Err(e) if e.is_transient() => {
+                    let Some(delay) = pauses.next() else {
+                        return Err(e.into());
+                    };
                     tracing::info!("registry: {e}; retrying in {delay:?}");
                     tokio::select! {
                         _ = self.interrupt.cancelled() => return Err(e.into()),
                         _ = self.clock.sleep(delay) => {}
                     }
-                    delay *= 2;
-                    attempt += 1;
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -98,7 +98,11 @@ impl<S: Seams> Engine<S> {
     ) -> Result<String, Failure> {
         let attempts = self.settings.pull_attempts;
         let credentials = registry::pull_credentials(&self.settings.registry, repo.registry());
-        let mut delay = self.settings.pull_retry_delay;
+        let mut pauses = crate::retry::doubling(
+            self.settings.pull_retry_delay,
+            self.settings.pull_retry_max_delay,
+            Some(attempts.saturating_sub(1) as usize),
+        );
         let mut last = String::new();
         for attempt in 1..=attempts {
             let started = self.clock.now();
@@ -130,9 +134,10 @@ impl<S: Seams> Engine<S> {
                 }
                 Err(e) => {
                     last = e.to_string();
-                    if !is_transient_pull_error(&last) || attempt == attempts {
-                        break;
-                    }
+                    let delay = match pauses.next() {
+                        Some(d) if is_transient_pull_error(&last) => d,
+                        _ => break,
+                    };
                     self.progress(
                         "pull",
                         format!(
@@ -148,7 +153,6 @@ impl<S: Seams> Engine<S> {
                         }
                         _ = self.clock.sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(self.settings.pull_retry_max_delay);
                 }
             }
         }

@@ -14,11 +14,11 @@ pub(super) fn seq(name: &str) -> u32 {
         .map_or(0, |i| i as u32 + 1)
 }
 
-/// Exit codes of `deploy` and `rollback` (docs/runbook.md).
-pub const EXIT_DEPLOY_FAILED: i32 = 1;
-pub const EXIT_APP_DOWN: i32 = 3;
-pub const EXIT_REFUSED: i32 = 4;
-pub const EXIT_CANCELLED: i32 = 130;
+/// Exit codes of `deploy` and `rollback`: the program's one table (src/exit_code.rs).
+pub use crate::exit_code::{
+    APP_MAY_BE_DOWN as EXIT_APP_DOWN, CANCELLED as EXIT_CANCELLED, FAILED as EXIT_DEPLOY_FAILED,
+    REFUSED as EXIT_REFUSED,
+};
 
 impl Outcome {
     pub fn exit_code(&self) -> i32 {
@@ -26,7 +26,7 @@ impl Outcome {
             return EXIT_REFUSED;
         }
         match self.status {
-            DeployStatus::Succeeded | DeployStatus::Skipped => 0,
+            DeployStatus::Succeeded | DeployStatus::Skipped => crate::exit_code::OK,
             DeployStatus::FailedDown => EXIT_APP_DOWN,
             DeployStatus::Cancelled => EXIT_CANCELLED,
             _ => EXIT_DEPLOY_FAILED,

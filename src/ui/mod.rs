@@ -290,7 +290,6 @@ fn start_detached_deploy(
     tag: Option<&str>,
     previous: bool,
 ) -> Result<String, String> {
-    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
     let dir = crate::deploy::state_dir(config).join("deploy-logs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -322,13 +321,7 @@ fn start_detached_deploy(
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log_err);
-    // SAFETY: setsid is async-signal-safe and touches nothing of the parent's state.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    crate::sys::new_session_for_child(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start the deploy: {e}"))?;

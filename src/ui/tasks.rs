@@ -293,7 +293,7 @@ async fn gpu_task(
     let opened = tokio::task::spawn_blocking(move || GpuSource::open(&library)).await;
     let source = match opened {
         Ok(Ok(s)) => Arc::new(s),
-        Ok(Err(reason)) => {
+        Ok(Err(crate::sources::gpu::GpuUnavailable { reason })) => {
             let _ = tx.send(Msg::Gpu(GpuStatus::Unavailable { reason })).await;
             return;
         }
@@ -342,7 +342,7 @@ async fn github_task(
     let gh = match GithubSource::new(&config.github).await {
         Ok(g) => g,
         Err(e) => {
-            let _ = tx.send(Msg::Runs(Err(e))).await;
+            let _ = tx.send(Msg::Runs(Err(e.to_string()))).await;
             return;
         }
     };
@@ -421,7 +421,7 @@ async fn github_task(
 }
 
 async fn load_form(gh: &GithubSource) -> Result<FormData, String> {
-    let (prepared, spec) = crate::ghcli::prepare_dispatch(gh, None, &[]).await?;
+    let (prepared, spec) = crate::github_ops::prepare_dispatch(gh, None, &[]).await?;
     Ok(FormData {
         repository: prepared.repository,
         workflow: prepared.workflow,
