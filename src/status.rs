@@ -24,8 +24,8 @@ pub enum StatusError {
     /// Every repository's tags failed to list (one failing among others is kept beside them).
     #[error("{}", every_repository(.0))]
     EveryRepository(Vec<(String, String)>),
-    #[error("{0}")]
-    GithubSetup(String),
+    #[error(transparent)]
+    GithubSetup(#[from] crate::sources::github::GithubSetupError),
     #[error(transparent)]
     Github(#[from] crate::sources::github::GithubError),
 }
@@ -154,9 +154,7 @@ pub async fn collect(config: &Config) -> StatusReport {
     let runs = async {
         let started = Instant::now();
         let r: Result<RunsSection, StatusError> = async {
-            let gh = GithubSource::new(&config.github)
-                .await
-                .map_err(|e| StatusError::GithubSetup(e.to_string()))?;
+            let gh = GithubSource::new(&config.github).await?;
             let page = gh.runs().await?;
             Ok(RunsSection {
                 repository: config.github.repo.to_string(),
