@@ -3,7 +3,9 @@
 
 Serves GitHub's published example payloads (tests/fixtures/github) rewritten to describe
 the stub build workflow: one workflow run per --sha (oldest first), package versions tagged
-main-<sha>, rate-limit headers, ETags and 304s, workflow_dispatch, and GitHub's error shapes.
+main-<sha>, compare (`/compare/BASE...HEAD` over the --sha history, one commit per sha),
+rate-limit headers, ETags and 304s, workflow_dispatch, GitHub Deployments (create,
+list, get, and their statuses: create, list), and GitHub's error shapes.
 Python 3 standard library only.
 
 Control endpoints (not GitHub's), all under /_standin/ and never recorded or rate limited:
@@ -24,6 +26,7 @@ Control endpoints (not GitHub's), all under /_standin/ and never recorded or rat
                                       "dispatch_conclusion":"success"|null}  (dispatch answers 422
                                       "Required input 'name' not provided" without the required
                                       inputs; with a conclusion, dispatched runs start completed)
+  GET  /_standin/deployments         the deployments created, each with its statuses (internal view)
   POST /_standin/runs/{id|newest}/complete     {"conclusion":"success","head_sha":"..."?}
   POST /_standin/runs/{id|newest}/in_progress
 """
@@ -122,6 +125,9 @@ class State:
         self.t_job = load(self.fixtures, "actions-jobs-list.json")["jobs"][0]
         self.t_repo = load(self.fixtures, "repos-get.excerpt.json")
         self.t_content = load(self.fixtures, "repos-content-file.json")
+        self.t_deployment = load(self.fixtures, "deployment-create-response-201.json")
+        self.t_deployment_status = load(self.fixtures, "deployment-status-create-response-201.json")
+        self.t_compare = load(self.fixtures, "compare-commits.json")
         with open(args.workflow_file, "rb") as f:
             self.workflow_bytes = f.read()
         self.rec_404 = load(self.fixtures, "recorded/error-404-branch-not-protected.octokit-fixtures.json")["response"]
@@ -136,6 +142,7 @@ class State:
                       "dispatch_conclusion": None, "ghcr_org": False, "packages_link_base": None}
         self.limits = {False: self.args.rate_limit_unauth, True: self.args.rate_limit_auth}
         self.reset_rate()
+        self.deployments = []  # each: the payload, plus "_statuses": [status payloads]
         self.runs = []
         for i, sha in enumerate(self.shas):
             t = self.base_time + i * self.step
@@ -259,6 +266,53 @@ class State:
         })
         c["_links"] = {"git": c["git_url"], "self": c["url"], "html": c["html_url"]}
         return c
+
+    def find_sha(self, ref):
+        """Index of the --sha that `ref` names (full or an unambiguous prefix of 7+), else None."""
+        ref = ref.lower()
+        hits = [i for i, sha in enumerate(self.shas) if len(ref) >= 7 and sha.startswith(ref)]
+        return hits[0] if len(hits) == 1 else None
+
+    def commit_obj(self, i, api):
+        """The compare example's commit, as commit i of the stub history (its run's title)."""
+        tpl = self.t_compare["commits"][0]
+        sha = self.shas[i]
+        c = deep_replace(copy.deepcopy(tpl), self.url_pairs(api) + [(tpl["sha"], sha)])
+        when = iso(self.runs[i]["commit_time"]) if i < len(self.runs) else iso(self.base_time + i * self.step)
+        c["node_id"] = base64.b64encode(("06:Commit%s" % sha).encode()).decode()
+        c["commit"]["message"] = "Stub commit %d (%s)\n\nChanges of stub version %d." % (i + 1, sha[:7], i + 1)
+        c["commit"]["author"]["date"] = when
+        c["commit"]["committer"]["date"] = when
+        c["commit"]["tree"]["sha"] = hashlib.sha1(("tree" + sha).encode()).hexdigest()
+        c["commit"]["tree"]["url"] = c["commit"]["tree"]["url"].replace(sha, c["commit"]["tree"]["sha"])
+        if i > 0:
+            parent = self.shas[i - 1]
+            c["parents"] = [{"url": "%s/repos/%s/%s/commits/%s" % (api, self.owner, self.name, parent), "sha": parent}]
+        return c
+
+    def compare_obj(self, api, basehead):
+        """GET /repos/{o}/{r}/compare/{base}...{head} over the linear stub history."""
+        base, sep, head = basehead.partition("...")
+        bi, hi = self.find_sha(base), self.find_sha(head)
+        if not sep or bi is None or hi is None:
+            return 404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"}, {}
+        c = deep_replace(copy.deepcopy(self.t_compare), self.url_pairs(api))
+        full = "%s/%s" % (self.owner, self.name)
+        c["url"] = "%s/repos/%s/compare/%s" % (api, full, basehead)
+        c["html_url"] = "https://github.com/%s/compare/%s" % (full, basehead)
+        c["permalink_url"] = "https://github.com/%s/compare/%s...%s" % (full, self.shas[bi], self.shas[hi])
+        c["diff_url"] = c["html_url"] + ".diff"
+        c["patch_url"] = c["html_url"] + ".patch"
+        c["base_commit"] = self.commit_obj(bi, api)
+        c["merge_base_commit"] = self.commit_obj(min(bi, hi), api)
+        ahead, behind = max(0, hi - bi), max(0, bi - hi)
+        c["status"] = "ahead" if ahead else "behind" if behind else "identical"
+        c["ahead_by"], c["behind_by"], c["total_commits"] = ahead, behind, ahead
+        # Oldest first, as GitHub lists them (the last one is the newest).
+        c["commits"] = [self.commit_obj(i, api) for i in range(bi + 1, hi + 1)]
+        if not ahead:
+            c["files"] = []
+        return 200, c, {}
 
     def jobs_obj(self, r, api):
         """One job `build` for a run, its steps' states following the run's: all done when the
@@ -558,11 +612,15 @@ class Handler(BaseHTTPRequestHandler):
             return not_found()
         if len(parts) == 3 and parts[0] == "repos" and self.command == "GET":
             return 200, st.repo_obj(api), {}
+        if len(parts) >= 5 and parts[0] == "repos" and parts[3] == "compare" and self.command == "GET":
+            return st.compare_obj(api, "/".join(parts[4:]))
         if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "contents" and self.command == "GET":
             wanted = "/".join(parts[4:])
             if wanted != ".github/workflows/%s" % st.workflow_file:
                 return not_found()
             return 200, st.content_obj(api, wanted), {}
+        if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "deployments":
+            return self.deployments_route(parts[4:], query, body, body_ok, api)
         # /repos/{o}/{r}/actions/...
         if len(parts) >= 4 and parts[0] == "repos" and parts[3] == "actions":
             if parts[1].lower() != st.owner.lower() or parts[2].lower() != st.name.lower():
@@ -628,6 +686,80 @@ class Handler(BaseHTTPRequestHandler):
             if st.modes["packages_link_base"]:
                 link_base = st.modes["packages_link_base"]
             page_items, links = self.paginate(items, query, link_base, link_path)
+            return 200, page_items, links
+        return not_found()
+
+    # ----- deployments (payloads: deployment-create-response-201.json and
+    # deployment-status-create-response-201.json, the same shapes the list endpoints return) -----
+    STATUS_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
+
+    def deployment_obj(self, d):
+        return {k: v for k, v in d.items() if not k.startswith("_")}
+
+    def deployments_route(self, rest, query, body, body_ok, api):
+        st = self.state
+        full = "%s/%s" % (st.owner, st.name)
+        repo_url = "%s/repos/%s" % (api, full)
+        base_path = "/repos/%s/deployments" % full
+        if not body_ok:
+            return 400, {"message": "Problems parsing JSON", "documentation_url": DOCS, "status": "400"}, {}
+        body = body if isinstance(body, dict) else {}
+        now = iso(time.time())
+        if rest == [] and self.command == "POST":
+            ref = body.get("ref")
+            if not isinstance(ref, str) or not ref:
+                return 422, {"message": "Invalid request.\n\n\"ref\" wasn't supplied.",
+                             "documentation_url": DOCS, "status": "422"}, {}
+            if not re.fullmatch(r"[0-9a-f]{40}", ref.lower()):
+                return 422, {"message": "No ref found for: %s" % ref, "documentation_url": DOCS, "status": "422"}, {}
+            d = copy.deepcopy(st.t_deployment)
+            did = len(st.deployments) + 1
+            env = body.get("environment", "production")
+            d.update({
+                "url": "%s/deployments/%d" % (repo_url, did), "id": did, "sha": ref.lower(), "ref": ref,
+                "task": body.get("task", "deploy"), "payload": body.get("payload", {}),
+                "original_environment": env, "environment": env,
+                "description": body.get("description"), "created_at": now, "updated_at": now,
+                "statuses_url": "%s/deployments/%d/statuses" % (repo_url, did), "repository_url": repo_url,
+                "transient_environment": bool(body.get("transient_environment", False)),
+                "production_environment": bool(body.get("production_environment", env == "production")),
+            })
+            d["_statuses"] = []
+            st.deployments.append(d)
+            return 201, self.deployment_obj(d), {}
+        if rest == [] and self.command == "GET":
+            items = [self.deployment_obj(d) for d in reversed(st.deployments)
+                     if all(query.get(k) in (None, "", "none") or str(d.get(k)) == query[k]
+                            for k in ("sha", "ref", "task", "environment"))]
+            page_items, links = self.paginate(items, query, api, base_path)
+            return 200, page_items, links
+        if not rest or not rest[0].isdigit() or not (1 <= int(rest[0]) <= len(st.deployments)):
+            return not_found()
+        d = st.deployments[int(rest[0]) - 1]
+        if len(rest) == 1 and self.command == "GET":
+            return 200, self.deployment_obj(d), {}
+        if rest[1:] == ["statuses"] and self.command == "POST":
+            state = body.get("state")
+            if state not in self.STATUS_STATES:
+                return 422, {"message": "Validation Failed", "errors": [
+                    {"resource": "DeploymentStatus", "code": "invalid", "field": "state"}],
+                    "documentation_url": DOCS, "status": "422"}, {}
+            s = copy.deepcopy(st.t_deployment_status)
+            sid = sum(len(x["_statuses"]) for x in st.deployments) + 1
+            log_url = body.get("log_url", body.get("target_url", ""))
+            s.update({
+                "url": "%s/deployments/%d/statuses/%d" % (repo_url, d["id"], sid), "id": sid, "state": state,
+                "description": body.get("description", ""),
+                "environment": body.get("environment") or (d["_statuses"][-1]["environment"] if d["_statuses"] else d["environment"]),
+                "target_url": log_url, "log_url": log_url, "environment_url": body.get("environment_url", ""),
+                "created_at": now, "updated_at": now,
+                "deployment_url": d["url"], "repository_url": repo_url,
+            })
+            d["_statuses"].append(s)
+            return 201, s, {"Location": s["url"]}
+        if rest[1:] == ["statuses"] and self.command == "GET":
+            page_items, links = self.paginate(list(reversed(d["_statuses"])), query, api,
+                                              "%s/%d/statuses" % (base_path, d["id"]))
             return 200, page_items, links
         return not_found()
 
@@ -726,6 +858,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, [dict(r, created_at=iso(r["created_at"]), updated_at=iso(r["updated_at"]),
                               run_started_at=iso(r["run_started_at"]), commit_time=iso(r["commit_time"]))
                          for r in st.runs]
+        if path == "/_standin/deployments" and self.command == "GET":
+            return 200, [dict(self.deployment_obj(d), statuses=d["_statuses"]) for d in st.deployments]
         if self.command != "POST":
             return 404, {"message": "unknown control endpoint"}
         if path == "/_standin/reset":

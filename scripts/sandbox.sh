@@ -9,6 +9,11 @@
 #   scripts/sandbox.sh --no-run            bring everything up, don't launch the console
 #   scripts/sandbox.sh down [--purge]      stop the sandbox containers and the GitHub stand-in;
 #                                          --purge also deletes the data volume, .env, state, config
+#   scripts/sandbox.sh --scenario NAME ... any of the above for another deployment kind instead of
+#                                          ELT (default: elt). NAME is a folder of
+#                                          scripts/scenarios/ (see scripts/scenarios/README.md):
+#                                          dockerhub-bot, ghcr-app-postgres-redis,
+#                                          multi-service-traefik
 #
 # The console is built with `cargo build --release` on first use (several minutes; cargo shows
 # its progress); ELT_SANDBOX_BIN=/path/to/elt-console uses that binary instead.
@@ -20,6 +25,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SCENARIO=elt
+if [[ ${1:-} == --scenario ]]; then
+  SCENARIO=${2:-}
+  shift 2 || true
+fi
 SANDBOX=$ROOT/.sandbox
 DEPLOY=$SANDBOX/deploy
 RUN=$SANDBOX/run
@@ -244,6 +254,59 @@ console_bin() {
   (cd "$ROOT" && cargo build --release --locked --bin elt-console) >&2 || die "cargo build failed"
   CONSOLE=$ROOT/target/release/elt-console
 }
+
+# Another deployment kind: its scenario file defines scenario_up (images, compose project,
+# config at $SC_CONFIG) and scenario_down [--purge]; the commands below are the same.
+if [[ $SCENARIO != elt ]]; then
+  [[ $SCENARIO =~ ^[a-z0-9][a-z0-9-]*$ && -f $ROOT/scripts/scenarios/$SCENARIO/scenario.sh ]] ||
+    die "unknown scenario '$SCENARIO' (known: elt $(cd "$ROOT/scripts/scenarios" && ls -d -- */ 2>/dev/null | tr -d / | tr '\n' ' '))"
+  SC_NAME=$SCENARIO
+  SC_SRC=$ROOT/scripts/scenarios/$SCENARIO
+  # Tests point these elsewhere, so a test never touches an operator's scenario sandbox.
+  SC_DIR=${ELT_SCENARIO_DIR:-$SANDBOX/scenarios/$SCENARIO}
+  SC_DEPLOY=$SC_DIR/deploy
+  SC_STATE=$SC_DIR/state
+  SC_CONFIG=$SC_DIR/config.toml
+  # shellcheck source=/dev/null
+  source "$SC_SRC/scenario.sh"
+  scenario_cmd_up() {
+    "$ROOT/scripts/testenv.sh" up
+    # shellcheck source=/dev/null
+    source "$TESTENV_DIR/testenv.env"
+    compose_bin
+    mkdir -p "$SC_DEPLOY" "$SC_STATE"
+    scenario_up
+    say "config: $SC_CONFIG"
+  }
+  case ${1:-} in
+    down)
+      shift
+      compose_bin
+      scenario_down "$@"
+      if [[ ${1:-} == --purge ]]; then
+        rm -rf "$SC_DIR"
+      fi
+      say "down"
+      exit 0
+      ;;
+    --no-run)
+      scenario_cmd_up
+      exit 0
+      ;;
+    cli)
+      shift
+      (($#)) || die "usage: scripts/sandbox.sh --scenario $SCENARIO cli COMMAND [ARGS...]"
+      scenario_cmd_up >&2
+      console_bin
+      cd "$SC_DEPLOY"
+      exec "$CONSOLE" --config "$SC_CONFIG" "$@"
+      ;;
+  esac
+  scenario_cmd_up
+  console_bin
+  cd "$SC_DEPLOY"
+  exec "$CONSOLE" --config "$SC_CONFIG" "$@"
+fi
 
 case ${1:-} in
   down)

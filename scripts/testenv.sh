@@ -18,6 +18,9 @@ REPO_PATH=elt/english-listening-trainer
 IMAGE=$REGISTRY_ADDR/$REPO_PATH
 BUSYBOX_REPO=elt/testenv-busybox
 BUSYBOX_IMAGE=$REGISTRY_ADDR/$BUSYBOX_REPO:latest
+# Stand-in for Traefik (testenv/stubproxy), for the multi-service-traefik scenario.
+PROXY_REPO=elt/testenv-traefik
+PROXY_IMAGE=$REGISTRY_ADDR/$PROXY_REPO:latest
 SOURCE_URL=https://github.com/arthurlee116/english-listening-trainer
 DOCKER_SOCK=/var/run/docker.sock
 # Bump when the image recipe changes in a way the source hash below does not see.
@@ -187,6 +190,7 @@ recipe_hash() {
     echo "$RECIPE_VERSION"
     printf '%s\n' "${VERSIONS[@]}"
     cat "$ROOT/testenv/stubapp/stub-app.c" "$ROOT/testenv/stubapp/Dockerfile" "$ROOT/testenv/stubapp/Dockerfile.busybox"
+    cat "$ROOT/testenv/stubproxy/stub-proxy.c" "$ROOT/testenv/stubproxy/Dockerfile"
     sha256sum /bin/busybox | cut -d' ' -f1
   } | sha256sum | cut -d' ' -f1
 }
@@ -214,6 +218,7 @@ images_current() {
     grep -qx -- "$t" <<<"$have" || return 1
   done
   registry_tags "$BUSYBOX_REPO" | grep -qx latest || return 1
+  registry_tags "$PROXY_REPO" | grep -qx latest || return 1
 }
 
 build_rootfs() {
@@ -242,6 +247,15 @@ build_images() {
   export DOCKER_BUILDKIT=0
   docker build -q -t "$BUSYBOX_IMAGE" "$bbctx" >/dev/null 2>"$STATE/build.log" ||
     { cat "$STATE/build.log" >&2; die "docker build (busybox) failed"; }
+  local pxctx=$STATE/build/proxy
+  rm -rf "$pxctx" && mkdir -p "$pxctx"
+  # glibc's getaddrinfo works statically here (files and dns are built into libc since 2.34).
+  gcc -static -O2 -Wall -o "$pxctx/stub-proxy" "$ROOT/testenv/stubproxy/stub-proxy.c" 2>"$STATE/build.log" ||
+    { cat "$STATE/build.log" >&2; die "gcc (stub-proxy) failed"; }
+  strip "$pxctx/stub-proxy" 2>/dev/null || true
+  cp "$ROOT/testenv/stubproxy/Dockerfile" "$pxctx/Dockerfile"
+  docker build -q -t "$PROXY_IMAGE" "$pxctx" >/dev/null 2>"$STATE/build.log" ||
+    { cat "$STATE/build.log" >&2; die "docker build (stub-proxy) failed"; }
   for entry in "${VERSIONS[@]}"; do
     read -r v behaviour created <<<"$entry"
     sha=$(sha_of "$v")
@@ -264,6 +278,8 @@ sys.stdout.buffer.write(b"".join(hashlib.sha256(seed+i.to_bytes(4,"big")).digest
   local t
   docker push -q "$BUSYBOX_IMAGE" >/dev/null 2>"$STATE/push.log" ||
     { cat "$STATE/push.log" >&2; die "docker push $BUSYBOX_IMAGE failed"; }
+  docker push -q "$PROXY_IMAGE" >/dev/null 2>"$STATE/push.log" ||
+    { cat "$STATE/push.log" >&2; die "docker push $PROXY_IMAGE failed"; }
   for t in $(wanted_tags); do
     docker push -q "$IMAGE:$t" >/dev/null 2>"$STATE/push.log" ||
       { cat "$STATE/push.log" >&2; die "docker push $IMAGE:$t failed"; }
@@ -275,7 +291,7 @@ sys.stdout.buffer.write(b"".join(hashlib.sha256(seed+i.to_bytes(4,"big")).digest
 
 # Local copies exist (compose must never need to pull); pull from the local registry if not.
 ensure_local_images() {
-  local refs=("$BUSYBOX_IMAGE") t
+  local refs=("$BUSYBOX_IMAGE" "$PROXY_IMAGE") t
   for t in $(wanted_tags); do refs+=("$IMAGE:$t"); done
   if ! docker image inspect "${refs[@]}" >/dev/null 2>&1; then
     say "pulling stub images from $REGISTRY_ADDR into the engine"
@@ -305,7 +321,8 @@ compose_cmd() {
 
 write_env() {
   local f=$STATE/testenv.env tmp n v behaviour created sha compose
-  tmp=$f.tmp
+  # Per process: two `up`s at once (two sandboxes, two test binaries) must not share it.
+  tmp=$f.tmp.$$
   compose=$(compose_cmd)
   {
     echo "# Written by scripts/testenv.sh up; source it (KEY=VALUE)."
@@ -313,6 +330,7 @@ write_env() {
     echo "ELT_TEST_REGISTRY=$REGISTRY_ADDR"
     echo "ELT_TEST_IMAGE=$IMAGE"
     echo "ELT_TEST_BUSYBOX_IMAGE=$BUSYBOX_IMAGE"
+    echo "ELT_TEST_PROXY_IMAGE=$PROXY_IMAGE"
     echo "ELT_TEST_DOCKER_HOST=unix://$DOCKER_SOCK"
     echo "ELT_TEST_COMPOSE=$(printf '%q' "$compose")"
     if command -v docker-compose >/dev/null; then

@@ -85,7 +85,7 @@ PY=$VENV/bin/python
 CHECK_JSONSCHEMA=$VENV/bin/check-jsonschema
 
 # ------------------------------------------------------------------------------ (a) workflows
-WORKFLOWS=(ci.yml build-and-push.yml release.yml)
+WORKFLOWS=(ci.yml build-and-push.yml release.yml ../../assets/workflows/deploy-over-ssh.yml)
 for wf in "${WORKFLOWS[@]}"; do
   f=$ROOT/.github/workflows/$wf
   if [[ ! -f $f ]]; then

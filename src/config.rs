@@ -32,6 +32,9 @@ pub struct Config {
     pub ui: UiConfig,
     /// Action name → keys; parsed into a `Keymap` when the config is loaded.
     pub keys: BTreeMap<String, Vec<String>>,
+    /// Where deploy notifications go (`[[notify]]`); none by default.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifyTarget>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +100,77 @@ pub struct ServiceConfig {
     /// The tag `watch` follows: `latest`, `semver`, or `newest:PATTERN`.
     #[serde(default)]
     pub follow: crate::domain::FollowRule,
+    /// When a container without a healthcheck of its own counts as up: `running:Ns`.
+    #[serde(default, deserialize_with = "ready_rule")]
+    pub ready: Option<ReadyRule>,
+}
+
+/// `deployment.services[].ready`: how a deploy judges a service whose image has no
+/// healthcheck (a bot serves no HTTP to poll). A healthcheck, where there is one, still decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ReadyRule {
+    /// Running for this long without a restart (`running:10s`).
+    Running { secs: u64 },
+}
+
+impl ReadyRule {
+    /// The longest wait a rule may ask for; a deploy's health timeout is the real bound.
+    const MAX_SECS: u64 = 3600;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a ready rule: \"running:Ns\" (N from 1 to {}), or \"\" for none",
+                Self::MAX_SECS
+            )
+        };
+        let secs = s
+            .strip_prefix("running:")
+            .and_then(|n| n.strip_suffix('s'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| (1..=Self::MAX_SECS).contains(n))
+            .ok_or_else(bad)?;
+        Ok(ReadyRule::Running { secs })
+    }
+
+    /// How long the container must have run without a restart.
+    pub fn duration(self) -> std::time::Duration {
+        match self {
+            ReadyRule::Running { secs } => std::time::Duration::from_secs(secs),
+        }
+    }
+}
+
+impl TryFrom<String> for ReadyRule {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ReadyRule::parse(&s)
+    }
+}
+
+impl From<ReadyRule> for String {
+    fn from(r: ReadyRule) -> String {
+        r.to_string()
+    }
+}
+
+impl fmt::Display for ReadyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadyRule::Running { secs } => write!(f, "running:{secs}s"),
+        }
+    }
+}
+
+fn ready_rule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ReadyRule>, D::Error> {
+    let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    ReadyRule::parse(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +183,35 @@ pub struct RegistryConfig {
     /// Tags whose manifest and config are read per repository and refresh (about 3 requests
     /// each); the newest known are read first.
     pub tag_detail_limit: usize,
+    /// `REGISTRY=MIRROR` pairs: images of REGISTRY are read and pulled from MIRROR, which
+    /// serves them under the same path (as dockerd's `registry-mirrors` does for docker.io).
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+}
+
+impl RegistryConfig {
+    /// The mirror host for `registry`, if `registry.mirrors` names one.
+    pub fn mirror_for(&self, registry: &str) -> Option<&str> {
+        self.mirrors.iter().find_map(|m| {
+            m.split_once('=')
+                .filter(|(from, _)| from.trim() == registry)
+                .map(|(_, to)| to.trim())
+        })
+    }
+
+    /// The registry host images of `repo` are read and pulled from: its mirror, else its own.
+    pub fn host_for<'a>(&'a self, repo: &'a ImageRepo) -> &'a str {
+        self.mirror_for(repo.registry()).unwrap_or(repo.registry())
+    }
+
+    /// The name the engine pulls `repo` by (`MIRROR/PATH` through a mirror), and that the
+    /// pulled image's digests carry; the image is tagged under `repo.docker_name()` after.
+    pub fn pull_name(&self, repo: &ImageRepo) -> String {
+        match self.mirror_for(repo.registry()) {
+            Some(mirror) => format!("{mirror}/{}", repo.path()),
+            None => repo.docker_name(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +236,23 @@ pub struct GithubConfig {
     pub token_file: String,
     pub runs_per_page: u32,
     pub request_timeout_ms: u64,
+    /// Record each deploy as a GitHub Deployment (needs a token with `deployments: write`).
+    #[serde(default = "default_true")]
+    pub deployments: bool,
+    /// The GitHub environment deployments are made to.
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    /// The app's public URL, shown by GitHub beside each deployment ("" for none).
+    #[serde(default)]
+    pub environment_url: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_environment() -> String {
+    "production".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -715,6 +835,23 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
         }
     }
     check_http_url(&c.github.api_url).map_err(|m| fail("github.api_url".into(), m.to_string()))?;
+    if !crate::gh_deployments::is_environment_name(&c.github.environment) {
+        return Err(fail(
+            "github.environment".into(),
+            format!(
+                "{:?} is not a GitHub environment name (1 to 255 letters, digits, spaces, '-', '_', '.', '/')",
+                c.github.environment
+            ),
+        ));
+    }
+    if !c.github.environment_url.is_empty() {
+        check_http_url(&c.github.environment_url)
+            .map_err(|m| fail("github.environment_url".into(), m.to_string()))?;
+    }
+    for (i, n) in c.notify.iter().enumerate() {
+        n.validate()
+            .map_err(|(key, m)| fail(format!("notify[{i}].{key}"), m))?;
+    }
     for (key, value) in [
         ("deploy.health_timeout_s", c.deploy.health_timeout_s),
         ("deploy.health_interval_ms", c.deploy.health_interval_ms),
@@ -762,6 +899,22 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
             return Err(fail(
                 format!("registry.plain_http[{i}]"),
                 format!("{host:?} is not host[:port]"),
+            ));
+        }
+    }
+    for (i, pair) in c.registry.mirrors.iter().enumerate() {
+        let host_ok = |h: &str| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        };
+        let ok = pair
+            .split_once('=')
+            .is_some_and(|(from, to)| host_ok(from.trim()) && host_ok(to.trim()));
+        if !ok {
+            return Err(fail(
+                format!("registry.mirrors[{i}]"),
+                format!("{pair:?} is not REGISTRY=MIRROR (e.g. \"docker.io=mirror.example:5000\")"),
             ));
         }
     }
@@ -917,6 +1070,61 @@ mod tests {
             err.contains(":2:1: key `github.runs_per_page`: expected integer, found string"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ready_rules_and_mirrors_parse_and_bad_ones_point_at_their_key() {
+        let svc = |ready: &str| {
+            format!(
+                "[[deployment.services]]\nname = \"bot\"\nimage = \"acme/bot\"\nimage_var = \"BOT_IMAGE\"\n{ready}"
+            )
+        };
+        for (line, want) in [
+            ("", None),
+            ("ready = \"\"\n", None),
+            (
+                "ready = \"running:10s\"\n",
+                Some(ReadyRule::Running { secs: 10 }),
+            ),
+        ] {
+            let (_f, s) = with_file(&svc(line));
+            let c = load(&s).unwrap().config;
+            assert_eq!(c.deployment.services[0].ready, want, "{line}");
+        }
+        for bad in [
+            "running",
+            "running:0s",
+            "running:10",
+            "healthy",
+            "running:9999s",
+        ] {
+            let (_f, s) = with_file(&svc(&format!("ready = \"{bad}\"\n")));
+            let err = load(&s).unwrap_err().to_string();
+            assert!(
+                err.contains("deployment.services") && err.contains("running:Ns"),
+                "{bad}: {err}"
+            );
+        }
+        let (_f, s) = with_file("[registry]\nmirrors = [\"docker.io=127.0.0.1:5000\"]\n");
+        let r = load(&s).unwrap().config.registry;
+        let official = ImageRepo::parse("redis").unwrap();
+        let user = ImageRepo::parse("docker.io/acme/chat-bot").unwrap();
+        let ghcr = ImageRepo::parse("ghcr.io/acme/notes").unwrap();
+        assert_eq!(r.pull_name(&official), "127.0.0.1:5000/library/redis");
+        assert_eq!(r.pull_name(&user), "127.0.0.1:5000/acme/chat-bot");
+        assert_eq!(r.host_for(&user), "127.0.0.1:5000");
+        assert_eq!(r.pull_name(&ghcr), "ghcr.io/acme/notes");
+        assert_eq!(r.host_for(&ghcr), "ghcr.io");
+        for bad in [
+            "docker.io",
+            "docker.io=",
+            "docker.io=a b",
+            "=127.0.0.1:5000",
+        ] {
+            let (_f, s) = with_file(&format!("[registry]\nmirrors = [\"{bad}\"]\n"));
+            let err = load(&s).unwrap_err().to_string();
+            assert!(err.contains("registry.mirrors[0]"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -74,6 +74,7 @@ actions! {
     History => "history", "deploy history", Global;
     Dispatch => "dispatch", "trigger the build workflow (form with its inputs)", Global;
     CopyUrl => "copy_url", "show the selected run's URL and copy it (OSC 52)", List;
+    NextService => "next_service", "tags panel: next service (d/R move it only)", List;
 }
 
 impl fmt::Display for Action {

@@ -1,19 +1,24 @@
 //! elt-console: watch and deploy a Dockerised GPU web app from one terminal screen.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod deploy;
+pub mod deploy_detach;
 pub mod domain;
 pub mod exit_code;
 pub mod format;
+pub mod gh_deployments;
 pub mod github_ops;
 pub mod keymap;
 pub mod logging;
+pub mod notify;
 pub mod pipeline;
 pub mod retry;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod subscribers;
 pub mod sys;
 pub mod taghistory;
 pub mod ui;

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
+mod github_queue;
+pub use github_queue::{GhDeployment, GhStatus, GhUndelivered};
+
 pub const STORE_FILE: &str = "elt-console.db";
 
 /// The schema, one step per version (`user_version` counts the steps applied). Append only;
@@ -190,6 +193,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Self { conn, path };
         store.migrate()?;
+        // Outside the versioned schema on purpose: idempotent, run on every open.
+        store.github_tables()?;
         Ok(store)
     }
 

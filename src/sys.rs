@@ -38,7 +38,9 @@ pub fn new_session_for_child(cmd: &mut std::process::Command) {
     // touches no state of the parent's (no allocation, no locks).
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }

@@ -186,6 +186,116 @@ pub fn pick_follow_tag(tags: &[TagView], rule: &crate::domain::FollowRule) -> Op
     }
 }
 
+/// The tag `svc.follow` names in the registry now: `latest` as it is (no request); for
+/// `semver`, from the tag list; for `newest:`, from the created dates of the commit tags,
+/// read batch by batch (kept in `cache` between calls) until none is left uninspected, never
+/// picking from a partial view. Shared by `watch` and a tag-less `deploy`.
+pub async fn follow_tag(
+    registry: &crate::sources::registry::RegistrySource,
+    svc: &crate::config::ServiceConfig,
+    cache: &mut std::collections::HashMap<Tag, TagView>,
+) -> Result<Tag, crate::sources::registry::RegistryError> {
+    use crate::domain::FollowRule;
+    use crate::sources::registry::RegistryError;
+    let none_fits = || RegistryError::NotFound {
+        what: format!(
+            "a tag of {} for follow = \"{}\" (service {})",
+            svc.image, svc.follow, svc.name
+        ),
+    };
+    match &svc.follow {
+        FollowRule::Latest => Tag::parse("latest").map_err(|e| RegistryError::Other {
+            repo: svc.image.to_string(),
+            message: e.to_string(),
+        }),
+        FollowRule::Semver { .. } => {
+            let views: Vec<TagView> = registry
+                .list_tags(&svc.image)
+                .await?
+                .into_iter()
+                .map(named)
+                .collect();
+            pick_follow_tag(&views, &svc.follow).ok_or_else(none_fits)
+        }
+        FollowRule::Newest(_) => {
+            let mut repo = crate::status::list_repo_tags_cached(registry, svc, cache).await?;
+            let rounds = repo.total / registry.detail_limit() + 2;
+            for _ in 0..rounds {
+                if repo.not_inspected == 0 {
+                    break;
+                }
+                repo = crate::status::list_repo_tags_cached(registry, svc, cache).await?;
+            }
+            if repo.not_inspected > 0 {
+                return Err(RegistryError::Other {
+                    repo: svc.image.to_string(),
+                    message: format!(
+                        "{} tags still not inspected for follow = \"{}\"; raise registry.tag_detail_limit",
+                        repo.not_inspected, svc.follow
+                    ),
+                });
+            }
+            pick_follow_tag(&repo.tags, &svc.follow).ok_or_else(none_fits)
+        }
+    }
+}
+
+/// A tag known by name only (semantic-version order needs nothing else).
+fn named(tag: Tag) -> TagView {
+    TagView {
+        tag,
+        digest: None,
+        revision: None,
+        created: None,
+        size_bytes: None,
+        ci: None,
+        running: false,
+        error: None,
+        aliases: Vec::new(),
+        last_deployed: None,
+    }
+}
+
+/// What a tag-less `deploy` means: `latest` when every service follows it (the engine pins it
+/// to the commit tag of the same digest); else the one tag the services' follow rules choose
+/// now, as `watch` would deploy it. The text says which rule chose it, for the operator.
+pub async fn follow_target(
+    config: &Config,
+) -> Result<(crate::deploy::Target, Option<String>), String> {
+    use crate::domain::FollowRule;
+    let services = &config.deployment.services;
+    if services.iter().all(|s| s.follow == FollowRule::Latest) {
+        return Ok((crate::deploy::Target::Latest, None));
+    }
+    let registry = crate::sources::registry::RegistrySource::new(&config.registry);
+    let mut picked = Vec::new();
+    for svc in services {
+        let mut cache = std::collections::HashMap::new();
+        let tag = follow_tag(&registry, svc, &mut cache)
+            .await
+            .map_err(|e| format!("service {}: follow = \"{}\": {e}", svc.name, svc.follow))?;
+        let digest = registry
+            .resolve(&svc.image, &tag)
+            .await
+            .map_err(|e| format!("service {}: {e}", svc.name))?;
+        picked.push((svc.name.clone(), tag, digest));
+    }
+    let target = crate::watch::deploy_target(services, &picked)?;
+    let why = picked
+        .iter()
+        .map(|(s, t, _)| {
+            let rule = services
+                .iter()
+                .find(|x| &x.name == s)
+                .map(|x| x.follow.to_string())
+                .unwrap_or_default();
+            format!("{s} follows \"{rule}\": {t}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok((target, Some(why)))
+}
+
 pub fn sort_newest_first(tags: &mut [TagView]) {
     tags.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tag.cmp(&b.tag)));
 }

@@ -18,7 +18,6 @@ use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagV
 use crate::sources::docker::DockerSource;
 use crate::sources::registry::{RegistryError, RegistrySource};
 use crate::store::{Actor, DeployKind, DeployStatus, LockState, Store};
-use crate::taghistory::pick_follow_tag;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -101,31 +100,6 @@ struct Watcher {
     stop: CancellationToken,
 }
 
-/// A tag known by name only (semantic-version order needs nothing else).
-fn named(tag: Tag) -> TagView {
-    TagView {
-        tag,
-        digest: None,
-        revision: None,
-        created: None,
-        size_bytes: None,
-        ci: None,
-        running: false,
-        error: None,
-        aliases: Vec::new(),
-        last_deployed: None,
-    }
-}
-
-fn no_follow_tag(svc: &crate::config::ServiceConfig) -> RegistryError {
-    RegistryError::NotFound {
-        what: format!(
-            "a tag of {} for follow = \"{}\" (service {})",
-            svc.image, svc.follow, svc.name
-        ),
-    }
-}
-
 /// What the engine is asked to deploy: `latest` when every service follows it (the engine
 /// pins it to the commit tag of the same digest), else the one tag the services' rules
 /// chose. The engine moves the services together to one target, so services whose rules
@@ -157,6 +131,26 @@ fn out(line: &str) {
     let mut o = std::io::stdout().lock();
     let _ = writeln!(o, "{line}");
     let _ = o.flush();
+}
+
+/// Which service one check deploys, in a deployment of several: the first whose followed
+/// image differs from what runs (`moved`) and that watch has not already tried at that digest
+/// (`remembered`); else the first that differs, so the check says why it waits. One service
+/// per check, so a failing image of one service never holds back (or rolls back) another's.
+fn to_deploy(moved: &[bool], remembered: &[bool]) -> Option<usize> {
+    let moved_idx = || (0..moved.len()).filter(|i| moved[*i]);
+    moved_idx()
+        .find(|i| !remembered.get(*i).copied().unwrap_or(false))
+        .or_else(|| moved_idx().next())
+}
+
+/// The items of `list` whose index `keep` accepts.
+fn only<T>(list: Vec<T>, keep: impl Fn(usize) -> bool) -> Vec<T> {
+    list.into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, x)| x)
+        .collect()
 }
 
 /// The set key: `service@digest` for each service, in config order.
@@ -245,51 +239,10 @@ impl Watcher {
     /// `latest`, one HEAD request; for `semver`, the tag list; for `newest:`, the tag list and
     /// the created dates of the newest tags (kept between checks).
     async fn latest(&mut self) -> Result<Vec<(String, Tag, Digest)>, RegistryError> {
-        let latest = Tag::parse("latest").map_err(|e| RegistryError::Other {
-            repo: String::new(),
-            message: e.to_string(),
-        })?;
         let mut found = Vec::new();
         for svc in &self.config.deployment.services {
-            let tag = match &svc.follow {
-                FollowRule::Latest => latest.clone(),
-                FollowRule::Semver { .. } => {
-                    let views: Vec<TagView> = self
-                        .registry
-                        .list_tags(&svc.image)
-                        .await?
-                        .into_iter()
-                        .map(named)
-                        .collect();
-                    pick_follow_tag(&views, &svc.follow).ok_or_else(|| no_follow_tag(svc))?
-                }
-                FollowRule::Newest(_) => {
-                    // The newest by date needs every commit tag's date: read the next
-                    // batch until none is left (dates are kept, so only the first check of
-                    // a busy repository reads many), never picking from a partial view.
-                    let cache = self.tag_cache.entry(svc.name.clone()).or_default();
-                    let mut repo =
-                        crate::status::list_repo_tags_cached(&self.registry, svc, cache).await?;
-                    let rounds = repo.total / self.registry.detail_limit() + 2;
-                    for _ in 0..rounds {
-                        if repo.not_inspected == 0 {
-                            break;
-                        }
-                        repo = crate::status::list_repo_tags_cached(&self.registry, svc, cache)
-                            .await?;
-                    }
-                    if repo.not_inspected > 0 {
-                        return Err(RegistryError::Other {
-                            repo: svc.image.to_string(),
-                            message: format!(
-                                "{} tags still not inspected for follow = \"{}\"; raise registry.tag_detail_limit",
-                                repo.not_inspected, svc.follow
-                            ),
-                        });
-                    }
-                    pick_follow_tag(&repo.tags, &svc.follow).ok_or_else(|| no_follow_tag(svc))?
-                }
-            };
+            let cache = self.tag_cache.entry(svc.name.clone()).or_default();
+            let tag = crate::taghistory::follow_tag(&self.registry, svc, cache).await?;
             let digest = self.registry.resolve(&svc.image, &tag).await?;
             found.push((svc.name.clone(), tag, digest));
         }
@@ -353,19 +306,47 @@ impl Watcher {
         let mut states = Vec::new();
         let mut all_run = true;
         let mut none_running = true;
+        let mut moved = Vec::new();
         for (svc, (name, _, digest)) in self.config.deployment.services.iter().zip(&latest) {
-            let docker_name = svc.image.docker_name();
+            // Through a mirror, pulled images carry the mirror's name in their digests.
+            let docker_name = self.config.registry.pull_name(&svc.image);
             let running = running_of(&containers, name);
             none_running &= running.is_empty();
-            all_run &= runs_digest(&running, &docker_name, digest.as_str());
+            let runs = runs_digest(&running, &docker_name, digest.as_str());
+            all_run &= runs;
+            moved.push(!runs);
             states.push(ServiceState {
                 service: name.clone(),
                 latest: Some(digest.to_string()),
                 running: running.iter().find_map(|c| digest_in(c, &docker_name)),
             });
         }
+        // Each service follows its own rule: only a service whose followed image differs from
+        // what runs is deployed, one per check, and remembered as `service@digest`; the others
+        // keep running untouched (and differ still: the next check takes the next one).
+        let (services, latest, states) = if all_run {
+            (self.config.deployment.services.clone(), latest, states)
+        } else {
+            let remembered: Vec<bool> = states
+                .iter()
+                .map(|s| {
+                    let key = target_of(std::slice::from_ref(s));
+                    matches!(
+                        self.store.last_audit(ACTION, &key, &REMEMBERED),
+                        Ok(Some(_))
+                    )
+                })
+                .collect();
+            let pick = to_deploy(&moved, &remembered);
+            let keep = |i: usize| Some(i) == pick;
+            (
+                only(self.config.deployment.services.clone(), keep),
+                only(latest, keep),
+                only(states, keep),
+            )
+        };
         let target = target_of(&states);
-        let deploy_target = match deploy_target(&self.config.deployment.services, &latest) {
+        let deploy_target = match deploy_target(&services, &latest) {
             Ok(t) => t,
             Err(e) => {
                 let mut d = self.decision("error", Some(target), e);
@@ -494,18 +475,28 @@ impl Watcher {
         );
         d.services = states.clone();
         self.decide(d);
-        self.deploy(states, target, deploy_target, &next).await
+        let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+        self.deploy(states, &names, target, deploy_target, &next)
+            .await
     }
 
     async fn deploy(
         &self,
         mut states: Vec<ServiceState>,
+        services: &[String],
         target: String,
         deploy_target: Target,
         next: &impl Fn(Verdict) -> Duration,
     ) -> Verdict {
         let (tx, rx) = mpsc::unbounded_channel();
-        let engine = match Engine::connect(self.config.clone(), tx, self.stop.clone()).await {
+        let mut config = self.config.clone();
+        if let Err(e) = crate::deploy::select_services(&mut config, services) {
+            let mut d = self.decision("error", Some(target), e);
+            d.next_check_s = Some(next(Verdict::Error).as_secs());
+            self.decide(d);
+            return Verdict::Error;
+        }
+        let engine = match Engine::connect(config, tx, self.stop.clone()).await {
             Ok(e) => e,
             Err(e) => {
                 let mut d = self.decision(
@@ -518,6 +509,7 @@ impl Watcher {
                 return Verdict::Backoff;
             }
         };
+        let (rx, subscribers) = crate::subscribers::attach(&self.config, rx).await;
         let printer = tokio::spawn(print_steps(rx, self.json));
         let outcome = engine
             .run(DeployRequest {
@@ -528,6 +520,9 @@ impl Watcher {
             })
             .await;
         let _ = printer.await;
+        for line in subscribers.finish().await.lines {
+            eprintln!("elt-console: watch: {line}");
+        }
 
         // `latest` may have moved between our HEAD and the engine's: remember what the engine
         // actually deployed (the store keeps the first service's side).
@@ -744,6 +739,10 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
                 Verdict::Backoff | Verdict::Error => EXIT_UNREACHABLE,
             };
         }
+        // GitHub statuses a deploy could not deliver are retried on each tick.
+        for line in crate::gh_deployments::flush_pending(&watcher.config).await {
+            eprintln!("elt-console: watch: {line}");
+        }
         let delay = if failures > 0 {
             backoff_delay(interval, cap, failures)
         } else {
@@ -812,6 +811,19 @@ mod tests {
     }
 
     #[test]
+    fn one_service_per_check_skipping_those_already_tried() {
+        // Only the worker differs: the worker.
+        assert_eq!(to_deploy(&[false, true], &[false, false]), Some(1));
+        // Both differ: the first; the other on the next check.
+        assert_eq!(to_deploy(&[true, true], &[false, false]), Some(0));
+        // The API's image failed before: the worker's new image is not held back by it.
+        assert_eq!(to_deploy(&[true, true], &[true, false]), Some(1));
+        // Only tried ones differ: the first, so the check says it waits.
+        assert_eq!(to_deploy(&[true, true], &[true, true]), Some(0));
+        assert_eq!(to_deploy(&[false, false], &[false, false]), None);
+    }
+
+    #[test]
     fn target_names_every_service() {
         let s = |n: &str, d: &str| ServiceState {
             service: n.into(),
@@ -833,6 +845,7 @@ mod tests {
             commit_tags: vec![],
             migrate_service: None,
             follow: FollowRule::parse(follow).unwrap(),
+            ready: None,
         };
         let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
         let t = |s: &str| Tag::parse(s).unwrap();

@@ -97,7 +97,12 @@ fn every_json_command_prints_the_keys_its_doc_lists() {
         ),
     ];
     // Watch deploys whatever `latest` is; its JSON lines are checked in tests/watch.rs.
-    let elsewhere = ["watch --json"];
+    // `deploy --detach` and `deploy wait`: tests/hangup.rs (a detached deploy and its wait).
+    let elsewhere = [
+        "watch --json",
+        "deploy --detach --json",
+        "deploy wait --json",
+    ];
 
     let shapes = documented_shapes();
     assert!(shapes.len() >= 10, "the doc's table: {shapes:?}");

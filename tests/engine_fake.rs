@@ -63,6 +63,12 @@ struct World {
     elapsed: Duration,
     /// Cancelled at the first recreate (an interrupt after the point of no return).
     cancel_on_recreate: Option<CancellationToken>,
+    /// Images without a healthcheck (a bot): their containers report no health at all.
+    no_healthcheck: bool,
+    /// Image ids whose process dies at once: their container has been restarted.
+    crashing: HashSet<String>,
+    /// When the app's container started (the last recreate), on the wall clock.
+    started_at: Option<SystemTime>,
     log: Vec<String>,
 }
 
@@ -133,21 +139,26 @@ impl Host for FakeHost {
                 service: "app".into(),
                 oneoff: false,
                 state: ContainerState::Running,
-                health: if w.healthy.contains(id) {
+                health: if w.no_healthcheck {
+                    HealthState::None
+                } else if w.healthy.contains(id) {
                     HealthState::Healthy
                 } else {
                     HealthState::Unhealthy
                 },
                 exit_code: None,
-                restarts: 0,
-                started_at: None,
+                restarts: u64::from(w.crashing.contains(id)),
+                started_at: w.started_at.map(chrono::DateTime::<chrono::Utc>::from),
                 image: w.running_ref.clone(),
                 image_id: id.clone(),
                 repo_digests: w
                     .find(id)
                     .map(|i| i.repo_digests.clone())
                     .unwrap_or_default(),
-                revision: None,
+                // As the Docker source reads it: the image's revision label.
+                revision: w
+                    .find(id)
+                    .and_then(|i| i.labels.get("org.opencontainers.image.revision").cloned()),
                 image_created: None,
                 image_version: None,
                 pid: None,
@@ -310,6 +321,7 @@ impl Runtime for FakeRuntime {
         }
         let id = w.find(&env[0].1).map(|i| i.id.clone());
         w.running = id;
+        w.started_at = Some(SystemTime::UNIX_EPOCH + w.wall_base + w.elapsed);
         w.running_ref = env[0].1.clone();
         Ok("Recreating elt-app-1 ... done".into())
     }
@@ -1138,4 +1150,218 @@ async fn retention_after_two_deploys_keeps_the_running_and_the_previous_image() 
             w.log
         );
     }
+}
+
+// ---------- subscribers: GitHub Deployments and notifications from the engine's events ----------
+
+use elt_console::gh_deployments::{DeploymentMapper, Intent};
+use elt_console::notify::{NoticeContext, NoticeMapper, NotifyOn};
+
+fn gh_intents(r: &Run) -> Vec<Intent> {
+    let mut m = DeploymentMapper::new();
+    r.events.iter().flat_map(|e| m.feed(e)).collect()
+}
+
+fn notices(r: &Run) -> Vec<(NotifyOn, Option<DeployStatus>)> {
+    let mut m = NoticeMapper::new(NoticeContext {
+        host: "h".into(),
+        project: "elt".into(),
+        environment: "production".into(),
+    });
+    r.events
+        .iter()
+        .filter_map(|e| m.feed(e))
+        .map(|n| (n.event, n.status))
+        .collect()
+}
+
+fn sha(v: &str) -> String {
+    format!("{v:c>40}")
+}
+
+/// The shape of the intents, descriptions left out (each is checked where it matters).
+fn shape(intents: &[Intent]) -> Vec<String> {
+    intents
+        .iter()
+        .map(|i| match i {
+            Intent::Create { key, sha, .. } => format!("create {key} {sha}"),
+            Intent::Status { key, state, .. } => format!("status {key} {state}"),
+            Intent::Replaced { key, .. } => format!("replaced-by {key}"),
+            Intent::Unrecordable { .. } => "unrecordable".into(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_good_deploy_is_one_github_deployment_of_its_commit_in_progress_then_success() {
+    let h = Harness::new();
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let id = r.outcome.deployment_id.unwrap();
+    let intents = gh_intents(&r);
+    assert_eq!(
+        shape(&intents),
+        vec![
+            format!("create {id} {}", sha("2")),
+            format!("status {id} in_progress"),
+            format!("status {id} success"),
+            format!("replaced-by {id}"),
+        ]
+    );
+    assert_eq!(
+        notices(&r),
+        vec![
+            (NotifyOn::Started, None),
+            (NotifyOn::Finished, Some(DeployStatus::Succeeded))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_automatic_rollback_fails_the_deployment_and_deploys_the_older_commit() {
+    let h = Harness::new();
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    let id = r.outcome.deployment_id.unwrap();
+    let intents = gh_intents(&r);
+    assert_eq!(
+        shape(&intents),
+        vec![
+            format!("create {id} {}", sha("3")),
+            format!("status {id} in_progress"),
+            format!("status {id} failure"),
+            format!("create {id}-rollback {}", sha("1")),
+            format!("status {id}-rollback in_progress"),
+            format!("status {id}-rollback success"),
+            format!("replaced-by {id}-rollback"),
+        ]
+    );
+    // The failure names the step that failed.
+    match &intents[2] {
+        Intent::Status { description, .. } => {
+            assert!(description.starts_with("health failed: "), "{description}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        notices(&r),
+        vec![
+            (NotifyOn::Started, None),
+            (NotifyOn::AutoRollback, None),
+            (NotifyOn::Finished, Some(DeployStatus::RolledBack))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_that_changes_nothing_leaves_github_alone() {
+    let h = Harness::new();
+    let skipped = h.deploy("1").await;
+    assert_eq!(skipped.status(), DeployStatus::Skipped);
+    assert_eq!(gh_intents(&skipped), vec![]);
+    h.fail("pull");
+    let failed = h.deploy("4").await;
+    assert_eq!(failed.status(), DeployStatus::Failed);
+    assert_eq!(gh_intents(&failed), vec![]);
+    // Operators still hear that it was tried and how it ended.
+    assert_eq!(
+        notices(&failed),
+        vec![
+            (NotifyOn::Started, None),
+            (NotifyOn::Finished, Some(DeployStatus::Failed))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_migration_is_a_failure_naming_the_migrate_step() {
+    let h = Harness::new();
+    h.fail("migrate");
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Failed, "{}", r.outcome.message);
+    let id = r.outcome.deployment_id.unwrap();
+    let intents = gh_intents(&r);
+    assert_eq!(
+        shape(&intents),
+        vec![
+            format!("create {id} {}", sha("2")),
+            format!("status {id} in_progress"),
+            format!("status {id} failure"),
+        ]
+    );
+    match &intents[2] {
+        Intent::Status { description, .. } => {
+            assert!(description.starts_with("migrate failed: "), "{description}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `ready = "running:10s"` for an image without a healthcheck (a bot): the deploy waits until
+/// the new container has run 10 s (on the fake clock) and says so; one whose process died and
+/// was restarted fails at once (long before the 300 s health timeout) and is rolled back.
+/// Without the rule, a running container without a healthcheck counted as up at once.
+#[tokio::test]
+async fn ready_running_waits_for_n_seconds_without_a_restart() {
+    let mut h = Harness::new();
+    h.settings.services[0].ready =
+        Some(elt_console::config::ReadyRule::parse("running:10s").unwrap());
+    h.settings.endpoints.clear();
+    {
+        let mut w = h.world.lock().unwrap();
+        w.no_healthcheck = true;
+        w.crashing.insert(image_id("3"));
+    }
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let (started, elapsed) = {
+        let w = h.world.lock().unwrap();
+        (w.started_at.unwrap(), w.elapsed)
+    };
+    let wall_base = SystemTime::UNIX_EPOCH + h.world.lock().unwrap().wall_base;
+    let ran = (wall_base + elapsed).duration_since(started).unwrap();
+    assert!(
+        ran >= Duration::from_secs(10),
+        "healthy after {ran:?} of running"
+    );
+    assert!(
+        r.step("health").1.contains("running 10s without a restart"),
+        "{}",
+        r.step("health").1
+    );
+    let plan = r
+        .events
+        .iter()
+        .find_map(|e| match e {
+            DeployEvent::Plan { services } => Some(services[0].health.clone()),
+            _ => None,
+        })
+        .flatten()
+        .expect("the plan states how health is judged");
+    assert!(plan.contains("running:10s"), "{plan}");
+
+    let before = h.world.lock().unwrap().elapsed;
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    assert!(
+        r.outcome.message.contains("restarted"),
+        "{}",
+        r.outcome.message
+    );
+    let spent = h.world.lock().unwrap().elapsed - before;
+    assert!(
+        spent < Duration::from_secs(60),
+        "took {spent:?} of fake time"
+    );
+    assert_eq!(h.running(), Some(image_id("2")));
 }

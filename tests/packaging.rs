@@ -241,6 +241,12 @@ fn docker_hub_bot_example_means_what_it_says() {
     assert!(bot.migrate_service.is_none());
     // No HTTP endpoint: the container's own healthcheck is all there is.
     assert!(c.health.is_empty());
+    // ...or, where the image has none, running 30 s without a restart.
+    assert_eq!(
+        bot.ready,
+        Some(elt_console::config::ReadyRule::Running { secs: 30 })
+    );
+    assert_eq!(bot.follow, elt_console::domain::FollowRule::Latest);
 }
 
 #[test]
@@ -257,6 +263,11 @@ fn ghcr_app_postgres_redis_example_means_what_it_says() {
     // Release tags are deployable but name no commit by themselves (the image's revision
     // label does).
     assert!(sha("v1.4.2").is_none());
+    // No `latest` is published: watch and a tag-less deploy follow the newest release.
+    assert_eq!(
+        app.follow,
+        elt_console::domain::FollowRule::Semver { prereleases: false }
+    );
 }
 
 #[test]

@@ -113,6 +113,7 @@ fn service(repo: &str) -> ServiceConfig {
         commit_tags: vec![CommitTagPattern::parse("sha-{sha}").unwrap()],
         migrate_service: None,
         follow: FollowRule::Latest,
+        ready: None,
     }
 }
 
@@ -123,6 +124,7 @@ fn source(limit: usize) -> RegistrySource {
         password_env: String::new(),
         request_timeout_ms: 5000,
         tag_detail_limit: limit,
+        mirrors: vec![],
     })
 }
 

@@ -33,6 +33,7 @@ fn registry_config(plain: &str) -> RegistryConfig {
         password_env: String::new(),
         request_timeout_ms: 5000,
         tag_detail_limit: 30,
+        mirrors: vec![],
     }
 }
 

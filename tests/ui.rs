@@ -1757,3 +1757,74 @@ fn an_unchanged_frame_is_not_written_and_titles_tick_at_the_resolution_shown() {
         .unwrap();
     assert!(title.contains("3 Health  just now"), "{title}");
 }
+
+#[test]
+fn the_confirm_dialog_asks_github_once_and_shows_the_commits_that_change_hands() {
+    let mut a = loaded_app(true);
+    with_deploys(&mut a, None, vec![]);
+    update(&mut a, key('5'), t0());
+    update(&mut a, key('d'), t0());
+    let rows = |a: &App| match &a.overlay {
+        Overlay::Confirm(c) => c.rows.clone(),
+        other => panic!("expected the confirmation dialog, got {other:?}"),
+    };
+    assert!(
+        rows(&a)
+            .iter()
+            .any(|(k, v)| k == "commits" && v == "asking GitHub…"),
+        "{:?}",
+        rows(&a)
+    );
+    // The next tick asks, off the loop: what runs (v2) against the selected tag (v3).
+    let (fx, _) = update(&mut a, Msg::Tick, t0());
+    let ask = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::CompareCommits(ask) => Some(ask.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no compare asked: {fx:?}"));
+    assert_eq!(ask.running.sha_str(), Some(SHA2));
+    assert_eq!(ask.target.sha_str(), Some(SHA3));
+    assert_eq!(ask.kind, DeployKind::Deploy);
+    let (fx, _) = update(&mut a, Msg::Tick, t0());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::CompareCommits(_))),
+        "asked once: {fx:?}"
+    );
+    // The answer replaces the waiting row; an answer for another dialog changes nothing.
+    let mut other = ask.clone();
+    other.target.sha = elt_console::domain::CommitSha::parse("1111111").ok();
+    let (_, dirty) = update(
+        &mut a,
+        Msg::Commits {
+            ask: other,
+            rows: vec![("commits".into(), "stale".into())],
+        },
+        t0(),
+    );
+    assert!(!dirty);
+    update(
+        &mut a,
+        Msg::Commits {
+            ask,
+            rows: vec![
+                (
+                    "commits".into(),
+                    "deploys 1 commit; running 2af620c …".into(),
+                ),
+                (String::new(), "08f0ab8 Stub commit 3 (08f0ab8)".into()),
+            ],
+        },
+        t0(),
+    );
+    let r = rows(&a);
+    let at = r.iter().position(|(k, _)| k == "commits").unwrap();
+    assert_eq!(r[at].1, "deploys 1 commit; running 2af620c …");
+    assert_eq!(
+        r[at + 1],
+        (String::new(), "08f0ab8 Stub commit 3 (08f0ab8)".into())
+    );
+    assert_eq!(r[at + 2].0, "CI", "{r:?}");
+    assert!(!r.iter().any(|(_, v)| v == "asking GitHub…"));
+}

@@ -38,7 +38,19 @@ pub async fn config_command(explicit: Option<&std::path::Path>, action: ConfigAc
                             format!("built-in defaults + {}", files.join(" + "))
                         }
                     );
-                    exit_code::OK
+                    // The notification secrets are only read here and at a deploy's start.
+                    let mut code = exit_code::OK;
+                    let env = |v: &str| std::env::var(v).ok();
+                    for r in crate::notify::check_targets(&loaded.config.notify, &env) {
+                        match r {
+                            Ok(shown) => println!("notify {shown}: ok"),
+                            Err(e) => {
+                                eprintln!("elt-console: notify: {e}");
+                                code = exit_code::CONFIG;
+                            }
+                        }
+                    }
+                    code
                 }
                 Err(code) => code,
             }

@@ -118,7 +118,10 @@ pub enum Command {
         action: ConfigAction,
     },
     /// Deploy TAG (default: the digest behind `latest`, pinned to its commit tag).
+    #[command(args_conflicts_with_subcommands = true)]
     Deploy {
+        #[command(subcommand)]
+        follow: Option<DeployFollow>,
         /// An image tag, e.g. main-<sha>.
         tag: Option<String>,
         #[command(flatten)]
@@ -173,6 +176,28 @@ pub struct DeployOpts {
     /// JSON lines, one per event, instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Move only this service (repeat for several); the others keep running untouched.
+    /// Default: every service of deployment.services.
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Run it in the background in a session of its own (needs --yes), print its deployment
+    /// id and return; `elt-console deploy wait ID` follows it from any shell.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub detach: bool,
+}
+
+/// Follow a deployment started elsewhere (`--detach`, the dashboard, another shell).
+#[derive(Debug, Subcommand)]
+pub enum DeployFollow {
+    /// Print its steps as they end, then exit with the deploy's own exit code.
+    #[command(visible_alias = "attach")]
+    Wait {
+        /// The deployment id (`deploy --detach` prints it; `history` lists them).
+        id: i64,
+        /// JSON lines (started, step, finished) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,9 +223,16 @@ pub async fn run(mut cli: Cli) -> i32 {
         Some(Command::Status { json }) => {
             status_cmd::status_command(cli.config.as_deref(), json).await
         }
-        Some(Command::Deploy { tag, opts, force }) => {
-            deploy_or_rollback(&cli, DeployKind::Deploy, tag, false, opts, force).await
-        }
+        Some(Command::Deploy {
+            follow: Some(DeployFollow::Wait { id, json }),
+            ..
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(l) => crate::deploy_detach::wait_command(&l.config, id, json).await,
+            Err(code) => code,
+        },
+        Some(Command::Deploy {
+            tag, opts, force, ..
+        }) => deploy_or_rollback(&cli, DeployKind::Deploy, tag, false, opts, force).await,
         Some(Command::Rollback {
             tag,
             previous,
@@ -343,10 +375,28 @@ async fn deploy_or_rollback(
     opts: DeployOpts,
     force: bool,
 ) -> i32 {
-    let loaded = match load_config(cli.config.as_deref()) {
+    let mut loaded = match load_config(cli.config.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(e) = crate::deploy::select_services(&mut loaded.config, &opts.services) {
+        eprintln!("elt-console: {}: {e}", kind.as_str());
+        return EXIT_USAGE;
+    }
+    if opts.detach {
+        let args = crate::deploy_detach::DetachArgs {
+            kind,
+            tag,
+            previous,
+            yes: opts.yes,
+            force,
+            json: opts.json,
+            read_only: cli.read_only,
+            explicit_config: cli.config.clone(),
+            services: opts.services.clone(),
+        };
+        return crate::deploy_detach::detach_command(&loaded.config, args).await;
+    }
     deploy_command::deploy_command(
         loaded.config,
         deploy_command::DeployArgs {

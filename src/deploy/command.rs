@@ -74,6 +74,25 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
         }
         (None, false, _) => Target::Latest,
     };
+    // A tag-less deploy follows each service's `follow` rule, as `watch` does: a deployment
+    // that publishes no `latest` (only vX.Y.Z or sha-<sha>) still has a "newest" to deploy.
+    let target = if target == Target::Latest {
+        match crate::taghistory::follow_target(&config).await {
+            Ok((target, why)) => {
+                if let (Some(why), false) = (why, args.json) {
+                    out(&format!("{action}: {why}"));
+                }
+                target
+            }
+            Err(why) => {
+                audit_refusal(&config, action, "latest", &why);
+                err(&format!("elt-console: {action}: {why}"));
+                return super::EXIT_DEPLOY_FAILED;
+            }
+        }
+    } else {
+        target
+    };
     let target_text = target.to_string();
     if (args.read_only || config.ui.read_only) && !args.dry_run {
         let why = "read-only mode (--read-only or ui.read_only) refuses every change";
@@ -141,7 +160,22 @@ async fn run_engine(
             return Err(EXIT_UNREACHABLE);
         }
     };
-    let printer = tokio::spawn(print_events(rx, args.json, args.kind, target.to_string()));
+    // GitHub Deployments and notifications read the events on their way to the printer.
+    let (rx, subscribers) = if dry_run {
+        (rx, None)
+    } else {
+        let (rx, s) = crate::subscribers::attach(config, rx).await;
+        (rx, Some(s))
+    };
+    // A plan shown for confirmation (or a dry run) says which commits change hands.
+    let commits = dry_run.then(|| config.github.clone());
+    let printer = tokio::spawn(print_events(
+        rx,
+        args.json,
+        args.kind,
+        target.to_string(),
+        commits,
+    ));
     let outcome = engine
         .run(DeployRequest {
             kind: args.kind,
@@ -151,6 +185,11 @@ async fn run_engine(
         })
         .await;
     let _ = printer.await;
+    if let Some(s) = subscribers {
+        for line in s.finish().await.lines {
+            err(&format!("elt-console: {line}"));
+        }
+    }
     Ok(outcome)
 }
 
@@ -182,6 +221,7 @@ async fn print_events(
     json: bool,
     kind: DeployKind,
     target: String,
+    commits: Option<crate::config::GithubConfig>,
 ) {
     let tty = std::io::stdout().is_terminal();
     let mut live = false;
@@ -194,12 +234,22 @@ async fn print_events(
         }
     };
     while let Some(ev) = rx.recv().await {
+        let plan = match (&ev, &commits) {
+            (DeployEvent::Plan { services }, Some(github)) => {
+                crate::compare::for_plan(github, kind, services).await
+            }
+            _ => Vec::new(),
+        };
         if json {
             if let Ok(line) = serde_json::to_string(&ev) {
                 out(&line);
             }
+            for s in &plan {
+                out(&crate::compare::json_event(s).to_string());
+            }
             continue;
         }
+
         match ev {
             DeployEvent::Started {
                 deployment_id,
@@ -207,9 +257,8 @@ async fn print_events(
                 runtime,
                 ..
             } => out(&format!(
-                "{} {target}: deployment #{} by {actor}, via {runtime}",
-                kind.as_str(),
-                deployment_id.unwrap_or(0)
+                "{}, via {runtime}",
+                started_line(kind, &target, deployment_id.unwrap_or(0), &actor)
             )),
             DeployEvent::Plan { services } => {
                 for s in services {
@@ -228,6 +277,12 @@ async fn print_events(
                             _ => "",
                         }
                     ));
+                    if let Some(health) = &s.health {
+                        out(&format!("     health {}: {health}", s.service));
+                    }
+                }
+                for line in crate::compare::render_text(&plan, chrono::Utc::now()) {
+                    out(&line);
                 }
             }
             DeployEvent::Step {
@@ -298,6 +353,11 @@ pub fn step_line(
     )
 }
 
+/// The deploy's first line.
+pub(crate) fn started_line(kind: DeployKind, target: &str, id: i64, actor: &str) -> String {
+    format!("{} {target}: deployment #{id} by {actor}", kind.as_str())
+}
+
 fn progress_bar(current: u64, total: u64, width: usize) -> String {
     if total == 0 {
         return format!("[{}]", " ".repeat(width));
@@ -322,6 +382,21 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
         }
     };
     if json {
+        // Each deployment gains `github_undelivered`: the GitHub statuses not delivered (yet).
+        let list: Vec<serde_json::Value> = list
+            .iter()
+            .map(|d| {
+                let mut v = serde_json::to_value(d).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "github_undelivered".into(),
+                        serde_json::to_value(store.gh_undelivered(d.id).unwrap_or_default())
+                            .unwrap_or_default(),
+                    );
+                }
+                v
+            })
+            .collect();
         match serde_json::to_string_pretty(&list) {
             Ok(t) => out(&t),
             Err(e) => {
@@ -339,6 +414,11 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
         return 0;
     }
     out(&render_history(&list));
+    for d in &list {
+        for line in crate::gh_deployments::undelivered_lines(&store, d.id) {
+            out(&format!("  #{}: {line}", d.id));
+        }
+    }
     0
 }
 
@@ -368,7 +448,17 @@ pub fn render_history(list: &[Deployment]) -> String {
             t
         }
     };
+    // A deployment of several images deploys them one by one too (`--service`): then each
+    // row says which services it moved (the sides are its first service's).
+    let per_service = list
+        .iter()
+        .any(|d| d.services.len() > 1 || d.services != list[0].services);
     for d in list {
+        let moved = if per_service {
+            format!("{}: ", d.services.join(", "))
+        } else {
+            String::new()
+        };
         rows.push([
             d.id.to_string(),
             d.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -377,7 +467,7 @@ pub fn render_history(list: &[Deployment]) -> String {
                 Some(a) => format!("{}@{a}", d.actor.user),
                 None => d.actor.user.clone(),
             },
-            format!("{} -> {}", side(&d.from), side(&d.to)),
+            format!("{moved}{} -> {}", side(&d.from), side(&d.to)),
             d.status.as_str().to_string(),
             d.downtime_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
             d.duration_ms().map(fmt_ms).unwrap_or_else(|| "-".into()),
@@ -627,6 +717,49 @@ pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_names_the_services_when_they_moved_apart() {
+        let row = |id: i64, services: &[&str], from: &str, to: &str| Deployment {
+            id,
+            kind: DeployKind::Deploy,
+            parent_id: None,
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            actor: Actor {
+                user: "ops".into(),
+                ssh_client: None,
+                host: "h".into(),
+                pid: 1,
+            },
+            services: services.iter().map(|s| s.to_string()).collect(),
+            from: crate::store::ImageSide {
+                tag: crate::domain::Tag::parse(from).ok(),
+                ..Default::default()
+            },
+            to: crate::store::ImageSide {
+                tag: crate::domain::Tag::parse(to).ok(),
+                ..Default::default()
+            },
+            strategy: "recreate".into(),
+            status: crate::store::DeployStatus::Succeeded,
+            error: None,
+            backup_path: None,
+            downtime_ms: None,
+            progress: None,
+            steps: Vec::new(),
+        };
+        // One service throughout (ELT): the table as it always was.
+        let one = render_history(&[row(2, &["app"], "v1", "v2"), row(1, &["app"], "v0", "v1")]);
+        assert!(one.contains("v1 -> v2") && !one.contains("app:"), "{one}");
+        // Per-service deploys: each row names what it moved.
+        let text = render_history(&[
+            row(3, &["worker"], "r1", "r2"),
+            row(2, &["worker", "api"], "r0", "r1"),
+        ]);
+        assert!(text.contains("worker: r1 -> r2"), "{text}");
+        assert!(text.contains("worker, api: r0 -> r1"), "{text}");
+    }
 
     #[test]
     fn bar_fills_with_progress() {

@@ -127,10 +127,14 @@ impl ComposeCli {
             .stderr(Stdio::piped())
             // A cancelled or timed-out step must not leave compose running behind us.
             .kill_on_drop(true);
+        // Out of the console's process group: a terminal hangup must not kill compose
+        // mid-recreate (see child.rs).
+        super::child::own_process_group(&mut cmd);
         let child = cmd.spawn().map_err(|e| RuntimeError::Spawn {
             command: shown.clone(),
             reason: e.to_string(),
         })?;
+        let mut group = super::child::GroupKill::new(&child);
         let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
             Err(_) => {
                 return Err(RuntimeError::Timeout {
@@ -144,7 +148,10 @@ impl ComposeCli {
                     reason: e.to_string(),
                 });
             }
-            Ok(Ok(out)) => out,
+            Ok(Ok(out)) => {
+                group.exited(&out.status);
+                out
+            }
         };
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));

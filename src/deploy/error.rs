@@ -77,6 +77,20 @@ pub enum HealthError {
         url: String,
         error: Option<String>,
     },
+    /// `ready = "running:Ns"`: up, but not for long enough yet.
+    #[error("{service}: running {ran_s} s of the {want_s} s without a restart it needs (ready)")]
+    NotReadyYet {
+        service: String,
+        ran_s: u64,
+        want_s: u64,
+    },
+    /// `ready = "running:Ns"`: the container's process died and its restart policy restarted it.
+    #[error("{service}: container {container} restarted {restarts} time(s); ready wants none")]
+    Restarted {
+        service: String,
+        container: String,
+        restarts: u64,
+    },
     #[error("not checked yet")]
     NotChecked,
     #[error("not healthy within {secs} s (deploy.health_timeout_s): {last}")]
@@ -84,9 +98,13 @@ pub enum HealthError {
 }
 
 impl HealthError {
-    /// A container that exited will not turn healthy by waiting.
+    /// A container that exited (or restarted, under a `ready` rule) will not turn healthy by
+    /// waiting.
     pub fn is_final(&self) -> bool {
-        matches!(self, HealthError::Exited { .. })
+        matches!(
+            self,
+            HealthError::Exited { .. } | HealthError::Restarted { .. }
+        )
     }
 }
 

@@ -4,6 +4,7 @@
 use super::Engine;
 use super::error::HealthError;
 use super::seams::{Clock, Health, Host, Seams};
+use crate::config::ReadyRule;
 use crate::domain::{ContainerState, HealthState};
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,21 @@ impl<S: Seams> Engine<S> {
         }
     }
 
+    /// For the health step's summary: how the services with a `ready` rule were judged.
+    pub(super) fn ready_note(&self) -> String {
+        let with_rule: Vec<_> = self
+            .settings
+            .services
+            .iter()
+            .filter(|s| s.ready.is_some())
+            .cloned()
+            .collect();
+        health_basis(&with_rule)
+            .into_iter()
+            .map(|(name, basis)| format!(" ({name}: {basis})"))
+            .collect()
+    }
+
     /// One check of every service container and endpoint.
     pub(super) async fn health_once(&self, services: &[String]) -> HealthPoll {
         let containers = match self.current_containers().await {
@@ -124,8 +140,39 @@ impl<S: Seams> Engine<S> {
                 running = false;
                 break;
             };
+            let ready = self
+                .settings
+                .services
+                .iter()
+                .find(|x| x.name == *s)
+                .and_then(|x| x.ready);
             let this = match c.state {
+                // A service without a healthcheck of its own and a `ready` rule: up once it has
+                // run that long; a restart (its process died) fails at once.
+                _ if ready.is_some() && c.health == HealthState::None && c.restarts > 0 => {
+                    Err(HealthError::Restarted {
+                        service: s.clone(),
+                        container: c.name.clone(),
+                        restarts: c.restarts,
+                    })
+                }
                 ContainerState::Running => match c.health {
+                    HealthState::None if ready.is_some() => {
+                        let want = ready.map(ReadyRule::duration).unwrap_or_default();
+                        let ran = c
+                            .started_at
+                            .and_then(|t| self.clock.wall().duration_since(t.into()).ok())
+                            .unwrap_or_default();
+                        if ran >= want {
+                            Ok(())
+                        } else {
+                            Err(HealthError::NotReadyYet {
+                                service: s.clone(),
+                                ran_s: ran.as_secs(),
+                                want_s: want.as_secs(),
+                            })
+                        }
+                    }
                     HealthState::Healthy | HealthState::None => Ok(()),
                     HealthState::Starting => Err(HealthError::Starting { service: s.clone() }),
                     // Not final: a model that loads for longer than the image's start period
@@ -174,6 +221,23 @@ impl<S: Seams> Engine<S> {
         }
         HealthPoll { verdict, serving }
     }
+}
+
+/// How health is judged for each of `services`, for the plan and the health step: the
+/// image's healthcheck, or (where `ready` is set) running N s without a restart when it has none.
+pub fn health_basis(services: &[crate::config::ServiceConfig]) -> Vec<(String, String)> {
+    services
+        .iter()
+        .map(|s| {
+            let basis = match s.ready {
+                Some(ReadyRule::Running { secs }) => format!(
+                    "its healthcheck, or running {secs}s without a restart if the image has none (ready = \"running:{secs}s\")"
+                ),
+                None => "its healthcheck, or running if the image has none".to_string(),
+            };
+            (s.name.clone(), basis)
+        })
+        .collect()
 }
 
 /// The instant the old containers died (from the engine's event), or when the recreate began

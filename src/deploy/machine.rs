@@ -315,7 +315,7 @@ impl<S: Seams> Engine<S> {
                     ok(format!(
                         "{} recreated with {}; {} pinned in {}{}",
                         services.join(", "),
-                        plans[0].to_ref,
+                        images_of(&plans, |p| Some(p.to_ref.as_str())),
                         plans
                             .iter()
                             .map(|p| p.image_var.as_str())
@@ -341,8 +341,9 @@ impl<S: Seams> Engine<S> {
                             "health",
                             t,
                             ok(format!(
-                                "healthy {} times in a row; downtime {}",
+                                "healthy {} times in a row{}; downtime {}",
                                 self.settings.health_successes,
+                                self.ready_note(),
                                 fmt_ms(downtime)
                             )),
                         );
@@ -414,11 +415,7 @@ impl<S: Seams> Engine<S> {
         self.emit(DeployEvent::Error {
             message: format!(
                 "{reason}; rolling back automatically to {}",
-                plans[0]
-                    .from
-                    .image
-                    .as_deref()
-                    .unwrap_or("the previous image")
+                images_of(&plans, |p| p.from.image.as_deref())
             ),
         });
         let t = self.step_begin("rollback");
@@ -441,7 +438,7 @@ impl<S: Seams> Engine<S> {
                     t,
                     ok(format!(
                         "{} healthy again; downtime {} (the rollback's own switch {})",
-                        plans[0].from.image.as_deref().unwrap_or("previous image"),
+                        images_of(&plans, |p| p.from.image.as_deref()),
                         fmt_ms(downtime),
                         fmt_ms(switch)
                     )),
@@ -450,11 +447,7 @@ impl<S: Seams> Engine<S> {
                     DeployStatus::RolledBack,
                     format!(
                         "{reason}; rolled back automatically to {} (healthy)",
-                        plans[0]
-                            .from
-                            .image
-                            .as_deref()
-                            .unwrap_or("the previous image")
+                        images_of(&plans, |p| p.from.image.as_deref())
                     ),
                     Some(downtime),
                 )
@@ -602,5 +595,23 @@ impl<S: Seams> Engine<S> {
             ),
             None,
         )
+    }
+}
+
+/// The image of each moved service, for the record: the image alone for one service (as
+/// before), `service image` for each when several moved, so a message about a rollback names
+/// every service it returned.
+pub(super) fn images_of<'a>(
+    plans: &'a [PlanService],
+    image: impl Fn(&'a PlanService) -> Option<&'a str>,
+) -> String {
+    let shown = |p: &'a PlanService| image(p).unwrap_or("the previous image");
+    match plans {
+        [one] => shown(one).to_string(),
+        _ => plans
+            .iter()
+            .map(|p| format!("{} {}", p.service, shown(p)))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }

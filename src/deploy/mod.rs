@@ -6,6 +6,7 @@
 //! a rollback). Every step is timed and recorded in the store as it happens, so a console
 //! elsewhere can follow, and every attempt is audited, refused ones too.
 
+mod child;
 pub mod command;
 pub mod compose;
 pub mod envfile;
@@ -26,6 +27,7 @@ mod util;
 /// Step and deploy durations, as `format::duration_ms` prints them.
 pub use crate::format::duration_ms as fmt_ms;
 pub use error::DeployError;
+pub use plan::select_services;
 pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,
     Events, Outcome, PlanService, RollbackEvent, STEPS, StepState, Target,

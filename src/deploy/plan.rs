@@ -119,6 +119,12 @@ impl<S: Seams> Engine<S> {
             to,
             older,
             to_ref,
+            health: svc.ready.map(|_| {
+                super::health::health_basis(std::slice::from_ref(svc))
+                    .into_iter()
+                    .map(|(_, basis)| basis)
+                    .collect()
+            }),
             repo: Some(repo.clone()),
             image_var: svc.image_var.clone(),
             migrate_service: svc.migrate_service.clone(),
@@ -286,7 +292,7 @@ impl<S: Seams> Engine<S> {
                     .map(|p| p.service.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                plans[0].to_ref,
+                super::machine::images_of(&plans, |p| Some(p.to_ref.as_str())),
                 self.runtime.describe(),
                 self.settings.env_file.display()
             ));
@@ -305,5 +311,80 @@ impl<S: Seams> Engine<S> {
             format!("dry run, nothing changed: {}", lines.join("; ")),
             None,
         )
+    }
+}
+
+/// A per-service deploy (`deploy --service gateway`): the deployment narrowed to the named
+/// services, in their configured order, so the engine resolves, pins, recreates, checks and
+/// records only those; every other service keeps running untouched. No names: all of them.
+/// A name that is not a configured service is refused, naming the ones there are.
+pub fn select_services(config: &mut crate::config::Config, names: &[String]) -> Result<(), String> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = config
+        .deployment
+        .services
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    if let Some(bad) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        return Err(format!(
+            "--service {}: not a service of deployment.services (configured: {})",
+            bad.escape_debug(),
+            known.join(", ")
+        ));
+    }
+    config
+        .deployment
+        .services
+        .retain(|s| names.contains(&s.name));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::select_services;
+
+    fn config() -> crate::config::Config {
+        let mut c = crate::config::load(&crate::config::Sources::default())
+            .unwrap()
+            .config;
+        let app = c.deployment.services[0].clone();
+        c.deployment.services = ["gateway", "api", "worker"]
+            .iter()
+            .map(|n| {
+                let mut s = app.clone();
+                s.name = n.to_string();
+                s
+            })
+            .collect();
+        c
+    }
+
+    fn names(c: &crate::config::Config) -> Vec<&str> {
+        c.deployment
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_per_service_deploy_keeps_only_the_named_services_in_configured_order() {
+        let mut c = config();
+        select_services(&mut c, &[]).unwrap();
+        assert_eq!(names(&c), ["gateway", "api", "worker"]);
+        select_services(&mut c, &["worker".into(), "gateway".into()]).unwrap();
+        assert_eq!(names(&c), ["gateway", "worker"]);
+    }
+
+    #[test]
+    fn an_unknown_service_is_refused_with_the_known_ones() {
+        let mut c = config();
+        let err = select_services(&mut c, &["gatewya\n".into()]).unwrap_err();
+        assert!(err.contains("gatewya\\n"), "{err}");
+        assert!(err.contains("configured: gateway, api, worker"), "{err}");
+        assert_eq!(c.deployment.services.len(), 3);
     }
 }

@@ -38,7 +38,11 @@ pub fn previous_version<'a>(
     let rows = newest_first
         .iter()
         .rev()
-        .filter(|d| d.status != DeployStatus::Running && d.services.iter().any(|s| s == service));
+        // A row's sides are its first service's (the store keeps one pair): a deployment
+        // that moved `service` second says nothing about `service`'s images.
+        .filter(|d| {
+            d.status != DeployStatus::Running && d.services.first().is_some_and(|s| s == service)
+        });
     for d in rows {
         if key(&d.from).is_some() && key(&d.from) != current.and_then(key) {
             healthy.push(Previous {
@@ -184,6 +188,20 @@ mod tests {
             row(2, Deploy, "m", "b", Succeeded),
         ];
         assert_eq!(prev(&rows, Some("b")).as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn a_row_that_moved_the_service_second_does_not_count_for_it() {
+        // gateway and api moved together: the row's sides are gateway's images.
+        let mut both = row(1, Deploy, "g1", "g2", Succeeded);
+        both.services = vec!["gateway".into(), "api".into()];
+        let list = vec![both];
+        assert!(previous_version(&list, "api", None).is_none());
+        assert_eq!(
+            previous_version(&list, "gateway", None)
+                .and_then(|p| p.side.tag_str().map(str::to_string)),
+            Some("g1".into())
+        );
     }
 
     #[test]

@@ -25,7 +25,13 @@ impl<S: Seams> Engine<S> {
             .clone()
             .ok_or_else(|| fail("pull", "no repository"))?;
         let docker_name = repo.docker_name();
-        let by_digest = plan.to.digest.as_ref().map(|d| repo.with_digest(d));
+        let by_digest = plan
+            .to
+            .digest
+            .as_ref()
+            // Through a mirror (`registry.mirrors`) the image is pulled, and known to the
+            // engine, by the mirror's name; it is tagged under its own name below.
+            .map(|d| format!("{}@{d}", self.settings.registry.pull_name(&repo)));
         let mut local = match &plan.to.image_id {
             Some(id) => self
                 .host
@@ -97,7 +103,10 @@ impl<S: Seams> Engine<S> {
         service: &str,
     ) -> Result<String, Failure> {
         let attempts = self.settings.pull_attempts;
-        let credentials = registry::pull_credentials(&self.settings.registry, repo.registry());
+        let credentials = registry::pull_credentials(
+            &self.settings.registry,
+            self.settings.registry.host_for(repo),
+        );
         let mut pauses = crate::retry::doubling(
             self.settings.pull_retry_delay,
             self.settings.pull_retry_max_delay,
@@ -237,12 +246,15 @@ impl<S: Seams> Engine<S> {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        super::child::own_process_group(&mut cmd);
         let result: Result<String, BackupError> = match cmd.spawn() {
             Err(source) => Err(BackupError::Spawn {
                 command: command.clone(),
                 source,
             }),
-            Ok(child) => tokio::select! {
+            Ok(child) => {
+                let mut group = super::child::GroupKill::new(&child);
+                tokio::select! {
                 _ = self.interrupt.cancelled() => {
                     return Err(Failure { step: "backup", message: "cancelled by the operator during the backup".into(), cancelled: true });
                 }
@@ -250,6 +262,7 @@ impl<S: Seams> Engine<S> {
                     Err(_) => Err(BackupError::Timeout { command: command.clone(), secs: limit.as_secs() }),
                     Ok(Err(source)) => Err(BackupError::Wait { command: command.clone(), source }),
                     Ok(Ok(out)) => {
+                        group.exited(&out.status);
                         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
                         text.push_str(&String::from_utf8_lossy(&out.stderr));
                         if out.status.success() {
@@ -259,7 +272,8 @@ impl<S: Seams> Engine<S> {
                         }
                     }
                 },
-            },
+                }
+            }
         };
         match result {
             Ok(text) => {

@@ -93,6 +93,9 @@ pub struct PlanService {
     pub older: Option<bool>,
     /// The reference written to the env file and given to compose.
     pub to_ref: String,
+    /// How its health is judged, where `ready` makes that differ from the healthcheck alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
     #[serde(skip)]
     pub(crate) repo: Option<ImageRepo>,
     #[serde(skip)]

@@ -478,10 +478,20 @@ impl DockerSource {
         let options = CreateImageOptionsBuilder::default()
             .from_image(reference)
             .build();
-        let creds = credentials.map(|(username, password)| bollard::auth::DockerCredentials {
-            username: Some(username),
-            password: Some(password),
-            ..Default::default()
+        let creds = credentials.map(|(username, password)| {
+            if username == super::registry::IDENTITY_TOKEN_USER {
+                // An identity token: the engine exchanges it at the registry itself.
+                bollard::auth::DockerCredentials {
+                    identitytoken: Some(password),
+                    ..Default::default()
+                }
+            } else {
+                bollard::auth::DockerCredentials {
+                    username: Some(username),
+                    password: Some(password),
+                    ..Default::default()
+                }
+            }
         });
         let host = self.host.clone();
         self.docker

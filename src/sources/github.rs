@@ -13,9 +13,12 @@
 //! credentials in the proxy URL. Which proxy, if any, is decided by `super::proxy` from the
 //! usual variables, so it can be shown to the operator.
 
+mod deployments;
+pub use deployments::{DeploymentView, clip_description};
+
 use super::proxy::{ProxyError, ProxySettings, ProxyUrl};
 use crate::config::GithubConfig;
-use crate::domain::{GithubRepo, JobView, RateLimit, RunView, StepView, WorkflowId};
+use crate::domain::{CommitSha, GithubRepo, JobView, RateLimit, RunView, StepView, WorkflowId};
 use chrono::{DateTime, TimeZone, Utc};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
@@ -682,6 +685,30 @@ impl GithubSource {
         e
     }
 
+    /// The commits between two commits (`GET /repos/{o}/{r}/compare/{base}...{head}`), through
+    /// the same conditional GET, cache and hold as every other request. Without paging GitHub
+    /// lists up to 250 commits, oldest first; `total_commits` counts them all.
+    pub async fn compare(
+        &self,
+        base: &CommitSha,
+        head: &CommitSha,
+    ) -> Result<Comparison, GithubError> {
+        let url = format!(
+            "{}/compare/{}...{}",
+            self.repo_url(),
+            base.as_str(),
+            head.as_str()
+        );
+        let what = format!(
+            "commits {}...{} in {}",
+            base.short(),
+            head.short(),
+            self.repo
+        );
+        let fetched = self.get(&url, &what).await?;
+        parse_comparison(&fetched.body)
+    }
+
     pub fn rate_limit(&self) -> RateLimit {
         self.rate.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -987,6 +1014,87 @@ impl From<RawRun> for RunView {
 }
 
 /// Parse a runs-list body (exposed for tests on the published payloads).
+/// What lies between two commits, as GitHub's compare API tells it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Comparison {
+    /// `ahead`, `behind`, `diverged` or `identical` (head relative to base).
+    pub status: String,
+    pub ahead_by: u64,
+    pub behind_by: u64,
+    pub total_commits: u64,
+    /// The commits in head and not in base, oldest first (at most 250).
+    pub commits: Vec<CommitSummary>,
+}
+
+/// One commit of a comparison: what an operator needs to recognise it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommitSummary {
+    pub sha: String,
+    /// The first line of the message.
+    pub title: String,
+    pub author: Option<String>,
+    pub date: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawComparison {
+    status: String,
+    ahead_by: u64,
+    behind_by: u64,
+    total_commits: u64,
+    #[serde(default)]
+    commits: Vec<RawCompareCommit>,
+}
+
+#[derive(Deserialize)]
+struct RawCompareCommit {
+    sha: String,
+    commit: RawCompareCommitInner,
+}
+
+#[derive(Deserialize)]
+struct RawCompareCommitInner {
+    message: String,
+    author: Option<RawGitActor>,
+}
+
+#[derive(Deserialize)]
+struct RawGitActor {
+    name: Option<String>,
+    date: Option<DateTime<Utc>>,
+}
+
+pub fn parse_comparison(body: &[u8]) -> Result<Comparison, GithubError> {
+    let raw: RawComparison = serde_json::from_slice(body)
+        .map_err(|e| GithubError::Decode(format!("comparison: {e}")))?;
+    Ok(Comparison {
+        status: raw.status,
+        ahead_by: raw.ahead_by,
+        behind_by: raw.behind_by,
+        total_commits: raw.total_commits,
+        commits: raw
+            .commits
+            .into_iter()
+            .map(|c| CommitSummary {
+                sha: c.sha,
+                // Titles are shown on one line: no control characters from a message.
+                title: c
+                    .commit
+                    .message
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|ch| !ch.is_control())
+                    .take(200)
+                    .collect(),
+                author: c.commit.author.as_ref().and_then(|a| a.name.clone()),
+                date: c.commit.author.and_then(|a| a.date),
+            })
+            .collect(),
+    })
+}
+
 pub fn parse_runs(body: &[u8]) -> Result<Vec<RunView>, GithubError> {
     let list: RunsList =
         serde_json::from_slice(body).map_err(|e| GithubError::Decode(format!("runs list: {e}")))?;

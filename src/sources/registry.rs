@@ -88,7 +88,17 @@ pub struct RegistrySource {
     /// process to start, not something to run for each of a refresh's requests.
     docker_logins: std::sync::Arc<std::sync::Mutex<HashMap<String, DockerLogin>>>,
     detail_limit: usize,
+    /// `registry.mirrors`: where each registry's images are read from instead.
+    config: RegistryConfig,
+    /// For identity tokens: the token endpoint's requests, and the access tokens it gave
+    /// (per registry host and repository, until they expire).
+    http: reqwest::Client,
+    access_tokens: std::sync::Arc<std::sync::Mutex<HashMap<String, (std::time::Instant, String)>>>,
 }
+
+/// The user name under which `docker login` and credential helpers hand out an identity
+/// token (an OAuth2 refresh token) instead of a password.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
 
 type DockerLogin = (std::time::Instant, Option<(String, String)>);
 /// Helpers such as ECR's hand out tokens valid for hours; re-asking after this picks up a
@@ -116,16 +126,85 @@ impl RegistrySource {
         proxies: &ProxySettings,
     ) -> Self {
         super::install_crypto_provider();
+        let timeout = Duration::from_millis(config.request_timeout_ms);
+        // The identity-token exchange goes through the same proxy choice as the registry's
+        // own requests (and the GitHub client's).
+        let rules = proxies.clone();
         Self {
             clients: Default::default(),
             proxies: proxies.clone(),
             plain_http: config.plain_http.clone(),
-            timeout: Duration::from_millis(config.request_timeout_ms),
+            timeout,
             username: config.username.clone(),
             password,
             docker_logins: Default::default(),
             detail_limit: config.tag_detail_limit.max(1),
+            config: config.clone(),
+            http: reqwest::Client::builder()
+                .proxy(reqwest::Proxy::custom(move |url| {
+                    rules.for_url(url).ok().flatten().map(|p| p.url().clone())
+                }))
+                .connect_timeout(timeout)
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+            access_tokens: Default::default(),
         }
+    }
+
+    /// The credentials for `repo`'s requests: as `auth_for` finds them, except that an
+    /// identity token is exchanged for an access token first (Docker's token spec, OAuth2
+    /// `grant_type=refresh_token`), since oci-client's token flow sends only user and password.
+    async fn auth(&self, repo: &ImageRepo) -> Result<RegistryAuth, RegistryError> {
+        let host = self.host(repo);
+        let refresh = match self.auth_for(host) {
+            RegistryAuth::Basic(user, secret) if user == IDENTITY_TOKEN_USER => secret,
+            other => return Ok(other),
+        };
+        let key = format!("{host}/{}", repo.path());
+        if let Ok(cache) = self.access_tokens.lock()
+            && let Some((until, token)) = cache.get(&key)
+            && *until > std::time::Instant::now()
+        {
+            return Ok(RegistryAuth::Bearer(token.clone()));
+        }
+        let scheme = if self.config.plain_http.iter().any(|h| h == host) {
+            "http"
+        } else {
+            "https"
+        };
+        let (token, ttl) = exchange_identity_token(&self.http, scheme, host, repo.path(), &refresh)
+            .await
+            .map_err(|e| match e {
+                TokenExchangeError::Refused(why) => {
+                    tracing::warn!(registry = host, "identity token not accepted: {why}");
+                    RegistryError::Unauthorized {
+                        repo: repo.to_string(),
+                        registry: host.to_string(),
+                    }
+                }
+                TokenExchangeError::Unreachable(reason) => RegistryError::Unreachable {
+                    registry: host.to_string(),
+                    reason,
+                },
+                TokenExchangeError::Other(message) => RegistryError::Other {
+                    repo: repo.to_string(),
+                    message: format!("identity token: {message}"),
+                },
+            })?;
+        if let Ok(mut cache) = self.access_tokens.lock() {
+            // A little before the registry's own expiry, so a request never carries a token
+            // that lapses on the way.
+            let until = std::time::Instant::now() + ttl.saturating_sub(Duration::from_secs(10));
+            cache.insert(key, (until, token.clone()));
+        }
+        Ok(RegistryAuth::Bearer(token))
+    }
+
+    /// The host `repo`'s requests go to: its registry's mirror (`registry.mirrors`), else
+    /// its registry. Errors still name the repository as configured.
+    fn host<'a>(&'a self, repo: &'a ImageRepo) -> &'a str {
+        self.config.host_for(repo)
     }
 
     /// Configured credentials first, then what `docker login` stored, else anonymous.
@@ -163,7 +242,8 @@ impl RegistrySource {
     /// The client for `repo`'s registry: through the proxy the rules choose for it, as the
     /// GitHub client would for the same URL (an unusable proxy variable refuses the request).
     fn client_for(&self, repo: &ImageRepo) -> Result<std::sync::Arc<Client>, RegistryError> {
-        let registry = repo.registry();
+        // The host requests go to: a mirror's (`registry.mirrors`) when one is configured.
+        let registry = self.host(repo);
         if let Ok(clients) = self.clients.lock()
             && let Some(c) = clients.get(registry)
         {
@@ -210,9 +290,9 @@ impl RegistrySource {
         Ok(client)
     }
 
-    fn reference(repo: &ImageRepo, tag: &Tag) -> Reference {
+    fn reference(&self, repo: &ImageRepo, tag: &Tag) -> Reference {
         Reference::with_tag(
-            repo.registry().to_string(),
+            self.host(repo).to_string(),
             repo.path().to_string(),
             tag.to_string(),
         )
@@ -222,11 +302,11 @@ impl RegistrySource {
     /// are dropped rather than passed on.
     pub async fn list_tags(&self, repo: &ImageRepo) -> Result<Vec<Tag>, RegistryError> {
         let probe = Reference::with_tag(
-            repo.registry().to_string(),
+            self.host(repo).to_string(),
             repo.path().to_string(),
             "latest".to_string(),
         );
-        let auth = self.auth_for(repo.registry());
+        let auth = self.auth(repo).await?;
         let mut tags: Vec<Tag> = Vec::new();
         let mut last: Option<String> = None;
         let client = self.client_for(repo)?;
@@ -255,11 +335,11 @@ impl RegistrySource {
 
     /// The manifest digest a tag points to now (one HEAD request where the registry allows).
     pub async fn resolve(&self, repo: &ImageRepo, tag: &Tag) -> Result<Digest, RegistryError> {
-        let reference = Self::reference(repo, tag);
+        let reference = self.reference(repo, tag);
         let what = repo.with_tag(tag);
         let digest = self
             .client_for(repo)?
-            .fetch_manifest_digest(&reference, &self.auth_for(repo.registry()))
+            .fetch_manifest_digest(&reference, &self.auth(repo).await?)
             .await
             .map_err(|e| classify(e, repo, &what))?;
         Digest::parse(&digest).map_err(|e| RegistryError::Other {
@@ -274,9 +354,9 @@ impl RegistrySource {
     /// `problem` and the next platform is tried, so the list's digest is never lost.
     pub async fn describe(&self, repo: &ImageRepo, tag: &Tag) -> Result<TagDetails, RegistryError> {
         let digest = self.resolve(repo, tag).await?;
-        let reference = Self::reference(repo, tag);
+        let reference = self.reference(repo, tag);
         let what = repo.with_tag(tag);
-        let auth = self.auth_for(repo.registry());
+        let auth = self.auth(repo).await?;
         let client = self.client_for(repo)?;
         let (manifest, _) = client
             .pull_manifest(&reference, &auth)
@@ -300,7 +380,7 @@ impl RegistrySource {
         for entry in platform_preference(&index.manifests) {
             let platform = platform_name(entry);
             let child = Reference::with_digest(
-                repo.registry().to_string(),
+                self.host(repo).to_string(),
                 repo.path().to_string(),
                 entry.digest.clone(),
             );
@@ -548,11 +628,10 @@ fn docker_login_credentials(registry: &str) -> Option<(String, String)> {
         Ok(docker_credential::DockerCredential::UsernamePassword(user, secret)) => {
             Some((user, secret))
         }
-        // An identity token (`<token>` user) is an OAuth refresh token, which the registry
-        // token flow here does not exchange; anonymous is tried instead.
-        Ok(docker_credential::DockerCredential::IdentityToken(_)) => {
-            tracing::info!(registry, "docker config holds an identity token; not used");
-            None
+        // An OAuth2 refresh token: exchanged at the registry's token endpoint for our own
+        // requests (`RegistrySource::auth`), handed to the engine as `identitytoken` for pulls.
+        Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
+            Some((IDENTITY_TOKEN_USER.to_string(), token))
         }
         Err(
             docker_credential::CredentialRetrievalError::NoCredentialConfigured
@@ -576,4 +655,113 @@ fn short_reason(e: &OciDistributionError) -> &'static str {
         OciDistributionError::RequestError(_) => "the HTTP client refused its settings",
         _ => "invalid client settings",
     }
+}
+
+/// Why an identity token could not be exchanged. Never holds the token.
+#[derive(Debug)]
+enum TokenExchangeError {
+    /// The token endpoint said no (401/403, or an error answer).
+    Refused(String),
+    Unreachable(String),
+    Other(String),
+}
+
+/// Exchange an identity token (OAuth2 refresh token) for an access token to pull `path`:
+/// the registry's `/v2/` challenge names the token endpoint (`realm`) and `service`; a form
+/// POST with `grant_type=refresh_token` answers `access_token` (and `expires_in`, 60 s when
+/// absent), per Docker's token authentication spec.
+async fn exchange_identity_token(
+    http: &reqwest::Client,
+    scheme: &str,
+    host: &str,
+    path: &str,
+    refresh: &str,
+) -> Result<(String, Duration), TokenExchangeError> {
+    let probe_url = format!("{scheme}://{host}/v2/");
+    let probe = http
+        .get(&probe_url)
+        .send()
+        .await
+        .map_err(|e| TokenExchangeError::Unreachable(format!("GET {probe_url}: {e}")))?;
+    let header = probe
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| {
+            TokenExchangeError::Other(format!(
+                "{probe_url} answered {} without a Bearer challenge",
+                probe.status()
+            ))
+        })?;
+    let (realm, service) = bearer_challenge(header).ok_or_else(|| {
+        TokenExchangeError::Other(format!("{probe_url}: no Bearer realm in its challenge"))
+    })?;
+    let realm_url = url::Url::parse(&realm)
+        .map_err(|e| TokenExchangeError::Other(format!("token realm {realm:?}: {e}")))?;
+    // Built apart: the serializer is not Send and must not live across an await.
+    let form = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh)
+            .append_pair("scope", &format!("repository:{path}:pull"))
+            .append_pair("client_id", "elt-console");
+        if let Some(service) = &service {
+            form.append_pair("service", service);
+        }
+        form.finish()
+    };
+    let answer = http
+        .post(realm_url.clone())
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form)
+        .send()
+        .await
+        .map_err(|e| TokenExchangeError::Unreachable(format!("POST {realm_url}: {e}")))?;
+    let status = answer.status();
+    if !status.is_success() {
+        return Err(TokenExchangeError::Refused(format!(
+            "token endpoint {realm_url} answered {status}"
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        access_token: Option<String>,
+        token: Option<String>,
+        expires_in: Option<u64>,
+    }
+    let body: TokenAnswer = answer.json().await.map_err(|e| {
+        TokenExchangeError::Other(format!(
+            "token endpoint {realm_url}: unreadable answer: {e}"
+        ))
+    })?;
+    let token = body
+        .access_token
+        .or(body.token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            TokenExchangeError::Refused(format!("token endpoint {realm_url} gave no access token"))
+        })?;
+    Ok((
+        token,
+        Duration::from_secs(body.expires_in.unwrap_or(60).max(1)),
+    ))
+}
+
+/// `realm` and `service` of the Bearer challenge in a `WWW-Authenticate` header.
+fn bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
+    http_auth::ChallengeParser::new(header)
+        .filter_map(Result::ok)
+        .find(|c| c.scheme.eq_ignore_ascii_case("Bearer"))
+        .and_then(|c| {
+            let param = |name: &str| {
+                c.params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.to_unescaped())
+            };
+            Some((param("realm")?, param("service")))
+        })
 }

@@ -147,6 +147,11 @@ pub enum Msg {
     /// The detached deploy process was started (its log file) or could not be.
     DeployStarted(Result<String, String>),
     Github(super::github_ui::GithubMsg),
+    /// GitHub's answer for a confirm dialog: the rows that replace its `commits` row.
+    Commits {
+        ask: Box<crate::compare::Ask>,
+        rows: Vec<(String, String)>,
+    },
 }
 
 impl Msg {
@@ -166,6 +171,7 @@ impl Msg {
             Msg::LogEnded { .. } => "log_ended",
             Msg::LogResumed { .. } => "log_resumed",
             Msg::Saved(_) => "saved",
+            Msg::Commits { .. } => "commits",
             Msg::Deploys(_) => "deploys",
             Msg::DeployStarted(_) => "deploy_started",
             Msg::Github(_) => "github",
@@ -195,6 +201,14 @@ pub enum Effect {
         tag: Option<String>,
         previous: bool,
     },
+    /// The same, moving only `service` (`deploy --service`): the tags panel's selected
+    /// service in a deployment of several.
+    StartServiceDeploy {
+        kind: crate::store::DeployKind,
+        tag: Option<String>,
+        previous: bool,
+        service: String,
+    },
     /// Record a refused or declined action in the store's audit.
     Audit {
         action: String,
@@ -203,6 +217,8 @@ pub enum Effect {
         detail: String,
     },
     Github(super::github_ui::GithubEffect),
+    /// Ask GitHub which commits the confirm dialog's move brings or undoes.
+    CompareCommits(Box<crate::compare::Ask>),
 }
 
 pub struct App {
@@ -225,6 +241,9 @@ pub struct App {
     pub rate: RateLimit,
     pub github: super::github_ui::GithubUi,
     pub tags: Fresh<Vec<RepoTags>>,
+    /// With several services' tags: whose the tags panel shows, and what `d`/`R` move
+    /// (an index into the tags data, wrapped).
+    pub tags_service: usize,
     pub deploys: Fresh<DeploySnapshot>,
     /// A deploy confirmed here whose process has not recorded its deployment yet.
     pub deploy_starting: Option<super::deploys::Starting>,
@@ -270,6 +289,7 @@ impl App {
             rate: RateLimit::default(),
             github: Default::default(),
             tags: Fresh::default(),
+            tags_service: 0,
             deploys: Fresh::default(),
             deploy_starting: None,
             logs: LogView::new(s.log_ring),
@@ -300,14 +320,26 @@ impl App {
         }
     }
 
-    /// Tags of every repository, flattened in display order.
+    /// Tags of every repository, flattened in display order; with several services, only
+    /// the selected service's (`tag_service`).
     pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
+        let only = self.tag_service();
         self.tags
             .data
             .iter()
             .flatten()
+            .filter(|r| only.is_none_or(|s| s == r.service))
             .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
             .collect()
+    }
+
+    /// The service the tags panel shows and `d`/`R` move, when there are several (a
+    /// deployment of several images); None with one, where they move the whole deployment.
+    pub fn tag_service(&self) -> Option<&str> {
+        let repos = self.tags.data.as_ref().filter(|r| r.len() > 1)?;
+        repos
+            .get(self.tags_service % repos.len())
+            .map(|r| r.service.as_str())
     }
 
     /// The container whose logs should be followed by default: the first deployed service's.
@@ -333,6 +365,7 @@ impl App {
 pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool) {
     app.now = now;
     let mut fx = Vec::new();
+    let tick = matches!(msg, Msg::Tick);
     let sources_changed = matches!(
         msg,
         Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_) | Msg::Deploys(_)
@@ -498,11 +531,40 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Github(m) => super::github_ui::update(app, m, now, &mut fx),
+        Msg::Commits { ask, rows } => match &mut app.overlay {
+            Overlay::Confirm(c) if c.compare.as_ref() == Some(&ask) => {
+                replace_commit_rows(c, rows);
+                true
+            }
+            _ => false,
+        },
     };
     if sources_changed {
         correlate(app);
     }
+    // A confirm dialog is open: ask which commits change hands (once, off the loop), at the
+    // next tick so that opening it keeps its own effects.
+    if tick
+        && let Overlay::Confirm(c) = &mut app.overlay
+        && !c.compare_asked
+        && let Some(ask) = &c.compare
+    {
+        c.compare_asked = true;
+        fx.push(Effect::CompareCommits(ask.clone()));
+    }
     (fx, dirty)
+}
+
+/// The `commits` row (and the commit rows under it) become GitHub's answer.
+fn replace_commit_rows(c: &mut super::deploys::ConfirmDeploy, rows: Vec<(String, String)>) {
+    let Some(at) = c.rows.iter().position(|(k, _)| k == "commits") else {
+        return;
+    };
+    let end = c.rows[at + 1..]
+        .iter()
+        .position(|(k, _)| !k.is_empty())
+        .map_or(c.rows.len(), |n| at + 1 + n);
+    c.rows.splice(at..end, rows);
 }
 
 fn too_small(app: &App) -> bool {
@@ -774,6 +836,7 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         }
         Action::Dispatch => super::github_ui::open_dispatch(app, fx),
         Action::CopyUrl => super::github_ui::copy_url(app, fx),
+        Action::NextService => next_tag_service(app),
         Action::Pause => app.logs.toggle_pause(),
         Action::Wrap => app.logs.wrap = !app.logs.wrap,
         Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,
@@ -1069,10 +1132,18 @@ fn confirm_key(c: &mut ConfirmDeploy, key: KeyEvent) -> ConfirmResult {
 
 fn finish_confirm(app: &mut App, confirmed: bool, c: ConfirmDeploy, fx: &mut Vec<Effect>) {
     if confirmed {
-        fx.push(Effect::StartDeploy {
-            kind: c.kind,
-            tag: c.tag.clone(),
-            previous: c.previous,
+        fx.push(match &c.service {
+            Some(service) => Effect::StartServiceDeploy {
+                kind: c.kind,
+                tag: c.tag.clone(),
+                previous: c.previous,
+                service: service.clone(),
+            },
+            None => Effect::StartDeploy {
+                kind: c.kind,
+                tag: c.tag.clone(),
+                previous: c.previous,
+            },
         });
         app.deploy_starting = Some(super::deploys::Starting::new(
             &c,
@@ -1130,6 +1201,22 @@ fn deploy_in_progress(app: &mut App) -> bool {
     true
 }
 
+/// `S`: the tags panel shows the next service's tags; `d`/`R` then move that service only.
+fn next_tag_service(app: &mut App) {
+    let count = app.tags.data.as_ref().map_or(0, Vec::len);
+    if count < 2 {
+        app.say("one service's tags: nothing to switch to");
+        return;
+    }
+    app.tags_service = (app.tags_service % count + 1) % count;
+    app.selected.insert(Panel::Tags, 0);
+    app.focus = Panel::Tags;
+    let service = app.tag_service().unwrap_or("?").to_string();
+    app.say(format!(
+        "tags of {service}: d and R move {service} only, the other services keep running"
+    ));
+}
+
 fn start_deploy_dialog(app: &mut App, fx: &mut Vec<Effect>) {
     if app.focus != Panel::Tags {
         app.say("select a tag in the tags panel first, then deploy it");
@@ -1161,6 +1248,7 @@ pub(super) fn open_deploy_confirm(
         return;
     }
     let service = app.services.join(", ");
+    // A run's image goes to the whole deployment, whichever service the tags panel shows.
     app.overlay = Overlay::Confirm(super::deploys::confirm_tag(app, &service, &tag));
 }
 

@@ -8,9 +8,9 @@ use super::draw::{Theme, centered};
 use crate::deploy::follow::Followed;
 use crate::deploy::previous::{Previous, previous_version};
 use crate::deploy::{STEPS, StepState, fmt_ms, short};
-use crate::domain::{ContainerState, ContainerView, TagView};
+use crate::domain::{CommitSha, ContainerState, ContainerView, TagView};
 use crate::format::age;
-use crate::store::{DeployKind, DeployStatus, Deployment, LockState};
+use crate::store::{DeployKind, DeployStatus, Deployment, ImageSide, LockState};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -151,6 +151,44 @@ pub struct ConfirmDeploy {
     pub warning: Option<String>,
     /// False (Cancel) until the operator moves to the Deploy button.
     pub confirm_selected: bool,
+    /// Only this service moves (`--service`); None: every service of the deployment.
+    pub service: Option<String>,
+    /// "What am I deploying?": the commits GitHub is asked for (compare.rs); their rows replace
+    /// the `commits` row when the answer comes.
+    pub compare: Option<Box<crate::compare::Ask>>,
+    pub compare_asked: bool,
+}
+
+/// The running side and the `commits` row that waits for GitHub's answer.
+fn compare_ask(
+    kind: DeployKind,
+    service: &str,
+    running: Option<&ContainerView>,
+    target: ImageSide,
+    older: Option<bool>,
+) -> (Option<Box<crate::compare::Ask>>, (String, String)) {
+    let Some(c) = running else {
+        return (
+            None,
+            ("commits".into(), "nothing runs to compare with".into()),
+        );
+    };
+    let ask = crate::compare::Ask {
+        kind,
+        service: service.to_string(),
+        running: ImageSide {
+            image: Some(c.image.clone()),
+            sha: c.revision.as_deref().and_then(|r| CommitSha::parse(r).ok()),
+            created: c.image_created.clone(),
+            ..ImageSide::default()
+        },
+        target,
+        older,
+    };
+    (
+        Some(Box::new(ask)),
+        ("commits".into(), "asking GitHub…".into()),
+    )
 }
 
 impl ConfirmDeploy {
@@ -163,10 +201,15 @@ impl ConfirmDeploy {
 
 fn running_app(app: &App) -> Option<&ContainerView> {
     let list = app.containers.data.as_ref()?;
-    app.services.iter().find_map(|s| {
-        list.iter()
-            .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
-    })
+    // With several services, the one selected in the tags panel (what `d`/`R` move).
+    let only = app.tag_service();
+    app.services
+        .iter()
+        .filter(|s| only.is_none_or(|o| o == s.as_str()))
+        .find_map(|s| {
+            list.iter()
+                .find(|c| !c.oneoff && &c.service == s && c.state == ContainerState::Running)
+        })
 }
 
 fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
@@ -187,11 +230,12 @@ fn tag_of_image(image: &str) -> String {
         .map_or_else(|| image.to_string(), |t| t.to_string())
 }
 
-fn steps_line(app: &App, rollback: bool) -> String {
+/// `only`: the one service that moves (`--service`), else every configured one.
+fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> String {
     format!(
         "pull · backup{} · recreate {} · wait healthy{}",
         if rollback { "" } else { " · migrate" },
-        app.services.join(", "),
+        only.map_or_else(|| app.services.join(", "), str::to_string),
         if rollback {
             " (a rollback is not rolled back in turn)"
         } else {
@@ -226,13 +270,33 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
             when(t.created, now)
         ),
     ));
+    let older = match (from_created, t.created) {
+        (Some(f), Some(to)) => Some(to < f),
+        _ => None,
+    };
+    let (compare, commits_row) = compare_ask(
+        DeployKind::Deploy,
+        service,
+        from,
+        ImageSide {
+            tag: Some(t.tag.clone()),
+            sha: t.revision.clone(),
+            created: t.created.map(|c| c.to_rfc3339()),
+            ..ImageSide::default()
+        },
+        older,
+    );
+    rows.push(commits_row);
     rows.push((
         "CI".into(),
         t.ci.clone()
             .unwrap_or_else(|| "unknown (no run for this commit)".into()),
     ));
     rows.push(("service".into(), service.to_string()));
-    rows.push(("steps".into(), steps_line(app, false)));
+    // The tags panel's selected service moves alone; a tag offered for the whole deployment
+    // (a run's image, `service` naming them all) moves every service.
+    let only = app.tag_service().filter(|s| *s == service);
+    rows.push(("steps".into(), steps_line(app, false, only)));
     let mut warnings = Vec::new();
     if let (Some(f), Some(to)) = (from_created, t.created)
         && to < f
@@ -256,6 +320,9 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         rows,
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         confirm_selected: false,
+        service: only.map(str::to_string),
+        compare,
+        compare_asked: false,
     }
 }
 
@@ -264,6 +331,7 @@ pub fn previous_for<'a>(app: &App, snapshot: &'a DeploySnapshot) -> Option<Previ
     let running = running_app(app);
     let service = running
         .map(|c| c.service.as_str())
+        .or(app.tag_service())
         .or(app.services.first().map(String::as_str))?;
     previous_version(
         &snapshot.recent,
@@ -278,10 +346,13 @@ pub fn confirm_rollback_to(app: &App, service: &str, t: &TagView) -> ConfirmDepl
     let mut c = confirm_tag(app, service, t);
     let from_created = running_app(app).and_then(|r| parse_time(r.image_created.as_deref()));
     c.kind = DeployKind::Rollback;
+    if let Some(ask) = &mut c.compare {
+        ask.kind = DeployKind::Rollback;
+    }
     c.title = format!("Roll back {service} to {}?", t.tag);
     for (k, v) in &mut c.rows {
         if k == "steps" {
-            *v = steps_line(app, true);
+            *v = steps_line(app, true, c.service.as_deref());
         }
     }
     c.rows.push((
@@ -399,6 +470,17 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
             when(parse_time(target.created.as_deref()), now)
         ),
     ));
+    let (compare, commits_row) = compare_ask(
+        DeployKind::Rollback,
+        running
+            .map(|c| c.service.as_str())
+            .or(app.services.first().map(String::as_str))
+            .unwrap_or_default(),
+        running,
+        target.clone(),
+        None,
+    );
+    rows.push(commits_row);
     // Either the version a deployment replaced, or the one it deployed.
     let replaced = std::ptr::eq(target, &prev.from);
     rows.push((
@@ -422,15 +504,21 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         "the last version that ran healthy before what runs now; a rollback runs no migration"
             .into(),
     ));
-    rows.push(("steps".into(), steps_line(app, true)));
+    rows.push(("steps".into(), steps_line(app, true, app.tag_service())));
     Ok(ConfirmDeploy {
         kind: DeployKind::Rollback,
         tag: None,
         previous: true,
-        title: "Roll back to the previous version?".into(),
+        title: match app.tag_service() {
+            Some(s) => format!("Roll back {s} to the previous version?"),
+            None => "Roll back to the previous version?".into(),
+        },
         rows,
         warning: None,
         confirm_selected: false,
+        service: app.tag_service().map(str::to_string),
+        compare,
+        compare_asked: false,
     })
 }
 

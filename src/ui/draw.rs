@@ -694,6 +694,7 @@ fn draw_gpu(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_runs(frame: &mut Frame, app: &App, area: Rect) {
+    let area = super::gh_deployments_panel::draw_beside_runs(frame, app, area);
     let theme = Theme { color: app.color };
     let block = panel_block(app, Panel::Runs, Some(&app.runs), vec![], area.width);
     let runs = app
@@ -750,7 +751,12 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
         .data
         .as_ref()
         .map(|repos| {
-            let total: usize = repos.iter().map(|r| r.total).sum();
+            // With a service selected, its own repository's count.
+            let total: usize = repos
+                .iter()
+                .filter(|r| app.tag_service().is_none_or(|s| s == r.service))
+                .map(|r| r.total)
+                .sum();
             // One repository's failure (first: it matters most) or a partial listing is said
             // here, beside the others' tags.
             let errors = repos.iter().filter_map(|r| {
@@ -760,9 +766,21 @@ fn draw_tags(frame: &mut Frame, app: &App, area: Rect) {
             let notes = repos
                 .iter()
                 .filter_map(|r| Some(Span::styled(format!("{} ", r.note.as_ref()?), theme.warn())));
+            // Several services: whose tags these are, and the key that switches.
+            let switcher = app.tag_service().map(|s| {
+                Span::styled(
+                    format!(
+                        "{s} ({} next service) ",
+                        app.keymap.label(Action::NextService)
+                    ),
+                    theme.accent(),
+                )
+            });
+            // Failures and partial listings first (they matter most), then whose tags these are.
             errors
                 .chain([Span::styled(format!("{total} in registry "), theme.dim())])
                 .chain(notes)
+                .chain(switcher)
                 .collect()
         })
         .unwrap_or_default();
@@ -1133,6 +1151,9 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
     if !app.read_only {
         if app.focus == Panel::Tags {
             wanted.push(Action::Deploy);
+            if app.tag_service().is_some() {
+                wanted.push(Action::NextService);
+            }
         }
         wanted.push(Action::Rollback);
     }

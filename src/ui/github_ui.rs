@@ -22,6 +22,11 @@ pub enum GithubMsg {
         blocked_until: Option<DateTime<Utc>>,
     },
     FormLoaded(Result<FormData, String>),
+    /// The environment's recent GitHub Deployments, newest first.
+    Deployments {
+        environment: String,
+        result: Result<Vec<crate::sources::github::DeploymentView>, String>,
+    },
     Dispatched(Result<RunView, String>),
     /// GitHub accepted the dispatch and named its run, but the run could not be read: the
     /// form closes (sending again would start a second run) and says where the run is.
@@ -66,6 +71,8 @@ pub enum GithubEffect {
 #[derive(Debug, Clone, Default)]
 pub struct GithubUi {
     pub blocked_until: Option<DateTime<Utc>>,
+    /// The environment's recent GitHub Deployments (None until first read, or when off).
+    pub deployments: Option<super::gh_deployments_panel::DeploymentsList>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -465,6 +472,18 @@ pub fn update(app: &mut App, msg: GithubMsg, now: DateTime<Utc>, fx: &mut Vec<Ef
                 }
                 _ => app.message = Some((format!("dispatch failed: {e}"), now)),
             }
+            true
+        }
+        GithubMsg::Deployments {
+            environment,
+            result,
+        } => {
+            super::gh_deployments_panel::update(
+                &mut app.github.deployments,
+                &environment,
+                result,
+                now,
+            );
             true
         }
     }

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod deploys;
 pub mod draw;
+pub mod gh_deployments_panel;
 pub mod github_draw;
 pub mod github_ui;
 pub mod logs;
@@ -165,9 +166,36 @@ async fn event_loop(
                             kind,
                             tag.as_deref(),
                             previous,
+                            None,
                         );
                         handles.deploys_poke.notify_one();
                         let _ = tx.try_send(Msg::DeployStarted(started));
+                    }
+                    Effect::StartServiceDeploy {
+                        kind,
+                        tag,
+                        previous,
+                        service,
+                    } => {
+                        let started = start_detached_deploy(
+                            &config,
+                            explicit_config.as_deref(),
+                            kind,
+                            tag.as_deref(),
+                            previous,
+                            Some(&service),
+                        );
+                        handles.deploys_poke.notify_one();
+                        let _ = tx.try_send(Msg::DeployStarted(started));
+                    }
+                    Effect::CompareCommits(ask) => {
+                        let github = config.github.clone();
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let answer = crate::compare::for_ask(&github, &ask).await;
+                            let rows = crate::compare::dialog_rows(&answer, chrono::Utc::now(), 8);
+                            let _ = tx.send(Msg::Commits { ask, rows }).await;
+                        });
                     }
                     Effect::Audit {
                         action,
@@ -289,7 +317,17 @@ fn start_detached_deploy(
     kind: crate::store::DeployKind,
     tag: Option<&str>,
     previous: bool,
+    service: Option<&str>,
 ) -> Result<String, String> {
+    // Only a configured service's name reaches the child's argv.
+    if let Some(s) = service
+        && !config.deployment.services.iter().any(|c| c.name == s)
+    {
+        return Err(format!(
+            "cannot start the deploy: {} is not a configured service",
+            s.escape_debug()
+        ));
+    }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
     let dir = crate::deploy::state_dir(config).join("deploy-logs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -316,6 +354,9 @@ fn start_detached_deploy(
             cmd.arg("--previous");
         }
         (None, false) => {}
+    }
+    if let Some(s) = service {
+        cmd.args(["--service", s]);
     }
     cmd.args(["--yes", "--json"])
         .stdin(std::process::Stdio::null())

@@ -347,6 +347,15 @@ async fn github_task(
         }
     };
     let authenticated = gh.token_source != TokenSource::None;
+    // GitHub Deployment statuses an earlier deploy could not deliver go out on this start.
+    if authenticated && config.github.deployments {
+        let config = config.clone();
+        tokio::spawn(async move {
+            for line in crate::gh_deployments::flush_pending(&config).await {
+                tracing::warn!("{line}");
+            }
+        });
+    }
     let poller = RunsPoller {
         base: Duration::from_secs(if authenticated {
             config.ui.github_interval_authenticated_s
@@ -366,6 +375,7 @@ async fn github_task(
     ));
     let token = gh.token_source.to_string();
     let mut next = tokio::time::Instant::now();
+    let mut deployments_due: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -385,6 +395,24 @@ async fn github_task(
                 });
                 if tx.send(msg).await.is_err() || tx.send(budget).await.is_err() {
                     break;
+                }
+                // The environment's deployments beside the runs: with a token only (GitHub
+                // Deployments need one), at most once a minute, conditional GETs.
+                if authenticated
+                    && config.github.deployments
+                    && deployments_due.is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+                {
+                    deployments_due = Some(std::time::Instant::now());
+                    let (gh, tx, env) = (gh.clone(), tx.clone(), config.github.environment.clone());
+                    tokio::spawn(async move {
+                        let result = gh
+                            .recent_deployments(&env, super::gh_deployments_panel::SHOWN)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = tx
+                            .send(Msg::Github(GithubMsg::Deployments { environment: env, result }))
+                            .await;
+                    });
                 }
             }
             _ = refresh.notified() => next = tokio::time::Instant::now(),
