@@ -104,14 +104,54 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/elt-validate.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM HUP PIPE
 
+# What the Python checks below share, imported by each of them (PYTHONPATH=$TMP).
+cat >"$TMP/validate_common.py" <<'PYEOF'
+"""Helpers shared by the Python checks of scripts/validate-files.sh."""
+import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+
+fails = 0
+
+
+def check(name, problems):
+    """problems: list of strings; empty means ok."""
+    global fails
+    if problems:
+        fails += 1
+        print(f"FAIL  {name}")
+        for p in problems:
+            print(f"        {p}")
+    else:
+        print(f"ok    {name}")
+
+
+def load_yaml(path):
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def published(svc):
+    """A compose service's ports as (published, target) pairs."""
+    res = []
+    for port in svc.get("ports") or []:
+        if isinstance(port, dict):
+            res.append((str(port.get("published")), str(port.get("target"))))
+        else:
+            parts = str(port).split("/")[0].split(":")
+            res.append((parts[-2] if len(parts) >= 2 else parts[-1], parts[-1]))
+    return res
+PYEOF
+export PYTHONPATH=$TMP
+
 # From the console's defaults: the project (what the console passes with -p), and the first
 # service's image repository and tag variable (for the pinned render below).
 read -r PROJECT IMAGE_REPO IMAGE_VAR < <("$PY" -c '
 import sys
-try:
-    import tomllib
-except ImportError:
-    import tomli as tomllib
+from validate_common import tomllib
 with open(sys.argv[1], "rb") as f:
     c = tomllib.load(f)
 s = c["deployment"]["services"][0]
@@ -194,33 +234,12 @@ if ! "$PY" - "$ROOT" "$RENDER" "$RENDER_PINNED" "$PIN_SHA" <<'PYEOF'
 import json, re, shlex, sys
 from pathlib import Path
 
+import validate_common
 import yaml
-
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    import tomli as tomllib
+from validate_common import check, load_yaml, published, tomllib
 
 root = Path(sys.argv[1])
 render, render_pinned, pin_sha = sys.argv[2], sys.argv[3], sys.argv[4]
-fails = 0
-
-
-def check(name, problems):
-    """problems: list of strings; empty means ok."""
-    global fails
-    if problems:
-        fails += 1
-        print(f"FAIL  {name}")
-        for p in problems:
-            print(f"        {p}")
-    else:
-        print(f"ok    {name}")
-
-
-def load_yaml(path):
-    with open(path) as f:
-        return yaml.safe_load(f)
 
 
 # ---------------------------------------------------------------- workflows: issue 6's properties
@@ -594,16 +613,6 @@ elif cfg_ok:
     p = []
     from urllib.parse import urlsplit
 
-    def published(svc):
-        res = []
-        for port in svc.get("ports") or []:
-            if isinstance(port, dict):
-                res.append((str(port.get("published")), str(port.get("target"))))
-            else:
-                parts = str(port).split("/")[0].split(":")
-                res.append((parts[-2] if len(parts) >= 2 else parts[-1], parts[-1]))
-        return res
-
     for h in cfg.get("health", []):
         u = urlsplit(h["url"])
         port = str(u.port or (443 if u.scheme == "https" else 80))
@@ -625,7 +634,7 @@ elif cfg_ok:
                 p.append(f"health {h['name']!r}: {n!r} healthcheck does not probe container port {target}")
     check("agreement: health URLs " + ", ".join(h["url"] for h in cfg.get("health", [])), p)
 
-sys.exit(1 if fails else 0)
+sys.exit(1 if validate_common.fails else 0)
 PYEOF
 then
   FAILS=$((FAILS + 1))
@@ -640,39 +649,17 @@ import os, shutil, subprocess, sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import validate_common
 import yaml
-
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    import tomli as tomllib
+from validate_common import check, published, tomllib
 
 root, tmp, pin_sha = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-fails = 0
 v2 = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0 \
     if shutil.which("docker") else False
 
 
-def check(name, problems):
-    global fails
-    if problems:
-        fails += 1
-        print(f"FAIL  {name}")
-        for p in problems:
-            print(f"        {p}")
-    else:
-        print(f"ok    {name}")
-
-
 def published_ports(svc):
-    res = []
-    for port in svc.get("ports") or []:
-        if isinstance(port, dict):
-            res.append(str(port.get("published")))
-        else:
-            parts = str(port).split("/")[0].split(":")
-            res.append(parts[-2] if len(parts) >= 2 else parts[-1])
-    return res
+    return [pub for pub, _ in published(svc)]
 
 
 configs = sorted((root / "assets" / "examples").glob("*/elt-console.toml"))
@@ -746,7 +733,7 @@ for cfg_path in configs:
                 p.append(f"health {h['name']!r} ({h['url']}): no service publishes port {port}")
     check(f"example {name}: {compose.name} renders with " + ", ".join(pins) + " pinned and matches its config", p)
 
-sys.exit(1 if fails else 0)
+sys.exit(1 if validate_common.fails else 0)
 PYEOF
 then
   FAILS=$((FAILS + 1))

@@ -38,7 +38,7 @@ pub struct Side {
 impl From<&ImageSide> for Side {
     fn from(s: &ImageSide) -> Self {
         Self {
-            sha: s.sha.clone(),
+            sha: s.sha_str().map(str::to_string),
             created: s.created.clone(),
         }
     }
@@ -66,11 +66,9 @@ fn request_for(
     older: Option<bool>,
 ) -> Result<(CommitSha, CommitSha, Direction), String> {
     let parse = |side: &ImageSide, which: &str| {
-        let sha = side
-            .sha
-            .as_deref()
-            .ok_or_else(|| format!("the {which} image names no commit (no revision label)"))?;
-        CommitSha::parse(sha).map_err(|e| format!("the {which} image's commit: {e}"))
+        side.sha
+            .clone()
+            .ok_or_else(|| format!("the {which} image names no commit (no revision label)"))
     };
     let running = parse(from, "running")?;
     let target = parse(to, "target")?;
@@ -117,7 +115,8 @@ pub async fn for_plan(
                     None => {
                         let src = match &mut source {
                             Some(s) => s,
-                            None => source.insert(GithubSource::new(github).await),
+                            None => source
+                                .insert(GithubSource::new(github).await.map_err(|e| e.to_string())),
                         };
                         let a = match src {
                             Err(e) => Err(e.clone()),
@@ -179,7 +178,7 @@ pub async fn for_ask(github: &GithubConfig, ask_for: &Ask) -> ServiceCommits {
             commits: Vec::new(),
         }),
         Ok((base, head, _)) => match GithubSource::new(github).await {
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
             Ok(s) => ask(&s, &base, &head).await,
         },
     };
@@ -454,7 +453,7 @@ mod tests {
     #[test]
     fn the_request_goes_from_what_runs_to_the_target_or_back_for_a_rollback() {
         let at = |sha: Option<&str>| ImageSide {
-            sha: sha.map(str::to_string),
+            sha: sha.and_then(|s| CommitSha::parse(s).ok()),
             ..ImageSide::default()
         };
         let (a, b) = (at(Some("aaaaaaa")), at(Some("bbbbbbb")));

@@ -746,13 +746,30 @@ fn is_env_var_name(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-fn check_http_url(s: &str) -> Result<(), String> {
-    let url = url::Url::parse(s).map_err(|e| format!("not a URL ({e}): {s:?}"))?;
+/// Why a configured URL is refused.
+#[derive(Debug, thiserror::Error)]
+enum UrlError {
+    #[error("not a URL ({source}): {url:?}")]
+    Parse {
+        url: String,
+        source: url::ParseError,
+    },
+    #[error("expected an http(s) URL with a host, found {0:?}")]
+    NotHttp(String),
+    #[error("credentials do not belong in a URL; use the token settings")]
+    Credentials,
+}
+
+fn check_http_url(s: &str) -> Result<(), UrlError> {
+    let url = url::Url::parse(s).map_err(|source| UrlError::Parse {
+        url: s.to_string(),
+        source,
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("expected an http(s) URL with a host, found {s:?}"));
+        return Err(UrlError::NotHttp(s.to_string()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials do not belong in a URL; use the token settings".into());
+        return Err(UrlError::Credentials);
     }
     Ok(())
 }
@@ -809,7 +826,7 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
         }
     }
     for (i, h) in c.health.iter().enumerate() {
-        check_http_url(&h.url).map_err(|m| fail(format!("health[{i}].url"), m))?;
+        check_http_url(&h.url).map_err(|m| fail(format!("health[{i}].url"), m.to_string()))?;
         if h.timeout_ms == 0 {
             return Err(fail(
                 format!("health[{i}].timeout_ms"),
@@ -817,7 +834,7 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
             ));
         }
     }
-    check_http_url(&c.github.api_url).map_err(|m| fail("github.api_url".into(), m))?;
+    check_http_url(&c.github.api_url).map_err(|m| fail("github.api_url".into(), m.to_string()))?;
     if !crate::gh_deployments::is_environment_name(&c.github.environment) {
         return Err(fail(
             "github.environment".into(),
@@ -829,7 +846,7 @@ fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), Config
     }
     if !c.github.environment_url.is_empty() {
         check_http_url(&c.github.environment_url)
-            .map_err(|m| fail("github.environment_url".into(), m))?;
+            .map_err(|m| fail("github.environment_url".into(), m.to_string()))?;
     }
     for (i, n) in c.notify.iter().enumerate() {
         n.validate()

@@ -3,7 +3,7 @@
 //! started from any shell and ends with the exit code the deploy itself has.
 //!
 //! The detached deploy is this binary again (`deploy … --yes --json`) in a session of its own
-//! (setsid, see sys_detach.rs), its output in a file under the state dir, exactly as the
+//! (setsid, see sys.rs), its output in a file under the state dir, exactly as the
 //! dashboard starts one. Its deployment id comes from its own first event; `wait` follows the
 //! store, which the deploy writes as it goes.
 
@@ -99,7 +99,7 @@ pub fn start_in_own_session(
     cmd.stdin(std::process::Stdio::null())
         .stdout(log_out)
         .stderr(log_err);
-    crate::sys_detach::new_session(&mut cmd);
+    crate::sys::new_session_for_child(&mut cmd);
     let child = cmd.spawn().map_err(|e| format!("cannot start it: {e}"))?;
     Ok((child, log_path))
 }
@@ -275,7 +275,7 @@ fn final_message(d: &Deployment) -> String {
     let to =
         d.to.image
             .clone()
-            .or_else(|| d.to.tag.clone())
+            .or_else(|| d.to.tag_str().map(str::to_string))
             .unwrap_or_else(|| "?".into());
     match d.status {
         DeployStatus::Skipped => d
@@ -345,7 +345,7 @@ pub async fn wait_command(config: &Config, id: i64, json: bool) -> i32 {
         };
         if first {
             first = false;
-            let target = d.to.tag.clone().unwrap_or_else(|| "?".into());
+            let target = d.to.tag_str().unwrap_or("?").to_string();
             if json {
                 out(&serde_json::json!({
                     "event": "started",

@@ -78,6 +78,22 @@ where
     }
 }
 
+/// A size in binary units, short: `512B`, `12.0K`, `1.9M`, `21.0G` (what the dashboard's
+/// VRAM gauge and tags table show; the CLI and the deploy's pull progress print the same).
+pub fn bytes(n: u64) -> String {
+    bytesize::ByteSize::b(n).display().iec_short().to_string()
+}
+
+/// A step's or a deploy's duration: `850 ms` below a second, else seconds with one decimal
+/// (`12.3 s`), as the deploy panel, history and the CLI print them.
+pub fn duration_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
 /// "1 version", "2 versions": a count with its noun, singular for one.
 pub fn count(n: usize, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
@@ -142,6 +158,25 @@ fn sgr(style: ratatui::style::Style) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn one_size_format_for_every_size() {
+        // The same 1.9 GiB read 1.9M-style in the dashboard, "1.9 GiB" in the CLI and
+        // "2.04 GB"-ish in the engine before; now one form.
+        assert_eq!(bytes(2_040_109_465), "1.9G");
+        assert_eq!(bytes(24 * 1024 * 1024 * 1024), "24.0G");
+        assert_eq!(bytes(5_100_000_000), "4.7G");
+        assert_eq!(bytes(1536 * 1024), "1.5M");
+        assert_eq!(bytes(12 * 1024), "12.0K");
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(0), "0B");
+    }
+
+    #[test]
+    fn durations_in_ms_and_s() {
+        assert_eq!(duration_ms(850), "850 ms");
+        assert_eq!(duration_ms(12_345), "12.3 s");
+    }
 
     fn t(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().unwrap()

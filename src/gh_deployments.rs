@@ -54,8 +54,8 @@ pub enum Intent {
 }
 
 fn side_name(s: &ImageSide) -> String {
-    s.tag
-        .clone()
+    s.tag_str()
+        .map(str::to_string)
         .or_else(|| s.image.clone())
         .unwrap_or_else(|| "unknown".into())
 }
@@ -145,7 +145,7 @@ impl DeploymentMapper {
                         out.push(Intent::Create {
                             key: key.clone(),
                             deployment_id: id,
-                            sha: sha.clone(),
+                            sha: sha.to_string(),
                             description: crate::sources::github::clip_description(&format!(
                                 "{} {} by {}",
                                 kind.as_str(),
@@ -202,7 +202,7 @@ impl DeploymentMapper {
                     out.push(Intent::Create {
                         key: key.clone(),
                         deployment_id: self.started.as_ref().and_then(|s| s.0),
-                        sha: sha.clone(),
+                        sha: sha.to_string(),
                         description: format!("automatic rollback to {}", side_name(&from)),
                     });
                     out.push(Intent::Status {

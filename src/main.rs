@@ -1,19 +1,17 @@
 use clap::Parser;
 use elt_console::cli::{self, Cli};
+use elt_console::exit_code;
 
 fn main() {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`elt-console status | head`) instead of panicking on a failed print.
-    // SAFETY: resetting a signal disposition to its default at start-up, before any threads.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    elt_console::sys::set_sigpipe(elt_console::sys::SigPipe::Default);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => cli::EXIT_USAGE,
+                _ => exit_code::USAGE,
             };
             let _ = e.print();
             std::process::exit(code);
@@ -28,7 +26,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("elt-console: cannot start the async runtime: {e}");
-            std::process::exit(cli::EXIT_INTERNAL);
+            std::process::exit(exit_code::INTERNAL);
         }
     };
     let code = runtime.block_on(cli::run(cli));

@@ -222,8 +222,8 @@ impl From<&ImageSide> for NoticeSide {
     fn from(s: &ImageSide) -> Self {
         Self {
             image: s.image.clone(),
-            tag: s.tag.clone(),
-            sha: s.sha.clone(),
+            tag: s.tag_str().map(str::to_string),
+            sha: s.sha_str().map(str::to_string),
         }
     }
 }

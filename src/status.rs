@@ -3,7 +3,11 @@
 
 use crate::config::Config;
 use crate::domain::{
-    CommitSha, ContainerView, GpuStatus, HealthResult, ImageRef, RateLimit, RunView, Tag, TagView,
+    CommitSha, ContainerView, GpuStatus, HealthResult, ImageRef, RunView, Tag, TagView,
+};
+pub use crate::domain::{
+    ConfigErrorReport, Overall, RepoTags, ReportError, RunningService, RunsSection, Section,
+    StatusReport,
 };
 use crate::sources::docker::{DockerError, DockerSource};
 use crate::sources::github::GithubSource;
@@ -12,24 +16,37 @@ use crate::sources::health::HealthChecker;
 use crate::sources::registry::{RegistryError, RegistrySource};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde::Serialize;
 use std::time::Instant;
+
+/// Why a section of the report has no data.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Every repository's tags failed to list (one failing among others is kept beside them).
+    #[error("{}", every_repository(.0))]
+    EveryRepository(Vec<(String, String)>),
+    #[error(transparent)]
+    GithubSetup(#[from] crate::sources::github::GithubSetupError),
+    #[error(transparent)]
+    Github(#[from] crate::sources::github::GithubError),
+}
+
+fn every_repository(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(service, error)| format!("{service}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Version of the `--json` shape (docs/status-json.md). Bumped only on breaking changes.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Tags whose manifest and config are read per repository (3 requests each).
 pub const TAG_DETAIL_LIMIT: usize = 30;
 
-pub const EXIT_HEALTHY: i32 = 0;
-pub const EXIT_APP_DOWN: i32 = 1;
-pub const EXIT_SOURCE_UNREACHABLE: i32 = 2;
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum Section<T> {
-    Ok { elapsed_ms: u64, data: T },
-    Error { elapsed_ms: u64, error: String },
-}
+/// The status exit codes: rows of the program's one table (src/exit_code.rs).
+pub use crate::exit_code::{
+    FAILED as EXIT_APP_DOWN, OK as EXIT_HEALTHY, UNREACHABLE as EXIT_SOURCE_UNREACHABLE,
+};
 
 impl<T> Section<T> {
     fn from_result<E: std::fmt::Display>(started: Instant, r: Result<T, E>) -> Self {
@@ -42,65 +59,6 @@ impl<T> Section<T> {
             },
         }
     }
-    pub fn data(&self) -> Option<&T> {
-        match self {
-            Section::Ok { data, .. } => Some(data),
-            Section::Error { .. } => None,
-        }
-    }
-    pub fn error(&self) -> Option<&str> {
-        match self {
-            Section::Ok { .. } => None,
-            Section::Error { error, .. } => Some(error),
-        }
-    }
-    pub fn elapsed_ms(&self) -> u64 {
-        match self {
-            Section::Ok { elapsed_ms, .. } | Section::Error { elapsed_ms, .. } => *elapsed_ms,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Overall {
-    /// The app runs and answers, and every source was read.
-    Healthy,
-    /// The app is down, unhealthy or not answering.
-    AppDown,
-    /// The app looks fine but some source could not be read.
-    Degraded,
-    /// The Docker engine could not be read, so the app's state is unknown.
-    Unknown,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunningService {
-    pub service: String,
-    pub container: Option<String>,
-    pub image: Option<String>,
-    pub tag: Option<Tag>,
-    pub revision: Option<String>,
-    pub up: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoTags {
-    pub service: String,
-    pub repository: String,
-    /// How many tags the registry lists in all.
-    pub total: usize,
-    /// Tags described here (latest, running, then commit tags), newest first.
-    pub tags: Vec<TagView>,
-    /// True when more tags exist than were described.
-    pub truncated: bool,
-    /// Listed tags whose details were not read (beyond `registry.tag_detail_limit`).
-    pub not_inspected: usize,
-    /// Why this repository's tags could not be listed (the others are still shown).
-    pub error: Option<String>,
-    /// Something to know about how the list was made, e.g. a GitHub Packages listing that
-    /// stopped early.
-    pub note: Option<String>,
 }
 
 impl RepoTags {
@@ -128,7 +86,7 @@ pub async fn read_repos(
     services: &[crate::config::ServiceConfig],
     caches: &mut std::collections::HashMap<String, std::collections::HashMap<Tag, TagView>>,
     packages: Option<&GithubSource>,
-) -> Result<Vec<RepoTags>, String> {
+) -> Result<Vec<RepoTags>, StatusError> {
     let mut repos = Vec::new();
     for service in services {
         let cache = caches.entry(service.name.clone()).or_default();
@@ -157,41 +115,14 @@ pub async fn read_repos(
         repos.push(repo);
     }
     if !repos.is_empty() && repos.iter().all(|r| r.error.is_some()) {
-        return Err(repos
-            .iter()
-            .map(|r| format!("{}: {}", r.service, r.error.as_deref().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join("; "));
+        return Err(StatusError::EveryRepository(
+            repos
+                .iter()
+                .map(|r| (r.service.clone(), r.error.clone().unwrap_or_default()))
+                .collect(),
+        ));
     }
     Ok(repos)
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunsSection {
-    pub repository: String,
-    pub workflow: String,
-    pub token: String,
-    /// `host:port` of the proxy GitHub requests went through; null when direct.
-    pub proxy: Option<String>,
-    pub runs: Vec<RunView>,
-    pub rate_limit: RateLimit,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusReport {
-    pub schema: u32,
-    pub generated_at: DateTime<Utc>,
-    pub project: String,
-    pub overall: Overall,
-    pub exit_code: i32,
-    /// Why `overall` is what it is, one line per reason.
-    pub reasons: Vec<String>,
-    pub services: Vec<RunningService>,
-    pub containers: Section<Vec<ContainerView>>,
-    pub health: Section<Vec<HealthResult>>,
-    pub gpu: Section<GpuStatus>,
-    pub tags: Section<Vec<RepoTags>>,
-    pub runs: Section<RunsSection>,
 }
 
 pub async fn collect(config: &Config) -> StatusReport {
@@ -222,9 +153,9 @@ pub async fn collect(config: &Config) -> StatusReport {
     };
     let runs = async {
         let started = Instant::now();
-        let r: Result<RunsSection, String> = async {
+        let r: Result<RunsSection, StatusError> = async {
             let gh = GithubSource::new(&config.github).await?;
-            let page = gh.runs().await.map_err(|e| e.to_string())?;
+            let page = gh.runs().await?;
             Ok(RunsSection {
                 repository: config.github.repo.to_string(),
                 workflow: config.github.workflow.to_string(),
@@ -272,31 +203,12 @@ pub async fn collect(config: &Config) -> StatusReport {
     }
 }
 
-/// What `status --json` prints when the config cannot be read (docs/status-json.md): the
-/// report's top-level fields a script checks first, and the error.
-#[derive(Debug, Serialize)]
-pub struct ConfigErrorReport {
-    pub schema: u32,
-    pub generated_at: DateTime<Utc>,
-    pub overall: Overall,
-    pub exit_code: i32,
-    pub reasons: Vec<String>,
-    pub error: ReportError,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ReportError {
-    /// What could not be done: `config` (the config could not be read).
-    pub kind: &'static str,
-    pub message: String,
-}
-
 pub fn config_error_json(message: &str, now: DateTime<Utc>) -> String {
     let report = ConfigErrorReport {
         schema: SCHEMA_VERSION,
         generated_at: now,
         overall: Overall::Unknown,
-        exit_code: crate::cli::EXIT_CONFIG,
+        exit_code: crate::exit_code::CONFIG,
         reasons: vec![format!("config error: {message}")],
         error: ReportError {
             kind: "config",

@@ -6,6 +6,10 @@
 //! creating the deployment happen in one transaction, and so that a dead holder leaves a record
 //! that the next command can report as stale instead of silently stealing.
 
+pub use crate::domain::{
+    Actor, AuditEntry, DeployKind, DeployStatus, Deployment, ImageSide, LockHolder, LockState,
+    NewDeployment, StepRecord,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
@@ -17,7 +21,62 @@ mod github_queue;
 pub use github_queue::{GhDeployment, GhStatus, GhUndelivered};
 
 pub const STORE_FILE: &str = "elt-console.db";
-const SCHEMA_VERSION: i64 = 1;
+
+/// The schema, one step per version (`user_version` counts the steps applied). Append only;
+/// each step must be idempotent (`IF NOT EXISTS`), since two processes creating the store at
+/// the same moment may both apply it.
+static MIGRATIONS: &[rusqlite_migration::M<'static>] = &[
+    // 1: deployments, their steps, the audit, the deploy lock.
+    rusqlite_migration::M::up(
+        "CREATE TABLE IF NOT EXISTS deployments (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            parent_id INTEGER REFERENCES deployments(id),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            actor TEXT NOT NULL,
+            services TEXT NOT NULL,
+            from_side TEXT NOT NULL,
+            to_side TEXT NOT NULL,
+            to_tag TEXT,
+            strategy TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            backup_path TEXT,
+            downtime_ms INTEGER,
+            progress TEXT
+        );
+        CREATE INDEX IF NOT EXISTS deployments_started ON deployments(started_at);
+        CREATE TABLE IF NOT EXISTS steps (
+            deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+            seq INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_ms INTEGER,
+            summary TEXT,
+            PRIMARY KEY (deployment_id, seq)
+        );
+        CREATE TABLE IF NOT EXISTS audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            outcome TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE TABLE IF NOT EXISTS deploy_lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            holder TEXT NOT NULL
+        );",
+    ),
+    // 2: `watch` looks up its own audit rows by action and target at every check.
+    rusqlite_migration::M::up(
+        "CREATE INDEX IF NOT EXISTS audit_action_target ON audit(action, target, id);",
+    ),
+];
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -25,6 +84,8 @@ pub enum StoreError {
     Open { path: PathBuf, message: String },
     #[error("deploy store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("deploy store {path}: upgrading its schema: {message}")]
+    Migrate { path: PathBuf, message: String },
     #[error(
         "deploy store {path} has schema version {found}; this elt-console knows {known} (upgrade elt-console)"
     )]
@@ -35,16 +96,6 @@ pub enum StoreError {
     },
 }
 
-/// Who is acting: recorded with every deployment, audit row and lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    pub user: String,
-    /// The SSH client's address, when the operator came in over SSH.
-    pub ssh_client: Option<String>,
-    pub host: String,
-    pub pid: u32,
-}
-
 impl Actor {
     /// The current process's operator, from the environment SSH and sudo leave behind.
     pub fn current() -> Self {
@@ -52,8 +103,8 @@ impl Actor {
         let user = env("SUDO_USER")
             .or_else(|| env("USER"))
             .or_else(|| env("LOGNAME"))
-            .or_else(|| user_name(unsafe_uid()))
-            .unwrap_or_else(|| format!("uid {}", unsafe_uid()));
+            .or_else(|| crate::sys::user_name(crate::sys::current_uid()))
+            .unwrap_or_else(|| format!("uid {}", crate::sys::current_uid()));
         let ssh_client = env("SSH_CLIENT")
             .or_else(|| env("SSH_CONNECTION"))
             .and_then(|v| v.split_whitespace().next().map(str::to_string));
@@ -66,37 +117,6 @@ impl Actor {
             pid: std::process::id(),
         }
     }
-
-    pub fn describe(&self) -> String {
-        match &self.ssh_client {
-            Some(addr) => format!(
-                "{} from {} (pid {} on {})",
-                self.user, addr, self.pid, self.host
-            ),
-            None => format!("{} (pid {} on {})", self.user, self.pid, self.host),
-        }
-    }
-}
-
-/// The account name of `uid` from the password database.
-fn user_name(uid: u32) -> Option<String> {
-    // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name out
-    // at once and use it from this thread only.
-    unsafe {
-        let pw = libc::getpwuid(uid);
-        if pw.is_null() || (*pw).pw_name.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr((*pw).pw_name)
-            .to_str()
-            .ok()
-            .map(str::to_string)
-    }
-}
-
-fn unsafe_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
 }
 
 /// Environment values end up on operators' screens: keep them printable and short.
@@ -105,172 +125,6 @@ fn sanitize_field(s: &str) -> String {
         .filter(|c| !c.is_control())
         .take(128)
         .collect::<String>()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeployKind {
-    Deploy,
-    Rollback,
-    /// Started by the engine itself after a failed deploy; never rolled back in turn.
-    AutoRollback,
-}
-
-impl DeployKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeployKind::Deploy => "deploy",
-            DeployKind::Rollback => "rollback",
-            DeployKind::AutoRollback => "auto-rollback",
-        }
-    }
-    fn parse(s: &str) -> Self {
-        match s {
-            "rollback" => DeployKind::Rollback,
-            "auto-rollback" => DeployKind::AutoRollback,
-            _ => DeployKind::Deploy,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeployStatus {
-    Running,
-    Succeeded,
-    /// Nothing to do: the target already runs (and `--force` was not given).
-    Skipped,
-    /// Stopped before anything changed (cancelled, or a step before the recreate failed).
-    Failed,
-    /// The new version failed after it replaced the old one; the old one runs again.
-    RolledBack,
-    /// The new version failed and the old one could not be brought back: the app may be down.
-    FailedDown,
-    Cancelled,
-    /// Its process died mid-way (found through a stale lock).
-    Interrupted,
-}
-
-impl DeployStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeployStatus::Running => "running",
-            DeployStatus::Succeeded => "succeeded",
-            DeployStatus::Skipped => "skipped",
-            DeployStatus::Failed => "failed",
-            DeployStatus::RolledBack => "rolled-back",
-            DeployStatus::FailedDown => "failed-down",
-            DeployStatus::Cancelled => "cancelled",
-            DeployStatus::Interrupted => "interrupted",
-        }
-    }
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "running" => DeployStatus::Running,
-            "succeeded" => DeployStatus::Succeeded,
-            "skipped" => DeployStatus::Skipped,
-            "rolled-back" => DeployStatus::RolledBack,
-            "failed-down" => DeployStatus::FailedDown,
-            "cancelled" => DeployStatus::Cancelled,
-            "interrupted" => DeployStatus::Interrupted,
-            _ => DeployStatus::Failed,
-        }
-    }
-}
-
-/// One side of a deployment (what ran before, or what was deployed).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageSide {
-    /// The reference compose was given (`repo:tag`).
-    pub image: Option<String>,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-    pub sha: Option<String>,
-    /// The local image id (`sha256:` of the config), which is what a rollback needs.
-    pub image_id: Option<String>,
-    /// `org.opencontainers.image.created` of the image.
-    #[serde(default)]
-    pub created: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub seq: u32,
-    pub name: String,
-    /// running | ok | failed | skipped
-    pub status: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub duration_ms: Option<u64>,
-    pub summary: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Deployment {
-    pub id: i64,
-    pub kind: DeployKind,
-    /// For an auto-rollback: the deployment it undid.
-    pub parent_id: Option<i64>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub actor: Actor,
-    pub services: Vec<String>,
-    pub from: ImageSide,
-    pub to: ImageSide,
-    pub strategy: String,
-    pub status: DeployStatus,
-    pub error: Option<String>,
-    pub backup_path: Option<String>,
-    /// Old container stopped → new one healthy.
-    pub downtime_ms: Option<u64>,
-    /// The latest progress line (pull progress), for a console following from elsewhere.
-    pub progress: Option<String>,
-    pub steps: Vec<StepRecord>,
-}
-
-impl Deployment {
-    pub fn duration_ms(&self) -> Option<u64> {
-        self.finished_at
-            .map(|f| (f - self.started_at).num_milliseconds().max(0) as u64)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor: Actor,
-    pub action: String,
-    pub target: Option<String>,
-    /// attempted | refused | succeeded | failed | ...
-    pub outcome: String,
-    pub detail: Option<String>,
-}
-
-/// The deploy lock's holder as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LockHolder {
-    pub actor: Actor,
-    /// The holder's process start time (from /proc), so a reused pid is not taken for it.
-    pub pid_start: Option<u64>,
-    pub action: String,
-    pub started_at: DateTime<Utc>,
-    pub heartbeat_at: DateTime<Utc>,
-    pub deployment_id: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "state")]
-pub enum LockState {
-    Free,
-    Held {
-        holder: LockHolder,
-    },
-    /// The holder's process is gone, or its heartbeat stopped.
-    Stale {
-        holder: LockHolder,
-        reason: String,
-    },
 }
 
 pub struct Store {
@@ -337,7 +191,7 @@ impl Store {
         set_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let store = Self { conn, path };
+        let mut store = Self { conn, path };
         store.migrate()?;
         // Outside the versioned schema on purpose: idempotent, run on every open.
         store.github_tables()?;
@@ -356,69 +210,33 @@ impl Store {
             .pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    /// Bring the schema to this build's version through `MIGRATIONS` (rusqlite_migration,
+    /// counted in `user_version`). A store written by a newer elt-console is refused, not
+    /// touched.
+    fn migrate(&mut self) -> Result<(), StoreError> {
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
             return Err(StoreError::Schema {
                 path: self.path.clone(),
                 found: version,
-                known: SCHEMA_VERSION,
+                known,
             });
         }
-        if version == SCHEMA_VERSION {
-            return Ok(());
-        }
-        self.conn.execute_batch(
-            "BEGIN IMMEDIATE;
-            CREATE TABLE IF NOT EXISTS deployments (
-                id INTEGER PRIMARY KEY,
-                kind TEXT NOT NULL,
-                parent_id INTEGER REFERENCES deployments(id),
-                started_at TEXT NOT NULL,
-                finished_at TEXT,
-                actor TEXT NOT NULL,
-                services TEXT NOT NULL,
-                from_side TEXT NOT NULL,
-                to_side TEXT NOT NULL,
-                to_tag TEXT,
-                strategy TEXT NOT NULL,
-                status TEXT NOT NULL,
-                error TEXT,
-                backup_path TEXT,
-                downtime_ms INTEGER,
-                progress TEXT
-            );
-            CREATE INDEX IF NOT EXISTS deployments_started ON deployments(started_at);
-            CREATE TABLE IF NOT EXISTS steps (
-                deployment_id INTEGER NOT NULL REFERENCES deployments(id),
-                seq INTEGER NOT NULL,
-                name TEXT NOT NULL,
-                status TEXT NOT NULL,
-                started_at TEXT NOT NULL,
-                finished_at TEXT,
-                duration_ms INTEGER,
-                summary TEXT,
-                PRIMARY KEY (deployment_id, seq)
-            );
-            CREATE TABLE IF NOT EXISTS audit (
-                id INTEGER PRIMARY KEY,
-                at TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                action TEXT NOT NULL,
-                target TEXT,
-                outcome TEXT NOT NULL,
-                detail TEXT
-            );
-            CREATE TABLE IF NOT EXISTS deploy_lock (
-                id INTEGER PRIMARY KEY CHECK (id = 1),
-                holder TEXT NOT NULL
-            );
-            PRAGMA user_version = 1;
-            COMMIT;",
-        )?;
-        Ok(())
+        // Immediate: processes opening a new store at once take turns instead of failing to
+        // upgrade a read transaction; one that waited re-runs the (idempotent) steps.
+        self.conn
+            .set_transaction_behavior(TransactionBehavior::Immediate);
+        let migrations = rusqlite_migration::Migrations::from_slice(MIGRATIONS);
+        let done = migrations.to_latest(&mut self.conn);
+        self.conn
+            .set_transaction_behavior(TransactionBehavior::Deferred);
+        done.map_err(|e| StoreError::Migrate {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
     }
 
     // ------------------------------------------------------------------ audit
@@ -842,16 +660,6 @@ impl Store {
     }
 }
 
-/// What a deployment row starts with.
-#[derive(Debug, Clone)]
-pub struct NewDeployment {
-    pub kind: DeployKind,
-    pub parent_id: Option<i64>,
-    pub services: Vec<String>,
-    pub to_tag: Option<String>,
-    pub strategy: String,
-}
-
 fn insert_deployment(
     conn: &Connection,
     d: &NewDeployment,
@@ -859,7 +667,10 @@ fn insert_deployment(
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     let to = ImageSide {
-        tag: d.to_tag.clone(),
+        tag: d
+            .to_tag
+            .as_deref()
+            .and_then(|t| crate::domain::Tag::parse(t).ok()),
         ..Default::default()
     };
     conn.execute(
@@ -886,30 +697,6 @@ fn json<T: Serialize>(v: &T) -> String {
 
 fn from_json<T: for<'de> Deserialize<'de> + Default>(s: &str) -> T {
     serde_json::from_str(s).unwrap_or_default()
-}
-
-impl Default for Actor {
-    fn default() -> Self {
-        Self {
-            user: "unknown".into(),
-            ssh_client: None,
-            host: "unknown-host".into(),
-            pid: 0,
-        }
-    }
-}
-
-impl Default for LockHolder {
-    fn default() -> Self {
-        Self {
-            actor: Actor::default(),
-            pid_start: None,
-            action: "unknown".into(),
-            started_at: DateTime::<Utc>::MIN_UTC,
-            heartbeat_at: DateTime::<Utc>::MIN_UTC,
-            deployment_id: None,
-        }
-    }
 }
 
 /// A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat).
@@ -989,6 +776,128 @@ mod tests {
                     panic!("round {round}: {e}");
                 }
             }
+        }
+    }
+
+    /// A store as elt-console wrote it before schema migrations went through
+    /// rusqlite_migration: its version-1 script verbatim, and rows as that code wrote them.
+    fn write_schema_1_store(dir: &Path) {
+        let conn = Connection::open(dir.join(STORE_FILE)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+            CREATE TABLE IF NOT EXISTS deployments (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL,
+                parent_id INTEGER REFERENCES deployments(id),
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                actor TEXT NOT NULL,
+                services TEXT NOT NULL,
+                from_side TEXT NOT NULL,
+                to_side TEXT NOT NULL,
+                to_tag TEXT,
+                strategy TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error TEXT,
+                backup_path TEXT,
+                downtime_ms INTEGER,
+                progress TEXT
+            );
+            CREATE INDEX IF NOT EXISTS deployments_started ON deployments(started_at);
+            CREATE TABLE IF NOT EXISTS steps (
+                deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+                seq INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                duration_ms INTEGER,
+                summary TEXT,
+                PRIMARY KEY (deployment_id, seq)
+            );
+            CREATE TABLE IF NOT EXISTS audit (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                detail TEXT
+            );
+            CREATE TABLE IF NOT EXISTS deploy_lock (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                holder TEXT NOT NULL
+            );
+            PRAGMA user_version = 1;
+            COMMIT;
+            INSERT INTO deployments (kind, started_at, finished_at, actor, services, from_side,
+                to_side, to_tag, strategy, status, downtime_ms)
+            VALUES ('deploy', '2026-11-30T10:00:00.000Z', '2026-11-30T10:02:00.000Z',
+                '{\"user\":\"ops\",\"ssh_client\":null,\"host\":\"gpu\",\"pid\":7}', 'app',
+                '{\"image\":\"r:v1\",\"tag\":\"v1\",\"digest\":null,\"sha\":null,\"image_id\":\"sha256:1\"}',
+                '{\"image\":\"r:main-abc1234\",\"tag\":\"main-abc1234\",\"digest\":null,\"sha\":\"abc1234\",\"image_id\":\"sha256:2\",\"created\":null}',
+                'main-abc1234', 'recreate', 'succeeded', 1500);
+            INSERT INTO steps VALUES (1, 1, 'lock', 'ok', '2026-11-30T10:00:00.000Z',
+                '2026-11-30T10:00:00.000Z', 3, 'held');
+            INSERT INTO audit (at, actor, action, target, outcome, detail) VALUES
+                ('2026-11-30T10:02:00.000Z', '{\"user\":\"ops\",\"ssh_client\":null,\"host\":\"gpu\",\"pid\":7}',
+                'watch', 'app@sha256:x', 'deployed', NULL);",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_store_at_schema_1_opens_upgraded_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        write_schema_1_store(dir.path());
+        let s = Store::open(dir.path()).unwrap();
+        let version: i64 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        assert_eq!(version, 2);
+        let index: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'audit_action_target'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+        let d = s.deployment(1).unwrap().unwrap();
+        assert_eq!(d.status, DeployStatus::Succeeded);
+        assert_eq!(d.to.tag_str(), Some("main-abc1234"));
+        assert_eq!(d.to.sha_str(), Some("abc1234"));
+        assert_eq!(d.from.image_id.as_deref(), Some("sha256:1"));
+        assert_eq!(d.downtime_ms, Some(1500));
+        assert_eq!(d.steps[0].summary.as_deref(), Some("held"));
+        assert!(
+            s.last_audit("watch", "app@sha256:x", &["deployed"])
+                .unwrap()
+                .is_some()
+        );
+        // Opening again changes nothing.
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.deployments(5).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_console_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(STORE_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        drop(conn);
+        match Store::open(dir.path()) {
+            Err(StoreError::Schema {
+                found: 9, known: 2, ..
+            }) => {}
+            Err(e) => panic!("expected a schema refusal, got {e}"),
+            Ok(_) => panic!("expected a schema refusal"),
         }
     }
 
@@ -1102,7 +1011,7 @@ mod tests {
         };
         let to = ImageSide {
             image: Some("r:new".into()),
-            tag: Some("new".into()),
+            tag: Some(crate::domain::Tag::parse("new").unwrap()),
             ..Default::default()
         };
         s.set_deploy_sides(first, &from, &to).unwrap();

@@ -311,8 +311,8 @@ pub fn ghcr_package(image: &crate::domain::ImageRepo) -> Option<(String, String)
 
 /// When each tag was last deployed successfully, from the deploy store's history: by tag
 /// name, or by digest when a deploy pinned the digest the tag points to.
-pub fn fill_last_deployed(repos: &mut [RepoTags], deployments: &[crate::store::Deployment]) {
-    use crate::store::{DeployKind, DeployStatus};
+pub fn fill_last_deployed(repos: &mut [RepoTags], deployments: &[crate::domain::Deployment]) {
+    use crate::domain::{DeployKind, DeployStatus};
     for repo in repos {
         for t in &mut repo.tags {
             t.last_deployed = deployments
@@ -322,9 +322,9 @@ pub fn fill_last_deployed(repos: &mut [RepoTags], deployments: &[crate::store::D
                 })
                 .filter(|d| d.services.iter().any(|s| s == &repo.service))
                 .filter(|d| {
-                    d.to.tag.as_deref() == Some(t.tag.as_str())
+                    d.to.tag_str() == Some(t.tag.as_str())
                         || (d.to.digest.is_some()
-                            && d.to.digest.as_deref() == t.digest.as_ref().map(|x| x.as_str()))
+                            && d.to.digest_str() == t.digest.as_ref().map(|x| x.as_str()))
                 })
                 .map(|d| d.finished_at.unwrap_or(d.started_at))
                 .max();
@@ -348,7 +348,7 @@ pub async fn collect(
     containers: &[ContainerView],
     runs: &[RunView],
     gh: Option<&GithubSource>,
-) -> Result<TagsReport, String> {
+) -> Result<TagsReport, crate::status::StatusError> {
     let registry = crate::sources::registry::RegistrySource::new(&config.registry);
     let mut repositories = Vec::new();
     let mut notes = Vec::new();
@@ -365,7 +365,7 @@ pub async fn collect(
             Ok(r) => r,
             Err(e) => {
                 // Kept beside the other repositories, not dropped when one succeeds.
-                errors.push(format!("{}: {e}", service.name));
+                errors.push((service.name.clone(), e.to_string()));
                 repositories.push(crate::status::RepoTags::failed(service, e.to_string()));
                 continue;
             }
@@ -411,7 +411,7 @@ pub async fn collect(
         repositories.push(repo);
     }
     if !errors.is_empty() && errors.len() == repositories.len() {
-        return Err(errors.join("; "));
+        return Err(crate::status::StatusError::EveryRepository(errors));
     }
     crate::status::correlate_tags(containers, runs, &mut repositories);
     Ok(TagsReport {

@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::deploy::{
-    DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, fmt_ms, lock_stale_after,
+    DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, lock_stale_after,
     short_digest, state_dir,
 };
 use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagView};
@@ -32,8 +32,7 @@ const REMEMBERED: [&str; 3] = ["deployed", "failed", "already-running"];
 /// Routine `no-change` rows older than this are dropped from the audit.
 const KEEP_NO_CHANGE_DAYS: i64 = 14;
 
-pub const EXIT_DEPLOY_FAILED: i32 = 1;
-pub const EXIT_UNREACHABLE: i32 = 2;
+use crate::exit_code::{FAILED as EXIT_DEPLOY_FAILED, UNREACHABLE as EXIT_UNREACHABLE};
 
 pub struct WatchArgs {
     /// Seconds between checks (default `watch.interval_s`).
@@ -192,8 +191,7 @@ fn runs_digest(containers: &[&ContainerView], docker_name: &str, digest: &str) -
 /// Delay after `failures` checks in a row that had to back off: the interval doubled each
 /// time, capped.
 pub fn backoff_delay(interval: Duration, cap: Duration, failures: u32) -> Duration {
-    let factor = 1u32.checked_shl(failures.min(20)).unwrap_or(u32::MAX);
-    interval.saturating_mul(factor).min(cap).max(interval)
+    crate::retry::pause_after(interval, cap, failures)
 }
 
 impl Watcher {
@@ -380,7 +378,7 @@ impl Watcher {
                 .ok()
                 .and_then(|l| l.into_iter().next());
             if let Some(dep) = last
-                && dep.to.digest.as_deref() == Some(first.as_str())
+                && dep.to.digest_str() == Some(first.as_str())
             {
                 let mut d = self.decision(
                     "no-change",
@@ -536,7 +534,7 @@ impl Watcher {
             && let Some(d) = &dep.to.digest
             && first.latest.as_deref() != Some(d.as_str())
         {
-            first.latest = Some(d.clone());
+            first.latest = Some(d.to_string());
             target = target_of(&states);
         }
         let failed_step = deployment.as_ref().and_then(|dep| {
@@ -594,10 +592,12 @@ async fn print_steps(mut rx: mpsc::UnboundedReceiver<DeployEvent>, json: bool) {
             if state == StepState::Running || state == StepState::Skipped {
                 continue;
             }
-            out(&format!(
-                "  {seq:>2} {name:<9} {:<7} {:>8}  {summary}",
-                state.as_str(),
-                duration_ms.map(fmt_ms).unwrap_or_default()
+            out(&crate::deploy::command::step_line(
+                seq,
+                name,
+                state,
+                duration_ms,
+                &summary,
             ));
         }
     }
@@ -609,7 +609,6 @@ struct InstanceLock {
 }
 
 fn take_instance_lock(config: &Config) -> Result<InstanceLock, String> {
-    use std::os::fd::AsRawFd;
     let dir = state_dir(config);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join("watch.lock");
@@ -619,9 +618,9 @@ fn take_instance_lock(config: &Config) -> Result<InstanceLock, String> {
         .write(true)
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    // SAFETY: flock on a descriptor we own; the lock goes with the file when it is closed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
+    let locked = crate::sys::try_lock_exclusive(&file)
+        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    if !locked {
         return Err(format!(
             "another `elt-console watch` already watches this deployment ({} is locked)",
             path.display()
@@ -633,31 +632,14 @@ fn take_instance_lock(config: &Config) -> Result<InstanceLock, String> {
 /// SIGINT/SIGTERM stop the watcher (and cancel a deploy that has not yet touched the app; past
 /// the recreate step the engine finishes or rolls back first). SIGHUP is ignored.
 fn stop_on_signals(stop: CancellationToken, json: bool) {
-    // SAFETY: ignore SIGPIPE so a closed stdout fails writes instead of killing a deploy.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    tokio::spawn(async move {
-        loop {
-            let name = tokio::select! {
-                _ = hup.recv() => { tracing::info!("watch: SIGHUP ignored"); continue; }
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            if !json && !stop.is_cancelled() {
-                eprintln!(
-                    "elt-console watch: {name}: stopping (a deploy in progress stops only if it has not yet replaced the app, else it finishes or rolls back)"
-                );
-            }
-            stop.cancel();
+    let stopped = stop.clone();
+    // Listens for the watcher's whole life: the returned token is never cancelled.
+    let _listening = crate::sys::on_stop_signals(stop, move |signal| {
+        if !json && !stopped.is_cancelled() {
+            eprintln!(
+                "elt-console watch: {}: stopping (a deploy in progress stops only if it has not yet replaced the app, else it finishes or rolls back)",
+                signal.name()
+            );
         }
     });
 }
@@ -681,7 +663,7 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
     let interval = Duration::from_secs(args.interval_s.unwrap_or(config.watch.interval_s));
     if interval.is_zero() {
         eprintln!("elt-console: watch: --interval must be above 0 seconds");
-        return crate::cli::EXIT_USAGE;
+        return crate::exit_code::USAGE;
     }
     let cap = Duration::from_secs(config.watch.max_backoff_s).max(interval);
     let _instance = match take_instance_lock(&config) {
@@ -716,9 +698,7 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
         .services
         .iter()
         .map(|s| match &s.follow {
-            FollowRule::Latest => s
-                .image
-                .with_tag(&Tag::parse("latest").expect("a valid tag")),
+            FollowRule::Latest => format!("{}:latest", s.image.docker_name()),
             rule => format!("{} ({rule})", s.image),
         })
         .collect();

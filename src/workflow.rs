@@ -52,17 +52,84 @@ fn get<'a>(map: &'a yaml_rust2::yaml::Hash, key: &str) -> Option<&'a Yaml> {
     map.get(&Yaml::String(key.to_string()))
 }
 
+/// Why a workflow file, a ref or a dispatch input is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("{what}: not YAML: {source}")]
+    NotYaml {
+        what: String,
+        source: yaml_rust2::ScanError,
+    },
+    #[error("{0}: not a workflow (no top-level mapping)")]
+    NotAWorkflow(String),
+    #[error("{0}: no `on:` triggers")]
+    NoTriggers(String),
+    #[error("{0}: an input name is not a string")]
+    InputNameNotString(String),
+    #[error("{what}: {source}")]
+    InFile {
+        what: String,
+        source: Box<WorkflowError>,
+    },
+    #[error("{what}: input {name:?} has unknown type {kind:?}")]
+    UnknownType {
+        what: String,
+        name: String,
+        kind: String,
+    },
+    #[error("invalid input name {0:?}: expected a letter or '_' then letters, digits, '_' or '-'")]
+    InputName(String),
+    #[error("invalid ref {git_ref:?}: {why}")]
+    Ref { git_ref: String, why: String },
+    #[error("the workflow has no workflow_dispatch trigger")]
+    NotDispatchable,
+    #[error("at most {MAX_INPUTS} inputs can be sent")]
+    TooManyInputs,
+    #[error("unknown input {name:?}; the workflow declares: {known}")]
+    UnknownInput { name: String, known: String },
+    #[error("input {0:?} given twice")]
+    GivenTwice(String),
+    #[error("input {0:?} is required (no default): pass --input {0}=VALUE")]
+    Required(String),
+    #[error("input {0:?}: value longer than {MAX_VALUE_LEN} characters")]
+    TooLong(String),
+    #[error("input {0:?}: control characters are not allowed")]
+    ControlCharacters(String),
+    #[error("input {name:?} is a boolean: use true or false, not {value:?}")]
+    NotBoolean { name: String, value: String },
+    #[error("input {name:?} is a number, not {value:?}")]
+    NotNumber { name: String, value: String },
+    #[error("input {name:?} must be one of {options}, not {value:?}")]
+    NotAChoice {
+        name: String,
+        options: String,
+        value: String,
+    },
+    #[error("--input {0:?}: expected NAME=VALUE")]
+    Assignment(String),
+}
+
+/// The dispatch form and `dispatch` still report these as text; they take the message.
+impl From<WorkflowError> for String {
+    fn from(e: WorkflowError) -> String {
+        e.to_string()
+    }
+}
+
 /// Read the `workflow_dispatch` inputs of a workflow file. `what` names the file in errors.
-pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, String> {
-    let docs = YamlLoader::load_from_str(text).map_err(|e| format!("{what}: not YAML: {e}"))?;
+pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, WorkflowError> {
+    let docs = YamlLoader::load_from_str(text).map_err(|source| WorkflowError::NotYaml {
+        what: what.to_string(),
+        source,
+    })?;
     let root = docs
         .first()
         .and_then(|d| d.as_hash())
-        .ok_or_else(|| format!("{what}: not a workflow (no top-level mapping)"))?;
+        .ok_or_else(|| WorkflowError::NotAWorkflow(what.to_string()))?;
     // YAML 1.1 readers turn a bare `on` into `true`; accept both spellings of the key.
     let on = get(root, "on").or_else(|| root.get(&Yaml::Boolean(true)));
     let Some(on) = on else {
-        return Err(format!("{what}: no `on:` triggers"));
+        return Err(WorkflowError::NoTriggers(what.to_string()));
     };
     // Some(None): the trigger is there without settings (`on: workflow_dispatch`).
     let dispatch: Option<Option<&Yaml>> = match on {
@@ -88,8 +155,11 @@ pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, Strin
     {
         for (name, decl) in map {
             let name =
-                scalar(name).ok_or_else(|| format!("{what}: an input name is not a string"))?;
-            check_input_name(&name).map_err(|e| format!("{what}: {e}"))?;
+                scalar(name).ok_or_else(|| WorkflowError::InputNameNotString(what.to_string()))?;
+            check_input_name(&name).map_err(|e| WorkflowError::InFile {
+                what: what.to_string(),
+                source: Box::new(e),
+            })?;
             let decl = decl.as_hash();
             let field = |k: &str| decl.and_then(|d| get(d, k));
             let kind = match field("type").and_then(scalar).as_deref() {
@@ -104,7 +174,11 @@ pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, Strin
                         .unwrap_or_default(),
                 ),
                 Some(other) => {
-                    return Err(format!("{what}: input {name:?} has unknown type {other:?}"));
+                    return Err(WorkflowError::UnknownType {
+                        what: what.to_string(),
+                        name,
+                        kind: other.to_string(),
+                    });
                 }
             };
             inputs.push(DispatchInput {
@@ -122,7 +196,7 @@ pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, Strin
     })
 }
 
-fn check_input_name(name: &str) -> Result<(), String> {
+fn check_input_name(name: &str) -> Result<(), WorkflowError> {
     let ok = name.len() <= 100
         && name
             .bytes()
@@ -134,16 +208,19 @@ fn check_input_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid input name {name:?}: expected a letter or '_' then letters, digits, '_' or '-'"
-        ))
+        Err(WorkflowError::InputName(name.to_string()))
     }
 }
 
 /// A branch or tag name as git allows it (`git check-ref-format`), or `refs/heads/...`.
 /// Everything else is refused before it can reach a URL or a body.
-pub fn validate_ref(r: &str) -> Result<String, String> {
-    let bad = |why: &str| Err(format!("invalid ref {r:?}: {why}"));
+pub fn validate_ref(r: &str) -> Result<String, WorkflowError> {
+    let bad = |why: &str| {
+        Err(WorkflowError::Ref {
+            git_ref: r.to_string(),
+            why: why.to_string(),
+        })
+    };
     if r.is_empty() {
         return bad("empty");
     }
@@ -177,64 +254,58 @@ pub fn validate_ref(r: &str) -> Result<String, String> {
 pub fn validate_inputs(
     spec: &DispatchSpec,
     given: &[(String, String)],
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, WorkflowError> {
     if !spec.dispatchable {
-        return Err("the workflow has no workflow_dispatch trigger".into());
+        return Err(WorkflowError::NotDispatchable);
     }
     if given.len() > MAX_INPUTS {
-        return Err(format!("at most {MAX_INPUTS} inputs can be sent"));
+        return Err(WorkflowError::TooManyInputs);
     }
     let mut out = BTreeMap::new();
     for (name, value) in given {
         check_input_name(name)?;
         let Some(decl) = spec.inputs.iter().find(|i| &i.name == name) else {
             let known: Vec<&str> = spec.inputs.iter().map(|i| i.name.as_str()).collect();
-            return Err(format!(
-                "unknown input {name:?}; the workflow declares: {}",
-                if known.is_empty() {
+            return Err(WorkflowError::UnknownInput {
+                name: name.clone(),
+                known: if known.is_empty() {
                     "none".to_string()
                 } else {
                     known.join(", ")
-                }
-            ));
+                },
+            });
         };
         if out.contains_key(name) {
-            return Err(format!("input {name:?} given twice"));
+            return Err(WorkflowError::GivenTwice(name.clone()));
         }
         out.insert(name.clone(), check_value(decl, value)?);
     }
     for decl in &spec.inputs {
         if decl.required && decl.default.is_none() && !out.contains_key(&decl.name) {
-            return Err(format!(
-                "input {:?} is required (no default): pass --input {}=VALUE",
-                decl.name, decl.name
-            ));
+            return Err(WorkflowError::Required(decl.name.clone()));
         }
     }
     Ok(out)
 }
 
-fn check_value(decl: &DispatchInput, value: &str) -> Result<String, String> {
+fn check_value(decl: &DispatchInput, value: &str) -> Result<String, WorkflowError> {
     let name = &decl.name;
     if value.chars().count() > MAX_VALUE_LEN {
-        return Err(format!(
-            "input {name:?}: value longer than {MAX_VALUE_LEN} characters"
-        ));
+        return Err(WorkflowError::TooLong(name.clone()));
     }
     if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(format!(
-            "input {name:?}: control characters are not allowed"
-        ));
+        return Err(WorkflowError::ControlCharacters(name.clone()));
     }
     match &decl.kind {
         InputKind::Boolean => match value {
             "true" | "false" => Ok(value.to_string()),
-            _ => Err(format!(
-                "input {name:?} is a boolean: use true or false, not {value:?}"
-            )),
+            _ => Err(WorkflowError::NotBoolean {
+                name: name.clone(),
+                value: value.to_string(),
+            }),
         },
         InputKind::Number => value
             .trim()
@@ -242,15 +313,19 @@ fn check_value(decl: &DispatchInput, value: &str) -> Result<String, String> {
             .ok()
             .filter(|n| n.is_finite())
             .map(|_| value.trim().to_string())
-            .ok_or_else(|| format!("input {name:?} is a number, not {value:?}")),
+            .ok_or_else(|| WorkflowError::NotNumber {
+                name: name.clone(),
+                value: value.to_string(),
+            }),
         InputKind::Choice(options) => {
             if options.iter().any(|o| o == value) {
                 Ok(value.to_string())
             } else {
-                Err(format!(
-                    "input {name:?} must be one of {}, not {value:?}",
-                    options.join(", ")
-                ))
+                Err(WorkflowError::NotAChoice {
+                    name: name.clone(),
+                    options: options.join(", "),
+                    value: value.to_string(),
+                })
             }
         }
         InputKind::String | InputKind::Environment => Ok(value.to_string()),
@@ -258,10 +333,10 @@ fn check_value(decl: &DispatchInput, value: &str) -> Result<String, String> {
 }
 
 /// Parse `k=v` as given on the command line.
-pub fn parse_assignment(s: &str) -> Result<(String, String), String> {
+pub fn parse_assignment(s: &str) -> Result<(String, String), WorkflowError> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("--input {s:?}: expected NAME=VALUE")),
+        _ => Err(WorkflowError::Assignment(s.to_string())),
     }
 }
 
@@ -301,9 +376,11 @@ mod tests {
             spec.inputs[0].kind,
             InputKind::Choice(vec!["info".into(), "debug".into()])
         );
-        let err = validate_inputs(&spec, &[]).unwrap_err();
+        let err = validate_inputs(&spec, &[]).unwrap_err().to_string();
         assert!(err.contains("\"level\" is required"), "{err}");
-        let err = validate_inputs(&spec, &[("level".into(), "trace".into())]).unwrap_err();
+        let err = validate_inputs(&spec, &[("level".into(), "trace".into())])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must be one of info, debug"), "{err}");
         let ok = validate_inputs(&spec, &[("level".into(), "debug".into())]).unwrap();
         assert_eq!(ok.get("level").map(String::as_str), Some("debug"));
@@ -324,18 +401,40 @@ mod tests {
         assert!(
             parse_dispatch_spec("on: [push\n", "bad.yml")
                 .unwrap_err()
+                .to_string()
                 .contains("bad.yml")
         );
     }
 
     #[test]
+    fn refusals_are_typed_and_say_what() {
+        assert!(matches!(
+            validate_ref("a..b"),
+            Err(WorkflowError::Ref { ref git_ref, .. }) if git_ref == "a..b"
+        ));
+        assert!(matches!(
+            parse_assignment("=x"),
+            Err(WorkflowError::Assignment(_))
+        ));
+        let e = parse_dispatch_spec("on: [push\n", "bad.yml").unwrap_err();
+        assert!(matches!(e, WorkflowError::NotYaml { .. }), "{e}");
+        assert!(e.to_string().starts_with("bad.yml: not YAML: "), "{e}");
+    }
+
+    #[test]
     fn unknown_inputs_and_bad_values_are_refused() {
         let spec = parse_dispatch_spec(OWN, "w").unwrap();
-        let err = validate_inputs(&spec, &[("tag".into(), "x".into())]).unwrap_err();
+        let err = validate_inputs(&spec, &[("tag".into(), "x".into())])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("declares: branch, push"), "{err}");
-        let err = validate_inputs(&spec, &[("push".into(), "yes".into())]).unwrap_err();
+        let err = validate_inputs(&spec, &[("push".into(), "yes".into())])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("boolean"), "{err}");
-        let err = validate_inputs(&spec, &[("branch".into(), "a\u{1b}[2J".into())]).unwrap_err();
+        let err = validate_inputs(&spec, &[("branch".into(), "a\u{1b}[2J".into())])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("control"), "{err}");
         assert!(validate_inputs(&spec, &[("bad name".into(), "x".into())]).is_err());
     }

@@ -4,6 +4,9 @@
 //!
 //! Needs the real test environment (scripts/testenv.sh up); run under the shared Docker lock.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

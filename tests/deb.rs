@@ -4,6 +4,11 @@
 //! `dpkg -r`, leaving none of its files under /usr. Needs root or passwordless sudo, cargo-deb,
 //! man-db and systemd (scripts/testenv.sh up installs them).
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// libc calls that send signals to, or ask about, the processes under test.
+#![allow(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -2,30 +2,22 @@
 //! Each test pushes the stub images into its own repository of the local registry, so image
 //! retention and pulls in one test never touch another test's images.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// libc calls that send signals to, or ask about, the processes under test.
+#![allow(unsafe_code)]
+
 mod common;
 
+use common::registry_proxy::{ProxyMode, RegistryProxy};
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// A stub-app compose project whose images come from a registry repository of its own.
-struct Deployment {
-    project: StubProject,
-    /// `127.0.0.1:5000/elt-t/<name>`: what the project runs.
-    repo: String,
-}
-
-impl std::ops::Deref for Deployment {
-    type Target = StubProject;
-    fn deref(&self) -> &StubProject {
-        &self.project
-    }
-}
+/// A stub-app compose project deploying from its own registry repository.
+type Deployment = RepoProject;
 
 /// Build an image of stub version `n` plus a layer of `kib` KiB of random bytes that exists
 /// nowhere else, push it as `repo:tag`, and remove it locally: its pull must download.
@@ -57,19 +49,11 @@ fn publish_unique(repo: &str, n: u32, tag: &str, kib: usize) {
     let _ = Command::new("docker").args(["rmi", id.trim()]).output();
 }
 
-impl Deployment {
+impl RepoProject {
     /// Project `name` running stub v1, published in its own repository as tags t1..t4.
     fn new(name: &str) -> Self {
         let repo = format!("{}/elt-t/{name}", registry());
-        for n in 1..=4 {
-            publish(&repo, n, &format!("t{n}"));
-        }
-        // The running version must exist locally for `compose up`.
-        run_ok(Command::new("docker").args(["pull", "-q", &format!("{repo}:t1")]));
-        let d = Self {
-            project: StubProject::up(&format!("eltd-{name}"), &format!("{repo}:t1")),
-            repo,
-        };
+        let d = Self::up(&format!("eltd-{name}"), &repo, &repo, &[1, 2, 3, 4]);
         d.write_config(&d.repo.clone(), "");
         d
     }
@@ -100,23 +84,6 @@ impl Deployment {
 
     fn running_image_id(&self) -> String {
         self.inspect("{{.Image}}")
-    }
-
-    fn image_id(&self, n: u32) -> String {
-        run_ok(Command::new("docker").args([
-            "image",
-            "inspect",
-            "-f",
-            "{{.Id}}",
-            &testenv().image_ref(n),
-        ]))
-        .trim()
-        .to_string()
-    }
-
-    fn history(&self) -> serde_json::Value {
-        let out = run_ok(self.console().args(["history", "--json", "-n", "50"]));
-        serde_json::from_str(&out).unwrap()
     }
 
     fn data_records(&self) -> String {
@@ -165,8 +132,8 @@ fn step<'a>(evs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
 #[test]
 fn deploy_rollback_and_history_on_the_real_engine() {
     let d = Deployment::new("main");
-    let v1 = d.image_id(1);
-    let v2 = d.image_id(2);
+    let v1 = image_id(1);
+    let v2 = image_id(2);
     assert_eq!(d.running_image_id(), v1);
     let first_records = d.data_records();
     assert!(first_records.contains("v1"), "{first_records}");
@@ -178,9 +145,9 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert!(out.contains("dry run, nothing changed"), "{out}");
     assert_eq!(d.app_container(), before);
 
-    // Not on a terminal and no --yes: refused.
+    // Not on a terminal and no --yes: refused (4, the one refusal code; was 64).
     let (code, _, err) = console_run(d.console().args(["deploy", "t2"]).stdin(Stdio::null()));
-    assert_eq!(code, 64, "{err}");
+    assert_eq!(code, 4, "{err}");
     assert!(err.contains("--yes"), "{err}");
 
     // A backup command is run first and its file recorded.
@@ -388,99 +355,6 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert!(text.contains("auto-rollback"), "{text}");
 }
 
-/// A TCP proxy in front of the registry that slows or cuts what it relays, to stand for a
-/// slow or broken network between the host and the registry.
-struct Proxy {
-    port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-#[derive(Clone, Copy)]
-enum ProxyMode {
-    /// Relay at most this many bytes per second per connection, downstream.
-    Throttle(usize),
-    /// Close each connection once it has relayed this many bytes downstream.
-    CutAfter(usize),
-}
-
-impl Proxy {
-    fn start(mode: ProxyMode) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let upstream = registry();
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        client.set_nonblocking(false).unwrap();
-                        let Ok(server) = TcpStream::connect(&upstream) else {
-                            continue;
-                        };
-                        let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                        std::thread::spawn(move || {
-                            let mut c2 = c2;
-                            let mut s2 = s2;
-                            let _ = std::io::copy(&mut c2, &mut s2);
-                            let _ = s2.shutdown(std::net::Shutdown::Write);
-                        });
-                        let stop3 = stop2.clone();
-                        std::thread::spawn(move || relay_down(server, client, mode, &stop3));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Self { port, stop }
-    }
-
-    fn repo(&self, name: &str) -> String {
-        format!("127.0.0.1:{}/elt-t/{name}", self.port)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn relay_down(mut from: TcpStream, mut to: TcpStream, mode: ProxyMode, stop: &AtomicBool) {
-    let mut buf = vec![0u8; 8192];
-    let mut sent = 0usize;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let chunk = match mode {
-            ProxyMode::Throttle(rate) => (rate / 20).clamp(1, buf.len()),
-            ProxyMode::CutAfter(_) => buf.len(),
-        };
-        let n = match from.read(&mut buf[..chunk]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if let ProxyMode::CutAfter(limit) = mode
-            && sent + n > limit
-        {
-            let _ = to.write_all(&buf[..limit.saturating_sub(sent)]);
-            break;
-        }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-        sent += n;
-        if let ProxyMode::Throttle(_) = mode {
-            // The stand-in for a slow link: pace the bytes, this is not synchronisation.
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    let _ = to.shutdown(std::net::Shutdown::Both);
-    let _ = from.shutdown(std::net::Shutdown::Both);
-}
-
 #[test]
 fn pull_interrupted_or_registry_down_changes_nothing() {
     let d = Deployment::new("pullcut");
@@ -523,7 +397,7 @@ fn pull_interrupted_or_registry_down_changes_nothing() {
 
     // The link breaks in the middle of every layer download: retried, then refused.
     publish_unique(&d.repo, 2, "cut", 1024);
-    let proxy = Proxy::start(ProxyMode::CutAfter(96 * 1024));
+    let proxy = RegistryProxy::start(ProxyMode::CutAfter(96 * 1024));
     d.write_config(&proxy.repo("pullcut"), "");
     let (code, out, err) = console_run(d.console().args(["deploy", "cut", "--yes", "--json"]));
     assert_eq!(code, 1, "{out}{err}");
@@ -634,7 +508,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     publish_unique(&d.repo, 2, "slow1", 1536);
     publish_unique(&d.repo, 2, "slow2", 1536);
     // About 160 KB/s: the 1.5 MiB layer takes ~10 s to arrive.
-    let proxy = Proxy::start(ProxyMode::Throttle(160 * 1024));
+    let proxy = RegistryProxy::start(ProxyMode::Throttle(160 * 1024));
     d.write_config(&proxy.repo("lock"), "");
 
     // A deploy in its pull step holds the lock: a second one is refused with who holds it.
@@ -652,7 +526,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     assert!(out.contains(&format!("pid {}", first.id())), "{out}");
     assert!(out.contains("another deploy is in progress"), "{out}");
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 5, "lock held: {out}");
     assert!(out.contains("at step pull"), "{out}");
 
     // The operator's SSH session drops mid-pull: the deploy carries on to the end.
@@ -685,7 +559,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     second.kill().unwrap();
     let _ = second.wait();
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 6, "stale lock: {out}");
     assert!(out.contains("stale"), "{out}");
     assert!(
         out.contains(&format!("pid {pid}) is no longer running")),
@@ -705,12 +579,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("marked interrupted"), "{out}");
     let h = d.history();
-    let killed = h
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["to"]["tag"] == "slow2")
-        .unwrap();
+    let killed = h.iter().find(|x| x["to"]["tag"] == "slow2").unwrap();
     assert_eq!(killed["status"], "interrupted");
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));
     assert_eq!(code, 0, "{out}");

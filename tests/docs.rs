@@ -1,5 +1,8 @@
 //! Documentation that must not drift from the code.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use elt_console::config::{self, Sources};
 use elt_console::keymap::{Action, Scope};
 

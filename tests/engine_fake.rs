@@ -2,8 +2,12 @@
 //! compose, in well under ten seconds. The store is the real SQLite store in a temporary folder.
 //! tests/deploy.rs proves the real seams on the real engine.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use elt_console::config::HealthEndpoint;
 use elt_console::deploy::compose::{Runtime, RuntimeError};
+use elt_console::deploy::follow::Followed;
 use elt_console::deploy::seams::{Clock, Health, Host, Registry, Seams};
 use elt_console::deploy::settings::DeploySettings;
 use elt_console::deploy::{DeployEvent, DeployRequest, Engine, Outcome, Parts, StepState, Target};
@@ -43,8 +47,14 @@ struct World {
     images: Vec<LocalImage>,
     /// Tags in the registry: tag -> version.
     registry: HashMap<String, String>,
-    /// Failures to inject: "resolve", "pull", "migrate", "recreate" (the first), "recreate-all".
+    /// Failures to inject: "resolve", "pull", "compare" (the second container listing),
+    /// "migrate", "tag" (naming an image), "recreate" (the first), "recreate-all", "rmi".
     fail: HashSet<&'static str>,
+    /// How many times the containers were listed.
+    listings: u32,
+    /// Cancelled when the pull starts / the migration runs (interrupts before the switch).
+    cancel_on_pull: Option<CancellationToken>,
+    cancel_on_migrate: Option<CancellationToken>,
     recreates: u32,
     died_at: Option<SystemTime>,
     /// The fake clock's zero on the wall clock (since the epoch).
@@ -116,7 +126,11 @@ impl Clock for FakeClock {
 
 impl Host for FakeHost {
     async fn containers(&self, _project: &str) -> Result<Vec<ContainerView>, DockerError> {
-        let w = self.0.lock().unwrap();
+        let mut w = self.0.lock().unwrap();
+        w.listings += 1;
+        if w.fail.contains("compare") && w.listings == 2 {
+            return Err(DockerError::Api("connection reset by peer".into()));
+        }
         Ok(w.running
             .iter()
             .map(|id| ContainerView {
@@ -156,6 +170,10 @@ impl Host for FakeHost {
     }
     async fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
         let mut w = self.0.lock().unwrap();
+        // Only the name kept for the rollback: the pull's own tagging works.
+        if w.fail.contains("tag") && tag.starts_with("elt-rollback") {
+            return Err(DockerError::Api("no space left on device".into()));
+        }
         let name = format!("{repo}:{tag}");
         for i in &mut w.images {
             i.repo_tags.retain(|t| *t != name);
@@ -182,6 +200,9 @@ impl Host for FakeHost {
     async fn remove_image(&self, r: &str) -> Result<(), DockerError> {
         let mut w = self.0.lock().unwrap();
         w.log.push(format!("rmi {r}"));
+        if w.fail.contains("rmi") {
+            return Err(DockerError::Api(format!("conflict: {r} is in use")));
+        }
         // As the engine does: the image goes with its last tag (or its digest reference).
         let Some(at) = w
             .images
@@ -204,6 +225,9 @@ impl Host for FakeHost {
     ) -> BoxStream<'static, Result<PullEvent, DockerError>> {
         let mut w = self.0.lock().unwrap();
         w.log.push(format!("pull {r}"));
+        if let Some(t) = w.cancel_on_pull.take() {
+            t.cancel();
+        }
         if w.fail.contains("pull") {
             return Box::pin(futures_util::stream::iter(vec![Err(DockerError::Api(
                 "manifest unknown: manifest unknown".into(),
@@ -258,6 +282,9 @@ impl Runtime for FakeRuntime {
     ) -> Result<String, RuntimeError> {
         let mut w = self.0.lock().unwrap();
         w.log.push(format!("run {service} {}", env[0].1));
+        if let Some(t) = w.cancel_on_migrate.take() {
+            t.cancel();
+        }
         if w.fail.contains("migrate") {
             return Err(RuntimeError::Failed {
                 command: format!("compose run {service}"),
@@ -403,6 +430,16 @@ impl Harness {
     }
 
     async fn run(&self, kind: DeployKind, target: Target, interrupt: CancellationToken) -> Run {
+        let req = DeployRequest {
+            kind,
+            target,
+            force: false,
+            dry_run: false,
+        };
+        self.request(req, interrupt).await
+    }
+
+    async fn request(&self, req: DeployRequest, interrupt: CancellationToken) -> Run {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         // Read before the engine is built: Engine::new reads the clock, which locks the world.
         let wall_base = SystemTime::UNIX_EPOCH + self.world.lock().unwrap().wall_base;
@@ -420,14 +457,7 @@ impl Harness {
             tx,
             interrupt,
         );
-        let outcome = engine
-            .run(DeployRequest {
-                kind,
-                target,
-                force: false,
-                dry_run: false,
-            })
-            .await;
+        let outcome = engine.run(req).await;
         let mut events = Vec::new();
         while let Ok(e) = rx.try_recv() {
             events.push(e);
@@ -695,6 +725,13 @@ async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
     assert_eq!(list[0].status, DeployStatus::Succeeded);
     assert_eq!(list[0].parent_id, Some(list[1].id));
     assert_eq!(list[0].downtime_ms, list[1].downtime_ms);
+    // The dashboard follows the store through the same events: what it reads back is what the
+    // engine told (but the duration, which the store measures on the wall clock).
+    let mut stored = Followed::from_store(&list[1]);
+    let mut live = Followed::from_events(&r.events);
+    stored.duration_ms = None;
+    live.duration_ms = None;
+    assert_eq!(stored, live);
     let why = list[1].error.as_deref().unwrap();
     assert!(
         why.contains(
@@ -873,6 +910,246 @@ async fn rollback_previous_goes_to_what_ran_healthy_before() {
     assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
     // v3 never ran healthy: previous is v1.
     assert_eq!(h.running(), Some(image_id("1")));
+}
+
+#[tokio::test]
+async fn a_failed_compare_ends_its_step_and_changes_nothing() {
+    let h = Harness::new();
+    h.fail("compare");
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Failed, "{}", r.outcome.message);
+    let (state, summary) = r.step("compare");
+    assert_eq!(state, StepState::Failed);
+    assert!(summary.contains("connection reset"), "{summary}");
+    r.skipped_from("backup");
+    assert_eq!(h.running(), Some(image_id("1")));
+    assert!(!h.log().iter().any(|l| l.starts_with("recreate")));
+    // No step is left running in the store.
+    let d = h.store().deployments(1).unwrap().remove(0);
+    assert!(
+        d.steps.iter().all(|s| s.status != "running"),
+        "{:?}",
+        d.steps
+    );
+}
+
+#[tokio::test]
+async fn keeping_the_rollback_image_failing_stops_before_the_switch() {
+    let h = Harness::new();
+    {
+        // What runs has lost its tag: the engine must name it before the switch, and cannot.
+        let mut w = h.world.lock().unwrap();
+        w.images[0].repo_tags.clear();
+        w.fail.insert("tag");
+    }
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Failed, "{}", r.outcome.message);
+    let (state, summary) = r.step("recreate");
+    assert_eq!(state, StepState::Failed);
+    assert!(summary.contains("no space left"), "{summary}");
+    assert!(
+        r.outcome.message.contains("nothing was changed"),
+        "{}",
+        r.outcome.message
+    );
+    r.skipped_from("health");
+    assert_eq!(h.running(), Some(image_id("1")));
+    assert!(!h.log().iter().any(|l| l.starts_with("recreate")));
+    assert!(h.env().contains(&format!("IMAGE_TAG={}\n", reference("1"))));
+}
+
+#[tokio::test]
+async fn an_untagged_running_image_is_named_and_the_rollback_uses_that_name() {
+    let h = Harness::new();
+    h.world.lock().unwrap().images[0].repo_tags.clear();
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(h.running(), Some(image_id("1")));
+    let kept = format!("{REPO}:elt-rollback-{}", &image_id("1")[7..19]);
+    assert!(
+        h.env().contains(&format!("IMAGE_TAG={kept}\n")),
+        "{}",
+        h.env()
+    );
+}
+
+#[tokio::test]
+async fn an_interrupt_during_the_pull_or_the_migration_still_changes_nothing() {
+    for during in ["pull", "migrate"] {
+        let h = Harness::new();
+        let stop = CancellationToken::new();
+        {
+            let mut w = h.world.lock().unwrap();
+            match during {
+                "pull" => w.cancel_on_pull = Some(stop.clone()),
+                _ => w.cancel_on_migrate = Some(stop.clone()),
+            }
+        }
+        // v4 is not local, so it is pulled.
+        let r = h.run(DeployKind::Deploy, tag("4"), stop.clone()).await;
+        assert!(stop.is_cancelled(), "{during}");
+        assert_eq!(
+            r.status(),
+            DeployStatus::Cancelled,
+            "{during}: {}",
+            r.outcome.message
+        );
+        assert_eq!(r.step(during).0, StepState::Ok, "{during}");
+        let next = if during == "pull" {
+            "compare"
+        } else {
+            "recreate"
+        };
+        assert_eq!(
+            r.step(next),
+            (StepState::Skipped, "cancelled".into()),
+            "{during}"
+        );
+        r.skipped_from(next);
+        assert_eq!(h.running(), Some(image_id("1")), "{during}");
+        assert!(
+            !h.log().iter().any(|l| l.starts_with("recreate")),
+            "{during}"
+        );
+        let d = h.store().deployments(1).unwrap().remove(0);
+        assert_eq!(d.status, DeployStatus::Cancelled, "{during}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_first_deploy_has_nothing_to_roll_back_to() {
+    let h = Harness::new();
+    h.world.lock().unwrap().running = None;
+    // Nothing pinned either: nothing to go back to.
+    std::fs::write(h.dir.path().join(".env"), "").unwrap();
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::FailedDown,
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(
+        r.step("rollback"),
+        (StepState::Skipped, "nothing ran before this deploy".into())
+    );
+    assert!(
+        r.outcome.message.contains("nothing to roll back to"),
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(h.world.lock().unwrap().recreates, 1);
+    // A first deploy of a good image needs nothing before it.
+    let h = Harness::new();
+    h.world.lock().unwrap().running = None;
+    assert_eq!(h.deploy("2").await.status(), DeployStatus::Succeeded);
+    assert_eq!(h.running(), Some(image_id("2")));
+}
+
+#[tokio::test]
+async fn force_redeploys_what_already_runs() {
+    let h = Harness::new();
+    let r = h
+        .request(
+            DeployRequest {
+                kind: DeployKind::Deploy,
+                target: tag("1"),
+                force: true,
+                dry_run: false,
+            },
+            CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    assert!(
+        r.step("compare").1.contains("--force"),
+        "{:?}",
+        r.step("compare")
+    );
+    assert_eq!(h.world.lock().unwrap().recreates, 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_records_no_deployment_and_changes_nothing() {
+    let h = Harness::new();
+    let r = h
+        .request(
+            DeployRequest {
+                kind: DeployKind::Deploy,
+                target: tag("4"),
+                force: false,
+                dry_run: true,
+            },
+            CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(r.outcome.deployment_id, None);
+    assert!(
+        r.events
+            .iter()
+            .any(|e| matches!(e, DeployEvent::Plan { .. }))
+    );
+    assert!(h.store().deployments(5).unwrap().is_empty());
+    assert!(h.log().is_empty(), "{:?}", h.log());
+    assert_eq!(h.store().count_audit("deploy", "dry-run").unwrap(), 1);
+}
+
+#[tokio::test]
+async fn retention_that_cannot_remove_an_image_says_so_and_the_deploy_succeeds() {
+    let h = Harness::new();
+    {
+        let mut w = h.world.lock().unwrap();
+        w.images.insert(0, local("5", &[format!("{REPO}:v5")]));
+        w.fail.insert("rmi");
+    }
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let (state, summary) = r.step("retention");
+    assert_eq!(state, StepState::Ok);
+    assert!(
+        summary.contains("removed 0")
+            && summary.contains("not removed")
+            && summary.contains("in use"),
+        "{summary}"
+    );
+    assert!(
+        h.world
+            .lock()
+            .unwrap()
+            .images
+            .iter()
+            .any(|i| i.id == image_id("5"))
+    );
+}
+
+#[tokio::test]
+async fn retention_after_two_deploys_keeps_the_running_and_the_previous_image() {
+    let h = Harness::new();
+    h.world
+        .lock()
+        .unwrap()
+        .images
+        .insert(0, local("5", &[format!("{REPO}:v5")]));
+    assert_eq!(h.deploy("2").await.status(), DeployStatus::Succeeded);
+    // Now v4 (target, then running) replaces v2 (previous); v1 and v5 are protected by nothing
+    // within deploy.keep_images = 1.
+    let r = h.deploy("4").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let w = h.world.lock().unwrap();
+    let ids: Vec<&str> = w.images.iter().map(|i| i.id.as_str()).collect();
+    for (v, kept) in [("4", true), ("2", true), ("1", false), ("5", false)] {
+        assert_eq!(
+            ids.contains(&image_id(v).as_str()),
+            kept,
+            "v{v}: {ids:?} {:?}",
+            w.log
+        );
+    }
 }
 
 // ---------- subscribers: GitHub Deployments and notifications from the engine's events ----------

@@ -5,6 +5,9 @@
 //! A re-export (`pub use child::Item`, `pub use child::*`) is followed to the module that
 //! defines the item, so a facade `mod.rs` is not a cycle by itself.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -4,6 +4,9 @@
 //! shown by `history`, sent on a later flush), the recent deployments read back for the
 //! dashboard, and one real deploy on the real engine with a Telegram-format notification.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
@@ -44,8 +47,8 @@ fn side(c: char) -> ImageSide {
     let tag = format!("main-{}", &sha(c)[..7]);
     ImageSide {
         image: Some(format!("ghcr.io/o/app:{tag}")),
-        tag: Some(tag),
-        sha: Some(sha(c)),
+        tag: Some(elt_console::domain::Tag::parse(&tag).unwrap()),
+        sha: Some(elt_console::domain::CommitSha::parse(&sha(c)).unwrap()),
         ..Default::default()
     }
 }

@@ -4,6 +4,9 @@
 //! as it must on a server whose only way out is the proxy. Proxy rules are passed to the
 //! source or to the binary's environment, never set on this test process.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use elt_console::config;
@@ -407,7 +410,8 @@ fn an_unusable_proxy_variable_is_a_clear_error_without_its_value() {
     let rules = proxies(&[("HTTPS_PROXY", format!("socks5://{USER}:{PASSWORD}@p:1080"))]);
     let err = GithubSource::with_proxy(&c, None, TokenSource::None, &rules)
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(err.contains("HTTPS_PROXY is not a usable proxy"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
     assert_eq!(
@@ -574,4 +578,55 @@ fn status_says_which_proxy_github_requests_use() {
         text.contains(&format!("; via proxy 127.0.0.1:{})", proxy.port)),
         "{text}"
     );
+}
+
+// ---------- the registry client: the same choice ----------
+
+#[test]
+fn the_registry_client_picks_the_proxy_the_github_client_picks() {
+    use elt_console::domain::{ImageRepo, Tag};
+    use elt_console::sources::registry::RegistrySource;
+    let env = testenv();
+    let proxy = LoggingProxy::start(None);
+    let runtime = rt();
+    let mut c = config::defaults().registry;
+    c.plain_http = vec![registry()];
+    c.request_timeout_ms = 10_000;
+    let repo = ImageRepo::parse(env.image()).unwrap();
+    let tag = Tag::parse(env.tag(1)).unwrap();
+    let cases = [
+        (String::new(), false),
+        // A host:port entry, which reqwest's own NO_PROXY does not understand.
+        (registry(), true),
+        (format!("127.0.0.1:{}", free_port()), false),
+        ("127.0.0.1".to_string(), true),
+    ];
+    for (no_proxy, direct) in cases {
+        let rules = proxies(&[("HTTP_PROXY", proxy.url()), ("NO_PROXY", no_proxy.clone())]);
+        let before = proxy.seen().len();
+        let registry_source = RegistrySource::with_proxies(&c, None, &rules);
+        runtime
+            .block_on(registry_source.resolve(&repo, &tag))
+            .unwrap_or_else(|e| panic!("NO_PROXY={no_proxy:?}: {e}"));
+        let seen = proxy.seen()[before..].to_vec();
+        assert_eq!(seen.is_empty(), direct, "NO_PROXY={no_proxy:?}: {seen:?}");
+        for s in &seen {
+            assert!(
+                s.target.starts_with(&format!("http://{}/v2/", registry())),
+                "absolute-form target expected: {s:?}"
+            );
+        }
+        // The GitHub client, asked about a URL on the same host and port, agrees.
+        let gh = source(&runtime, format!("http://{}", registry()), &rules);
+        assert_eq!(gh.proxy().is_none(), direct, "NO_PROXY={no_proxy:?}");
+    }
+    // An unusable variable refuses the request, as it refuses the GitHub client, and never
+    // shows the password.
+    let rules = proxies(&[("HTTP_PROXY", format!("socks5://{USER}:{PASSWORD}@p:1080"))]);
+    let err = runtime
+        .block_on(RegistrySource::with_proxies(&c, None, &rules).resolve(&repo, &tag))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HTTP_PROXY is not a usable proxy"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
 }

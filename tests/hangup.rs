@@ -7,6 +7,11 @@
 //!
 //! Needs the real test environment (scripts/testenv.sh up); run under the shared Docker lock.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The environment and signals of the processes under test.
+#![allow(unsafe_code)]
+
 mod common;
 
 use common::*;

@@ -5,6 +5,11 @@
 //! nothing else: `/v2/` challenges, `/token` checks the refresh token, the tag list wants the
 //! access token. Nothing touches Docker, so no docker lock is needed.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The environment and signals of the processes under test.
+#![allow(unsafe_code)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 

@@ -4,6 +4,9 @@
 //! No Docker here: the events are those a deploy emits (tests/engine_fake.rs maps the fake
 //! engine's own events; tests/gh_deployments.rs runs a real deploy).
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "common/receiver.rs"]
 mod receiver;
 
@@ -50,8 +53,8 @@ fn config(dir: &std::path::Path, targets: Vec<NotifyTarget>) -> Config {
 fn side(tag: &str, sha: char) -> ImageSide {
     ImageSide {
         image: Some(format!("ghcr.io/o/app:{tag}")),
-        tag: Some(tag.into()),
-        sha: Some(sha.to_string().repeat(40)),
+        tag: Some(elt_console::domain::Tag::parse(tag).unwrap()),
+        sha: Some(elt_console::domain::CommitSha::parse(&sha.to_string().repeat(40)).unwrap()),
         ..Default::default()
     }
 }

@@ -2,6 +2,9 @@
 //! example configs for other deployments. Each test runs the built binary, as a packager or an
 //! operator would.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use clap::CommandFactory;
 use elt_console::cli::Cli;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,9 @@
 //! registry namespace (`scn-*`), so it never touches an operator's scenario sandbox.
 //! Run under the shared docker lock: `flock /tmp/elt-docker.lock cargo test --test scenarios`.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,9 @@
 //! failure paths an operator meets: refused access, missing tags, hanging or flooding
 //! endpoints, GitHub's error codes and conditional requests.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use elt_console::config::{self, GithubConfig, HealthEndpoint, RegistryConfig, Sources};
@@ -577,7 +580,8 @@ fn github_token_file_readable_by_others_is_refused() {
     let no_env = |_: &str| None;
     let err = rt()
         .block_on(resolve_token_with(&c, no_env))
-        .expect_err("refused");
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains("chmod 600"), "{err}");
     assert!(
         !err.contains("ghp_example"),

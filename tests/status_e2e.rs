@@ -1,6 +1,9 @@
 //! `elt-console status` end to end: the real binary against a real compose project on the real
 //! engine, the real registry with the stub tags, the GitHub stand-in and the NVML stand-in.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use serde_json::Value;

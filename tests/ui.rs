@@ -2,6 +2,9 @@
 //! frames drawn on ratatui's TestBackend at fixed sizes with a pinned clock, as insta
 //! snapshots, plus the colours of cells that carry meaning.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use elt_console::config::{self, Sources};
@@ -672,15 +675,15 @@ fn deployment(
         services: vec!["app".into()],
         from: ImageSide {
             image: Some(format!("ghcr.io/arthurlee116/english-listening-trainer:{from}")),
-            tag: Some(from.into()),
+            tag: elt_console::domain::Tag::parse(from).ok(),
             image_id: Some("sha256:".to_string() + &"b".repeat(64)),
             ..Default::default()
         },
         to: ImageSide {
             image: Some(format!("ghcr.io/arthurlee116/english-listening-trainer:{to}")),
-            tag: Some(to.into()),
+            tag: elt_console::domain::Tag::parse(to).ok(),
             image_id: Some("sha256:".to_string() + &"c".repeat(64)),
-            sha: Some(SHA2.into()),
+            sha: elt_console::domain::CommitSha::parse(SHA2).ok(),
             ..Default::default()
         },
         strategy: "recreate".into(),
@@ -748,7 +751,7 @@ fn deploy_key_asks_first_and_only_the_deploy_button_starts_it() {
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert_eq!(
         fx,
-        vec![Effect::StartDeploy(DeployRequest::from(
+        vec![Effect::StartDeploy(StartRequest::from(
             DeployIntent::Deploy(Tag::parse(&format!("main-{SHA3}")).unwrap())
         ))]
     );
@@ -847,7 +850,7 @@ fn image_side(x: char) -> ImageSide {
             "ghcr.io/arthurlee116/english-listening-trainer:main-{}",
             x.to_string().repeat(7)
         )),
-        tag: Some(format!("main-{}", x.to_string().repeat(7))),
+        tag: elt_console::domain::Tag::parse(&format!("main-{}", x.to_string().repeat(7))).ok(),
         image_id: Some(format!("sha256:{}", x.to_string().repeat(64))),
         ..Default::default()
     }
@@ -966,7 +969,7 @@ fn r_in_the_tags_panel_rolls_back_to_the_selected_tag_elsewhere_to_the_previous(
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert_eq!(
         fx,
-        vec![Effect::StartDeploy(DeployRequest::from(
+        vec![Effect::StartDeploy(StartRequest::from(
             DeployIntent::RollbackTo(Tag::parse(&format!("main-{SHA3}")).unwrap())
         ))]
     );
@@ -1452,7 +1455,7 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
     update(&mut a, key('y'), t0());
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
     assert!(
-        fx.contains(&Effect::StartDeploy(DeployRequest::from(
+        fx.contains(&Effect::StartDeploy(StartRequest::from(
             DeployIntent::Deploy(Tag::parse(&tag.to_string()).unwrap())
         ))),
         "{fx:?}"
@@ -2009,8 +2012,8 @@ fn the_confirm_dialog_asks_github_once_and_shows_the_commits_that_change_hands()
             _ => None,
         })
         .unwrap_or_else(|| panic!("no compare asked: {fx:?}"));
-    assert_eq!(ask.running.sha.as_deref(), Some(SHA2));
-    assert_eq!(ask.target.sha.as_deref(), Some(SHA3));
+    assert_eq!(ask.running.sha_str(), Some(SHA2));
+    assert_eq!(ask.target.sha_str(), Some(SHA3));
     assert_eq!(ask.kind, DeployKind::Deploy);
     let (fx, _) = update(&mut a, Msg::Tick, t0());
     assert!(
@@ -2019,7 +2022,7 @@ fn the_confirm_dialog_asks_github_once_and_shows_the_commits_that_change_hands()
     );
     // The answer replaces the waiting row; an answer for another dialog changes nothing.
     let mut other = ask.clone();
-    other.target.sha = Some("1111111".into());
+    other.target.sha = elt_console::domain::CommitSha::parse("1111111").ok();
     let (_, dirty) = update(
         &mut a,
         Msg::Commits {

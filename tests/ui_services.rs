@@ -2,6 +2,9 @@
 //! behind a proxy): the tags panel shows one service's tags at a time, the keymap's
 //! `next_service` key switches, and `d`/`R` move the selected service only.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use elt_console::config::{self, Sources};
@@ -134,7 +137,7 @@ fn the_switcher_shows_one_service_and_d_moves_only_it() {
     assert!(c.title.contains("worker"), "{}", c.title);
     assert_eq!(
         confirm(&mut a),
-        vec![Effect::StartDeploy(DeployRequest {
+        vec![Effect::StartDeploy(StartRequest {
             intent: DeployIntent::Deploy(Tag::parse(&format!("main-{SHA2}")).unwrap()),
             services: vec!["worker".into()],
         })]
@@ -158,7 +161,7 @@ fn the_switcher_shows_one_service_and_d_moves_only_it() {
     assert_eq!(c.title, format!("Roll back api to main-{SHA1}?"));
     assert_eq!(
         confirm(&mut a),
-        vec![Effect::StartDeploy(DeployRequest {
+        vec![Effect::StartDeploy(StartRequest {
             intent: DeployIntent::RollbackTo(Tag::parse(&format!("main-{SHA1}")).unwrap()),
             services: vec!["api".into()],
         })]

@@ -3,29 +3,18 @@
 //! repository `127.0.0.1:5000/elt-t/<name>`, into which it pushes stub versions as the CI
 //! would: a good v1 runs, a good v2 or the failing v3 appears as `latest` or `main-<sha>`.
 
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
+use common::registry_proxy::{ProxyMode, RegistryProxy};
 use common::*;
 use elt_console::store::Store;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-
-fn image_id(n: u32) -> String {
-    run_ok(Command::new("docker").args([
-        "image",
-        "inspect",
-        "-f",
-        "{{.Id}}",
-        &testenv().image_ref(n),
-    ]))
-    .trim()
-    .to_string()
-}
 
 /// The digest `repo:tag` names in the registry now (HEAD, as a client would ask).
 fn registry_digest(repo: &str, tag: &str) -> String {
@@ -51,130 +40,20 @@ fn registry_digest(repo: &str, tag: &str) -> String {
         .unwrap_or_else(|| panic!("no digest for {repo}:{tag}: {out}"))
 }
 
-/// A TCP proxy in front of the registry that counts the HTTP requests it relays.
-struct CountingProxy {
-    port: u16,
-    requests: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl CountingProxy {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicU64::new(0));
-        let (stop2, count) = (stop.clone(), requests.clone());
-        let upstream = registry();
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        client.set_nonblocking(false).unwrap();
-                        let Ok(server) = TcpStream::connect(&upstream) else {
-                            continue;
-                        };
-                        let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                        let count = count.clone();
-                        std::thread::spawn(move || count_up(c2, s2, &count));
-                        std::thread::spawn(move || {
-                            let (mut from, mut to) = (server, client);
-                            let _ = std::io::copy(&mut from, &mut to);
-                            let _ = to.shutdown(std::net::Shutdown::Write);
-                        });
-                    }
-                    // Accept is non-blocking so the thread notices `stop`.
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Self {
-            port,
-            requests,
-            stop,
-        }
-    }
-
-    fn repo(&self, name: &str) -> String {
-        format!("127.0.0.1:{}/elt-t/{name}", self.port)
-    }
-
-    fn count(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for CountingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Relay client → registry, counting request lines (`… HTTP/1.1\r\n`; the console's
-/// requests during a check carry no bodies).
-fn count_up(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64) {
-    const MARK: &[u8] = b" HTTP/1.1\r\n";
-    let mut buf = vec![0u8; 16384];
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let mut window = std::mem::take(&mut tail);
-        window.extend_from_slice(&buf[..n]);
-        let hits = window.windows(MARK.len()).filter(|w| *w == MARK).count();
-        count.fetch_add(hits as u64, Ordering::SeqCst);
-        // Keep a partial mark for the next read (never a whole one: it is counted).
-        let keep = MARK.len() - 1;
-        tail = window[window.len().saturating_sub(keep)..].to_vec();
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown(std::net::Shutdown::Write);
-}
-
 /// A compose project running stub v1 from `repo:t1`, with a console config for it.
-struct Project {
-    project: StubProject,
-    /// What the project runs and the console watches (the registry, or a proxy before it).
-    repo: String,
-}
+type Project = RepoProject;
 
-impl std::ops::Deref for Project {
-    type Target = StubProject;
-    fn deref(&self) -> &StubProject {
-        &self.project
-    }
-}
-
-impl Project {
+impl RepoProject {
     /// `pushed_to` is the registry's own name for `repo` (pushes never go through a proxy).
     fn new(name: &str, repo: &str, pushed_to: &str, extra_config: &str) -> Self {
-        publish(pushed_to, 1, "t1");
-        run_ok(Command::new("docker").args(["pull", "-q", &format!("{repo}:t1")]));
-        let project = StubProject::up(&format!("eltw-{name}"), &format!("{repo}:t1"));
+        let project = Self::up(&format!("eltw-{name}"), repo, pushed_to, &[1]);
         project.write_config(
             repo,
             "main-{sha}",
             "",
             &format!("[watch]\ninterval_s = 1\nmax_backoff_s = 4\n\n{extra_config}"),
         );
-        Self {
-            project,
-            repo: repo.to_string(),
-        }
-    }
-
-    fn history(&self) -> Vec<serde_json::Value> {
-        let out = run_ok(self.console().args(["history", "--json", "-n", "100"]));
-        serde_json::from_str::<serde_json::Value>(&out)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
+        project
     }
 
     /// Deployments of kind `deploy` (not the automatic rollbacks), newest first.
@@ -273,7 +152,7 @@ fn decisions_in(stdout: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn watch_deploys_a_new_latest_once_not_twice() {
-    let proxy = CountingProxy::start();
+    let proxy = RegistryProxy::start(ProxyMode::Plain);
     let name = "once";
     let pushed = format!("{}/elt-t/{name}", registry());
     let p = Project::new(name, &proxy.repo(name), &pushed, "");

@@ -29,7 +29,7 @@ pub(super) async fn github_task(
     let gh = match GithubSource::new(&config.github).await {
         Ok(g) => g,
         Err(e) => {
-            let _ = tx.send(Update::Runs(Err(e))).await;
+            let _ = tx.send(Update::Runs(Err(e.to_string()))).await;
             return;
         }
     };
@@ -136,7 +136,7 @@ pub(super) async fn github_task(
 }
 
 async fn load_form(gh: &GithubSource) -> Result<FormData, String> {
-    let (prepared, spec) = crate::ghcli::prepare_dispatch(gh, None, &[]).await?;
+    let (prepared, spec) = crate::github_ops::prepare_dispatch(gh, None, &[]).await?;
     Ok(FormData {
         repository: prepared.repository,
         workflow: prepared.workflow,

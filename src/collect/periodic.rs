@@ -97,7 +97,7 @@ pub(super) async fn gpu_task(
     let opened = tokio::task::spawn_blocking(move || GpuSource::open(&library)).await;
     let source = match opened {
         Ok(Ok(s)) => Arc::new(s),
-        Ok(Err(reason)) => {
+        Ok(Err(crate::sources::gpu::GpuUnavailable { reason })) => {
             let _ = tx
                 .send(Update::Gpu(GpuStatus::Unavailable { reason }))
                 .await;
@@ -160,7 +160,7 @@ pub(super) async fn registry_task(
                 packages.as_ref(),
             ) => r,
         };
-        let msg = Update::Tags(read.map(|mut repos| {
+        let msg = Update::Tags(read.map_err(|e| e.to_string()).map(|mut repos| {
             if let Some(note) = &setup_note {
                 for repo in repos.iter_mut().filter(|r| r.note.is_none()) {
                     repo.note = Some(note.clone());

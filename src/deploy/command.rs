@@ -7,13 +7,13 @@ use super::{
 };
 use crate::config::Config;
 use crate::domain::Tag;
-use crate::store::{Actor, DeployKind, Deployment, LockState, Store};
+use crate::domain::{Actor, DeployKind, Deployment, LockState};
+use crate::store::Store;
 use std::io::{IsTerminal, Write};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub const EXIT_USAGE: i32 = 64;
-pub const EXIT_UNREACHABLE: i32 = 2;
+pub use crate::exit_code::{UNREACHABLE as EXIT_UNREACHABLE, USAGE as EXIT_USAGE};
 
 pub struct DeployArgs {
     pub kind: DeployKind,
@@ -111,13 +111,13 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
             err(&format!(
                 "elt-console: {action} refused: {why} (or --dry-run to see the plan)"
             ));
-            return EXIT_USAGE;
+            return EXIT_REFUSED;
         }
         // Show exactly what will happen, then ask (default: no).
         let plan = run_engine(&config, &args, &target, true, interrupt.clone()).await;
         match plan {
             Err(code) => return code,
-            Ok(o) if o.status != crate::store::DeployStatus::Skipped => return o.exit_code(),
+            Ok(o) if o.status != crate::domain::DeployStatus::Skipped => return o.exit_code(),
             Ok(_) => {}
         }
         if !confirm(&format!("{action} {target_text}? [y/N] ")) {
@@ -128,7 +128,7 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
                 "not confirmed by the operator",
             );
             out("cancelled: nothing was changed");
-            return 0;
+            return EXIT_REFUSED;
         }
     }
     let result = run_engine(&config, &args, &target, args.dry_run, interrupt).await;
@@ -207,37 +207,13 @@ fn confirm(prompt: &str) -> bool {
 /// SIGHUP (the SSH session went away) is ignored: the deploy goes on. SIGINT/SIGTERM cancel
 /// it before the recreate step; after that the engine finishes or rolls back.
 fn watch_signals(interrupt: CancellationToken, quiet: bool) -> CancellationToken {
-    // SAFETY: changing a signal's disposition to ignore; writes then fail with EPIPE instead
-    // of killing the process halfway through a deploy.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return stop;
-    };
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = token.cancelled() => return,
-                _ = hup.recv() => tracing::info!("SIGHUP: the terminal went away; the deploy continues"),
-                _ = int.recv() => {
-                    if !quiet {
-                        err("interrupt: cancelling if nothing has changed yet; once the app is being recreated the deploy finishes or rolls back");
-                    }
-                    interrupt.cancel();
-                }
-                _ = term.recv() => interrupt.cancel(),
-            }
+    crate::sys::on_stop_signals(interrupt, move |signal| {
+        if !quiet && signal == crate::sys::StopSignal::Interrupt {
+            err(
+                "interrupt: cancelling if nothing has changed yet; once the app is being recreated the deploy finishes or rolls back",
+            );
         }
-    });
-    stop
+    })
 }
 
 async fn print_events(
@@ -287,8 +263,8 @@ async fn print_events(
             DeployEvent::Plan { services } => {
                 for s in services {
                     let from = s.from.image.as_deref().unwrap_or("nothing running");
-                    let sha = |side: &crate::store::ImageSide| {
-                        side.sha.as_deref().map(short).unwrap_or("-").to_string()
+                    let sha = |side: &crate::domain::ImageSide| {
+                        side.sha_str().map(short).unwrap_or("-").to_string()
                     };
                     out(&format!(
                         "     plan  {}: {from} ({}) -> {} ({}){}",
@@ -340,6 +316,7 @@ async fn print_events(
             DeployEvent::Sides { .. }
             | DeployEvent::Backup { .. }
             | DeployEvent::Error { .. }
+            | DeployEvent::AutoRollback(_)
             | DeployEvent::Audit { .. } => {}
             DeployEvent::Finished {
                 status, message, ..
@@ -352,8 +329,8 @@ async fn print_events(
     clear_live(&mut live);
 }
 
-/// One finished step as the deploy prints it (and `deploy wait`, from the store).
-pub(crate) fn step_line(
+/// A finished step as the deploy command (and `watch`, under its `deploying` line) prints it.
+pub fn step_line(
     seq: u32,
     name: &str,
     state: StepState,
@@ -424,7 +401,7 @@ pub fn history_command(config: &Config, json: bool, limit: u32) -> i32 {
             Ok(t) => out(&t),
             Err(e) => {
                 err(&format!("elt-console: history: {e}"));
-                return 70;
+                return crate::exit_code::INTERNAL;
             }
         }
         return 0;
@@ -458,10 +435,11 @@ pub fn render_history(list: &[Deployment]) -> String {
     ]];
     // Full tags are in `history --json`; a table row keeps them to a readable width.
     // A side with nothing recorded: the deploy ended before it could tell what ran.
-    let side = |s: &crate::store::ImageSide| {
+    let side = |s: &crate::domain::ImageSide| {
         let t = s
             .tag
-            .clone()
+            .as_ref()
+            .map(ToString::to_string)
             .or_else(|| s.image.clone())
             .unwrap_or_else(|| "unknown".into());
         if t.chars().count() > 24 {
@@ -540,15 +518,25 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
             .and_then(|id| store.deployment(id).ok().flatten()),
         LockState::Free => None,
     };
-    // The JSON keeps its `{"Ok": …}` / `{"Err": "…"}` shape for now (issue 11 documents a new one).
     let app = app_state(config).await.map_err(|e| e.to_string());
     if json {
+        // The shape docs/status-json.md documents: `app` is a section like status's.
+        let app = match &app {
+            Ok(containers) => serde_json::json!({ "status": "ok", "containers": containers }),
+            Err(e) => serde_json::json!({ "status": "error", "error": e }),
+        };
         let v = serde_json::json!({
             "lock": state,
             "deployment": deployment,
             "app": app,
         });
-        out(&serde_json::to_string_pretty(&v).unwrap_or_default());
+        match serde_json::to_string_pretty(&v) {
+            Ok(text) => out(&text),
+            Err(e) => {
+                err(&format!("elt-console: lock: cannot encode JSON: {e}"));
+                return crate::exit_code::INTERNAL;
+            }
+        }
     } else {
         match &state {
             LockState::Free => out("deploy lock: free"),
@@ -569,29 +557,60 @@ pub async fn lock_status_command(config: &Config, json: bool) -> i32 {
                 "deployment #{}: {} to {}, {} at step {step}",
                 d.id,
                 d.kind.as_str(),
-                d.to.tag.as_deref().unwrap_or("?"),
+                d.to.tag_str().unwrap_or("?"),
                 d.status.as_str()
             ));
         }
         match &app {
-            Ok(lines) => {
+            Ok(containers) => {
                 out("the app now:");
-                for l in lines {
-                    out(&format!("  {l}"));
+                for c in containers {
+                    out(&format!("  {}", c.line()));
                 }
             }
             Err(e) => out(&format!("the app now: unknown ({e})")),
         }
     }
     match state {
-        LockState::Free => 0,
-        LockState::Held { .. } => 1,
-        LockState::Stale { .. } => 2,
+        LockState::Free => crate::exit_code::OK,
+        LockState::Held { .. } => crate::exit_code::LOCK_HELD,
+        LockState::Stale { .. } => crate::exit_code::LOCK_STALE,
     }
 }
 
-/// One line per deployed service's container: the true state, from the engine.
-async fn app_state(config: &Config) -> Result<Vec<String>, crate::sources::docker::DockerError> {
+/// A deployed service's container as `lock status` reports it (`--json`: docs/status-json.md).
+#[derive(Debug, serde::Serialize)]
+struct AppContainer {
+    service: String,
+    /// None: the service has no container (it is down).
+    container: Option<String>,
+    state: Option<crate::domain::ContainerState>,
+    health: Option<crate::domain::HealthState>,
+    image: Option<String>,
+    commit: Option<String>,
+}
+
+impl AppContainer {
+    fn line(&self) -> String {
+        match &self.container {
+            None => format!("{}: no container (down)", self.service),
+            Some(name) => format!(
+                "{}: {name} {:?}/{:?}, image {} (commit {})",
+                self.service,
+                self.state.unwrap_or(crate::domain::ContainerState::Unknown),
+                self.health.unwrap_or(crate::domain::HealthState::None),
+                self.image.as_deref().unwrap_or("-"),
+                self.commit.as_deref().unwrap_or("-")
+            )
+            .to_lowercase(),
+        }
+    }
+}
+
+/// Each deployed service's containers: the true state, from the engine.
+async fn app_state(
+    config: &Config,
+) -> Result<Vec<AppContainer>, crate::sources::docker::DockerError> {
     let docker = crate::sources::docker::DockerSource::connect(
         &config.docker.host,
         config.docker.request_timeout_ms,
@@ -600,30 +619,34 @@ async fn app_state(config: &Config) -> Result<Vec<String>, crate::sources::docke
     let list = docker
         .project_containers(&config.deployment.project)
         .await?;
-    let mut lines = Vec::new();
+    let mut rows = Vec::new();
     for name in config.service_names() {
         let found: Vec<_> = list
             .iter()
             .filter(|c| c.service == name && !c.oneoff)
             .collect();
         if found.is_empty() {
-            lines.push(format!("{name}: no container (down)"));
+            rows.push(AppContainer {
+                service: name.to_string(),
+                container: None,
+                state: None,
+                health: None,
+                image: None,
+                commit: None,
+            });
         }
         for c in found {
-            lines.push(
-                format!(
-                    "{name}: {} {:?}/{:?}, image {} (commit {})",
-                    c.name,
-                    c.state,
-                    c.health,
-                    c.image,
-                    c.revision.as_deref().map(short).unwrap_or("-")
-                )
-                .to_lowercase(),
-            );
+            rows.push(AppContainer {
+                service: name.to_string(),
+                container: Some(c.name.clone()),
+                state: Some(c.state),
+                health: Some(c.health),
+                image: Some(c.image.clone()),
+                commit: c.revision.as_deref().map(|r| short(r).to_string()),
+            });
         }
     }
-    Ok(lines)
+    Ok(rows)
 }
 
 pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i32 {
@@ -711,11 +734,11 @@ mod tests {
             },
             services: services.iter().map(|s| s.to_string()).collect(),
             from: crate::store::ImageSide {
-                tag: Some(from.into()),
+                tag: crate::domain::Tag::parse(from).ok(),
                 ..Default::default()
             },
             to: crate::store::ImageSide {
-                tag: Some(to.into()),
+                tag: crate::domain::Tag::parse(to).ok(),
                 ..Default::default()
             },
             strategy: "recreate".into(),

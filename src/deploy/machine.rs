@@ -9,7 +9,9 @@ use super::types::*;
 use super::util::*;
 use super::{Engine, describe_lock_refusal, envfile};
 use crate::domain::ContainerState;
-use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
+use crate::domain::{DeployKind, DeployStatus, NewDeployment};
+use crate::format::duration_ms as fmt_ms;
+use crate::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -93,23 +95,10 @@ impl<S: Seams> Engine<S> {
         let outcome = self.execute(&req).await;
         heartbeat.cancel();
 
+        // The recorder writes the final record from `Finished`; the lock is released after
+        // it, so whoever takes it next finds this deployment ended.
         let t = self.step_begin("record");
-        if let Some(id) = self.deployment_id
-            && let Err(e) = self.store.finish_deployment(
-                id,
-                outcome.status,
-                (outcome.status != DeployStatus::Succeeded
-                    && outcome.status != DeployStatus::Skipped)
-                    .then_some(outcome.message.as_str()),
-                outcome.downtime_ms,
-            )
-        {
-            tracing::warn!("store: {e}");
-        }
         self.step_end("record", t, ok(format!("deployment #{}", id.unwrap_or(0))));
-        if let Err(e) = self.store.release_lock(&self.actor) {
-            tracing::warn!("releasing the lock: {e}");
-        }
         self.audit(
             action,
             &target,
@@ -117,6 +106,9 @@ impl<S: Seams> Engine<S> {
             Some(&outcome.message),
         );
         self.emit_finished(&outcome);
+        if let Err(e) = self.store.release_lock(&self.actor) {
+            tracing::warn!("releasing the lock: {e}");
+        }
         outcome
     }
 
@@ -198,7 +190,8 @@ impl<S: Seams> Engine<S> {
         let t = self.step_begin("compare");
         let current = match self.current_containers().await {
             Ok(c) => c,
-            Err(e) => return self.stopped_before_change(fail("compare", e.to_string())),
+            // The step ends failed like any other, not left running in the store.
+            Err(e) => return self.stopped_before_change(self.failed_step("compare", t, e)),
         };
         let same = plans.iter().all(|p| {
             current.get(&p.service).is_some_and(|c| {
@@ -368,8 +361,8 @@ impl<S: Seams> Engine<S> {
                                 } else {
                                     "deployed"
                                 },
-                                p.to.tag.as_deref().unwrap_or(&p.to_ref),
-                                p.to.sha.as_deref().map(short).unwrap_or("no commit label"),
+                                p.to.tag_str().unwrap_or(&p.to_ref),
+                                p.to.sha_str().map(short).unwrap_or("no commit label"),
                                 fmt_ms(
                                     self.clock
                                         .now()
@@ -519,14 +512,11 @@ impl<S: Seams> Engine<S> {
                     format!(
                         "{}: {} = {}{}",
                         p.service,
-                        p.to.tag.as_deref().unwrap_or("?"),
-                        p.to.digest
-                            .as_deref()
-                            .map(short_digest)
-                            .unwrap_or("local image"),
+                        p.to.tag_str().unwrap_or("?"),
+                        p.to.digest_str().map(short_digest).unwrap_or("local image"),
                         p.to.sha
-                            .as_deref()
-                            .map(|s| format!(", commit {}", short(s)))
+                            .as_ref()
+                            .map(|s| format!(", commit {}", s.short()))
                             .unwrap_or_default()
                     )
                 })

@@ -11,6 +11,7 @@ pub mod command;
 pub mod compose;
 pub mod envfile;
 pub mod error;
+pub mod follow;
 mod health;
 mod machine;
 mod plan;
@@ -23,19 +24,22 @@ mod steps;
 mod types;
 mod util;
 
+/// Step and deploy durations, as `format::duration_ms` prints them.
+pub use crate::format::duration_ms as fmt_ms;
 pub use error::DeployError;
 pub use plan::select_services;
 pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,
-    Events, Outcome, PlanService, STEPS, StepState, Target,
+    Events, Outcome, PlanService, RollbackEvent, STEPS, StepState, Target,
 };
-pub use util::{fmt_bytes, fmt_ms, is_transient_pull_error, short, short_digest};
+pub use util::{is_transient_pull_error, short, short_digest};
 
 use crate::config::Config;
+use crate::domain::{Actor, LockState};
 use crate::sources::docker::DockerSource;
 use crate::sources::health::HealthChecker;
 use crate::sources::registry::RegistrySource;
-use crate::store::{Actor, LockState, Store};
+use crate::store::Store;
 use compose::ComposeCli;
 use seams::{Clock, Real, Seams};
 use std::path::PathBuf;

@@ -9,10 +9,10 @@ use super::types::*;
 use super::util::*;
 use super::{Engine, envfile, previous};
 use crate::config::ServiceConfig;
-use crate::domain::{CommitSha, ContainerState, ContainerView, Digest, ImageRepo, Tag};
+use crate::domain::{CommitSha, ContainerState, ContainerView, ImageRepo, Tag};
+use crate::domain::{DeployKind, DeployStatus, ImageSide};
 use crate::sources::docker::DockerError;
 use crate::sources::registry::RegistryError;
-use crate::store::{DeployKind, DeployStatus, ImageSide};
 use std::collections::HashMap;
 
 impl<S: Seams> Engine<S> {
@@ -47,7 +47,7 @@ impl<S: Seams> Engine<S> {
         let repo = &svc.image;
         let from = self.running_side(svc, running);
         let mut to: ImageSide;
-        let pin_tag: Option<String>;
+        let pin_tag: Option<Tag>;
         match target {
             Target::Previous => {
                 let prev = self.previous_side(svc, running)?;
@@ -62,13 +62,10 @@ impl<S: Seams> Engine<S> {
                     None => None,
                 };
                 if local.is_none() {
-                    let tag = pin_tag
-                        .as_deref()
-                        .and_then(|t| Tag::parse(t).ok())
-                        .ok_or_else(|| PlanError::PreviousGone {
-                            service: svc.name.clone(),
-                            image: prev.image.clone().unwrap_or_else(|| "?".into()),
-                        })?;
+                    let tag = pin_tag.clone().ok_or_else(|| PlanError::PreviousGone {
+                        service: svc.name.clone(),
+                        image: prev.image.clone().unwrap_or_else(|| "?".into()),
+                    })?;
                     to = self.describe_in_registry(repo, &tag).await?;
                 }
             }
@@ -82,12 +79,12 @@ impl<S: Seams> Engine<S> {
                     // A rollback to a retained image needs no registry at all.
                     Some(img) => {
                         to = side_of_local(&img, repo);
-                        to.tag = Some(tag.to_string());
+                        to.tag = Some(tag.clone());
                         to.image = Some(repo.with_tag(tag));
                     }
                     None => to = self.describe_in_registry(repo, tag).await?,
                 }
-                pin_tag = Some(tag.to_string());
+                pin_tag = Some(tag.clone());
             }
             Target::Latest => {
                 let latest = Tag::parse("latest")?;
@@ -96,17 +93,8 @@ impl<S: Seams> Engine<S> {
             }
         }
         let to_ref = match (&pin_tag, &to.digest) {
-            (Some(t), _) if t != "latest" || target != &Target::Latest => {
-                let tag = Tag::parse(t).map_err(|source| PlanError::BadTag {
-                    service: svc.name.clone(),
-                    source,
-                })?;
-                repo.with_tag(&tag)
-            }
-            (_, Some(d)) => {
-                let digest = Digest::parse(d)?;
-                repo.with_digest(&digest)
-            }
+            (Some(t), _) if t.as_str() != "latest" || target != &Target::Latest => repo.with_tag(t),
+            (_, Some(d)) => repo.with_digest(d),
             _ => {
                 return Err(PlanError::NoTarget {
                     service: svc.name.clone(),
@@ -155,7 +143,7 @@ impl<S: Seams> Engine<S> {
                 image: Some(c.image.clone()),
                 tag: tag_of(&c.image),
                 digest: digest_for(&c.repo_digests, &svc.image),
-                sha: c.revision.clone(),
+                sha: c.revision.as_deref().and_then(|r| CommitSha::parse(r).ok()),
                 image_id: Some(c.image_id.clone()),
                 created: c.image_created.clone(),
             },
@@ -186,16 +174,19 @@ impl<S: Seams> Engine<S> {
         repo: &ImageRepo,
         tag: &Tag,
     ) -> Result<ImageSide, PlanError> {
-        let mut delay = self.settings.registry_retry_delay;
-        let mut attempt = 1;
+        let mut pauses = crate::retry::doubling(
+            self.settings.registry_retry_delay,
+            std::time::Duration::MAX,
+            Some(self.settings.registry_attempts.saturating_sub(1) as usize),
+        );
         loop {
             match self.registry.describe(repo, tag).await {
                 Ok(d) => {
                     return Ok(ImageSide {
                         image: Some(repo.with_tag(tag)),
-                        tag: Some(tag.to_string()),
-                        digest: Some(d.digest.to_string()),
-                        sha: d.revision().map(|s| s.to_string()),
+                        tag: Some(tag.clone()),
+                        sha: d.revision(),
+                        digest: Some(d.digest),
                         image_id: None,
                         created: d
                             .labels
@@ -210,14 +201,15 @@ impl<S: Seams> Engine<S> {
                         repo: repo.to_string(),
                     });
                 }
-                Err(e) if e.is_transient() && attempt < self.settings.registry_attempts => {
+                Err(e) if e.is_transient() => {
+                    let Some(delay) = pauses.next() else {
+                        return Err(e.into());
+                    };
                     tracing::info!("registry: {e}; retrying in {delay:?}");
                     tokio::select! {
                         _ = self.interrupt.cancelled() => return Err(e.into()),
                         _ = self.clock.sleep(delay) => {}
                     }
-                    delay *= 2;
-                    attempt += 1;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -230,16 +222,16 @@ impl<S: Seams> Engine<S> {
         &self,
         svc: &ServiceConfig,
         latest: &ImageSide,
-    ) -> Option<String> {
-        let sha = CommitSha::parse(latest.sha.as_deref()?).ok()?;
+    ) -> Option<Tag> {
+        let sha = latest.sha.clone()?;
         let short_sha = CommitSha::parse(sha.short()).ok()?;
         for pattern in &svc.commit_tags {
             for s in [&sha, &short_sha] {
                 let tag = pattern.tag_for(s);
                 if let Ok(d) = self.registry.resolve(&svc.image, &tag).await
-                    && Some(d.to_string()) == latest.digest
+                    && Some(&d) == latest.digest.as_ref()
                 {
-                    return Some(tag.to_string());
+                    return Some(tag);
                 }
             }
         }

@@ -7,7 +7,7 @@
 //! automatic rollback); what a deployment found running counts as healthy when history did not
 //! already account for it (history starts there, or it was changed outside the console).
 
-use crate::store::{DeployStatus, Deployment, ImageSide};
+use crate::domain::{DeployStatus, Deployment, ImageSide};
 
 /// The version `previous_version` picks, and the deployment that recorded it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,7 +20,7 @@ pub struct Previous<'a> {
 fn key(side: &ImageSide) -> Option<&str> {
     side.image_id
         .as_deref()
-        .or(side.digest.as_deref())
+        .or(side.digest_str())
         .or(side.image.as_deref())
 }
 
@@ -76,13 +76,13 @@ pub fn previous_version<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Actor, DeployKind};
+    use crate::domain::{Actor, DeployKind, Tag};
     use chrono::{TimeZone, Utc};
 
     fn side(v: &str) -> ImageSide {
         ImageSide {
             image: Some(format!("reg/app:{v}")),
-            tag: Some(v.into()),
+            tag: Some(Tag::parse(v).unwrap()),
             image_id: Some(format!("sha256:{v}")),
             ..Default::default()
         }
@@ -128,7 +128,7 @@ mod tests {
     fn prev(rows: &[Deployment], running: Option<&str>) -> Option<String> {
         let h = history(rows);
         previous_version(&h, "app", running.map(|r| format!("sha256:{r}")).as_deref())
-            .and_then(|p| p.side.tag.clone())
+            .and_then(|p| p.side.tag_str().map(str::to_string))
     }
 
     use DeployKind::{AutoRollback, Deploy, Rollback};
@@ -198,7 +198,8 @@ mod tests {
         let list = vec![both];
         assert!(previous_version(&list, "api", None).is_none());
         assert_eq!(
-            previous_version(&list, "gateway", None).and_then(|p| p.side.tag.clone()),
+            previous_version(&list, "gateway", None)
+                .and_then(|p| p.side.tag_str().map(str::to_string)),
             Some("g1".into())
         );
     }

@@ -6,25 +6,41 @@ use super::Engine;
 use super::seams::Clock;
 use super::seams::Seams;
 use super::types::*;
-use crate::store::{Actor, Store};
+use crate::domain::{Actor, DeployKind, DeployStatus, NewDeployment};
+use crate::store::Store;
 use std::sync::Mutex;
 use std::time::Instant;
 
 /// The subscriber that keeps the store: it learns the deployment from `Started` and writes
 /// each `Step`, `Progress`, `Sides`, `Backup` and `Error` event into that deployment's row
-/// (step rows, progress line, from/to, backup path, error). Events
-/// before `Started` (a refused lock, a dry run) belong to no deployment and are not written.
-/// `Audit` events become audit lines by the operator, whether or not a deployment started.
+/// (step rows, progress line, from/to, backup path, error), and `Finished` as its final record.
+/// `AutoRollback` events create, fill and finish the automatic rollback's own row, pointing
+/// at the deployment it undoes. Events before `Started` (a refused lock, a dry run) belong to
+/// no deployment and are not written. `Audit` events become audit lines by the operator,
+/// whether or not a deployment started.
 pub(super) struct Recorder {
     actor: Actor,
-    deployment: Mutex<Option<i64>>,
+    rows: Mutex<Rows>,
+}
+
+/// The rows the recorder writes to.
+#[derive(Default)]
+struct Rows {
+    deployment: Option<i64>,
+    /// The automatic rollback's row while it runs.
+    rollback: Option<i64>,
+}
+
+/// A deployment's final error: none when it succeeded or had nothing to do.
+pub(super) fn final_error(status: DeployStatus, message: &str) -> Option<&str> {
+    (status != DeployStatus::Succeeded && status != DeployStatus::Skipped).then_some(message)
 }
 
 impl Recorder {
     pub(super) fn new(actor: Actor) -> Self {
         Self {
             actor,
-            deployment: Mutex::new(None),
+            rows: Mutex::new(Rows::default()),
         }
     }
 
@@ -47,13 +63,17 @@ impl Recorder {
             }
             return;
         }
-        // A poisoned lock only means a panic elsewhere; the id inside is still right.
-        let mut deployment = self.deployment.lock().unwrap_or_else(|e| e.into_inner());
+        // A poisoned lock only means a panic elsewhere; the ids inside are still right.
+        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
         if let DeployEvent::Started { deployment_id, .. } = event {
-            *deployment = *deployment_id;
+            rows.deployment = *deployment_id;
             return;
         }
-        let Some(id) = *deployment else { return };
+        let Some(id) = rows.deployment else { return };
+        if let DeployEvent::AutoRollback(event) = event {
+            self.record_rollback(store, &mut rows, id, event);
+            return;
+        }
         let written = match event {
             DeployEvent::Step {
                 seq,
@@ -80,10 +100,64 @@ impl Recorder {
             DeployEvent::Sides { from, to: Some(to) } => store.set_deploy_sides(id, from, to),
             DeployEvent::Backup { path } => store.set_backup_path(id, path),
             DeployEvent::Error { message } => store.set_error(id, message),
+            DeployEvent::Finished {
+                status,
+                message,
+                downtime_ms,
+                ..
+            } => store.finish_deployment(id, *status, final_error(*status, message), *downtime_ms),
             _ => Ok(()),
         };
         if let Err(e) = written {
             tracing::warn!("store: recording deployment #{id}: {e}");
+        }
+    }
+
+    fn record_rollback(&self, store: &Store, rows: &mut Rows, parent: i64, event: &RollbackEvent) {
+        let written = match (event, rows.rollback) {
+            (RollbackEvent::Started { services, from, to }, _) => store
+                .create_deployment(
+                    &NewDeployment {
+                        kind: DeployKind::AutoRollback,
+                        parent_id: Some(parent),
+                        services: services.clone(),
+                        to_tag: to.tag_str().map(str::to_string),
+                        strategy: "recreate".into(),
+                    },
+                    &self.actor,
+                )
+                .and_then(|child| {
+                    rows.rollback = Some(child);
+                    store.set_deploy_sides(child, from, to)
+                }),
+            (
+                RollbackEvent::Step {
+                    seq,
+                    name,
+                    state,
+                    duration_ms,
+                    summary,
+                },
+                Some(child),
+            ) => store.step_started(child, *seq, name).and_then(|()| {
+                store.step_finished(child, *seq, name, state.as_str(), *duration_ms, summary)
+            }),
+            (
+                RollbackEvent::Finished {
+                    status,
+                    error,
+                    downtime_ms,
+                },
+                Some(child),
+            ) => {
+                rows.rollback = None;
+                store.finish_deployment(child, *status, error.as_deref(), *downtime_ms)
+            }
+            // Its row could not be created: the failure was logged then.
+            (_, None) => Ok(()),
+        };
+        if let Err(e) = written {
+            tracing::warn!("store: recording the automatic rollback of deployment #{parent}: {e}");
         }
     }
 }
@@ -178,7 +252,7 @@ impl<S: Seams> Engine<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DeployKind, ImageSide, NewDeployment};
+    use crate::domain::ImageSide;
 
     fn step(name: &'static str, state: StepState, summary: &str) -> DeployEvent {
         DeployEvent::Step {
@@ -221,7 +295,7 @@ mod tests {
             },
         );
         assert_eq!(store.count_audit("deploy", "refused").unwrap(), 1);
-        for event in [
+        let events = [
             DeployEvent::Started {
                 deployment_id: Some(id),
                 kind: DeployKind::Deploy,
@@ -255,10 +329,16 @@ mod tests {
             DeployEvent::Error {
                 message: "unhealthy; rolling back".into(),
             },
-        ] {
-            recorder.record(&store, &event);
+        ];
+        for event in &events {
+            recorder.record(&store, event);
         }
         let d = store.deployment(id).unwrap().unwrap();
+        // The dashboard's view from the store is the view from the live events.
+        assert_eq!(
+            crate::deploy::follow::Followed::from_store(&d),
+            crate::deploy::follow::Followed::from_events(&events)
+        );
         assert_eq!(d.progress.as_deref(), Some("pull 5/10"));
         assert_eq!(d.from.image.as_deref(), Some("app:v1"));
         assert_eq!(d.to.image.as_deref(), Some("app:v2"));
@@ -284,5 +364,98 @@ mod tests {
                 ("backup", "skipped", Some("an earlier step failed"), Some(7)),
             ]
         );
+    }
+
+    #[test]
+    fn the_recorder_writes_the_final_record_and_the_automatic_rollbacks_row_from_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let actor = Actor::current();
+        let id = store
+            .create_deployment(
+                &NewDeployment {
+                    kind: DeployKind::Deploy,
+                    parent_id: None,
+                    services: vec!["app".into()],
+                    to_tag: Some("v2".into()),
+                    strategy: "recreate".into(),
+                },
+                &actor,
+            )
+            .unwrap();
+        let side = |tag: &str| ImageSide {
+            image: Some(format!("app:{tag}")),
+            tag: Some(crate::domain::Tag::parse(tag).unwrap()),
+            ..Default::default()
+        };
+        let recorder = Recorder::new(actor.clone());
+        let events = [
+            DeployEvent::Started {
+                deployment_id: Some(id),
+                kind: DeployKind::Deploy,
+                target: "v2".into(),
+                actor: actor.describe(),
+                runtime: "test".into(),
+            },
+            DeployEvent::Sides {
+                from: side("v1"),
+                to: Some(side("v2")),
+            },
+            step("health", StepState::Failed, "unhealthy"),
+            step("rollback", StepState::Running, ""),
+            DeployEvent::AutoRollback(RollbackEvent::Started {
+                services: vec!["app".into()],
+                from: Box::new(side("v2")),
+                to: Box::new(side("v1")),
+            }),
+            DeployEvent::AutoRollback(RollbackEvent::Step {
+                seq: seq("recreate"),
+                name: "recreate",
+                state: StepState::Ok,
+                duration_ms: 40,
+                summary: "recreated".into(),
+            }),
+            DeployEvent::AutoRollback(RollbackEvent::Finished {
+                status: DeployStatus::Succeeded,
+                error: None,
+                downtime_ms: Some(900),
+            }),
+            step("rollback", StepState::Ok, "v1 healthy again"),
+            DeployEvent::Finished {
+                deployment_id: Some(id),
+                status: DeployStatus::RolledBack,
+                message: "unhealthy; rolled back".into(),
+                downtime_ms: Some(900),
+                duration_ms: 5000,
+            },
+        ];
+        for event in &events {
+            recorder.record(&store, event);
+        }
+        let list = store.deployments(2).unwrap();
+        let (child, parent) = (&list[0], &list[1]);
+        assert_eq!(parent.id, id);
+        assert_eq!(parent.status, DeployStatus::RolledBack);
+        assert!(parent.finished_at.is_some());
+        assert_eq!(parent.error.as_deref(), Some("unhealthy; rolled back"));
+        assert_eq!(parent.downtime_ms, Some(900));
+        assert_eq!(child.kind, DeployKind::AutoRollback);
+        assert_eq!(child.parent_id, Some(id));
+        assert_eq!(child.status, DeployStatus::Succeeded);
+        assert_eq!(child.error, None);
+        assert_eq!(child.downtime_ms, Some(900));
+        assert_eq!(
+            (child.from.clone(), child.to.clone()),
+            (side("v2"), side("v1"))
+        );
+        assert_eq!(child.steps.len(), 1);
+        assert_eq!(child.steps[0].summary.as_deref(), Some("recreated"));
+        // Read back, the stored deployment tells what the events told (but its wall-clock
+        // duration, which the store measures itself).
+        let mut live = crate::deploy::follow::Followed::from_events(&events);
+        let mut stored = crate::deploy::follow::Followed::from_store(parent);
+        live.duration_ms = None;
+        stored.duration_ms = None;
+        assert_eq!(stored, live);
     }
 }

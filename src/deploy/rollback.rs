@@ -8,12 +8,13 @@ use super::seams::Seams;
 use super::types::*;
 use super::util::*;
 use super::{Engine, envfile};
-use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
+use crate::domain::DeployStatus;
 use std::time::Instant;
 
 impl<S: Seams> Engine<S> {
     /// Put the old images back and wait for them to be healthy. Recorded as its own
-    /// deployment (kind auto-rollback) pointing at the failed one.
+    /// deployment (kind auto-rollback) pointing at the failed one, by the recorder from the
+    /// `AutoRollback` events.
     /// Returns the users' outage (from `down_at`, when the old version stopped for the failed
     /// deploy, to the first healthy answer after the rollback) and the rollback's own switch.
     pub(super) async fn auto_rollback(
@@ -23,48 +24,30 @@ impl<S: Seams> Engine<S> {
         reason: &str,
         down_at: Instant,
     ) -> Result<(u64, u64), RollbackError> {
-        let parent = self.deployment_id;
-        let child = self
-            .store
-            .create_deployment(
-                &NewDeployment {
-                    kind: DeployKind::AutoRollback,
-                    parent_id: parent,
-                    services: services.to_vec(),
-                    to_tag: plans[0].from.tag.clone(),
-                    strategy: "recreate".into(),
-                },
-                &self.actor,
-            )
-            .ok();
-        if let Some(c) = child {
-            let _ = self.store.set_deploy_sides(c, &plans[0].to, &plans[0].from);
-            self.emit(DeployEvent::Audit {
-                action: "auto-rollback".into(),
-                target: plans[0].from.image.clone(),
-                outcome: "attempted".into(),
-                detail: Some(reason.to_string()),
-            });
-        }
+        self.emit(DeployEvent::AutoRollback(RollbackEvent::Started {
+            services: services.to_vec(),
+            from: Box::new(plans[0].to.clone()),
+            to: Box::new(plans[0].from.clone()),
+        }));
+        self.emit(DeployEvent::Audit {
+            action: "auto-rollback".into(),
+            target: plans[0].from.image.clone(),
+            outcome: "attempted".into(),
+            detail: Some(reason.to_string()),
+        });
         let pins: Vec<(String, String)> = plans
             .iter()
             .filter_map(|p| p.from.image.clone().map(|i| (p.image_var.clone(), i)))
             .collect();
-        let clock = &self.clock;
-        let record =
-            |store: &Store, seq: u32, name: &str, state: &str, t: Instant, summary: &str| {
-                if let Some(c) = child {
-                    let _ = store.step_started(c, seq, name);
-                    let _ = store.step_finished(
-                        c,
-                        seq,
-                        name,
-                        state,
-                        clock.now().saturating_duration_since(t).as_millis() as u64,
-                        summary,
-                    );
-                }
-            };
+        let step_ok = |name: &'static str, t: Instant, summary: String| {
+            DeployEvent::AutoRollback(RollbackEvent::Step {
+                seq: seq(name),
+                name,
+                state: StepState::Ok,
+                duration_ms: self.clock.now().saturating_duration_since(t).as_millis() as u64,
+                summary,
+            })
+        };
         let t = self.clock.now();
         let env_file = self.settings.env_file.clone();
         let result: Result<(u64, u64), RollbackError> = async {
@@ -73,14 +56,7 @@ impl<S: Seams> Engine<S> {
             let recreate_started = self.clock.now();
             let limit = self.settings.recreate_timeout();
             let out = self.runtime.recreate(services, &pins, limit).await?;
-            record(
-                &self.store,
-                seq("recreate"),
-                "recreate",
-                "ok",
-                t,
-                &last_line(&out),
-            );
+            self.emit(step_ok("recreate", t, last_line(&out)));
             let t2 = self.clock.now();
             let up_at = self.wait_healthy(services, "rollback").await?;
             let switch_down_at = stopped_at(
@@ -90,35 +66,29 @@ impl<S: Seams> Engine<S> {
                 &self.clock,
             )
             .await;
-            record(
-                &self.store,
-                seq("health"),
-                "health",
-                "ok",
-                t2,
-                "healthy again",
-            );
+            self.emit(step_ok("health", t2, "healthy again".into()));
             Ok((
                 up_at.saturating_duration_since(down_at).as_millis() as u64,
                 up_at.saturating_duration_since(switch_down_at).as_millis() as u64,
             ))
         }
         .await;
-        let error_text = result.as_ref().err().map(ToString::to_string);
-        if let Some(c) = child {
-            // The same outage as the failed deploy's row: one outage, told the same everywhere.
-            let (status, error, downtime) = match &result {
-                Ok((d, _)) => (DeployStatus::Succeeded, None, Some(*d)),
-                Err(_) => (DeployStatus::FailedDown, error_text.as_deref(), None),
-            };
-            let _ = self.store.finish_deployment(c, status, error, downtime);
-            self.emit(DeployEvent::Audit {
-                action: "auto-rollback".into(),
-                target: plans[0].from.image.clone(),
-                outcome: status.as_str().into(),
-                detail: error.map(str::to_string),
-            });
-        }
+        // The same outage as the failed deploy's row: one outage, told the same everywhere.
+        let (status, error, downtime_ms) = match &result {
+            Ok((d, _)) => (DeployStatus::Succeeded, None, Some(*d)),
+            Err(e) => (DeployStatus::FailedDown, Some(e.to_string()), None),
+        };
+        self.emit(DeployEvent::AutoRollback(RollbackEvent::Finished {
+            status,
+            error: error.clone(),
+            downtime_ms,
+        }));
+        self.emit(DeployEvent::Audit {
+            action: "auto-rollback".into(),
+            target: plans[0].from.image.clone(),
+            outcome: status.as_str().into(),
+            detail: error,
+        });
         result
     }
 }

@@ -8,7 +8,8 @@ use super::seams::{Host, Seams};
 use super::types::*;
 use super::util::*;
 use super::{Engine, compose};
-use crate::domain::{Digest, ImageRepo};
+use crate::domain::{CommitSha, ImageRepo, Tag};
+use crate::format::duration_ms as fmt_ms;
 use crate::sources::docker::LocalImage;
 use crate::sources::registry::{self};
 use futures_util::StreamExt;
@@ -27,8 +28,7 @@ impl<S: Seams> Engine<S> {
         let by_digest = plan
             .to
             .digest
-            .as_deref()
-            .and_then(|d| Digest::parse(d).ok())
+            .as_ref()
             // Through a mirror (`registry.mirrors`) the image is pulled, and known to the
             // engine, by the mirror's name; it is tagged under its own name below.
             .map(|d| format!("{}@{d}", self.settings.registry.pull_name(&repo)));
@@ -74,7 +74,8 @@ impl<S: Seams> Engine<S> {
         })?;
         if let Some(tag) = plan
             .pin_tag
-            .as_deref()
+            .as_ref()
+            .map(Tag::as_str)
             .filter(|_| !plan.to_ref.contains('@'))
         {
             self.host
@@ -86,7 +87,10 @@ impl<S: Seams> Engine<S> {
             plan.to.digest = digest_for(&img.repo_digests, &repo);
         }
         if plan.to.sha.is_none() {
-            plan.to.sha = img.labels.get("org.opencontainers.image.revision").cloned();
+            plan.to.sha = img
+                .labels
+                .get("org.opencontainers.image.revision")
+                .and_then(|r| CommitSha::parse(r).ok());
         }
         plan.to.image_id = Some(img.id);
         Ok(summary)
@@ -103,7 +107,11 @@ impl<S: Seams> Engine<S> {
             &self.settings.registry,
             self.settings.registry.host_for(repo),
         );
-        let mut delay = self.settings.pull_retry_delay;
+        let mut pauses = crate::retry::doubling(
+            self.settings.pull_retry_delay,
+            self.settings.pull_retry_max_delay,
+            Some(attempts.saturating_sub(1) as usize),
+        );
         let mut last = String::new();
         for attempt in 1..=attempts {
             let started = self.clock.now();
@@ -119,7 +127,7 @@ impl<S: Seams> Engine<S> {
                 Ok((layers, bytes)) => {
                     return Ok(format!(
                         "{service}: pulled {reference} ({layers} layers, {}) in {}{}",
-                        fmt_bytes(bytes),
+                        crate::format::bytes(bytes),
                         fmt_ms(
                             self.clock
                                 .now()
@@ -135,9 +143,10 @@ impl<S: Seams> Engine<S> {
                 }
                 Err(e) => {
                     last = e.to_string();
-                    if !is_transient_pull_error(&last) || attempt == attempts {
-                        break;
-                    }
+                    let delay = match pauses.next() {
+                        Some(d) if is_transient_pull_error(&last) => d,
+                        _ => break,
+                    };
                     self.progress(
                         "pull",
                         format!(
@@ -153,7 +162,6 @@ impl<S: Seams> Engine<S> {
                         }
                         _ = self.clock.sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(self.settings.pull_retry_max_delay);
                 }
             }
         }
@@ -212,8 +220,8 @@ impl<S: Seams> Engine<S> {
             format!(
                 "layers {done}/{} · {} of {}",
                 layers.len(),
-                fmt_bytes(cur),
-                fmt_bytes(tot)
+                crate::format::bytes(cur),
+                crate::format::bytes(tot)
             ),
             cur,
             tot.max(cur),

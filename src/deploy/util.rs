@@ -1,8 +1,7 @@
 //! Small pure helpers: image references, backup paths, output lines, human figures.
 
-use crate::domain::ImageRepo;
+use crate::domain::{CommitSha, Digest, ImageRepo, ImageSide, Tag};
 use crate::sources::docker::LocalImage;
-use crate::store::ImageSide;
 use std::collections::HashMap;
 
 pub(super) fn totals(layers: &HashMap<String, (u64, u64, bool)>) -> (u64, u64, usize) {
@@ -18,35 +17,30 @@ pub(super) fn side_of_local(img: &LocalImage, repo: &ImageRepo) -> ImageSide {
         image: None,
         tag: None,
         digest: digest_for(&img.repo_digests, repo),
-        sha: img.labels.get("org.opencontainers.image.revision").cloned(),
+        sha: img
+            .labels
+            .get("org.opencontainers.image.revision")
+            .and_then(|r| CommitSha::parse(r).ok()),
         image_id: Some(img.id.clone()),
         created: img.labels.get("org.opencontainers.image.created").cloned(),
     }
 }
 
 /// The digest under which `repo` knows the image (`repo@sha256:...` entries).
-pub(super) fn digest_for(repo_digests: &[String], repo: &ImageRepo) -> Option<String> {
+pub(super) fn digest_for(repo_digests: &[String], repo: &ImageRepo) -> Option<Digest> {
     let name = repo.docker_name();
     repo_digests
         .iter()
-        .find_map(|d| {
-            d.split_once('@')
-                .filter(|(r, _)| *r == name)
-                .map(|(_, d)| d.to_string())
-        })
-        .or_else(|| {
-            repo_digests
-                .first()
-                .and_then(|d| d.split_once('@'))
-                .map(|(_, d)| d.to_string())
-        })
+        .find_map(|d| d.split_once('@').filter(|(r, _)| *r == name))
+        .or_else(|| repo_digests.first().and_then(|d| d.split_once('@')))
+        .and_then(|(_, d)| Digest::parse(d).ok())
 }
 
 /// The tag of `repo:tag` (not of `host:port/repo`), if any.
-pub(super) fn tag_of(image: &str) -> Option<String> {
+pub(super) fn tag_of(image: &str) -> Option<Tag> {
     let name = image.split('@').next()?;
     let last = name.rsplit('/').next()?;
-    last.split_once(':').map(|(_, t)| t.to_string())
+    last.split_once(':').and_then(|(_, t)| Tag::parse(t).ok())
 }
 
 /// Last line of a backup command's output that names an existing file.
@@ -121,26 +115,6 @@ pub fn short_digest(d: &str) -> &str {
     &d[..(hex_start + 12).min(d.len())]
 }
 
-pub fn fmt_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    }
-}
-
-pub fn fmt_bytes(b: u64) -> String {
-    if b >= 1 << 30 {
-        format!("{:.2} GB", b as f64 / (1u64 << 30) as f64)
-    } else if b >= 1 << 20 {
-        format!("{:.1} MB", b as f64 / (1u64 << 20) as f64)
-    } else if b >= 1 << 10 {
-        format!("{:.1} KB", b as f64 / 1024.0)
-    } else {
-        format!("{b} B")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,12 +140,14 @@ mod tests {
     #[test]
     fn tags_of_references() {
         assert_eq!(
-            tag_of("127.0.0.1:5000/elt/app:main-abc").as_deref(),
+            tag_of("127.0.0.1:5000/elt/app:main-abc")
+                .as_ref()
+                .map(Tag::as_str),
             Some("main-abc")
         );
         assert_eq!(tag_of("127.0.0.1:5000/elt/app"), None);
         assert_eq!(tag_of("ghcr.io/a/b@sha256:00"), None);
-        assert_eq!(tag_of("redis:7"), Some("7".into()));
+        assert_eq!(tag_of("redis:7"), Tag::parse("7").ok());
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl DeploySnapshot {
     pub fn deployed_at(&self, tag: &str) -> Option<DateTime<Utc>> {
         self.recent
             .iter()
-            .filter(|d| d.status == DeployStatus::Succeeded && d.to.tag.as_deref() == Some(tag))
+            .filter(|d| d.status == DeployStatus::Succeeded && d.to.tag_str() == Some(tag))
             .map(|d| d.finished_at.unwrap_or(d.started_at))
             .max()
     }
@@ -125,12 +125,12 @@ impl DeployIntent {
 /// --service NAME` for each; none: every service of the deployment). The loop checks each
 /// name against the config before it reaches the child's argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeployRequest {
+pub struct StartRequest {
     pub intent: DeployIntent,
     pub services: Vec<String>,
 }
 
-impl From<DeployIntent> for DeployRequest {
+impl From<DeployIntent> for StartRequest {
     /// The whole deployment.
     fn from(intent: DeployIntent) -> Self {
         Self {
@@ -140,7 +140,7 @@ impl From<DeployIntent> for DeployRequest {
     }
 }
 
-impl DeployRequest {
+impl StartRequest {
     /// The intent's arguments, then `--service NAME` for each service.
     pub fn args(&self) -> Vec<String> {
         let mut args = self.intent.args();
@@ -179,10 +179,10 @@ mod tests {
             DeployKind::Rollback
         );
         assert_eq!(
-            DeployRequest::from(DeployIntent::RollbackPrevious).args(),
+            StartRequest::from(DeployIntent::RollbackPrevious).args(),
             ["rollback", "--previous"]
         );
-        let api = DeployRequest {
+        let api = StartRequest {
             intent: DeployIntent::Deploy(tag),
             services: vec!["api".into()],
         };

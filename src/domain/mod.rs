@@ -2,9 +2,15 @@
 //! bollard, octocrab, NVML and OCI types into these at their edge.
 
 mod dashboard;
+mod deploy;
+mod engine;
 mod names;
+mod status;
 mod views;
 
 pub use dashboard::*;
+pub use deploy::*;
+pub use engine::*;
 pub use names::*;
+pub use status::*;
 pub use views::*;

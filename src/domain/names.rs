@@ -25,6 +25,16 @@ pub enum NameError {
     Workflow(String),
     #[error("invalid image reference {0:?}: {1}")]
     ImageRef(String, String),
+    #[error(
+        "follow rule {0:?}: expected \"latest\", \"semver\", \"semver-prerelease\" or \"newest:PATTERN\" (e.g. \"newest:sha-{{sha}}\")"
+    )]
+    FollowRule(String),
+    #[error("commit tag pattern {0:?} must contain {{sha}}")]
+    PatternWithoutSha(String),
+    #[error("commit tag pattern {0:?} has {{sha}} twice")]
+    PatternShaTwice(String),
+    #[error("commit tag pattern {0:?}: {1}")]
+    PatternTag(String, Box<NameError>),
 }
 
 /// An OCI tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` (distribution-spec).
@@ -358,23 +368,21 @@ pub enum FollowRule {
 }
 
 impl FollowRule {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
         match s {
             "latest" => Ok(Self::Latest),
             "semver" => Ok(Self::Semver { prereleases: false }),
             "semver-prerelease" => Ok(Self::Semver { prereleases: true }),
             _ => match s.strip_prefix("newest:") {
                 Some(pattern) => CommitTagPattern::parse(pattern).map(Self::Newest),
-                None => Err(format!(
-                    "follow rule {s:?}: expected \"latest\", \"semver\", \"semver-prerelease\" or \"newest:PATTERN\" (e.g. \"newest:sha-{{sha}}\")"
-                )),
+                None => Err(NameError::FollowRule(s.to_string())),
             },
         }
     }
 }
 impl TryFrom<String> for FollowRule {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
         FollowRule::parse(&s)
     }
 }
@@ -537,16 +545,16 @@ pub struct CommitTagPattern {
 }
 
 impl CommitTagPattern {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
         let (prefix, suffix) = s
             .split_once("{sha}")
-            .ok_or_else(|| format!("commit tag pattern {s:?} must contain {{sha}}"))?;
+            .ok_or_else(|| NameError::PatternWithoutSha(s.to_string()))?;
         if suffix.contains("{sha}") {
-            return Err(format!("commit tag pattern {s:?} has {{sha}} twice"));
+            return Err(NameError::PatternShaTwice(s.to_string()));
         }
         // The fixed parts must themselves be valid inside a tag.
         let probe = format!("{prefix}0123456{suffix}");
-        Tag::parse(&probe).map_err(|e| format!("commit tag pattern {s:?}: {e}"))?;
+        Tag::parse(&probe).map_err(|e| NameError::PatternTag(s.to_string(), Box::new(e)))?;
         Ok(Self {
             prefix: prefix.to_string(),
             suffix: suffix.to_string(),
@@ -565,8 +573,8 @@ impl CommitTagPattern {
     }
 }
 impl TryFrom<String> for CommitTagPattern {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
         CommitTagPattern::parse(&s)
     }
 }
@@ -579,6 +587,28 @@ impl From<CommitTagPattern> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn follow_rules_and_patterns_refuse_with_typed_errors() {
+        assert_eq!(
+            FollowRule::parse("oldest"),
+            Err(NameError::FollowRule("oldest".into()))
+        );
+        assert_eq!(
+            CommitTagPattern::parse("main-"),
+            Err(NameError::PatternWithoutSha("main-".into()))
+        );
+        assert_eq!(
+            CommitTagPattern::parse("{sha}-{sha}")
+                .unwrap_err()
+                .to_string(),
+            "commit tag pattern \"{sha}-{sha}\" has {sha} twice"
+        );
+        assert!(matches!(
+            CommitTagPattern::parse("a b-{sha}"),
+            Err(NameError::PatternTag(_, _))
+        ));
+    }
 
     #[test]
     fn tags_follow_the_oci_grammar() {

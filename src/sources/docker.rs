@@ -531,7 +531,9 @@ impl DockerSource {
         tx: mpsc::Sender<DockerUpdate>,
         cancel: CancellationToken,
     ) {
-        let mut backoff = Duration::from_secs(1);
+        let schedule =
+            || crate::retry::doubling(Duration::from_secs(1), Duration::from_secs(30), None);
+        let mut pauses = schedule();
         loop {
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -542,13 +544,13 @@ impl DockerSource {
                     return;
                 }
             } else {
-                backoff = Duration::from_secs(1);
+                pauses = schedule();
             }
+            let pause = pauses.next().unwrap_or(Duration::from_secs(30));
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
 

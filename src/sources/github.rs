@@ -84,9 +84,52 @@ impl std::fmt::Display for TokenSource {
     }
 }
 
+/// Why a GitHub client could not be set up, before any request was sent.
+#[derive(Debug, Error)]
+pub enum GithubSetupError {
+    #[error("token file {path}: {source}")]
+    TokenFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "token file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
+    TokenFileOpen { path: String, mode: u32 },
+    #[error("token file {path} is empty")]
+    TokenFileEmpty { path: String },
+    #[error("github.api_url {url:?}: {reason}")]
+    ApiUrl { url: String, reason: String },
+    #[error("GitHub API at {url}: {source}")]
+    Proxy {
+        url: String,
+        #[source]
+        source: ProxyError,
+    },
+    #[error("cannot set up the GitHub client: {0}")]
+    Client(String),
+}
+
+/// Why a `Link` to a next page is not followed.
+#[derive(Debug, Error)]
+enum LinkRefused {
+    #[error("api_url: {0}")]
+    ApiUrl(url::ParseError),
+    #[error("unusable link {link:?}: {source}")]
+    Unusable {
+        link: String,
+        source: url::ParseError,
+    },
+    #[error("it is on {target}, not on the API's host {api}")]
+    OtherHost { target: String, api: String },
+}
+
 /// Find a token: GH_TOKEN, GITHUB_TOKEN, the configured token file, then `gh auth token`.
 /// A token file readable by group or others is refused, not silently used.
-pub async fn resolve_token(config: &GithubConfig) -> Result<(Option<String>, TokenSource), String> {
+pub async fn resolve_token(
+    config: &GithubConfig,
+) -> Result<(Option<String>, TokenSource), GithubSetupError> {
     resolve_token_with(config, |var| std::env::var(var).ok()).await
 }
 
@@ -94,7 +137,7 @@ pub async fn resolve_token(config: &GithubConfig) -> Result<(Option<String>, Tok
 pub async fn resolve_token_with(
     config: &GithubConfig,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<(Option<String>, TokenSource), String> {
+) -> Result<(Option<String>, TokenSource), GithubSetupError> {
     for var in ["GH_TOKEN", "GITHUB_TOKEN"] {
         if let Some(t) = env(var)
             && !t.trim().is_empty()
@@ -104,18 +147,23 @@ pub async fn resolve_token_with(
     }
     if !config.token_file.is_empty() {
         let path = &config.token_file;
-        let meta = std::fs::metadata(path).map_err(|e| format!("token file {path}: {e}"))?;
+        let unreadable = |source| GithubSetupError::TokenFile {
+            path: path.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(format!(
-                "token file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
-            ));
+            return Err(GithubSetupError::TokenFileOpen {
+                path: path.clone(),
+                mode,
+            });
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("token file {path}: {e}"))?;
+        let text = std::fs::read_to_string(path).map_err(unreadable)?;
         let token = text.trim();
         if token.is_empty() {
-            return Err(format!("token file {path} is empty"));
+            return Err(GithubSetupError::TokenFileEmpty { path: path.clone() });
         }
         return Ok((Some(token.to_string()), TokenSource::File(path.clone())));
     }
@@ -244,7 +292,7 @@ pub struct PackageVersion {
 }
 
 impl GithubSource {
-    pub async fn new(config: &GithubConfig) -> Result<Self, String> {
+    pub async fn new(config: &GithubConfig) -> Result<Self, GithubSetupError> {
         let (token, token_source) = resolve_token(config).await?;
         Self::with_token(config, token, token_source)
     }
@@ -254,7 +302,7 @@ impl GithubSource {
         config: &GithubConfig,
         token: Option<String>,
         token_source: TokenSource,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, GithubSetupError> {
         Self::with_proxy(config, token, token_source, &ProxySettings::from_env())
     }
 
@@ -265,13 +313,19 @@ impl GithubSource {
         token: Option<String>,
         token_source: TokenSource,
         proxies: &ProxySettings,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, GithubSetupError> {
         super::install_crypto_provider();
-        let api = url::Url::parse(&config.api_url)
-            .map_err(|e| format!("github.api_url {:?}: {e}", config.api_url))?;
+        let api_url = |e: &dyn std::fmt::Display| GithubSetupError::ApiUrl {
+            url: config.api_url.clone(),
+            reason: e.to_string(),
+        };
+        let api = url::Url::parse(&config.api_url).map_err(|e| api_url(&e))?;
         let proxy = proxies
             .for_url(&api)
-            .map_err(|e| format!("GitHub API at {}: {e}", config.api_url))?
+            .map_err(|source| GithubSetupError::Proxy {
+                url: config.api_url.clone(),
+                source,
+            })?
             .cloned();
         let timeout = Duration::from_millis(config.request_timeout_ms);
         let rules = proxies.clone();
@@ -286,10 +340,10 @@ impl GithubSource {
                 rules.for_url(url).ok().flatten().map(|p| p.url().clone())
             }))
             .build()
-            .map_err(|e| format!("cannot set up the GitHub client: {e}"))?;
+            .map_err(|e| GithubSetupError::Client(e.to_string()))?;
         let mut builder = Octocrab::builder()
             .base_uri(config.api_url.as_str())
-            .map_err(|e| format!("github.api_url {:?}: {e}", config.api_url))?
+            .map_err(|e| api_url(&e))?
             .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
             .add_header(
                 http::HeaderName::from_static("x-github-api-version"),
@@ -300,7 +354,7 @@ impl GithubSource {
         }
         let octo = builder
             .build_with_reqwest(http)
-            .map_err(|e| format!("cannot set up the GitHub client: {e}"))?;
+            .map_err(|e| GithubSetupError::Client(e.to_string()))?;
         Ok(Self {
             octo,
             api_url: config.api_url.trim_end_matches('/').to_string(),
@@ -418,7 +472,8 @@ impl GithubSource {
         if !path_ok {
             return Err(GithubError::Decode(format!("unusable file path {path:?}")));
         }
-        let git_ref = crate::workflow::validate_ref(git_ref).map_err(GithubError::Decode)?;
+        let git_ref = crate::workflow::validate_ref(git_ref)
+            .map_err(|e| GithubError::Decode(e.to_string()))?;
         let url = format!(
             "{}/contents/{path}?ref={}",
             self.repo_url(),
@@ -438,19 +493,9 @@ impl GithubSource {
             self.workflow
         );
         let what = format!("workflow {} in {}", self.workflow, self.repo);
-        self.check_blocked()?;
-        let response = self
-            .octo
-            ._post(url.as_str(), Some(body))
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let (parts, body) = response.into_parts();
-        self.record_rate(&parts.headers);
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| self.unreachable(&e))?
-            .to_bytes();
+        let (parts, body) = self
+            .exchange(self.octo._post(url.as_str(), Some(body)))
+            .await?;
         match parts.status.as_u16() {
             204 => Ok(DispatchAnswer {
                 run_id: None,
@@ -563,7 +608,7 @@ impl GithubSource {
     /// A `Link` target to follow: any path on the API's own scheme, host and port (GHCR links
     /// an organisation's pages as `/organizations/<id>/…`, outside a GitHub Enterprise
     /// `api_url`'s `/api/v3`). Another host would get our token, so it is refused.
-    fn same_host_link(&self, link: &str) -> Result<String, String> {
+    fn same_host_link(&self, link: &str) -> Result<String, LinkRefused> {
         let origin = |u: &url::Url| {
             (
                 u.scheme().to_string(),
@@ -571,16 +616,18 @@ impl GithubSource {
                 u.port_or_known_default(),
             )
         };
-        let api = url::Url::parse(&self.api_url).map_err(|e| format!("api_url: {e}"))?;
-        let target = url::Url::parse(link).map_err(|e| format!("unusable link {link:?}: {e}"))?;
+        let api = url::Url::parse(&self.api_url).map_err(LinkRefused::ApiUrl)?;
+        let target = url::Url::parse(link).map_err(|source| LinkRefused::Unusable {
+            link: link.to_string(),
+            source,
+        })?;
         if origin(&api) == origin(&target) {
             Ok(target.to_string())
         } else {
-            Err(format!(
-                "it is on {}, not on the API's host {}",
-                target.origin().ascii_serialization(),
-                api.origin().ascii_serialization()
-            ))
+            Err(LinkRefused::OtherHost {
+                target: target.origin().ascii_serialization(),
+                api: api.origin().ascii_serialization(),
+            })
         }
     }
 
@@ -687,20 +734,19 @@ impl GithubSource {
         })
     }
 
-    async fn get(&self, url: &str, what: &str) -> Result<Fetched, GithubError> {
+    /// Sends one request unless GitHub holds us back, notes its rate-limit headers and reads
+    /// the whole answer: what every GET and POST does before looking at the status.
+    async fn exchange(
+        &self,
+        send: impl std::future::Future<
+            Output = Result<
+                http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>>,
+                octocrab::Error,
+            >,
+        >,
+    ) -> Result<(http::response::Parts, bytes::Bytes), GithubError> {
         self.check_blocked()?;
-        let cached = self.cache.lock().ok().and_then(|c| c.get(url).cloned());
-        let mut headers = HeaderMap::new();
-        if let Some(c) = &cached
-            && let Ok(v) = HeaderValue::from_str(&c.etag)
-        {
-            headers.insert(http::header::IF_NONE_MATCH, v);
-        }
-        let response = self
-            .octo
-            ._get_with_headers(url, Some(headers))
-            .await
-            .map_err(|e| self.unreachable(&e))?;
+        let response = send.await.map_err(|e| self.unreachable(&e))?;
         let (parts, body) = response.into_parts();
         self.record_rate(&parts.headers);
         let body = body
@@ -708,6 +754,20 @@ impl GithubSource {
             .await
             .map_err(|e| self.unreachable(&e))?
             .to_bytes();
+        Ok((parts, body))
+    }
+
+    async fn get(&self, url: &str, what: &str) -> Result<Fetched, GithubError> {
+        let cached = self.cache.lock().ok().and_then(|c| c.get(url).cloned());
+        let mut headers = HeaderMap::new();
+        if let Some(c) = &cached
+            && let Ok(v) = HeaderValue::from_str(&c.etag)
+        {
+            headers.insert(http::header::IF_NONE_MATCH, v);
+        }
+        let (parts, body) = self
+            .exchange(self.octo._get_with_headers(url, Some(headers)))
+            .await?;
         match parts.status {
             StatusCode::NOT_MODIFIED => match cached {
                 Some(c) => Ok(Fetched {

@@ -13,13 +13,20 @@ use nvml_wrapper::error::NvmlError;
 use std::ffi::OsStr;
 use std::path::Path;
 
+/// NVML could not be loaded or initialised: why, in the operator's terms.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct GpuUnavailable {
+    pub reason: String,
+}
+
 pub struct GpuSource {
     nvml: Nvml,
 }
 
 impl GpuSource {
     /// Load NVML from `library` (empty: the loader's default search for libnvidia-ml.so.1).
-    pub fn open(library: &str) -> Result<Self, String> {
+    pub fn open(library: &str) -> Result<Self, GpuUnavailable> {
         let mut builder = Nvml::builder();
         if !library.is_empty() {
             builder.lib_path(OsStr::new(library));
@@ -27,7 +34,9 @@ impl GpuSource {
         builder
             .init()
             .map(|nvml| Self { nvml })
-            .map_err(|e| unavailable_reason(&e, library))
+            .map_err(|e| GpuUnavailable {
+                reason: unavailable_reason(&e, library),
+            })
     }
 
     /// One reading of every device. Per-metric failures (a field the card does not support)
@@ -93,7 +102,7 @@ impl GpuSource {
 pub fn sample_once(library: &str) -> GpuStatus {
     match GpuSource::open(library) {
         Ok(source) => source.sample(),
-        Err(reason) => GpuStatus::Unavailable { reason },
+        Err(GpuUnavailable { reason }) => GpuStatus::Unavailable { reason },
     }
 }
 

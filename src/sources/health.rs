@@ -63,7 +63,7 @@ impl HealthChecker {
         };
         match outcome {
             Err(_) => result.error = Some(format!("no answer within {} ms", endpoint.timeout_ms)),
-            Ok(Err(e)) => result.error = Some(e),
+            Ok(Err(e)) => result.error = Some(e.to_string()),
             Ok(Ok(answer)) => {
                 result.status = Some(answer.status);
                 let json: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
@@ -108,13 +108,8 @@ impl HealthChecker {
         result
     }
 
-    async fn fetch(&self, url: &str) -> Result<Answer, String> {
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| describe_reqwest(&e))?;
+    async fn fetch(&self, url: &str) -> Result<Answer, FetchError> {
+        let mut response = self.client.get(url).send().await.map_err(FetchError)?;
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -123,7 +118,7 @@ impl HealthChecker {
             .map(str::to_string);
         let mut body = Vec::new();
         let mut truncated = false;
-        while let Some(chunk) = response.chunk().await.map_err(|e| describe_reqwest(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(FetchError)? {
             let room = MAX_BODY - body.len();
             if chunk.len() > room {
                 body.extend_from_slice(&chunk[..room]);
@@ -163,6 +158,11 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// reqwest's Display hides the cause ("error sending request"); walk the chain for it.
+/// A request to an endpoint that got no (whole) answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe_reqwest(.0))]
+struct FetchError(#[source] reqwest::Error);
+
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut msg = if e.is_connect() {
         "connection failed".to_string()

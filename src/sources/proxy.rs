@@ -4,9 +4,12 @@
 //! `NO_PROXY`/`no_proxy` for the exceptions. The upper-case name wins when both are set, as
 //! in reqwest, so the GitHub client and the registry client (reqwest) pick the same proxy.
 //!
-//! We decide here rather than leaving it to the HTTP client so that the operator can be shown
-//! the proxy in use (host and port only) and so that `NO_PROXY` also understands `host:port`
-//! entries. Credentials in a proxy URL are kept only inside `ProxyUrl`, never shown: its
+//! The HTTP clients do the proxying themselves (reqwest: `CONNECT` tunnels for https,
+//! absolute-form requests for http, `Proxy-Authorization` from the URL's credentials); here
+//! is only the choice, made once for every client so the GitHub client and the registry client
+//! pick the same proxy: the operator can be shown it (host and port only), an unusable variable
+//! is an error rather than a silent direct connection, and `NO_PROXY` also understands
+//! `host:port` entries, which reqwest's own `NoProxy` does not. Credentials in a proxy URL are kept only inside `ProxyUrl`, never shown: its
 //! `Display` and `Debug` give host and port, and `redact` scrubs them from error text.
 
 use std::net::IpAddr;
@@ -200,6 +203,74 @@ impl ProxySettings {
     }
 }
 
+/// The proxy fields of an oci-client `ClientConfig` for one registry: oci-client hands them to
+/// reqwest (`Proxy::https`/`Proxy::http` with a `NoProxy`), so they must say what
+/// [`ProxySettings::for_url`] says for that registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientProxyFields {
+    pub https_proxy: Option<String>,
+    pub http_proxy: Option<String>,
+    pub no_proxy: Option<String>,
+}
+
+impl std::fmt::Debug for ClientProxyFields {
+    // The URLs may hold credentials: show hosts only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = |u: &Option<String>| {
+            u.as_deref().and_then(|u| Url::parse(u).ok()).map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or(""),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+        };
+        f.debug_struct("ClientProxyFields")
+            .field("https_proxy", &host(&self.https_proxy))
+            .field("http_proxy", &host(&self.http_proxy))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+/// Where a client that should go direct is pointed, together with `NO_PROXY=*`: setting any
+/// proxy keeps reqwest from reading the environment itself, and `*` means none is used.
+const NEVER_USED: &str = "http://127.0.0.1:9";
+
+impl ProxySettings {
+    /// The fields for a client whose requests go to the registry at `registry_url`: direct
+    /// when [`Self::for_url`] says direct (a `host:port` entry included), else the chosen
+    /// proxy for that scheme, the other scheme's proxy as usual, and the `NO_PROXY` entries
+    /// without a port for the other hosts the client meets (token services, blob stores).
+    pub fn client_fields(&self, registry_url: &Url) -> Result<ClientProxyFields, ProxyError> {
+        let Some(chosen) = self.for_url(registry_url)? else {
+            return Ok(ClientProxyFields {
+                https_proxy: Some(NEVER_USED.into()),
+                http_proxy: None,
+                no_proxy: Some("*".into()),
+            });
+        };
+        let usable = |p: &Option<Result<ProxyUrl, ProxyError>>| {
+            p.as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(|p| p.url().to_string())
+        };
+        let (mut https_proxy, mut http_proxy) = (usable(&self.https), usable(&self.http));
+        let own = Some(chosen.url().to_string());
+        if registry_url.scheme() == "https" {
+            https_proxy = own;
+        } else {
+            http_proxy = own;
+        }
+        let no_proxy = self.no_proxy.without_ports();
+        Ok(ClientProxyFields {
+            https_proxy,
+            http_proxy,
+            no_proxy: (!no_proxy.is_empty()).then_some(no_proxy),
+        })
+    }
+}
+
 /// `NO_PROXY`: comma-separated entries, each `*` (everything), a domain (`example.com` and
 /// `.example.com` both match the domain and every name under it; `*.example.com` is read the
 /// same way), an IP address, an IP network (`10.0.0.0/8`), or any of these with `:port`
@@ -235,6 +306,24 @@ impl NoProxy {
             }
         }
         out
+    }
+
+    /// The entries without a port, in reqwest's `NoProxy` syntax.
+    fn without_ports(&self) -> String {
+        if self.everything {
+            return "*".into();
+        }
+        let entries: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, port)| port.is_none())
+            .map(|(pattern, _)| match pattern {
+                Pattern::Domain(d) => d.clone(),
+                Pattern::Ip(ip) => ip.to_string(),
+                Pattern::Net(ip, bits) => format!("{ip}/{bits}"),
+            })
+            .collect();
+        entries.join(",")
     }
 
     fn matches(&self, host: &Host<&str>, port: u16) -> bool {
@@ -426,6 +515,32 @@ mod tests {
         let red = p.redact(text);
         assert!(!red.contains("cret-pw"), "{red}");
         assert!(red.contains("proxy.example:3128"), "{red}");
+    }
+
+    #[test]
+    fn client_fields_say_what_for_url_says() {
+        let s = settings(&[
+            ("HTTPS_PROXY", "http://u:pw@secure:3128"),
+            ("HTTP_PROXY", "http://plain:8080"),
+            ("NO_PROXY", "127.0.0.1:5000, .corp, 10.0.0.0/8"),
+        ]);
+        let f = s
+            .client_fields(&Url::parse("https://ghcr.io/").unwrap())
+            .unwrap();
+        assert_eq!(f.https_proxy.as_deref(), Some("http://u:pw@secure:3128/"));
+        assert_eq!(f.http_proxy.as_deref(), Some("http://plain:8080/"));
+        assert_eq!(f.no_proxy.as_deref(), Some("corp,10.0.0.0/8"));
+        assert!(!format!("{f:?}").contains("pw"), "{f:?}");
+        // Exempt by a host:port entry, which reqwest cannot read: direct, whatever else is set.
+        let f = s
+            .client_fields(&Url::parse("http://127.0.0.1:5000/").unwrap())
+            .unwrap();
+        assert_eq!(f.no_proxy.as_deref(), Some("*"));
+        let bad = settings(&[("HTTP_PROXY", "socks5://p:1")]);
+        assert!(
+            bad.client_fields(&Url::parse("http://r:5000/").unwrap())
+                .is_err()
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! public images, basic credentials exchanged for tokens for private ones). We add tag
 //! pagination, reading the config's OCI labels, and errors an operator can act on.
 
+use super::proxy::ProxySettings;
 use crate::config::RegistryConfig;
 use crate::domain::{CommitSha, Digest, ImageRepo, Tag};
 use chrono::{DateTime, Utc};
@@ -76,7 +77,11 @@ impl TagDetails {
 
 #[derive(Clone)]
 pub struct RegistrySource {
-    client: std::sync::Arc<Client>,
+    /// One client per registry host, made on first use with that registry's proxy choice.
+    clients: std::sync::Arc<std::sync::Mutex<HashMap<String, std::sync::Arc<Client>>>>,
+    proxies: ProxySettings,
+    plain_http: Vec<String>,
+    timeout: Duration,
     username: String,
     password: Option<String>,
     /// What `docker login` left per registry, read once a while: a credential helper is a
@@ -111,26 +116,34 @@ impl RegistrySource {
     }
 
     pub fn with_password(config: &RegistryConfig, password: Option<String>) -> Self {
+        Self::with_proxies(config, password, &ProxySettings::from_env())
+    }
+
+    /// With the proxy rules given (tests pass their own rather than change the environment).
+    pub fn with_proxies(
+        config: &RegistryConfig,
+        password: Option<String>,
+        proxies: &ProxySettings,
+    ) -> Self {
         super::install_crypto_provider();
         let timeout = Duration::from_millis(config.request_timeout_ms);
-        let client = Client::new(ClientConfig {
-            protocol: if config.plain_http.is_empty() {
-                ClientProtocol::Https
-            } else {
-                ClientProtocol::HttpsExcept(config.plain_http.clone())
-            },
-            read_timeout: Some(timeout),
-            connect_timeout: Some(timeout),
-            ..Default::default()
-        });
+        // The identity-token exchange goes through the same proxy choice as the registry's
+        // own requests (and the GitHub client's).
+        let rules = proxies.clone();
         Self {
-            client: std::sync::Arc::new(client),
+            clients: Default::default(),
+            proxies: proxies.clone(),
+            plain_http: config.plain_http.clone(),
+            timeout,
             username: config.username.clone(),
             password,
             docker_logins: Default::default(),
             detail_limit: config.tag_detail_limit.max(1),
             config: config.clone(),
             http: reqwest::Client::builder()
+                .proxy(reqwest::Proxy::custom(move |url| {
+                    rules.for_url(url).ok().flatten().map(|p| p.url().clone())
+                }))
                 .connect_timeout(timeout)
                 .timeout(timeout)
                 .build()
@@ -226,6 +239,57 @@ impl RegistrySource {
         }
     }
 
+    /// The client for `repo`'s registry: through the proxy the rules choose for it, as the
+    /// GitHub client would for the same URL (an unusable proxy variable refuses the request).
+    fn client_for(&self, repo: &ImageRepo) -> Result<std::sync::Arc<Client>, RegistryError> {
+        // The host requests go to: a mirror's (`registry.mirrors`) when one is configured.
+        let registry = self.host(repo);
+        if let Ok(clients) = self.clients.lock()
+            && let Some(c) = clients.get(registry)
+        {
+            return Ok(c.clone());
+        }
+        let unreachable = |reason: String| RegistryError::Unreachable {
+            registry: registry.to_string(),
+            reason,
+        };
+        let plain = self.plain_http.iter().any(|h| h == registry);
+        let url = url::Url::parse(&format!(
+            "{}://{registry}/",
+            if plain { "http" } else { "https" }
+        ))
+        .map_err(|e| unreachable(format!("not a registry address: {e}")))?;
+        let fields = self
+            .proxies
+            .client_fields(&url)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let client = Client::try_from(ClientConfig {
+            protocol: if self.plain_http.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(self.plain_http.clone())
+            },
+            read_timeout: Some(self.timeout),
+            connect_timeout: Some(self.timeout),
+            https_proxy: fields.https_proxy,
+            http_proxy: fields.http_proxy,
+            no_proxy: fields.no_proxy,
+            ..Default::default()
+        })
+        .map(std::sync::Arc::new)
+        // reqwest's message may quote the proxy URL: keep only the kind of failure.
+        .map_err(|e| {
+            unreachable(format!(
+                "cannot set up the registry client: {}",
+                short_reason(&e)
+            ))
+        })?;
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.insert(registry.to_string(), client.clone());
+        }
+        Ok(client)
+    }
+
     fn reference(&self, repo: &ImageRepo, tag: &Tag) -> Reference {
         Reference::with_tag(
             self.host(repo).to_string(),
@@ -245,9 +309,9 @@ impl RegistrySource {
         let auth = self.auth(repo).await?;
         let mut tags: Vec<Tag> = Vec::new();
         let mut last: Option<String> = None;
+        let client = self.client_for(repo)?;
         loop {
-            let page = self
-                .client
+            let page = client
                 .list_tags(&probe, &auth, Some(PAGE_SIZE), last.as_deref())
                 .await
                 .map_err(|e| classify(e, repo, &repo.to_string()))?;
@@ -274,7 +338,7 @@ impl RegistrySource {
         let reference = self.reference(repo, tag);
         let what = repo.with_tag(tag);
         let digest = self
-            .client
+            .client_for(repo)?
             .fetch_manifest_digest(&reference, &self.auth(repo).await?)
             .await
             .map_err(|e| classify(e, repo, &what))?;
@@ -293,8 +357,8 @@ impl RegistrySource {
         let reference = self.reference(repo, tag);
         let what = repo.with_tag(tag);
         let auth = self.auth(repo).await?;
-        let (manifest, _) = self
-            .client
+        let client = self.client_for(repo)?;
+        let (manifest, _) = client
             .pull_manifest(&reference, &auth)
             .await
             .map_err(|e| classify(e, repo, &what))?;
@@ -321,7 +385,7 @@ impl RegistrySource {
                 entry.digest.clone(),
             );
             let child_what = format!("{what} platform {platform} manifest {}", entry.digest);
-            let image = match self.client.pull_manifest(&child, &auth).await {
+            let image = match client.pull_manifest(&child, &auth).await {
                 Ok((OciManifest::Image(image), _)) => image,
                 // A nested index is not an image of this platform: skip it.
                 Ok((OciManifest::ImageIndex(_), _)) => continue,
@@ -386,7 +450,7 @@ impl RegistrySource {
         what: &str,
     ) -> Result<(HashMap<String, String>, Option<DateTime<Utc>>), RegistryError> {
         let mut raw: Vec<u8> = Vec::new();
-        self.client
+        self.client_for(repo)?
             .pull_blob(reference, &image.config, &mut raw)
             .await
             .map_err(|e| classify(e, repo, &format!("image config of {what}")))?;
@@ -582,6 +646,14 @@ fn docker_login_credentials(registry: &str) -> Option<(String, String)> {
             tracing::warn!(registry, error = %e, "docker credentials not read");
             None
         }
+    }
+}
+
+/// What went wrong setting up a client, without anything the error quotes from its input.
+fn short_reason(e: &OciDistributionError) -> &'static str {
+    match e {
+        OciDistributionError::RequestError(_) => "the HTTP client refused its settings",
+        _ => "invalid client settings",
     }
 }
 

@@ -4,7 +4,9 @@
 
 use crate::deploy::previous::{Previous, previous_version};
 use crate::deploy::short;
-use crate::domain::{ContainerState, ContainerView, DeployIntent, DeploySnapshot, TagView};
+use crate::domain::{
+    CommitSha, ContainerState, ContainerView, DeployIntent, DeploySnapshot, TagView,
+};
 use crate::format::age;
 use crate::store::{DeployKind, ImageSide};
 use crate::ui::dialogs::confirm::{ConfirmDeploy, Starting};
@@ -75,7 +77,7 @@ fn compare_ask(
         service: service.to_string(),
         running: ImageSide {
             image: Some(c.image.clone()),
-            sha: c.revision.clone(),
+            sha: c.revision.as_deref().and_then(|r| CommitSha::parse(r).ok()),
             created: c.image_created.clone(),
             ..ImageSide::default()
         },
@@ -123,8 +125,8 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         service,
         from,
         ImageSide {
-            tag: Some(t.tag.to_string()),
-            sha: t.revision.as_ref().map(|r| r.as_str().to_string()),
+            tag: Some(t.tag.clone()),
+            sha: t.revision.clone(),
             created: t.created.map(|c| c.to_rfc3339()),
             ..ImageSide::default()
         },
@@ -252,11 +254,11 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         format!(
             "{}  {}  built {}",
             target
-                .tag
-                .clone()
+                .tag_str()
+                .map(str::to_string)
                 .or_else(|| target.image.as_deref().map(tag_of_image))
                 .unwrap_or_else(|| "?".into()),
-            target.sha.as_deref().map(short).unwrap_or("-"),
+            target.sha_str().map(short).unwrap_or("-"),
             when(parse_time(target.created.as_deref()), now)
         ),
     ));
@@ -367,7 +369,7 @@ pub(crate) fn deploy_in_progress(app: &mut App) -> bool {
     let text = format!(
         "a {} to {} by {} is in progress (deployment #{})",
         d.kind.as_str(),
-        d.to.tag.as_deref().unwrap_or("?"),
+        d.to.tag_str().unwrap_or("?"),
         d.actor.user,
         d.id
     );

@@ -373,7 +373,7 @@ impl LoopStats {
 fn start_detached_deploy(
     config: &crate::config::Config,
     explicit_config: Option<&std::path::Path>,
-    request: &crate::domain::DeployRequest,
+    request: &crate::domain::StartRequest,
 ) -> Result<String, String> {
     // Only a configured service's name reaches the child's argv.
     if let Some(s) = request
@@ -439,12 +439,12 @@ async fn save_logs(container: String, text: String, tx: tokio::sync::mpsc::Sende
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DeployIntent, DeployRequest};
+    use crate::domain::{DeployIntent, StartRequest};
 
     #[test]
     fn a_service_not_in_the_config_is_refused_before_anything_starts() {
         let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
-        let request = DeployRequest {
+        let request = StartRequest {
             intent: DeployIntent::RollbackPrevious,
             services: vec!["api --force".into()],
         };

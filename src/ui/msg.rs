@@ -5,7 +5,7 @@ use super::sanitize::StyledLine;
 use crate::collect::update::Update;
 use crate::collect::update::{GithubEffect, GithubMsg};
 use crate::domain::{
-    ContainersUpdate, DeployRequest, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView,
+    ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView, StartRequest,
 };
 use crate::status::RepoTags;
 use chrono::{DateTime, Utc};
@@ -132,7 +132,7 @@ pub enum Effect {
     GpuVisible(bool),
     /// Start the engine as its own detached process (confirmed by the operator); with
     /// services named, only those move (`--service`).
-    StartDeploy(DeployRequest),
+    StartDeploy(StartRequest),
     /// Record a refused or declined action in the store's audit.
     Audit {
         action: String,

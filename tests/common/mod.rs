@@ -3,6 +3,8 @@
 //! deadline-bounded waiting. A missing environment is a test failure, never a skip.
 #![allow(dead_code)]
 
+pub mod registry_proxy;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -648,4 +650,56 @@ impl Drop for StubProject {
     fn drop(&mut self) {
         let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
     }
+}
+
+/// A stub-app compose project running `repo:t1`, whose images come from a registry repository
+/// of its own (`127.0.0.1:5000/elt-t/<name>`, or a proxy in front of it): what tests/deploy.rs
+/// and tests/watch.rs deploy to.
+pub struct RepoProject {
+    pub project: StubProject,
+    /// What the project runs and the console deploys from.
+    pub repo: String,
+}
+
+impl std::ops::Deref for RepoProject {
+    type Target = StubProject;
+    fn deref(&self) -> &StubProject {
+        &self.project
+    }
+}
+
+impl RepoProject {
+    /// Pushes stub versions `versions` as `t<n>` to `pushed_to` (the registry's own name for
+    /// `repo`: pushes never go through a proxy), then brings up compose project `project`
+    /// running `repo:t1`.
+    pub fn up(project: &str, repo: &str, pushed_to: &str, versions: &[u32]) -> Self {
+        for n in versions {
+            publish(pushed_to, *n, &format!("t{n}"));
+        }
+        // The running version must exist locally for `compose up`.
+        run_ok(Command::new("docker").args(["pull", "-q", &format!("{repo}:t1")]));
+        Self {
+            project: StubProject::up(project, &format!("{repo}:t1")),
+            repo: repo.to_string(),
+        }
+    }
+
+    /// The deploy history, newest first (`history --json`).
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        let out = run_ok(self.console().args(["history", "--json", "-n", "100"]));
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
+/// The local image id of stub version `n`.
+pub fn image_id(n: u32) -> String {
+    run_ok(Command::new("docker").args([
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        &testenv().image_ref(n),
+    ]))
+    .trim()
+    .to_string()
 }

@@ -73,8 +73,8 @@ pub struct ConfirmDeploy {
 
 impl ConfirmDeploy {
     /// What Deploy starts: the intent, for the one service or the whole deployment.
-    pub fn start_request(&self) -> crate::domain::DeployRequest {
-        crate::domain::DeployRequest {
+    pub fn start_request(&self) -> crate::domain::StartRequest {
+        crate::domain::StartRequest {
             intent: self.request.clone(),
             services: self.service.iter().cloned().collect(),
         }

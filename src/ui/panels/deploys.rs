@@ -2,7 +2,8 @@
 //! them), one being started from here, or one that ended within the last minute; and the
 //! header's deploy summary.
 
-use crate::deploy::{STEPS, fmt_ms};
+use crate::deploy::follow::Followed;
+use crate::deploy::{STEPS, StepState, fmt_ms};
 use crate::domain::DeploySnapshot;
 use crate::format::age;
 use crate::store::{DeployStatus, Deployment, LockState};
@@ -53,7 +54,7 @@ pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
         return vec![Span::styled(
             format!(
                 "· DEPLOYING {} by {} ({step}) ",
-                d.to.tag.as_deref().unwrap_or("?"),
+                d.to.tag_str().unwrap_or("?"),
                 who(d)
             ),
             theme.warn().add_modifier(Modifier::BOLD),
@@ -92,8 +93,8 @@ pub(crate) fn short_tag(tag: &str) -> String {
 
 /// A deployment's side by tag; "unknown" when the deploy ended before it could tell.
 pub(crate) fn side_label(s: &crate::store::ImageSide) -> String {
-    s.tag
-        .clone()
+    s.tag_str()
+        .map(str::to_string)
         .or_else(|| s.image.as_deref().map(tag_of_image))
         .unwrap_or_else(|| "unknown".into())
 }
@@ -168,6 +169,8 @@ pub(crate) fn draw_starting_panel(frame: &mut Frame, app: &App, s: &Starting, ar
 /// The live steps of the deploy in progress (or the one that just ended).
 pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rect) {
     let theme = Theme::new(app.color);
+    // The deploy's progress through the engine's own events, replayed from the store.
+    let live = Followed::from_store(d);
     let took = match d.finished_at {
         Some(f) => (f - d.started_at).num_milliseconds(),
         None => (app.now - d.started_at).num_milliseconds(),
@@ -179,43 +182,47 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
             Style::default().add_modifier(Modifier::BOLD),
         ),
         Span::styled(
-            format!("{} ", d.status.as_str()),
-            status_style(theme, d.status),
+            format!("{} ", live.status.as_str()),
+            status_style(theme, live.status),
         ),
         Span::raw(format!(
             "{} {} -> {} · by {} · {} ",
             d.kind.as_str(),
-            short_tag(&side_label(&d.from)),
-            short_tag(&side_label(&d.to)),
+            short_tag(&side_label(&live.from)),
+            short_tag(&side_label(&live.to)),
             who(d),
             fmt_ms(took)
         )),
         Span::styled(
-            format!("{} ", d.status.as_str()),
-            status_style(theme, d.status),
+            format!("{} ", live.status.as_str()),
+            status_style(theme, live.status),
         ),
     ]);
     let ended = d.finished_at.is_some();
     // When a failed step is followed by the automatic rollback, how the deploy ended and why
     // goes right under that step, before the rollback's own line.
-    let failed_then_rollback = d.steps.iter().find(|s| s.status == "failed").filter(|f| {
-        d.steps
-            .iter()
-            .any(|s| s.name == "rollback" && s.seq > f.seq && s.status != "skipped")
-    });
+    let failed_then_rollback = live
+        .steps
+        .iter()
+        .find(|s| s.state == StepState::Failed)
+        .filter(|f| {
+            live.steps
+                .iter()
+                .any(|s| s.name == "rollback" && s.seq > f.seq && s.state != StepState::Skipped)
+        });
     let mut error_shown = false;
     let mut lines: Vec<Line> = Vec::new();
     for (i, name) in STEPS.iter().enumerate() {
-        let rec = d.steps.iter().find(|s| s.seq as usize == i + 1);
-        let (glyph, style) = match rec.map(|r| r.status.as_str()) {
-            Some("ok") => ("✔", theme.good()),
-            Some("failed") => ("✖", theme.bad()),
-            Some("running") => ("●", theme.accent()),
-            Some("warning") => ("!", theme.warn()),
-            Some("skipped") => ("–", theme.dim()),
+        let rec = live.step(i as u32 + 1);
+        let (glyph, style) = match rec.map(|r| r.state) {
+            Some(StepState::Ok) => ("✔", theme.good()),
+            Some(StepState::Failed) => ("✖", theme.bad()),
+            Some(StepState::Running) => ("●", theme.accent()),
+            Some(StepState::Warning) => ("!", theme.warn()),
+            Some(StepState::Skipped) => ("–", theme.dim()),
             // A deploy that ended (its process died, say) never runs its missing steps.
             None if ended => ("–", theme.dim()),
-            _ => ("·", theme.dim()),
+            None => ("·", theme.dim()),
         };
         let mut spans = vec![
             Span::styled(format!(" {glyph} "), style),
@@ -224,23 +231,23 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
                 format!(
                     "{:>8}  ",
                     rec.and_then(|r| r.duration_ms)
-                        .filter(|_| rec.is_some_and(|r| r.status != "skipped"))
+                        .filter(|_| rec.is_some_and(|r| r.state != StepState::Skipped))
                         .map(fmt_ms)
                         .unwrap_or_default()
                 ),
                 theme.dim(),
             ),
         ];
-        let running_here = rec.is_some_and(|r| r.status == "running");
+        let running_here = rec.is_some_and(|r| r.state == StepState::Running);
         let text = match rec {
-            Some(_) if running_here => d.progress.clone().unwrap_or_default(),
-            Some(r) => r.summary.clone().unwrap_or_default(),
+            Some(_) if running_here => live.progress.clone().unwrap_or_default(),
+            Some(r) => r.summary.clone(),
             None if ended => "not run: the deploy ended".to_string(),
             None => String::new(),
         };
         spans.push(Span::raw(text));
         lines.push(Line::from(spans));
-        if let (Some(f), Some(e)) = (failed_then_rollback, &d.error)
+        if let (Some(f), Some(e)) = (failed_then_rollback, &live.error)
             && f.seq as usize == i + 1
         {
             lines.push(Line::from(Span::styled(
@@ -250,17 +257,17 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
             error_shown = true;
         }
     }
-    match (&d.error, d.downtime_ms) {
+    match (&live.error, live.downtime_ms) {
         (Some(e), _) if !error_shown => {
             lines.push(Line::from(Span::styled(format!(" {e}"), theme.bad())));
         }
         (_, Some(ms)) => lines.push(Line::from(Span::styled(
-            if d.status == DeployStatus::Succeeded {
+            if live.status == DeployStatus::Succeeded {
                 format!(" downtime {}", fmt_ms(ms))
             } else {
-                format!(" {}: users' outage {}", d.status.as_str(), fmt_ms(ms))
+                format!(" {}: users' outage {}", live.status.as_str(), fmt_ms(ms))
             },
-            if d.status == DeployStatus::Succeeded {
+            if live.status == DeployStatus::Succeeded {
                 theme.good()
             } else {
                 theme.warn()
@@ -270,10 +277,10 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
     }
     // On a short panel keep the step in progress in view.
     let inner = area.height.saturating_sub(2) as usize;
-    let current = d
+    let current = live
         .steps
         .iter()
-        .filter(|s| s.status != "skipped")
+        .filter(|s| s.state != StepState::Skipped)
         .map(|s| s.seq as usize)
         .max()
         .unwrap_or(1);

@@ -163,11 +163,11 @@ impl TagMarks {
             .map(|p| p.side.clone());
         Self {
             previous_tag: prev.as_ref().and_then(|p| {
-                p.tag
-                    .clone()
+                p.tag_str()
+                    .map(str::to_string)
                     .or_else(|| p.image.as_deref().map(tag_of_image))
             }),
-            previous_digest: prev.and_then(|p| p.digest),
+            previous_digest: prev.and_then(|p| p.digest.map(String::from)),
         }
     }
 

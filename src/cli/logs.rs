@@ -3,12 +3,13 @@
 //! service is followed, not the container: a restart or a recreate (a deploy) carries on in
 //! the new container after a marker line.
 
-use crate::cli::{EXIT_INTERNAL, EXIT_USAGE};
+use super::common::fail;
 use crate::config::Config;
 use crate::domain::{ContainerState, ContainerView};
+use crate::exit_code::{INTERNAL as EXIT_INTERNAL, USAGE as EXIT_USAGE};
 use crate::sources::docker::{DockerError, DockerSource};
 // The engine could not be read: the code `status` gives an unreadable source.
-use crate::status::EXIT_SOURCE_UNREACHABLE;
+use crate::exit_code::UNREACHABLE as EXIT_SOURCE_UNREACHABLE;
 use crate::ui::sanitize::{MAX_LINE_BYTES, sanitize};
 use futures_util::StreamExt;
 use std::io::Write;
@@ -112,11 +113,6 @@ fn pick(containers: &[ContainerView], service: &str) -> Option<ContainerView> {
         .filter(|c| c.service == service && !c.oneoff)
         .max_by_key(|c| (c.state == ContainerState::Running, c.started_at))
         .cloned()
-}
-
-fn fail(msg: impl std::fmt::Display, code: i32) -> i32 {
-    eprintln!("elt-console: {msg}");
-    code
 }
 
 pub async fn logs_command(config: &Config, args: LogsArgs) -> i32 {

@@ -1,0 +1,295 @@
+//! `status`: one snapshot of everything, as tables or the documented JSON.
+
+use super::common::{TagListing, bytes, run_title, short_sha, table, tag_table};
+use crate::config::{self, Sources};
+use crate::domain::{ContainerState, GpuStatus, HealthState};
+use crate::exit_code;
+use crate::format::age;
+use crate::status::{self, Section, StatusReport};
+use chrono::{DateTime, Utc};
+use std::fmt::Write;
+
+pub async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i32 {
+    let loaded = match config::load(&Sources::standard(explicit)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("elt-console: config error: {e}");
+            // Scripts parse stdout: they get an answer in the documented shape, not nothing.
+            if json {
+                println!("{}", status::config_error_json(&e.to_string(), Utc::now()));
+            }
+            return exit_code::CONFIG;
+        }
+    };
+    let report = status::collect(&loaded.config).await;
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("elt-console: cannot encode status: {e}");
+                return exit_code::INTERNAL;
+            }
+        }
+    } else {
+        print!("{}", render_status(&report, Utc::now()));
+    }
+    report.exit_code
+}
+
+fn section_head<T>(out: &mut String, title: &str, section: &Section<T>, extra: &str) {
+    let _ = writeln!(out, "\n{title}{extra}  ({} ms)", section.elapsed_ms());
+    if let Some(e) = section.error() {
+        let _ = writeln!(out, "  error: {e}");
+    }
+}
+
+pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "elt-console status: project {} at {}",
+        r.project,
+        r.generated_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    let overall = match r.overall {
+        status::Overall::Healthy => "healthy",
+        status::Overall::AppDown => "APP DOWN",
+        status::Overall::Degraded => "degraded (a source could not be read)",
+        status::Overall::Unknown => "unknown (Docker engine not readable)",
+    };
+    let _ = writeln!(out, "overall: {overall} (exit {})", r.exit_code);
+    for reason in &r.reasons {
+        let _ = writeln!(out, "  - {reason}");
+    }
+    for s in &r.services {
+        let _ = writeln!(
+            out,
+            "running: {} = {} (rev {})",
+            s.service,
+            s.image.as_deref().unwrap_or("-"),
+            s.revision.as_deref().map(short_sha).unwrap_or("-")
+        );
+    }
+
+    section_head(&mut out, "CONTAINERS", &r.containers, "");
+    if let Some(list) = r.containers.data() {
+        if list.is_empty() {
+            let _ = writeln!(out, "  no containers in project {}", r.project);
+        } else {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|c| {
+                    let state = match (c.state, c.exit_code) {
+                        (ContainerState::Exited, Some(code)) => format!("exited({code})"),
+                        (s, _) => serde_json::to_value(s)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                    };
+                    let health = match c.health {
+                        HealthState::Healthy => "healthy",
+                        HealthState::Unhealthy => "UNHEALTHY",
+                        HealthState::Starting => "starting",
+                        HealthState::None => "-",
+                    };
+                    let tag = crate::domain::ImageRef::parse(&c.image)
+                        .ok()
+                        .and_then(|i| i.tag.map(|t| t.to_string()))
+                        .unwrap_or_else(|| c.image.clone());
+                    let uptime = match (c.state, c.started_at) {
+                        (ContainerState::Running, Some(t)) => age(t, now),
+                        _ => "-".into(),
+                    };
+                    vec![
+                        format!("{}{}", c.service, if c.oneoff { " (run)" } else { "" }),
+                        c.name.clone(),
+                        state,
+                        health.into(),
+                        tag,
+                        c.revision.as_deref().map(short_sha).unwrap_or("-").into(),
+                        uptime,
+                        c.restarts.to_string(),
+                    ]
+                })
+                .collect();
+            table(
+                &mut out,
+                &[
+                    "SERVICE", "NAME", "STATE", "HEALTH", "TAG", "REV", "UP", "RESTARTS",
+                ],
+                &rows,
+                2,
+            );
+        }
+    }
+
+    section_head(&mut out, "HEALTH", &r.health, "");
+    if let Some(list) = r.health.data() {
+        if list.is_empty() {
+            let _ = writeln!(out, "  no endpoints configured");
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|h| {
+                vec![
+                    h.name.clone(),
+                    h.status.map_or("-".into(), |s| s.to_string()),
+                    format!("{} ms", h.latency_ms),
+                    if h.ok { "ok".into() } else { "FAIL".into() },
+                    match (&h.error, &h.version) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(v)) => format!("version {v}"),
+                        (None, None) => String::new(),
+                    },
+                    h.url.clone(),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            table(
+                &mut out,
+                &["NAME", "HTTP", "LATENCY", "RESULT", "DETAIL", "URL"],
+                &rows,
+                2,
+            );
+        }
+    }
+
+    section_head(&mut out, "GPU", &r.gpu, "");
+    match r.gpu.data() {
+        Some(GpuStatus::Unavailable { reason }) => {
+            let _ = writeln!(out, "  unavailable: {reason}");
+        }
+        Some(GpuStatus::Available {
+            devices,
+            driver_version,
+            ..
+        }) => {
+            if let Some(v) = driver_version {
+                let _ = writeln!(out, "  driver {v}");
+            }
+            let rows: Vec<Vec<String>> = devices
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.index.to_string(),
+                        d.name.clone(),
+                        d.utilization_pct.map_or("-".into(), |u| format!("{u}%")),
+                        match (d.memory_used_bytes, d.memory_total_bytes) {
+                            (Some(u), Some(t)) => format!("{} / {}", bytes(u), bytes(t)),
+                            _ => "-".into(),
+                        },
+                        d.temperature_c.map_or("-".into(), |t| format!("{t}°C")),
+                        match (d.power_mw, d.power_limit_mw) {
+                            (Some(p), Some(l)) => format!("{} / {} W", p / 1000, l / 1000),
+                            (Some(p), None) => format!("{} W", p / 1000),
+                            _ => "-".into(),
+                        },
+                    ]
+                })
+                .collect();
+            table(
+                &mut out,
+                &["GPU", "NAME", "UTIL", "VRAM", "TEMP", "POWER"],
+                &rows,
+                2,
+            );
+            for d in devices {
+                for p in &d.processes {
+                    let _ = writeln!(
+                        out,
+                        "  gpu {} pid {} {} {}",
+                        d.index,
+                        p.pid,
+                        p.used_bytes.map_or("-".into(), bytes),
+                        p.container
+                            .as_deref()
+                            .unwrap_or("(not in a project container)")
+                    );
+                }
+            }
+        }
+        None => {}
+    }
+
+    section_head(&mut out, "TAGS", &r.tags, "");
+    if let Some(repos) = r.tags.data() {
+        for repo in repos {
+            let _ = writeln!(
+                out,
+                "  {} ({} of {} described{})",
+                repo.repository,
+                repo.tags.len(),
+                crate::format::count(repo.total, "tag", "tags"),
+                if repo.truncated {
+                    ", more not shown"
+                } else {
+                    ""
+                }
+            );
+            for line in [&repo.error, &repo.note].into_iter().flatten() {
+                let _ = writeln!(out, "  {line}");
+            }
+            tag_table(&mut out, &repo.tags, now, TagListing::Status);
+        }
+        let _ = writeln!(out, "  (* = running now)");
+    }
+
+    let runs_extra = r
+        .runs
+        .data()
+        .map(|s| {
+            let rate = match (s.rate_limit.remaining, s.rate_limit.limit) {
+                (Some(rem), Some(lim)) => format!(
+                    "; budget {rem}/{lim}{}",
+                    s.rate_limit
+                        .reset
+                        .map(|t| format!(", {}", crate::format::rate_reset(t, now)))
+                        .unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            let via = s
+                .proxy
+                .as_ref()
+                .map(|p| format!("; via proxy {p}"))
+                .unwrap_or_default();
+            format!(
+                "  {} in {} (token: {}{rate}{via})",
+                s.workflow, s.repository, s.token
+            )
+        })
+        .unwrap_or_default();
+    section_head(&mut out, "RUNS", &r.runs, &runs_extra);
+    if let Some(s) = r.runs.data() {
+        let rows: Vec<Vec<String>> = s
+            .runs
+            .iter()
+            .map(|run| {
+                vec![
+                    format!("#{}", run.number),
+                    run.conclusion.clone().unwrap_or_else(|| run.status.clone()),
+                    run.branch.clone().unwrap_or_default(),
+                    run.short_sha().to_string(),
+                    run.event.clone(),
+                    format!("{}s", run.duration_secs()),
+                    format!("{} ago", age(run.created_at, now)),
+                    run_title(run),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            let _ = writeln!(out, "  no runs");
+        } else {
+            table(
+                &mut out,
+                &[
+                    "RUN", "RESULT", "BRANCH", "SHA", "EVENT", "TOOK", "AGE", "TITLE",
+                ],
+                &rows,
+                2,
+            );
+        }
+    }
+    out
+}
