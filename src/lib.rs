@@ -22,6 +22,7 @@ pub mod store;
 pub mod subscribers;
 pub mod sys;
 pub mod taghistory;
+pub mod tagorder;
 pub mod ui;
 pub mod watch;
 pub mod workflow;

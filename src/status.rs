@@ -98,11 +98,11 @@ pub async fn read_repos(
             }
         };
         if let (Some(gh), Some((owner, name))) =
-            (packages, crate::taghistory::ghcr_package(&service.image))
+            (packages, crate::domain::ghcr_package(&service.image))
         {
             match gh.package_versions(&owner, &name).await {
                 Ok(versions) => {
-                    crate::taghistory::merge_package_versions(
+                    crate::tagorder::merge_package_versions(
                         &mut repo,
                         &versions.versions,
                         &service.commit_tags,
@@ -240,7 +240,7 @@ pub async fn list_repo_tags_ordered(
     runs: &[RunView],
 ) -> Result<RepoTags, RegistryError> {
     let all = registry.list_tags(&service.image).await?;
-    let plan = crate::taghistory::plan_details(
+    let plan = crate::tagorder::plan_details(
         &all,
         &service.commit_tags,
         runs,
@@ -249,7 +249,7 @@ pub async fn list_repo_tags_ordered(
     );
     let truncated = plan.not_inspected > 0;
     let not_inspected = plan.not_inspected;
-    let is_cacheable = |t: &Tag| crate::taghistory::is_immutable(t, &service.commit_tags);
+    let is_cacheable = |t: &Tag| crate::tagorder::is_immutable(t, &service.commit_tags);
     let (cached, to_read) = (plan.cached, plan.read);
     let mut views: Vec<TagView> = futures_util::stream::iter(to_read)
         .map(|tag| async move {
@@ -293,7 +293,7 @@ pub async fn list_repo_tags_ordered(
     }
     views.extend(cached.iter().filter_map(|t| cache.get(t).cloned()));
     views.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tag.cmp(&b.tag)));
-    crate::taghistory::alias_by_digest(&mut views);
+    crate::tagorder::alias_by_digest(&mut views);
     Ok(RepoTags {
         service: service.name.clone(),
         repository: service.image.to_string(),

@@ -4,7 +4,6 @@
 //! console shows. The dashboard follows a detached deploy this way (it reads the store, so it
 //! survives its own exit and the deploy's), without a second format.
 
-use super::recorder::final_error;
 use super::types::{DeployEvent, STEPS, StepState};
 use crate::domain::{DeployStatus, Deployment, ImageSide};
 
@@ -192,4 +191,9 @@ pub fn replay(d: &Deployment) -> Vec<DeployEvent> {
         });
     }
     events
+}
+
+/// A deployment's final error: none when it succeeded or had nothing to do.
+pub(crate) fn final_error(status: DeployStatus, message: &str) -> Option<&str> {
+    (status != DeployStatus::Succeeded && status != DeployStatus::Skipped).then_some(message)
 }

@@ -9,6 +9,7 @@
 mod child;
 pub mod command;
 pub mod compose;
+mod emit;
 pub mod envfile;
 pub mod error;
 pub mod follow;
@@ -32,7 +33,7 @@ pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,
     Events, Outcome, PlanService, RollbackEvent, STEPS, StepState, Target,
 };
-pub use util::{is_transient_pull_error, short, short_digest};
+pub use util::{absolute, is_transient_pull_error, short, short_digest, state_dir};
 
 use crate::config::Config;
 use crate::domain::{Actor, LockState};
@@ -42,24 +43,8 @@ use crate::sources::registry::RegistrySource;
 use crate::store::Store;
 use compose::ComposeCli;
 use seams::{Clock, Real, Seams};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// The deployment folder's paths, resolved against the current folder.
-pub fn state_dir(config: &Config) -> PathBuf {
-    absolute(&config.deployment.state_dir)
-}
-
-pub(crate) fn absolute(p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    }
-}
 
 pub fn lock_stale_after(config: &Config) -> Duration {
     Duration::from_secs(config.deploy.lock_stale_after_s)

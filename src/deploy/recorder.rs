@@ -2,14 +2,11 @@
 //! turns into the deployment's rows in the store as it happens (a console elsewhere follows
 //! the store) and the event stream carries to whoever prints or shows it.
 
-use super::Engine;
-use super::seams::Clock;
-use super::seams::Seams;
+use super::follow::final_error;
 use super::types::*;
-use crate::domain::{Actor, DeployKind, DeployStatus, NewDeployment};
+use crate::domain::{Actor, DeployKind, NewDeployment};
 use crate::store::Store;
 use std::sync::Mutex;
-use std::time::Instant;
 
 /// The subscriber that keeps the store: it learns the deployment from `Started` and writes
 /// each `Step`, `Progress`, `Sides`, `Backup` and `Error` event into that deployment's row
@@ -29,11 +26,6 @@ struct Rows {
     deployment: Option<i64>,
     /// The automatic rollback's row while it runs.
     rollback: Option<i64>,
-}
-
-/// A deployment's final error: none when it succeeded or had nothing to do.
-pub(super) fn final_error(status: DeployStatus, message: &str) -> Option<&str> {
-    (status != DeployStatus::Succeeded && status != DeployStatus::Skipped).then_some(message)
 }
 
 impl Recorder {
@@ -162,97 +154,10 @@ impl Recorder {
     }
 }
 
-impl<S: Seams> Engine<S> {
-    pub fn actor(&self) -> &Actor {
-        &self.actor
-    }
-
-    /// The recorder first, in line, so the store is written before anyone is told (and in the
-    /// order things happened); then the stream for the printer or the dashboard.
-    pub(super) fn emit(&self, event: DeployEvent) {
-        self.recorder.record(&self.store, &event);
-        let _ = self.events.send(event);
-    }
-
-    pub(super) fn step_begin(&self, name: &'static str) -> Instant {
-        self.emit(DeployEvent::Step {
-            seq: seq(name),
-            name,
-            state: StepState::Running,
-            duration_ms: None,
-            summary: String::new(),
-        });
-        self.clock.now()
-    }
-
-    pub(super) fn step_end(&self, name: &'static str, started: Instant, end: StepEnd) {
-        let ms = self
-            .clock
-            .now()
-            .saturating_duration_since(started)
-            .as_millis() as u64;
-        self.emit(DeployEvent::Step {
-            seq: seq(name),
-            name,
-            state: end.state,
-            duration_ms: Some(ms),
-            summary: end.summary,
-        });
-    }
-
-    pub(super) fn skip(&self, name: &'static str, why: &str) {
-        let t = self.clock.now();
-        self.step_end(
-            name,
-            t,
-            StepEnd {
-                state: StepState::Skipped,
-                summary: why.to_string(),
-            },
-        );
-    }
-
-    pub(super) fn progress(&self, name: &'static str, message: String, current: u64, total: u64) {
-        self.emit(DeployEvent::Progress {
-            seq: seq(name),
-            message,
-            current,
-            total,
-        });
-    }
-
-    pub(super) fn audit(&self, action: &str, target: &str, outcome: &str, detail: Option<&str>) {
-        self.emit(DeployEvent::Audit {
-            action: action.into(),
-            target: Some(target.into()),
-            outcome: outcome.into(),
-            detail: detail.map(str::to_string),
-        });
-    }
-
-    pub(super) fn failed_step(
-        &self,
-        name: &'static str,
-        t: Instant,
-        message: impl std::fmt::Display,
-    ) -> Failure {
-        let message = message.to_string();
-        self.step_end(
-            name,
-            t,
-            StepEnd {
-                state: StepState::Failed,
-                summary: message.clone(),
-            },
-        );
-        fail(name, message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ImageSide;
+    use crate::domain::{DeployStatus, ImageSide};
 
     fn step(name: &'static str, state: StepState, summary: &str) -> DeployEvent {
         DeployEvent::Step {

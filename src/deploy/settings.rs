@@ -2,7 +2,7 @@
 //! endpoints, and the timings of each step. Built once from the `Config`; the timings that have
 //! no config key are named here with their defaults instead of being numbers in the steps.
 
-use super::absolute;
+use super::util::absolute;
 use crate::config::{Config, HealthEndpoint, RegistryConfig, ServiceConfig};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -115,6 +115,21 @@ pub fn short_digest(d: &str) -> &str {
     &d[..(hex_start + 12).min(d.len())]
 }
 
+/// The deployment folder's paths, resolved against the current folder.
+pub fn state_dir(config: &crate::config::Config) -> std::path::PathBuf {
+    absolute(&config.deployment.state_dir)
+}
+
+pub fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

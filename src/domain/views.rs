@@ -226,3 +226,15 @@ impl RunView {
         self.status == "completed"
     }
 }
+
+/// GitHub Container Registry's host.
+pub const GHCR: &str = "ghcr.io";
+
+/// GHCR image repositories map to a container package: `ghcr.io/OWNER/NAME...`.
+pub fn ghcr_package(image: &super::ImageRepo) -> Option<(String, String)> {
+    if image.registry() != GHCR {
+        return None;
+    }
+    let (owner, name) = image.path().split_once('/')?;
+    Some((owner.to_string(), name.to_string()))
+}
