@@ -17,6 +17,14 @@ const KNOWN: &[&str] = &[
     // kill -9 between the `.env` pin and `compose up` leaves the pin ahead of the container.
     "kill9:env-pin",
     "kill9-group:env-pin",
+    // An explicit rollback whose recreate fails (dockerd stopped) is not rolled back in turn,
+    // and its `.env` pin is left on the target while the old container comes back.
+    "dockerd-restart:env-pin",
+    // A full state disk at the end: the final record and the lock release fail with only a
+    // log warning; the deploy says it succeeded, the row stays running and the lock is left
+    // for `lock release --force`, which then marks the row interrupted.
+    "disk-full:history-lies",
+    "disk-full:lock-left",
     // The recorder writes in line: a store held by another process delays the first health
     // poll, and that stall is recorded as downtime.
     "sqlite-lock:downtime",

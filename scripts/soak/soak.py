@@ -504,7 +504,7 @@ compose_command = "docker-compose"
         with open(os.path.join(clog, "meta.json"), "w") as f:
             json.dump({"cycle": n, "seed": seed, "verb": verb, "target_kind": tkind, "target": target,
                        "fault": kind, "step": step, "delay": delay, "fired": fired.is_set(), "rc": rc}, f)
-        self.check(n, seed, clog, kind, fired.is_set(), t_start, t_end, t_fault[0], events, rc)
+        self.check(n, seed, clog, kind, fired.is_set(), t_start, t_end, t_fault[0], events, rc, p.pid)
         # Recovery: an operator's next deploy of a good version when the app is down.
         if not self.probe.ok_now(20):
             rc2, o2, e2 = self.console("deploy", self.tags[2], "--yes", "--json", "--force", timeout=180)
@@ -513,7 +513,7 @@ compose_command = "docker-compose"
             if not self.probe.ok_now(30):
                 self.dump(n, seed, clog, "the app did not come back after a recovery deploy")
                 raise Violation(f"cycle {n} seed {seed}: no recovery after {kind}")
-            self.check(n, seed, clog, "recovery", False, t_end, now(), None, [], rc2)
+            self.check(n, seed, clog, "recovery", False, t_end, now(), None, [], rc2, None)
         if t_fault[0] is not None:
             outs = self.probe.outages(t_fault[0], now())
             rec = (outs[-1][1] - t_fault[0]) if outs else 0.0
@@ -631,7 +631,7 @@ compose_command = "docker-compose"
         if self.args.stop_on_violation:
             raise Violation(why)
 
-    def check(self, n, seed, clog, kind, fired, t0, t1, t_fault, events, rc):
+    def check(self, n, seed, clog, kind, fired, t0, t1, t_fault, events, rc, deploy_pid):
         if not self.engine_up():
             self.soak_sh("start-engine")
         # Lock: free, held by a live process, or stale naming a dead holder (then released).
@@ -646,6 +646,10 @@ compose_command = "docker-compose"
                 self.fail(n, seed, clog, f"lock reported held by pid {pid}, which is dead", key="lock-held-dead")
         elif lk.get("state") == "stale":
             pid = lk["holder"]["actor"]["pid"]
+            if pid == deploy_pid and rc is not None and rc >= 0:
+                # It exited by itself (not killed): it should have released its own lock.
+                self.fail(n, seed, clog, f"the deploy (pid {pid}) exited {rc} but left its lock behind "
+                                         f"({lk.get('reason')})", key="lock-left")
             if os.path.exists(f"/proc/{pid}") and "elt-console" in open(f"/proc/{pid}/cmdline", "rb").read().decode(
                     "latin-1"):
                 self.fail(n, seed, clog, f"lock reported stale ({lk.get('reason')}) but its holder pid {pid} lives", key="lock-stale-live")
@@ -664,6 +668,16 @@ compose_command = "docker-compose"
         for r in rows:
             if r.get("status") not in TERMINAL:
                 self.fail(n, seed, clog, f"deployment #{r.get('id')} left '{r.get('status')}' after the cycle", key="row-not-terminal")
+        # What the deploy said at its end is what the store keeps (a force release by the race
+        # may mark a live deploy interrupted, so that race is left out).
+        fin = [ev for ev in events if ev.get("event") == "finished" and ev.get("deployment_id")]
+        if fin and kind != "race-release":
+            said = fin[-1]
+            row = next((r for r in rows if r.get("id") == said["deployment_id"]), None)
+            if row is not None and row.get("status") != said.get("status"):
+                self.fail(n, seed, clog, f"deployment #{row['id']}: the deploy said '{said.get('status')}', "
+                                         f"the store says '{row.get('status')}' ({row.get('error')})",
+                          key="history-lies")
         # Serving, or a loud failure.
         serving = self.probe.ok_now(25)
         if not serving:
