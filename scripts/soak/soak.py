@@ -42,7 +42,7 @@ FAULTS = {
     "race-deploy": ["pull", "recreate", "health"],
     "race-watch": ["pull", "recreate", "health"],
     "race-release": ["pull", "recreate", "health"],
-    "disk-full": ["resolve", "pull", "recreate", "health"],
+    "disk-full": ["resolve", "pull", "recreate", "health", "retention"],
     "sqlite-lock": ["resolve", "pull", "recreate", "health"],
     "health-hang": ["recreate", "health"],
     "health-flap": ["recreate", "health"],
@@ -411,12 +411,15 @@ compose_command = "docker-compose"
     def cycle(self, n, seed):
         rnd = random.Random(seed)
         kind = self.kinds[n % len(self.kinds)] if self.args.round_robin else rnd.choice(self.kinds)
-        step = rnd.choice(FAULTS[kind])
-        delay = rnd.uniform(0, 1.5)
-        duration = rnd.uniform(1.0, 6.0)
+        step = rnd.choice(self.args.steps.split(",") if self.args.steps else FAULTS[kind])
+        delay = rnd.uniform(0, 1.5) if self.args.delay is None else self.args.delay
+        duration = rnd.uniform(1.0, 6.0) if self.args.duration is None else self.args.duration
         running = self.running_image() or ""
         cur_tag = running.rsplit(":", 1)[-1] if running else ""
         roll = rnd.random()
+        if self.args.targets:
+            roll = {"good": 0.0, "bad": 0.6, "slow": 0.8, "already-running": 0.9}[
+                rnd.choice(self.args.targets.split(","))]
         if roll < 0.5:
             target = rnd.choice([t for v, t in self.tags.items() if self.behaviour[v] == "good" and t != cur_tag] or [self.tags[1]])
             tkind = "good"
@@ -504,9 +507,12 @@ compose_command = "docker-compose"
         with open(os.path.join(clog, "meta.json"), "w") as f:
             json.dump({"cycle": n, "seed": seed, "verb": verb, "target_kind": tkind, "target": target,
                        "fault": kind, "step": step, "delay": delay, "fired": fired.is_set(), "rc": rc}, f)
+        found = len(self.stats["violations"]) + len(self.stats.get("known", []))
         self.check(n, seed, clog, kind, fired.is_set(), t_start, t_end, t_fault[0], events, rc, p.pid)
-        # Recovery: an operator's next deploy of a good version when the app is down.
-        if not self.probe.ok_now(20):
+        found = len(self.stats["violations"]) + len(self.stats.get("known", [])) > found
+        # Recovery: an operator's next deploy of a good version when the app is down, or after
+        # a violation (so one finding is not counted again by every cycle after it).
+        if found or not self.probe.ok_now(20):
             rc2, o2, e2 = self.console("deploy", self.tags[2], "--yes", "--json", "--force", timeout=180)
             with open(os.path.join(clog, "recover.out"), "w") as f:
                 f.write(o2 + e2)
@@ -789,6 +795,10 @@ def main():
     ap.add_argument("--first-cycle", type=int, default=0)
     ap.add_argument("--seed", type=int)
     ap.add_argument("--kinds", help="comma-separated fault kinds (default: all)")
+    ap.add_argument("--steps", help="comma-separated steps to inject at (default: the kind's own)")
+    ap.add_argument("--delay", type=float, help="seconds after the step starts (default: random 0-1.5)")
+    ap.add_argument("--duration", type=float, help="how long a timed fault lasts (default: random 1-6)")
+    ap.add_argument("--targets", help="comma-separated target kinds: good,bad,slow,already-running")
     ap.add_argument("--round-robin", action="store_true", help="fault kinds in turn, not at random")
     ap.add_argument("--bin")
     ap.add_argument("--log-dir")

@@ -13,6 +13,10 @@ use crate::store::{DeployKind, DeployStatus, NewDeployment, Store};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How long the final record and the lock release are retried (`record_and_release`).
+const STORE_RETRY_FOR: Duration = Duration::from_secs(60);
+const STORE_RETRY_PAUSE: Duration = Duration::from_millis(500);
+
 impl<S: Seams> Engine<S> {
     /// Run the request to its end. Never returns with the app half-deployed: after the
     /// recreate step it is either healthy on the new version or rolled back (or, if even the
@@ -94,21 +98,23 @@ impl<S: Seams> Engine<S> {
         heartbeat.cancel();
 
         let t = self.step_begin("record");
-        if let Some(id) = self.deployment_id
-            && let Err(e) = self.store.finish_deployment(
-                id,
-                outcome.status,
-                (outcome.status != DeployStatus::Succeeded
-                    && outcome.status != DeployStatus::Skipped)
-                    .then_some(outcome.message.as_str()),
-                outcome.downtime_ms,
-            )
-        {
-            tracing::warn!("store: {e}");
-        }
-        self.step_end("record", t, ok(format!("deployment #{}", id.unwrap_or(0))));
-        if let Err(e) = self.store.release_lock(&self.actor) {
-            tracing::warn!("releasing the lock: {e}");
+        let mut outcome = outcome;
+        match self.record_and_release(&outcome).await {
+            Ok(()) => self.step_end("record", t, ok(format!("deployment #{}", id.unwrap_or(0)))),
+            Err(e) => {
+                // Said, not only logged: otherwise the deploy reports success while the store
+                // keeps `running` and a lock that `lock release --force` turns into
+                // `interrupted` (found by the soak, issue 16).
+                self.step_end(
+                    "record",
+                    t,
+                    StepEnd {
+                        state: StepState::Failed,
+                        summary: e.clone(),
+                    },
+                );
+                outcome.message = format!("{}; {e}", outcome.message);
+            }
         }
         self.audit(
             action,
@@ -118,6 +124,44 @@ impl<S: Seams> Engine<S> {
         );
         self.emit_finished(&outcome);
         outcome
+    }
+
+    /// The deployment's final row and the lock release, retried for `STORE_RETRY_FOR`: a full
+    /// state disk or a store held by another process is often brief, and giving up at once
+    /// leaves the history saying `running` and the lock behind a deploy that finished. The
+    /// pauses are real time (the store is a real file), like the heartbeat's.
+    async fn record_and_release(&self, outcome: &Outcome) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + STORE_RETRY_FOR;
+        let mut recorded = self.deployment_id.is_none();
+        loop {
+            let mut last = None;
+            if !recorded {
+                match self.store.finish_deployment(
+                    self.deployment_id.unwrap_or_default(),
+                    outcome.status,
+                    (outcome.status != DeployStatus::Succeeded
+                        && outcome.status != DeployStatus::Skipped)
+                        .then_some(outcome.message.as_str()),
+                    outcome.downtime_ms,
+                ) {
+                    Ok(()) => recorded = true,
+                    Err(e) => last = Some(format!("not recorded in the store: {e}")),
+                }
+            }
+            if recorded {
+                match self.store.release_lock(&self.actor) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = Some(format!("the deploy lock was not released: {e}")),
+                }
+            }
+            let e = last.unwrap_or_default();
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!("store: {e}");
+                return Err(e);
+            }
+            tracing::warn!("store: {e}; retrying");
+            tokio::time::sleep(STORE_RETRY_PAUSE).await;
+        }
     }
 
     pub(super) fn refused(&self, action: &str, target: &str, message: String) -> Outcome {
