@@ -583,11 +583,16 @@ compose_command = "docker-compose"
                                           cwd=self.proj, env=self.penv(), stdout=o, stderr=subprocess.STDOUT,
                                           start_new_session=True))
         elif kind == "disk-full":
+            # Only ever the soak's own small tmpfs, and never more than 64 MiB: /run may be on
+            # the machine's root disk when the tmpfs is not mounted.
+            if not os.path.ismount(self.tmpfs):
+                raise RuntimeError(f"{self.tmpfs} is not the soak's tmpfs (scripts/soak.sh up mounts it)")
             filler = os.path.join(self.tmpfs, "filler")
             try:
                 with open(filler, "wb") as f:
-                    while True:
+                    for _ in range(64):
                         f.write(b"\0" * (1 << 20))
+                        f.flush()
             except OSError:
                 pass
             time.sleep(duration)
