@@ -466,7 +466,7 @@ impl Watcher {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut config = self.config.clone();
         if let Err(e) = crate::deploy::select_services(&mut config, services) {
-            let mut d = self.decision("error", Some(target), e);
+            let mut d = self.decision("error", Some(target), e.to_string());
             d.next_check_s = Some(next(Verdict::Error).as_secs());
             self.decide(d);
             return Verdict::Error;

@@ -166,3 +166,20 @@ pub enum ImageError {
         source: DockerError,
     },
 }
+
+/// The end of a deploy that the store did not take, after retrying (the deploy itself ran).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("not recorded in the store: {0}")]
+    NotRecorded(crate::store::StoreError),
+    #[error("the deploy lock was not released: {0}")]
+    LockKept(crate::store::StoreError),
+}
+
+/// `--service NAME` for a service the deployment does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("--service {name}: not a service of deployment.services (configured: {configured})")]
+pub struct UnknownService {
+    pub name: String,
+    pub configured: String,
+}

@@ -2,6 +2,7 @@
 //! health → [rollback] → retention → record, and where an interrupt is still honoured.
 
 use super::compose::Runtime;
+use super::error::RecordError;
 use super::health::stopped_at;
 use super::seams::Clock;
 use super::seams::Seams;
@@ -14,6 +15,10 @@ use crate::format::duration_ms as fmt_ms;
 use crate::store::Store;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// How long the final record and the lock release are retried (`record_and_release`).
+const STORE_RETRY_FOR: Duration = Duration::from_secs(60);
+const STORE_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 impl<S: Seams> Engine<S> {
     /// Run the request to its end. Never returns with the app half-deployed: after the
@@ -95,10 +100,29 @@ impl<S: Seams> Engine<S> {
         let outcome = self.execute(&req).await;
         heartbeat.cancel();
 
-        // The recorder writes the final record from `Finished`; the lock is released after
-        // it, so whoever takes it next finds this deployment ended.
+        // The recorder writes the final record (retried: a full disk or a busy store is often
+        // brief); the lock is released after it, so whoever takes it next finds this
+        // deployment ended.
         let t = self.step_begin("record");
-        self.step_end("record", t, ok(format!("deployment #{}", id.unwrap_or(0))));
+        let mut outcome = outcome;
+        let released = self.record_and_release(&outcome).await;
+        match &released {
+            Ok(()) => self.step_end("record", t, ok(format!("deployment #{}", id.unwrap_or(0)))),
+            Err(e) => {
+                // Said, not only logged: otherwise the deploy reports success while the store
+                // keeps `running` and a lock that `lock release --force` turns into
+                // `interrupted` (found by the soak, issue 16).
+                self.step_end(
+                    "record",
+                    t,
+                    StepEnd {
+                        state: StepState::Failed,
+                        summary: e.to_string(),
+                    },
+                );
+                outcome.message = format!("{}; {e}", outcome.message);
+            }
+        }
         self.audit(
             action,
             &target,
@@ -106,10 +130,47 @@ impl<S: Seams> Engine<S> {
             Some(&outcome.message),
         );
         self.emit_finished(&outcome);
-        if let Err(e) = self.store.release_lock(&self.actor) {
+        if released.is_err()
+            && let Err(e) = self.store.release_lock(&self.actor)
+        {
             tracing::warn!("releasing the lock: {e}");
         }
         outcome
+    }
+
+    /// The deployment's final row and the lock release, retried for `STORE_RETRY_FOR`: a full
+    /// state disk or a store held by another process is often brief, and giving up at once
+    /// leaves the history saying `running` and the lock behind a deploy that finished. The
+    /// pauses are real time (the store is a real file), like the heartbeat's.
+    async fn record_and_release(&self, outcome: &Outcome) -> Result<(), RecordError> {
+        let deadline = tokio::time::Instant::now() + STORE_RETRY_FOR;
+        let mut recorded = self.deployment_id.is_none();
+        loop {
+            let mut last = None;
+            if !recorded {
+                // The recorder's own final write (it then skips `Finished`'s), so the store
+                // still has one writer.
+                match self.recorder.record_final(&self.store, outcome) {
+                    Ok(()) => recorded = true,
+                    Err(e) => last = Some(RecordError::NotRecorded(e)),
+                }
+            }
+            if recorded {
+                match self.store.release_lock(&self.actor) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = Some(RecordError::LockKept(e)),
+                }
+            }
+            let Some(e) = last else {
+                return Ok(());
+            };
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!("store: {e}");
+                return Err(e);
+            }
+            tracing::warn!("store: {e}; retrying");
+            tokio::time::sleep(STORE_RETRY_PAUSE).await;
+        }
     }
 
     pub(super) fn refused(&self, action: &str, target: &str, message: String) -> Outcome {

@@ -318,7 +318,10 @@ impl<S: Seams> Engine<S> {
 /// services, in their configured order, so the engine resolves, pins, recreates, checks and
 /// records only those; every other service keeps running untouched. No names: all of them.
 /// A name that is not a configured service is refused, naming the ones there are.
-pub fn select_services(config: &mut crate::config::Config, names: &[String]) -> Result<(), String> {
+pub fn select_services(
+    config: &mut crate::config::Config,
+    names: &[String],
+) -> Result<(), super::error::UnknownService> {
     if names.is_empty() {
         return Ok(());
     }
@@ -329,11 +332,10 @@ pub fn select_services(config: &mut crate::config::Config, names: &[String]) -> 
         .map(|s| s.name.as_str())
         .collect();
     if let Some(bad) = names.iter().find(|n| !known.contains(&n.as_str())) {
-        return Err(format!(
-            "--service {}: not a service of deployment.services (configured: {})",
-            bad.escape_debug(),
-            known.join(", ")
-        ));
+        return Err(super::error::UnknownService {
+            name: bad.escape_debug().to_string(),
+            configured: known.join(", "),
+        });
     }
     config
         .deployment
@@ -383,8 +385,11 @@ mod tests {
     fn an_unknown_service_is_refused_with_the_known_ones() {
         let mut c = config();
         let err = select_services(&mut c, &["gatewya\n".into()]).unwrap_err();
-        assert!(err.contains("gatewya\\n"), "{err}");
-        assert!(err.contains("configured: gateway, api, worker"), "{err}");
+        assert!(err.to_string().contains("gatewya\\n"), "{err}");
+        assert!(
+            err.to_string().contains("configured: gateway, api, worker"),
+            "{err}"
+        );
         assert_eq!(c.deployment.services.len(), 3);
     }
 }

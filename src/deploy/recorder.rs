@@ -26,6 +26,8 @@ struct Rows {
     deployment: Option<i64>,
     /// The automatic rollback's row while it runs.
     rollback: Option<i64>,
+    /// The final record is written (by `record_final`): `Finished` need not write it again.
+    finished: bool,
 }
 
 impl Recorder {
@@ -34,6 +36,28 @@ impl Recorder {
             actor,
             rows: Mutex::new(Rows::default()),
         }
+    }
+
+    /// The deployment's final record from its outcome, before `Finished` is sent: the engine
+    /// retries this one write (a full state disk, a store locked by another process), which
+    /// an event, sent once, cannot.
+    pub(super) fn record_final(
+        &self,
+        store: &Store,
+        outcome: &Outcome,
+    ) -> Result<(), crate::store::StoreError> {
+        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(id) = rows.deployment else {
+            return Ok(());
+        };
+        store.finish_deployment(
+            id,
+            outcome.status,
+            final_error(outcome.status, &outcome.message),
+            outcome.downtime_ms,
+        )?;
+        rows.finished = true;
+        Ok(())
     }
 
     pub(super) fn record(&self, store: &Store, event: &DeployEvent) {
@@ -92,6 +116,7 @@ impl Recorder {
             DeployEvent::Sides { from, to: Some(to) } => store.set_deploy_sides(id, from, to),
             DeployEvent::Backup { path } => store.set_backup_path(id, path),
             DeployEvent::Error { message } => store.set_error(id, message),
+            DeployEvent::Finished { .. } if rows.finished => Ok(()),
             DeployEvent::Finished {
                 status,
                 message,

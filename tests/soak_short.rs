@@ -1,0 +1,131 @@
+//! The short fault-injection soak (issue 16): 20 cycles of the real binary against the soak's
+//! own dockerd and registry (scripts/soak.sh), one injected fault per cycle, the invariants
+//! checked after each. The soak starts and stops its own engine, so it does not take
+//! /tmp/elt-docker.lock: it never touches the shared engine or registry.
+//!
+//! `ELT_SOAK_SEED` replays a run (each cycle's seed is printed); `ELT_SOAK_CYCLES` changes the
+//! length. Known findings that wait for an engine fix are listed in `KNOWN` and reported by
+//! the harness as KNOWN, not as violations; any other violation fails this test.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Mutex;
+
+/// FAULT:INVARIANT pairs the soak found and that are reported for an engine fix (see the soak
+/// section of docs/benchmarks.md). Remove a pair once its fix lands.
+const KNOWN: &[&str] = &[
+    // kill -9 between the `.env` pin and `compose up` leaves the pin ahead of the container.
+    "kill9:env-pin",
+    "kill9-group:env-pin",
+    // kill -9 of the group while compose 1.x recreates: its renamed old container
+    // (`<id>_<project>_app_1`, exited) stays beside the new one until the next deploy.
+    "kill9-group:orphans",
+    // An explicit rollback whose recreate fails (dockerd stopped) is not rolled back in turn,
+    // and its `.env` pin is left on the target while the old container comes back.
+    "dockerd-restart:env-pin",
+    // The recorder writes in line: a store held by another process delays the first health
+    // poll, and that stall is recorded as downtime.
+    "sqlite-lock:downtime",
+];
+
+struct Down;
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = Command::new(common::repo_root().join("scripts/soak.sh"))
+            .arg("down")
+            .status();
+    }
+}
+
+/// The tests here share the soak's engine, registry and ports: one at a time.
+static SOAK: Mutex<()> = Mutex::new(());
+
+/// `scripts/soak.sh up`, `run ARGS` (the test's binary, a log folder of its own), `down`.
+/// Returns the harness's output; panics with it when the harness found a violation.
+fn soak(args: &[&str], allow: &[&str]) -> String {
+    let _one = SOAK.lock().unwrap_or_else(|e| e.into_inner());
+    let soak = common::repo_root().join("scripts/soak.sh");
+    let up = common::run(Command::new(&soak).arg("up"));
+    assert!(
+        up.status.success(),
+        "scripts/soak.sh up: {}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let _down = Down;
+    let logs = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(&soak);
+    cmd.args(["run", "--bin"])
+        .arg(env!("CARGO_BIN_EXE_elt-console"))
+        .arg("--log-dir")
+        .arg(logs.path())
+        .args(args);
+    if !allow.is_empty() {
+        cmd.args(["--allow", &allow.join(",")]);
+    }
+    if let Ok(seed) = std::env::var("ELT_SOAK_SEED") {
+        cmd.args(["--seed", &seed]);
+    }
+    let out = common::run(&mut cmd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success() && text.contains("violations: 0"),
+        "the soak found violations (dumps under {}):\n{text}",
+        logs.keep().display()
+    );
+    text
+}
+
+/// How many times the harness's report says a fault kind was injected.
+fn injected(report: &str, kind: &str) -> u32 {
+    report
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(kind)).then(|| w.next()?.parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn short_soak_keeps_every_invariant() {
+    let cycles = std::env::var("ELT_SOAK_CYCLES").unwrap_or_else(|_| "20".into());
+    let text = soak(&["--cycles", &cycles, "--round-robin"], KNOWN);
+    assert!(
+        text.contains(&format!("soak: {cycles} cycles in")),
+        "the soak did not finish its cycles:\n{text}"
+    );
+}
+
+/// The state folder full while the deploy ends (from the start of `retention`, for 3 s): the
+/// store keeps what the deploy said and the lock is released. Before the fix the final record
+/// and the release were given up at once (a log warning): the deploy said `succeeded`, the row
+/// stayed `running` and the lock was left (`disk-full:history-lies`, `disk-full:lock-left`).
+#[test]
+fn a_full_state_disk_as_the_deploy_ends_is_still_recorded() {
+    let text = soak(
+        &[
+            "--cycles",
+            "3",
+            "--kinds",
+            "disk-full",
+            "--steps",
+            "retention",
+            "--delay",
+            "0",
+            "--duration",
+            "3",
+            "--targets",
+            "good",
+        ],
+        &[],
+    );
+    assert!(injected(&text, "disk-full") >= 2, "{text}");
+}
