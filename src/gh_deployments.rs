@@ -19,19 +19,11 @@
 
 use crate::config::Config;
 use crate::deploy::{DeployEvent, StepState};
+pub use crate::domain::is_environment_name;
 use crate::sources::github::{GithubError, GithubSource};
 use crate::store::{DeployKind, DeployStatus, ImageSide, Store};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
-
-/// GitHub's environment names: printable, at most 255 characters (no control characters,
-/// nothing that would need escaping in a query beyond what `url` does).
-pub fn is_environment_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().count() <= 255
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '/'))
-}
 
 /// What the event stream asks of GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -584,6 +584,15 @@ impl From<CommitTagPattern> for String {
     }
 }
 
+/// GitHub's environment names: printable, at most 255 characters (no control characters,
+/// nothing that would need escaping in a query beyond what `url` does).
+pub fn is_environment_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

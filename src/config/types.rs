@@ -1,0 +1,358 @@
+//! The configuration's types, where each value came from, and which files are read.
+
+use crate::domain::{CommitTagPattern, GithubRepo, ImageRepo, WorkflowId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../assets/default-config.toml");
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/elt-console/config.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub deployment: DeploymentConfig,
+    pub registry: RegistryConfig,
+    #[serde(default)]
+    pub health: Vec<HealthEndpoint>,
+    pub github: GithubConfig,
+    pub gpu: GpuConfig,
+    pub docker: DockerConfig,
+    pub deploy: DeployConfig,
+    pub watch: WatchConfig,
+    pub ui: UiConfig,
+    /// Action name → keys; parsed into a `Keymap` when the config is loaded.
+    pub keys: BTreeMap<String, Vec<String>>,
+    /// Where deploy notifications go (`[[notify]]`); none by default.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifyTarget>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    pub read_only: bool,
+    pub mouse: bool,
+    pub log_tail_lines: u32,
+    pub log_ring_lines: u32,
+    pub max_fps: u32,
+    pub health_interval_ms: u64,
+    pub github_interval_unauthenticated_s: u64,
+    pub github_interval_authenticated_s: u64,
+    pub registry_interval_s: u64,
+}
+
+/// How the deploy engine behaves: health wait, backup, migrate, lock and image retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    pub health_timeout_s: u64,
+    pub health_interval_ms: u64,
+    pub health_successes: u32,
+    pub backup_command: String,
+    pub backup_timeout_s: u64,
+    pub backup_optional: bool,
+    pub migrate_timeout_s: u64,
+    pub pull_attempts: u32,
+    pub pull_timeout_s: u64,
+    pub lock_stale_after_s: u64,
+    pub keep_images: u32,
+    pub compose_command: String,
+}
+
+/// `elt-console watch`: how often `latest` is checked, and how far it backs off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    pub interval_s: u64,
+    pub max_backoff_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    pub project: String,
+    pub compose_file: PathBuf,
+    pub env_file: PathBuf,
+    pub state_dir: PathBuf,
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub image: ImageRepo,
+    pub image_var: String,
+    #[serde(default)]
+    pub commit_tags: Vec<CommitTagPattern>,
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub migrate_service: Option<String>,
+    /// The tag `watch` follows: `latest`, `semver`, or `newest:PATTERN`.
+    #[serde(default)]
+    pub follow: crate::domain::FollowRule,
+    /// When a container without a healthcheck of its own counts as up: `running:Ns`.
+    #[serde(default, deserialize_with = "ready_rule")]
+    pub ready: Option<ReadyRule>,
+}
+
+/// `deployment.services[].ready`: how a deploy judges a service whose image has no
+/// healthcheck (a bot serves no HTTP to poll). A healthcheck, where there is one, still decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ReadyRule {
+    /// Running for this long without a restart (`running:10s`).
+    Running { secs: u64 },
+}
+
+impl ReadyRule {
+    /// The longest wait a rule may ask for; a deploy's health timeout is the real bound.
+    const MAX_SECS: u64 = 3600;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{s:?} is not a ready rule: \"running:Ns\" (N from 1 to {}), or \"\" for none",
+                Self::MAX_SECS
+            )
+        };
+        let secs = s
+            .strip_prefix("running:")
+            .and_then(|n| n.strip_suffix('s'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| (1..=Self::MAX_SECS).contains(n))
+            .ok_or_else(bad)?;
+        Ok(ReadyRule::Running { secs })
+    }
+
+    /// How long the container must have run without a restart.
+    pub fn duration(self) -> std::time::Duration {
+        match self {
+            ReadyRule::Running { secs } => std::time::Duration::from_secs(secs),
+        }
+    }
+}
+
+impl TryFrom<String> for ReadyRule {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ReadyRule::parse(&s)
+    }
+}
+
+impl From<ReadyRule> for String {
+    fn from(r: ReadyRule) -> String {
+        r.to_string()
+    }
+}
+
+impl fmt::Display for ReadyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadyRule::Running { secs } => write!(f, "running:{secs}s"),
+        }
+    }
+}
+
+fn ready_rule<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ReadyRule>, D::Error> {
+    let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    ReadyRule::parse(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub plain_http: Vec<String>,
+    pub username: String,
+    pub password_env: String,
+    pub request_timeout_ms: u64,
+    /// Tags whose manifest and config are read per repository and refresh (about 3 requests
+    /// each); the newest known are read first.
+    pub tag_detail_limit: usize,
+    /// `REGISTRY=MIRROR` pairs: images of REGISTRY are read and pulled from MIRROR, which
+    /// serves them under the same path (as dockerd's `registry-mirrors` does for docker.io).
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+}
+
+impl RegistryConfig {
+    /// The mirror host for `registry`, if `registry.mirrors` names one.
+    pub fn mirror_for(&self, registry: &str) -> Option<&str> {
+        self.mirrors.iter().find_map(|m| {
+            m.split_once('=')
+                .filter(|(from, _)| from.trim() == registry)
+                .map(|(_, to)| to.trim())
+        })
+    }
+
+    /// The registry host images of `repo` are read and pulled from: its mirror, else its own.
+    pub fn host_for<'a>(&'a self, repo: &'a ImageRepo) -> &'a str {
+        self.mirror_for(repo.registry()).unwrap_or(repo.registry())
+    }
+
+    /// The name the engine pulls `repo` by (`MIRROR/PATH` through a mirror), and that the
+    /// pulled image's digests carry; the image is tagged under `repo.docker_name()` after.
+    pub fn pull_name(&self, repo: &ImageRepo) -> String {
+        match self.mirror_for(repo.registry()) {
+            Some(mirror) => format!("{mirror}/{}", repo.path()),
+            None => repo.docker_name(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthEndpoint {
+    pub name: String,
+    pub url: String,
+    #[serde(default = "default_health_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_health_timeout() -> u64 {
+    3000
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    pub repo: GithubRepo,
+    pub workflow: WorkflowId,
+    pub api_url: String,
+    pub token_file: String,
+    pub runs_per_page: u32,
+    pub request_timeout_ms: u64,
+    /// Record each deploy as a GitHub Deployment (needs a token with `deployments: write`).
+    #[serde(default = "default_true")]
+    pub deployments: bool,
+    /// The GitHub environment deployments are made to.
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    /// The app's public URL, shown by GitHub beside each deployment ("" for none).
+    #[serde(default)]
+    pub environment_url: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_environment() -> String {
+    "production".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuConfig {
+    pub nvml_library: String,
+    pub sample_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerConfig {
+    pub host: String,
+    pub request_timeout_ms: u64,
+}
+
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    Ok(s.filter(|s| !s.is_empty()))
+}
+
+impl Config {
+    /// The compose service names that a deployment moves together.
+    pub fn service_names(&self) -> impl Iterator<Item = &str> {
+        self.deployment.services.iter().map(|s| s.name.as_str())
+    }
+}
+
+/// Where a value came from, for `config show` and for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Defaults,
+    File {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Defaults => f.write_str("built-in defaults"),
+            Origin::File { path, line, column } => {
+                write!(f, "{}:{line}:{column}", path.display())
+            }
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Syntax { origin: Origin, message: String },
+    #[error("{origin}: key `{key}`: {message}")]
+    Key {
+        origin: Origin,
+        key: String,
+        message: String,
+    },
+}
+
+/// The effective config plus where each leaf value came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub keymap: crate::keymap::Keymap,
+    pub origins: BTreeMap<String, Origin>,
+    /// Files that were read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Which layers to read. Tests and `config check` build this by hand; `standard` is what the
+/// binary uses.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub files: Vec<(PathBuf, bool)>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// System, user, and `--config` files (the latter required), and `ELT_*` variables.
+    pub fn standard(explicit: Option<&Path>) -> Self {
+        let mut files = vec![(PathBuf::from(SYSTEM_CONFIG_PATH), false)];
+        if let Some(dir) = user_config_dir() {
+            files.push((dir.join("elt-console").join("config.toml"), false));
+        }
+        if let Some(path) = explicit {
+            files.push((path.to_path_buf(), true));
+        }
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("ELT_"))
+            .collect();
+        Self { files, env }
+    }
+}
+
+fn user_config_dir() -> Option<PathBuf> {
+    match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => dirs::home_dir().map(|h| h.join(".config")),
+    }
+}
