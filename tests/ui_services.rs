@@ -225,3 +225,28 @@ fn snapshot_tags_panel_with_the_service_switcher() {
     a.message = None;
     insta::assert_snapshot!("services_api_120x30", render(&a, 120, 30).backend());
 }
+
+/// A service with a `ready` rule (no healthcheck of its own, a bot) has its health basis in
+/// the confirmation, as the CLI's plan states it; the others keep the plain rows.
+#[test]
+fn the_confirmation_states_how_a_ready_rule_judges_health() {
+    let mut a = shop();
+    a.health_basis.insert(
+        "worker".into(),
+        "its healthcheck, or running 30s without a restart if the image has none (ready = \"running:30s\")".into(),
+    );
+    let t = tag(&format!("main-{SHA2}"), SHA2, 2, false);
+    let worker = elt_console::ui::deploying::confirm_tag(&a, "worker", &t);
+    let health: Vec<_> = worker.rows.iter().filter(|(k, _)| k == "health").collect();
+    assert_eq!(health.len(), 1, "{:?}", worker.rows);
+    assert!(
+        health[0].1.contains("running 30s without a restart"),
+        "{health:?}"
+    );
+    let api = elt_console::ui::deploying::confirm_tag(&a, "api", &t);
+    assert!(
+        !api.rows.iter().any(|(k, _)| k == "health"),
+        "{:?}",
+        api.rows
+    );
+}

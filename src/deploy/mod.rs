@@ -28,6 +28,7 @@ mod util;
 /// Step and deploy durations, as `format::duration_ms` prints them.
 pub use crate::format::duration_ms as fmt_ms;
 pub use error::DeployError;
+pub use health::health_basis;
 pub use plan::select_services;
 pub use types::{
     DeployEvent, DeployRequest, EXIT_APP_DOWN, EXIT_CANCELLED, EXIT_DEPLOY_FAILED, EXIT_REFUSED,

@@ -139,6 +139,9 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
             .unwrap_or_else(|| "unknown (no run for this commit)".into()),
     ));
     rows.push(("service".into(), service.to_string()));
+    if let Some(basis) = app.health_basis.get(service) {
+        rows.push(("health".into(), basis.clone()));
+    }
     // The tags panel's selected service moves alone; a tag offered for the whole deployment
     // (a run's image, `service` naming them all) moves every service.
     let only = app.tag_service().filter(|s| *s == service);
@@ -296,6 +299,15 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         "the last version that ran healthy before what runs now; a rollback runs no migration"
             .into(),
     ));
+    let moved: Vec<&str> = match app.tag_service() {
+        Some(s) => vec![s],
+        None => app.services.iter().map(String::as_str).collect(),
+    };
+    for service in moved {
+        if let Some(basis) = app.health_basis.get(service) {
+            rows.push(("health".into(), format!("{service}: {basis}")));
+        }
+    }
     rows.push(("steps".into(), steps_line(app, true, app.tag_service())));
     Ok(ConfirmDeploy {
         request: DeployIntent::RollbackPrevious,

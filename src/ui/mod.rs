@@ -73,7 +73,17 @@ async fn event_loop(
     let (tx, rx) = tokio::sync::mpsc::channel::<Msg>(256);
     let (updates_tx, updates) = tokio::sync::mpsc::channel::<collect::Update>(256);
     let (handles, tasks) = collect::spawn_all(config.clone(), updates_tx, &cancel);
-    let app = App::new(settings, chrono::Utc::now());
+    let mut app = App::new(settings, chrono::Utc::now());
+    let with_rule: Vec<_> = config
+        .deployment
+        .services
+        .iter()
+        .filter(|s| s.ready.is_some())
+        .cloned()
+        .collect();
+    app.health_basis = crate::deploy::health_basis(&with_rule)
+        .into_iter()
+        .collect();
     if app.mouse {
         execute!(std::io::stdout(), EnableMouseCapture)?;
     }

@@ -132,6 +132,9 @@ pub struct App {
     pub host: String,
     pub project: String,
     pub services: Vec<String>,
+    /// How health is judged for the services with a `ready` rule (a bot without a
+    /// healthcheck), by service: the confirmation states it as the CLI's plan does.
+    pub health_basis: HashMap<String, String>,
     pub read_only: bool,
     pub log_tail: u32,
     pub focus: Panel,
@@ -184,6 +187,7 @@ impl App {
             host: s.host,
             project: s.project,
             services: s.services,
+            health_basis: HashMap::new(),
             read_only: s.read_only,
             log_tail: s.log_tail,
             focus: Panel::Containers,
