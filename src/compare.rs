@@ -101,13 +101,7 @@ pub async fn for_plan(
         };
         let answer = match request_for(kind, &p.from, &p.to, p.older) {
             Err(why) => Err(why),
-            Ok((base, head, _)) if base.matches(&head) => Ok(Comparison {
-                status: "identical".into(),
-                ahead_by: 0,
-                behind_by: 0,
-                total_commits: 0,
-                commits: Vec::new(),
-            }),
+            Ok((base, head, _)) if base.matches(&head) => Ok(identical()),
             Ok((base, head, _)) => {
                 let key = (base.as_str().to_string(), head.as_str().to_string());
                 match asked.iter().find(|(k, _)| *k == key) {
@@ -170,13 +164,7 @@ pub async fn for_ask(github: &GithubConfig, ask_for: &Ask) -> ServiceCommits {
         ask_for.older,
     ) {
         Err(why) => Err(why),
-        Ok((base, head, _)) if base.matches(&head) => Ok(Comparison {
-            status: "identical".into(),
-            ahead_by: 0,
-            behind_by: 0,
-            total_commits: 0,
-            commits: Vec::new(),
-        }),
+        Ok((base, head, _)) if base.matches(&head) => Ok(identical()),
         Ok((base, head, _)) => match GithubSource::new(github).await {
             Err(e) => Err(e.to_string()),
             Ok(s) => ask(&s, &base, &head).await,
@@ -332,6 +320,17 @@ pub fn json_event(s: &ServiceCommits) -> serde_json::Value {
         o.insert("event".into(), "commits".into());
     }
     v
+}
+
+/// Both sides name the same commit: nothing changes hands, and GitHub need not be asked.
+fn identical() -> Comparison {
+    Comparison {
+        status: "identical".into(),
+        ahead_by: 0,
+        behind_by: 0,
+        total_commits: 0,
+        commits: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -194,8 +194,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_recorder_writes_the_started_deployments_steps_and_progress_from_events() {
+    /// A fresh store holding one started deployment (the lock's own row), as the engine
+    /// creates it before `Started`.
+    fn store_with_a_deployment() -> (tempfile::TempDir, Store, Actor, i64) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let actor = Actor::current();
@@ -211,6 +212,12 @@ mod tests {
                 &actor,
             )
             .unwrap();
+        (dir, store, actor, id)
+    }
+
+    #[test]
+    fn the_recorder_writes_the_started_deployments_steps_and_progress_from_events() {
+        let (_dir, store, actor, id) = store_with_a_deployment();
         let recorder = Recorder::new(actor.clone());
         // Before Started there is no deployment to write to: nothing is written anywhere.
         recorder.record(&store, &step("lock", StepState::Failed, "held"));
@@ -298,21 +305,7 @@ mod tests {
 
     #[test]
     fn the_recorder_writes_the_final_record_and_the_automatic_rollbacks_row_from_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let actor = Actor::current();
-        let id = store
-            .create_deployment(
-                &NewDeployment {
-                    kind: DeployKind::Deploy,
-                    parent_id: None,
-                    services: vec!["app".into()],
-                    to_tag: Some("v2".into()),
-                    strategy: "recreate".into(),
-                },
-                &actor,
-            )
-            .unwrap();
+        let (_dir, store, actor, id) = store_with_a_deployment();
         let side = |tag: &str| ImageSide {
             image: Some(format!("app:{tag}")),
             tag: Some(crate::domain::Tag::parse(tag).unwrap()),
