@@ -608,3 +608,71 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     let (code, out, _) = console_run(d.console().args(["lock", "status"]));
     assert_eq!(code, 0, "lock released after the cancel: {out}");
 }
+
+/// A deploy killed between pinning the `.env` and compose's recreate, with compose's renamed,
+/// stopped copy of an old container left behind (what `kill -9` leaves at the wrong moment):
+/// `lock release --force` sets the pin back to the image the app runs, removes the copy, says
+/// both, and leaves the running app alone (the soak's `kill9:env-pin` and
+/// `kill9-group:orphans`). Before the fix the release left both.
+#[test]
+fn releasing_a_dead_deploys_lock_repins_what_runs_and_removes_its_leftover() {
+    let d = Deployment::new("repair");
+    publish_unique(&d.repo, 2, "slow1", 1536);
+    let proxy = RegistryProxy::start(ProxyMode::Throttle(160 * 1024));
+    d.write_config(&proxy.repo("repair"), "");
+    let app = d.app_container();
+    let runs = d.inspect("{{.Config.Image}}");
+    let (mut killed, rx) = spawn_deploy(&d, "slow1");
+    let mut seen = Vec::new();
+    wait_line(
+        &rx,
+        &mut seen,
+        Duration::from_secs(60),
+        "pull progress",
+        pulling,
+    );
+    killed.kill().unwrap();
+    let _ = killed.wait();
+    // What it would have done next: pin the target, and compose renames the old container.
+    let pinned = format!("{}:slow1", proxy.repo("repair"));
+    let env = d.env_file().replace(
+        &format!("IMAGE_TAG={runs}\n"),
+        &format!("IMAGE_TAG={pinned}\n"),
+    );
+    assert!(env.contains(&pinned), "{env}");
+    std::fs::write(d.path(".env"), &env).unwrap();
+    let copy = run_ok(Command::new("docker").args([
+        "create",
+        "--label",
+        &format!("com.docker.compose.project={}", d.name),
+        "--label",
+        "com.docker.compose.service=app",
+        "--label",
+        "com.docker.compose.oneoff=False",
+        &runs,
+    ]))
+    .trim()
+    .to_string();
+    let copy_name = format!("{}_{}_app_1", &copy[..12], d.name);
+    run_ok(Command::new("docker").args(["rename", &copy, &copy_name]));
+
+    let (code, out, err) = console_run(d.console().args(["lock", "release", "--force"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("marked interrupted"), "{out}");
+    assert!(
+        out.contains(&format!("repair: IMAGE_TAG set back to {runs}")),
+        "{out}{err}"
+    );
+    assert!(out.contains(&format!("removed {copy_name}")), "{out}");
+    assert!(
+        d.env_file().contains(&format!("IMAGE_TAG={runs}\n")),
+        "{}",
+        d.env_file()
+    );
+    let gone = Command::new("docker")
+        .args(["inspect", &copy])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "the stopped copy is still there");
+    assert_eq!(d.app_container(), app, "the running app was not touched");
+}

@@ -69,6 +69,8 @@ struct World {
     crashing: HashSet<String>,
     /// When the app's container started (the last recreate), on the wall clock.
     started_at: Option<SystemTime>,
+    /// A stopped copy of an old container that compose renamed mid-recreate (its id).
+    leftover: Option<String>,
     log: Vec<String>,
 }
 
@@ -131,6 +133,25 @@ impl Host for FakeHost {
         if w.fail.contains("compare") && w.listings == 2 {
             return Err(DockerError::Api("connection reset by peer".into()));
         }
+        let leftover = w.leftover.iter().map(|id| ContainerView {
+            id: id.clone(),
+            name: format!("{}_elt-app-1", &id[..12]),
+            service: "app".into(),
+            oneoff: false,
+            state: ContainerState::Exited,
+            health: HealthState::None,
+            exit_code: Some(0),
+            restarts: 0,
+            started_at: None,
+            image: reference("0"),
+            image_id: image_id("0"),
+            repo_digests: Vec::new(),
+            revision: None,
+            image_created: None,
+            image_version: None,
+            pid: None,
+        });
+        let leftover: Vec<ContainerView> = leftover.collect();
         Ok(w.running
             .iter()
             .map(|id| ContainerView {
@@ -163,6 +184,7 @@ impl Host for FakeHost {
                 image_version: None,
                 pid: None,
             })
+            .chain(leftover)
             .collect())
     }
     async fn local_image(&self, r: &str) -> Result<Option<LocalImage>, DockerError> {
@@ -196,6 +218,16 @@ impl Host for FakeHost {
             .rev()
             .cloned()
             .collect())
+    }
+    async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
+        let mut w = self.0.lock().unwrap();
+        w.log.push(format!("rm {id}"));
+        if w.leftover.as_deref() == Some(id) {
+            w.leftover = None;
+            Ok(())
+        } else {
+            Err(DockerError::Api(format!("no such stopped container: {id}")))
+        }
     }
     async fn remove_image(&self, r: &str) -> Result<(), DockerError> {
         let mut w = self.0.lock().unwrap();
@@ -306,6 +338,15 @@ impl Runtime for FakeRuntime {
             .push(format!("recreate {} {}", services.join(","), env[0].1));
         if let Some(t) = w.cancel_on_recreate.take() {
             t.cancel();
+        }
+        if w.fail.contains("recreate-keeps-old") {
+            // The engine went away before compose touched anything (a dockerd restart): the
+            // old container runs on.
+            return Err(RuntimeError::Failed {
+                command: "compose up".into(),
+                code: 1,
+                output: "Cannot connect to the Docker daemon".into(),
+            });
         }
         let failing =
             w.fail.contains("recreate-all") || (w.fail.contains("recreate") && w.recreates == 1);
@@ -1364,4 +1405,80 @@ async fn ready_running_waits_for_n_seconds_without_a_restart() {
         "took {spent:?} of fake time"
     );
     assert_eq!(h.running(), Some(image_id("2")));
+}
+
+/// An explicit rollback whose recreate fails is not rolled back in turn; when the old
+/// container still runs (dockerd went away before compose touched it) the `.env` pin follows
+/// it instead of naming the target (the soak's `dockerd-restart:env-pin`). Before the fix the
+/// pin stayed on v2.
+#[tokio::test]
+async fn a_failed_rollback_leaves_the_pin_on_what_runs() {
+    let h = Harness::new();
+    h.fail("recreate-keeps-old");
+    let r = h
+        .run(DeployKind::Rollback, tag("2"), CancellationToken::new())
+        .await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::FailedDown,
+        "{}",
+        r.outcome.message
+    );
+    assert_eq!(h.running(), Some(image_id("1")));
+    assert!(
+        h.env().contains(&format!("IMAGE_TAG={}\n", reference("1"))),
+        "{}",
+        h.env()
+    );
+    assert!(
+        r.outcome.message.contains("IMAGE_TAG set back to"),
+        "{}",
+        r.outcome.message
+    );
+}
+
+/// The repair after a killed deploy (`lock release --force`): the pin written before compose
+/// ran follows the container that still runs, and compose's renamed, stopped copy of an old
+/// container is removed; the running container is not touched (`kill9:env-pin`,
+/// `kill9-group:orphans`).
+#[tokio::test]
+async fn the_repair_repins_what_runs_and_removes_a_recreates_leftover() {
+    let h = Harness::new();
+    let env = h.dir.path().join(".env");
+    std::fs::write(&env, format!("# ours\nIMAGE_TAG={}\n", reference("2"))).unwrap();
+    h.world.lock().unwrap().leftover = Some(format!("{:f>64}", "1"));
+    let host = FakeHost(h.world.clone());
+    let repair = elt_console::deploy::repair::pins_follow_what_runs(
+        &host,
+        "elt",
+        &env,
+        &h.settings.services,
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.env(), format!("# ours\nIMAGE_TAG={}\n", reference("1")));
+    assert_eq!(repair.removed.len(), 1, "{repair:?}");
+    assert!(h.world.lock().unwrap().leftover.is_none());
+    assert_eq!(h.running(), Some(image_id("1")));
+    assert_eq!(repair.repinned.len(), 1, "{repair:?}");
+    // Nothing runs: the pin is left as it is, and said so.
+    h.world.lock().unwrap().running = None;
+    std::fs::write(&env, format!("IMAGE_TAG={}\n", reference("2"))).unwrap();
+    let repair = elt_console::deploy::repair::pins_follow_what_runs(
+        &host,
+        "elt",
+        &env,
+        &h.settings.services,
+    )
+    .await
+    .unwrap();
+    assert!(repair.repinned.is_empty() && repair.removed.is_empty());
+    assert!(
+        repair
+            .describe()
+            .iter()
+            .any(|l| l.contains("no container of app runs")),
+        "{repair:?}"
+    );
+    assert_eq!(h.env(), format!("IMAGE_TAG={}\n", reference("2")));
 }

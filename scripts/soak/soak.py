@@ -430,6 +430,8 @@ compose_command = "docker-compose"
         else:
             target, tkind = (cur_tag or self.tags[2]), "already-running"
         verb = "rollback" if (tkind == "good" and rnd.random() < 0.25) else "deploy"
+        if self.args.verbs:
+            verb = rnd.choice(self.args.verbs.split(","))
         if tkind != "already-running":
             self.drop_unused_target(target)
         tag = f"cycle {n} seed {seed}: {verb} {tkind} {target[:12]} fault {kind} at {step}+{delay:.1f}s"
@@ -804,6 +806,8 @@ def main():
     ap.add_argument("--delay", type=float, help="seconds after the step starts (default: random 0-1.5)")
     ap.add_argument("--duration", type=float, help="how long a timed fault lasts (default: random 1-6)")
     ap.add_argument("--targets", help="comma-separated target kinds: good,bad,slow,already-running")
+    ap.add_argument("--verbs", help="comma-separated: deploy,rollback (default: a quarter of the good "
+                    "targets are rollbacks)")
     ap.add_argument("--round-robin", action="store_true", help="fault kinds in turn, not at random")
     ap.add_argument("--bin")
     ap.add_argument("--log-dir")

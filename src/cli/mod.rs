@@ -248,7 +248,7 @@ pub async fn run(mut cli: Cli) -> i32 {
                     deploy_command::lock_status_command(&l.config, *json).await
                 }
                 LockAction::Release { force } => {
-                    deploy_command::lock_release_command(&l.config, *force, cli.read_only)
+                    deploy_command::lock_release_command(&l.config, *force, cli.read_only).await
                 }
             },
             Err(code) => code,

@@ -649,7 +649,7 @@ async fn app_state(
     Ok(rows)
 }
 
-pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i32 {
+pub async fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i32 {
     let actor = Actor::current();
     let mut store = match Store::open(&state_dir(config)) {
         Ok(s) => s,
@@ -704,12 +704,35 @@ pub fn lock_release_command(config: &Config, force: bool, read_only: bool) -> i3
             out(&format!("deploy lock: {detail}"));
             if live {
                 out("warning: its process was still alive and heartbeating");
+            } else if holder.deployment_id.is_some() {
+                // Its process is gone mid-deploy: the pins and containers may be half-way.
+                repair_after(config, &store, &actor).await;
             }
             0
         }
         Err(e) => {
             err(&format!("elt-console: lock: {e}"));
             EXIT_UNREACHABLE
+        }
+    }
+}
+
+/// The repair after a dead deploy (repair.rs), said line by line and audited.
+async fn repair_after(config: &Config, store: &Store, actor: &Actor) {
+    match super::repair::after_a_dead_deploy(config, |l| out(&format!("deploy lock: {l}"))).await {
+        Ok(repair) => {
+            let lines = repair.describe();
+            for line in &lines {
+                out(&format!("repair: {line}"));
+            }
+            if !repair.repinned.is_empty() || !repair.removed.is_empty() {
+                let _ = store.audit(actor, "repin", None, "done", Some(&lines.join("; ")));
+            }
+        }
+        Err(e) => {
+            err(&format!(
+                "warning: the interrupted deploy's pins and containers were not checked: {e}; compare `elt-console status` with the env file"
+            ));
         }
     }
 }

@@ -215,3 +215,30 @@ pub fn tail_lines(text: &str, n: usize) -> String {
         .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// Compose processes of `project` still running on this host (`-p PROJECT` in their command
+/// line): a deploy killed mid-recreate leaves its compose, in a process group of its own,
+/// finishing the work. Whoever repairs after it waits for them first.
+pub fn running_for_project(project: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+            let is_compose = args.iter().take(3).any(|a| {
+                let a = String::from_utf8_lossy(a);
+                a.ends_with("docker-compose") || a == "compose"
+            });
+            is_compose
+                && args
+                    .windows(2)
+                    .any(|w| w[0] == b"-p" && w[1] == project.as_bytes())
+        })
+        .collect()
+}

@@ -1,5 +1,5 @@
 //! The engine's one way to tell: every step's start, end and progress as a `DeployEvent`, to
-//! the recorder first (the store), then to the stream (printer, dashboard, subscribers).
+//! the recorder (the store, on its own thread), then to the stream (printer, dashboard, subscribers).
 
 use super::Engine;
 use super::seams::{Clock, Seams};
@@ -12,10 +12,11 @@ impl<S: Seams> Engine<S> {
         &self.actor
     }
 
-    /// The recorder first, in line, so the store is written before anyone is told (and in the
-    /// order things happened); then the stream for the printer or the dashboard.
+    /// Queued for the recorder (its own thread writes the store in the order things
+    /// happened, and never holds the deploy up), then the stream for the printer or the
+    /// dashboard.
     pub(super) fn emit(&self, event: DeployEvent) {
-        self.recorder.record(&self.store, &event);
+        self.recorder.record(event.clone());
         let _ = self.events.send(event);
     }
 

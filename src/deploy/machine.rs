@@ -150,7 +150,7 @@ impl<S: Seams> Engine<S> {
             if !recorded {
                 // The recorder's own final write (it then skips `Finished`'s), so the store
                 // still has one writer.
-                match self.recorder.record_final(&self.store, outcome) {
+                match self.recorder.record_final(outcome).await {
                     Ok(()) => recorded = true,
                     Err(e) => last = Some(RecordError::NotRecorded(e)),
                 }
@@ -195,13 +195,27 @@ impl<S: Seams> Engine<S> {
         let actor = self.actor.clone();
         let token = stop.clone();
         tokio::spawn(async move {
-            let Ok(store) = Store::open(&dir) else { return };
+            let Ok(mut store) = Store::open(&dir) else {
+                return;
+            };
             loop {
                 tokio::select! {
                     _ = token.cancelled() => return,
                     _ = tokio::time::sleep(every) => {}
                 }
-                match store.heartbeat(&actor) {
+                // A store held by another process blocks for its busy timeout: on the
+                // blocking pool, not on one of the runtime's two workers.
+                let (beat, back) = {
+                    let actor = actor.clone();
+                    match tokio::task::spawn_blocking(move || (store.heartbeat(&actor), store))
+                        .await
+                    {
+                        Ok(pair) => pair,
+                        Err(_) => return,
+                    }
+                };
+                store = back;
+                match beat {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!("the deploy lock was released by force while we held it");
@@ -455,9 +469,10 @@ impl<S: Seams> Engine<S> {
         if req.kind != DeployKind::Deploy {
             self.skip("rollback", "never automatic for a rollback");
             self.skip("retention", "deploy failed");
+            let repinned = self.pins_follow_what_runs().await;
             return self.finish(
                 DeployStatus::FailedDown,
-                format!("{reason}; this was a rollback, so it is not rolled back in turn: the app may be down"),
+                format!("{reason}; this was a rollback, so it is not rolled back in turn: the app may be down{repinned}"),
                 None,
             );
         }
@@ -522,10 +537,11 @@ impl<S: Seams> Engine<S> {
                         summary: e.to_string(),
                     },
                 );
+                let repinned = self.pins_follow_what_runs().await;
                 self.finish(
                     DeployStatus::FailedDown,
                     format!(
-                        "{reason}; the automatic rollback failed too: {e}; the app may be down"
+                        "{reason}; the automatic rollback failed too: {e}; the app may be down{repinned}"
                     ),
                     None,
                 )

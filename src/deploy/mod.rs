@@ -18,12 +18,14 @@ mod machine;
 mod plan;
 pub mod previous;
 mod recorder;
+pub mod repair;
 mod rollback;
 pub mod seams;
 pub mod settings;
 mod steps;
 mod types;
 mod util;
+mod writer;
 
 /// Step and deploy durations, as `format::duration_ms` prints them.
 pub use crate::format::duration_ms as fmt_ms;
@@ -61,8 +63,9 @@ pub struct Engine<S: Seams = Real> {
     clock: S::Clock,
     store: Store,
     actor: Actor,
-    /// The one subscriber that writes the store's deployment rows from the events.
-    recorder: recorder::Recorder,
+    /// The one subscriber that writes the store's deployment rows from the events, on a
+    /// thread of its own (writer.rs).
+    recorder: writer::RecorderLink,
     events: Events,
     interrupt: CancellationToken,
     deployment_id: Option<i64>,
@@ -86,6 +89,12 @@ impl<S: Seams> Engine<S> {
     /// the point of no return (the switch).
     pub fn new(parts: Parts<S>, events: Events, interrupt: CancellationToken) -> Self {
         let started = parts.clock.now();
+        let store_dir = parts
+            .store
+            .path()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| parts.settings.state_dir.clone());
         Engine {
             settings: parts.settings,
             runtime: parts.runtime,
@@ -93,8 +102,8 @@ impl<S: Seams> Engine<S> {
             registry: parts.registry,
             health: parts.health,
             clock: parts.clock,
+            recorder: writer::RecorderLink::start(parts.actor.clone(), store_dir),
             store: parts.store,
-            recorder: recorder::Recorder::new(parts.actor.clone()),
             actor: parts.actor,
             events,
             interrupt,

@@ -47,6 +47,8 @@ pub trait Host: Send + Sync + Clone + 'static {
     ) -> impl Future<Output = Result<Vec<LocalImage>, DockerError>> + Send;
     fn remove_image(&self, reference: &str)
     -> impl Future<Output = Result<(), DockerError>> + Send;
+    /// Remove a stopped container (the leftover of an interrupted recreate, repair.rs).
+    fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), DockerError>> + Send;
     /// Pull a reference, reporting per-layer progress.
     fn pull(
         &self,
@@ -159,6 +161,9 @@ impl Host for DockerSource {
         reference: &str,
     ) -> impl Future<Output = Result<(), DockerError>> + Send {
         DockerSource::remove_image(self, reference)
+    }
+    fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), DockerError>> + Send {
+        DockerSource::remove_container(self, id)
     }
     fn pull(
         &self,

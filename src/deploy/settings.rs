@@ -50,6 +50,9 @@ pub struct DeploySettings {
     pub pull_retry_max_delay: Duration,
     /// Pull progress is reported at most this often.
     pub progress_every: Duration,
+    /// After a failure nothing rolls back, how long the engine may take to settle (dockerd
+    /// restarting, containers coming back) before the pins are set to what runs.
+    pub repair_wait: Duration,
 }
 
 impl DeploySettings {
@@ -80,6 +83,7 @@ impl DeploySettings {
             pull_retry_delay: Duration::from_secs(1),
             pull_retry_max_delay: Duration::from_secs(30),
             progress_every: Duration::from_millis(200),
+            repair_wait: Duration::from_secs(30),
         }
     }
 

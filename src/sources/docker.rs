@@ -10,8 +10,8 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveImageOptionsBuilder,
-    TagImageOptionsBuilder,
+    ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -466,6 +466,15 @@ impl DockerSource {
         self.timed(self.docker.remove_image(reference, Some(options), None))
             .await
             .map(|_| ())
+    }
+
+    /// Remove a container that is not running (never forced: a running one is an error).
+    pub async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(false)
+            .build();
+        self.timed(self.docker.remove_container(id, Some(options)))
+            .await
     }
 
     /// Pull `reference` (`repo@sha256:...` or `repo:tag`), reporting each layer's progress.

@@ -94,6 +94,9 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    /// The deploy's recorder thread is gone (it could not start, or it stopped).
+    #[error("deploy store: {0}")]
+    Unavailable(&'static str),
 }
 
 impl Actor {
