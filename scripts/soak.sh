@@ -5,7 +5,8 @@
 #   scripts/soak.sh run [ARGS...]      run the harness (scripts/soak/soak.py; --help for ARGS)
 #   scripts/soak.sh bench [MINUTES] [ARGS...]
 #                                      the long run (docs/benchmarks.md): up, fault kinds in turn
-#                                      for MINUTES (default 60) or 540 cycles, the figures, down
+#                                      until each was injected 30 times (at most 720 cycles) or
+#                                      MINUTES (default 60) passed, the figures, down
 #   scripts/soak.sh down               stop what `up` started and remove its containers
 #   scripts/soak.sh status             print what runs
 #
@@ -194,8 +195,8 @@ case ${1:-} in
     trap cmd_down EXIT
     [[ -x $ROOT/target/debug/elt-console ]] || (cd "$ROOT" && cargo build --locked --bin elt-console)
     rc=0
-    python3 "$ROOT/scripts/soak/soak.py" --env "$STATE/soak.env" --round-robin --cycles 540 \
-      --max-minutes "$minutes" --report "$STATE/bench-report.json" "$@" || rc=$?
+    python3 "$ROOT/scripts/soak/soak.py" --env "$STATE/soak.env" --round-robin --cycles 720 \
+      --until-each 30 --max-minutes "$minutes" --report "$STATE/bench-report.json" "$@" || rc=$?
     say "figures: $STATE/bench-report.json; cycle logs: ${ELT_SOAK_DIR:-$ROOT/.sandbox/soak}/logs"
     exit $rc
     ;;

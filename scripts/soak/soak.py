@@ -410,7 +410,9 @@ compose_command = "docker-compose"
     # -------------------------------------------------------------- a cycle
     def cycle(self, n, seed):
         rnd = random.Random(seed)
-        kind = self.kinds[n % len(self.kinds)] if self.args.round_robin else rnd.choice(self.kinds)
+        # In turn: a kind whose fault was not reached (the deploy ended first) comes again, so
+        # every kind gets its share of faults that really happened.
+        kind = self.kinds[self.turn % len(self.kinds)] if self.args.round_robin else rnd.choice(self.kinds)
         step = rnd.choice(self.args.steps.split(",") if self.args.steps else FAULTS[kind])
         delay = rnd.uniform(0, 1.5) if self.args.delay is None else self.args.delay
         duration = rnd.uniform(1.0, 6.0) if self.args.duration is None else self.args.duration
@@ -505,6 +507,7 @@ compose_command = "docker-compose"
             self.stats["missed"][kind] = self.stats["missed"].get(kind, 0) + 1
         else:
             self.stats["faults"][kind] = self.stats["faults"].get(kind, 0) + 1
+            self.turn += 1
         t_end = now()
         with open(os.path.join(clog, "meta.json"), "w") as f:
             json.dump({"cycle": n, "seed": seed, "verb": verb, "target_kind": tkind, "target": target,
@@ -749,6 +752,7 @@ compose_command = "docker-compose"
         self.kinds = self.args.kinds.split(",") if self.args.kinds else list(FAULTS)
         self.allow = set(self.args.allow.split(",")) if self.args.allow else set()
         self.cur_kind = "setup"
+        self.turn = self.args.first_cycle
         self.setup()
         base = self.args.seed if self.args.seed is not None else random.randrange(1 << 30)
         print(f"soak: base seed {base} ({self.args.cycles} cycles from {self.args.first_cycle})", flush=True)
@@ -760,6 +764,10 @@ compose_command = "docker-compose"
             except Violation as v:
                 self.stats["violations"].append(str(v))
                 print(f"VIOLATION {v}", flush=True)
+                break
+            if self.args.until_each and all(self.stats["faults"].get(k, 0) >= self.args.until_each
+                                            for k in self.kinds):
+                print(f"soak: every fault kind injected {self.args.until_each} times", flush=True)
                 break
             if self.args.max_minutes and now() - t0 > self.args.max_minutes * 60:
                 print("soak: time budget spent", flush=True)
@@ -808,7 +816,9 @@ def main():
     ap.add_argument("--targets", help="comma-separated target kinds: good,bad,slow,already-running")
     ap.add_argument("--verbs", help="comma-separated: deploy,rollback (default: a quarter of the good "
                     "targets are rollbacks)")
-    ap.add_argument("--round-robin", action="store_true", help="fault kinds in turn, not at random")
+    ap.add_argument("--round-robin", action="store_true", help="fault kinds in turn, not at random (a kind "
+                    "whose fault was not reached comes again; replay from --first-cycle 0)")
+    ap.add_argument("--until-each", type=int, help="stop once every fault kind was injected this often")
     ap.add_argument("--bin")
     ap.add_argument("--log-dir")
     ap.add_argument("--report")
