@@ -502,6 +502,24 @@ fn pulling(line: &str) -> bool {
     line.contains("\"event\":\"progress\"") && line.contains("\"seq\":3") && line.contains("layers")
 }
 
+/// A deploy of `tag` started and seen in its pull step (it holds the lock): the child, its
+/// output lines as they come, and the lines seen so far.
+fn deploy_until_pulling(
+    d: &Deployment,
+    tag: &str,
+) -> (Child, std::sync::mpsc::Receiver<String>, Vec<String>) {
+    let (child, rx) = spawn_deploy(d, tag);
+    let mut seen = Vec::new();
+    wait_line(
+        &rx,
+        &mut seen,
+        Duration::from_secs(60),
+        "pull progress",
+        pulling,
+    );
+    (child, rx, seen)
+}
+
 #[test]
 fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     let d = Deployment::new("lock");
@@ -512,15 +530,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     d.write_config(&proxy.repo("lock"), "");
 
     // A deploy in its pull step holds the lock: a second one is refused with who holds it.
-    let (mut first, rx) = spawn_deploy(&d, "slow1");
-    let mut seen = Vec::new();
-    wait_line(
-        &rx,
-        &mut seen,
-        Duration::from_secs(60),
-        "pull progress",
-        pulling,
-    );
+    let (mut first, rx, mut seen) = deploy_until_pulling(&d, "slow1");
     let (code, out, _) = console_run(d.console().args(["deploy", "t2", "--yes"]));
     assert_eq!(code, 4, "{out}");
     assert!(out.contains(&format!("pid {}", first.id())), "{out}");
@@ -546,15 +556,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
     let running = d.running_image_id();
 
     // A deploy killed outright mid-pull: the next command reports a stale lock and the truth.
-    let (mut second, rx) = spawn_deploy(&d, "slow2");
-    let mut seen = Vec::new();
-    wait_line(
-        &rx,
-        &mut seen,
-        Duration::from_secs(60),
-        "pull progress",
-        pulling,
-    );
+    let (mut second, _, _) = deploy_until_pulling(&d, "slow2");
     let pid = second.id();
     second.kill().unwrap();
     let _ = second.wait();
@@ -586,15 +588,7 @@ fn concurrent_deploy_refused_sighup_survived_kill9_reported_stale() {
 
     // Ctrl-C during the pull cancels cleanly: nothing changed, lock released.
     publish_unique(&d.repo, 2, "slow3", 1536);
-    let (mut third, rx) = spawn_deploy(&d, "slow3");
-    let mut seen = Vec::new();
-    wait_line(
-        &rx,
-        &mut seen,
-        Duration::from_secs(60),
-        "pull progress",
-        pulling,
-    );
+    let (mut third, rx, mut seen) = deploy_until_pulling(&d, "slow3");
     signal_and_expect(
         &mut third,
         &rx,
@@ -622,15 +616,7 @@ fn releasing_a_dead_deploys_lock_repins_what_runs_and_removes_its_leftover() {
     d.write_config(&proxy.repo("repair"), "");
     let app = d.app_container();
     let runs = d.inspect("{{.Config.Image}}");
-    let (mut killed, rx) = spawn_deploy(&d, "slow1");
-    let mut seen = Vec::new();
-    wait_line(
-        &rx,
-        &mut seen,
-        Duration::from_secs(60),
-        "pull progress",
-        pulling,
-    );
+    let (mut killed, _, _) = deploy_until_pulling(&d, "slow1");
     killed.kill().unwrap();
     let _ = killed.wait();
     // What it would have done next: pin the target, and compose renames the old container.

@@ -523,6 +523,17 @@ impl Harness {
         self.world.lock().unwrap().fail.insert(what);
     }
 
+    /// The old version runs and the env file's pin names it.
+    fn assert_v1_runs_and_is_pinned(&self) {
+        assert_eq!(self.running(), Some(image_id("1")));
+        assert!(
+            self.env()
+                .contains(&format!("IMAGE_TAG={}\n", reference("1"))),
+            "{}",
+            self.env()
+        );
+    }
+
     fn env(&self) -> String {
         std::fs::read_to_string(self.dir.path().join(".env")).unwrap()
     }
@@ -738,12 +749,7 @@ async fn a_failed_health_check_is_rolled_back_and_the_outage_covers_the_wait() {
         r.step("retention"),
         (StepState::Skipped, "deploy failed".into())
     );
-    assert_eq!(h.running(), Some(image_id("1")));
-    assert!(
-        h.env().contains(&format!("IMAGE_TAG={}\n", reference("1"))),
-        "{}",
-        h.env()
-    );
+    h.assert_v1_runs_and_is_pinned();
     // The users' outage spans the health timeout, not just the rollback's switch.
     assert!(
         r.outcome.downtime_ms.unwrap() >= 300_000,
@@ -1424,12 +1430,7 @@ async fn a_failed_rollback_leaves_the_pin_on_what_runs() {
         "{}",
         r.outcome.message
     );
-    assert_eq!(h.running(), Some(image_id("1")));
-    assert!(
-        h.env().contains(&format!("IMAGE_TAG={}\n", reference("1"))),
-        "{}",
-        h.env()
-    );
+    h.assert_v1_runs_and_is_pinned();
     assert!(
         r.outcome.message.contains("IMAGE_TAG set back to"),
         "{}",
@@ -1448,14 +1449,10 @@ async fn the_repair_repins_what_runs_and_removes_a_recreates_leftover() {
     std::fs::write(&env, format!("# ours\nIMAGE_TAG={}\n", reference("2"))).unwrap();
     h.world.lock().unwrap().leftover = Some(format!("{:f>64}", "1"));
     let host = FakeHost(h.world.clone());
-    let repair = elt_console::deploy::repair::pins_follow_what_runs(
-        &host,
-        "elt",
-        &env,
-        &h.settings.services,
-    )
-    .await
-    .unwrap();
+    let repair_now = || {
+        elt_console::deploy::repair::pins_follow_what_runs(&host, "elt", &env, &h.settings.services)
+    };
+    let repair = repair_now().await.unwrap();
     assert_eq!(h.env(), format!("# ours\nIMAGE_TAG={}\n", reference("1")));
     assert_eq!(repair.removed.len(), 1, "{repair:?}");
     assert!(h.world.lock().unwrap().leftover.is_none());
@@ -1464,14 +1461,7 @@ async fn the_repair_repins_what_runs_and_removes_a_recreates_leftover() {
     // Nothing runs: the pin is left as it is, and said so.
     h.world.lock().unwrap().running = None;
     std::fs::write(&env, format!("IMAGE_TAG={}\n", reference("2"))).unwrap();
-    let repair = elt_console::deploy::repair::pins_follow_what_runs(
-        &host,
-        "elt",
-        &env,
-        &h.settings.services,
-    )
-    .await
-    .unwrap();
+    let repair = repair_now().await.unwrap();
     assert!(repair.repinned.is_empty() && repair.removed.is_empty());
     assert!(
         repair
