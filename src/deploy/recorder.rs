@@ -7,6 +7,7 @@ use super::types::*;
 use crate::domain::{Actor, DeployKind, NewDeployment};
 use crate::store::Store;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The subscriber that keeps the store: it learns the deployment from `Started` and writes
 /// each `Step`, `Progress`, `Sides`, `Backup` and `Error` event into that deployment's row
@@ -28,6 +29,30 @@ struct Rows {
     rollback: Option<i64>,
     /// The final record is written (by `record_final`): `Finished` need not write it again.
     finished: bool,
+}
+
+/// How long the write that ends the automatic rollback's row is retried. A full state disk or
+/// a store held by another process is often brief, and a row left `running` is a history that
+/// lies (found by the soak, issue 16: the disk full as the rollback ran). The recorder runs on
+/// its own thread (writer.rs), so waiting here holds up no deploy; the deployment's own final
+/// record is retried by the engine (`record_and_release`).
+const END_RETRY_FOR: Duration = Duration::from_secs(60);
+const END_RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+fn until_written(
+    mut write: impl FnMut() -> Result<(), crate::store::StoreError>,
+) -> Result<(), crate::store::StoreError> {
+    let deadline = Instant::now() + END_RETRY_FOR;
+    loop {
+        match write() {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(e) => {
+                tracing::warn!("store: {e}; retrying");
+                std::thread::sleep(END_RETRY_PAUSE);
+            }
+        }
+    }
 }
 
 impl Recorder {
@@ -168,7 +193,9 @@ impl Recorder {
                 Some(child),
             ) => {
                 rows.rollback = None;
-                store.finish_deployment(child, *status, error.as_deref(), *downtime_ms)
+                until_written(|| {
+                    store.finish_deployment(child, *status, error.as_deref(), *downtime_ms)
+                })
             }
             // Its row could not be created: the failure was logged then.
             (_, None) => Ok(()),
