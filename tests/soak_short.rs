@@ -121,20 +121,15 @@ fn a_full_state_disk_as_the_deploy_ends_is_still_recorded() {
     assert!(injected(&text, "disk-full") >= 2, "{text}");
 }
 
-/// Three cycles of one fault at one moment, no known finding allowed.
+/// Three cycles of one fault at one moment, no known finding allowed; good targets unless
+/// `extra` names others.
 fn soak_one(kind: &str, step: &str, delay: &str, extra: &[&str]) -> String {
     let mut args = vec![
-        "--cycles",
-        "3",
-        "--kinds",
-        kind,
-        "--steps",
-        step,
-        "--delay",
-        delay,
-        "--targets",
-        "good",
+        "--cycles", "3", "--kinds", kind, "--steps", step, "--delay", delay,
     ];
+    if !extra.contains(&"--targets") {
+        args.extend(["--targets", "good"]);
+    }
     args.extend_from_slice(extra);
     let text = soak(&args, &[]);
     assert!(injected(&text, kind) >= 2, "{text}");
@@ -167,5 +162,19 @@ fn a_rollback_failed_by_a_dockerd_restart_leaves_the_pin_on_what_runs() {
         "recreate",
         "0.2",
         &["--duration", "2", "--verbs", "rollback"],
+    );
+}
+
+/// F6: the state disk full for 3 s from 0.3 s into an automatic rollback (a bad target): the
+/// rollback's own row still ends `succeeded`. Before the fix its final write was given up at
+/// once and the row stayed `running` for good (`disk-full:row-not-terminal`, every cycle,
+/// also with the in-line recorder before F2's fix).
+#[test]
+fn a_full_state_disk_during_an_automatic_rollback_still_ends_its_row() {
+    soak_one(
+        "disk-full",
+        "rollback",
+        "0.3",
+        &["--duration", "3", "--targets", "bad"],
     );
 }
