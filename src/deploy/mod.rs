@@ -11,6 +11,7 @@ pub mod command;
 pub mod compose;
 mod emit;
 pub mod envfile;
+pub mod headroom;
 pub mod error;
 pub mod follow;
 mod health;
