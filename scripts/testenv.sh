@@ -89,6 +89,8 @@ ensure_packages() {
   # tests/deb.rs: `man -w` on the installed page, `systemd-analyze verify` on the unit.
   command -v man >/dev/null || missing+=(man-db)
   command -v systemd-analyze >/dev/null || missing+=(systemd)
+  # tests/proxy_nginx.rs: the start-first switch through a real nginx (its own instance).
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 ]]; then
     die "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"
@@ -96,8 +98,16 @@ ensure_packages() {
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$STATE/apt.log" 2>&1 ||
-    { tail -20 "$STATE/apt.log" >&2; die "apt-get install failed (log: $STATE/apt.log)"; }
+  # No service may start from a package's scripts (nginx would take port 80 on every
+  # address): the tests start their own instances on loopback.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+  fi
+  local rc=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$STATE/apt.log" 2>&1 || rc=$?
+  ((made_policy)) && rm -f "$policy"
+  ((rc == 0)) || { tail -20 "$STATE/apt.log" >&2; die "apt-get install failed (log: $STATE/apt.log)"; }
 }
 
 # cargo-deb builds the Debian package (scripts/build-deb.sh, tests/deb.rs). Installed into the

@@ -84,6 +84,21 @@ pub fn bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec_short().to_string()
 }
 
+/// The last `n` non-empty lines of a command's output, each cut to a sane width, without control characters.
+pub fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .take(300)
+                .collect::<String>()
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// A step's or a deploy's duration: `850 ms` below a second, else seconds with one decimal
 /// (`12.3 s`), as the deploy panel, history and the CLI print them.
 pub fn duration_ms(ms: u64) -> String {

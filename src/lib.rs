@@ -1,5 +1,6 @@
 //! elt-console: watch and deploy a Dockerised GPU web app from one terminal screen.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod collect;
 pub mod compare;
@@ -20,6 +21,7 @@ pub mod sources;
 pub mod status;
 pub mod store;
 pub mod subscribers;
+pub mod switch;
 pub mod sys;
 pub mod taghistory;
 pub mod tagorder;

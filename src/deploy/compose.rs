@@ -2,6 +2,7 @@
 //! the compose CLI on this host (the v2 plugin `docker compose`, or the standalone
 //! `docker-compose` 1.x), detected once. Everything compose-specific stays in this file.
 
+pub use crate::format::tail_lines;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -199,21 +200,6 @@ impl Runtime for ComposeCli {
         args.extend(services.iter().cloned());
         self.run(&args, env, timeout).await
     }
-}
-
-/// The last `n` non-empty lines, each cut to a sane width, without control characters.
-pub fn tail_lines(text: &str, n: usize) -> String {
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            l.chars()
-                .filter(|c| !c.is_control() || *c == '\t')
-                .take(300)
-                .collect::<String>()
-        })
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Compose processes of `project` still running on this host (`-p PROJECT` in their command

@@ -2,7 +2,6 @@
 //! `docker compose up -d` keeps this version. Rewritten atomically (temp file + rename in the
 //! same folder), other lines kept byte for byte.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,35 +108,9 @@ pub fn pin(path: &Path, pins: &[(String, String)]) -> Result<(), EnvFileError> {
             out.push_str(&format!("{var}={value}\n"));
         }
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| ".env".into());
-    let tmp = dir.join(format!(".{name}.elt-console.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
-        }
-        f.write_all(out.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // The rename is durable only once the folder is synced.
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        EnvFileError::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    crate::atomic_file::replace(path, &out).map_err(|source| EnvFileError::Write {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -88,7 +88,10 @@ pub fn judge(
             return Headroom::start_first("the app uses no GPU (expected_vram_mib = 0)".into());
         }
         (
-            devices.iter().map(|d| (d, mib.saturating_mul(MIB))).collect(),
+            devices
+                .iter()
+                .map(|d| (d, mib.saturating_mul(MIB)))
+                .collect(),
             "none of the app's processes is on a GPU now; expected_vram_mib says",
         )
     } else if devices.is_empty() {
@@ -102,10 +105,7 @@ pub fn judge(
     for (device, used) in needs {
         let (Some(total), Some(in_use)) = (device.memory_total_bytes, device.memory_used_bytes)
         else {
-            return Headroom::stop_first(format!(
-                "GPU {} reports no memory figures",
-                device.index
-            ));
+            return Headroom::stop_first(format!("GPU {} reports no memory figures", device.index));
         };
         let free = total.saturating_sub(in_use);
         let need = with_margin(used, margin_pct);
@@ -204,7 +204,11 @@ mod tests {
         ]);
         let h = judge(&g, &[APP.to_string()], None, 10);
         assert!(!h.start_first);
-        assert!(h.why.starts_with("stop-first: GPU 1 has 2.0G free"), "{}", h.why);
+        assert!(
+            h.why.starts_with("stop-first: GPU 1 has 2.0G free"),
+            "{}",
+            h.why
+        );
         // A full GPU the app does not use does not matter.
         let g = gpus(vec![
             device(0, 24, 5.0, &[(APP, 4096)]),

@@ -1,0 +1,220 @@
+//! The start-first deploy's traffic switch through a real nginx (Debian's, installed by
+//! scripts/testenv.sh), on loopback, its own instance and config: a request probe through the
+//! proxy during the switch loses nothing, a request in flight on the old upstream finishes, and
+//! a config nginx refuses switches nothing and puts the previous upstream file back.
+
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{free_port, wait_for};
+use elt_console::switch::nginx::NginxSwitch;
+use elt_console::switch::{SwitchError, TrafficSwitch};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+/// An HTTP backend answering `name` to every request; `/slow` waits `slow` first.
+fn backend(name: &'static str, slow: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                if buf.starts_with(b"GET /slow") {
+                    std::thread::sleep(slow);
+                }
+                let _ = conn.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                        name.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// One GET through the proxy: (status code, body), or None when the connection failed.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: app\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers (a SIGKILL would orphan them).
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn nginx_bin() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
+}
+
+/// nginx with its own prefix on `port`, proxying to the upstream in `upstream.conf`.
+fn start_nginx(dir: &Path, port: u16) -> Nginx {
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(
+        dir.join("nginx.conf"),
+        format!(
+            "pid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\nworker_processes 1;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  include {d}/upstream.conf;\n  include {d}/conf.d/*.conf;\n\
+             \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://elt_app; }}\n  }}\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(nginx_bin())
+        .args(["-p"])
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (scripts/testenv.sh up installs it)");
+    Nginx(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = backend("old", Duration::from_millis(1500));
+    let new = backend("new", Duration::ZERO);
+    let port = free_port();
+    let switch = NginxSwitch::new(
+        dir.path().join("upstream.conf"),
+        "elt_app",
+        vec![
+            nginx_bin().to_string(),
+            "-p".into(),
+            dir.path().display().to_string(),
+            "-c".into(),
+            dir.path().join("nginx.conf").display().to_string(),
+        ],
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("upstream.conf"), switch.render(&[old])).unwrap();
+    let _nginx = start_nginx(dir.path(), port);
+    wait_for("nginx serving the old upstream", Duration::from_secs(20), || {
+        (get(port, "/")? == (200, "old".to_string())).then_some(())
+    });
+
+    // The probe: requests one after another through nginx for the whole switch.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed, saw_new) = (
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicU32::new(0)),
+    );
+    let probe = {
+        let (stop, sent, failed, saw_new) =
+            (stop.clone(), sent.clone(), failed.clone(), saw_new.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match get(port, "/") {
+                    Some((200, body)) => {
+                        if body == "new" {
+                            saw_new.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    _ => {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    wait_for("300 probe requests", Duration::from_secs(60), || {
+        (sent.load(Ordering::SeqCst) >= 300).then_some(())
+    });
+    // A slow request in flight on the old version when the switch happens.
+    let in_flight = std::thread::spawn(move || get(port, "/slow"));
+    std::thread::sleep(Duration::from_millis(200));
+    switch.switch_to(&[new]).await.unwrap();
+    wait_for("the probe answered by the new upstream", Duration::from_secs(20), || {
+        (saw_new.load(Ordering::SeqCst) >= 300).then_some(())
+    });
+    wait_for("1,000 probe requests", Duration::from_secs(60), || {
+        (sent.load(Ordering::SeqCst) >= 1000).then_some(())
+    });
+    stop.store(true, Ordering::SeqCst);
+    probe.join().unwrap();
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "failed requests of {} through the switch",
+        sent.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        in_flight.join().unwrap(),
+        Some((200, "old".to_string())),
+        "the request in flight on the old upstream was cut"
+    );
+    assert_eq!(get(port, "/"), Some((200, "new".to_string())));
+
+    // A config nginx refuses (another file of the operator's is broken): nothing switches,
+    // the upstream file is what it was, and nginx still serves the new version.
+    let before = std::fs::read_to_string(dir.path().join("upstream.conf")).unwrap();
+    std::fs::write(dir.path().join("conf.d/broken.conf"), "this is not nginx\n").unwrap();
+    let refused = switch.switch_to(&[old]).await;
+    assert!(
+        matches!(&refused, Err(SwitchError::Refused { output, .. }) if output.contains("broken.conf")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("upstream.conf")).unwrap(),
+        before
+    );
+    assert_eq!(get(port, "/"), Some((200, "new".to_string())));
+    std::fs::remove_file(dir.path().join("conf.d/broken.conf")).unwrap();
+
+    // Nothing but typed addresses and a checked name reach the file.
+    assert!(matches!(
+        switch.switch_to(&[]).await,
+        Err(SwitchError::NoAddress)
+    ));
+    assert!(matches!(
+        NginxSwitch::new(dir.path().join("u.conf"), "app; include /etc/passwd", vec![]),
+        Err(SwitchError::BadName(_))
+    ));
+    assert!(switch.describe().contains("upstream elt_app"));
+}
