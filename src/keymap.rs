@@ -325,6 +325,34 @@ impl Keymap {
         }
     }
 
+    /// The keys a one-line dialog hint names: the named keys (arrows as ←/→/↑/↓), leaving
+    /// out letter aliases and shift-tab beside tab, which the help overlay lists; an action
+    /// bound to letters only shows them.
+    pub fn hint_label(&self, action: Action) -> String {
+        let keys = self.keys(action);
+        let named =
+            |k: &&Key| k.ctrl || k.alt || !matches!(k.code, KeyCodeOrd::Char(c) if c != ' ');
+        let has_named = keys.iter().any(|k| named(&k));
+        let has_tab = keys.iter().any(|k| k.code == KeyCodeOrd::Tab);
+        let shown: Vec<String> = keys
+            .iter()
+            .filter(|k| !has_named || named(k))
+            .filter(|k| !(has_tab && k.code == KeyCodeOrd::BackTab))
+            .map(|k| match (k.ctrl || k.alt, k.code) {
+                (false, KeyCodeOrd::Left) => "←".to_string(),
+                (false, KeyCodeOrd::Right) => "→".to_string(),
+                (false, KeyCodeOrd::Up) => "↑".to_string(),
+                (false, KeyCodeOrd::Down) => "↓".to_string(),
+                _ => k.to_string(),
+            })
+            .collect();
+        if shown.is_empty() {
+            "(unbound)".into()
+        } else {
+            shown.join("/")
+        }
+    }
+
     /// Rows of the help overlay, in declaration order: (keys, action, what it does).
     pub fn help_rows(&self) -> Vec<(String, &'static str, &'static str)> {
         Action::ALL

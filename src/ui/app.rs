@@ -520,4 +520,6 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
 }
 
 #[cfg(test)]
+mod confirm_tests;
+#[cfg(test)]
 mod github_tests;

@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::format::age;
 use crate::store::{DeployKind, ImageSide};
-use crate::ui::dialogs::confirm::{ConfirmDeploy, Starting};
+use crate::ui::dialogs::confirm::{ConfirmDeploy, Starting, confirm_hint};
 use crate::ui::model::{App, Effect, Overlay, Panel};
 use chrono::{DateTime, Utc};
 
@@ -170,6 +170,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         service: only.map(str::to_string),
         compare,
         compare_asked: false,
+        hint: confirm_hint(&app.keymap),
     }
 }
 
@@ -321,6 +322,7 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         service: app.tag_service().map(str::to_string),
         compare,
         compare_asked: false,
+        hint: confirm_hint(&app.keymap),
     })
 }
 

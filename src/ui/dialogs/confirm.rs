@@ -3,7 +3,7 @@
 //! until the detached deploy records its row.
 
 use crate::domain::{DeployIntent, DeploySnapshot};
-use crate::keymap::Action;
+use crate::keymap::{Action, Keymap};
 use crate::store::DeployKind;
 use crate::ui::text::centered;
 use crate::ui::theme::Theme;
@@ -69,6 +69,18 @@ pub struct ConfirmDeploy {
     /// the `commits` row when the answer comes.
     pub compare: Option<Box<crate::compare::Ask>>,
     pub compare_asked: bool,
+    /// The title's key hint, from the keymap (`confirm_hint`), so a rebound key shows.
+    pub hint: String,
+}
+
+/// The confirmation's key hint: how to choose, confirm and cancel with the keys bound now.
+pub fn confirm_hint(keymap: &Keymap) -> String {
+    format!(
+        "{} choose, {} confirms the highlighted button, {} cancels",
+        keymap.hint_label(Action::ConfirmSwitch),
+        keymap.hint_label(Action::ConfirmPress),
+        keymap.hint_label(Action::ConfirmNo),
+    )
 }
 
 impl ConfirmDeploy {
@@ -186,10 +198,9 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &ConfirmDeploy, theme: The
     ]));
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default().borders(Borders::ALL).title(format!(
-                " {} (tab/←/→ choose, enter confirms the highlighted button, esc cancels) ",
-                c.title
-            )),
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" {} ({}) ", c.title, c.hint)),
         ),
         popup,
     );
