@@ -9,6 +9,7 @@
 //! fail after it replaced the running version (rolled back), it leaves that set alone until
 //! `latest` moves — also across restarts, and also when an operator has since rolled back.
 
+use crate::collect::taghistory::deploy_target;
 use crate::config::Config;
 use crate::deploy::{
     DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, lock_stale_after,
@@ -18,7 +19,6 @@ use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagV
 use crate::sources::docker::DockerSource;
 use crate::sources::registry::{RegistryError, RegistrySource};
 use crate::store::{Actor, DeployKind, DeployStatus, LockState, Store};
-use crate::taghistory::deploy_target;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -217,7 +217,7 @@ impl Watcher {
         let mut found = Vec::new();
         for svc in &self.config.deployment.services {
             let cache = self.tag_cache.entry(svc.name.clone()).or_default();
-            let tag = crate::taghistory::follow_tag(&self.registry, svc, cache).await?;
+            let tag = crate::collect::taghistory::follow_tag(&self.registry, svc, cache).await?;
             let digest = self.registry.resolve(&svc.image, &tag).await?;
             found.push((svc.name.clone(), tag, digest));
         }

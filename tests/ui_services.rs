@@ -7,10 +7,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use elt_console::collect::status::RepoTags;
 use elt_console::config::{self, Sources};
 use elt_console::domain::*;
 use elt_console::keymap::Action;
-use elt_console::status::RepoTags;
 use elt_console::store::DeployKind;
 use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
 use elt_console::ui::draw::draw;

@@ -3,8 +3,8 @@
 
 use super::update::Update;
 pub use super::update::{FormData, GithubEffect, GithubMsg, RunImage};
+use crate::collect::pipeline::{self, RunsPoller};
 use crate::config::Config;
-use crate::pipeline::{self, RunsPoller};
 use crate::sources::github::{GithubError, GithubSource, TokenSource};
 use crate::sources::registry::RegistrySource;
 use std::sync::Arc;

@@ -153,7 +153,7 @@ pub(super) async fn registry_task(
     loop {
         let read = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = crate::status::read_repos(
+            r = crate::collect::status::read_repos(
                 &registry,
                 &config.deployment.services,
                 &mut caches,

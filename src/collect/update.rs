@@ -1,9 +1,9 @@
 //! What the collectors report (`Update`), and the work the GitHub collector takes on request.
 
+use crate::collect::status::RepoTags;
 use crate::domain::{
     ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, JobView, RateLimit, RunView, Tag,
 };
-use crate::status::RepoTags;
 use crate::ui::sanitize::StyledLine;
 use crate::workflow::DispatchSpec;
 use chrono::{DateTime, Utc};

@@ -205,9 +205,9 @@ fn correlate(app: &mut App) {
         .as_ref()
         .map(|r| r.runs.as_slice())
         .unwrap_or_default();
-    crate::status::correlate_tags(containers, runs, repos);
+    crate::collect::status::correlate_tags(containers, runs, repos);
     if let Some(d) = app.deploys.data.as_ref() {
-        crate::taghistory::fill_last_deployed(repos, &d.recent);
+        crate::collect::taghistory::fill_last_deployed(repos, &d.recent);
     }
 }
 

@@ -6,9 +6,9 @@ use super::dialogs::github::{DispatchForm, GithubUi, RunJobsView};
 use super::logs::LogView;
 pub use super::msg::{Effect, Msg};
 use super::text_field::TextField;
+use crate::collect::status::RepoTags;
 use crate::domain::{ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView};
 use crate::keymap::Keymap;
-use crate::status::RepoTags;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 

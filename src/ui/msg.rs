@@ -2,12 +2,12 @@
 //! loop must do in return (`Effect`). Plain data: no state, no drawing.
 
 use super::sanitize::StyledLine;
+use crate::collect::status::RepoTags;
 use crate::collect::update::Update;
 use crate::collect::update::{GithubEffect, GithubMsg};
 use crate::domain::{
     ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView, StartRequest,
 };
-use crate::status::RepoTags;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 

@@ -83,7 +83,7 @@ fn the_header_says_when_the_rate_limit_reset_has_passed() {
 
 #[test]
 fn the_tags_panel_names_one_repositorys_error_and_a_partial_listing_beside_the_others() {
-    use crate::status::RepoTags;
+    use crate::collect::status::RepoTags;
     let repo = |service: &str, error: Option<&str>, note: Option<&str>| RepoTags {
         service: service.into(),
         repository: format!("ghcr.io/o/{service}"),

@@ -3,10 +3,10 @@
 //! images' labels — or, for GHCR with a token, from the GitHub Packages API, which also says
 //! which tags share one image.
 
+use crate::collect::status::RepoTags;
 use crate::config::Config;
 use crate::domain::{ContainerView, Digest, RunView, Tag, TagView};
 use crate::sources::github::{GithubSource, TokenSource};
-use crate::status::RepoTags;
 use serde::Serialize;
 
 pub use crate::domain::{GHCR, ghcr_package};
@@ -44,13 +44,14 @@ pub async fn follow_tag(
             pick_follow_tag(&views, &svc.follow).ok_or_else(none_fits)
         }
         FollowRule::Newest(_) => {
-            let mut repo = crate::status::list_repo_tags_cached(registry, svc, cache).await?;
+            let mut repo =
+                crate::collect::status::list_repo_tags_cached(registry, svc, cache).await?;
             let rounds = repo.total / registry.detail_limit() + 2;
             for _ in 0..rounds {
                 if repo.not_inspected == 0 {
                     break;
                 }
-                repo = crate::status::list_repo_tags_cached(registry, svc, cache).await?;
+                repo = crate::collect::status::list_repo_tags_cached(registry, svc, cache).await?;
             }
             if repo.not_inspected > 0 {
                 return Err(RegistryError::Other {
@@ -161,13 +162,13 @@ pub async fn collect(
     containers: &[ContainerView],
     runs: &[RunView],
     gh: Option<&GithubSource>,
-) -> Result<TagsReport, crate::status::StatusError> {
+) -> Result<TagsReport, crate::collect::status::StatusError> {
     let registry = crate::sources::registry::RegistrySource::new(&config.registry);
     let mut repositories = Vec::new();
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     for service in &config.deployment.services {
-        let mut repo = match crate::status::list_repo_tags_ordered(
+        let mut repo = match crate::collect::status::list_repo_tags_ordered(
             &registry,
             service,
             &mut Default::default(),
@@ -179,7 +180,10 @@ pub async fn collect(
             Err(e) => {
                 // Kept beside the other repositories, not dropped when one succeeds.
                 errors.push((service.name.clone(), e.to_string()));
-                repositories.push(crate::status::RepoTags::failed(service, e.to_string()));
+                repositories.push(crate::collect::status::RepoTags::failed(
+                    service,
+                    e.to_string(),
+                ));
                 continue;
             }
         };
@@ -224,9 +228,9 @@ pub async fn collect(
         repositories.push(repo);
     }
     if !errors.is_empty() && errors.len() == repositories.len() {
-        return Err(crate::status::StatusError::EveryRepository(errors));
+        return Err(crate::collect::status::StatusError::EveryRepository(errors));
     }
-    crate::status::correlate_tags(containers, runs, &mut repositories);
+    crate::collect::status::correlate_tags(containers, runs, &mut repositories);
     Ok(TagsReport {
         repositories,
         notes,
