@@ -114,6 +114,11 @@ impl fmt::Display for Action {
     }
 }
 
+/// A key name we cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key {0:?}")]
+pub struct UnknownKey(String);
+
 /// One key with its modifiers, normalised so `G` and `shift-g` are the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
@@ -144,7 +149,7 @@ enum KeyCodeOrd {
 }
 
 impl Key {
-    pub fn parse(text: &str) -> Result<Key, String> {
+    pub fn parse(text: &str) -> Result<Key, UnknownKey> {
         let mut rest = text;
         let (mut ctrl, mut alt) = (false, false);
         loop {
@@ -179,9 +184,9 @@ impl Key {
                 "end" => KeyCodeOrd::End,
                 f if f.starts_with('f') => match f[1..].parse::<u8>() {
                     Ok(n @ 1..=12) => KeyCodeOrd::F(n),
-                    _ => return Err(format!("unknown key {text:?}")),
+                    _ => return Err(UnknownKey(text.to_string())),
                 },
-                _ => return Err(format!("unknown key {text:?}")),
+                _ => return Err(UnknownKey(text.to_string())),
             },
         };
         // ctrl-<letter> is case-blind in terminals.
@@ -280,9 +285,9 @@ impl Keymap {
                 message: "unknown action".into(),
             })?;
             for text in keys {
-                let key = Key::parse(text).map_err(|message| KeymapError {
+                let key = Key::parse(text).map_err(|e| KeymapError {
                     action: name.clone(),
-                    message,
+                    message: e.to_string(),
                 })?;
                 if let Some(other) = by_key.insert((action.scope().context(), key), action)
                     && other != action

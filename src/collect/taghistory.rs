@@ -83,12 +83,39 @@ fn named(tag: Tag) -> TagView {
     }
 }
 
+/// Why the services' follow rules named no one target.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("service {service}: follow = \"{rule}\": {source}")]
+    Follow {
+        service: String,
+        rule: String,
+        source: crate::sources::registry::RegistryError,
+    },
+    #[error("service {service}: {source}")]
+    Resolve {
+        service: String,
+        source: crate::sources::registry::RegistryError,
+    },
+    #[error(transparent)]
+    DifferentTags(#[from] DifferentTags),
+}
+
+/// The services' follow rules chose different tags (service, tag), and the engine moves
+/// every service to one target.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the services' follow rules chose different tags ({}); watch deploys one tag to every service",
+    .0.iter().map(|(s, t)| format!("{s}: {t}")).collect::<Vec<_>>().join(", ")
+)]
+pub struct DifferentTags(pub Vec<(String, Tag)>);
+
 /// What a tag-less `deploy` means: `latest` when every service follows it (the engine pins it
 /// to the commit tag of the same digest); else the one tag the services' follow rules choose
 /// now, as `watch` would deploy it. The text says which rule chose it, for the operator.
 pub async fn follow_target(
     config: &Config,
-) -> Result<(crate::deploy::Target, Option<String>), String> {
+) -> Result<(crate::deploy::Target, Option<String>), FollowError> {
     use crate::domain::FollowRule;
     let services = &config.deployment.services;
     if services.iter().all(|s| s.follow == FollowRule::Latest) {
@@ -100,11 +127,19 @@ pub async fn follow_target(
         let mut cache = std::collections::HashMap::new();
         let tag = follow_tag(&registry, svc, &mut cache)
             .await
-            .map_err(|e| format!("service {}: follow = \"{}\": {e}", svc.name, svc.follow))?;
-        let digest = registry
-            .resolve(&svc.image, &tag)
-            .await
-            .map_err(|e| format!("service {}: {e}", svc.name))?;
+            .map_err(|source| FollowError::Follow {
+                service: svc.name.clone(),
+                rule: svc.follow.to_string(),
+                source,
+            })?;
+        let digest =
+            registry
+                .resolve(&svc.image, &tag)
+                .await
+                .map_err(|source| FollowError::Resolve {
+                    service: svc.name.clone(),
+                    source,
+                })?;
         picked.push((svc.name.clone(), tag, digest));
     }
     let target = deploy_target(services, &picked)?;
@@ -244,7 +279,7 @@ pub async fn collect(
 pub fn deploy_target(
     services: &[crate::config::ServiceConfig],
     picked: &[(String, Tag, Digest)],
-) -> Result<crate::domain::Target, String> {
+) -> Result<crate::domain::Target, DifferentTags> {
     use crate::domain::{FollowRule, Target};
     if services.iter().all(|s| s.follow == FollowRule::Latest) {
         return Ok(Target::Latest);
@@ -253,13 +288,11 @@ pub fn deploy_target(
     tags.dedup();
     match tags.as_slice() {
         [one] => Ok(Target::Tag((*one).clone())),
-        _ => Err(format!(
-            "the services' follow rules chose different tags ({}); watch deploys one tag to every service",
+        _ => Err(DifferentTags(
             picked
                 .iter()
-                .map(|(s, t, _)| format!("{s}: {t}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+                .map(|(s, t, _)| (s.clone(), t.clone()))
+                .collect(),
         )),
     }
 }

@@ -85,7 +85,7 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
                 target
             }
             Err(why) => {
-                audit_refusal(&config, action, "latest", &why);
+                audit_refusal(&config, action, "latest", &why.to_string());
                 err(&format!("elt-console: {action}: {why}"));
                 return super::EXIT_DEPLOY_FAILED;
             }
