@@ -118,13 +118,24 @@ fn is_bot_token(s: &str) -> bool {
     }
 }
 
-fn check_url(s: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("not a URL ({e})"))?;
+/// Why a URL is not one to send to. The text never holds the URL (it may be the secret).
+#[derive(Debug, thiserror::Error)]
+pub enum BadUrl {
+    #[error("not a URL ({0})")]
+    Parse(url::ParseError),
+    #[error("expected an http(s) URL with a host")]
+    NotHttp,
+    #[error("credentials do not belong in the URL")]
+    Credentials,
+}
+
+fn check_url(s: &str) -> Result<url::Url, BadUrl> {
+    let url = url::Url::parse(s).map_err(BadUrl::Parse)?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err("expected an http(s) URL with a host".into());
+        return Err(BadUrl::NotHttp);
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials do not belong in the URL".into());
+        return Err(BadUrl::Credentials);
     }
     Ok(url)
 }
@@ -428,22 +439,69 @@ impl std::fmt::Debug for Receiver {
     }
 }
 
+/// Why a secret file was not read. Never holds the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("secret file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
+    Open { path: String, mode: u32 },
+    #[error("secret file {path} is empty")]
+    Empty { path: String },
+}
+
 /// Read a secret file that only its owner can read (as the GitHub token file).
-fn read_secret_file(path: &str) -> Result<String, String> {
+fn read_secret_file(path: &str) -> Result<String, SecretFileError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("secret file {path}: {e}"))?;
+    let io = |source| SecretFileError::Io {
+        path: path.to_string(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
-        ));
+        return Err(SecretFileError::Open {
+            path: path.to_string(),
+            mode,
+        });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("secret file {path}: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(io)?;
     let text = text.trim();
     if text.is_empty() {
-        return Err(format!("secret file {path} is empty"));
+        return Err(SecretFileError::Empty {
+            path: path.to_string(),
+        });
     }
     Ok(text.to_string())
+}
+
+/// Why a target's secret makes no receiver; `name` is the target's. Never holds the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{name}: {source}")]
+    SecretFile {
+        name: String,
+        source: SecretFileError,
+    },
+    #[error("{name}: environment variable {var} is not set")]
+    EnvUnset { name: String, var: String },
+    #[error("{name}: the webhook URL in {from}: {source}")]
+    WebhookUrl {
+        name: String,
+        from: String,
+        source: BadUrl,
+    },
+    #[error("{name}: the bot token in {from} is not a Telegram bot token (<digits>:<secret>)")]
+    NotBotToken { name: String, from: String },
+    #[error("{name}: api_url: {source}")]
+    ApiUrl { name: String, source: BadUrl },
+    #[error("{name}: api_url and the bot token make no URL")]
+    NoUrl { name: String },
 }
 
 impl Receiver {
@@ -452,20 +510,24 @@ impl Receiver {
         index: usize,
         t: &NotifyTarget,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ResolveError> {
         let name = if t.name.is_empty() {
             format!("notify[{index}]")
         } else {
             t.name.clone()
         };
         let secret = if t.secret_env.is_empty() {
-            read_secret_file(&t.secret_file).map_err(|e| format!("{name}: {e}"))?
+            read_secret_file(&t.secret_file).map_err(|source| ResolveError::SecretFile {
+                name: name.clone(),
+                source,
+            })?
         } else {
             env(&t.secret_env)
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    format!("{name}: environment variable {} is not set", t.secret_env)
+                .ok_or_else(|| ResolveError::EnvUnset {
+                    name: name.clone(),
+                    var: t.secret_env.clone(),
                 })?
         };
         let from = if t.secret_env.is_empty() {
@@ -475,18 +537,23 @@ impl Receiver {
         };
         let url = match t.format {
             NotifyFormat::Webhook | NotifyFormat::Slack => {
-                check_url(&secret).map_err(|m| format!("{name}: the webhook URL in {from}: {m}"))?
+                check_url(&secret).map_err(|source| ResolveError::WebhookUrl {
+                    name: name.clone(),
+                    from: from.clone(),
+                    source,
+                })?
             }
             NotifyFormat::Telegram => {
                 if !is_bot_token(&secret) {
-                    return Err(format!(
-                        "{name}: the bot token in {from} is not a Telegram bot token (<digits>:<secret>)"
-                    ));
+                    return Err(ResolveError::NotBotToken { name, from });
                 }
-                let base = check_url(&t.api_url).map_err(|m| format!("{name}: api_url: {m}"))?;
+                let base = check_url(&t.api_url).map_err(|source| ResolveError::ApiUrl {
+                    name: name.clone(),
+                    source,
+                })?;
                 let base = base.as_str().trim_end_matches('/').to_string();
                 url::Url::parse(&format!("{base}/bot{secret}/sendMessage"))
-                    .map_err(|_| format!("{name}: api_url and the bot token make no URL"))?
+                    .map_err(|_| ResolveError::NoUrl { name: name.clone() })?
             }
         };
         let format_name = match t.format {
@@ -635,7 +702,7 @@ impl Delivery {
 pub fn check_targets(
     targets: &[NotifyTarget],
     env: &dyn Fn(&str) -> Option<String>,
-) -> Vec<Result<String, String>> {
+) -> Vec<Result<String, ResolveError>> {
     targets
         .iter()
         .enumerate()
@@ -645,13 +712,18 @@ pub fn check_targets(
 
 /// The HTTP client notifications share (no proxy from the environment: receivers are usually
 /// on the LAN or the chat service; per-request timeouts come from each target).
-pub fn client() -> Result<reqwest::Client, String> {
+pub fn client() -> Result<reqwest::Client, ClientError> {
     crate::sources::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot set up the notification client: {e}"))
+        .map_err(ClientError)
 }
+
+/// The notification client could not be built (no TLS backend, for one).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the notification client: {0}")]
+pub struct ClientError(reqwest::Error);
 
 #[cfg(test)]
 mod tests {
@@ -734,7 +806,9 @@ mod tests {
     #[test]
     fn a_bad_secret_is_reported_without_its_value() {
         let t = target(NotifyFormat::Webhook);
-        let e = Receiver::resolve(0, &t, &|_| Some("not a url at all s3cr3t".into())).unwrap_err();
+        let e = Receiver::resolve(0, &t, &|_| Some("not a url at all s3cr3t".into()))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("notify[0]") && e.contains("environment variable HOOK"),
             "{e}"
@@ -742,9 +816,13 @@ mod tests {
         assert!(!e.contains("s3cr3t"), "{e}");
         let mut tg = target(NotifyFormat::Telegram);
         tg.chat_id = "-1".into();
-        let e = Receiver::resolve(2, &tg, &|_| Some("s3cr3t".into())).unwrap_err();
+        let e = Receiver::resolve(2, &tg, &|_| Some("s3cr3t".into()))
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("s3cr3t") && e.contains("bot token"), "{e}");
-        let e = Receiver::resolve(2, &tg, &|_| None).unwrap_err();
+        let e = Receiver::resolve(2, &tg, &|_| None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("HOOK is not set"), "{e}");
     }
 

@@ -92,7 +92,9 @@ impl DispatchForm {
     pub fn body(&self) -> Result<serde_json::Value, String> {
         let data = self.data.as_ref().ok_or("the form is still loading")?;
         let git_ref = match self.values.first() {
-            Some(FieldValue::Text(r)) => workflow::validate_ref(r.value().trim())?,
+            Some(FieldValue::Text(r)) => {
+                workflow::validate_ref(r.value().trim()).map_err(|e| e.to_string())?
+            }
             _ => return Err("no ref".into()),
         };
         let mut given = Vec::new();
@@ -108,7 +110,7 @@ impl DispatchForm {
             };
             given.push((input.name.clone(), v));
         }
-        let inputs = workflow::validate_inputs(&data.spec, &given)?;
+        let inputs = workflow::validate_inputs(&data.spec, &given).map_err(|e| e.to_string())?;
         Ok(workflow::dispatch_body(&git_ref, &inputs))
     }
 }
