@@ -37,6 +37,24 @@ pub enum Update {
     Github(GithubMsg),
 }
 
+impl Update {
+    /// A short name of the update's kind, for the dashboard loop's counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Update::Docker(_) => "docker",
+            Update::Health(_) => "health",
+            Update::Gpu(_) => "gpu",
+            Update::Runs(_) => "runs",
+            Update::Tags(_) => "tags",
+            Update::LogLines { .. } => "log_lines",
+            Update::LogEnded { .. } => "log_ended",
+            Update::LogResumed { .. } => "log_resumed",
+            Update::Deploys(_) => "deploys",
+            Update::Github(_) => "github",
+        }
+    }
+}
+
 /// Messages from the GitHub tasks.
 #[derive(Debug)]
 pub enum GithubMsg {

@@ -13,6 +13,7 @@ use super::{deploying, github_ui};
 
 /// The longest search or command the dashboard takes.
 const MAX_INPUT: usize = 1000;
+use crate::collect::Update;
 use crate::domain::ContainersUpdate;
 use crate::keymap::{Action, Scope};
 use chrono::{DateTime, Utc};
@@ -26,7 +27,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
     let tick = matches!(msg, Msg::Tick);
     let sources_changed = matches!(
         msg,
-        Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_) | Msg::Deploys(_)
+        Msg::Collected(Update::Docker(_))
+            | Msg::Collected(Update::Runs(_))
+            | Msg::Collected(Update::Tags(_))
+            | Msg::Collected(Update::Deploys(_))
     );
     let dirty = match msg {
         Msg::Tick => true,
@@ -49,47 +53,47 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Mouse(m) => on_mouse(app, m),
-        Msg::Docker(ContainersUpdate::Containers(list)) => {
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(list))) => {
             app.containers.set(list, now);
             reselect_logs(app, &mut fx);
             clamp_selection(app, Panel::Containers);
             true
         }
-        Msg::Docker(ContainersUpdate::Error(e)) => {
+        Msg::Collected(Update::Docker(ContainersUpdate::Error(e))) => {
             app.containers.fail(e, now);
             true
         }
-        Msg::Health(results) => {
+        Msg::Collected(Update::Health(results)) => {
             super::panels::health::on_results(app, results, now);
             true
         }
-        Msg::Gpu(status) => {
+        Msg::Collected(Update::Gpu(status)) => {
             super::panels::gpu::on_sample(app, status, now);
             true
         }
-        Msg::Runs(Ok((runs, rate, token))) => {
+        Msg::Collected(Update::Runs(Ok((runs, rate, token)))) => {
             app.rate = rate;
             app.runs.set(RunsData { runs, token }, now);
             clamp_selection(app, Panel::Runs);
             true
         }
-        Msg::Runs(Err(e)) => {
+        Msg::Collected(Update::Runs(Err(e))) => {
             app.runs.fail(e, now);
             true
         }
-        Msg::Tags(Ok(repos)) => {
+        Msg::Collected(Update::Tags(Ok(repos))) => {
             app.tags.set(repos, now);
             clamp_selection(app, Panel::Tags);
             true
         }
-        Msg::Tags(Err(e)) => {
+        Msg::Collected(Update::Tags(Err(e))) => {
             app.tags.fail(e, now);
             true
         }
-        Msg::LogLines {
+        Msg::Collected(Update::LogLines {
             container_id,
             lines,
-        } => {
+        }) => {
             if app.logs.container_id.as_deref() != Some(container_id.as_str()) {
                 return (fx, false); // a late batch from a stream we already left
             }
@@ -99,20 +103,20 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             }
             true
         }
-        Msg::LogEnded {
+        Msg::Collected(Update::LogEnded {
             container_id,
             reason,
-        } => {
+        }) => {
             if app.logs.container_id.as_deref() == Some(container_id.as_str()) {
                 app.logs.state = StreamState::Ended(reason);
             }
             true
         }
-        Msg::LogResumed {
+        Msg::Collected(Update::LogResumed {
             container_id,
             what,
             at,
-        } => {
+        }) => {
             if app.logs.container_id.as_deref() != Some(container_id.as_str()) {
                 return (fx, false);
             }
@@ -129,7 +133,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not save logs: {e}"));
             true
         }
-        Msg::Deploys(read) => match *read {
+        Msg::Collected(Update::Deploys(read)) => match *read {
             Ok(snapshot) => {
                 // Polled often while a deploy runs: a frame only when the store said something new.
                 let mut changed =
@@ -164,7 +168,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not start the deploy: {e}"));
             true
         }
-        Msg::Github(m) => github_ui::update(app, m, now, &mut fx),
+        Msg::Collected(Update::Github(m)) => github_ui::update(app, m, now, &mut fx),
         Msg::Commits { ask, rows } => match &mut app.overlay {
             Overlay::Confirm(c) if c.compare.as_ref() == Some(&ask) => {
                 c.answer_commits(rows);

@@ -56,7 +56,7 @@ fn app_with_keys(rebind: &[(&str, &[&str])]) -> App {
         error: None,
         note: None,
     };
-    update(&mut a, Msg::Tags(Ok(vec![repo])), t0());
+    update(&mut a, Msg::Collected(Update::Tags(Ok(vec![repo]))), t0());
     a
 }
 
