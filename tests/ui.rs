@@ -14,7 +14,7 @@ use elt_console::domain::*;
 use elt_console::sources::docker::DockerError;
 use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
 use elt_console::ui::draw::draw;
-use elt_console::ui::logs::StreamState;
+use elt_console::ui::panels::logs::StreamState;
 use elt_console::ui::sanitize::sanitize;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -2,12 +2,14 @@
 //! awaits: it folds a message into the state and returns the effects for the loop to carry out.
 
 use super::dialogs::confirm::{ConfirmResult, confirm_key};
-use super::logs::StreamState;
-pub use super::model::{App, AppSettings, Fresh, GPU_HISTORY, Overlay, Panel, RunsData};
+pub use super::model::{App, AppSettings, Fresh, Overlay, Panel};
 use super::model::{MIN_HEIGHT, MIN_WIDTH};
 pub use super::msg::{Effect, Msg};
 use super::panels::containers::find_container;
+pub use super::panels::gpu::GPU_HISTORY;
+use super::panels::logs::StreamState;
 use super::panels::logs::{follow, reselect_logs};
+pub use super::panels::runs::RunsData;
 use super::text_field::TextField;
 use super::{deploying, github_ui};
 
@@ -358,20 +360,16 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Up => move_selection(app, -1),
         Action::PageDown => move_selection(app, page),
         Action::PageUp => move_selection(app, -page),
+        // The logs panel moves its own view (top, or follow again).
+        Action::Top | Action::Bottom if app.focus == Panel::Logs => {
+            super::panels::logs::on_action(app, action, fx)
+        }
         Action::Top => {
-            if app.focus == Panel::Logs {
-                app.logs.to_top();
-            } else {
-                app.selected.insert(app.focus, 0);
-            }
+            app.selected.insert(app.focus, 0);
         }
         Action::Bottom => {
-            if app.focus == Panel::Logs {
-                app.logs.follow();
-            } else {
-                let rows = app.rows(app.focus);
-                app.selected.insert(app.focus, rows.saturating_sub(1));
-            }
+            let rows = app.rows(app.focus);
+            app.selected.insert(app.focus, rows.saturating_sub(1));
         }
         Action::Open => open(app, fx),
         Action::Back => {

@@ -9,7 +9,6 @@ pub mod deploying;
 pub mod dialogs;
 pub mod draw;
 pub mod github_ui;
-pub mod logs;
 pub mod model;
 pub mod msg;
 pub mod panels;

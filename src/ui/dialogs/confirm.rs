@@ -1,57 +1,17 @@
 //! The deploy/rollback confirmation: what will happen, default answer Cancel; only Enter on
-//! the Deploy button sends the request on. Also the "starting" state a confirmed request is in
-//! until the detached deploy records its row.
+//! the Deploy button sends the request on (the "starting" state it then leaves in the deploy
+//! panel is the panel's: panels/deploys/state.rs).
 
-use crate::domain::{DeployIntent, DeploySnapshot};
+use crate::domain::DeployIntent;
 use crate::keymap::{Action, Keymap};
 use crate::store::DeployKind;
 use crate::ui::text::centered;
 use crate::ui::theme::Theme;
-use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
-
-/// A deploy confirmed in the dashboard whose detached process has not recorded its row yet
-/// (it starts, connects and takes the lock first): the panel says "starting" meanwhile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Starting {
-    pub kind: DeployKind,
-    pub target: String,
-    pub since: DateTime<Utc>,
-    /// The newest deployment known at the confirmation: a newer row is this deploy's.
-    pub after_id: Option<i64>,
-    /// The detached process's output file, once it was started.
-    pub log: Option<String>,
-}
-
-/// How long the panel waits for the detached deploy's row before it says something is wrong.
-pub const STARTING_PATIENCE_S: i64 = 30;
-
-impl Starting {
-    pub fn new(c: &ConfirmDeploy, snapshot: Option<&DeploySnapshot>, now: DateTime<Utc>) -> Self {
-        Self {
-            kind: c.kind(),
-            target: c.target(),
-            since: now,
-            after_id: snapshot.and_then(|s| s.recent.first()).map(|d| d.id),
-            log: None,
-        }
-    }
-
-    /// Past its patience and then as long again: the process was refused (its audit says why)
-    /// or died before recording anything; the dashboard stops waiting for it.
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        (now - self.since).num_seconds() >= 2 * STARTING_PATIENCE_S
-    }
-
-    /// The store now holds this deploy (or another one runs): "starting" has ended.
-    pub fn ended_by(&self, snapshot: &DeploySnapshot) -> bool {
-        snapshot.running.is_some() || snapshot.recent.first().map(|d| d.id) > self.after_id
-    }
-}
 
 /// What the confirmation dialog offers. Only `Enter` on the Deploy button sends it on.
 #[derive(Debug, Clone, PartialEq)]

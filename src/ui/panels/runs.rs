@@ -1,5 +1,8 @@
 //! The runs panel: the build workflow's recent runs; Enter opens a run's jobs.
 
+mod state;
+pub use state::RunsData;
+
 use super::{panel_block, table_state};
 use crate::domain::RunView;
 use crate::format::age;

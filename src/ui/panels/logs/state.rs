@@ -1,7 +1,7 @@
-//! The selected container's logs: a bounded ring of sanitised lines and the view over it
+//! The logs panel's state: the selected container's logs, a bounded ring of sanitised lines and the view over it
 //! (follow or anchored, search, filter, wrap, timestamps). Pure data; no I/O.
 
-use super::sanitize::StyledLine;
+use crate::ui::sanitize::StyledLine;
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone, PartialEq)]
