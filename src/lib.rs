@@ -15,6 +15,7 @@ pub mod keymap;
 pub mod logging;
 pub mod notify;
 pub mod retry;
+pub mod sanitize;
 pub mod sources;
 pub mod store;
 pub mod subscribers;

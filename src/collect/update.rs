@@ -4,7 +4,7 @@ use crate::collect::status::RepoTags;
 use crate::domain::{
     ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, JobView, RateLimit, RunView, Tag,
 };
-use crate::ui::sanitize::StyledLine;
+use crate::sanitize::StyledLine;
 use crate::workflow::DispatchSpec;
 use chrono::{DateTime, Utc};
 

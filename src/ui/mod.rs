@@ -12,7 +12,6 @@ pub mod github_ui;
 pub mod model;
 pub mod msg;
 pub mod panels;
-pub mod sanitize;
 pub mod text;
 pub mod text_field;
 pub mod theme;

@@ -116,7 +116,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 
 /// The line's own styles, with search matches overlaid.
 pub(crate) fn styled_spans(
-    line: &crate::ui::sanitize::StyledLine,
+    line: &crate::sanitize::StyledLine,
     search: Option<&str>,
     current: bool,
     theme: Theme,
