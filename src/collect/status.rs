@@ -250,16 +250,9 @@ pub async fn list_repo_tags_ordered(
                     tag,
                 },
                 Err(e) => TagView {
-                    tag,
-                    digest: None,
                     revision: sha_from_name,
-                    created: None,
-                    size_bytes: None,
-                    ci: None,
-                    running: false,
                     error: Some(e.to_string()),
-                    aliases: Vec::new(),
-                    last_deployed: None,
+                    ..TagView::named(tag)
                 },
             }
         })

@@ -39,7 +39,8 @@ pub async fn follow_tag(
                 .list_tags(&svc.image)
                 .await?
                 .into_iter()
-                .map(named)
+                // semantic-version order needs the name only
+                .map(TagView::named)
                 .collect();
             pick_follow_tag(&views, &svc.follow).ok_or_else(none_fits)
         }
@@ -64,22 +65,6 @@ pub async fn follow_tag(
             }
             pick_follow_tag(&repo.tags, &svc.follow).ok_or_else(none_fits)
         }
-    }
-}
-
-/// A tag known by name only (semantic-version order needs nothing else).
-fn named(tag: Tag) -> TagView {
-    TagView {
-        tag,
-        digest: None,
-        revision: None,
-        created: None,
-        size_bytes: None,
-        ci: None,
-        running: false,
-        error: None,
-        aliases: Vec::new(),
-        last_deployed: None,
     }
 }
 
@@ -367,16 +352,8 @@ mod tests {
             .with_timezone(&chrono::Utc);
         let pushed = labelled + chrono::Duration::minutes(3);
         let view = |tag: &str, created| TagView {
-            tag: t(tag),
-            digest: None,
-            revision: None,
             created,
-            size_bytes: None,
-            ci: None,
-            running: false,
-            error: None,
-            aliases: vec![],
-            last_deployed: None,
+            ..TagView::named(t(tag))
         };
         let mut repo = RepoTags {
             service: "app".into(),
@@ -423,17 +400,10 @@ mod tests {
 
     fn tag_view(tag: &str, created: Option<&str>, digest: Option<char>) -> TagView {
         TagView {
-            tag: Tag::parse(tag).unwrap(),
             digest: digest
                 .map(|c| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()),
-            revision: None,
             created: created.map(at),
-            size_bytes: None,
-            ci: None,
-            running: false,
-            error: None,
-            aliases: vec![],
-            last_deployed: None,
+            ..TagView::named(Tag::parse(tag).unwrap())
         }
     }
 

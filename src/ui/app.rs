@@ -525,3 +525,5 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
 mod confirm_tests;
 #[cfg(test)]
 mod github_tests;
+#[cfg(test)]
+mod test_support;

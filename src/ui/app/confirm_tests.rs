@@ -1,14 +1,10 @@
 //! The deploy confirmation through update and draw: its key hint comes from the keymap.
+use super::test_support::{app_with, t0};
 use super::*;
 use crate::domain::{RepoTags, Tag, TagView};
-use chrono::TimeZone;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-}
 
 /// The dashboard with one tag in the tags panel, keys from the defaults with `rebind` applied.
 fn app_with_keys(rebind: &[(&str, &[&str])]) -> App {
@@ -20,31 +16,10 @@ fn app_with_keys(rebind: &[(&str, &[&str])]) -> App {
             bound.iter().map(|k| k.to_string()).collect(),
         );
     }
-    let mut a = App::new(
-        AppSettings {
-            keymap: crate::keymap::Keymap::from_table(&keys).unwrap(),
-            host: "gpu-server".into(),
-            project: "elt".into(),
-            services: vec!["app".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: false,
-        },
-        t0(),
-    );
+    let mut a = app_with(crate::keymap::Keymap::from_table(&keys).unwrap());
     let tag = TagView {
-        tag: Tag::parse("main-2af620c").unwrap(),
-        digest: None,
-        revision: None,
         created: Some(t0()),
-        size_bytes: None,
-        ci: None,
-        running: false,
-        error: None,
-        aliases: Vec::new(),
-        last_deployed: None,
+        ..TagView::named(Tag::parse("main-2af620c").unwrap())
     };
     let repo = RepoTags {
         service: "app".into(),

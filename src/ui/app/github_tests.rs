@@ -1,31 +1,14 @@
 //! The GitHub dialogs through the whole update and draw.
+use super::test_support::{app_with, t0};
 use super::*;
 use crate::domain::{RateLimit, RunView};
 use crate::ui::github_ui::*;
-use chrono::TimeZone;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-}
-
 fn app() -> App {
     let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
-    App::new(
-        AppSettings {
-            keymap: loaded.keymap,
-            host: "gpu-server".into(),
-            project: "elt".into(),
-            services: vec!["app".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: false,
-        },
-        t0(),
-    )
+    app_with(loaded.keymap)
 }
 
 fn screen(a: &App) -> String {
