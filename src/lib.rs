@@ -16,6 +16,7 @@ pub mod logging;
 pub mod notify;
 pub mod retry;
 pub mod sanitize;
+pub mod secret_file;
 pub mod sources;
 pub mod store;
 pub mod subscribers;

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 mod secret;
-pub use secret::{BadUrl, ResolveError, SecretFileError};
-use secret::{check_url, is_bot_token, read_secret_file};
+pub use secret::{BadUrl, ResolveError};
+use secret::{check_url, is_bot_token};
 
 /// The body format a target speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,9 +419,11 @@ impl Receiver {
             t.name.clone()
         };
         let secret = if t.secret_env.is_empty() {
-            read_secret_file(&t.secret_file).map_err(|source| ResolveError::SecretFile {
-                name: name.clone(),
-                source,
+            crate::secret_file::read("secret file", &t.secret_file).map_err(|source| {
+                ResolveError::SecretFile {
+                    name: name.clone(),
+                    source,
+                }
             })?
         } else {
             env(&t.secret_env)

@@ -38,54 +38,13 @@ pub(super) fn check_url(s: &str) -> Result<url::Url, BadUrl> {
     Ok(url)
 }
 
-/// Why a secret file was not read. Never holds the secret.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretFileError {
-    #[error("secret file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
-    )]
-    Open { path: String, mode: u32 },
-    #[error("secret file {path} is empty")]
-    Empty { path: String },
-}
-
-/// Read a secret file that only its owner can read (as the GitHub token file).
-pub(super) fn read_secret_file(path: &str) -> Result<String, SecretFileError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |source| SecretFileError::Io {
-        path: path.to_string(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(SecretFileError::Open {
-            path: path.to_string(),
-            mode,
-        });
-    }
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(SecretFileError::Empty {
-            path: path.to_string(),
-        });
-    }
-    Ok(text.to_string())
-}
-
 /// Why a target's secret makes no receiver; `name` is the target's. Never holds the secret.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     #[error("{name}: {source}")]
     SecretFile {
         name: String,
-        source: SecretFileError,
+        source: crate::secret_file::SecretFileError,
     },
     #[error("{name}: environment variable {var} is not set")]
     EnvUnset { name: String, var: String },
