@@ -70,12 +70,43 @@ fn request_for(
     };
     let running = parse(from, "running")?;
     let target = parse(to, "target")?;
-    let undo = kind != DeployKind::Deploy || older == Some(true);
-    Ok(if undo {
-        (target, running, Direction::Undoes)
-    } else {
-        (running, target, Direction::Deploys)
+    Ok(match direction_of(kind, older) {
+        Direction::Undoes => (target, running, Direction::Undoes),
+        Direction::Deploys => (running, target, Direction::Deploys),
     })
+}
+
+/// A rollback, or a deploy of an older build, undoes commits; a newer build deploys them.
+fn direction_of(kind: DeployKind, older: Option<bool>) -> Direction {
+    if kind != DeployKind::Deploy || older == Some(true) {
+        Direction::Undoes
+    } else {
+        Direction::Deploys
+    }
+}
+
+impl ServiceCommits {
+    /// One service's move from `from` to `to`, with GitHub's answer or why there is none.
+    fn answered(
+        service: &str,
+        kind: DeployKind,
+        (from, to): (&ImageSide, &ImageSide),
+        older: Option<bool>,
+        answer: Result<Comparison, Unavailable>,
+    ) -> Self {
+        let (comparison, unavailable) = match answer {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        ServiceCommits {
+            service: service.to_string(),
+            direction: direction_of(kind, older),
+            running: Side::from(from),
+            target: Side::from(to),
+            comparison,
+            unavailable,
+        }
+    }
 }
 
 /// The commits of every service that changes commit, asked of GitHub with one request each
@@ -92,11 +123,6 @@ pub async fn for_plan(
         if p.from.sha.is_none() && p.from.image.is_none() {
             continue; // nothing runs: nothing to compare with
         }
-        let direction = if kind != DeployKind::Deploy || p.older == Some(true) {
-            Direction::Undoes
-        } else {
-            Direction::Deploys
-        };
         let answer = match request_for(kind, &p.from, &p.to, p.older) {
             Err(why) => Err(why),
             Ok((base, head, _)) if base.matches(&head) => Ok(identical()),
@@ -121,18 +147,13 @@ pub async fn for_plan(
                 }
             }
         };
-        let (comparison, unavailable) = match answer {
-            Ok(c) => (Some(c), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        out.push(ServiceCommits {
-            service: p.service.clone(),
-            direction,
-            running: Side::from(&p.from),
-            target: Side::from(&p.to),
-            comparison,
-            unavailable,
-        });
+        out.push(ServiceCommits::answered(
+            &p.service,
+            kind,
+            (&p.from, &p.to),
+            p.older,
+            answer,
+        ));
     }
     out
 }
@@ -151,11 +172,6 @@ pub struct Ask {
 
 /// The commits of one move (the dashboard's confirm dialog): one request at most.
 pub async fn for_ask(github: &GithubConfig, ask_for: &Ask) -> ServiceCommits {
-    let direction = if ask_for.kind != DeployKind::Deploy || ask_for.older == Some(true) {
-        Direction::Undoes
-    } else {
-        Direction::Deploys
-    };
     let answer = match request_for(
         ask_for.kind,
         &ask_for.running,
@@ -169,18 +185,13 @@ pub async fn for_ask(github: &GithubConfig, ask_for: &Ask) -> ServiceCommits {
             Ok(s) => ask(&s, &base, &head).await,
         },
     };
-    let (comparison, unavailable) = match answer {
-        Ok(c) => (Some(c), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    ServiceCommits {
-        service: ask_for.service.clone(),
-        direction,
-        running: Side::from(&ask_for.running),
-        target: Side::from(&ask_for.target),
-        comparison,
-        unavailable,
-    }
+    ServiceCommits::answered(
+        &ask_for.service,
+        ask_for.kind,
+        (&ask_for.running, &ask_for.target),
+        ask_for.older,
+        answer,
+    )
 }
 
 /// The confirm dialog's rows for the answer: `commits` with the summary, then one row per
