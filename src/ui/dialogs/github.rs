@@ -195,14 +195,7 @@ fn dur(s: Option<i64>) -> String {
 }
 
 fn result_span(status: &str, conclusion: Option<&str>, theme: Theme) -> Span<'static> {
-    let (glyph, style) = match (status, conclusion) {
-        (_, Some("success")) => ("✔", theme.good()),
-        (_, Some("failure" | "timed_out" | "startup_failure")) => ("✖", theme.bad()),
-        (_, Some("cancelled" | "skipped")) => ("○", theme.dim()),
-        ("in_progress", _) => ("◐", theme.warn()),
-        ("queued" | "waiting" | "pending" | "requested", _) => ("…", theme.warn()),
-        _ => ("?", Style::default()),
-    };
+    let (glyph, style) = theme.run_result(status, conclusion);
     Span::styled(
         format!("{glyph} {:<11}", conclusion.unwrap_or(status)),
         style,
