@@ -135,11 +135,7 @@ scenario_up() {
 # assets/examples/multi-service-traefik). worker is listed first on purpose: compose still
 # recreates api before it (depends_on), whatever the order here.
 
-[deployment]
-project = "$SC_PROJECT"
-compose_file = "$SC_DEPLOY/docker-compose.yml"
-env_file = "$SC_DEPLOY/.env"
-state_dir = "$SC_STATE"
+$(sc_config_deployment)
 
 [[deployment.services]]
 name = "worker"
@@ -178,17 +174,9 @@ health_interval_ms = 250
 health_successes = 2
 compose_command = "${COMPOSE[*]}"
 
-[registry]
-plain_http = ["$SC_REGISTRY"]
-username = ""
-password_env = ""
+$(sc_config_registry)
 
-[github]
-repo = "acme/shop"
-workflow = "build-images.yml"
-# No GitHub stand-in in scenarios: the runs panel says it cannot reach this.
-api_url = "http://127.0.0.1:9"
-token_file = ""
+$(sc_config_github acme/shop build-images.yml)
 CONF
   {
     echo "# Written by scripts/scenarios/multi-service-traefik/scenario.sh"
