@@ -11,6 +11,7 @@ use super::panels::gh_deployments::DeploymentsList;
 use super::panels::gpu::GpuHistory;
 use super::panels::logs::LogView;
 use super::panels::runs::RunsData;
+use super::panels::tags::{rows as tag_rows_of, shown_service};
 use super::text_field::TextField;
 use crate::collect::status::RepoTags;
 use crate::domain::{ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit};
@@ -222,23 +223,13 @@ impl App {
     /// Tags of every repository, flattened in display order; with several services, only
     /// the selected service's (`tag_service`).
     pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
-        let only = self.tag_service();
-        self.tags
-            .data
-            .iter()
-            .flatten()
-            .filter(|r| only.is_none_or(|s| s == r.service))
-            .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
-            .collect()
+        tag_rows_of(self.tags.data.as_deref(), self.tag_service())
     }
 
     /// The service the tags panel shows and `d`/`R` move, when there are several (a
     /// deployment of several images); None with one, where they move the whole deployment.
     pub fn tag_service(&self) -> Option<&str> {
-        let repos = self.tags.data.as_ref().filter(|r| r.len() > 1)?;
-        repos
-            .get(self.tags_service % repos.len())
-            .map(|r| r.service.as_str())
+        shown_service(self.tags.data.as_deref(), self.tags_service)
     }
 
     /// The container whose logs should be followed by default: the first deployed service's.
