@@ -64,20 +64,49 @@ fn request_for(
     from: &ImageSide,
     to: &ImageSide,
     older: Option<bool>,
-) -> Result<(CommitSha, CommitSha, Direction), String> {
-    let parse = |side: &ImageSide, which: &str| {
-        side.sha
-            .clone()
-            .ok_or_else(|| format!("the {which} image names no commit (no revision label)"))
+) -> Result<(CommitSha, CommitSha, Direction), Unavailable> {
+    let parse = |side: &ImageSide, which: &'static str| {
+        side.sha.clone().ok_or(Unavailable::NoCommit(which))
     };
     let running = parse(from, "running")?;
     let target = parse(to, "target")?;
-    let undo = kind != DeployKind::Deploy || older == Some(true);
-    Ok(if undo {
-        (target, running, Direction::Undoes)
-    } else {
-        (running, target, Direction::Deploys)
+    Ok(match direction_of(kind, older) {
+        Direction::Undoes => (target, running, Direction::Undoes),
+        Direction::Deploys => (running, target, Direction::Deploys),
     })
+}
+
+/// A rollback, or a deploy of an older build, undoes commits; a newer build deploys them.
+fn direction_of(kind: DeployKind, older: Option<bool>) -> Direction {
+    if kind != DeployKind::Deploy || older == Some(true) {
+        Direction::Undoes
+    } else {
+        Direction::Deploys
+    }
+}
+
+impl ServiceCommits {
+    /// One service's move from `from` to `to`, with GitHub's answer or why there is none.
+    fn answered(
+        service: &str,
+        kind: DeployKind,
+        (from, to): (&ImageSide, &ImageSide),
+        older: Option<bool>,
+        answer: Result<Comparison, Unavailable>,
+    ) -> Self {
+        let (comparison, unavailable) = match answer {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        ServiceCommits {
+            service: service.to_string(),
+            direction: direction_of(kind, older),
+            running: Side::from(from),
+            target: Side::from(to),
+            comparison,
+            unavailable,
+        }
+    }
 }
 
 /// The commits of every service that changes commit, asked of GitHub with one request each
@@ -87,18 +116,13 @@ pub async fn for_plan(
     kind: DeployKind,
     services: &[PlanService],
 ) -> Vec<ServiceCommits> {
-    let mut source: Option<Result<GithubSource, String>> = None;
-    let mut asked: Vec<((String, String), Result<Comparison, String>)> = Vec::new();
+    let mut source: Option<Result<GithubSource, Unavailable>> = None;
+    let mut asked: Vec<((String, String), Result<Comparison, Unavailable>)> = Vec::new();
     let mut out = Vec::new();
     for p in services {
         if p.from.sha.is_none() && p.from.image.is_none() {
             continue; // nothing runs: nothing to compare with
         }
-        let direction = if kind != DeployKind::Deploy || p.older == Some(true) {
-            Direction::Undoes
-        } else {
-            Direction::Deploys
-        };
         let answer = match request_for(kind, &p.from, &p.to, p.older) {
             Err(why) => Err(why),
             Ok((base, head, _)) if base.matches(&head) => Ok(identical()),
@@ -109,8 +133,9 @@ pub async fn for_plan(
                     None => {
                         let src = match &mut source {
                             Some(s) => s,
-                            None => source
-                                .insert(GithubSource::new(github).await.map_err(|e| e.to_string())),
+                            None => source.insert(
+                                GithubSource::new(github).await.map_err(Unavailable::setup),
+                            ),
                         };
                         let a = match src {
                             Err(e) => Err(e.clone()),
@@ -122,18 +147,13 @@ pub async fn for_plan(
                 }
             }
         };
-        let (comparison, unavailable) = match answer {
-            Ok(c) => (Some(c), None),
-            Err(e) => (None, Some(e)),
-        };
-        out.push(ServiceCommits {
-            service: p.service.clone(),
-            direction,
-            running: Side::from(&p.from),
-            target: Side::from(&p.to),
-            comparison,
-            unavailable,
-        });
+        out.push(ServiceCommits::answered(
+            &p.service,
+            kind,
+            (&p.from, &p.to),
+            p.older,
+            answer,
+        ));
     }
     out
 }
@@ -152,11 +172,6 @@ pub struct Ask {
 
 /// The commits of one move (the dashboard's confirm dialog): one request at most.
 pub async fn for_ask(github: &GithubConfig, ask_for: &Ask) -> ServiceCommits {
-    let direction = if ask_for.kind != DeployKind::Deploy || ask_for.older == Some(true) {
-        Direction::Undoes
-    } else {
-        Direction::Deploys
-    };
     let answer = match request_for(
         ask_for.kind,
         &ask_for.running,
@@ -166,22 +181,17 @@ pub async fn for_ask(github: &GithubConfig, ask_for: &Ask) -> ServiceCommits {
         Err(why) => Err(why),
         Ok((base, head, _)) if base.matches(&head) => Ok(identical()),
         Ok((base, head, _)) => match GithubSource::new(github).await {
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Unavailable::setup(e)),
             Ok(s) => ask(&s, &base, &head).await,
         },
     };
-    let (comparison, unavailable) = match answer {
-        Ok(c) => (Some(c), None),
-        Err(e) => (None, Some(e)),
-    };
-    ServiceCommits {
-        service: ask_for.service.clone(),
-        direction,
-        running: Side::from(&ask_for.running),
-        target: Side::from(&ask_for.target),
-        comparison,
-        unavailable,
-    }
+    ServiceCommits::answered(
+        &ask_for.service,
+        ask_for.kind,
+        (&ask_for.running, &ask_for.target),
+        ask_for.older,
+        answer,
+    )
 }
 
 /// The confirm dialog's rows for the answer: `commits` with the summary, then one row per
@@ -214,23 +224,48 @@ pub fn dialog_rows(
     rows
 }
 
-async fn ask(s: &GithubSource, base: &CommitSha, head: &CommitSha) -> Result<Comparison, String> {
+async fn ask(
+    s: &GithubSource,
+    base: &CommitSha,
+    head: &CommitSha,
+) -> Result<Comparison, Unavailable> {
     let rate = s.rate_limit();
     if let Some(left) = rate.remaining
         && left < BUDGET_RESERVE
     {
-        return Err(format!(
-            "GitHub request budget nearly spent ({left} left), kept for the dashboard"
-        ));
+        return Err(Unavailable::BudgetSpent(left));
     }
-    let token_note = if matches!(s.token_source, crate::sources::github::TokenSource::None) {
-        " (no GitHub token)"
-    } else {
-        ""
-    };
+    let no_token = matches!(s.token_source, crate::sources::github::TokenSource::None);
     s.compare(base, head)
         .await
-        .map_err(|e| format!("GitHub: {e}{token_note}"))
+        .map_err(|source| Unavailable::Github { source, no_token })
+}
+
+/// Why a move has no comparison (`ServiceCommits::unavailable` says it in words).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the {0} image names no commit (no revision label)")]
+    NoCommit(&'static str),
+    #[error("GitHub request budget nearly spent ({0} left), kept for the dashboard")]
+    BudgetSpent(u64),
+    #[error("GitHub: {source}{}", token_note(*.no_token))]
+    Github {
+        source: crate::sources::github::GithubError,
+        no_token: bool,
+    },
+    /// Shared by the services that would have asked through the same client.
+    #[error(transparent)]
+    Setup(std::sync::Arc<crate::sources::github::GithubSetupError>),
+}
+
+impl Unavailable {
+    fn setup(e: crate::sources::github::GithubSetupError) -> Self {
+        Unavailable::Setup(std::sync::Arc::new(e))
+    }
+}
+
+fn token_note(no_token: bool) -> &'static str {
+    if no_token { " (no GitHub token)" } else { "" }
 }
 
 fn short(sha: &Option<String>) -> &str {
@@ -469,6 +504,6 @@ mod tests {
         let (base, _, d) = request_for(DeployKind::Rollback, &a, &b, None).unwrap();
         assert_eq!((base.as_str(), d), ("bbbbbbb", Direction::Undoes));
         let why = request_for(DeployKind::Deploy, &at(None), &b, None).unwrap_err();
-        assert!(why.contains("running image"), "{why}");
+        assert!(why.to_string().contains("running image"), "{why}");
     }
 }

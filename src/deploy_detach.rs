@@ -46,8 +46,24 @@ fn err(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// Why a detached deploy was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum DetachError {
+    #[error("give a TAG or --previous, not both")]
+    TagAndPrevious,
+    #[error(transparent)]
+    Tag(#[from] crate::domain::NameError),
+    #[error("cannot write its log {}: {source}", .path.display())]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start it: {0}")]
+    Spawn(std::io::Error),
+}
+
 /// The child's command line: this binary, the same config and flags, `--yes --json`.
-fn child_command(exe: &Path, args: &DetachArgs) -> Result<std::process::Command, String> {
+fn child_command(exe: &Path, args: &DetachArgs) -> Result<std::process::Command, DetachError> {
     let mut cmd = std::process::Command::new(exe);
     if let Some(path) = &args.explicit_config {
         cmd.arg("--config").arg(crate::deploy::absolute(path));
@@ -57,10 +73,10 @@ fn child_command(exe: &Path, args: &DetachArgs) -> Result<std::process::Command,
     }
     cmd.arg(args.kind.as_str());
     match (&args.tag, args.previous) {
-        (Some(_), true) => return Err("give a TAG or --previous, not both".into()),
+        (Some(_), true) => return Err(DetachError::TagAndPrevious),
         (Some(t), false) => {
             // Checked again by the child; refused here so nothing odd reaches its argv.
-            crate::domain::Tag::parse(t).map_err(|e| e.to_string())?;
+            crate::domain::Tag::parse(t)?;
             cmd.arg(t);
         }
         (None, true) => {
@@ -85,7 +101,7 @@ pub fn start_in_own_session(
     config: &Config,
     mut cmd: std::process::Command,
     action: &str,
-) -> Result<(std::process::Child, PathBuf), String> {
+) -> Result<(std::process::Child, PathBuf), DetachError> {
     let dir = state_dir(config).join("deploy-logs");
     let log_path = dir.join(format!(
         "{}-{action}-{}.log",
@@ -95,12 +111,15 @@ pub fn start_in_own_session(
     let (log_out, log_err) = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::File::create(&log_path))
         .and_then(|f| Ok((f.try_clone()?, f)))
-        .map_err(|e| format!("cannot write its log {}: {e}", log_path.display()))?;
+        .map_err(|source| DetachError::Log {
+            path: log_path.clone(),
+            source,
+        })?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(log_out)
         .stderr(log_err);
     crate::sys::new_session_for_child(&mut cmd);
-    let child = cmd.spawn().map_err(|e| format!("cannot start it: {e}"))?;
+    let child = cmd.spawn().map_err(DetachError::Spawn)?;
     Ok((child, log_path))
 }
 

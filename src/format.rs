@@ -116,7 +116,7 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
 
 /// A sanitised log line for a colour terminal: its text with the styles it kept written back
 /// as SGR only (nothing else the sanitiser dropped can come back), reset at the end.
-pub fn ansi_line(line: &crate::ui::sanitize::StyledLine) -> String {
+pub fn ansi_line(line: &crate::sanitize::StyledLine) -> String {
     let mut out = String::with_capacity(line.text.len() + 16 * line.styles.len());
     let mut at = 0usize;
     let mut styled = false;
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_styled_line_gets_its_sgr_back_and_nothing_else() {
-        use crate::ui::sanitize::{MAX_LINE_BYTES, sanitize};
+        use crate::sanitize::{MAX_LINE_BYTES, sanitize};
         let line = sanitize(
             b"\x1b[1;31merr\x1b[0m ok \x1b[92;48;5;200mx\x1b]0;t\x07",
             MAX_LINE_BYTES,

@@ -367,6 +367,15 @@ fn classify(e: &GithubError) -> Failure {
     }
 }
 
+/// Why a flush stopped: the outbox could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    #[error("the deploy store's lock is poisoned")]
+    Poisoned,
+    #[error(transparent)]
+    Store(crate::store::StoreError),
+}
+
 /// Send what is due (everything, when `all`) in the order it was queued: a status goes after
 /// its deployment's create and after the statuses queued before it (so a replaced deployment
 /// turns `inactive` after its successor's `success`). Stops at the first sign that GitHub is
@@ -375,13 +384,11 @@ pub async fn flush(
     store: &std::sync::Mutex<Store>,
     gh: &GithubSource,
     all: bool,
-) -> Result<Flushed, String> {
+) -> Result<Flushed, FlushError> {
     // The store is locked for each short read or write only, never across a request.
     let with = |f: &mut dyn FnMut(&Store) -> Result<(), crate::store::StoreError>| {
-        let s = store
-            .lock()
-            .map_err(|_| "the deploy store's lock is poisoned".to_string())?;
-        f(&s).map_err(|e| e.to_string())
+        let s = store.lock().map_err(|_| FlushError::Poisoned)?;
+        f(&s).map_err(FlushError::Store)
     };
     let mut report = Flushed::default();
     let now = Utc::now();

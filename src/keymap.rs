@@ -114,6 +114,11 @@ impl fmt::Display for Action {
     }
 }
 
+/// A key name we cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key {0:?}")]
+pub struct UnknownKey(String);
+
 /// One key with its modifiers, normalised so `G` and `shift-g` are the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
@@ -144,7 +149,7 @@ enum KeyCodeOrd {
 }
 
 impl Key {
-    pub fn parse(text: &str) -> Result<Key, String> {
+    pub fn parse(text: &str) -> Result<Key, UnknownKey> {
         let mut rest = text;
         let (mut ctrl, mut alt) = (false, false);
         loop {
@@ -179,9 +184,9 @@ impl Key {
                 "end" => KeyCodeOrd::End,
                 f if f.starts_with('f') => match f[1..].parse::<u8>() {
                     Ok(n @ 1..=12) => KeyCodeOrd::F(n),
-                    _ => return Err(format!("unknown key {text:?}")),
+                    _ => return Err(UnknownKey(text.to_string())),
                 },
-                _ => return Err(format!("unknown key {text:?}")),
+                _ => return Err(UnknownKey(text.to_string())),
             },
         };
         // ctrl-<letter> is case-blind in terminals.
@@ -280,9 +285,9 @@ impl Keymap {
                 message: "unknown action".into(),
             })?;
             for text in keys {
-                let key = Key::parse(text).map_err(|message| KeymapError {
+                let key = Key::parse(text).map_err(|e| KeymapError {
                     action: name.clone(),
-                    message,
+                    message: e.to_string(),
                 })?;
                 if let Some(other) = by_key.insert((action.scope().context(), key), action)
                     && other != action
@@ -322,6 +327,34 @@ impl Keymap {
             "(unbound)".into()
         } else {
             keys.join("/")
+        }
+    }
+
+    /// The keys a one-line dialog hint names: the named keys (arrows as ←/→/↑/↓), leaving
+    /// out letter aliases and shift-tab beside tab, which the help overlay lists; an action
+    /// bound to letters only shows them.
+    pub fn hint_label(&self, action: Action) -> String {
+        let keys = self.keys(action);
+        let named =
+            |k: &&Key| k.ctrl || k.alt || !matches!(k.code, KeyCodeOrd::Char(c) if c != ' ');
+        let has_named = keys.iter().any(|k| named(&k));
+        let has_tab = keys.iter().any(|k| k.code == KeyCodeOrd::Tab);
+        let shown: Vec<String> = keys
+            .iter()
+            .filter(|k| !has_named || named(k))
+            .filter(|k| !(has_tab && k.code == KeyCodeOrd::BackTab))
+            .map(|k| match (k.ctrl || k.alt, k.code) {
+                (false, KeyCodeOrd::Left) => "←".to_string(),
+                (false, KeyCodeOrd::Right) => "→".to_string(),
+                (false, KeyCodeOrd::Up) => "↑".to_string(),
+                (false, KeyCodeOrd::Down) => "↓".to_string(),
+                _ => k.to_string(),
+            })
+            .collect();
+        if shown.is_empty() {
+            "(unbound)".into()
+        } else {
+            shown.join("/")
         }
     }
 

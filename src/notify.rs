@@ -15,6 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod secret;
+pub use secret::{BadUrl, ResolveError};
+use secret::{check_url, is_bot_token};
+
 /// The body format a target speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -101,32 +105,6 @@ pub fn is_chat_id(s: &str) -> bool {
     }
     let digits = s.strip_prefix('-').unwrap_or(s);
     (1..=20).contains(&digits.len()) && digits.bytes().all(|c| c.is_ascii_digit())
-}
-
-/// A bot token as BotFather issues it: `<bot id>:<secret>`.
-fn is_bot_token(s: &str) -> bool {
-    match s.split_once(':') {
-        Some((id, secret)) => {
-            !id.is_empty()
-                && id.bytes().all(|c| c.is_ascii_digit())
-                && secret.len() >= 20
-                && secret
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
-        }
-        None => false,
-    }
-}
-
-fn check_url(s: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err("expected an http(s) URL with a host".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials do not belong in the URL".into());
-    }
-    Ok(url)
 }
 
 impl NotifyTarget {
@@ -428,44 +406,32 @@ impl std::fmt::Debug for Receiver {
     }
 }
 
-/// Read a secret file that only its owner can read (as the GitHub token file).
-fn read_secret_file(path: &str) -> Result<String, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("secret file {path}: {e}"))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "secret file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("secret file {path}: {e}"))?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(format!("secret file {path} is empty"));
-    }
-    Ok(text.to_string())
-}
-
 impl Receiver {
     /// Read the target's secret and build where it sends to; errors never contain the secret.
     pub fn resolve(
         index: usize,
         t: &NotifyTarget,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ResolveError> {
         let name = if t.name.is_empty() {
             format!("notify[{index}]")
         } else {
             t.name.clone()
         };
         let secret = if t.secret_env.is_empty() {
-            read_secret_file(&t.secret_file).map_err(|e| format!("{name}: {e}"))?
+            crate::secret_file::read("secret file", &t.secret_file).map_err(|source| {
+                ResolveError::SecretFile {
+                    name: name.clone(),
+                    source,
+                }
+            })?
         } else {
             env(&t.secret_env)
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    format!("{name}: environment variable {} is not set", t.secret_env)
+                .ok_or_else(|| ResolveError::EnvUnset {
+                    name: name.clone(),
+                    var: t.secret_env.clone(),
                 })?
         };
         let from = if t.secret_env.is_empty() {
@@ -475,18 +441,23 @@ impl Receiver {
         };
         let url = match t.format {
             NotifyFormat::Webhook | NotifyFormat::Slack => {
-                check_url(&secret).map_err(|m| format!("{name}: the webhook URL in {from}: {m}"))?
+                check_url(&secret).map_err(|source| ResolveError::WebhookUrl {
+                    name: name.clone(),
+                    from: from.clone(),
+                    source,
+                })?
             }
             NotifyFormat::Telegram => {
                 if !is_bot_token(&secret) {
-                    return Err(format!(
-                        "{name}: the bot token in {from} is not a Telegram bot token (<digits>:<secret>)"
-                    ));
+                    return Err(ResolveError::NotBotToken { name, from });
                 }
-                let base = check_url(&t.api_url).map_err(|m| format!("{name}: api_url: {m}"))?;
+                let base = check_url(&t.api_url).map_err(|source| ResolveError::ApiUrl {
+                    name: name.clone(),
+                    source,
+                })?;
                 let base = base.as_str().trim_end_matches('/').to_string();
                 url::Url::parse(&format!("{base}/bot{secret}/sendMessage"))
-                    .map_err(|_| format!("{name}: api_url and the bot token make no URL"))?
+                    .map_err(|_| ResolveError::NoUrl { name: name.clone() })?
             }
         };
         let format_name = match t.format {
@@ -635,7 +606,7 @@ impl Delivery {
 pub fn check_targets(
     targets: &[NotifyTarget],
     env: &dyn Fn(&str) -> Option<String>,
-) -> Vec<Result<String, String>> {
+) -> Vec<Result<String, ResolveError>> {
     targets
         .iter()
         .enumerate()
@@ -645,13 +616,18 @@ pub fn check_targets(
 
 /// The HTTP client notifications share (no proxy from the environment: receivers are usually
 /// on the LAN or the chat service; per-request timeouts come from each target).
-pub fn client() -> Result<reqwest::Client, String> {
+pub fn client() -> Result<reqwest::Client, ClientError> {
     crate::sources::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot set up the notification client: {e}"))
+        .map_err(ClientError)
 }
+
+/// The notification client could not be built (no TLS backend, for one).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the notification client: {0}")]
+pub struct ClientError(reqwest::Error);
 
 #[cfg(test)]
 mod tests {
@@ -734,7 +710,9 @@ mod tests {
     #[test]
     fn a_bad_secret_is_reported_without_its_value() {
         let t = target(NotifyFormat::Webhook);
-        let e = Receiver::resolve(0, &t, &|_| Some("not a url at all s3cr3t".into())).unwrap_err();
+        let e = Receiver::resolve(0, &t, &|_| Some("not a url at all s3cr3t".into()))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("notify[0]") && e.contains("environment variable HOOK"),
             "{e}"
@@ -742,9 +720,13 @@ mod tests {
         assert!(!e.contains("s3cr3t"), "{e}");
         let mut tg = target(NotifyFormat::Telegram);
         tg.chat_id = "-1".into();
-        let e = Receiver::resolve(2, &tg, &|_| Some("s3cr3t".into())).unwrap_err();
+        let e = Receiver::resolve(2, &tg, &|_| Some("s3cr3t".into()))
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("s3cr3t") && e.contains("bot token"), "{e}");
-        let e = Receiver::resolve(2, &tg, &|_| None).unwrap_err();
+        let e = Receiver::resolve(2, &tg, &|_| None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("HOOK is not set"), "{e}");
     }
 

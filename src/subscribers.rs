@@ -87,7 +87,7 @@ pub fn attach_with(
         match crate::notify::client() {
             Ok(c) => Some(c),
             Err(e) => {
-                early.push(e);
+                early.push(e.to_string());
                 None
             }
         }

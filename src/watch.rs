@@ -9,16 +9,16 @@
 //! fail after it replaced the running version (rolled back), it leaves that set alone until
 //! `latest` moves — also across restarts, and also when an operator has since rolled back.
 
+use crate::collect::taghistory::deploy_target;
 use crate::config::Config;
 use crate::deploy::{
     DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, lock_stale_after,
     short_digest, state_dir,
 };
 use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagView};
-use crate::sources::docker::DockerSource;
+use crate::sources::docker::{DockerError, DockerSource};
 use crate::sources::registry::{RegistryError, RegistrySource};
 use crate::store::{Actor, DeployKind, DeployStatus, LockState, Store};
-use crate::taghistory::deploy_target;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -217,7 +217,7 @@ impl Watcher {
         let mut found = Vec::new();
         for svc in &self.config.deployment.services {
             let cache = self.tag_cache.entry(svc.name.clone()).or_default();
-            let tag = crate::taghistory::follow_tag(&self.registry, svc, cache).await?;
+            let tag = crate::collect::taghistory::follow_tag(&self.registry, svc, cache).await?;
             let digest = self.registry.resolve(&svc.image, &tag).await?;
             found.push((svc.name.clone(), tag, digest));
         }
@@ -225,23 +225,23 @@ impl Watcher {
     }
 
     /// One check; `next` is the delay that would follow it, for the printed line.
-    async fn containers(&mut self) -> Result<Vec<ContainerView>, String> {
-        if self.docker.is_none() {
-            let docker = DockerSource::connect(
-                &self.config.docker.host,
-                self.config.docker.request_timeout_ms,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            self.docker = Some(docker);
-        }
-        let docker = self.docker.as_ref().ok_or("no Docker connection")?;
+    async fn containers(&mut self) -> Result<Vec<ContainerView>, DockerError> {
+        let docker = match self.docker.take() {
+            Some(d) => d,
+            None => {
+                DockerSource::connect(
+                    &self.config.docker.host,
+                    self.config.docker.request_timeout_ms,
+                )
+                .await?
+            }
+        };
         let result = docker
             .project_containers(&self.config.deployment.project)
-            .await
-            .map_err(|e| e.to_string());
-        if result.is_err() {
-            self.docker = None;
+            .await;
+        // A failed read drops the connection: the next check connects again.
+        if result.is_ok() {
+            self.docker = Some(docker);
         }
         result
     }
@@ -324,7 +324,7 @@ impl Watcher {
         let deploy_target = match deploy_target(&services, &latest) {
             Ok(t) => t,
             Err(e) => {
-                let mut d = self.decision("error", Some(target), e);
+                let mut d = self.decision("error", Some(target), e.to_string());
                 d.next_check_s = secs(Verdict::Error);
                 self.decide(d);
                 return Verdict::Error;
@@ -583,23 +583,44 @@ struct InstanceLock {
     _file: std::fs::File,
 }
 
-fn take_instance_lock(config: &Config) -> Result<InstanceLock, String> {
+/// Why this watcher cannot take the deployment folder's watch lock.
+#[derive(Debug, thiserror::Error)]
+enum InstanceLockError {
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot lock {}: {source}", .path.display())]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("another `elt-console watch` already watches this deployment ({} is locked)", .0.display())]
+    Held(std::path::PathBuf),
+}
+
+fn take_instance_lock(config: &Config) -> Result<InstanceLock, InstanceLockError> {
     let dir = state_dir(config);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| InstanceLockError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let path = dir.join("watch.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let locked = crate::sys::try_lock_exclusive(&file)
-        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        .map_err(io(&path))?;
+    let locked =
+        crate::sys::try_lock_exclusive(&file).map_err(|source| InstanceLockError::Lock {
+            path: path.clone(),
+            source,
+        })?;
     if !locked {
-        return Err(format!(
-            "another `elt-console watch` already watches this deployment ({} is locked)",
-            path.display()
-        ));
+        return Err(InstanceLockError::Held(path));
     }
     Ok(InstanceLock { _file: file })
 }

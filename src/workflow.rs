@@ -110,12 +110,6 @@ pub enum WorkflowError {
 }
 
 /// The dispatch form and `dispatch` still report these as text; they take the message.
-impl From<WorkflowError> for String {
-    fn from(e: WorkflowError) -> String {
-        e.to_string()
-    }
-}
-
 /// Read the `workflow_dispatch` inputs of a workflow file. `what` names the file in errors.
 pub fn parse_dispatch_spec(text: &str, what: &str) -> Result<DispatchSpec, WorkflowError> {
     let docs = YamlLoader::load_from_str(text).map_err(|source| WorkflowError::NotYaml {

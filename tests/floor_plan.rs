@@ -623,6 +623,32 @@ fn no_module_import_cycles() {
     assert!(comps.is_empty(), "module import cycles in src/:\n{report}");
 }
 
+/// Collection (src/collect/: the dashboard's tasks, status, tag history, the GitHub pipeline)
+/// stands apart from the dashboard: nothing in it imports `ui`, so the CLI and the dashboard
+/// share it and a change of drawing never reaches it.
+#[test]
+fn collection_imports_nothing_from_the_dashboard() {
+    let tree = Tree::load();
+    let edges = tree.graph();
+    let mut offenders = Vec::new();
+    for (from, f) in tree.files.iter().enumerate() {
+        if f.module.first().map(String::as_str) != Some("collect") {
+            continue;
+        }
+        for (&to, &line) in &edges[from] {
+            let target = &tree.files[to];
+            if target.module.first().map(String::as_str) == Some("ui") {
+                offenders.push(format!("  {}:{line} -> {}", f.rel, name(target)));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "collection imports the dashboard:\n{}",
+        offenders.join("\n")
+    );
+}
+
 #[test]
 fn no_source_file_over_800_lines() {
     let mut paths = Vec::new();

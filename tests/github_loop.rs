@@ -7,9 +7,9 @@
 
 mod common;
 use common::*;
+use elt_console::collect::pipeline::{self, PipelineError, RunsPoller};
 use elt_console::config::{self, Config};
 use elt_console::domain::{ImageRepo, Tag};
-use elt_console::pipeline::{self, PipelineError, RunsPoller};
 use elt_console::sources::github::{GithubSource, TokenSource, parse_jobs};
 use elt_console::sources::registry::RegistrySource;
 use std::path::PathBuf;

@@ -325,7 +325,9 @@ fn a_secret_file_readable_by_others_is_refused() {
     let mut t = target(NotifyFormat::Webhook, "");
     t.secret_env.clear();
     t.secret_file = path.display().to_string();
-    let e = elt_console::notify::Receiver::resolve(0, &t, &|_| None).unwrap_err();
+    let e = elt_console::notify::Receiver::resolve(0, &t, &|_| None)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("readable by group or others") && !e.contains("secret-in-file"),
         "{e}"

@@ -6,10 +6,10 @@
 
 mod common;
 use common::*;
+use elt_console::collect::status::list_repo_tags_ordered;
 use elt_console::config::{RegistryConfig, ServiceConfig};
 use elt_console::domain::{CommitTagPattern, FollowRule, ImageRepo, RunView, Tag, TagView};
 use elt_console::sources::registry::RegistrySource;
-use elt_console::status::list_repo_tags_ordered;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
@@ -234,7 +234,7 @@ fn newest_tags_are_read_first_and_the_rest_counted() {
         version.aliases
     );
     let follow = |rule: FollowRule| {
-        elt_console::taghistory::pick_follow_tag(&last.tags, &rule).map(|t| t.to_string())
+        elt_console::collect::taghistory::pick_follow_tag(&last.tags, &rule).map(|t| t.to_string())
     };
     assert_eq!(
         follow(FollowRule::Newest(

@@ -7,14 +7,15 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use elt_console::collect::Update;
+use elt_console::collect::status::RepoTags;
 use elt_console::config::{self, Sources};
 use elt_console::domain::*;
+use elt_console::sanitize::sanitize;
 use elt_console::sources::docker::DockerError;
-use elt_console::status::RepoTags;
 use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
 use elt_console::ui::draw::draw;
-use elt_console::ui::logs::StreamState;
-use elt_console::ui::sanitize::sanitize;
+use elt_console::ui::panels::logs::StreamState;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
@@ -119,7 +120,7 @@ fn loaded_app(color: bool) -> App {
     let now = t0();
     update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Containers(vec![
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(vec![
             container("a1", "app", ContainerState::Running, HealthState::Healthy),
             container("b2", "tts", ContainerState::Running, HealthState::Unhealthy),
             container(
@@ -129,12 +130,12 @@ fn loaded_app(color: bool) -> App {
                 HealthState::None,
             ),
             container("d4", "cron", ContainerState::Exited, HealthState::None),
-        ])),
+        ]))),
         now,
     );
     update(
         &mut a,
-        Msg::Health(vec![
+        Msg::Collected(Update::Health(vec![
             HealthResult {
                 name: "app".into(),
                 url: "http://localhost:3000/api/health".into(),
@@ -157,13 +158,13 @@ fn loaded_app(color: bool) -> App {
                 error: Some("HTTP 503: model not loaded".into()),
                 checked_at: now,
             },
-        ]),
+        ])),
         now,
     );
     for i in 0..5u32 {
         update(
             &mut a,
-            Msg::Gpu(GpuStatus::Available {
+            Msg::Collected(Update::Gpu(GpuStatus::Available {
                 driver_version: Some("535.54.03".into()),
                 sampled_at: now,
                 devices: vec![GpuDevice {
@@ -184,13 +185,13 @@ fn loaded_app(color: bool) -> App {
                         container: Some("app".into()),
                     }],
                 }],
-            }),
+            })),
             now,
         );
     }
     update(
         &mut a,
-        Msg::Runs(Ok((
+        Msg::Collected(Update::Runs(Ok((
             vec![
                 run(5, "7a6038dfd2585d6ce3b5bcda675da6741b43167f", None),
                 run(4, SHA3, Some("failure")),
@@ -204,12 +205,12 @@ fn loaded_app(color: bool) -> App {
                 resource: Some("core".into()),
             },
             "none (unauthenticated: 60 requests/hour)".into(),
-        ))),
+        )))),
         now,
     );
     update(
         &mut a,
-        Msg::Tags(Ok(vec![RepoTags {
+        Msg::Collected(Update::Tags(Ok(vec![RepoTags {
             service: "app".into(),
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 12,
@@ -222,7 +223,7 @@ fn loaded_app(color: bool) -> App {
                 tag(&format!("main-{SHA2}"), SHA2, 30, true),
                 tag("latest", SHA2, 30, true),
             ],
-        }])),
+        }]))),
         now,
     );
     let id = "a1".repeat(32);
@@ -242,16 +243,18 @@ fn loaded_app(color: bool) -> App {
         .collect();
     update(
         &mut a,
-        Msg::LogLines {
+        Msg::Collected(Update::LogLines {
             container_id: id,
             lines,
-        },
+        }),
         now,
     );
     // The registry later failed: the panel keeps its data and says since when.
     update(
         &mut a,
-        Msg::Tags(Err("registry ghcr.io not reachable: timed out".into())),
+        Msg::Collected(Update::Tags(Err(
+            "registry ghcr.io not reachable: timed out".into(),
+        ))),
         now + chrono::Duration::seconds(30),
     );
     update(&mut a, Msg::Tick, now + chrono::Duration::seconds(95));
@@ -295,13 +298,13 @@ fn snapshot_logs_search_filter_and_errors() {
     let mut a = loaded_app(true);
     update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Error(
+        Msg::Collected(Update::Docker(ContainersUpdate::Error(
             DockerError::Unreachable {
                 host: "unix:///var/run/docker.sock".into(),
                 reason: "connection refused".into(),
             }
             .to_string(),
-        )),
+        ))),
         t0() + chrono::Duration::seconds(100),
     );
     update(&mut a, key('6'), t0());
@@ -357,10 +360,10 @@ fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
     let mut a = app(true);
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Containers(vec![
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(vec![
             container("b2", "tts", ContainerState::Running, HealthState::Healthy),
             container("a1", "app", ContainerState::Running, HealthState::Healthy),
-        ])),
+        ]))),
         t0(),
     );
     assert_eq!(
@@ -373,13 +376,13 @@ fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
     // A deploy recreated the app: same service, new id.
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Containers(vec![
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(vec![
             container("b2", "tts", ContainerState::Running, HealthState::Healthy),
             ContainerView {
                 name: "elt-app-1".into(),
                 ..container("e5", "app", ContainerState::Running, HealthState::Starting)
             },
-        ])),
+        ]))),
         t0(),
     );
     assert_eq!(
@@ -392,10 +395,10 @@ fn first_containers_pick_the_app_for_logs_and_a_replacement_is_followed() {
     // Lines from the stream we left are ignored.
     let (_, dirty) = update(
         &mut a,
-        Msg::LogLines {
+        Msg::Collected(Update::LogLines {
             container_id: "a1".repeat(32),
             lines: vec![(None, false, sanitize(b"late", 100))],
-        },
+        }),
         t0(),
     );
     assert!(!dirty);
@@ -412,24 +415,26 @@ fn logs_follow_the_service_through_removal_replacement_and_restart() {
     let tts = container("b2", "tts", ContainerState::Running, HealthState::Healthy);
     update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Containers(vec![
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(vec![
             app_c.clone(),
             tts.clone(),
-        ])),
+        ]))),
         t0(),
     );
     update(
         &mut a,
-        Msg::LogLines {
+        Msg::Collected(Update::LogLines {
             container_id: app_c.id.clone(),
             lines: vec![(None, false, sanitize(b"before the deploy", 100))],
-        },
+        }),
         t0(),
     );
     // The old container was removed before compose created the new one.
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Containers(vec![tts.clone()])),
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(vec![
+            tts.clone(),
+        ]))),
         t0(),
     );
     assert!(fx.is_empty(), "no jump to another service: {fx:?}");
@@ -444,7 +449,10 @@ fn logs_follow_the_service_through_removal_replacement_and_restart() {
     };
     let (fx, _) = update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Containers(vec![tts, new.clone()])),
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(vec![
+            tts,
+            new.clone(),
+        ]))),
         t0() + chrono::Duration::seconds(3),
     );
     assert_eq!(
@@ -463,11 +471,11 @@ fn logs_follow_the_service_through_removal_replacement_and_restart() {
     );
     update(
         &mut a,
-        Msg::LogResumed {
+        Msg::Collected(Update::LogResumed {
             container_id: new.id.clone(),
             what: "container restarted",
             at: t0() + chrono::Duration::seconds(60),
-        },
+        }),
         t0() + chrono::Duration::seconds(61),
     );
     assert_eq!(a.logs.state, StreamState::Following);
@@ -486,10 +494,10 @@ fn enter_refollows_an_ended_stream_and_details_pass_keys_on() {
     let id = "a1".repeat(32);
     update(
         &mut a,
-        Msg::LogEnded {
+        Msg::Collected(Update::LogEnded {
             container_id: id.clone(),
             reason: "log stream closed".into(),
-        },
+        }),
         t0(),
     );
     let (fx, _) = update(&mut a, code(KeyCode::Enter), t0());
@@ -523,7 +531,7 @@ fn logs_command_accepts_services_container_names_and_oneoffs() {
     list.push(oneoff.clone());
     update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Containers(list)),
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(list))),
         t0(),
     );
     for (name, id) in [
@@ -556,7 +564,7 @@ fn errors_keep_the_last_good_data_and_their_start_time() {
     assert_eq!(a.tags.error.as_ref().map(|(_, t)| *t), Some(first));
     update(
         &mut a,
-        Msg::Tags(Err("still down".into())),
+        Msg::Collected(Update::Tags(Err("still down".into()))),
         t0() + chrono::Duration::seconds(90),
     );
     assert_eq!(
@@ -566,7 +574,7 @@ fn errors_keep_the_last_good_data_and_their_start_time() {
     assert_eq!(a.tags.data.as_ref().unwrap()[0].tags.len(), 3);
     update(
         &mut a,
-        Msg::Tags(Ok(vec![])),
+        Msg::Collected(Update::Tags(Ok(vec![]))),
         t0() + chrono::Duration::seconds(120),
     );
     assert!(a.tags.error.is_none());
@@ -631,10 +639,10 @@ fn pause_counts_new_lines_and_resumes() {
         .collect();
     update(
         &mut a,
-        Msg::LogLines {
+        Msg::Collected(Update::LogLines {
             container_id: id,
             lines: more,
-        },
+        }),
         t0(),
     );
     assert_eq!(a.logs.unseen(), 7);
@@ -712,11 +720,11 @@ fn deployment(
 fn with_deploys(a: &mut App, running: Option<Deployment>, recent: Vec<Deployment>) {
     update(
         a,
-        Msg::Deploys(Box::new(Ok(DeploySnapshot {
+        Msg::Collected(Update::Deploys(Box::new(Ok(DeploySnapshot {
             running,
             recent,
             lock: LockState::Free,
-        }))),
+        })))),
         t0(),
     );
 }
@@ -789,7 +797,7 @@ fn read_only_refuses_deploy_and_rollback_and_audits_them() {
     update(&mut a, key('5'), t0());
     update(
         &mut a,
-        Msg::Tags(Ok(vec![RepoTags {
+        Msg::Collected(Update::Tags(Ok(vec![RepoTags {
             service: "app".into(),
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 1,
@@ -798,7 +806,7 @@ fn read_only_refuses_deploy_and_rollback_and_audits_them() {
             error: None,
             note: None,
             tags: vec![tag(&format!("main-{SHA3}"), SHA3, 4, false)],
-        }])),
+        }]))),
         t0(),
     );
     for k in ['d', 'R'] {
@@ -1221,10 +1229,10 @@ fn enter_on_a_run_opens_its_jobs_and_esc_stops_following() {
     // A late answer for another run is ignored; this run's fills the dialog.
     let (_, dirty) = update(
         &mut a,
-        Msg::Github(GithubMsg::RunDetails {
+        Msg::Collected(Update::Github(GithubMsg::RunDetails {
             run_id: 1,
             result: Err("x".into()),
-        }),
+        })),
         t0(),
     );
     assert!(!dirty);
@@ -1232,10 +1240,10 @@ fn enter_on_a_run_opens_its_jobs_and_esc_stops_following() {
     run5.run_started_at = Some(t0() - chrono::Duration::minutes(3));
     update(
         &mut a,
-        Msg::Github(GithubMsg::RunDetails {
+        Msg::Collected(Update::Github(GithubMsg::RunDetails {
             run_id: newest,
             result: Ok((run5, jobs_payload())),
-        }),
+        })),
         t0(),
     );
     insta::assert_snapshot!("run_jobs_100x30", render(&a, 100, 30).backend());
@@ -1276,7 +1284,7 @@ fn dispatch_form_offers_declared_inputs_and_sends_only_after_y() {
     assert_eq!(fx, vec![Effect::Github(GithubEffect::LoadForm)]);
     update(
         &mut a,
-        Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))),
+        Msg::Collected(Update::Github(GithubMsg::FormLoaded(Ok(form_data())))),
         t0(),
     );
     let Overlay::Dispatch(form) = &a.overlay else {
@@ -1317,7 +1325,9 @@ fn dispatch_form_offers_declared_inputs_and_sends_only_after_y() {
     // The new run opens in the jobs view.
     let (fx, _) = update(
         &mut a,
-        Msg::Github(GithubMsg::Dispatched(Ok(run(6, SHA2, None)))),
+        Msg::Collected(Update::Github(GithubMsg::Dispatched(Ok(run(
+            6, SHA2, None,
+        ))))),
         t0(),
     );
     assert!(fx.contains(&Effect::Github(GithubEffect::WatchRun(Some(19000000006)))));
@@ -1330,7 +1340,7 @@ fn dispatch_form_refuses_a_bad_ref_and_read_only_refuses_the_form() {
     update(&mut a, key('D'), t0());
     update(
         &mut a,
-        Msg::Github(GithubMsg::FormLoaded(Ok(form_data()))),
+        Msg::Collected(Update::Github(GithubMsg::FormLoaded(Ok(form_data())))),
         t0(),
     );
     for c in "..x".chars() {
@@ -1356,10 +1366,10 @@ fn header_says_until_when_github_rate_limits() {
     let until = t0() + chrono::Duration::minutes(30);
     update(
         &mut a,
-        Msg::Github(GithubMsg::Budget {
+        Msg::Collected(Update::Github(GithubMsg::Budget {
             rate: RateLimit::default(),
             blocked_until: Some(until),
-        }),
+        })),
         t0(),
     );
     let text = format!("{:?}", render(&a, 200, 50).backend());
@@ -1389,10 +1399,10 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
         let run5 = run(5, SHA3, Some("success"));
         update(
             &mut a,
-            Msg::Github(GithubMsg::RunDetails {
+            Msg::Collected(Update::Github(GithubMsg::RunDetails {
                 run_id: run5.id,
                 result: Ok((run5, jobs_payload())),
-            }),
+            })),
             t0(),
         );
         a
@@ -1406,10 +1416,10 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
     assert!(matches!(a.overlay, Overlay::RunJobs(_)));
     update(
         &mut a,
-        Msg::Github(GithubMsg::RunImage {
+        Msg::Collected(Update::Github(GithubMsg::RunImage {
             run_id,
             image: RunImage::Waiting(tag.clone()),
-        }),
+        })),
         t0(),
     );
     assert!(screen(&a).contains("waiting for image main-08f0ab8d"));
@@ -1425,19 +1435,19 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
     // An answer for another run changes nothing.
     let (_, dirty) = update(
         &mut a,
-        Msg::Github(GithubMsg::RunImage {
+        Msg::Collected(Update::Github(GithubMsg::RunImage {
             run_id: 1,
             image: RunImage::Ready(tag.clone()),
-        }),
+        })),
         t0(),
     );
     assert!(!dirty);
     update(
         &mut a,
-        Msg::Github(GithubMsg::RunImage {
+        Msg::Collected(Update::Github(GithubMsg::RunImage {
             run_id,
             image: RunImage::Ready(tag.clone()),
-        }),
+        })),
         t0(),
     );
     assert!(screen(&a).contains("d deploys it"), "{}", screen(&a));
@@ -1465,10 +1475,10 @@ fn a_succeeded_runs_image_is_offered_for_deploy_in_its_jobs_dialog() {
     let mut a = open(true);
     update(
         &mut a,
-        Msg::Github(GithubMsg::RunImage {
+        Msg::Collected(Update::Github(GithubMsg::RunImage {
             run_id,
             image: RunImage::Ready(tag.clone()),
-        }),
+        })),
         t0(),
     );
     let (fx, _) = update(&mut a, key('d'), t0());
@@ -1499,13 +1509,13 @@ fn docker_outage_gives_the_cause_and_marks_rows_stale() {
     let at = t0() + chrono::Duration::seconds(17);
     update(
         &mut a,
-        Msg::Docker(ContainersUpdate::Error(
+        Msg::Collected(Update::Docker(ContainersUpdate::Error(
             DockerError::Unreachable {
                 host: "unix:///var/run/docker.sock".into(),
                 reason: "connection refused (is dockerd running?)".into(),
             }
             .to_string(),
-        )),
+        ))),
         at,
     );
     for (w, h) in [(80, 24), (200, 50)] {
@@ -1546,10 +1556,10 @@ fn docker_outage_gives_the_cause_and_marks_rows_stale() {
 fn error_titles_give_the_cause_first_cut_at_a_word_with_the_whole_text_in_details() {
     let mut a = loaded_app(true);
     let long = "GitHub API request failed: connection failed: Connection refused (os error 111)";
-    update(&mut a, Msg::Runs(Err(long.into())), t0());
+    update(&mut a, Msg::Collected(Update::Runs(Err(long.into()))), t0());
     update(
         &mut a,
-        Msg::Gpu(GpuStatus::Unavailable { reason: "x".into() }),
+        Msg::Collected(Update::Gpu(GpuStatus::Unavailable { reason: "x".into() })),
         t0(),
     );
     for (w, h) in [(80, 24), (160, 40)] {
@@ -1634,7 +1644,7 @@ fn tags_are_cut_in_the_middle_to_the_column_and_never_look_the_same() {
     ];
     update(
         &mut a,
-        Msg::Tags(Ok(vec![RepoTags {
+        Msg::Collected(Update::Tags(Ok(vec![RepoTags {
             service: "app".into(),
             repository: "ghcr.io/arthurlee116/english-listening-trainer".into(),
             total: 4,
@@ -1648,7 +1658,7 @@ fn tags_are_cut_in_the_middle_to_the_column_and_never_look_the_same() {
                 tag(&names[2], SHA2, 4, false),
                 tag(&names[3], SHA3, 5, false),
             ],
-        }])),
+        }]))),
         t0(),
     );
     update(&mut a, key('5'), t0());
@@ -1743,7 +1753,7 @@ fn an_unchanged_frame_is_not_written_and_titles_tick_at_the_resolution_shown() {
     let mut a = loaded_app(true);
     let base = t0() + chrono::Duration::minutes(10);
     let health = a.health.data.clone().unwrap();
-    update(&mut a, Msg::Health(health), base);
+    update(&mut a, Msg::Collected(Update::Health(health)), base);
     let mut terminal = Terminal::new(TestBackend::new(160, 40)).unwrap();
     let mut shown = None;
     update(&mut a, Msg::Tick, base + chrono::Duration::seconds(1));
@@ -1758,10 +1768,10 @@ fn an_unchanged_frame_is_not_written_and_titles_tick_at_the_resolution_shown() {
     // What changes on screen is written.
     update(
         &mut a,
-        Msg::LogLines {
+        Msg::Collected(Update::LogLines {
             container_id: "a1".repeat(32),
             lines: vec![(None, false, sanitize(b"a new line", 100))],
-        },
+        }),
         base + chrono::Duration::seconds(9),
     );
     assert!(elt_console::ui::render(&mut terminal, &a, &mut shown).unwrap());
@@ -2087,10 +2097,10 @@ fn github_deployments_arrive_as_a_message_and_show_under_the_runs() {
     assert!(!runs_alone(&a).contains("GitHub deployments"));
     let (_, dirty) = update(
         &mut a,
-        Msg::Github(GithubMsg::Deployments {
+        Msg::Collected(Update::Github(GithubMsg::Deployments {
             environment: "production".into(),
             result: Ok(vec![d.clone()]),
-        }),
+        })),
         t0(),
     );
     assert!(dirty);
@@ -2104,10 +2114,10 @@ fn github_deployments_arrive_as_a_message_and_show_under_the_runs() {
     assert!(screen.contains("#5"), "the runs stay above: {screen}");
     update(
         &mut a,
-        Msg::Github(GithubMsg::Deployments {
+        Msg::Collected(Update::Github(GithubMsg::Deployments {
             environment: "production".into(),
             result: Err("GitHub server error".into()),
-        }),
+        })),
         t0(),
     );
     let list = a.gh_deployments.as_ref().unwrap();

@@ -7,10 +7,11 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use elt_console::collect::Update;
+use elt_console::collect::status::RepoTags;
 use elt_console::config::{self, Sources};
 use elt_console::domain::*;
 use elt_console::keymap::Action;
-use elt_console::status::RepoTags;
 use elt_console::store::DeployKind;
 use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update};
 use elt_console::ui::draw::draw;
@@ -71,7 +72,7 @@ fn shop() -> App {
     );
     update(
         &mut a,
-        Msg::Tags(Ok(vec![
+        Msg::Collected(Update::Tags(Ok(vec![
             repo(
                 "worker",
                 vec![
@@ -87,7 +88,7 @@ fn shop() -> App {
                     tag("v1.4.0", SHA1, 31, false),
                 ],
             ),
-        ])),
+        ]))),
         t0(),
     );
     update(&mut a, key('5'), t0());
@@ -194,10 +195,10 @@ fn one_service_keeps_the_whole_deployment_and_says_there_is_nothing_to_switch() 
     let mut a = shop();
     update(
         &mut a,
-        Msg::Tags(Ok(vec![repo(
+        Msg::Collected(Update::Tags(Ok(vec![repo(
             "api",
             vec![tag(&format!("main-{SHA2}"), SHA2, 3, true)],
-        )])),
+        )]))),
         t0(),
     );
     assert_eq!(a.tag_service(), None);

@@ -59,3 +59,37 @@ sc_service_up() {
   state=$(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id") || return 1
   [[ $state == "running healthy" || $state == "running none" ]]
 }
+
+# The console config's tables every scenario writes alike (in its config heredoc, as
+# $(sc_config_deployment) and so on): its compose project, the local registry, and a GitHub
+# repository that is not reached.
+sc_config_deployment() {
+  cat <<CONF
+[deployment]
+project = "$SC_PROJECT"
+compose_file = "$SC_DEPLOY/docker-compose.yml"
+env_file = "$SC_DEPLOY/.env"
+state_dir = "$SC_STATE"
+CONF
+}
+
+sc_config_registry() {
+  cat <<CONF
+[registry]
+plain_http = ["$SC_REGISTRY"]
+username = ""
+password_env = ""
+CONF
+}
+
+# $1: the repository (owner/name), $2: its build workflow.
+sc_config_github() {
+  cat <<CONF
+[github]
+repo = "$1"
+workflow = "$2"
+# No GitHub stand-in in scenarios: the runs panel says it cannot reach this.
+api_url = "http://127.0.0.1:9"
+token_file = ""
+CONF
+}

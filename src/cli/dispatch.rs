@@ -3,11 +3,11 @@
 
 use super::common::{fail, json_line, load_config};
 use super::github::render_jobs;
+use crate::collect::pipeline::{self, PipelineError};
 use crate::config::Config;
 use crate::domain::RunView;
 use crate::exit_code;
 use crate::github_ops::{PreparedDispatch, prepare_dispatch};
-use crate::pipeline::{self, PipelineError};
 use crate::sources::github::{GithubError, GithubSource};
 use crate::workflow;
 use chrono::Utc;

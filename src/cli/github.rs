@@ -133,7 +133,7 @@ pub async fn tags_command(explicit: Option<&Path>, json: bool) -> i32 {
         }
     };
     let (containers, runs) = tokio::join!(containers, runs);
-    let report = match crate::taghistory::collect(
+    let report = match crate::collect::taghistory::collect(
         config,
         &containers.unwrap_or_default(),
         &runs.unwrap_or_default(),
@@ -150,7 +150,7 @@ pub async fn tags_command(explicit: Option<&Path>, json: bool) -> i32 {
     if dir.join(crate::store::STORE_FILE).exists()
         && let Ok(deployments) = crate::store::Store::open(&dir).and_then(|s| s.deployments(500))
     {
-        crate::taghistory::fill_last_deployed(&mut report.repositories, &deployments);
+        crate::collect::taghistory::fill_last_deployed(&mut report.repositories, &deployments);
     }
     if json {
         return print_json(&report);
@@ -159,7 +159,7 @@ pub async fn tags_command(explicit: Option<&Path>, json: bool) -> i32 {
     0
 }
 
-pub fn render_tags(report: &crate::taghistory::TagsReport, now: DateTime<Utc>) -> String {
+pub fn render_tags(report: &crate::collect::taghistory::TagsReport, now: DateTime<Utc>) -> String {
     let mut out = String::new();
     for repo in &report.repositories {
         let _ = writeln!(

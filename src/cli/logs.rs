@@ -10,7 +10,7 @@ use crate::exit_code::{INTERNAL as EXIT_INTERNAL, USAGE as EXIT_USAGE};
 use crate::sources::docker::{DockerError, DockerSource};
 // The engine could not be read: the code `status` gives an unreadable source.
 use crate::exit_code::UNREACHABLE as EXIT_SOURCE_UNREACHABLE;
-use crate::ui::sanitize::{MAX_LINE_BYTES, sanitize};
+use crate::sanitize::{MAX_LINE_BYTES, sanitize};
 use futures_util::StreamExt;
 use std::io::Write;
 use std::time::Duration;

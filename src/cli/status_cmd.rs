@@ -1,11 +1,11 @@
 //! `status`: one snapshot of everything, as tables or the documented JSON.
 
 use super::common::{TagListing, bytes, run_title, short_sha, table, tag_table};
+use crate::collect::status::{self, Section, StatusReport};
 use crate::config::{self, Sources};
 use crate::domain::{ContainerState, GpuStatus, HealthState};
 use crate::exit_code;
 use crate::format::age;
-use crate::status::{self, Section, StatusReport};
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
 
@@ -16,7 +16,7 @@ pub async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i
             eprintln!("elt-console: config error: {e}");
             // Scripts parse stdout: they get an answer in the documented shape, not nothing.
             if json {
-                println!("{}", status::config_error_json(&e.to_string(), Utc::now()));
+                println!("{}", config_error_json(&e.to_string(), Utc::now()));
             }
             return exit_code::CONFIG;
         }
@@ -292,4 +292,23 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
         }
     }
     out
+}
+
+/// The `--json` answer when the config cannot be loaded: the documented shape, not nothing.
+pub fn config_error_json(message: &str, now: DateTime<Utc>) -> String {
+    let schema = status::SCHEMA_VERSION;
+    let report = crate::domain::ConfigErrorReport {
+        schema,
+        generated_at: now,
+        overall: status::Overall::Unknown,
+        exit_code: crate::exit_code::CONFIG,
+        reasons: vec![format!("config error: {message}")],
+        error: crate::domain::ReportError {
+            kind: "config",
+            message: message.to_string(),
+        },
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_else(|e| {
+        format!(r#"{{"schema":{schema},"exit_code":78,"error":{{"kind":"config","message":"unprintable: {e}"}}}}"#)
+    })
 }

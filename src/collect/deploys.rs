@@ -4,6 +4,7 @@ use super::periodic::on_the_beat;
 use super::update::Update;
 use crate::config::Config;
 use crate::domain::DeploySnapshot;
+use crate::store::StoreError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -33,7 +34,7 @@ pub(super) async fn deploys_task(
             .await
             .unwrap_or_else(|e| {
                 (
-                    Some(Err(format!("deploy store reader failed: {e}"))),
+                    Some(Err(ReadError::Reader(e))),
                     DeployReader {
                         store: None,
                         seen: None,
@@ -43,7 +44,11 @@ pub(super) async fn deploys_task(
         };
         reader = back;
         if let Some(snapshot) = snapshot
-            && tx.send(Update::Deploys(Box::new(snapshot))).await.is_err()
+            // The panel shows the failure's text.
+            && tx
+                .send(Update::Deploys(Box::new(snapshot.map_err(|e| e.to_string()))))
+                .await
+                .is_err()
         {
             return;
         }
@@ -55,6 +60,15 @@ pub(super) async fn deploys_task(
             _ = poke.notified() => {}
         }
     }
+}
+
+/// Why the deploy store could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("deploy store reader failed: {0}")]
+    Reader(tokio::task::JoinError),
 }
 
 /// The dashboard's reader of the deploy store. It re-reads only when another process has
@@ -71,7 +85,7 @@ impl DeployReader {
         &mut self,
         dir: &std::path::Path,
         stale_after: Duration,
-    ) -> Option<Result<DeploySnapshot, String>> {
+    ) -> Option<Result<DeploySnapshot, ReadError>> {
         if self.store.is_none() {
             if !dir.join(crate::store::STORE_FILE).exists() {
                 let first = self.seen.is_none();
@@ -80,11 +94,11 @@ impl DeployReader {
             }
             match crate::store::Store::open(dir) {
                 Ok(s) => self.store = Some(s),
-                Err(e) => return Some(Err(e.to_string())),
+                Err(e) => return Some(Err(e.into())),
             }
         }
         let store = self.store.as_ref()?;
-        let result = (|| -> Result<_, crate::store::StoreError> {
+        let result = (|| -> Result<_, StoreError> {
             let version = store.data_version()?;
             if let Some((seen, true)) = self.seen
                 && seen == version
@@ -106,7 +120,7 @@ impl DeployReader {
             Err(e) => {
                 self.store = None;
                 self.seen = None;
-                Some(Err(e.to_string()))
+                Some(Err(e.into()))
             }
         }
     }

@@ -3,8 +3,8 @@
 
 use super::update::Update;
 pub use super::update::{FormData, GithubEffect, GithubMsg, RunImage};
+use crate::collect::pipeline::{self, RunsPoller};
 use crate::config::Config;
-use crate::pipeline::{self, RunsPoller};
 use crate::sources::github::{GithubError, GithubSource, TokenSource};
 use crate::sources::registry::RegistrySource;
 use std::sync::Arc;
@@ -111,7 +111,8 @@ pub(super) async fn github_task(
                 Some(GithubEffect::LoadForm) => {
                     let (gh, tx) = (gh.clone(), tx.clone());
                     tokio::spawn(async move {
-                        let r = load_form(&gh).await;
+                        // The dialog shows the failure's text.
+                        let r = load_form(&gh).await.map_err(|e| e.to_string());
                         let _ = tx.send(Update::Github(GithubMsg::FormLoaded(r))).await;
                     });
                 }
@@ -135,7 +136,7 @@ pub(super) async fn github_task(
     let _ = watcher.await;
 }
 
-async fn load_form(gh: &GithubSource) -> Result<FormData, String> {
+async fn load_form(gh: &GithubSource) -> Result<FormData, crate::github_ops::PrepareError> {
     let (prepared, spec) = crate::github_ops::prepare_dispatch(gh, None, &[]).await?;
     Ok(FormData {
         repository: prepared.repository,

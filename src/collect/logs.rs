@@ -2,8 +2,8 @@
 
 use super::update::Update;
 use crate::config::Config;
+use crate::sanitize::{MAX_LINE_BYTES, StyledLine, sanitize};
 use crate::sources::docker::DockerSource;
-use crate::ui::sanitize::{MAX_LINE_BYTES, StyledLine, sanitize};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,11 +1,16 @@
-//! Collection: the dashboard's background work, apart from the dashboard. Each task owns its
-//! client, runs until cancelled, and reports owned domain values (`Update`) over a channel;
-//! none of them knows the UI's state or drawing.
+//! Collection: reading the outside systems, apart from the dashboard and the CLI that show
+//! it. The dashboard's tasks each own a client, run until cancelled, and report owned domain
+//! values (`Update`) over a channel; none of them knows the UI's state or drawing. The status
+//! report, tag history and the GitHub pipeline (`status`, `taghistory`, `pipeline`) are the
+//! one-shot reads the headless commands and these tasks share.
 
 mod deploys;
 pub mod github;
 mod logs;
 mod periodic;
+pub mod pipeline;
+pub mod status;
+pub mod taghistory;
 pub mod update;
 
 pub use logs::parse_engine_line;

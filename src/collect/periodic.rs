@@ -41,20 +41,17 @@ pub(super) async fn health_task(
     tx: mpsc::Sender<Update>,
     cancel: CancellationToken,
 ) {
-    health_task_with(config, tx, cancel, || {
-        HealthChecker::new().map_err(|e| e.to_string())
-    })
-    .await
+    health_task_with(config, tx, cancel, HealthChecker::new).await
 }
 
 /// The health loop with its client's setup given, so a failing setup can be tested. A setup
 /// error is each endpoint's result (the panel shows it instead of "loading" for ever) and
 /// the setup is tried again at the next interval.
-async fn health_task_with(
+async fn health_task_with<E: std::fmt::Display>(
     config: Arc<Config>,
     tx: mpsc::Sender<Update>,
     cancel: CancellationToken,
-    setup: impl Fn() -> Result<HealthChecker, String>,
+    setup: impl Fn() -> Result<HealthChecker, E>,
 ) {
     let every = Duration::from_millis(config.ui.health_interval_ms);
     let checker = loop {
@@ -65,7 +62,7 @@ async fn health_task_with(
                 let results = config
                     .health
                     .iter()
-                    .map(|h| HealthChecker::not_checked(h, &e, now))
+                    .map(|h| HealthChecker::not_checked(h, &e.to_string(), now))
                     .collect();
                 if tx.send(Update::Health(results)).await.is_err()
                     || !sleep_or_cancel(every, &cancel).await
@@ -153,7 +150,7 @@ pub(super) async fn registry_task(
     loop {
         let read = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = crate::status::read_repos(
+            r = crate::collect::status::read_repos(
                 &registry,
                 &config.deployment.services,
                 &mut caches,

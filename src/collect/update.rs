@@ -1,10 +1,10 @@
 //! What the collectors report (`Update`), and the work the GitHub collector takes on request.
 
+use crate::collect::status::RepoTags;
 use crate::domain::{
     ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, JobView, RateLimit, RunView, Tag,
 };
-use crate::status::RepoTags;
-use crate::ui::sanitize::StyledLine;
+use crate::sanitize::StyledLine;
 use crate::workflow::DispatchSpec;
 use chrono::{DateTime, Utc};
 
@@ -35,6 +35,24 @@ pub enum Update {
     /// A fresh read of the deploy store.
     Deploys(Box<Result<DeploySnapshot, String>>),
     Github(GithubMsg),
+}
+
+impl Update {
+    /// A short name of the update's kind, for the dashboard loop's counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Update::Docker(_) => "docker",
+            Update::Health(_) => "health",
+            Update::Gpu(_) => "gpu",
+            Update::Runs(_) => "runs",
+            Update::Tags(_) => "tags",
+            Update::LogLines { .. } => "log_lines",
+            Update::LogEnded { .. } => "log_ended",
+            Update::LogResumed { .. } => "log_resumed",
+            Update::Deploys(_) => "deploys",
+            Update::Github(_) => "github",
+        }
+    }
 }
 
 /// Messages from the GitHub tasks.

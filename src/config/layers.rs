@@ -145,9 +145,14 @@ fn walk_item(
             }
         }
         match child {
-            toml_edit::Item::Table(_) => {
+            toml_edit::Item::Table(_)
+            | toml_edit::Item::Value(toml_edit::Value::InlineTable(_)) => {
+                // An inline table is walked as the table it writes.
+                let inline = child
+                    .as_inline_table()
+                    .map(|t| toml_edit::Item::Table(t.clone().into_table()));
                 walk_item(
-                    child,
+                    inline.as_ref().unwrap_or(child),
                     &full,
                     text,
                     origin,
@@ -172,17 +177,6 @@ fn walk_item(
                         origins,
                     )?;
                 }
-            }
-            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
-                let as_item = toml_edit::Item::Table(t.clone().into_table());
-                walk_item(
-                    &as_item,
-                    &full,
-                    text,
-                    origin,
-                    expected.and_then(Value::as_table),
-                    origins,
-                )?;
             }
             _ => {
                 origins.insert(full, here);

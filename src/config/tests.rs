@@ -299,3 +299,17 @@ fn missing_explicit_file_is_an_error() {
             .contains("/nonexistent/elt.toml")
     );
 }
+
+#[test]
+fn an_inline_table_is_checked_and_located_as_a_table() {
+    let (_f, s) = with_file("github = { repo = \"me/app\", workflow = \"ci.yml\" }\n");
+    let l = load(&s).unwrap();
+    assert_eq!(l.config.github.repo.to_string(), "me/app");
+    assert!(matches!(
+        l.origins["github.workflow"],
+        Origin::File { line: 1, .. }
+    ));
+    let (_f, s) = with_file("gpu = { bogus = 1 }\n");
+    let err = load(&s).unwrap_err().to_string();
+    assert!(err.contains("key `gpu.bogus`: unknown key"), "{err}");
+}

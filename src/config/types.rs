@@ -111,19 +111,15 @@ impl ReadyRule {
     /// The longest wait a rule may ask for; a deploy's health timeout is the real bound.
     const MAX_SECS: u64 = 3600;
 
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "{s:?} is not a ready rule: \"running:Ns\" (N from 1 to {}), or \"\" for none",
-                Self::MAX_SECS
-            )
-        };
+    pub fn parse(s: &str) -> Result<Self, BadReadyRule> {
         let secs = s
             .strip_prefix("running:")
             .and_then(|n| n.strip_suffix('s'))
             .and_then(|n| n.parse::<u64>().ok())
             .filter(|n| (1..=Self::MAX_SECS).contains(n))
-            .ok_or_else(bad)?;
+            .ok_or_else(|| BadReadyRule {
+                text: s.to_string(),
+            })?;
         Ok(ReadyRule::Running { secs })
     }
 
@@ -135,9 +131,16 @@ impl ReadyRule {
     }
 }
 
+/// A `ready` value that is no rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a ready rule: \"running:Ns\" (N from 1 to {max}), or \"\" for none", max = ReadyRule::MAX_SECS)]
+pub struct BadReadyRule {
+    text: String,
+}
+
 impl TryFrom<String> for ReadyRule {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = BadReadyRule;
+    fn try_from(s: String) -> Result<Self, BadReadyRule> {
         ReadyRule::parse(&s)
     }
 }

@@ -77,7 +77,7 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
     // A tag-less deploy follows each service's `follow` rule, as `watch` does: a deployment
     // that publishes no `latest` (only vX.Y.Z or sha-<sha>) still has a "newest" to deploy.
     let target = if target == Target::Latest {
-        match crate::taghistory::follow_target(&config).await {
+        match crate::collect::taghistory::follow_target(&config).await {
             Ok((target, why)) => {
                 if let (Some(why), false) = (why, args.json) {
                     out(&format!("{action}: {why}"));
@@ -85,7 +85,7 @@ pub async fn deploy_command(config: Config, args: DeployArgs) -> i32 {
                 target
             }
             Err(why) => {
-                audit_refusal(&config, action, "latest", &why);
+                audit_refusal(&config, action, "latest", &why.to_string());
                 err(&format!("elt-console: {action}: {why}"));
                 return super::EXIT_DEPLOY_FAILED;
             }

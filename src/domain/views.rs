@@ -176,6 +176,24 @@ pub struct TagView {
     pub last_deployed: Option<DateTime<Utc>>,
 }
 
+impl TagView {
+    /// A tag known by its name only: nothing read about its image yet.
+    pub fn named(tag: Tag) -> Self {
+        Self {
+            tag,
+            digest: None,
+            revision: None,
+            created: None,
+            size_bytes: None,
+            ci: None,
+            running: false,
+            error: None,
+            aliases: Vec::new(),
+            last_deployed: None,
+        }
+    }
+}
+
 /// One job of a workflow run, with its steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {

@@ -2,17 +2,20 @@
 //! awaits: it folds a message into the state and returns the effects for the loop to carry out.
 
 use super::dialogs::confirm::{ConfirmResult, confirm_key};
-use super::logs::StreamState;
-pub use super::model::{App, AppSettings, Fresh, GPU_HISTORY, Overlay, Panel, RunsData};
+pub use super::model::{App, AppSettings, Fresh, Overlay, Panel};
 use super::model::{MIN_HEIGHT, MIN_WIDTH};
 pub use super::msg::{Effect, Msg};
 use super::panels::containers::find_container;
+pub use super::panels::gpu::GPU_HISTORY;
+use super::panels::logs::StreamState;
 use super::panels::logs::{follow, reselect_logs};
+pub use super::panels::runs::RunsData;
 use super::text_field::TextField;
 use super::{deploying, github_ui};
 
 /// The longest search or command the dashboard takes.
 const MAX_INPUT: usize = 1000;
+use crate::collect::Update;
 use crate::domain::ContainersUpdate;
 use crate::keymap::{Action, Scope};
 use chrono::{DateTime, Utc};
@@ -26,7 +29,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
     let tick = matches!(msg, Msg::Tick);
     let sources_changed = matches!(
         msg,
-        Msg::Docker(_) | Msg::Runs(_) | Msg::Tags(_) | Msg::Deploys(_)
+        Msg::Collected(Update::Docker(_))
+            | Msg::Collected(Update::Runs(_))
+            | Msg::Collected(Update::Tags(_))
+            | Msg::Collected(Update::Deploys(_))
     );
     let dirty = match msg {
         Msg::Tick => true,
@@ -49,47 +55,47 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Mouse(m) => on_mouse(app, m),
-        Msg::Docker(ContainersUpdate::Containers(list)) => {
+        Msg::Collected(Update::Docker(ContainersUpdate::Containers(list))) => {
             app.containers.set(list, now);
             reselect_logs(app, &mut fx);
             clamp_selection(app, Panel::Containers);
             true
         }
-        Msg::Docker(ContainersUpdate::Error(e)) => {
+        Msg::Collected(Update::Docker(ContainersUpdate::Error(e))) => {
             app.containers.fail(e, now);
             true
         }
-        Msg::Health(results) => {
+        Msg::Collected(Update::Health(results)) => {
             super::panels::health::on_results(app, results, now);
             true
         }
-        Msg::Gpu(status) => {
+        Msg::Collected(Update::Gpu(status)) => {
             super::panels::gpu::on_sample(app, status, now);
             true
         }
-        Msg::Runs(Ok((runs, rate, token))) => {
+        Msg::Collected(Update::Runs(Ok((runs, rate, token)))) => {
             app.rate = rate;
             app.runs.set(RunsData { runs, token }, now);
             clamp_selection(app, Panel::Runs);
             true
         }
-        Msg::Runs(Err(e)) => {
+        Msg::Collected(Update::Runs(Err(e))) => {
             app.runs.fail(e, now);
             true
         }
-        Msg::Tags(Ok(repos)) => {
+        Msg::Collected(Update::Tags(Ok(repos))) => {
             app.tags.set(repos, now);
             clamp_selection(app, Panel::Tags);
             true
         }
-        Msg::Tags(Err(e)) => {
+        Msg::Collected(Update::Tags(Err(e))) => {
             app.tags.fail(e, now);
             true
         }
-        Msg::LogLines {
+        Msg::Collected(Update::LogLines {
             container_id,
             lines,
-        } => {
+        }) => {
             if app.logs.container_id.as_deref() != Some(container_id.as_str()) {
                 return (fx, false); // a late batch from a stream we already left
             }
@@ -99,20 +105,20 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             }
             true
         }
-        Msg::LogEnded {
+        Msg::Collected(Update::LogEnded {
             container_id,
             reason,
-        } => {
+        }) => {
             if app.logs.container_id.as_deref() == Some(container_id.as_str()) {
                 app.logs.state = StreamState::Ended(reason);
             }
             true
         }
-        Msg::LogResumed {
+        Msg::Collected(Update::LogResumed {
             container_id,
             what,
             at,
-        } => {
+        }) => {
             if app.logs.container_id.as_deref() != Some(container_id.as_str()) {
                 return (fx, false);
             }
@@ -129,7 +135,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not save logs: {e}"));
             true
         }
-        Msg::Deploys(read) => match *read {
+        Msg::Collected(Update::Deploys(read)) => match *read {
             Ok(snapshot) => {
                 // Polled often while a deploy runs: a frame only when the store said something new.
                 let mut changed =
@@ -164,7 +170,7 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             app.say(format!("could not start the deploy: {e}"));
             true
         }
-        Msg::Github(m) => github_ui::update(app, m, now, &mut fx),
+        Msg::Collected(Update::Github(m)) => github_ui::update(app, m, now, &mut fx),
         Msg::Commits { ask, rows } => match &mut app.overlay {
             Overlay::Confirm(c) if c.compare.as_ref() == Some(&ask) => {
                 c.answer_commits(rows);
@@ -205,9 +211,9 @@ fn correlate(app: &mut App) {
         .as_ref()
         .map(|r| r.runs.as_slice())
         .unwrap_or_default();
-    crate::status::correlate_tags(containers, runs, repos);
+    crate::collect::status::correlate_tags(containers, runs, repos);
     if let Some(d) = app.deploys.data.as_ref() {
-        crate::taghistory::fill_last_deployed(repos, &d.recent);
+        crate::collect::taghistory::fill_last_deployed(repos, &d.recent);
     }
 }
 
@@ -354,20 +360,16 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Up => move_selection(app, -1),
         Action::PageDown => move_selection(app, page),
         Action::PageUp => move_selection(app, -page),
+        // The logs panel moves its own view (top, or follow again).
+        Action::Top | Action::Bottom if app.focus == Panel::Logs => {
+            super::panels::logs::on_action(app, action, fx)
+        }
         Action::Top => {
-            if app.focus == Panel::Logs {
-                app.logs.to_top();
-            } else {
-                app.selected.insert(app.focus, 0);
-            }
+            app.selected.insert(app.focus, 0);
         }
         Action::Bottom => {
-            if app.focus == Panel::Logs {
-                app.logs.follow();
-            } else {
-                let rows = app.rows(app.focus);
-                app.selected.insert(app.focus, rows.saturating_sub(1));
-            }
+            let rows = app.rows(app.focus);
+            app.selected.insert(app.focus, rows.saturating_sub(1));
         }
         Action::Open => open(app, fx),
         Action::Back => {
@@ -520,4 +522,8 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
 }
 
 #[cfg(test)]
+mod confirm_tests;
+#[cfg(test)]
 mod github_tests;
+#[cfg(test)]
+mod test_support;

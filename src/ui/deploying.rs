@@ -9,8 +9,9 @@ use crate::domain::{
 };
 use crate::format::age;
 use crate::store::{DeployKind, ImageSide};
-use crate::ui::dialogs::confirm::{ConfirmDeploy, Starting};
+use crate::ui::dialogs::confirm::{ConfirmDeploy, confirm_hint};
 use crate::ui::model::{App, Effect, Overlay, Panel};
+use crate::ui::panels::deploys::Starting;
 use chrono::{DateTime, Utc};
 
 pub(crate) fn running_app(app: &App) -> Option<&ContainerView> {
@@ -170,6 +171,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
         service: only.map(str::to_string),
         compare,
         compare_asked: false,
+        hint: confirm_hint(&app.keymap),
     }
 }
 
@@ -321,6 +323,7 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
         service: app.tag_service().map(str::to_string),
         compare,
         compare_asked: false,
+        hint: confirm_hint(&app.keymap),
     })
 }
 
@@ -332,7 +335,12 @@ pub(crate) fn finish_confirm(
 ) {
     if confirmed {
         fx.push(Effect::StartDeploy(c.start_request()));
-        app.deploy_starting = Some(Starting::new(&c, app.deploys.data.as_ref(), app.now));
+        app.deploy_starting = Some(Starting::new(
+            c.kind(),
+            c.target(),
+            app.deploys.data.as_ref(),
+            app.now,
+        ));
         app.say(format!("{} {}: starting…", c.kind().as_str(), c.target()));
     } else {
         fx.push(Effect::Audit {

@@ -9,11 +9,9 @@ pub mod deploying;
 pub mod dialogs;
 pub mod draw;
 pub mod github_ui;
-pub mod logs;
 pub mod model;
 pub mod msg;
 pub mod panels;
-pub mod sanitize;
 pub mod text;
 pub mod text_field;
 pub mod theme;
@@ -405,7 +403,8 @@ fn start_detached_deploy(
     // nothing odd reaches the child's argv.
     cmd.args(request.args()).args(["--yes", "--json"]);
     let (mut child, log_path) =
-        crate::deploy_detach::start_in_own_session(config, cmd, request.intent.kind().as_str())?;
+        crate::deploy_detach::start_in_own_session(config, cmd, request.intent.kind().as_str())
+            .map_err(|e| e.to_string())?;
     // Reap it when it ends, so no zombie is left while the dashboard runs.
     std::thread::spawn(move || {
         let _ = child.wait();

@@ -1,19 +1,23 @@
-//! The dashboard's state: what every panel and dialog holds. Plain data and small accessors;
-//! changing it is `app::update`'s job, drawing it `draw`'s and the panels'.
+//! The dashboard's state: the composition of what every panel and dialog holds (each panel's
+//! own state types live beside it, in panels/<panel>/state.rs). Plain data and small
+//! accessors; changing it is `app::update`'s and the panels' job, drawing it `draw`'s and the
+//! panels'.
 
-use super::dialogs::confirm::{ConfirmDeploy, Starting};
+use super::dialogs::confirm::ConfirmDeploy;
 use super::dialogs::github::{DispatchForm, GithubUi, RunJobsView};
-use super::logs::LogView;
 pub use super::msg::{Effect, Msg};
+use super::panels::deploys::Starting;
+use super::panels::gh_deployments::DeploymentsList;
+use super::panels::gpu::GpuHistory;
+use super::panels::logs::LogView;
+use super::panels::runs::RunsData;
+use super::panels::tags::{rows as tag_rows_of, shown_service};
 use super::text_field::TextField;
-use crate::domain::{ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit, RunView};
+use crate::collect::status::RepoTags;
+use crate::domain::{ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit};
 use crate::keymap::Keymap;
-use crate::status::RepoTags;
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, VecDeque};
-
-/// GPU history kept for sparklines: one sample a second for five minutes.
-pub const GPU_HISTORY: usize = 300;
+use std::collections::HashMap;
 
 pub const MIN_WIDTH: u16 = 80;
 
@@ -111,22 +115,6 @@ pub enum Overlay {
     Dispatch(Box<DispatchForm>),
 }
 
-#[derive(Debug, Clone)]
-pub struct RunsData {
-    pub runs: Vec<RunView>,
-    pub token: String,
-}
-
-/// The environment's recent GitHub Deployments (panels::gh_deployments draws and folds them).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeploymentsList {
-    pub environment: String,
-    /// The last good list (kept through an error).
-    pub items: Vec<crate::sources::github::DeploymentView>,
-    pub loaded_at: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-}
-
 pub struct App {
     pub keymap: Keymap,
     pub host: String,
@@ -144,8 +132,7 @@ pub struct App {
     /// Per endpoint: whether it is ok and since when it has been so.
     pub health_since: HashMap<String, (bool, DateTime<Utc>)>,
     pub gpu: Fresh<GpuStatus>,
-    /// Per device index: (utilisation %, VRAM used %) history.
-    pub gpu_history: HashMap<u32, VecDeque<(u64, u64)>>,
+    pub gpu_history: GpuHistory,
     pub runs: Fresh<RunsData>,
     pub rate: RateLimit,
     pub github: GithubUi,
@@ -196,7 +183,7 @@ impl App {
             health: Fresh::default(),
             health_since: HashMap::new(),
             gpu: Fresh::default(),
-            gpu_history: HashMap::new(),
+            gpu_history: GpuHistory::default(),
             runs: Fresh::default(),
             rate: RateLimit::default(),
             github: Default::default(),
@@ -236,23 +223,13 @@ impl App {
     /// Tags of every repository, flattened in display order; with several services, only
     /// the selected service's (`tag_service`).
     pub fn tag_rows(&self) -> Vec<(&str, &crate::domain::TagView)> {
-        let only = self.tag_service();
-        self.tags
-            .data
-            .iter()
-            .flatten()
-            .filter(|r| only.is_none_or(|s| s == r.service))
-            .flat_map(|r| r.tags.iter().map(move |t| (r.service.as_str(), t)))
-            .collect()
+        tag_rows_of(self.tags.data.as_deref(), self.tag_service())
     }
 
     /// The service the tags panel shows and `d`/`R` move, when there are several (a
     /// deployment of several images); None with one, where they move the whole deployment.
     pub fn tag_service(&self) -> Option<&str> {
-        let repos = self.tags.data.as_ref().filter(|r| r.len() > 1)?;
-        repos
-            .get(self.tags_service % repos.len())
-            .map(|r| r.service.as_str())
+        shown_service(self.tags.data.as_deref(), self.tags_service)
     }
 
     /// The container whose logs should be followed by default: the first deployed service's.

@@ -46,6 +46,18 @@ impl Theme {
     pub fn selected(self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
     }
+    /// A GitHub run's or job's state as a glyph and its style: ✔ success, ✖ failed,
+    /// ○ cancelled or skipped, ◐ running, … waiting, ? anything else.
+    pub fn run_result(self, status: &str, conclusion: Option<&str>) -> (&'static str, Style) {
+        match (status, conclusion) {
+            (_, Some("success")) => ("✔", self.good()),
+            (_, Some("failure" | "timed_out" | "startup_failure")) => ("✖", self.bad()),
+            (_, Some("cancelled" | "skipped")) => ("○", self.dim()),
+            ("in_progress", _) => ("◐", self.warn()),
+            ("queued" | "waiting" | "pending" | "requested", _) => ("…", self.warn()),
+            _ => ("?", Style::default()),
+        }
+    }
     pub fn highlight(self) -> Style {
         if self.color {
             Style::default().bg(Color::Yellow).fg(Color::Black)

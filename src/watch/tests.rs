@@ -106,5 +106,8 @@ fn follow_rules_choose_the_engine_target() {
         &picked(&[("app", "v1.4.0"), ("worker", "sha-abc1234")]),
     )
     .unwrap_err();
-    assert!(err.contains("app: v1.4.0, worker: sha-abc1234"), "{err}");
+    assert!(
+        err.to_string().contains("app: v1.4.0, worker: sha-abc1234"),
+        "{err}"
+    );
 }

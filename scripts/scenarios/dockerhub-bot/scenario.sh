@@ -70,11 +70,7 @@ scenario_up() {
 # Written by scripts/sandbox.sh --scenario dockerhub-bot (see assets/examples/dockerhub-bot).
 health = []
 
-[deployment]
-project = "$SC_PROJECT"
-compose_file = "$SC_DEPLOY/docker-compose.yml"
-env_file = "$SC_DEPLOY/.env"
-state_dir = "$SC_STATE"
+$(sc_config_deployment)
 
 [[deployment.services]]
 name = "bot"
@@ -88,19 +84,11 @@ ready = "running:${ELT_SCENARIO_READY_S:-5}s"
 [deploy]
 health_timeout_s = 60
 
-[registry]
-plain_http = ["$SC_REGISTRY"]
-username = ""
-password_env = ""
+$(sc_config_registry)
 # Docker Hub through a mirror: docker.io/$BOT_REPO is read and pulled from $SC_REGISTRY.
 mirrors = ["docker.io=$SC_REGISTRY"]
 
-[github]
-repo = "acme/chat-bot"
-workflow = "docker-publish.yml"
-# No GitHub stand-in in scenarios: the runs panel says it cannot reach this.
-api_url = "http://127.0.0.1:9"
-token_file = ""
+$(sc_config_github acme/chat-bot docker-publish.yml)
 CONF
   {
     echo "# Written by scripts/sandbox.sh --scenario dockerhub-bot"

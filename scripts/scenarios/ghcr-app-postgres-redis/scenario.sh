@@ -122,11 +122,7 @@ scenario_up() {
 # Written by scripts/sandbox.sh --scenario ghcr-app-postgres-redis
 # (see assets/examples/ghcr-app-postgres-redis).
 
-[deployment]
-project = "$SC_PROJECT"
-compose_file = "$SC_DEPLOY/docker-compose.yml"
-env_file = "$SC_DEPLOY/.env"
-state_dir = "$SC_STATE"
+$(sc_config_deployment)
 
 [[deployment.services]]
 name = "app"
@@ -145,17 +141,9 @@ timeout_ms = 2000
 [deploy]
 health_timeout_s = ${ELT_SCENARIO_HEALTH_TIMEOUT_S:-20}
 
-[registry]
-plain_http = ["$SC_REGISTRY"]
-username = ""
-password_env = ""
+$(sc_config_registry)
 
-[github]
-repo = "acme/notes"
-workflow = "docker.yml"
-# No GitHub stand-in in scenarios: the runs panel says it cannot reach this.
-api_url = "http://127.0.0.1:9"
-token_file = ""
+$(sc_config_github acme/notes docker.yml)
 CONF
   {
     echo "# Written by scripts/sandbox.sh --scenario ghcr-app-postgres-redis"

@@ -38,13 +38,13 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   read -ra COMPOSE <<<"${ELT_TEST_COMPOSE:-docker-compose}"
 fi
 
-TR_REGISTRY=${ELT_TEST_REGISTRY:-127.0.0.1:5000}
-TR_NAMESPACE=${ELT_SCENARIO_NAMESPACE:-acme}
+# shellcheck source=../lib.sh
+source "$SC_SRC/../lib.sh"
 SC_PROJECT=${ELT_SCENARIO_PROJECT:-shop}
 TR_PORT=${ELT_SCENARIO_PORT:-18080}
 TR_PING_PORT=${ELT_SCENARIO_PING_PORT:-$((TR_PORT + 1))}
-TR_API_REPO=$TR_REGISTRY/$TR_NAMESPACE/shop-api
-TR_WORKER_REPO=$TR_REGISTRY/$TR_NAMESPACE/shop-worker
+TR_API_REPO=$SC_REGISTRY/$SC_NAMESPACE/shop-api
+TR_WORKER_REPO=$SC_REGISTRY/$SC_NAMESPACE/shop-worker
 # release behaviour-of-api behaviour-of-worker created
 TR_RELEASES=(
   "r1 good good 2026-11-10T08:00:00Z"
@@ -53,39 +53,12 @@ TR_RELEASES=(
   "r4 good good 2026-11-13T08:00:00Z"
 )
 
-# Every value that reaches a file, a tag or a compose command is checked first.
-[[ $TR_NAMESPACE =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "ELT_SCENARIO_NAMESPACE must be lowercase letters, digits, '-'"
+# Every value that reaches a file, a tag or a compose command is checked first (the
+# namespace by lib.sh).
 [[ $SC_PROJECT =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "ELT_SCENARIO_PROJECT must be lowercase letters, digits, '-', '_'"
 [[ $TR_PORT =~ ^[0-9]{2,5}$ && $TR_PING_PORT =~ ^[0-9]{2,5}$ ]] || die "ELT_SCENARIO_PORT/ELT_SCENARIO_PING_PORT must be port numbers"
 
-tr_sha() { printf 'shop-%s' "$1" | sha1sum | cut -c1-40; }
-
-tr_compose() {
-  (cd "$SC_DEPLOY" && "${COMPOSE[@]}" -p "$SC_PROJECT" -f docker-compose.yml "$@")
-}
-
-tr_registry_tags() {
-  curl -fsS -m 5 "http://$TR_REGISTRY/v2/$1/tags/list" 2>/dev/null | jq -r '.tags[]?' 2>/dev/null || true
-}
-
-# Poll a command until it succeeds, or fail after $2 seconds naming $1.
-tr_wait() {
-  local what=$1 secs=$2
-  shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "timed out after ${secs}s waiting for $what"
-    sleep 0.3
-  done
-}
-
-# A service's container is running and healthy.
-tr_service_up() {
-  local id
-  id=$(tr_compose ps -q "$1" 2>/dev/null) || return 1
-  [[ -n $id ]] || return 1
-  [[ $(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id") == "running healthy" ]]
-}
+tr_sha() { sc_sha "shop-$1"; }
 
 tr_recipe() {
   {
@@ -100,8 +73,8 @@ tr_recipe() {
 tr_images() {
   local entry r api worker created sha repo behaviour ctx=$SC_DIR/build
   if [[ -f $SC_DIR/images.stamp && $(cat "$SC_DIR/images.stamp") == "$(tr_recipe)" ]] &&
-    tr_registry_tags "$TR_NAMESPACE/shop-api" | grep -qx latest &&
-    tr_registry_tags "$TR_NAMESPACE/shop-worker" | grep -qx latest; then
+    sc_registry_tags "$SC_NAMESPACE/shop-api" | grep -qx latest &&
+    sc_registry_tags "$SC_NAMESPACE/shop-worker" | grep -qx latest; then
     return 0
   fi
   say "building the API and worker images (FROM the stub app) and pushing $TR_API_REPO, $TR_WORKER_REPO"
@@ -125,15 +98,13 @@ DOCKERFILE
     sha=$(tr_sha "$r")
     for svc in api worker; do
       if [[ $svc == api ]]; then repo=$TR_API_REPO behaviour=$api; else repo=$TR_WORKER_REPO behaviour=$worker; fi
-      DOCKER_BUILDKIT=0 docker build -q -t "$repo:main-$sha" -t "$repo:main-${sha:0:7}" \
+      sc_build -t "$repo:main-$sha" -t "$repo:main-${sha:0:7}" \
         --build-arg "SERVICE=$svc" --build-arg "VERSION=$r" --build-arg "COMMIT=$sha" \
-        --build-arg "BEHAVIOUR=$behaviour" --build-arg "CREATED=$created" "$ctx" \
-        >/dev/null 2>"$SC_DIR/build.log" || { cat "$SC_DIR/build.log" >&2; die "docker build $repo ($r) failed"; }
+        --build-arg "BEHAVIOUR=$behaviour" --build-arg "CREATED=$created" "$ctx"
       [[ $r == r1 ]] && docker tag "$repo:main-$sha" "$repo:latest"
       local t
       for t in "main-$sha" "main-${sha:0:7}" $([[ $r == r1 ]] && echo latest); do
-        docker push -q "$repo:$t" >/dev/null 2>"$SC_DIR/push.log" ||
-          { cat "$SC_DIR/push.log" >&2; die "docker push $repo:$t failed"; }
+        sc_push "$repo:$t"
       done
     done
   done
@@ -153,21 +124,18 @@ scenario_up() {
       >"$SC_DEPLOY/.env"
   fi
   say "starting compose project $SC_PROJECT (proxy on 127.0.0.1:$TR_PORT, ping on 127.0.0.1:$TR_PING_PORT)"
-  tr_compose up -d 2>&1 | sed 's/^/  /'
+  sc_compose up -d 2>&1 | sed 's/^/  /'
   local s
+  # Each has a healthcheck (the stub images'), so "up" means healthy.
   for s in traefik api worker; do
-    tr_wait "$s to be healthy" 60 tr_service_up "$s"
+    sc_wait "$s to be healthy" 60 sc_service_up "$s"
   done
   cat >"$SC_CONFIG" <<CONF
 # Written by scripts/scenarios/multi-service-traefik/scenario.sh (see
 # assets/examples/multi-service-traefik). worker is listed first on purpose: compose still
 # recreates api before it (depends_on), whatever the order here.
 
-[deployment]
-project = "$SC_PROJECT"
-compose_file = "$SC_DEPLOY/docker-compose.yml"
-env_file = "$SC_DEPLOY/.env"
-state_dir = "$SC_STATE"
+$(sc_config_deployment)
 
 [[deployment.services]]
 name = "worker"
@@ -206,17 +174,9 @@ health_interval_ms = 250
 health_successes = 2
 compose_command = "${COMPOSE[*]}"
 
-[registry]
-plain_http = ["$TR_REGISTRY"]
-username = ""
-password_env = ""
+$(sc_config_registry)
 
-[github]
-repo = "acme/shop"
-workflow = "build-images.yml"
-# No GitHub stand-in in scenarios: the runs panel says it cannot reach this.
-api_url = "http://127.0.0.1:9"
-token_file = ""
+$(sc_config_github acme/shop build-images.yml)
 CONF
   {
     echo "# Written by scripts/scenarios/multi-service-traefik/scenario.sh"
@@ -241,10 +201,10 @@ scenario_down() {
   [[ ${1:-} == --purge ]] && args+=(--volumes)
   say "stopping compose project $SC_PROJECT"
   if [[ -f $SC_DEPLOY/.env ]]; then
-    tr_compose "${args[@]}" 2>&1 | sed 's/^/  /'
+    sc_compose "${args[@]}" 2>&1 | sed 's/^/  /'
   else
     PROXY_IMAGE=unused SHOP_PORT=1 SHOP_PING_PORT=2 API_IMAGE=unused WORKER_IMAGE=unused \
-      tr_compose "${args[@]}" 2>&1 | sed 's/^/  /'
+      sc_compose "${args[@]}" 2>&1 | sed 's/^/  /'
   fi
 }
 

@@ -46,18 +46,8 @@ fn via(proxy: &Option<String>) -> String {
 /// Why a GitHub client could not be set up, before any request was sent.
 #[derive(Debug, Error)]
 pub enum GithubSetupError {
-    #[error("token file {path}: {source}")]
-    TokenFile {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "token file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
-    )]
-    TokenFileOpen { path: String, mode: u32 },
-    #[error("token file {path} is empty")]
-    TokenFileEmpty { path: String },
+    #[error(transparent)]
+    TokenFile(#[from] crate::secret_file::SecretFileError),
     #[error("github.api_url {url:?}: {reason}")]
     ApiUrl { url: String, reason: String },
     #[error("GitHub API at {url}: {source}")]

@@ -47,25 +47,8 @@ pub async fn resolve_token_with(
     }
     if !config.token_file.is_empty() {
         let path = &config.token_file;
-        let unreadable = |source| GithubSetupError::TokenFile {
-            path: path.clone(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(unreadable)?;
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(GithubSetupError::TokenFileOpen {
-                path: path.clone(),
-                mode,
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(unreadable)?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(GithubSetupError::TokenFileEmpty { path: path.clone() });
-        }
-        return Ok((Some(token.to_string()), TokenSource::File(path.clone())));
+        let token = crate::secret_file::read("token file", path)?;
+        return Ok((Some(token), TokenSource::File(path.clone())));
     }
     if let Some(t) = gh_cli_token(&config.api_url).await {
         return Ok((Some(t), TokenSource::GhCli));

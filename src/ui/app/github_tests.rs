@@ -1,31 +1,14 @@
 //! The GitHub dialogs through the whole update and draw.
+use super::test_support::{app_with, t0};
 use super::*;
 use crate::domain::{RateLimit, RunView};
 use crate::ui::github_ui::*;
-use chrono::TimeZone;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-}
-
 fn app() -> App {
     let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
-    App::new(
-        AppSettings {
-            keymap: loaded.keymap,
-            host: "gpu-server".into(),
-            project: "elt".into(),
-            services: vec!["app".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: false,
-        },
-        t0(),
-    )
+    app_with(loaded.keymap)
 }
 
 fn screen(a: &App) -> String {
@@ -53,7 +36,7 @@ fn run() -> RunView {
 }
 
 fn budget(reset: DateTime<Utc>) -> Msg {
-    Msg::Github(GithubMsg::Budget {
+    Msg::Collected(Update::Github(GithubMsg::Budget {
         rate: RateLimit {
             limit: Some(60),
             remaining: Some(51),
@@ -62,7 +45,7 @@ fn budget(reset: DateTime<Utc>) -> Msg {
             resource: Some("core".into()),
         },
         blocked_until: None,
-    })
+    }))
 }
 
 #[test]
@@ -83,7 +66,7 @@ fn the_header_says_when_the_rate_limit_reset_has_passed() {
 
 #[test]
 fn the_tags_panel_names_one_repositorys_error_and_a_partial_listing_beside_the_others() {
-    use crate::status::RepoTags;
+    use crate::collect::status::RepoTags;
     let repo = |service: &str, error: Option<&str>, note: Option<&str>| RepoTags {
         service: service.into(),
         repository: format!("ghcr.io/o/{service}"),
@@ -99,7 +82,7 @@ fn the_tags_panel_names_one_repositorys_error_and_a_partial_listing_beside_the_o
         repo("app", None, Some("GitHub Packages API: page 2 not read")),
         repo("worker", Some("registry ghcr.io not reachable"), None),
     ];
-    crate::ui::app::update(&mut a, Msg::Tags(Ok(repos)), t0());
+    crate::ui::app::update(&mut a, Msg::Collected(Update::Tags(Ok(repos))), t0());
     let mut terminal = Terminal::new(TestBackend::new(240, 50)).unwrap();
     terminal.draw(|f| crate::ui::draw::draw(f, &a)).unwrap();
     let text = terminal.backend().to_string();
@@ -120,7 +103,7 @@ fn the_run_dialog_title_stops_saying_loading_after_an_error() {
         run_id: 19000000105,
         result: Err("run 19000000105 not found (404)".into()),
     };
-    crate::ui::app::update(&mut a, Msg::Github(msg), t0());
+    crate::ui::app::update(&mut a, Msg::Collected(Update::Github(msg)), t0());
     let text = screen(&a);
     assert!(!text.contains("· loading"), "{text}");
     assert!(text.contains("· not loaded"), "{text}");
@@ -142,7 +125,7 @@ fn an_accepted_dispatch_whose_run_cannot_be_read_closes_the_form_and_names_the_r
         html_url: Some("https://github.com/o/r/actions/runs/19000000105".into()),
         error: "run not found (404)".into(),
     };
-    let (fx, _) = crate::ui::app::update(&mut a, Msg::Github(msg), t0());
+    let (fx, _) = crate::ui::app::update(&mut a, Msg::Collected(Update::Github(msg)), t0());
     assert!(matches!(a.overlay, Overlay::None));
     let (text, _) = a.message.clone().unwrap();
     assert!(

@@ -1,57 +1,17 @@
 //! The deploy/rollback confirmation: what will happen, default answer Cancel; only Enter on
-//! the Deploy button sends the request on. Also the "starting" state a confirmed request is in
-//! until the detached deploy records its row.
+//! the Deploy button sends the request on (the "starting" state it then leaves in the deploy
+//! panel is the panel's: panels/deploys/state.rs).
 
-use crate::domain::{DeployIntent, DeploySnapshot};
-use crate::keymap::Action;
+use crate::domain::DeployIntent;
+use crate::keymap::{Action, Keymap};
 use crate::store::DeployKind;
 use crate::ui::text::centered;
 use crate::ui::theme::Theme;
-use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
-
-/// A deploy confirmed in the dashboard whose detached process has not recorded its row yet
-/// (it starts, connects and takes the lock first): the panel says "starting" meanwhile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Starting {
-    pub kind: DeployKind,
-    pub target: String,
-    pub since: DateTime<Utc>,
-    /// The newest deployment known at the confirmation: a newer row is this deploy's.
-    pub after_id: Option<i64>,
-    /// The detached process's output file, once it was started.
-    pub log: Option<String>,
-}
-
-/// How long the panel waits for the detached deploy's row before it says something is wrong.
-pub const STARTING_PATIENCE_S: i64 = 30;
-
-impl Starting {
-    pub fn new(c: &ConfirmDeploy, snapshot: Option<&DeploySnapshot>, now: DateTime<Utc>) -> Self {
-        Self {
-            kind: c.kind(),
-            target: c.target(),
-            since: now,
-            after_id: snapshot.and_then(|s| s.recent.first()).map(|d| d.id),
-            log: None,
-        }
-    }
-
-    /// Past its patience and then as long again: the process was refused (its audit says why)
-    /// or died before recording anything; the dashboard stops waiting for it.
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
-        (now - self.since).num_seconds() >= 2 * STARTING_PATIENCE_S
-    }
-
-    /// The store now holds this deploy (or another one runs): "starting" has ended.
-    pub fn ended_by(&self, snapshot: &DeploySnapshot) -> bool {
-        snapshot.running.is_some() || snapshot.recent.first().map(|d| d.id) > self.after_id
-    }
-}
 
 /// What the confirmation dialog offers. Only `Enter` on the Deploy button sends it on.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +29,18 @@ pub struct ConfirmDeploy {
     /// the `commits` row when the answer comes.
     pub compare: Option<Box<crate::compare::Ask>>,
     pub compare_asked: bool,
+    /// The title's key hint, from the keymap (`confirm_hint`), so a rebound key shows.
+    pub hint: String,
+}
+
+/// The confirmation's key hint: how to choose, confirm and cancel with the keys bound now.
+pub fn confirm_hint(keymap: &Keymap) -> String {
+    format!(
+        "{} choose, {} confirms the highlighted button, {} cancels",
+        keymap.hint_label(Action::ConfirmSwitch),
+        keymap.hint_label(Action::ConfirmPress),
+        keymap.hint_label(Action::ConfirmNo),
+    )
 }
 
 impl ConfirmDeploy {
@@ -186,10 +158,9 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &ConfirmDeploy, theme: The
     ]));
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default().borders(Borders::ALL).title(format!(
-                " {} (tab/←/→ choose, enter confirms the highlighted button, esc cancels) ",
-                c.title
-            )),
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" {} ({}) ", c.title, c.hint)),
         ),
         popup,
     );

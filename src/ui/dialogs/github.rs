@@ -92,7 +92,9 @@ impl DispatchForm {
     pub fn body(&self) -> Result<serde_json::Value, String> {
         let data = self.data.as_ref().ok_or("the form is still loading")?;
         let git_ref = match self.values.first() {
-            Some(FieldValue::Text(r)) => workflow::validate_ref(r.value().trim())?,
+            Some(FieldValue::Text(r)) => {
+                workflow::validate_ref(r.value().trim()).map_err(|e| e.to_string())?
+            }
             _ => return Err("no ref".into()),
         };
         let mut given = Vec::new();
@@ -108,7 +110,7 @@ impl DispatchForm {
             };
             given.push((input.name.clone(), v));
         }
-        let inputs = workflow::validate_inputs(&data.spec, &given)?;
+        let inputs = workflow::validate_inputs(&data.spec, &given).map_err(|e| e.to_string())?;
         Ok(workflow::dispatch_body(&git_ref, &inputs))
     }
 }
@@ -193,14 +195,7 @@ fn dur(s: Option<i64>) -> String {
 }
 
 fn result_span(status: &str, conclusion: Option<&str>, theme: Theme) -> Span<'static> {
-    let (glyph, style) = match (status, conclusion) {
-        (_, Some("success")) => ("✔", theme.good()),
-        (_, Some("failure" | "timed_out" | "startup_failure")) => ("✖", theme.bad()),
-        (_, Some("cancelled" | "skipped")) => ("○", theme.dim()),
-        ("in_progress", _) => ("◐", theme.warn()),
-        ("queued" | "waiting" | "pending" | "requested", _) => ("…", theme.warn()),
-        _ => ("?", Style::default()),
-    };
+    let (glyph, style) = theme.run_result(status, conclusion);
     Span::styled(
         format!("{glyph} {:<11}", conclusion.unwrap_or(status)),
         style,

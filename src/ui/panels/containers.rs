@@ -1,10 +1,10 @@
 //! The containers panel: the compose project's containers, state, health, image, restarts.
 
+use super::logs::StreamState;
 use super::logs::follow;
 use super::{panel_block, state_cell, table_state};
 use crate::domain::{ContainerState, ContainerView, ImageRef};
 use crate::format::age;
-use crate::ui::logs::StreamState;
 use crate::ui::model::{App, Panel};
 use crate::ui::model::{Effect, Overlay};
 use crate::ui::text::*;

@@ -2,14 +2,15 @@
 //! them), one being started from here, or one that ended within the last minute; and the
 //! header's deploy summary.
 
+mod state;
+pub use state::{STARTING_PATIENCE_S, Starting};
+
 use crate::deploy::follow::Followed;
 use crate::deploy::{STEPS, StepState, fmt_ms};
 use crate::domain::DeploySnapshot;
 use crate::format::age;
 use crate::store::{DeployStatus, Deployment, LockState};
 use crate::ui::deploying::tag_of_image;
-use crate::ui::dialogs::confirm::STARTING_PATIENCE_S;
-use crate::ui::dialogs::confirm::Starting;
 use crate::ui::model::App;
 use crate::ui::theme::Theme;
 use ratatui::Frame;

@@ -3,39 +3,17 @@
 //! collector (`GithubMsg::Deployments`, at most `collect::github::DEPLOYMENTS_SHOWN`) into
 //! `App::gh_deployments`; drawing is pure.
 
+mod state;
+pub use state::{DeploymentsList, update};
+
 use crate::format::age;
-use crate::sources::github::DeploymentView;
 use crate::ui::model::App;
-pub use crate::ui::model::DeploymentsList;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
-
-/// Fold a fetch's result in: an error keeps the last good list.
-pub fn update(
-    slot: &mut Option<DeploymentsList>,
-    environment: &str,
-    result: Result<Vec<DeploymentView>, String>,
-    now: DateTime<Utc>,
-) {
-    let list = slot.get_or_insert_with(|| DeploymentsList {
-        environment: environment.to_string(),
-        items: Vec::new(),
-        loaded_at: None,
-        error: None,
-    });
-    match result {
-        Ok(items) => {
-            list.items = items;
-            list.loaded_at = Some(now);
-            list.error = None;
-        }
-        Err(e) => list.error = Some(e),
-    }
-}
 
 fn style(color: bool, c: Color) -> Style {
     if color {
@@ -128,36 +106,4 @@ pub fn draw_beside_runs(frame: &mut Frame, app: &App, area: Rect) -> Rect {
         Layout::vertical([Constraint::Min(6), Constraint::Length(wanted)]).areas(area);
     draw(frame, deployments, list, app.now, app.color);
     runs
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_error_keeps_the_last_good_list() {
-        let now = Utc::now();
-        let mut slot = None;
-        let d = DeploymentView {
-            id: 1,
-            sha: "a".repeat(40),
-            environment: "production".into(),
-            description: None,
-            creator: None,
-            created_at: now,
-            state: Some("success".into()),
-            state_at: None,
-        };
-        update(&mut slot, "production", Ok(vec![d.clone()]), now);
-        update(
-            &mut slot,
-            "production",
-            Err("GitHub server error".into()),
-            now,
-        );
-        let list = slot.unwrap();
-        assert_eq!(list.items, vec![d]);
-        assert_eq!(list.error.as_deref(), Some("GitHub server error"));
-        assert_eq!(list.loaded_at, Some(now));
-    }
 }

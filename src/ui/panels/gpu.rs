@@ -1,6 +1,9 @@
 //! The GPU panel: utilisation, memory, temperature and power with sparklines, and which
 //! container holds how much memory.
 
+mod state;
+pub use state::{GPU_HISTORY, GpuHistory};
+
 use super::panel_block;
 use crate::domain::GpuStatus;
 use crate::ui::model::{App, Panel};
@@ -62,7 +65,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         ]);
         frame.render_widget(Paragraph::new(head), Rect::new(inner.x, y, inner.width, 1));
         y += 1;
-        let history = app.gpu_history.get(&d.index);
+        let history = app.gpu_history.of(d.index);
         let label_w = 16u16;
         for (label, value, series) in [
             (
@@ -144,18 +147,6 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 
 /// A GPU sample: the history behind the sparklines gets one point per device.
 pub fn on_sample(app: &mut App, status: GpuStatus, now: DateTime<Utc>) {
-    if let GpuStatus::Available { devices, .. } = &status {
-        for d in devices {
-            let h = app.gpu_history.entry(d.index).or_default();
-            if h.len() == crate::ui::model::GPU_HISTORY {
-                h.pop_front();
-            }
-            let mem_pct = match (d.memory_used_bytes, d.memory_total_bytes) {
-                (Some(u), Some(t)) if t > 0 => u * 100 / t,
-                _ => 0,
-            };
-            h.push_back((d.utilization_pct.unwrap_or(0) as u64, mem_pct));
-        }
-    }
+    app.gpu_history.record(&status);
     app.gpu.set(status, now);
 }

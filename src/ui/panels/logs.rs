@@ -1,10 +1,12 @@
 //! The logs panel: the followed container's lines (follow, pause, search, filter, wrap);
 //! which container it follows when the selection or the project changes.
 
+mod state;
+pub use state::{LogLine, LogView, StreamState};
+
 use super::panel_block;
 use crate::domain::{ContainerState, ContainerView};
 use crate::keymap::Action;
-use crate::ui::logs::StreamState;
 use crate::ui::model::Overlay;
 use crate::ui::model::{App, Effect, Panel};
 use crate::ui::text::*;
@@ -114,7 +116,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 
 /// The line's own styles, with search matches overlaid.
 pub(crate) fn styled_spans(
-    line: &crate::ui::sanitize::StyledLine,
+    line: &crate::sanitize::StyledLine,
     search: Option<&str>,
     current: bool,
     theme: Theme,
@@ -246,7 +248,8 @@ pub(crate) fn follow(app: &mut App, c: &ContainerView, fx: &mut Vec<Effect>) {
     });
 }
 
-/// The logs panel's keys (search, filter, pause, wrap, timestamps, save).
+/// The logs panel's keys (search, filter, pause, wrap, timestamps, save; top and bottom of
+/// its view).
 pub fn on_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
     let page = app.log_page();
     match action {
@@ -265,6 +268,8 @@ pub fn on_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) {
                 app.logs.filter = !app.logs.filter;
             }
         }
+        Action::Top => app.logs.to_top(),
+        Action::Bottom => app.logs.follow(),
         Action::Pause => app.logs.toggle_pause(),
         Action::Wrap => app.logs.wrap = !app.logs.wrap,
         Action::Timestamps => app.logs.timestamps = !app.logs.timestamps,

@@ -1,5 +1,8 @@
 //! The runs panel: the build workflow's recent runs; Enter opens a run's jobs.
 
+mod state;
+pub use state::RunsData;
+
 use super::{panel_block, table_state};
 use crate::domain::RunView;
 use crate::format::age;
@@ -8,7 +11,6 @@ use crate::ui::text::*;
 use crate::ui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::Style;
 use ratatui::widgets::{Cell, Row, Table};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
@@ -25,14 +27,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let rows: Vec<Row> = runs
         .iter()
         .map(|r| {
-            let (glyph, style) = match (r.status.as_str(), r.conclusion.as_deref()) {
-                (_, Some("success")) => ("✔", theme.good()),
-                (_, Some("failure" | "timed_out" | "startup_failure")) => ("✖", theme.bad()),
-                (_, Some("cancelled" | "skipped")) => ("○", theme.dim()),
-                ("in_progress", _) => ("◐", theme.warn()),
-                ("queued" | "waiting" | "pending" | "requested", _) => ("…", theme.warn()),
-                _ => ("?", Style::default()),
-            };
+            let (glyph, style) = theme.run_result(&r.status, r.conclusion.as_deref());
             let result = r.conclusion.clone().unwrap_or_else(|| r.status.clone());
             Row::new(vec![
                 Cell::from(format!("#{}", r.number)),

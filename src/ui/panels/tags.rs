@@ -1,5 +1,8 @@
 //! The tags panel: the registry's tag history with CI results, what runs and what ran.
 
+mod state;
+pub use state::{rows, shown_service};
+
 use super::{panel_block, table_state};
 use crate::domain::TagView;
 use crate::format::age;

@@ -3,10 +3,10 @@
 //! images' labels — or, for GHCR with a token, from the GitHub Packages API, which also says
 //! which tags share one image.
 
+use crate::collect::status::RepoTags;
 use crate::config::Config;
 use crate::domain::{ContainerView, Digest, RunView, Tag, TagView};
 use crate::sources::github::{GithubSource, TokenSource};
-use crate::status::RepoTags;
 use serde::Serialize;
 
 pub use crate::domain::{GHCR, ghcr_package};
@@ -39,18 +39,20 @@ pub async fn follow_tag(
                 .list_tags(&svc.image)
                 .await?
                 .into_iter()
-                .map(named)
+                // semantic-version order needs the name only
+                .map(TagView::named)
                 .collect();
             pick_follow_tag(&views, &svc.follow).ok_or_else(none_fits)
         }
         FollowRule::Newest(_) => {
-            let mut repo = crate::status::list_repo_tags_cached(registry, svc, cache).await?;
+            let mut repo =
+                crate::collect::status::list_repo_tags_cached(registry, svc, cache).await?;
             let rounds = repo.total / registry.detail_limit() + 2;
             for _ in 0..rounds {
                 if repo.not_inspected == 0 {
                     break;
                 }
-                repo = crate::status::list_repo_tags_cached(registry, svc, cache).await?;
+                repo = crate::collect::status::list_repo_tags_cached(registry, svc, cache).await?;
             }
             if repo.not_inspected > 0 {
                 return Err(RegistryError::Other {
@@ -66,28 +68,39 @@ pub async fn follow_tag(
     }
 }
 
-/// A tag known by name only (semantic-version order needs nothing else).
-fn named(tag: Tag) -> TagView {
-    TagView {
-        tag,
-        digest: None,
-        revision: None,
-        created: None,
-        size_bytes: None,
-        ci: None,
-        running: false,
-        error: None,
-        aliases: Vec::new(),
-        last_deployed: None,
-    }
+/// Why the services' follow rules named no one target.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("service {service}: follow = \"{rule}\": {source}")]
+    Follow {
+        service: String,
+        rule: String,
+        source: crate::sources::registry::RegistryError,
+    },
+    #[error("service {service}: {source}")]
+    Resolve {
+        service: String,
+        source: crate::sources::registry::RegistryError,
+    },
+    #[error(transparent)]
+    DifferentTags(#[from] DifferentTags),
 }
+
+/// The services' follow rules chose different tags (service, tag), and the engine moves
+/// every service to one target.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the services' follow rules chose different tags ({}); watch deploys one tag to every service",
+    .0.iter().map(|(s, t)| format!("{s}: {t}")).collect::<Vec<_>>().join(", ")
+)]
+pub struct DifferentTags(pub Vec<(String, Tag)>);
 
 /// What a tag-less `deploy` means: `latest` when every service follows it (the engine pins it
 /// to the commit tag of the same digest); else the one tag the services' follow rules choose
 /// now, as `watch` would deploy it. The text says which rule chose it, for the operator.
 pub async fn follow_target(
     config: &Config,
-) -> Result<(crate::deploy::Target, Option<String>), String> {
+) -> Result<(crate::deploy::Target, Option<String>), FollowError> {
     use crate::domain::FollowRule;
     let services = &config.deployment.services;
     if services.iter().all(|s| s.follow == FollowRule::Latest) {
@@ -99,11 +112,19 @@ pub async fn follow_target(
         let mut cache = std::collections::HashMap::new();
         let tag = follow_tag(&registry, svc, &mut cache)
             .await
-            .map_err(|e| format!("service {}: follow = \"{}\": {e}", svc.name, svc.follow))?;
-        let digest = registry
-            .resolve(&svc.image, &tag)
-            .await
-            .map_err(|e| format!("service {}: {e}", svc.name))?;
+            .map_err(|source| FollowError::Follow {
+                service: svc.name.clone(),
+                rule: svc.follow.to_string(),
+                source,
+            })?;
+        let digest =
+            registry
+                .resolve(&svc.image, &tag)
+                .await
+                .map_err(|source| FollowError::Resolve {
+                    service: svc.name.clone(),
+                    source,
+                })?;
         picked.push((svc.name.clone(), tag, digest));
     }
     let target = deploy_target(services, &picked)?;
@@ -161,13 +182,13 @@ pub async fn collect(
     containers: &[ContainerView],
     runs: &[RunView],
     gh: Option<&GithubSource>,
-) -> Result<TagsReport, crate::status::StatusError> {
+) -> Result<TagsReport, crate::collect::status::StatusError> {
     let registry = crate::sources::registry::RegistrySource::new(&config.registry);
     let mut repositories = Vec::new();
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     for service in &config.deployment.services {
-        let mut repo = match crate::status::list_repo_tags_ordered(
+        let mut repo = match crate::collect::status::list_repo_tags_ordered(
             &registry,
             service,
             &mut Default::default(),
@@ -179,7 +200,10 @@ pub async fn collect(
             Err(e) => {
                 // Kept beside the other repositories, not dropped when one succeeds.
                 errors.push((service.name.clone(), e.to_string()));
-                repositories.push(crate::status::RepoTags::failed(service, e.to_string()));
+                repositories.push(crate::collect::status::RepoTags::failed(
+                    service,
+                    e.to_string(),
+                ));
                 continue;
             }
         };
@@ -224,9 +248,9 @@ pub async fn collect(
         repositories.push(repo);
     }
     if !errors.is_empty() && errors.len() == repositories.len() {
-        return Err(crate::status::StatusError::EveryRepository(errors));
+        return Err(crate::collect::status::StatusError::EveryRepository(errors));
     }
-    crate::status::correlate_tags(containers, runs, &mut repositories);
+    crate::collect::status::correlate_tags(containers, runs, &mut repositories);
     Ok(TagsReport {
         repositories,
         notes,
@@ -240,7 +264,7 @@ pub async fn collect(
 pub fn deploy_target(
     services: &[crate::config::ServiceConfig],
     picked: &[(String, Tag, Digest)],
-) -> Result<crate::domain::Target, String> {
+) -> Result<crate::domain::Target, DifferentTags> {
     use crate::domain::{FollowRule, Target};
     if services.iter().all(|s| s.follow == FollowRule::Latest) {
         return Ok(Target::Latest);
@@ -249,13 +273,11 @@ pub fn deploy_target(
     tags.dedup();
     match tags.as_slice() {
         [one] => Ok(Target::Tag((*one).clone())),
-        _ => Err(format!(
-            "the services' follow rules chose different tags ({}); watch deploys one tag to every service",
+        _ => Err(DifferentTags(
             picked
                 .iter()
-                .map(|(s, t, _)| format!("{s}: {t}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+                .map(|(s, t, _)| (s.clone(), t.clone()))
+                .collect(),
         )),
     }
 }
@@ -330,16 +352,8 @@ mod tests {
             .with_timezone(&chrono::Utc);
         let pushed = labelled + chrono::Duration::minutes(3);
         let view = |tag: &str, created| TagView {
-            tag: t(tag),
-            digest: None,
-            revision: None,
             created,
-            size_bytes: None,
-            ci: None,
-            running: false,
-            error: None,
-            aliases: vec![],
-            last_deployed: None,
+            ..TagView::named(t(tag))
         };
         let mut repo = RepoTags {
             service: "app".into(),
@@ -386,17 +400,10 @@ mod tests {
 
     fn tag_view(tag: &str, created: Option<&str>, digest: Option<char>) -> TagView {
         TagView {
-            tag: Tag::parse(tag).unwrap(),
             digest: digest
                 .map(|c| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()),
-            revision: None,
             created: created.map(at),
-            size_bytes: None,
-            ci: None,
-            running: false,
-            error: None,
-            aliases: vec![],
-            last_deployed: None,
+            ..TagView::named(Tag::parse(tag).unwrap())
         }
     }
 

@@ -5,16 +5,13 @@ use crate::config::Config;
 use crate::domain::{
     CommitSha, ContainerView, GpuStatus, HealthResult, ImageRef, RunView, Tag, TagView,
 };
-pub use crate::domain::{
-    ConfigErrorReport, Overall, RepoTags, ReportError, RunningService, RunsSection, Section,
-    StatusReport,
-};
+pub use crate::domain::{Overall, RepoTags, RunningService, RunsSection, Section, StatusReport};
 use crate::sources::docker::{DockerError, DockerSource};
 use crate::sources::github::GithubSource;
 use crate::sources::gpu;
 use crate::sources::health::HealthChecker;
 use crate::sources::registry::{RegistryError, RegistrySource};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::StreamExt;
 use std::time::Instant;
 
@@ -203,23 +200,6 @@ pub async fn collect(config: &Config) -> StatusReport {
     }
 }
 
-pub fn config_error_json(message: &str, now: DateTime<Utc>) -> String {
-    let report = ConfigErrorReport {
-        schema: SCHEMA_VERSION,
-        generated_at: now,
-        overall: Overall::Unknown,
-        exit_code: crate::exit_code::CONFIG,
-        reasons: vec![format!("config error: {message}")],
-        error: ReportError {
-            kind: "config",
-            message: message.to_string(),
-        },
-    };
-    serde_json::to_string_pretty(&report).unwrap_or_else(|e| {
-        format!(r#"{{"schema":{SCHEMA_VERSION},"exit_code":78,"error":{{"kind":"config","message":"unprintable: {e}"}}}}"#)
-    })
-}
-
 /// Like `list_repo_tags`, reusing what `cache` holds for commit and version tags: by
 /// convention a `main-<sha>` or `v1.2.3` tag never moves, so re-reading it on every refresh
 /// would only spend requests. `latest` and other tags are read again each time.
@@ -270,16 +250,9 @@ pub async fn list_repo_tags_ordered(
                     tag,
                 },
                 Err(e) => TagView {
-                    tag,
-                    digest: None,
                     revision: sha_from_name,
-                    created: None,
-                    size_bytes: None,
-                    ci: None,
-                    running: false,
                     error: Some(e.to_string()),
-                    aliases: Vec::new(),
-                    last_deployed: None,
+                    ..TagView::named(tag)
                 },
             }
         })

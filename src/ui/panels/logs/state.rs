@@ -1,7 +1,7 @@
-//! The selected container's logs: a bounded ring of sanitised lines and the view over it
+//! The logs panel's state: the selected container's logs, a bounded ring of sanitised lines and the view over it
 //! (follow or anchored, search, filter, wrap, timestamps). Pure data; no I/O.
 
-use super::sanitize::StyledLine;
+use crate::sanitize::StyledLine;
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -292,7 +292,7 @@ pub fn contains_smart_case(text: &str, pattern: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::sanitize::sanitize;
+    use crate::sanitize::sanitize;
 
     fn view_with(n: usize, cap: usize) -> LogView {
         let mut v = LogView::new(cap);
