@@ -133,9 +133,11 @@ async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
     .unwrap();
     std::fs::write(dir.path().join("upstream.conf"), switch.render(&[old])).unwrap();
     let _nginx = start_nginx(dir.path(), port);
-    wait_for("nginx serving the old upstream", Duration::from_secs(20), || {
-        (get(port, "/")? == (200, "old".to_string())).then_some(())
-    });
+    wait_for(
+        "nginx serving the old upstream",
+        Duration::from_secs(20),
+        || (get(port, "/")? == (200, "old".to_string())).then_some(()),
+    );
 
     // The probe: requests one after another through nginx for the whole switch.
     let stop = Arc::new(AtomicBool::new(false));
@@ -170,9 +172,11 @@ async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
     let in_flight = std::thread::spawn(move || get(port, "/slow"));
     std::thread::sleep(Duration::from_millis(200));
     switch.switch_to(&[new]).await.unwrap();
-    wait_for("the probe answered by the new upstream", Duration::from_secs(20), || {
-        (saw_new.load(Ordering::SeqCst) >= 300).then_some(())
-    });
+    wait_for(
+        "the probe answered by the new upstream",
+        Duration::from_secs(20),
+        || (saw_new.load(Ordering::SeqCst) >= 300).then_some(()),
+    );
     wait_for("1,000 probe requests", Duration::from_secs(60), || {
         (sent.load(Ordering::SeqCst) >= 1000).then_some(())
     });
@@ -213,7 +217,11 @@ async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
         Err(SwitchError::NoAddress)
     ));
     assert!(matches!(
-        NginxSwitch::new(dir.path().join("u.conf"), "app; include /etc/passwd", vec![]),
+        NginxSwitch::new(
+            dir.path().join("u.conf"),
+            "app; include /etc/passwd",
+            vec![]
+        ),
         Err(SwitchError::BadName(_))
     ));
     assert!(switch.describe().contains("upstream elt_app"));
