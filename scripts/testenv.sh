@@ -89,8 +89,10 @@ ensure_packages() {
   # tests/deb.rs: `man -w` on the installed page, `systemd-analyze verify` on the unit.
   command -v man >/dev/null || missing+=(man-db)
   command -v systemd-analyze >/dev/null || missing+=(systemd)
-  # tests/proxy_nginx.rs: the start-first switch through a real nginx (its own instance).
+  # tests/proxy_switch.rs: the start-first switch through a real nginx and a real Caddy
+  # (their own instances, loopback only).
   command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+  command -v caddy >/dev/null || missing+=(caddy)
   ((${#missing[@]} == 0)) && return 0
   if [[ $(id -u) -ne 0 ]]; then
     die "missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})"

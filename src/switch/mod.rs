@@ -1,12 +1,13 @@
 //! The traffic switch of a start-first deploy (issue 12): the reverse proxy in front of the app
 //! is told to send new requests to the new container once it is healthy, while requests in
 //! flight on the old one finish. One implementation per proxy kind: nginx on the host (an
-//! upstream file we own, `nginx -t`, a graceful reload) is the first.
+//! upstream file we own, `nginx -t`, a graceful reload) and Caddy (its admin API).
 //!
 //! Addresses reach a proxy's config only as `SocketAddr`s, and names only after
 //! `check_upstream_name`, so nothing an operator or a registry says is written into a proxy
 //! config as text.
 
+pub mod caddy;
 pub mod nginx;
 
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use thiserror::Error;
 pub enum SwitchError {
     #[error("proxy upstream name {0:?}: use letters, digits and _ only")]
     BadName(String),
+    #[error("Caddy admin endpoint {0:?}: expected http://HOST:PORT/")]
+    BadAdmin(String),
     #[error("a switch needs at least one address")]
     NoAddress,
     #[error("writing {path}: {source}")]
@@ -24,9 +27,7 @@ pub enum SwitchError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "the proxy refused the new config (`{command}`), so nothing was switched and the previous upstream file is back: {output}"
-    )]
+    #[error("the proxy refused the change (`{command}`), so nothing was switched: {output}")]
     Refused { command: String, output: String },
     #[error("`{command}` failed: {output}")]
     Command { command: String, output: String },

@@ -1,7 +1,8 @@
-//! The start-first deploy's traffic switch through a real nginx (Debian's, installed by
-//! scripts/testenv.sh), on loopback, its own instance and config: a request probe through the
-//! proxy during the switch loses nothing, a request in flight on the old upstream finishes, and
-//! a config nginx refuses switches nothing and puts the previous upstream file back.
+//! The start-first deploy's traffic switch through a real nginx and a real Caddy (Debian's,
+//! installed by scripts/testenv.sh), each on loopback with its own instance and config: a
+//! request probe through the proxy during the switch loses nothing (>= 1,000 requests), a
+//! request in flight on the old upstream finishes, and a change the proxy refuses switches
+//! nothing.
 
 // A failed assumption in a test is a failed test: unwrap, expect and panic say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,6 +10,7 @@
 mod common;
 
 use common::{free_port, wait_for};
+use elt_console::switch::caddy::CaddySwitch;
 use elt_console::switch::nginx::NginxSwitch;
 use elt_console::switch::{SwitchError, TrafficSwitch};
 use std::io::{Read, Write};
@@ -64,9 +66,10 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-struct Nginx(Child);
+/// A proxy process of the test's, stopped on drop.
+struct Proxy(Child);
 
-impl Drop for Nginx {
+impl Drop for Proxy {
     /// SIGTERM to the master, which stops its workers (a SIGKILL would orphan them).
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -85,7 +88,7 @@ fn nginx_bin() -> &'static str {
 }
 
 /// nginx with its own prefix on `port`, proxying to the upstream in `upstream.conf`.
-fn start_nginx(dir: &Path, port: u16) -> Nginx {
+fn start_nginx(dir: &Path, port: u16) -> Proxy {
     std::fs::create_dir_all(dir.join("conf.d")).unwrap();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     std::fs::write(
@@ -110,36 +113,14 @@ fn start_nginx(dir: &Path, port: u16) -> Nginx {
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx (scripts/testenv.sh up installs it)");
-    Nginx(child)
+    Proxy(child)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let old = backend("old", Duration::from_millis(1500));
-    let new = backend("new", Duration::ZERO);
-    let port = free_port();
-    let switch = NginxSwitch::new(
-        dir.path().join("upstream.conf"),
-        "elt_app",
-        vec![
-            nginx_bin().to_string(),
-            "-p".into(),
-            dir.path().display().to_string(),
-            "-c".into(),
-            dir.path().join("nginx.conf").display().to_string(),
-        ],
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("upstream.conf"), switch.render(&[old])).unwrap();
-    let _nginx = start_nginx(dir.path(), port);
-    wait_for(
-        "nginx serving the old upstream",
-        Duration::from_secs(20),
-        || (get(port, "/")? == (200, "old".to_string())).then_some(()),
-    );
-
-    // The probe: requests one after another through nginx for the whole switch.
+/// Switch `port`'s proxy from the old backend to `new` while a probe sends requests one after
+/// another through it, and a slow request is in flight on the old one: no request fails, the
+/// slow one completes on the old version, and the proxy answers from the new one after.
+async fn switch_under_probe(switch: &impl TrafficSwitch, port: u16, new: SocketAddr) {
+    // The probe: requests one after another through the proxy for the whole switch.
     let stop = Arc::new(AtomicBool::new(false));
     let (sent, failed, saw_new) = (
         Arc::new(AtomicU32::new(0)),
@@ -194,6 +175,35 @@ async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
         "the request in flight on the old upstream was cut"
     );
     assert_eq!(get(port, "/"), Some((200, "new".to_string())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = backend("old", Duration::from_millis(1500));
+    let new = backend("new", Duration::ZERO);
+    let port = free_port();
+    let switch = NginxSwitch::new(
+        dir.path().join("upstream.conf"),
+        "elt_app",
+        vec![
+            nginx_bin().to_string(),
+            "-p".into(),
+            dir.path().display().to_string(),
+            "-c".into(),
+            dir.path().join("nginx.conf").display().to_string(),
+        ],
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("upstream.conf"), switch.render(&[old])).unwrap();
+    let _nginx = start_nginx(dir.path(), port);
+    wait_for(
+        "nginx serving the old upstream",
+        Duration::from_secs(20),
+        || (get(port, "/")? == (200, "old".to_string())).then_some(()),
+    );
+
+    switch_under_probe(&switch, port, new).await;
 
     // A config nginx refuses (another file of the operator's is broken): nothing switches,
     // the upstream file is what it was, and nginx still serves the new version.
@@ -225,4 +235,65 @@ async fn nginx_switch_loses_no_request_and_a_refused_config_switches_nothing() {
         Err(SwitchError::BadName(_))
     ));
     assert!(switch.describe().contains("upstream elt_app"));
+}
+
+/// Caddy with its admin API on `admin`, serving `port` through a reverse_proxy handler whose
+/// `@id` is `elt_app`, to `upstream`. Its state and config folders are the test's own.
+fn start_caddy(dir: &Path, admin: u16, port: u16, upstream: SocketAddr) -> Proxy {
+    let config = serde_json::json!({
+        "admin": { "listen": format!("127.0.0.1:{admin}"), "config": { "persist": false } },
+        "logging": { "logs": { "default": { "level": "ERROR" } } },
+        "apps": { "http": { "servers": { "elt": {
+            "listen": [format!("127.0.0.1:{port}")],
+            "automatic_https": { "disable": true },
+            "routes": [ { "handle": [ {
+                "handler": "reverse_proxy",
+                "@id": "elt_app",
+                "upstreams": [ { "dial": upstream.to_string() } ]
+            } ] } ]
+        } } } }
+    });
+    std::fs::write(dir.join("caddy.json"), config.to_string()).unwrap();
+    let child = Command::new("caddy")
+        .args(["run", "--config"])
+        .arg(dir.join("caddy.json"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("HOME", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("caddy (scripts/testenv.sh up installs it)");
+    Proxy(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_switch_loses_no_request_and_a_refused_change_switches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = backend("old", Duration::from_millis(1500));
+    let new = backend("new", Duration::ZERO);
+    let (admin, port) = (free_port(), free_port());
+    let _caddy = start_caddy(dir.path(), admin, port, old);
+    wait_for(
+        "caddy serving the old upstream",
+        Duration::from_secs(20),
+        || (get(port, "/")? == (200, "old".to_string())).then_some(()),
+    );
+    let switch = CaddySwitch::new(&format!("http://127.0.0.1:{admin}/"), "elt_app").unwrap();
+    switch_under_probe(&switch, port, new).await;
+
+    // A handler id the running config does not have: Caddy refuses, nothing switches.
+    let wrong = CaddySwitch::new(&format!("http://127.0.0.1:{admin}/"), "not_there").unwrap();
+    let refused = wrong.switch_to(&[old]).await;
+    assert!(
+        matches!(&refused, Err(SwitchError::Refused { output, .. }) if output.contains("not_there")),
+        "{refused:?}"
+    );
+    assert_eq!(get(port, "/"), Some((200, "new".to_string())));
+    assert!(matches!(
+        CaddySwitch::new("http://127.0.0.1:2019/config/", "elt_app"),
+        Err(SwitchError::BadAdmin(_))
+    ));
+    assert!(switch.describe().contains("@id elt_app"));
 }
