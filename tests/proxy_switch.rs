@@ -69,6 +69,19 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 /// A proxy process of the test's, stopped on drop.
 struct Proxy(Child);
 
+impl Proxy {
+    /// Start `cmd` without a terminal or our pipes (its workers must not hold them open).
+    fn start(mut cmd: Command, what: &str) -> Self {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} (scripts/testenv.sh up installs it): {e}"));
+        Proxy(child)
+    }
+}
+
 impl Drop for Proxy {
     /// SIGTERM to the master, which stops its workers (a SIGKILL would orphan them).
     fn drop(&mut self) {
@@ -102,18 +115,14 @@ fn start_nginx(dir: &Path, port: u16) -> Proxy {
         ),
     )
     .unwrap();
-    let child = Command::new(nginx_bin())
+    let mut child = Command::new(nginx_bin());
+    child
         .args(["-p"])
         .arg(dir)
         .arg("-c")
         .arg(dir.join("nginx.conf"))
-        .args(["-g", "daemon off;"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx (scripts/testenv.sh up installs it)");
-    Proxy(child)
+        .args(["-g", "daemon off;"]);
+    Proxy::start(child, "nginx")
 }
 
 /// Switch `port`'s proxy from the old backend to `new` while a probe sends requests one after
@@ -254,18 +263,14 @@ fn start_caddy(dir: &Path, admin: u16, port: u16, upstream: SocketAddr) -> Proxy
         } } } }
     });
     std::fs::write(dir.join("caddy.json"), config.to_string()).unwrap();
-    let child = Command::new("caddy")
+    let mut child = Command::new("caddy");
+    child
         .args(["run", "--config"])
         .arg(dir.join("caddy.json"))
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("XDG_DATA_HOME", dir.join("data"))
-        .env("HOME", dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("caddy (scripts/testenv.sh up installs it)");
-    Proxy(child)
+        .env("HOME", dir);
+    Proxy::start(child, "caddy")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
