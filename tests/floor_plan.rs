@@ -649,20 +649,36 @@ fn collection_imports_nothing_from_the_dashboard() {
     );
 }
 
-#[test]
-fn no_source_file_over_800_lines() {
+/// The files under `dir` longer than `max` lines, one line each.
+fn longer_than(dir: &Path, max: usize) -> Vec<String> {
     let mut paths = Vec::new();
-    rs_files(&src_dir(), &mut paths);
-    let long: Vec<String> = paths
+    rs_files(dir, &mut paths);
+    paths
         .iter()
         .filter_map(|p| {
             let n = std::fs::read_to_string(p).unwrap().lines().count();
-            (n > MAX_LINES).then(|| format!("  {} ({n} lines)", p.display()))
+            (n > max).then(|| format!("  {} ({n} lines)", p.display()))
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn no_source_file_over_800_lines() {
+    let long = longer_than(&src_dir(), MAX_LINES);
     assert!(
         long.is_empty(),
         "files over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}
+
+/// The engine is split by concern (issue 11): no file of deploy/ over 600 lines.
+#[test]
+fn no_engine_file_over_600_lines() {
+    let long = longer_than(&src_dir().join("deploy"), 600);
+    assert!(
+        long.is_empty(),
+        "deploy/ files over 600 lines:\n{}",
         long.join("\n")
     );
 }

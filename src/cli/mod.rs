@@ -5,6 +5,8 @@ mod common;
 mod config_cmd;
 mod dispatch;
 mod github;
+mod history;
+mod lock;
 mod logs;
 mod status_cmd;
 
@@ -239,16 +241,14 @@ pub async fn run(mut cli: Cli) -> i32 {
             opts,
         }) => deploy_or_rollback(&cli, DeployKind::Rollback, tag, previous, opts, false).await,
         Some(Command::History { json, limit }) => match load_config(cli.config.as_deref()) {
-            Ok(l) => deploy_command::history_command(&l.config, json, limit),
+            Ok(l) => history::history_command(&l.config, json, limit),
             Err(code) => code,
         },
         Some(Command::Lock { action }) => match load_config(cli.config.as_deref()) {
             Ok(l) => match &action {
-                LockAction::Status { json } => {
-                    deploy_command::lock_status_command(&l.config, *json).await
-                }
+                LockAction::Status { json } => lock::lock_status_command(&l.config, *json).await,
                 LockAction::Release { force } => {
-                    deploy_command::lock_release_command(&l.config, *force, cli.read_only).await
+                    lock::lock_release_command(&l.config, *force, cli.read_only).await
                 }
             },
             Err(code) => code,

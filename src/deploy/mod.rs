@@ -15,6 +15,7 @@ pub mod error;
 pub mod follow;
 pub mod headroom;
 mod health;
+mod lifecycle;
 mod machine;
 mod plan;
 pub mod previous;
