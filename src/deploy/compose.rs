@@ -169,6 +169,34 @@ impl ComposeCli {
     }
 }
 
+impl ComposeCli {
+    /// Start one more container of `service` beside the running ones, with `env` overriding
+    /// the env file (`up -d --no-deps --no-recreate --scale SERVICE=COUNT SERVICE`): the
+    /// running containers are not touched, so the old version keeps serving while the new one
+    /// starts (the start-first strategy, issue 12). `count` is the service's containers with
+    /// the new one. A service that publishes a fixed host port cannot have two: compose says
+    /// the port is taken and the old container runs on, but compose 1.29 leaves the new one
+    /// created and not started, so the caller removes it. Not yet called by the engine.
+    pub async fn start_beside(
+        &self,
+        service: &str,
+        count: u32,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        let args: Vec<String> = vec![
+            "up".into(),
+            "-d".into(),
+            "--no-deps".into(),
+            "--no-recreate".into(),
+            "--scale".into(),
+            format!("{service}={count}"),
+            service.into(),
+        ];
+        self.run(&args, env, timeout).await
+    }
+}
+
 impl Runtime for ComposeCli {
     fn describe(&self) -> String {
         format!("{} {}", self.program.join(" "), self.version)
