@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use elt_console::deploy::compose::{ComposeCli, RuntimeError};
+use elt_console::sources::docker::DockerSource;
 use std::process::Command;
 use std::time::Duration;
 
@@ -119,6 +120,48 @@ async fn a_second_container_starts_beside_the_running_one_which_is_untouched() {
         format!("{} running", env.image_ref(2)),
         "{after:?}"
     );
+
+    // Each container is reached on its own published port: the new one's health is asked of
+    // it directly, while the old one still answers as v1.
+    let docker = DockerSource::connect("unix:///var/run/docker.sock", 5000)
+        .await
+        .unwrap();
+    let old_addr = docker
+        .published_addr(&before[0].0, 3000)
+        .await
+        .unwrap()
+        .unwrap();
+    let new_addr = docker
+        .published_addr(&new[0].0, 3000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(old_addr, new_addr);
+    let version = |addr: std::net::SocketAddr| {
+        wait_for(
+            "an answer from /api/health",
+            Duration::from_secs(30),
+            || {
+                let out = Command::new("curl")
+                    .args(["-s", "-m", "2", &format!("http://{addr}/api/health")])
+                    .output()
+                    .ok()?;
+                let body = String::from_utf8_lossy(&out.stdout).into_owned();
+                body.contains("\"version\"").then_some(body)
+            },
+        )
+    };
+    assert!(
+        version(old_addr).contains("\"v1\""),
+        "{}",
+        version(old_addr)
+    );
+    assert!(
+        version(new_addr).contains("\"v2\""),
+        "{}",
+        version(new_addr)
+    );
+    assert_eq!(docker.published_addr(&new[0].0, 9999).await.unwrap(), None);
 }
 
 #[tokio::test]
