@@ -36,29 +36,8 @@ STATE_TMPFS_SIZE=${ELT_SOAK_STATE_SIZE:-8m}
 say() { printf 'soak: %s\n' "$*"; }
 die() { printf 'soak: error: %s\n' "$*" >&2; exit 1; }
 
-pid_alive() {
-  local f=$1 want=$2 pid
-  [[ -s $f ]] || return 1
-  pid=$(cat "$f")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$want"
-}
-
-stop_pidfile() {
-  local f=$1 want=$2 name=$3 pid i
-  if pid_alive "$f" "$want"; then
-    pid=$(cat "$f")
-    say "stopping $name (pid $pid)"
-    kill "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
+# shellcheck source=scripts/lib/pidfile.sh
+source "$ROOT/scripts/lib/pidfile.sh"
 
 sdocker() { DOCKER_HOST=$SOAK_HOST docker "$@"; }
 soak_engine_up() { sdocker info >/dev/null 2>&1; }
@@ -168,8 +147,8 @@ cmd_down() {
     ids=$(sdocker ps -aq --filter label=com.docker.compose.project 2>/dev/null || true)
     [[ -z $ids ]] || sdocker rm -f $ids >/dev/null 2>&1 || true
   fi
-  stop_pidfile "$STATE/registry.pid" docker-registry "soak registry"
-  stop_pidfile "$RUN/dockerd.pid" dockerd "soak dockerd"
+  stop_pidfile "$STATE/registry.pid" docker-registry "soak registry" 15
+  stop_pidfile "$RUN/dockerd.pid" dockerd "soak dockerd" 15
   if mountpoint -q "$STATE_TMPFS" 2>/dev/null; then umount "$STATE_TMPFS" || umount -l "$STATE_TMPFS"; fi
   say "down"
 }

@@ -40,34 +40,8 @@ die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
 
 sha_of() { printf 'elt-stub-%s' "$1" | sha1sum | cut -c1-40; }
 
-# A pid file's process is alive and its command line contains $2.
-pid_alive() {
-  local f=$1 want=$2 pid
-  [[ -s $f ]] || return 1
-  pid=$(cat "$f")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$want"
-}
-
-# Stop the process in a pid file (TERM, then KILL after a deadline).
-stop_pidfile() {
-  local f=$1 want=$2 name=$3 pid i
-  if pid_alive "$f" "$want"; then
-    pid=$(cat "$f")
-    say "stopping $name (pid $pid)"
-    kill "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      say "$name did not exit, sending KILL"
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$f"
-}
+# shellcheck source=scripts/lib/pidfile.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
 
 engine_up() { docker info >/dev/null 2>&1; }
 registry_up() { curl -fsS -m 2 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
