@@ -44,13 +44,16 @@ pub struct Repair {
     pub repinned: Vec<Repin>,
     /// Names of the stopped leftovers of an interrupted recreate that were removed.
     pub removed: Vec<String>,
+    /// Leftovers that could not be removed, and why.
+    pub not_removed: Vec<String>,
     /// Services whose pin was left alone, and why.
     pub left: Vec<String>,
 }
 
 impl Repair {
-    /// One line per change, for the deploy's message, the CLI and the audit.
-    pub fn describe(&self) -> Vec<String> {
+    /// One line per change (and per leftover that could not be removed), for the deploy's
+    /// message and the audit.
+    pub fn changes(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
             .repinned
             .iter()
@@ -68,6 +71,13 @@ impl Repair {
                 .iter()
                 .map(|n| format!("removed {n}, a stopped leftover of an interrupted recreate")),
         );
+        lines.extend(self.not_removed.iter().cloned());
+        lines
+    }
+
+    /// The changes and the pins left alone with why: what `lock release --force` prints.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = self.changes();
         lines.extend(self.left.iter().cloned());
         lines
     }
@@ -97,13 +107,23 @@ pub async fn pins_follow_what_runs<H: Host>(
     services: &[ServiceConfig],
 ) -> Result<Repair, RepairError> {
     let containers = host.containers(project).await?;
+    repair_from(host, &containers, env_file, services).await
+}
+
+/// The repair itself, from the project's containers as just listed.
+async fn repair_from<H: Host>(
+    host: &H,
+    containers: &[ContainerView],
+    env_file: &Path,
+    services: &[ServiceConfig],
+) -> Result<Repair, RepairError> {
     let mut repair = Repair::default();
     for c in containers.iter().filter(|c| is_recreate_leftover(c)) {
         match host.remove_container(&c.id).await {
             Ok(()) => repair
                 .removed
                 .push(c.name.trim_start_matches('/').to_string()),
-            Err(e) => repair.left.push(format!(
+            Err(e) => repair.not_removed.push(format!(
                 "could not remove {}, a stopped leftover of an interrupted recreate: {e}",
                 c.name.trim_start_matches('/')
             )),
@@ -158,20 +178,22 @@ pub async fn pins_follow_what_runs_settled<H: Host, C: Clock>(
 ) -> Result<Repair, RepairError> {
     let deadline = clock.now() + limit;
     loop {
-        let settled = match host.containers(project).await {
-            Ok(list) => !list.iter().any(|c| {
-                !c.oneoff
-                    && services.iter().any(|s| s.name == c.service)
-                    && matches!(
-                        c.state,
-                        ContainerState::Restarting | ContainerState::Created
-                    )
-            }),
+        match host.containers(project).await {
+            Ok(list) => {
+                let settled = !list.iter().any(|c| {
+                    !c.oneoff
+                        && services.iter().any(|s| s.name == c.service)
+                        && matches!(
+                            c.state,
+                            ContainerState::Restarting | ContainerState::Created
+                        )
+                });
+                if settled || clock.now() >= deadline {
+                    return repair_from(host, &list, env_file, services).await;
+                }
+            }
             Err(e) if clock.now() >= deadline => return Err(e.into()),
-            Err(_) => false,
-        };
-        if settled || clock.now() >= deadline {
-            return pins_follow_what_runs(host, project, env_file, services).await;
+            Err(_) => {}
         }
         clock.sleep(Duration::from_millis(500)).await;
     }
@@ -193,12 +215,7 @@ impl<S: super::seams::Seams> super::Engine<S> {
         .await;
         let said = match repaired {
             Ok(r) if r.repinned.is_empty() && r.removed.is_empty() => return String::new(),
-            Ok(r) => r
-                .describe()
-                .into_iter()
-                .filter(|l| !l.contains("left as it is"))
-                .collect::<Vec<_>>()
-                .join("; "),
+            Ok(r) => r.changes().join("; "),
             Err(e) => format!(
                 "the {} pins could not be checked against what runs: {e}",
                 self.settings.env_file.display()
