@@ -8,7 +8,7 @@
 use elt_console::config::HealthEndpoint;
 use elt_console::deploy::compose::{Runtime, RuntimeError};
 use elt_console::deploy::follow::Followed;
-use elt_console::deploy::seams::{Clock, Health, Host, Registry, Seams};
+use elt_console::deploy::seams::{Clock, Gpu, Health, Host, Registry, Seams};
 use elt_console::deploy::settings::DeploySettings;
 use elt_console::deploy::{DeployEvent, DeployRequest, Engine, Outcome, Parts, StepState, Target};
 use elt_console::domain::{
@@ -103,6 +103,7 @@ struct FakeRuntime(W);
 struct FakeRegistry(W);
 struct FakeHealth(W);
 struct FakeClock(W, Instant, SystemTime);
+struct FakeGpu;
 struct Fake;
 impl Seams for Fake {
     type Runtime = FakeRuntime;
@@ -110,6 +111,17 @@ impl Seams for Fake {
     type Registry = FakeRegistry;
     type Health = FakeHealth;
     type Clock = FakeClock;
+    type Gpu = FakeGpu;
+    // These engines have no proxy (start-first is tested on the real one: tests/start_first.rs).
+    type Switch = elt_console::switch::ProxySwitch;
+}
+
+impl Gpu for FakeGpu {
+    async fn sample(&self) -> elt_console::domain::GpuStatus {
+        elt_console::domain::GpuStatus::Unavailable {
+            reason: "no GPU in the fake world".into(),
+        }
+    }
 }
 
 /// Time that passes only when the engine sleeps: a 300 s health wait takes no real time.
@@ -127,6 +139,24 @@ impl Clock for FakeClock {
 }
 
 impl Host for FakeHost {
+    async fn stop_and_remove(&self, id: &str, _grace: Duration) -> Result<(), DockerError> {
+        self.0
+            .lock()
+            .unwrap()
+            .log
+            .push(format!("stop and remove {id}"));
+        Ok(())
+    }
+    async fn container_addr(
+        &self,
+        _id: &str,
+        _port: u16,
+    ) -> Result<Option<std::net::SocketAddr>, DockerError> {
+        Ok(None)
+    }
+    async fn logs_tail(&self, _id: &str, _lines: u32) -> Result<String, DockerError> {
+        Ok(String::new())
+    }
     async fn containers(&self, _project: &str) -> Result<Vec<ContainerView>, DockerError> {
         let mut w = self.0.lock().unwrap();
         w.listings += 1;
@@ -305,6 +335,19 @@ impl Host for FakeHost {
 impl Runtime for FakeRuntime {
     fn describe(&self) -> String {
         "fake runtime".into()
+    }
+    async fn start_beside(
+        &self,
+        service: &str,
+        _count: u32,
+        _env: &[(String, String)],
+        _timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        Err(RuntimeError::Failed {
+            command: format!("start {service} beside"),
+            code: 1,
+            output: "the fake world runs one container per service".into(),
+        })
     }
     async fn run_oneoff(
         &self,
@@ -492,6 +535,8 @@ impl Harness {
                 registry: FakeRegistry(self.world.clone()),
                 health: FakeHealth(self.world.clone()),
                 clock: FakeClock(self.world.clone(), self.base, wall_base),
+                gpu: FakeGpu,
+                switch: None,
                 store: self.store(),
                 actor: Actor::current(),
             },
@@ -623,7 +668,17 @@ async fn a_good_deploy_runs_every_step_and_records_it() {
     assert_eq!(d.status, DeployStatus::Succeeded);
     assert_eq!(d.from.image_id, Some(image_id("1")));
     assert_eq!(d.to.image_id, Some(image_id("2")));
-    assert_eq!(d.steps.len(), 11);
+    assert_eq!(d.steps.len(), 12);
+    // No proxy in this world: stop-first, and the record says why.
+    assert_eq!(d.strategy, "stop-first");
+    assert!(
+        r.step("compare")
+            .1
+            .contains("stop-first: no proxy is configured"),
+        "{}",
+        r.step("compare").1
+    );
+    assert_eq!(r.step("switch").0, StepState::Skipped);
     let audit = h.store().audit_entries(10).unwrap();
     assert!(
         audit

@@ -114,6 +114,8 @@ fn service(repo: &str) -> ServiceConfig {
         migrate_service: None,
         follow: FollowRule::Latest,
         ready: None,
+        strategy: None,
+        expected_vram_mib: None,
     }
 }
 

@@ -28,6 +28,81 @@ pub struct Config {
     /// Where deploy notifications go (`[[notify]]`); none by default.
     #[serde(default)]
     pub notify: Vec<crate::notify::NotifyTarget>,
+    /// The reverse proxy in front of the app, switched by start-first deploys.
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+}
+
+/// How a deploy replaces the running version (`deploy.strategy`, per service too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyChoice {
+    /// Start-first when a proxy is configured and the GPU has room, else stop-first.
+    #[default]
+    Auto,
+    StartFirst,
+    StopFirst,
+}
+
+impl StrategyChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyChoice::Auto => "auto",
+            StrategyChoice::StartFirst => "start-first",
+            StrategyChoice::StopFirst => "stop-first",
+        }
+    }
+}
+
+/// Which reverse proxy sends the users to the app (`[proxy] kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyKind {
+    /// No proxy: every deploy is stop-first.
+    #[default]
+    None,
+    /// nginx on the host, through an upstream file elt-console owns.
+    Nginx,
+    /// Caddy, through its admin API.
+    Caddy,
+    /// A label-routed proxy in the compose project (Traefik): it sends to every healthy
+    /// container with the router labels, so the switch is the old one leaving.
+    Labels,
+}
+
+/// `[proxy]`: the proxy in front of `service`, which it reaches on the container's `port`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    pub kind: ProxyKind,
+    /// The compose service behind the proxy (the one a start-first deploy starts twice).
+    pub service: String,
+    /// The container port the proxy sends to; the service publishes it on an address Docker
+    /// chooses (`127.0.0.1::3000`), so two copies can run at once.
+    pub port: u16,
+    /// nginx: the upstream file elt-console writes (the operator's config includes it), the
+    /// upstream's name, and the nginx command (words; `-t` and `-s reload` are added).
+    pub upstream_file: PathBuf,
+    pub upstream_name: String,
+    pub nginx_command: String,
+    /// Caddy: the admin endpoint and the `@id` of the reverse_proxy handler.
+    pub caddy_admin: String,
+    pub caddy_handler_id: String,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            kind: ProxyKind::None,
+            service: "app".into(),
+            port: 3000,
+            upstream_file: PathBuf::new(),
+            upstream_name: "elt_app".into(),
+            nginx_command: "nginx".into(),
+            caddy_admin: "http://127.0.0.1:2019/".into(),
+            caddy_handler_id: "elt_app".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +135,29 @@ pub struct DeployConfig {
     pub lock_stale_after_s: u64,
     pub keep_images: u32,
     pub compose_command: String,
+    /// `auto`, `start-first` or `stop-first` (a service's own `strategy` wins).
+    #[serde(default)]
+    pub strategy: StrategyChoice,
+    /// Start-first: how long the old container keeps its in-flight requests after the switch.
+    #[serde(default = "default_drain_s")]
+    pub drain_s: u64,
+    /// Start-first: how long after the switch the new version is watched; unhealthy within it,
+    /// the proxy is switched back to the old container, which is kept until then.
+    #[serde(default = "default_monitor_s")]
+    pub monitor_s: u64,
+    /// Auto: the margin on the app's VRAM that must also fit for a second copy.
+    #[serde(default = "default_vram_margin_pct")]
+    pub vram_margin_pct: u32,
+}
+
+fn default_drain_s() -> u64 {
+    10
+}
+fn default_monitor_s() -> u64 {
+    30
+}
+fn default_vram_margin_pct() -> u32 {
+    10
 }
 
 /// `elt-console watch`: how often `latest` is checked, and how far it backs off.
@@ -96,6 +194,13 @@ pub struct ServiceConfig {
     /// When a container without a healthcheck of its own counts as up: `running:Ns`.
     #[serde(default, deserialize_with = "ready_rule")]
     pub ready: Option<ReadyRule>,
+    /// This service's own strategy, over `deploy.strategy`.
+    #[serde(default)]
+    pub strategy: Option<StrategyChoice>,
+    /// The VRAM one copy needs, for `auto` when NVML cannot tell (no driver, or the model
+    /// not loaded yet); 0 means the service uses no GPU.
+    #[serde(default)]
+    pub expected_vram_mib: Option<u64>,
 }
 
 /// `deployment.services[].ready`: how a deploy judges a service whose image has no

@@ -160,6 +160,7 @@ pub(super) fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result
             format!("must be at least watch.interval_s ({})", c.watch.interval_s),
         ));
     }
+    check_proxy(c).map_err(|(key, m)| fail(key, m))?;
     if c.deploy.keep_images < 2 {
         return Err(fail(
             "deploy.keep_images".into(),
@@ -238,6 +239,62 @@ pub(super) fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result
         if v == 0 {
             return Err(fail(key.into(), "must be above 0".into()));
         }
+    }
+    Ok(())
+}
+
+/// `[proxy]`: what a start-first deploy writes into a proxy's config or sends to its API is
+/// checked here, before any deploy.
+fn check_proxy(c: &Config) -> Result<(), (String, String)> {
+    use super::types::ProxyKind;
+    let p = &c.proxy;
+    if p.kind == ProxyKind::None {
+        return Ok(());
+    }
+    let key = |k: &str| format!("proxy.{k}");
+    if !c.deployment.services.iter().any(|s| s.name == p.service) {
+        return Err((
+            key("service"),
+            format!(
+                "{:?} is not one of deployment.services ({})",
+                p.service,
+                c.deployment
+                    .services
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if p.port == 0 {
+        return Err((
+            key("port"),
+            "must be the container port the proxy sends to (1-65535)".into(),
+        ));
+    }
+    match p.kind {
+        ProxyKind::Nginx => {
+            if !p.upstream_file.is_absolute() {
+                return Err((
+                    key("upstream_file"),
+                    format!(
+                        "{:?}: an absolute path to the upstream file your nginx config includes",
+                        p.upstream_file
+                    ),
+                ));
+            }
+            crate::switch::check_upstream_name(&p.upstream_name)
+                .map_err(|e| (key("upstream_name"), e.to_string()))?;
+            if p.nginx_command.split_whitespace().next().is_none() {
+                return Err((key("nginx_command"), "is empty".into()));
+            }
+        }
+        ProxyKind::Caddy => {
+            crate::switch::caddy::CaddySwitch::new(&p.caddy_admin, &p.caddy_handler_id)
+                .map_err(|e| (key("caddy_admin"), e.to_string()))?;
+        }
+        ProxyKind::Labels | ProxyKind::None => {}
     }
     Ok(())
 }

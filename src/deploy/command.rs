@@ -314,6 +314,7 @@ async fn print_events(
             }
             // Recorded in the store (history shows them); the steps' summaries say the same.
             DeployEvent::Sides { .. }
+            | DeployEvent::Strategy { .. }
             | DeployEvent::Backup { .. }
             | DeployEvent::Error { .. }
             | DeployEvent::AutoRollback(_)

@@ -40,6 +40,16 @@ pub trait Runtime: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
 
+    /// Start one more container of `service` beside the running ones (start-first), `count`
+    /// in all, with `env` overriding the env file. Returns the tail of the output.
+    fn start_beside(
+        &self,
+        service: &str,
+        count: u32,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+
     /// Recreate `services` (only those: never their dependencies) with `env` overriding the env
     /// file. Returns the tail of the output.
     fn recreate(
@@ -176,7 +186,7 @@ impl ComposeCli {
     /// starts (the start-first strategy, issue 12). `count` is the service's containers with
     /// the new one. A service that publishes a fixed host port cannot have two: compose says
     /// the port is taken and the old container runs on, but compose 1.29 leaves the new one
-    /// created and not started, so the caller removes it. Not yet called by the engine.
+    /// created and not started, so the caller removes it.
     pub async fn start_beside(
         &self,
         service: &str,
@@ -200,6 +210,16 @@ impl ComposeCli {
 impl Runtime for ComposeCli {
     fn describe(&self) -> String {
         format!("{} {}", self.program.join(" "), self.version)
+    }
+
+    async fn start_beside(
+        &self,
+        service: &str,
+        count: u32,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        ComposeCli::start_beside(self, service, count, env, timeout).await
     }
 
     async fn run_oneoff(

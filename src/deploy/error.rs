@@ -15,6 +15,9 @@ pub enum DeployError {
     /// The HTTP client for the health endpoints could not be built (TLS setup).
     #[error("{0:#}")]
     HealthClient(anyhow::Error),
+    /// `[proxy]` names a proxy that cannot be set up (checked with the config too).
+    #[error("[proxy]: {0}")]
+    Proxy(String),
 }
 
 /// Why a deploy could not be planned: what runs, the target, or the previous version.
@@ -91,6 +94,14 @@ pub enum HealthError {
         container: String,
         restarts: u64,
     },
+    /// The new container's log says the GPU ran out of memory (a start-first deploy with two
+    /// copies of the model): it will not turn healthy by waiting.
+    #[error("{service}: container {container} ran out of GPU memory: {line}")]
+    OutOfMemory {
+        service: String,
+        container: String,
+        line: String,
+    },
     #[error("not checked yet")]
     NotChecked,
     #[error("not healthy within {secs} s (deploy.health_timeout_s): {last}")]
@@ -103,7 +114,9 @@ impl HealthError {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            HealthError::Exited { .. } | HealthError::Restarted { .. }
+            HealthError::Exited { .. }
+                | HealthError::Restarted { .. }
+                | HealthError::OutOfMemory { .. }
         )
     }
 }

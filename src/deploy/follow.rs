@@ -34,6 +34,8 @@ pub struct Followed {
     pub status: DeployStatus,
     pub downtime_ms: Option<u64>,
     pub duration_ms: Option<u64>,
+    /// `start-first` or `stop-first`, once the engine chose.
+    pub strategy: Option<String>,
 }
 
 impl Default for Followed {
@@ -49,6 +51,7 @@ impl Default for Followed {
             status: DeployStatus::Running,
             downtime_ms: None,
             duration_ms: None,
+            strategy: None,
         }
     }
 }
@@ -124,6 +127,7 @@ impl Followed {
                     .filter(|m| !m.is_empty())
                     .map(str::to_string);
             }
+            DeployEvent::Strategy { strategy, .. } => self.strategy = Some(strategy.clone()),
             DeployEvent::Plan { .. } | DeployEvent::Audit { .. } | DeployEvent::AutoRollback(_) => {
             }
         }
@@ -147,6 +151,12 @@ pub fn replay(d: &Deployment) -> Vec<DeployEvent> {
             to: Some(d.to.clone()),
         },
     ];
+    if matches!(d.strategy.as_str(), "start-first" | "stop-first") {
+        events.push(DeployEvent::Strategy {
+            strategy: d.strategy.clone(),
+            why: String::new(),
+        });
+    }
     let mut running = None;
     for s in &d.steps {
         // Step names are the engine's own; a row that names another step is not ours to show.

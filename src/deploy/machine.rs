@@ -5,6 +5,7 @@ use super::compose::Runtime;
 use super::health::stopped_at;
 use super::seams::Clock;
 use super::seams::Seams;
+use super::strategy::Strategy;
 use super::types::*;
 use super::util::*;
 use super::{Engine, describe_lock_refusal, envfile};
@@ -164,6 +165,7 @@ impl<S: Seams> Engine<S> {
                 "migrate",
                 "recreate",
                 "health",
+                "switch",
                 "rollback",
                 "retention",
             ] {
@@ -171,26 +173,28 @@ impl<S: Seams> Engine<S> {
             }
             return self.finish(DeployStatus::Skipped, message, None);
         }
-        self.step_end(
-            "compare",
-            t,
-            ok(if same {
-                "already running; redeploying (--force)".to_string()
-            } else {
-                plans
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{}: {} -> {}",
-                            p.service,
-                            p.from.image.as_deref().unwrap_or("nothing"),
-                            p.to_ref
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            }),
-        );
+        let chosen = self.choose_strategy(&plans, &current).await;
+        self.emit(DeployEvent::Strategy {
+            strategy: chosen.strategy.as_str().to_string(),
+            why: chosen.why.clone(),
+        });
+        let compared = if same {
+            "already running; redeploying (--force)".to_string()
+        } else {
+            plans
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}: {} -> {}",
+                        p.service,
+                        p.from.image.as_deref().unwrap_or("nothing"),
+                        p.to_ref
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        self.step_end("compare", t, ok(format!("{compared}; {}", chosen.why)));
 
         // 5. backup, 6. migrate: the old app still runs, untouched, if either fails.
         if let Err(f) = self.backup(&plans).await {
@@ -206,8 +210,12 @@ impl<S: Seams> Engine<S> {
         if let Err(f) = self.interrupted("recreate") {
             return self.stopped_before_change(f);
         }
+        if chosen.strategy == Strategy::StartFirst {
+            return self.start_first(req, plans).await;
+        }
 
         // 7. recreate. From here on an interrupt is ignored: we finish or roll back.
+        self.skip("switch", &chosen.why);
         let t = self.step_begin("recreate");
         if let Err(e) = self.keep_rollback_images(&mut plans).await {
             self.step_end(
@@ -259,11 +267,12 @@ impl<S: Seams> Engine<S> {
                 Some(format!("recreate failed: {message}"))
             }
             Ok(out) => {
+                let proxied = self.proxy_follows_recreate(&services).await;
                 self.step_end(
                     "recreate",
                     t,
                     ok(format!(
-                        "{} recreated with {}; {} pinned in {}{}",
+                        "{} recreated with {}; {} pinned in {}{}{proxied}",
                         services.join(", "),
                         images_of(&plans, |p| Some(p.to_ref.as_str())),
                         plans

@@ -9,6 +9,7 @@
 mod child;
 pub mod command;
 pub mod compose;
+mod direct_health;
 mod emit;
 pub mod envfile;
 pub mod error;
@@ -24,7 +25,9 @@ pub mod repair;
 mod rollback;
 pub mod seams;
 pub mod settings;
+mod start_first;
 mod steps;
+pub mod strategy;
 mod types;
 mod util;
 mod writer;
@@ -63,6 +66,9 @@ pub struct Engine<S: Seams = Real> {
     registry: S::Registry,
     health: S::Health,
     clock: S::Clock,
+    gpu: S::Gpu,
+    /// The proxy a start-first deploy switches; None without `[proxy]`.
+    switch: Option<S::Switch>,
     store: Store,
     actor: Actor,
     /// The one subscriber that writes the store's deployment rows from the events, on a
@@ -82,6 +88,8 @@ pub struct Parts<S: Seams> {
     pub registry: S::Registry,
     pub health: S::Health,
     pub clock: S::Clock,
+    pub gpu: S::Gpu,
+    pub switch: Option<S::Switch>,
     pub store: Store,
     pub actor: Actor,
 }
@@ -104,6 +112,8 @@ impl<S: Seams> Engine<S> {
             registry: parts.registry,
             health: parts.health,
             clock: parts.clock,
+            gpu: parts.gpu,
+            switch: parts.switch,
             recorder: writer::RecorderLink::start(parts.actor.clone(), store_dir),
             store: parts.store,
             actor: parts.actor,
@@ -134,6 +144,8 @@ impl Engine<Real> {
         let store = Store::open(&state_dir(&config))?;
         let health = HealthChecker::new().map_err(error::DeployError::HealthClient)?;
         let registry = RegistrySource::new(&config.registry);
+        let switch = crate::switch::ProxySwitch::from_config(&config.proxy)
+            .map_err(|e| error::DeployError::Proxy(e.to_string()))?;
         Ok(Engine::new(
             Parts {
                 settings: settings::DeploySettings::from_config(&config),
@@ -142,6 +154,10 @@ impl Engine<Real> {
                 registry,
                 health,
                 clock: seams::SystemClock,
+                gpu: seams::Nvml {
+                    library: config.gpu.nvml_library.clone(),
+                },
+                switch,
                 store,
                 actor: Actor::current(),
             },

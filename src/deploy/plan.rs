@@ -285,26 +285,40 @@ impl<S: Seams> Engine<S> {
                     lines.push(format!("migrate: `compose run --rm {m}` with {}", p.to_ref));
                 }
             }
-            lines.push(format!(
-                "recreate {} with {} via {}, pinned in {}",
-                plans
-                    .iter()
-                    .map(|p| p.service.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                super::machine::images_of(&plans, |p| Some(p.to_ref.as_str())),
-                self.runtime.describe(),
-                self.settings.env_file.display()
-            ));
-            lines.push(format!(
-                "wait up to {} s for health, then {}",
-                self.settings.health_timeout.as_secs(),
-                if req.kind == DeployKind::Deploy {
-                    "roll back automatically on failure"
-                } else {
-                    "report (a rollback is not rolled back)"
-                }
-            ));
+            let chosen = self.choose_strategy(&plans, &current).await;
+            lines.push(chosen.why.clone());
+            if chosen.strategy == super::strategy::Strategy::StartFirst {
+                lines.push(format!(
+                    "start a new {} beside the old one with {} via {}; once it is healthy (asked directly) switch the proxy to it; the old one drains {} s and is removed after the {} s watch; pin {}",
+                    plans[0].service,
+                    plans[0].to_ref,
+                    self.runtime.describe(),
+                    self.settings.drain.as_secs(),
+                    self.settings.drain.max(self.settings.monitor).as_secs(),
+                    self.settings.env_file.display()
+                ));
+            } else {
+                lines.push(format!(
+                    "recreate {} with {} via {}, pinned in {}",
+                    plans
+                        .iter()
+                        .map(|p| p.service.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    super::machine::images_of(&plans, |p| Some(p.to_ref.as_str())),
+                    self.runtime.describe(),
+                    self.settings.env_file.display()
+                ));
+                lines.push(format!(
+                    "wait up to {} s for health, then {}",
+                    self.settings.health_timeout.as_secs(),
+                    if req.kind == DeployKind::Deploy {
+                        "roll back automatically on failure"
+                    } else {
+                        "report (a rollback is not rolled back)"
+                    }
+                ));
+            }
         }
         self.finish(
             DeployStatus::Skipped,

@@ -140,6 +140,7 @@ impl Recorder {
             DeployEvent::Sides { from, to: None } => store.set_from_side(id, from),
             DeployEvent::Sides { from, to: Some(to) } => store.set_deploy_sides(id, from, to),
             DeployEvent::Backup { path } => store.set_backup_path(id, path),
+            DeployEvent::Strategy { strategy, .. } => store.set_strategy(id, strategy),
             DeployEvent::Error { message } => store.set_error(id, message),
             DeployEvent::Finished { .. } if rows.finished => Ok(()),
             DeployEvent::Finished {

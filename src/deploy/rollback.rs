@@ -56,7 +56,12 @@ impl<S: Seams> Engine<S> {
             let recreate_started = self.clock.now();
             let limit = self.settings.recreate_timeout();
             let out = self.runtime.recreate(services, &pins, limit).await?;
-            self.emit(step_ok("recreate", t, last_line(&out)));
+            let proxied = self.proxy_follows_recreate(services).await;
+            self.emit(step_ok(
+                "recreate",
+                t,
+                format!("{}{proxied}", last_line(&out)),
+            ));
             let t2 = self.clock.now();
             let up_at = self.wait_healthy(services, "rollback").await?;
             let switch_down_at = stopped_at(

@@ -7,19 +7,23 @@
 //! - `Registry`: resolving a tag to a digest and its labels.
 //! - `Health`: the configured HTTP endpoints.
 //! - `Clock`: time for step durations, the health deadline, downtime and retry pauses.
+//! - `Gpu`: free VRAM and the app's own, for the auto strategy (NVML).
+//! - `Switch`: the reverse proxy a start-first deploy switches (nginx, Caddy, labels).
 //!
 //! A new runtime (Swarm, a remote engine) or a start-first strategy is a new implementation of
 //! these, chosen by a new `Seams` bundle; the step machine does not change.
 
 use super::compose::{ComposeCli, Runtime};
 use crate::config::HealthEndpoint;
-use crate::domain::{ContainerView, Digest, HealthResult, ImageRepo, Tag};
+use crate::domain::{ContainerView, Digest, GpuStatus, HealthResult, ImageRepo, Tag};
 use crate::sources::docker::{DockerError, DockerSource, LocalImage, PullEvent};
 use crate::sources::health::HealthChecker;
 use crate::sources::registry::{RegistryError, RegistrySource, TagDetails};
+use crate::switch::{ProxySwitch, TrafficSwitch};
 use chrono::{DateTime, Utc};
 use futures_util::stream::BoxStream;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 /// The container engine on the deploy's host.
@@ -49,6 +53,25 @@ pub trait Host: Send + Sync + Clone + 'static {
     -> impl Future<Output = Result<(), DockerError>> + Send;
     /// Remove a stopped container (the leftover of an interrupted recreate, repair.rs).
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), DockerError>> + Send;
+    /// Stop a container (its stop signal, then a kill after `grace`) and remove it: the old
+    /// version after a start-first switch, or a new one that never turned healthy.
+    fn stop_and_remove(
+        &self,
+        id: &str,
+        grace: Duration,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send;
+    /// Where this host reaches a container's TCP `port` (published, else on its network).
+    fn container_addr(
+        &self,
+        id: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Option<SocketAddr>, DockerError>> + Send;
+    /// The last `lines` lines of a container's output.
+    fn logs_tail(
+        &self,
+        id: &str,
+        lines: u32,
+    ) -> impl Future<Output = Result<String, DockerError>> + Send;
     /// Pull a reference, reporting per-layer progress.
     fn pull(
         &self,
@@ -86,6 +109,28 @@ pub trait Health: Send + Sync {
     ) -> impl Future<Output = Vec<HealthResult>> + Send;
 }
 
+/// The GPUs: free memory and each process's use, for the auto strategy's VRAM check.
+pub trait Gpu: Send + Sync {
+    fn sample(&self) -> impl Future<Output = GpuStatus> + Send;
+}
+
+/// NVML through nvml-wrapper, opened for each sample (a deploy asks once).
+pub struct Nvml {
+    pub library: String,
+}
+
+impl Gpu for Nvml {
+    async fn sample(&self) -> GpuStatus {
+        let library = self.library.clone();
+        // NVML calls block; a deploy's runtime keeps its other tasks (heartbeat) going.
+        tokio::task::spawn_blocking(move || crate::sources::gpu::sample_once(&library))
+            .await
+            .unwrap_or_else(|e| GpuStatus::Unavailable {
+                reason: format!("the NVML sample did not finish: {e}"),
+            })
+    }
+}
+
 /// The engine's time: a fake one lets tests wait out a 300 s health timeout at once.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Instant;
@@ -116,6 +161,9 @@ pub trait Seams: 'static {
     type Registry: Registry;
     type Health: Health;
     type Clock: Clock;
+    type Gpu: Gpu;
+    /// The proxy a start-first deploy switches.
+    type Switch: TrafficSwitch;
 }
 
 /// This host: compose CLI, the Docker engine, the OCI registry, reqwest.
@@ -127,6 +175,8 @@ impl Seams for Real {
     type Registry = RegistrySource;
     type Health = HealthChecker;
     type Clock = SystemClock;
+    type Gpu = Nvml;
+    type Switch = ProxySwitch;
 }
 
 impl Host for DockerSource {
@@ -164,6 +214,27 @@ impl Host for DockerSource {
     }
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<(), DockerError>> + Send {
         DockerSource::remove_container(self, id)
+    }
+    fn stop_and_remove(
+        &self,
+        id: &str,
+        grace: Duration,
+    ) -> impl Future<Output = Result<(), DockerError>> + Send {
+        DockerSource::stop_and_remove(self, id, grace)
+    }
+    fn container_addr(
+        &self,
+        id: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Option<SocketAddr>, DockerError>> + Send {
+        DockerSource::container_addr(self, id, port)
+    }
+    fn logs_tail(
+        &self,
+        id: &str,
+        lines: u32,
+    ) -> impl Future<Output = Result<String, DockerError>> + Send {
+        DockerSource::logs_tail(self, id, lines)
     }
     fn pull(
         &self,

@@ -3,7 +3,9 @@
 //! no config key are named here with their defaults instead of being numbers in the steps.
 
 use super::util::absolute;
-use crate::config::{Config, HealthEndpoint, RegistryConfig, ServiceConfig};
+use crate::config::{
+    Config, HealthEndpoint, ProxyConfig, RegistryConfig, ServiceConfig, StrategyChoice,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,6 +55,17 @@ pub struct DeploySettings {
     /// After a failure nothing rolls back, how long the engine may take to settle (dockerd
     /// restarting, containers coming back) before the pins are set to what runs.
     pub repair_wait: Duration,
+    /// `deploy.strategy` (a service's own `strategy` wins), and start-first's timings.
+    pub strategy: StrategyChoice,
+    pub drain: Duration,
+    pub monitor: Duration,
+    pub vram_margin_pct: u32,
+    /// The proxy a start-first deploy switches.
+    pub proxy: ProxyConfig,
+    /// Start-first: the old container's stop timeout once it has drained.
+    pub stop_grace: Duration,
+    /// NVML's library (empty: the system's), for the auto strategy's VRAM check.
+    pub nvml_library: String,
 }
 
 impl DeploySettings {
@@ -84,6 +97,13 @@ impl DeploySettings {
             pull_retry_max_delay: Duration::from_secs(30),
             progress_every: Duration::from_millis(200),
             repair_wait: Duration::from_secs(30),
+            strategy: d.strategy,
+            drain: Duration::from_secs(d.drain_s),
+            monitor: Duration::from_secs(d.monitor_s),
+            vram_margin_pct: d.vram_margin_pct,
+            proxy: c.proxy.clone(),
+            stop_grace: Duration::from_secs(10),
+            nvml_library: c.gpu.nvml_library.clone(),
         }
     }
 

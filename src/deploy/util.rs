@@ -179,6 +179,7 @@ mod tests {
     fn steps_are_numbered_in_order() {
         assert_eq!(seq("lock"), 1);
         assert_eq!(seq("recreate"), 7);
-        assert_eq!(seq("record"), 11);
+        assert_eq!(seq("switch"), 9);
+        assert_eq!(seq("record"), 12);
     }
 }

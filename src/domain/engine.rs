@@ -5,7 +5,7 @@ use super::{DeployKind, DeployStatus, ImageRepo, ImageSide, Tag};
 use serde::Serialize;
 
 /// The steps every deploy goes through, in order (1-based in events and the store).
-pub const STEPS: [&str; 11] = [
+pub const STEPS: [&str; 12] = [
     "lock",
     "resolve",
     "pull",
@@ -14,6 +14,7 @@ pub const STEPS: [&str; 11] = [
     "migrate",
     "recreate",
     "health",
+    "switch",
     "rollback",
     "retention",
     "record",
@@ -136,6 +137,12 @@ pub enum DeployEvent {
     Sides {
         from: ImageSide,
         to: Option<ImageSide>,
+    },
+    /// How the new version replaces the old one (`start-first` or `stop-first`) and why,
+    /// decided after the compare step; the recorder stores the name with the deployment.
+    Strategy {
+        strategy: String,
+        why: String,
     },
     /// The backup step's file, as the backup command named it.
     Backup {

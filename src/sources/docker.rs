@@ -6,6 +6,8 @@
 //! backoff when the engine goes away.
 
 use crate::domain::{ContainerState, ContainerView, HealthState};
+mod container_ops;
+
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::{
@@ -319,34 +321,6 @@ impl DockerSource {
                     reason: describe(&e),
                 }),
             })
-    }
-
-    /// Where the host reaches a container's TCP `port`: its first published binding (an
-    /// unspecified host address means loopback); None when the port is not published. The
-    /// start-first strategy asks a new container's health here, not through the proxy.
-    pub async fn published_addr(
-        &self,
-        container_id: &str,
-        port: u16,
-    ) -> Result<Option<std::net::SocketAddr>, DockerError> {
-        let inspect = self
-            .timed(self.docker.inspect_container(container_id, None))
-            .await?;
-        let bindings = inspect
-            .network_settings
-            .and_then(|n| n.ports)
-            .and_then(|mut ports| ports.remove(&format!("{port}/tcp")))
-            .flatten()
-            .unwrap_or_default();
-        Ok(bindings.into_iter().find_map(|b| {
-            let host_port: u16 = b.host_port?.parse().ok()?;
-            let ip: std::net::IpAddr = match b.host_ip.as_deref() {
-                None | Some("") | Some("0.0.0.0") => std::net::Ipv4Addr::LOCALHOST.into(),
-                Some("::") => std::net::Ipv6Addr::LOCALHOST.into(),
-                Some(other) => other.parse().ok()?,
-            };
-            Some(std::net::SocketAddr::new(ip, host_port))
-        }))
     }
 
     /// Whether a container runs now and when it last started; None when it no longer exists.

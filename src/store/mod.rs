@@ -507,6 +507,15 @@ impl Store {
         Ok(())
     }
 
+    /// How the deployment replaces the old version (`start-first`, `stop-first`), once chosen.
+    pub fn set_strategy(&self, id: i64, strategy: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE deployments SET strategy = ?2 WHERE id = ?1",
+            params![id, strategy],
+        )?;
+        Ok(())
+    }
+
     pub fn set_backup_path(&self, id: i64, path: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE deployments SET backup_path = ?2 WHERE id = ?1",

@@ -9,6 +9,9 @@
 
 pub mod caddy;
 pub mod nginx;
+mod proxy;
+
+pub use proxy::ProxySwitch;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,6 +45,11 @@ pub trait TrafficSwitch: Send + Sync {
     /// Send new requests to `to` (and nothing else). An error leaves the proxy serving what it
     /// served before.
     fn switch_to(&self, to: &[SocketAddr]) -> impl Future<Output = Result<(), SwitchError>> + Send;
+    /// The proxy finds healthy containers itself (labels): nothing to switch, and the old
+    /// container must be stopped for traffic to leave it.
+    fn routes_by_labels(&self) -> bool {
+        false
+    }
 }
 
 /// An nginx upstream name (also used in the config's `proxy_pass http://NAME`).

@@ -59,6 +59,31 @@ pub(crate) fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> Strin
     )
 }
 
+/// How the deploy would replace what runs, and why, by the engine's own rule with the GPU and
+/// containers the dashboard sees now (the engine decides again when it runs).
+pub(crate) fn strategy_line(app: &App, only: Option<&str>) -> String {
+    let moved: Vec<&str> = match only {
+        Some(s) => vec![s],
+        None => app.services.iter().map(String::as_str).collect(),
+    };
+    let rule = &app.strategy_rule;
+    let running = app.containers.data.as_ref().and_then(|list| {
+        list.iter()
+            .filter(|c| c.service == rule.proxied() && !c.oneoff)
+            .max_by_key(|c| {
+                (
+                    c.state == crate::domain::ContainerState::Running,
+                    c.started_at,
+                )
+            })
+    });
+    let unknown = crate::domain::GpuStatus::Unavailable {
+        reason: "not read yet".into(),
+    };
+    let gpu = app.gpu.data.as_ref().unwrap_or(&unknown);
+    rule.decide(&moved, running, gpu).why
+}
+
 /// The running side and the `commits` row that waits for GitHub's answer.
 fn compare_ask(
     kind: DeployKind,
@@ -146,6 +171,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
     // The tags panel's selected service moves alone; a tag offered for the whole deployment
     // (a run's image, `service` naming them all) moves every service.
     let only = app.tag_service().filter(|s| *s == service);
+    rows.push(("strategy".into(), strategy_line(app, only)));
     rows.push(("steps".into(), steps_line(app, false, only)));
     let mut warnings = Vec::new();
     if let (Some(f), Some(to)) = (from_created, t.created)
@@ -310,6 +336,7 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
             rows.push(("health".into(), format!("{service}: {basis}")));
         }
     }
+    rows.push(("strategy".into(), strategy_line(app, app.tag_service())));
     rows.push(("steps".into(), steps_line(app, true, app.tag_service())));
     Ok(ConfirmDeploy {
         request: DeployIntent::RollbackPrevious,

@@ -82,6 +82,7 @@ async fn event_loop(
     app.health_basis = crate::deploy::health_basis(&with_rule)
         .into_iter()
         .collect();
+    app.strategy_rule = crate::deploy::strategy::StrategyRule::from_config(&config);
     if app.mouse {
         execute!(std::io::stdout(), EnableMouseCapture)?;
     }

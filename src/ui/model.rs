@@ -123,6 +123,8 @@ pub struct App {
     /// How health is judged for the services with a `ready` rule (a bot without a
     /// healthcheck), by service: the confirmation states it as the CLI's plan does.
     pub health_basis: HashMap<String, String>,
+    /// How a deploy from here would replace what runs (the engine's own rule).
+    pub strategy_rule: crate::deploy::strategy::StrategyRule,
     pub read_only: bool,
     pub log_tail: u32,
     pub focus: Panel,
@@ -175,6 +177,7 @@ impl App {
             project: s.project,
             services: s.services,
             health_basis: HashMap::new(),
+            strategy_rule: Default::default(),
             read_only: s.read_only,
             log_tail: s.log_tail,
             focus: Panel::Containers,

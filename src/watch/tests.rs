@@ -84,6 +84,8 @@ fn follow_rules_choose_the_engine_target() {
         migrate_service: None,
         follow: FollowRule::parse(follow).unwrap(),
         ready: None,
+        strategy: None,
+        expected_vram_mib: None,
     };
     let d = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
     let t = |s: &str| Tag::parse(s).unwrap();

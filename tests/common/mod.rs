@@ -3,6 +3,7 @@
 //! deadline-bounded waiting. A missing environment is a test failure, never a skip.
 #![allow(dead_code)]
 
+pub mod proxies;
 pub mod registry_proxy;
 
 use std::collections::HashMap;
@@ -485,8 +486,23 @@ pub struct StubProject {
 
 impl StubProject {
     pub fn up(name: &str, image: &str) -> Self {
+        Self::up_published(name, image, false)
+    }
+
+    /// The app publishes port 3000 on a host port Docker picks (`127.0.0.1::3000`), so two
+    /// copies can run: a proxy in front of it answers on `port` (the health endpoint's).
+    pub fn up_behind_proxy(name: &str, image: &str) -> Self {
+        Self::up_published(name, image, true)
+    }
+
+    fn up_published(name: &str, image: &str, behind_proxy: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let published = if behind_proxy {
+            "127.0.0.1::3000".to_string()
+        } else {
+            format!("127.0.0.1:{port}:3000")
+        };
         write_file(
             dir.path(),
             "docker-compose.yml",
@@ -496,7 +512,7 @@ services:
   app:
     image: ${{IMAGE_TAG}}
     ports:
-      - "127.0.0.1:{port}:3000"
+      - "{published}"
     environment:
       STUB_READY_AFTER: "3"
     volumes:
@@ -673,13 +689,28 @@ impl RepoProject {
     /// `repo`: pushes never go through a proxy), then brings up compose project `project`
     /// running `repo:t1`.
     pub fn up(project: &str, repo: &str, pushed_to: &str, versions: &[u32]) -> Self {
+        Self::up_with(project, repo, pushed_to, versions, false)
+    }
+
+    /// As `up`, with the app behind a proxy (`StubProject::up_behind_proxy`).
+    pub fn up_behind_proxy(project: &str, repo: &str, versions: &[u32]) -> Self {
+        Self::up_with(project, repo, repo, versions, true)
+    }
+
+    fn up_with(
+        project: &str,
+        repo: &str,
+        pushed_to: &str,
+        versions: &[u32],
+        behind_proxy: bool,
+    ) -> Self {
         for n in versions {
             publish(pushed_to, *n, &format!("t{n}"));
         }
         // The running version must exist locally for `compose up`.
         run_ok(Command::new("docker").args(["pull", "-q", &format!("{repo}:t1")]));
         Self {
-            project: StubProject::up(project, &format!("{repo}:t1")),
+            project: StubProject::up_published(project, &format!("{repo}:t1"), behind_proxy),
             repo: repo.to_string(),
         }
     }

@@ -9,6 +9,8 @@
  *   ELT_NVML_STANDIN_DEVICES  number of devices (default 1)
  *   ELT_NVML_STANDIN_PIDS     "pid:bytes,pid:bytes" compute processes on device 0
  *   ELT_NVML_STANDIN_FAIL_INIT  when set, nvmlInit fails with NVML_ERROR_DRIVER_NOT_LOADED
+ *   ELT_NVML_STANDIN_USED_MIB   memory in use on each device (default 5120 of 24576; the
+ *                               free memory is what is left after 300 reserved)
  *
  * Build: cc -shared -fPIC -o libnvidia-ml.so.1 nvml_standin.c
  */
@@ -123,7 +125,9 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *m) {
     if (!d || !m) return NVML_ERROR_INVALID_ARGUMENT;
     m->total = 24ULL * 1024 * 1024 * 1024;
     m->reserved = 300ULL * 1024 * 1024;
-    m->used = 5ULL * 1024 * 1024 * 1024;
+    const char *used = getenv("ELT_NVML_STANDIN_USED_MIB");
+    m->used = (used ? strtoull(used, NULL, 10) : 5120ULL) * 1024 * 1024;
+    if (m->used > m->total - m->reserved) m->used = m->total - m->reserved;
     m->free = m->total - m->reserved - m->used;
     return NVML_SUCCESS;
 }

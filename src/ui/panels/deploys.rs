@@ -116,8 +116,15 @@ pub(crate) fn status_style(theme: Theme, status: DeployStatus) -> Style {
     }
 }
 
-/// Height the deploy panel wants (steps, progress and borders).
-pub const PANEL_HEIGHT: u16 = STEPS.len() as u16 + 3;
+/// Height the deploy panel wants (steps, progress and borders). The `switch` step has a row
+/// only in a start-first deploy, which has one line less of progress room.
+pub const PANEL_HEIGHT: u16 = STEPS.len() as u16 + 2;
+
+/// Whether a step has a row: `switch` only where the deploy is start-first (a stop-first one
+/// says its strategy in the title instead).
+fn shown(name: &str, strategy: Option<&str>) -> bool {
+    name != "switch" || strategy == Some("start-first")
+}
 
 pub fn draw_panel(frame: &mut Frame, app: &App, view: PanelView<'_>, area: Rect) {
     match view {
@@ -155,7 +162,7 @@ pub(crate) fn draw_starting_panel(frame: &mut Frame, app: &App, s: &Starting, ar
             theme.dim(),
         )));
     }
-    for name in STEPS {
+    for name in STEPS.iter().filter(|n| shown(n, None)) {
         lines.push(Line::from(vec![
             Span::styled(" · ", theme.dim()),
             Span::raw(format!("{name:<10}")),
@@ -187,10 +194,14 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
             status_style(theme, live.status),
         ),
         Span::raw(format!(
-            "{} {} -> {} · by {} · {} ",
+            "{} {} -> {}{} · by {} · {} ",
             d.kind.as_str(),
             short_tag(&side_label(&live.from)),
             short_tag(&side_label(&live.to)),
+            live.strategy
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
             who(d),
             fmt_ms(took)
         )),
@@ -214,6 +225,9 @@ pub fn draw_deploy_panel(frame: &mut Frame, app: &App, d: &Deployment, area: Rec
     let mut error_shown = false;
     let mut lines: Vec<Line> = Vec::new();
     for (i, name) in STEPS.iter().enumerate() {
+        if !shown(name, live.strategy.as_deref()) {
+            continue;
+        }
         let rec = live.step(i as u32 + 1);
         let (glyph, style) = match rec.map(|r| r.state) {
             Some(StepState::Ok) => ("✔", theme.good()),
