@@ -725,7 +725,20 @@ for cfg_path in configs:
                     p.append(f"migrate service {m!r} must not restart")
                 if not ms.get("command"):
                     p.append(f"migrate service {m!r} has no command")
+        proxy = cfg.get("proxy", {})
+        host_proxy = proxy.get("kind", "none") in ("nginx", "caddy")
+        if host_proxy:
+            # Start-first needs two copies of the proxied service at once: no fixed host port.
+            psvc = services.get(proxy.get("service", "app")) or {}
+            target = str(proxy.get("port", 3000))
+            for pub, tgt in published(psvc):
+                if str(tgt) == target and pub not in ("", "None", "0"):
+                    p.append(f"proxy.service {proxy.get('service', 'app')!r} publishes {target} on fixed host port {pub}: "
+                             f"two copies cannot run; publish \"127.0.0.1::{target}\"")
         for h in cfg.get("health", []):
+            # Behind a proxy on the host, the health URL is the proxy's, which compose does not publish.
+            if host_proxy:
+                continue
             u = urlsplit(h["url"])
             port = str(u.port or (443 if u.scheme == "https" else 80))
             if u.hostname in ("localhost", "127.0.0.1", "::1") and not any(

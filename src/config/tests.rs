@@ -313,3 +313,55 @@ fn an_inline_table_is_checked_and_located_as_a_table() {
     let err = load(&s).unwrap_err().to_string();
     assert!(err.contains("key `gpu.bogus`: unknown key"), "{err}");
 }
+
+#[test]
+fn strategy_and_proxy_settings_parse_and_bad_ones_point_at_their_key() {
+    let (_f, s) = with_file(
+        "[deploy]\nstrategy = \"start-first\"\n[proxy]\nkind = \"nginx\"\nupstream_file = \"/etc/nginx/elt/upstream.conf\"\n",
+    );
+    let c = load(&s).unwrap().config;
+    assert_eq!(c.deploy.strategy, StrategyChoice::StartFirst);
+    assert_eq!(c.proxy.kind, ProxyKind::Nginx);
+    assert_eq!(c.deployment.services[0].strategy, None);
+    assert_eq!(c.deployment.services[0].expected_vram_mib, None);
+
+    let (_f, s) = with_file(
+        "[[deployment.services]]\nname = \"app\"\nimage = \"ghcr.io/a/b\"\nimage_var = \"IMAGE_TAG\"\nstrategy = \"stop-first\"\nexpected_vram_mib = 9800\n",
+    );
+    let c = load(&s).unwrap().config;
+    assert_eq!(
+        c.deployment.services[0].strategy,
+        Some(StrategyChoice::StopFirst)
+    );
+    assert_eq!(c.deployment.services[0].expected_vram_mib, Some(9800));
+
+    for (text, key, line) in [
+        (
+            "[proxy]\nkind = \"nginx\"\nupstream_file = \"relative.conf\"\n",
+            "proxy.upstream_file",
+            ":3:1",
+        ),
+        (
+            "[proxy]\nkind = \"nginx\"\nupstream_file = \"/x.conf\"\nupstream_name = \"app; include /etc/passwd\"\n",
+            "proxy.upstream_name",
+            ":4:1",
+        ),
+        (
+            "[proxy]\nkind = \"caddy\"\ncaddy_admin = \"http://127.0.0.1:2019/config/\"\n",
+            "proxy.caddy_admin",
+            ":3:1",
+        ),
+        (
+            "[proxy]\nkind = \"labels\"\nservice = \"web\"\n",
+            "proxy.service",
+            ":3:1",
+        ),
+    ] {
+        let (_f, s) = with_file(text);
+        let err = load(&s).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(line), "{text}: {err}");
+    }
+    let (_f, s) = with_file("[deploy]\nstrategy = \"blue-green\"\n");
+    let err = load(&s).unwrap_err().to_string();
+    assert!(err.contains("strategy") && err.contains(":2:"), "{err}");
+}

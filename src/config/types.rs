@@ -194,12 +194,12 @@ pub struct ServiceConfig {
     /// When a container without a healthcheck of its own counts as up: `running:Ns`.
     #[serde(default, deserialize_with = "ready_rule")]
     pub ready: Option<ReadyRule>,
-    /// This service's own strategy, over `deploy.strategy`.
-    #[serde(default)]
+    /// This service's own strategy, over `deploy.strategy` (`""`: that one).
+    #[serde(default, deserialize_with = "strategy_or_empty")]
     pub strategy: Option<StrategyChoice>,
     /// The VRAM one copy needs, for `auto` when NVML cannot tell (no driver, or the model
-    /// not loaded yet); 0 means the service uses no GPU.
-    #[serde(default)]
+    /// not loaded yet); 0 means the service uses no GPU, -1 (the default) unknown.
+    #[serde(default, deserialize_with = "negative_as_none")]
     pub expected_vram_mib: Option<u64>,
 }
 
@@ -368,6 +368,24 @@ pub struct GpuConfig {
 pub struct DockerConfig {
     pub host: String,
     pub request_timeout_ms: u64,
+}
+
+fn strategy_or_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<StrategyChoice>, D::Error> {
+    match Option::<String>::deserialize(d)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some("auto") => Ok(Some(StrategyChoice::Auto)),
+        Some("start-first") => Ok(Some(StrategyChoice::StartFirst)),
+        Some("stop-first") => Ok(Some(StrategyChoice::StopFirst)),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "{other:?}: expected \"auto\", \"start-first\", \"stop-first\" or \"\""
+        ))),
+    }
+}
+
+fn negative_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.and_then(|n| u64::try_from(n).ok()))
 }
 
 fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -56,10 +56,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         &tags.iter().map(String::as_str).collect::<Vec<_>>(),
         fill_width(area.width.saturating_sub(2), &widths),
     );
+    let switched = start_first_switched(app);
     let rows: Vec<Row> = list
         .iter()
         .zip(tags)
         .map(|(c, tag)| {
+            let role = overlap_role(list, c, switched);
             let uptime = match (c.state, c.started_at) {
                 (ContainerState::Running, Some(t)) => age(t, app.now),
                 _ => "-".into(),
@@ -67,10 +69,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             let follows = app.logs.container_id.as_deref() == Some(c.id.as_str());
             Row::new(vec![
                 Cell::from(format!(
-                    "{}{}{}",
+                    "{}{}{}{}",
                     if follows { "≡ " } else { "  " },
                     c.service,
-                    if c.oneoff { "*" } else { "" }
+                    if c.oneoff { "*" } else { "" },
+                    role.map(|r| format!(" {r}")).unwrap_or_default()
                 )),
                 state_cell(c.state, c.health, c.exit_code, theme, stale),
                 Cell::from(tag),
@@ -89,6 +92,43 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .row_highlight_style(theme.selected())
         .block(block);
     frame.render_stateful_widget(table, area, &mut table_state(app, Panel::Containers));
+}
+
+/// A start-first deploy runs now: whether it has switched the proxy yet (None: no such deploy).
+fn start_first_switched(app: &App) -> Option<bool> {
+    let Some(super::deploys::PanelView::Deployment(d)) = super::deploys::panel_view(app) else {
+        return None;
+    };
+    if d.finished_at.is_some() {
+        return None;
+    }
+    let live = crate::deploy::follow::Followed::from_store(d);
+    (live.strategy.as_deref() == Some("start-first")).then(|| {
+        live.steps
+            .iter()
+            .any(|s| s.name == "switch" && s.state == crate::domain::StepState::Ok)
+    })
+}
+
+/// During a start-first overlap (two running containers of one service): the newest is the
+/// new version, the others the old one, serving until the switch and draining after it.
+fn overlap_role(
+    list: &[ContainerView],
+    c: &ContainerView,
+    switched: Option<bool>,
+) -> Option<&'static str> {
+    let running = |x: &&ContainerView| {
+        x.service == c.service && !x.oneoff && x.state == ContainerState::Running
+    };
+    if c.oneoff || c.state != ContainerState::Running || list.iter().filter(running).count() < 2 {
+        return None;
+    }
+    let newest = list.iter().filter(running).max_by_key(|x| x.started_at)?;
+    Some(match (newest.id == c.id, switched) {
+        (true, _) => "new",
+        (false, Some(true)) => "drain",
+        (false, _) => "old",
+    })
 }
 
 /// The container `name` means, as the containers panel shows it: a container's name, a
@@ -164,4 +204,45 @@ pub fn open(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
             ),
         ],
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::HealthState;
+
+    fn app(id: &str, minutes_ago: i64) -> ContainerView {
+        ContainerView {
+            id: id.into(),
+            name: format!("elt_app_{id}"),
+            service: "app".into(),
+            oneoff: false,
+            state: ContainerState::Running,
+            health: HealthState::Healthy,
+            exit_code: None,
+            restarts: 0,
+            started_at: Some(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)),
+            image: "app:v1".into(),
+            image_id: String::new(),
+            repo_digests: vec![],
+            revision: None,
+            image_created: None,
+            image_version: None,
+            pid: None,
+        }
+    }
+
+    #[test]
+    fn the_overlap_of_a_start_first_deploy_names_old_and_new() {
+        let (old, new) = (app("1", 60), app("2", 1));
+        let list = vec![old.clone(), new.clone()];
+        assert_eq!(overlap_role(&list, &new, Some(false)), Some("new"));
+        assert_eq!(overlap_role(&list, &old, Some(false)), Some("old"));
+        assert_eq!(overlap_role(&list, &old, Some(true)), Some("drain"));
+        // One container of the service: no role to show.
+        assert_eq!(
+            overlap_role(std::slice::from_ref(&old), &old, Some(true)),
+            None
+        );
+    }
 }
