@@ -31,6 +31,9 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 PROBE_HZ = int(os.environ.get("PROBE_HZ", "20"))
 SCRIPT_SLEEP = int(os.environ.get("SCRIPT_SLEEP", "30"))
 HEALTH_URL = "http://127.0.0.1:3000/api/health"
+NGINX = SANDBOX / "run" / "nginx"
+NGINX_CMD = (f"{'/usr/sbin/nginx' if Path('/usr/sbin/nginx').exists() else 'nginx'} -p {NGINX} "
+             f"-e {NGINX}/logs/error.log -c {NGINX}/nginx.conf")
 PROJECT = "elt-sandbox"
 
 
@@ -157,6 +160,10 @@ docker pull -q {image} >/dev/null
 sed -i 's|^IMAGE_TAG=.*|IMAGE_TAG={image}|' .env
 {compose} down >/dev/null 2>&1
 {compose} up -d >/dev/null 2>&1
+# The sandbox's app sits behind nginx on a port Docker picks: point nginx at the new one.
+addr=$(docker port "$({compose} ps -q app | head -1)" 3000/tcp | head -1)
+printf 'upstream elt_app {{\n    server %s;\n}}\n' "$addr" > {NGINX}/upstream.conf
+{NGINX_CMD} -s reload
 sleep {SCRIPT_SLEEP}
 curl -fsS -m 5 {HEALTH_URL} >/dev/null
 """

@@ -19,9 +19,10 @@
 # its progress); ELT_SANDBOX_BIN=/path/to/elt-console uses that binary instead.
 #
 # Pieces: scripts/testenv.sh up (dockerd, registry on 127.0.0.1:5000, stub images), compose
-# project `elt-sandbox` from testenv/sandbox/docker-compose.yml (app on 127.0.0.1:3000, tts on
-# 127.0.0.1:3001, worker, redis-stub; `migrate` in profile migrate), the GitHub stand-in on
-# 127.0.0.1:8787, and .sandbox/config.toml for the console.
+# project `elt-sandbox` from testenv/sandbox/docker-compose.yml (app on a loopback port Docker
+# picks, behind nginx on 127.0.0.1:3000; tts on 127.0.0.1:3001, worker, redis-stub; `migrate` in
+# profile migrate), the GitHub stand-in on 127.0.0.1:8787, and .sandbox/config.toml for the
+# console, whose deploys are start-first through that nginx ([proxy], docs/zero-downtime.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -90,6 +91,66 @@ stop_standin() {
   rm -f "$RUN/standin.pid" "$RUN/standin.port"
 }
 
+NGINX_DIR=$RUN/nginx
+
+nginx_cmd() {
+  local bin
+  bin=$(command -v nginx || echo /usr/sbin/nginx)
+  "$bin" -p "$NGINX_DIR" -e "$NGINX_DIR/logs/error.log" -c "$NGINX_DIR/nginx.conf" "$@"
+}
+
+nginx_alive() {
+  [[ -s $NGINX_DIR/nginx.pid ]] && kill -0 "$(cat "$NGINX_DIR/nginx.pid")" 2>/dev/null
+}
+
+# nginx on 127.0.0.1:3000 in front of the app. The console owns the upstream file during
+# deploys (it points it at the new container); at `up` it names the app container running now.
+start_proxy() {
+  local id addr
+  mkdir -p "$NGINX_DIR/logs"
+  id=$(compose ps -q app 2>/dev/null | head -1) || true
+  [[ -n $id ]] || die "no app container to put behind nginx"
+  addr=$(docker port "$id" 3000/tcp 2>/dev/null | head -1)
+  [[ $addr =~ ^127\.0\.0\.1:[0-9]+$ ]] || die "the app container publishes no loopback port for 3000 (got '$addr')"
+  printf '# Written by elt-console at each start-first deploy; edits here are replaced.\nupstream elt_app {\n    server %s;\n}\n' \
+    "$addr" >"$NGINX_DIR/upstream.conf.tmp"
+  mv "$NGINX_DIR/upstream.conf.tmp" "$NGINX_DIR/upstream.conf"
+  cat >"$NGINX_DIR/nginx.conf" <<EOF
+# Written by scripts/sandbox.sh: the sandbox's reverse proxy (loopback only).
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/logs/error.log warn;
+worker_processes 1;
+events { worker_connections 512; }
+http {
+  access_log off;
+  include $NGINX_DIR/upstream.conf;
+  server {
+    listen 127.0.0.1:3000;
+    location / { proxy_pass http://elt_app; }
+  }
+}
+EOF
+  if nginx_alive; then
+    nginx_cmd -s reload
+  else
+    say "starting nginx on 127.0.0.1:3000 in front of the app (log: $NGINX_DIR/logs/error.log)"
+    nginx_cmd || die "nginx did not start (see $NGINX_DIR/logs/error.log)"
+  fi
+}
+
+stop_proxy() {
+  nginx_alive || return 0
+  local pid i
+  pid=$(cat "$NGINX_DIR/nginx.pid")
+  say "stopping nginx (pid $pid)"
+  nginx_cmd -s quit 2>/dev/null || kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 cmd_down() {
   local purge=0
   [[ ${1:-} == --purge ]] && purge=1
@@ -105,6 +166,7 @@ cmd_down() {
     fi
   fi
   stop_standin
+  stop_proxy
   if ((purge)); then
     say "purging .env, state and config"
     rm -rf "$DEPLOY" "$SANDBOX/state" "$SANDBOX/config.toml"
@@ -173,6 +235,16 @@ image = "$ELT_TEST_IMAGE"
 image_var = "IMAGE_TAG"
 commit_tags = ["main-{sha}"]
 migrate_service = "migrate"
+# The stub app uses no GPU, so a second copy always fits: deploys are start-first.
+expected_vram_mib = 0
+
+[proxy]
+kind = "nginx"
+service = "app"
+port = 3000
+upstream_file = "$NGINX_DIR/upstream.conf"
+upstream_name = "elt_app"
+nginx_command = "$(command -v nginx || echo /usr/sbin/nginx) -p $NGINX_DIR -e $NGINX_DIR/logs/error.log -c $NGINX_DIR/nginx.conf"
 
 [registry]
 plain_http = ["$ELT_TEST_REGISTRY"]
@@ -223,6 +295,7 @@ cmd_up() {
   fi
   say "starting compose project $PROJECT ($(grep '^IMAGE_TAG=' "$DEPLOY/.env"))"
   compose up -d 2>&1 | sed 's/^/  /'
+  start_proxy
   start_standin
   say "waiting for app to be healthy (up to ${HEALTH_TIMEOUT}s)"
   local deadline=$((SECONDS + HEALTH_TIMEOUT))

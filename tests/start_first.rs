@@ -331,7 +331,7 @@ fn start_first_through_nginx_loses_no_request_and_a_bad_version_costs_nothing() 
 }
 
 #[test]
-fn a_new_version_failing_after_the_switch_is_switched_back_to_the_old_container() {
+fn a_new_version_failing_after_the_switch_is_switched_back_even_after_a_hangup_and_ctrl_c() {
     let b = Behind::up("back", Kind::Nginx, 5120, "drain_s = 1\nmonitor_s = 60\n");
     let old = b.d.app_container();
     let old_addr = b.d.app_addr(&old);
@@ -347,6 +347,11 @@ fn a_new_version_failing_after_the_switch_is_switched_back_to_the_old_container(
             b.app_containers().into_iter().find(|c| *c != old)
         },
     );
+    // After the switch a hangup and a Ctrl-C change nothing: the deploy finishes (here, by
+    // switching back), it is not cut off with two containers and the proxy half-moved.
+    for signal in ["-HUP", "-INT"] {
+        run_ok(Command::new("kill").args([signal, &child.id().to_string()]));
+    }
     run_ok(Command::new("docker").args(["kill", &new]));
     let out = child.wait_with_output().unwrap();
     let output = format!(
@@ -409,7 +414,8 @@ fn no_gpu_room_means_stop_first_with_the_reason_and_the_proxy_follows_the_new_co
 }
 
 #[test]
-fn start_first_through_caddy_loses_no_request_and_ctrl_c_before_the_switch_removes_the_new_one() {
+fn start_first_through_caddy_loses_no_request_and_ctrl_c_before_the_switch_removes_the_new_one_sighup_changes_nothing()
+ {
     let b = Behind::up(
         "caddy",
         Kind::Caddy { admin: free_port() },
@@ -430,10 +436,12 @@ fn start_first_through_caddy_loses_no_request_and_ctrl_c_before_the_switch_remov
     assert_eq!(serving.len(), 1);
 
     // Ctrl-C while the bad version's health is awaited: the new container goes, v2 serves on.
+    // A hangup first is ignored (the exit code below would be 129 otherwise).
     let child = b.spawn_deploy("t3");
     wait_for("the new container beside", Duration::from_secs(60), || {
         (b.app_containers().len() == 2).then_some(())
     });
+    run_ok(Command::new("kill").args(["-HUP", &child.id().to_string()]));
     run_ok(Command::new("kill").args(["-INT", &child.id().to_string()]));
     let out = child.wait_with_output().unwrap();
     let output = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -339,6 +339,24 @@ fn the_sandbox_cli_form_runs_status_history_and_lock_against_the_sandbox() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(s["runs"]["data"]["runs"].as_array().unwrap().len(), 4);
 
+    // The sandbox's app sits behind nginx, and the stub uses no GPU: a deploy is start-first,
+    // and the proxy answers from the new version after it.
+    let v1 = testenv().tag(1).to_string();
+    let out = sandbox(&["cli", "deploy", &v1, "--yes"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("no downtime (start-first via nginx"),
+        "{text}"
+    );
+    let out = sandbox(&["cli", "history", "--json"]);
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(h[0]["strategy"], "start-first", "{h:#}");
+
     let out = sandbox(&["cli", "history"]);
     assert!(
         out.status.success(),

@@ -230,3 +230,135 @@ impl<S: Seams> Engine<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{GpuDevice, GpuProcess, HealthState};
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn config(extra: &str) -> Config {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, extra.as_bytes()).unwrap();
+        crate::config::load(&crate::config::Sources {
+            files: vec![(f.path().to_path_buf(), true)],
+            env: vec![],
+        })
+        .unwrap()
+        .config
+    }
+
+    fn running(id: &str) -> ContainerView {
+        ContainerView {
+            id: id.into(),
+            name: "elt_app_1".into(),
+            service: "app".into(),
+            oneoff: false,
+            state: ContainerState::Running,
+            health: HealthState::Healthy,
+            exit_code: None,
+            restarts: 0,
+            started_at: None,
+            image: "app:v1".into(),
+            image_id: String::new(),
+            repo_digests: vec![],
+            revision: None,
+            image_created: None,
+            image_version: None,
+            pid: None,
+        }
+    }
+
+    /// One 24 GiB GPU with `used_mib` in use, `app_mib` of it by container "c0ffee".
+    fn gpu(used_mib: u64, app_mib: u64) -> GpuStatus {
+        GpuStatus::Available {
+            driver_version: None,
+            devices: vec![GpuDevice {
+                index: 0,
+                name: "Tesla P40".into(),
+                uuid: None,
+                utilization_pct: None,
+                memory_utilization_pct: None,
+                memory_used_bytes: Some(used_mib * MIB),
+                memory_total_bytes: Some(24576 * MIB),
+                temperature_c: None,
+                power_mw: None,
+                power_limit_mw: None,
+                processes: vec![GpuProcess {
+                    pid: 7,
+                    used_bytes: Some(app_mib * MIB),
+                    container_id: Some("c0ffee".into()),
+                    container: None,
+                }],
+            }],
+            sampled_at: chrono::Utc::now(),
+        }
+    }
+
+    const NGINX: &str =
+        "[proxy]\nkind = \"nginx\"\nupstream_file = \"/etc/nginx/elt/upstream.conf\"\n";
+
+    #[test]
+    fn each_reason_for_the_strategy_is_said() {
+        let app = running("c0ffee");
+        let room = gpu(5000, 2048);
+        let decide =
+            |extra: &str, moved: &[&str], running: Option<&ContainerView>, g: &GpuStatus| {
+                StrategyRule::from_config(&config(extra)).decide(moved, running, g)
+            };
+        let c = decide("", &["app"], Some(&app), &room);
+        assert_eq!(c.strategy, Strategy::StopFirst);
+        assert!(
+            c.why.starts_with("stop-first: no proxy is configured"),
+            "{}",
+            c.why
+        );
+
+        let c = decide(NGINX, &["app"], Some(&app), &room);
+        assert_eq!(c.strategy, Strategy::StartFirst, "{}", c.why);
+        assert!(c.why.contains("via nginx (upstream elt_app"), "{}", c.why);
+
+        let c = decide(NGINX, &["app"], Some(&app), &gpu(23000, 2048));
+        assert_eq!(c.strategy, Strategy::StopFirst);
+        assert!(
+            c.why.contains("GPU 0 has") && c.why.contains("free"),
+            "{}",
+            c.why
+        );
+
+        let c = decide(NGINX, &["app"], None, &room);
+        assert!(c.why.contains("app does not run"), "{}", c.why);
+
+        let c = decide(
+            &format!("{NGINX}[deploy]\nstrategy = \"stop-first\"\n"),
+            &["app"],
+            Some(&app),
+            &room,
+        );
+        assert!(c.why.contains("configured for app"), "{}", c.why);
+
+        // Forced start-first skips the GPU check; no NVML at all is stop-first under auto.
+        let none = GpuStatus::Unavailable {
+            reason: "no driver".into(),
+        };
+        let c = decide(
+            &format!("{NGINX}[deploy]\nstrategy = \"start-first\"\n"),
+            &["app"],
+            Some(&app),
+            &none,
+        );
+        assert_eq!(c.strategy, Strategy::StartFirst, "{}", c.why);
+        let c = decide(NGINX, &["app"], Some(&app), &none);
+        assert!(c.why.contains("no NVML"), "{}", c.why);
+
+        let two = "[[deployment.services]]\nname = \"app\"\nimage = \"ghcr.io/a/app\"\nimage_var = \"APP\"\n[[deployment.services]]\nname = \"worker\"\nimage = \"ghcr.io/a/worker\"\nimage_var = \"WORKER\"\n";
+        let c = decide(
+            &format!("{two}{NGINX}"),
+            &["app", "worker"],
+            Some(&app),
+            &room,
+        );
+        assert!(c.why.contains("this deploy moves app, worker"), "{}", c.why);
+    }
+}
