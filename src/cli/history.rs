@@ -67,6 +67,7 @@ pub fn render_history(list: &[Deployment]) -> String {
         "#".to_string(),
         "STARTED (UTC)".into(),
         "KIND".into(),
+        "HOW".into(),
         "BY".into(),
         "FROM -> TO".into(),
         "RESULT".into(),
@@ -103,6 +104,7 @@ pub fn render_history(list: &[Deployment]) -> String {
             d.id.to_string(),
             d.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             d.kind.as_str().to_string(),
+            d.strategy_label().to_string(),
             match &d.actor.ssh_client {
                 Some(a) => format!("{}@{a}", d.actor.user),
                 None => d.actor.user.clone(),
@@ -113,7 +115,7 @@ pub fn render_history(list: &[Deployment]) -> String {
             d.duration_ms().map(fmt_ms).unwrap_or_else(|| "-".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
+    let widths: Vec<usize> = (0..9)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut text = String::new();

@@ -178,6 +178,15 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// How it replaced the old version (`start-first`, `stop-first`); `-` where it never got
+    /// that far, or for a deployment recorded before strategies were.
+    pub fn strategy_label(&self) -> &str {
+        match self.strategy.as_str() {
+            s @ ("start-first" | "stop-first") => s,
+            _ => "-",
+        }
+    }
+
     pub fn duration_ms(&self) -> Option<u64> {
         self.finished_at
             .map(|f| (f - self.started_at).num_milliseconds().max(0) as u64)

@@ -47,6 +47,13 @@ pub(crate) fn tag_of_image(image: &str) -> String {
 
 /// `only`: the one service that moves (`--service`), else every configured one.
 pub(crate) fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> String {
+    if strategy_of(app, only).strategy == crate::deploy::strategy::Strategy::StartFirst {
+        return format!(
+            "pull · backup{} · start {} beside the old one · wait healthy (asked directly) · switch the proxy · watch, switch back if it fails · remove the old one",
+            if rollback { "" } else { " · migrate" },
+            only.map_or_else(|| app.services.join(", "), str::to_string),
+        );
+    }
     format!(
         "pull · backup{} · recreate {} · wait healthy{}",
         if rollback { "" } else { " · migrate" },
@@ -62,6 +69,10 @@ pub(crate) fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> Strin
 /// How the deploy would replace what runs, and why, by the engine's own rule with the GPU and
 /// containers the dashboard sees now (the engine decides again when it runs).
 pub(crate) fn strategy_line(app: &App, only: Option<&str>) -> String {
+    strategy_of(app, only).why
+}
+
+fn strategy_of(app: &App, only: Option<&str>) -> crate::deploy::strategy::Chosen {
     let moved: Vec<&str> = match only {
         Some(s) => vec![s],
         None => app.services.iter().map(String::as_str).collect(),
@@ -81,7 +92,7 @@ pub(crate) fn strategy_line(app: &App, only: Option<&str>) -> String {
         reason: "not read yet".into(),
     };
     let gpu = app.gpu.data.as_ref().unwrap_or(&unknown);
-    rule.decide(&moved, running, gpu).why
+    rule.decide(&moved, running, gpu)
 }
 
 /// The running side and the `commits` row that waits for GitHub's answer.

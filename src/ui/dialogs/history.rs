@@ -30,6 +30,7 @@ pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
                 Cell::from(d.id.to_string()),
                 Cell::from(age(d.started_at, app.now)),
                 Cell::from(d.kind.as_str()),
+                Cell::from(d.strategy_label()),
                 Cell::from(who(d)),
                 Cell::from(format!(
                     "{} -> {}",
@@ -50,6 +51,7 @@ pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
             Constraint::Length(4),
             Constraint::Length(6),
             Constraint::Length(13),
+            Constraint::Length(11),
             Constraint::Length(14),
             Constraint::Length(43),
             Constraint::Length(11),
@@ -63,6 +65,7 @@ pub fn draw_history(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
             "#",
             "AGE",
             "KIND",
+            "HOW",
             "BY",
             "FROM -> TO",
             "RESULT",
