@@ -16,11 +16,12 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+
+from bench_common import Probe, testenv
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX = ROOT / ".sandbox"
@@ -37,68 +38,10 @@ NGINX_CMD = (f"{'/usr/sbin/nginx' if Path('/usr/sbin/nginx').exists() else 'ngin
 PROJECT = "elt-sandbox"
 
 
-def testenv():
-    d = Path(os.environ.get("ELT_TESTENV_DIR", SANDBOX / "testenv"))
-    out = {}
-    for line in (d / "testenv.env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            k, v = line.split("=", 1)
-            out[k] = v.replace("\\", "")
-    return out
-
 
 ENV = testenv()
 COMPOSE = (ENV.get("ELT_TEST_COMPOSE_V1") or ENV["ELT_TEST_COMPOSE"]).split()
 
-
-class Probe(threading.Thread):
-    """GET the health URL PROBE_HZ times a second; keep (wall time, ok) for each."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.samples = []
-        self.stop = threading.Event()
-
-    def run(self):
-        period = 1.0 / PROBE_HZ
-        next_at = time.monotonic()
-        while not self.stop.is_set():
-            ok = False
-            t = time.time()
-            try:
-                with urllib.request.urlopen(HEALTH_URL, timeout=period * 4) as r:
-                    ok = r.status == 200
-            except Exception:
-                ok = False
-            self.samples.append((t, ok))
-            next_at += period
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                self.stop.wait(delay)
-            else:
-                next_at = time.monotonic()
-
-    def finish(self):
-        self.stop.set()
-        self.join(5)
-        failed = sum(1 for _, ok in self.samples if not ok)
-        # Longest outage: first failed probe to the next OK one.
-        longest, start = 0.0, None
-        for t, ok in self.samples:
-            if not ok and start is None:
-                start = t
-            elif ok and start is not None:
-                longest = max(longest, t - start)
-                start = None
-        if start is not None:
-            longest = max(longest, self.samples[-1][0] - start)
-        return {"requests": len(self.samples), "failed": failed, "outage_s": longest}
-
-    def first_ok_after(self, wall):
-        for t, ok in self.samples:
-            if t >= wall and ok:
-                return t
-        return None
 
 
 def app_started_at():
@@ -130,7 +73,7 @@ def wait_healthy(deadline_s=90):
 
 def console(*args):
     """Run the console; return (wall seconds, finished event, per-step ms)."""
-    probe = Probe()
+    probe = Probe(HEALTH_URL, PROBE_HZ, 4.0 / PROBE_HZ)
     probe.start()
     t0 = time.monotonic()
     p = subprocess.run([str(BIN), "--config", str(CONFIG), *args, "--yes", "--json"],
@@ -167,7 +110,7 @@ printf 'upstream elt_app {{\n    server %s;\n}}\n' "$addr" > {NGINX}/upstream.co
 sleep {SCRIPT_SLEEP}
 curl -fsS -m 5 {HEALTH_URL} >/dev/null
 """
-    probe = Probe()
+    probe = Probe(HEALTH_URL, PROBE_HZ, 4.0 / PROBE_HZ)
     probe.start()
     t0 = time.monotonic()
     p = subprocess.run(["bash", "-c", script], capture_output=True, text=True)

@@ -19,10 +19,11 @@ import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
+
+from bench_common import Probe, testenv
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".sandbox" / "bench-zd"
@@ -40,63 +41,12 @@ SHELL_PROJECT = "elt-bench-zd-shell"
 NGINX = "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "nginx"
 
 
-def testenv():
-    d = Path(os.environ.get("ELT_TESTENV_DIR", ROOT / ".sandbox" / "testenv"))
-    out = {}
-    for line in (d / "testenv.env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            k, v = line.split("=", 1)
-            out[k] = v.replace("\\", "")
-    return out
-
 
 ENV = testenv()
 COMPOSE = (ENV.get("ELT_TEST_COMPOSE_V1") or ENV["ELT_TEST_COMPOSE"]).split()
 IMAGE = ENV["ELT_TEST_IMAGE"]
 V1, V2 = ENV["ELT_TEST_TAG_V1"], ENV["ELT_TEST_TAG_V2"]
 
-
-class Probe(threading.Thread):
-    """GET `url` PROBE_HZ times a second; keep (wall time, ok) for each."""
-
-    def __init__(self, url):
-        super().__init__(daemon=True)
-        self.url = url
-        self.samples = []
-        self.stop = threading.Event()
-
-    def run(self):
-        period = 1.0 / PROBE_HZ
-        next_at = time.monotonic()
-        while not self.stop.is_set():
-            t = time.time()
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as r:
-                    ok = r.status == 200
-            except Exception:
-                ok = False
-            self.samples.append((t, ok))
-            next_at += period
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                self.stop.wait(delay)
-            else:
-                next_at = time.monotonic()
-
-    def finish(self):
-        self.stop.set()
-        self.join(5)
-        failed = sum(1 for _, ok in self.samples if not ok)
-        longest, start = 0.0, None
-        for t, ok in self.samples:
-            if not ok and start is None:
-                start = t
-            elif ok and start is not None:
-                longest = max(longest, t - start)
-                start = None
-        if start is not None:
-            longest = max(longest, self.samples[-1][0] - start)
-        return {"requests": len(self.samples), "failed": failed, "outage_s": longest}
 
 
 def compose(project, *args, env=None, check=True):
@@ -210,7 +160,7 @@ api_url = "http://127.0.0.1:9"
 
 
 def console(strategy, *args):
-    probe = Probe(f"http://127.0.0.1:{PROXY_PORT}/api/health")
+    probe = Probe(f"http://127.0.0.1:{PROXY_PORT}/api/health", PROBE_HZ, 2)
     probe.start()
     t0 = time.monotonic()
     p = subprocess.run([str(BIN), "--config", str(WORK / PROJECT / "config.toml"), *args, "--yes", "--json"],
@@ -242,7 +192,7 @@ sed -i 's|^IMAGE_TAG=.*|IMAGE_TAG={image}|' .env
 sleep {SCRIPT_SLEEP}
 curl -fsS -m 5 {url} >/dev/null
 """
-    probe = Probe(url)
+    probe = Probe(url, PROBE_HZ, 2)
     probe.start()
     t0 = time.monotonic()
     p = subprocess.run(["bash", "-c", script], capture_output=True, text=True)

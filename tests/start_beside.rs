@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use elt_console::deploy::compose::{ComposeCli, RuntimeError};
+use elt_console::deploy::compose::{ComposeCli, Runtime, RuntimeError};
 use elt_console::sources::docker::DockerSource;
 use std::process::Command;
 use std::time::Duration;

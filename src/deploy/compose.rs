@@ -179,7 +179,11 @@ impl ComposeCli {
     }
 }
 
-impl ComposeCli {
+impl Runtime for ComposeCli {
+    fn describe(&self) -> String {
+        format!("{} {}", self.program.join(" "), self.version)
+    }
+
     /// Start one more container of `service` beside the running ones, with `env` overriding
     /// the env file (`up -d --no-deps --no-recreate --scale SERVICE=COUNT SERVICE`): the
     /// running containers are not touched, so the old version keeps serving while the new one
@@ -187,7 +191,7 @@ impl ComposeCli {
     /// the new one. A service that publishes a fixed host port cannot have two: compose says
     /// the port is taken and the old container runs on, but compose 1.29 leaves the new one
     /// created and not started, so the caller removes it.
-    pub async fn start_beside(
+    async fn start_beside(
         &self,
         service: &str,
         count: u32,
@@ -204,22 +208,6 @@ impl ComposeCli {
             service.into(),
         ];
         self.run(&args, env, timeout).await
-    }
-}
-
-impl Runtime for ComposeCli {
-    fn describe(&self) -> String {
-        format!("{} {}", self.program.join(" "), self.version)
-    }
-
-    async fn start_beside(
-        &self,
-        service: &str,
-        count: u32,
-        env: &[(String, String)],
-        timeout: Duration,
-    ) -> Result<String, RuntimeError> {
-        ComposeCli::start_beside(self, service, count, env, timeout).await
     }
 
     async fn run_oneoff(

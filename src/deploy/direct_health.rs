@@ -6,8 +6,8 @@
 use super::Engine;
 use super::error::HealthError;
 use super::seams::{Clock, Health, Host, Seams};
-use crate::config::{HealthEndpoint, ReadyRule};
-use crate::domain::{ContainerState, ContainerView, HealthState};
+use crate::config::HealthEndpoint;
+use crate::domain::ContainerView;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -153,55 +153,7 @@ impl<S: Seams> Engine<S> {
                 service: service.to_string(),
             });
         };
-        let ready = self
-            .settings
-            .services
-            .iter()
-            .find(|s| s.name == service)
-            .and_then(|s| s.ready);
-        let verdict = match c.state {
-            ContainerState::Running => match c.health {
-                HealthState::None if ready.is_some() && c.restarts > 0 => {
-                    Err(HealthError::Restarted {
-                        service: service.to_string(),
-                        container: c.name.clone(),
-                        restarts: c.restarts,
-                    })
-                }
-                HealthState::None if ready.is_some() => {
-                    let want = ready.map(ReadyRule::duration).unwrap_or_default();
-                    let ran = c
-                        .started_at
-                        .and_then(|t| self.clock.wall().duration_since(t.into()).ok())
-                        .unwrap_or_default();
-                    if ran >= want {
-                        Ok(())
-                    } else {
-                        Err(HealthError::NotReadyYet {
-                            service: service.to_string(),
-                            ran_s: ran.as_secs(),
-                            want_s: want.as_secs(),
-                        })
-                    }
-                }
-                HealthState::Healthy | HealthState::None => Ok(()),
-                HealthState::Starting => Err(HealthError::Starting {
-                    service: service.to_string(),
-                }),
-                HealthState::Unhealthy => Err(HealthError::Unhealthy {
-                    service: service.to_string(),
-                }),
-            },
-            ContainerState::Exited | ContainerState::Dead => Err(HealthError::Exited {
-                service: service.to_string(),
-                container: c.name.clone(),
-                code: c.exit_code,
-            }),
-            other => Err(HealthError::State {
-                service: service.to_string(),
-                state: format!("{other:?}").to_lowercase(),
-            }),
-        };
+        let verdict = self.container_verdict(service, &c);
         if verdict.is_err() {
             if let Some(line) = self.out_of_memory_line(&c).await {
                 return Err(HealthError::OutOfMemory {

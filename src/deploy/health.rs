@@ -5,7 +5,7 @@ use super::Engine;
 use super::error::HealthError;
 use super::seams::{Clock, Health, Host, Seams};
 use crate::config::ReadyRule;
-use crate::domain::{ContainerState, HealthState};
+use crate::domain::{ContainerState, ContainerView, HealthState};
 use std::time::{Duration, Instant};
 
 impl<S: Seams> Engine<S> {
@@ -121,6 +121,68 @@ impl<S: Seams> Engine<S> {
             .collect()
     }
 
+    /// One container's verdict by its state and healthcheck (or, without one, its `ready`
+    /// rule): the same for the stop-first wait and a start-first's new container.
+    pub(super) fn container_verdict(
+        &self,
+        service: &str,
+        c: &ContainerView,
+    ) -> Result<(), HealthError> {
+        let ready = self
+            .settings
+            .services
+            .iter()
+            .find(|x| x.name == service)
+            .and_then(|x| x.ready);
+        match c.state {
+            // A service without a healthcheck of its own and a `ready` rule: up once it has
+            // run that long; a restart (its process died) fails at once.
+            _ if ready.is_some() && c.health == HealthState::None && c.restarts > 0 => {
+                Err(HealthError::Restarted {
+                    service: service.to_string(),
+                    container: c.name.clone(),
+                    restarts: c.restarts,
+                })
+            }
+            ContainerState::Running => match c.health {
+                HealthState::None if ready.is_some() => {
+                    let want = ready.map(ReadyRule::duration).unwrap_or_default();
+                    let ran = c
+                        .started_at
+                        .and_then(|t| self.clock.wall().duration_since(t.into()).ok())
+                        .unwrap_or_default();
+                    if ran >= want {
+                        Ok(())
+                    } else {
+                        Err(HealthError::NotReadyYet {
+                            service: service.to_string(),
+                            ran_s: ran.as_secs(),
+                            want_s: want.as_secs(),
+                        })
+                    }
+                }
+                HealthState::Healthy | HealthState::None => Ok(()),
+                HealthState::Starting => Err(HealthError::Starting {
+                    service: service.to_string(),
+                }),
+                // Not final: a model that loads for longer than the image's start period
+                // turns healthy later, and the deadline is the operator's to set.
+                HealthState::Unhealthy => Err(HealthError::Unhealthy {
+                    service: service.to_string(),
+                }),
+            },
+            ContainerState::Exited | ContainerState::Dead => Err(HealthError::Exited {
+                service: service.to_string(),
+                container: c.name.clone(),
+                code: c.exit_code,
+            }),
+            other => Err(HealthError::State {
+                service: service.to_string(),
+                state: format!("{other:?}").to_lowercase(),
+            }),
+        }
+    }
+
     /// One check of every service container and endpoint.
     pub(super) async fn health_once(&self, services: &[String]) -> HealthPoll {
         let containers = match self.current_containers().await {
@@ -140,55 +202,7 @@ impl<S: Seams> Engine<S> {
                 running = false;
                 break;
             };
-            let ready = self
-                .settings
-                .services
-                .iter()
-                .find(|x| x.name == *s)
-                .and_then(|x| x.ready);
-            let this = match c.state {
-                // A service without a healthcheck of its own and a `ready` rule: up once it has
-                // run that long; a restart (its process died) fails at once.
-                _ if ready.is_some() && c.health == HealthState::None && c.restarts > 0 => {
-                    Err(HealthError::Restarted {
-                        service: s.clone(),
-                        container: c.name.clone(),
-                        restarts: c.restarts,
-                    })
-                }
-                ContainerState::Running => match c.health {
-                    HealthState::None if ready.is_some() => {
-                        let want = ready.map(ReadyRule::duration).unwrap_or_default();
-                        let ran = c
-                            .started_at
-                            .and_then(|t| self.clock.wall().duration_since(t.into()).ok())
-                            .unwrap_or_default();
-                        if ran >= want {
-                            Ok(())
-                        } else {
-                            Err(HealthError::NotReadyYet {
-                                service: s.clone(),
-                                ran_s: ran.as_secs(),
-                                want_s: want.as_secs(),
-                            })
-                        }
-                    }
-                    HealthState::Healthy | HealthState::None => Ok(()),
-                    HealthState::Starting => Err(HealthError::Starting { service: s.clone() }),
-                    // Not final: a model that loads for longer than the image's start period
-                    // turns healthy later, and the deadline is the operator's to set.
-                    HealthState::Unhealthy => Err(HealthError::Unhealthy { service: s.clone() }),
-                },
-                ContainerState::Exited | ContainerState::Dead => Err(HealthError::Exited {
-                    service: s.clone(),
-                    container: c.name.clone(),
-                    code: c.exit_code,
-                }),
-                other => Err(HealthError::State {
-                    service: s.clone(),
-                    state: format!("{other:?}").to_lowercase(),
-                }),
-            };
+            let this = self.container_verdict(s, c);
             if c.state != ContainerState::Running {
                 running = false;
             }

@@ -310,24 +310,11 @@ impl<S: Seams> Engine<S> {
                         let t = self.step_begin("retention");
                         let summary = self.retention(&plans).await;
                         self.step_end("retention", t, ok(summary));
-                        let p = &plans[0];
                         return self.finish(
                             DeployStatus::Succeeded,
                             format!(
-                                "{} {} ({}) in {}; downtime {}",
-                                if req.kind == DeployKind::Rollback {
-                                    "rolled back to"
-                                } else {
-                                    "deployed"
-                                },
-                                p.to.tag_str().unwrap_or(&p.to_ref),
-                                p.to.sha_str().map(short).unwrap_or("no commit label"),
-                                fmt_ms(
-                                    self.clock
-                                        .now()
-                                        .saturating_duration_since(self.started)
-                                        .as_millis() as u64
-                                ),
+                                "{}; downtime {}",
+                                self.moved_to(req, &plans),
                                 fmt_ms(downtime)
                             ),
                             Some(downtime),
@@ -431,6 +418,27 @@ impl<S: Seams> Engine<S> {
                 )
             }
         }
+    }
+
+    /// How a successful run begins its message: `deployed TAG (SHA) in 12.3 s`.
+    pub(super) fn moved_to(&self, req: &DeployRequest, plans: &[PlanService]) -> String {
+        let p = &plans[0];
+        format!(
+            "{} {} ({}) in {}",
+            if req.kind == DeployKind::Rollback {
+                "rolled back to"
+            } else {
+                "deployed"
+            },
+            p.to.tag_str().unwrap_or(&p.to_ref),
+            p.to.sha_str().map(short).unwrap_or("no commit label"),
+            fmt_ms(
+                self.clock
+                    .now()
+                    .saturating_duration_since(self.started)
+                    .as_millis() as u64
+            )
+        )
     }
 
     /// Steps 2 and 3: resolve and pull. Nothing on the host changes here but local images.

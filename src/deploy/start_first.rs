@@ -18,7 +18,7 @@ use super::machine::images_of;
 use super::seams::{Clock, Host, Seams};
 use super::types::*;
 use super::util::*;
-use crate::domain::{ContainerState, ContainerView, DeployKind, DeployStatus};
+use crate::domain::{ContainerState, ContainerView, DeployStatus};
 use crate::format::duration_ms as fmt_ms;
 use crate::switch::TrafficSwitch;
 use std::net::SocketAddr;
@@ -249,24 +249,11 @@ impl<S: Seams> Engine<S> {
         let t = self.step_begin("retention");
         let summary = self.retention(&plans).await;
         self.step_end("retention", t, ok(summary));
-        let p = &plans[0];
         self.finish(
             DeployStatus::Succeeded,
             format!(
-                "{} {} ({}) in {}; no downtime (start-first via {}): {old_names} {} {} after {} turned healthy",
-                if req.kind == DeployKind::Rollback {
-                    "rolled back to"
-                } else {
-                    "deployed"
-                },
-                p.to.tag_str().unwrap_or(&p.to_ref),
-                p.to.sha_str().map(short).unwrap_or("no commit label"),
-                fmt_ms(
-                    self.clock
-                        .now()
-                        .saturating_duration_since(self.started)
-                        .as_millis() as u64
-                ),
+                "{}; no downtime (start-first via {}): {old_names} {} {} after {} turned healthy",
+                self.moved_to(req, &plans),
                 switch.describe(),
                 if left.is_empty() {
                     "removed".to_string()

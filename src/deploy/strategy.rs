@@ -234,7 +234,7 @@ impl<S: Seams> Engine<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{GpuDevice, GpuProcess, HealthState};
+    use crate::domain::{GpuDevice, GpuProcess};
 
     const MIB: u64 = 1024 * 1024;
 
@@ -247,27 +247,6 @@ mod tests {
         })
         .unwrap()
         .config
-    }
-
-    fn running(id: &str) -> ContainerView {
-        ContainerView {
-            id: id.into(),
-            name: "elt_app_1".into(),
-            service: "app".into(),
-            oneoff: false,
-            state: ContainerState::Running,
-            health: HealthState::Healthy,
-            exit_code: None,
-            restarts: 0,
-            started_at: None,
-            image: "app:v1".into(),
-            image_id: String::new(),
-            repo_digests: vec![],
-            revision: None,
-            image_created: None,
-            image_version: None,
-            pid: None,
-        }
     }
 
     /// One 24 GiB GPU with `used_mib` in use, `app_mib` of it by container "c0ffee".
@@ -301,7 +280,7 @@ mod tests {
 
     #[test]
     fn each_reason_for_the_strategy_is_said() {
-        let app = running("c0ffee");
+        let app = ContainerView::running_for_test("c0ffee", "app", 60);
         let room = gpu(5000, 2048);
         let decide =
             |extra: &str, moved: &[&str], running: Option<&ContainerView>, g: &GpuStatus| {

@@ -56,6 +56,31 @@ pub struct ContainerView {
     pub pid: Option<i64>,
 }
 
+#[cfg(test)]
+impl ContainerView {
+    /// A running, healthy container of `service` for unit tests; `minutes_ago` it started.
+    pub(crate) fn running_for_test(id: &str, service: &str, minutes_ago: i64) -> Self {
+        ContainerView {
+            id: id.into(),
+            name: format!("elt_{service}_{id}"),
+            service: service.into(),
+            oneoff: false,
+            state: ContainerState::Running,
+            health: HealthState::Healthy,
+            exit_code: None,
+            restarts: 0,
+            started_at: Some(Utc::now() - chrono::Duration::minutes(minutes_ago)),
+            image: format!("{service}:v1"),
+            image_id: String::new(),
+            repo_digests: vec![],
+            revision: None,
+            image_created: None,
+            image_version: None,
+            pid: None,
+        }
+    }
+}
+
 impl ContainerView {
     pub fn is_up(&self) -> bool {
         self.state == ContainerState::Running

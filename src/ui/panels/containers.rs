@@ -209,32 +209,13 @@ pub fn open(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::HealthState;
-
-    fn app(id: &str, minutes_ago: i64) -> ContainerView {
-        ContainerView {
-            id: id.into(),
-            name: format!("elt_app_{id}"),
-            service: "app".into(),
-            oneoff: false,
-            state: ContainerState::Running,
-            health: HealthState::Healthy,
-            exit_code: None,
-            restarts: 0,
-            started_at: Some(chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)),
-            image: "app:v1".into(),
-            image_id: String::new(),
-            repo_digests: vec![],
-            revision: None,
-            image_created: None,
-            image_version: None,
-            pid: None,
-        }
-    }
 
     #[test]
     fn the_overlap_of_a_start_first_deploy_names_old_and_new() {
-        let (old, new) = (app("1", 60), app("2", 1));
+        let (old, new) = (
+            ContainerView::running_for_test("1", "app", 60),
+            ContainerView::running_for_test("2", "app", 1),
+        );
         let list = vec![old.clone(), new.clone()];
         assert_eq!(overlap_role(&list, &new, Some(false)), Some("new"));
         assert_eq!(overlap_role(&list, &old, Some(false)), Some("old"));
