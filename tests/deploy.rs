@@ -209,7 +209,9 @@ fn deploy_rollback_and_history_on_the_real_engine() {
     assert_eq!(last["to"]["image_id"], v2.as_str());
     assert_eq!(last["from"]["image_id"], v1.as_str());
     assert_eq!(last["to"]["sha"], testenv().sha(2));
-    assert_eq!(last["steps"].as_array().unwrap().len(), 11);
+    // Every step has a row, the `switch` of a stop-first deploy (no proxy here) too.
+    assert_eq!(last["steps"].as_array().unwrap().len(), 12);
+    assert_eq!(last["strategy"], "stop-first");
     assert!(last["downtime_ms"].as_u64().is_some());
     assert_eq!(last["backup_path"], backup.display().to_string());
     d.write_config(&d.repo.clone(), "");
