@@ -87,11 +87,13 @@ impl Behind {
 
     /// The console, with the NVML stand-in reporting the app's running process at 2 GiB.
     fn console(&self) -> Command {
+        // During an overlap two containers run; the stand-in reports the first one's process.
+        let running = self.d.app_container();
         let pid = run_ok(Command::new("docker").args([
             "inspect",
             "-f",
             "{{.State.Pid}}",
-            &self.d.app_container(),
+            running.lines().next().unwrap_or_default(),
         ]));
         let mut cmd = self.d.console();
         cmd.env(
@@ -450,4 +452,57 @@ fn start_first_through_caddy_loses_no_request_and_ctrl_c_before_the_switch_remov
     assert_eq!(h["status"], "cancelled", "{h}");
     assert_eq!(b.app_containers(), serving);
     assert_eq!(b.version_through_proxy().as_deref(), Some("v2"));
+}
+
+#[test]
+fn a_start_first_deploy_killed_in_its_overlap_is_ended_by_lock_release() {
+    let b = Behind::up("kill9", Kind::Nginx, 5120, "drain_s = 1\nmonitor_s = 60\n");
+    let old = b.d.app_container();
+    let old_addr = b.d.app_addr(&old);
+    let release = |b: &Behind| {
+        let out = run(b.console().args(["lock", "release", "--force"]));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+
+    // Killed before the switch (a bad version, still starting): the old one is kept.
+    b.set_health_timeout(60);
+    let mut child = b.spawn_deploy("t3");
+    wait_for("the new container beside", Duration::from_secs(60), || {
+        (b.app_containers().len() == 2).then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = release(&b);
+    assert!(text.contains("had not switched to it"), "{text}");
+    assert_eq!(b.app_containers(), std::slice::from_ref(&old), "{text}");
+    assert!(b.upstream_file().contains(&format!("server {old_addr};")));
+    assert!(b.d.env_file().contains(":t1\n"), "{}", b.d.env_file());
+
+    // Killed in the watch after the switch: the new one is kept, the old one removed, the
+    // pin follows it.
+    let mut child = b.spawn_deploy("t2");
+    let new = wait_for("the switch", Duration::from_secs(60), || {
+        if b.upstream_file().contains(&format!("server {old_addr};")) {
+            return None;
+        }
+        b.app_containers().into_iter().find(|c| *c != old)
+    });
+    wait_for("the switch step recorded", Duration::from_secs(20), || {
+        b.d.history()[0]["steps"]
+            .as_array()?
+            .iter()
+            .any(|s| s["name"] == "switch" && s["status"] == "ok")
+            .then_some(())
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = release(&b);
+    assert!(text.contains("had switched to it"), "{text}");
+    assert_eq!(b.app_containers(), [new], "{text}");
+    assert!(b.d.env_file().contains(":t2\n"), "{}", b.d.env_file());
+    wait_for("v2 through the proxy", Duration::from_secs(10), || {
+        b.version_through_proxy().filter(|v| v == "v2")
+    });
 }

@@ -213,8 +213,9 @@ pub async fn lock_release_command(config: &Config, force: bool, read_only: bool)
             out(&format!("deploy lock: {detail}"));
             if live {
                 out("warning: its process was still alive and heartbeating");
-            } else if holder.deployment_id.is_some() {
+            } else if let Some(id) = holder.deployment_id {
                 // Its process is gone mid-deploy: the pins and containers may be half-way.
+                end_overlap(config, &store, &actor, id).await;
                 repair_after(config, &store, &actor).await;
             }
             0
@@ -223,6 +224,23 @@ pub async fn lock_release_command(config: &Config, force: bool, read_only: bool)
             err(&format!("elt-console: lock: {e}"));
             EXIT_UNREACHABLE
         }
+    }
+}
+
+/// A start-first deploy killed with two containers running: keep the one it had made current.
+async fn end_overlap(config: &Config, store: &Store, actor: &Actor, id: i64) {
+    let Ok(Some(dead)) = store.deployment(id) else {
+        return;
+    };
+    match crate::deploy::repair::end_a_start_first_overlap(config, &dead).await {
+        Ok(None) => {}
+        Ok(Some(said)) => {
+            out(&format!("repair: {said}"));
+            let _ = store.audit(actor, "end-overlap", None, "done", Some(&said));
+        }
+        Err(e) => err(&format!(
+            "warning: the interrupted start-first deploy's two containers were left as they are: {e}; see docs/zero-downtime.md"
+        )),
     }
 }
 

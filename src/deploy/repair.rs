@@ -286,3 +286,68 @@ fn join_pids(pids: &[u32]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// A start-first deploy killed during its overlap left two containers of the proxied service
+/// (and maybe a proxy half-way). Keep the one the deploy had made current: the new one once its
+/// `switch` step had finished, else the old one; send the proxy to it and stop and remove the
+/// other. Returns what it did, in words; None when there was no overlap to end.
+pub async fn end_a_start_first_overlap(
+    config: &crate::config::Config,
+    dead: &crate::domain::Deployment,
+) -> Result<Option<String>, RepairError> {
+    use crate::switch::TrafficSwitch;
+    if dead.strategy != "start-first" {
+        return Ok(None);
+    }
+    let Ok(Some(switch)) = crate::switch::ProxySwitch::from_config(&config.proxy) else {
+        return Ok(None);
+    };
+    let host = crate::sources::docker::DockerSource::connect(
+        &config.docker.host,
+        config.docker.request_timeout_ms,
+    )
+    .await?;
+    let service = &config.proxy.service;
+    let mut running: Vec<ContainerView> = host
+        .project_containers(&config.deployment.project)
+        .await?
+        .into_iter()
+        .filter(|c| c.service == *service && !c.oneoff && c.state == ContainerState::Running)
+        .collect();
+    if running.len() < 2 {
+        return Ok(None);
+    }
+    running.sort_by_key(|c| c.started_at);
+    let switched = dead
+        .steps
+        .iter()
+        .any(|s| s.name == "switch" && s.status == "ok");
+    let keep = if switched { running.len() - 1 } else { 0 };
+    let kept = running[keep].clone();
+    let mut said = vec![format!(
+        "kept {} ({}): the interrupted start-first deploy had {}switched to it",
+        kept.name,
+        kept.image,
+        if switched { "" } else { "not " }
+    )];
+    match host.container_addr(&kept.id, config.proxy.port).await {
+        Ok(Some(addr)) if !switch.routes_by_labels() => match switch.switch_to(&[addr]).await {
+            Ok(()) => said.push(format!("{} sends to it ({addr})", switch.describe())),
+            Err(e) => said.push(format!("pointing the proxy at it failed: {e}")),
+        },
+        Ok(_) => {}
+        Err(e) => said.push(format!(
+            "its address is unknown ({e}); the proxy was not touched"
+        )),
+    }
+    for (_, other) in running.iter().enumerate().filter(|(i, _)| *i != keep) {
+        match host
+            .stop_and_remove(&other.id, Duration::from_secs(10))
+            .await
+        {
+            Ok(()) => said.push(format!("stopped and removed {}", other.name)),
+            Err(e) => said.push(format!("could not remove {}: {e}", other.name)),
+        }
+    }
+    Ok(Some(said.join("; ")))
+}
