@@ -435,20 +435,41 @@ fn a_release_rolls_canary_first_and_a_failure_on_the_second_host_stops_the_roll(
     );
     assert_eq!(hosts.second.app_image(), t2);
 
-    // Each host's own store recorded its deploys.
-    for (p, n) in [(&hosts.first, 1), (&hosts.second, 2)] {
-        let out = run(hosts
-            .console(&config)
-            .current_dir(p.folder())
-            .env("ELT_DEPLOYMENT_STATE_DIR", p.folder().join("state"))
-            .args(["history", "--json"]));
-        let list = json_of(&out);
-        assert!(
-            list.as_array().unwrap().len() >= n,
-            "host store {}: {list:#}",
-            p.folder().display()
-        );
-    }
+    // A rollback rolls the same way: both back on t1.
+    let out = run(hosts
+        .console(&config)
+        .args(["rollback", "t1", "--hosts", "all", "--yes"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("rollback across hosts: done on every host"),
+        "{text}"
+    );
+    assert_eq!(hosts.first.app_image(), t1);
+    assert_eq!(hosts.second.app_image(), t1);
+
+    // Each host's own store recorded its deploys; `history` merges them, naming the host.
+    let out = run(hosts.console(&config).args(["history", "--json"]));
+    let list = json_of(&out);
+    let rows = |host: &str, kind: &str, status: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["host"] == host && d["kind"] == kind && d["status"] == status)
+            .count()
+    };
+    assert_eq!(rows("gpu1", "deploy", "succeeded"), 1, "{list:#}");
+    assert_eq!(rows("gpu2", "deploy", "failed"), 1, "{list:#}");
+    assert_eq!(rows("gpu2", "deploy", "succeeded"), 1, "{list:#}");
+    assert_eq!(rows("gpu1", "rollback", "succeeded"), 1, "{list:#}");
+    assert_eq!(rows("gpu2", "rollback", "succeeded"), 1, "{list:#}");
+    // Newest first across hosts: gpu2's rollback ran last.
+    assert_eq!(list[0]["host"], "gpu2", "{list:#}");
+    let out = run(hosts
+        .console(&config)
+        .args(["history", "--hosts", "canary"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("gpu1") && !text.contains("gpu2"), "{text}");
 }
 
 /// ssh never prompts and never trusts a host key it does not know: with an empty known_hosts

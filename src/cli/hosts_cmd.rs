@@ -30,3 +30,36 @@ pub fn print_report(report: &overview::HostsReport, json: bool) -> i32 {
     }
     report.exit_code
 }
+
+/// `history` over [[hosts]]: every selected host's store, merged newest first.
+pub fn history_command(config: &Config, wanted: &[String], json: bool, limit: u32) -> i32 {
+    let hosts = match crate::hosts::select(config, wanted) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("elt-console: history: {e}");
+            return crate::exit_code::USAGE;
+        }
+    };
+    let (list, problems) = crate::hosts::history::merged(config, &hosts, limit);
+    for p in &problems {
+        eprintln!("elt-console: history: {p}");
+    }
+    if json {
+        match serde_json::to_string_pretty(&list) {
+            Ok(t) => println!("{t}"),
+            Err(e) => {
+                eprintln!("elt-console: history: {e}");
+                return crate::exit_code::INTERNAL;
+            }
+        }
+    } else if list.is_empty() {
+        println!("no deployments recorded on any host");
+    } else {
+        println!("{}", crate::hosts::history::render(&list));
+    }
+    if problems.is_empty() {
+        0
+    } else {
+        crate::exit_code::UNREACHABLE
+    }
+}

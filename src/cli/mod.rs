@@ -149,6 +149,10 @@ pub enum Command {
         /// How many.
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: u32,
+        /// With [[hosts]]: only these (`all`, a label value or names); every host's history
+        /// is merged by default.
+        #[arg(long = "hosts", value_name = "all|LABEL|NAME", num_args = 1..)]
+        hosts: Vec<String>,
     },
     /// The deploy lock: who holds it, or release a stale one.
     Lock {
@@ -260,7 +264,10 @@ pub async fn run(mut cli: Cli) -> i32 {
             previous,
             opts,
         }) => deploy_or_rollback(&cli, DeployKind::Rollback, tag, previous, opts, false).await,
-        Some(Command::History { json, limit }) => match load_config(cli.config.as_deref()) {
+        Some(Command::History { json, limit, hosts }) => match load_config(cli.config.as_deref()) {
+            Ok(l) if !l.config.hosts.is_empty() || !hosts.is_empty() => {
+                hosts_cmd::history_command(&l.config, &hosts, json, limit)
+            }
             Ok(l) => history::history_command(&l.config, json, limit),
             Err(code) => code,
         },

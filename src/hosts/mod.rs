@@ -5,6 +5,7 @@
 
 pub mod contexts;
 pub mod endpoint;
+pub mod history;
 pub mod link;
 pub mod overview;
 pub mod roll;
