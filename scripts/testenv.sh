@@ -38,6 +38,7 @@ ENGINE2_BRIDGE=elt-br2
 ENGINE2_BIP=10.210.0.1/24
 ENGINE2_POOL=10.211.0.0/16
 SSH_PORT=${ELT_TESTENV_SSH_PORT:-2222}
+ENGINE2_TLS_PORT=${ELT_TESTENV_ENGINE2_TLS_PORT:-2376}
 # Bump when the image recipe changes in a way the source hash below does not see.
 RECIPE_VERSION=2
 
@@ -148,8 +149,49 @@ ensure_engine() {
 # ---------------------------------------------------------------- second engine
 engine2_up() { DOCKER_HOST=unix://$ENGINE2_SOCK docker info >/dev/null 2>&1; }
 
+# The second engine's TLS port (tcp://127.0.0.1:$ENGINE2_TLS_PORT): a CA, a server certificate
+# for 127.0.0.1 and a client certificate, made once under $STATE/engine2-tls (as
+# DOCKER_CERT_PATH lays them out: ca.pem, cert.pem, key.pem for the client).
+ensure_engine2_certs() {
+  local d=$STATE/engine2-tls
+  [[ -f $d/client/key.pem && -f $d/server/key.pem ]] && return 0
+  command -v openssl >/dev/null || die "openssl not found (package openssl)"
+  rm -rf "$d" && mkdir -p "$d/server" "$d/client" && chmod 700 "$d"
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=elt-testenv-ca \
+      -keyout ca-key.pem -out ca.pem >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+      -keyout server/key.pem -out server.csr >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile server.ext -out server/cert.pem >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj /CN=elt-testenv-client \
+      -keyout client/key.pem -out client.csr >/dev/null 2>&1
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile client.ext -out client/cert.pem >/dev/null 2>&1
+    cp ca.pem server/ca.pem && cp ca.pem client/ca.pem
+    rm -f ./*.csr ./*.ext
+  ) || die "openssl could not make the second engine's certificates"
+  [[ -f $d/client/cert.pem && -f $d/server/cert.pem ]] || die "openssl made no certificates in $d"
+}
+
+engine2_tls_up() {
+  DOCKER_HOST=tcp://127.0.0.1:$ENGINE2_TLS_PORT DOCKER_TLS_VERIFY=1 \
+    DOCKER_CERT_PATH=$STATE/engine2-tls/client docker info >/dev/null 2>&1
+}
+
+
 ensure_engine2() {
-  engine2_up && return 0
+  ensure_engine2_certs
+  if engine2_up; then
+    engine2_tls_up && return 0
+    # Started by an earlier version of this script, without the TLS port: restart ours.
+    pid_alive "$STATE/engine2.pid" dockerd ||
+      die "a second engine answers on $ENGINE2_SOCK without TLS on 127.0.0.1:$ENGINE2_TLS_PORT, and this script did not start it"
+    stop_pidfile "$STATE/engine2.pid" dockerd "second dockerd (restarting with its TLS port)"
+  fi
   [[ $(id -u) -eq 0 ]] || die "starting the second dockerd needs root"
   # Its addresses must not overlap a network the first engine already made.
   local nets
@@ -169,15 +211,19 @@ ensure_engine2() {
   say "starting the second dockerd on unix://$ENGINE2_SOCK (log: $STATE/engine2.log)"
   # No iptables rules of its own: two engines rewriting the same chains could break the first
   # one's; the userland proxy still publishes ports on the host's loopback.
+  local tls=$STATE/engine2-tls/server
   setsid nohup dockerd --host "unix://$ENGINE2_SOCK" --data-root "$STATE/engine2/data" \
+    --host "tcp://127.0.0.1:$ENGINE2_TLS_PORT" --tlsverify \
+    --tlscacert "$tls/ca.pem" --tlscert "$tls/cert.pem" --tlskey "$tls/key.pem" \
     --exec-root "$ENGINE2_RUN/exec" --pidfile "$ENGINE2_RUN/dockerd.pid" \
     --bridge "$ENGINE2_BRIDGE" --default-address-pool "base=$ENGINE2_POOL,size=24" \
     --iptables=false --ip-masq=false --max-download-attempts 1 \
     >"$STATE/engine2.log" 2>&1 </dev/null &
   echo $! >"$STATE/engine2.pid"
   local deadline=$((SECONDS + 60))
-  until engine2_up; do
-    if ! pid_alive "$STATE/engine2.pid" dockerd; then
+  until engine2_up && engine2_tls_up; do
+    # kill -0, not the command line: between setsid's and nohup's exec it can read empty.
+    if ! kill -0 "$(cat "$STATE/engine2.pid")" 2>/dev/null; then
       tail -30 "$STATE/engine2.log" >&2
       die "the second dockerd exited"
     fi
@@ -247,7 +293,7 @@ SSH_CONFIG
     echo $! >"$STATE/sshd.pid"
     local deadline=$((SECONDS + 20))
     until ssh_up; do
-      if ! pid_alive "$STATE/sshd.pid" sshd; then
+      if ! kill -0 "$(cat "$STATE/sshd.pid")" 2>/dev/null; then
         tail -20 "$STATE/sshd.log" >&2
         die "sshd exited (port $SSH_PORT taken? set ELT_TESTENV_SSH_PORT)"
       fi
@@ -472,6 +518,8 @@ write_env() {
     echo "ELT_TEST_STANDIN=$(printf '%q' "$ROOT/scripts/github-standin.py")"
     echo "ELT_TEST_FIXTURES=$(printf '%q' "$ROOT/tests/fixtures")"
     echo "ELT_TEST_ENGINE2_HOST=unix://$ENGINE2_SOCK"
+    echo "ELT_TEST_ENGINE2_TLS_HOST=tcp://127.0.0.1:$ENGINE2_TLS_PORT"
+    echo "ELT_TEST_ENGINE2_CERT_PATH=$(printf '%q' "$STATE/engine2-tls/client")"
     echo "ELT_TEST_SSH_PORT=$SSH_PORT"
     echo "ELT_TEST_SSH_HOST=ssh://root@127.0.0.1:$SSH_PORT"
     echo "ELT_TEST_SSH_IDENTITY=$(printf '%q' "$STATE/ssh/client_ed25519")"
@@ -551,7 +599,9 @@ cmd_status() {
     fi
   fi
   if engine2_up; then
-    say "second engine: up on unix://$ENGINE2_SOCK"
+    local tls="TLS port down"
+    engine2_tls_up && tls="TLS on tcp://127.0.0.1:$ENGINE2_TLS_PORT"
+    say "second engine: up on unix://$ENGINE2_SOCK ($tls)"
   else
     say "second engine: down"
   fi

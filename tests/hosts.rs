@@ -190,12 +190,14 @@ health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_m
     )
 }
 
-fn unix_host_table(name: &str, endpoint: &str, p: &HostProject) -> String {
+/// `extra`: more keys of the table (TLS settings).
+fn engine_host_table(name: &str, endpoint: &str, extra: &str, p: &HostProject) -> String {
     format!(
         r#"[[hosts]]
 name = "{name}"
 endpoint = "{endpoint}"
 folder = "{folder}"
+{extra}
 health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_ms = 1000 }}]
 "#,
         folder = p.folder().display(),
@@ -234,6 +236,16 @@ impl Hosts {
     }
 
     fn write_config(&self, second_endpoint: &str) -> PathBuf {
+        self.write_config_with(&engine_host_table(
+            "gpu2",
+            second_endpoint,
+            "",
+            &self.second,
+        ))
+    }
+
+    /// The config with `second` as the second host's table.
+    fn write_config_with(&self, second: &str) -> PathBuf {
         let registry = registry();
         write_file(
             self.config_dir.path(),
@@ -274,7 +286,7 @@ compose_command = "{compose}"
                 repo = self.repo,
                 compose = testenv().compose().join(" "),
                 first = ssh_host_table("gpu1", r#"role = "canary""#, &self.first),
-                second = unix_host_table("gpu2", second_endpoint, &self.second),
+                second = second,
             ),
         )
     }
@@ -327,6 +339,31 @@ fn status_covers_both_engines_and_one_down_does_not_hide_the_other() {
     // Both answer; GitHub is pointed where nothing answers, so each is "degraded" (exit 2)
     // at worst, never down.
     assert_ne!(report["exit_code"], 1, "{report:#}");
+
+    // The same engine over its TLS port (tcp://, client certificate): the same answer.
+    let env = testenv();
+    let config = hosts.write_config_with(&engine_host_table(
+        "gpu2",
+        env.get("ELT_TEST_ENGINE2_TLS_HOST"),
+        &format!(
+            "tls_verify = true\ncert_path = \"{}\"",
+            env.get("ELT_TEST_ENGINE2_CERT_PATH")
+        ),
+        &hosts.second,
+    ));
+    let report = json_of(&run(hosts.console(&config).args(["status", "--json"])));
+    let h = host(&report, "gpu2");
+    assert_eq!(h["reachable"], true, "{h:#}");
+    assert_eq!(h["report"]["services"][0]["tag"], "t1", "{h:#}");
+    // Without the client certificate the engine refuses, and the report says so.
+    let config = hosts.write_config_with(&engine_host_table(
+        "gpu2",
+        env.get("ELT_TEST_ENGINE2_TLS_HOST"),
+        "",
+        &hosts.second,
+    ));
+    let report = json_of(&run(hosts.console(&config).args(["status", "--json"])));
+    assert_eq!(host(&report, "gpu2")["reachable"], false, "{report:#}");
 
     // The second engine's address stops answering (a socket nobody serves): the first
     // keeps reporting, the second says since when it is down.
