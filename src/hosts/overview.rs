@@ -146,6 +146,15 @@ fn judge(hosts: Vec<HostStatus>, now: DateTime<Utc>) -> HostsReport {
     }
 }
 
+fn overall_word(o: Overall) -> &'static str {
+    match o {
+        Overall::Healthy => "healthy",
+        Overall::AppDown => "APP DOWN",
+        Overall::Degraded => "degraded",
+        Overall::Unknown => "unknown",
+    }
+}
+
 /// The overview as a table: one row per host.
 pub fn render(r: &HostsReport, now: DateTime<Utc>) -> String {
     use std::fmt::Write;
@@ -166,12 +175,7 @@ pub fn render(r: &HostsReport, now: DateTime<Utc>) -> String {
                 None => "DOWN".to_string(),
             }
         };
-        let app = match h.overall {
-            Overall::Healthy => "healthy",
-            Overall::AppDown => "APP DOWN",
-            Overall::Degraded => "degraded",
-            Overall::Unknown => "unknown",
-        };
+        let app = overall_word(h.overall);
         let first = h.report.as_ref().and_then(|r| r.services.first());
         let tag = first
             .and_then(|s| s.tag.as_ref().map(ToString::to_string))
@@ -225,7 +229,12 @@ pub fn render(r: &HostsReport, now: DateTime<Utc>) -> String {
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
-    let _ = writeln!(out, "overall: {:?} (exit {})", r.overall, r.exit_code);
+    let _ = writeln!(
+        out,
+        "overall: {} (exit {})",
+        overall_word(r.overall),
+        r.exit_code
+    );
     for reason in &r.reasons {
         let _ = writeln!(out, "  - {reason}");
     }
