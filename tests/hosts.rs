@@ -23,7 +23,9 @@ struct HostProject {
 }
 
 impl HostProject {
-    fn up(project: &str, docker_host: &str, image: &str, migrate_fail: bool) -> Self {
+    /// `refuse`: a stub version (`v2`) whose container this host's healthcheck fails, so a
+    /// deploy of it is rolled back here (and only here); `none` refuses nothing.
+    fn up(project: &str, docker_host: &str, image: &str, refuse: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         write_file(
@@ -38,6 +40,12 @@ services:
       - "127.0.0.1:{port}:3000"
     environment:
       STUB_READY_AFTER: "1"
+    healthcheck:
+      test: ["CMD", "/bin/sh", "-c", "! grep -q '^stub ${{HEALTH_REFUSE:-none}} ' /etc/elt-stub-version && wget -q -O /dev/null http://127.0.0.1:3000/api/health"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+      start_period: 2s
     volumes:
       - data:/data
   migrate:
@@ -56,10 +64,7 @@ volumes:
         write_file(
             dir.path(),
             ".env",
-            &format!(
-                "IMAGE_TAG={image}\nSTUB_MIGRATE_FAIL={}\n",
-                u8::from(migrate_fail)
-            ),
+            &format!("IMAGE_TAG={image}\nHEALTH_REFUSE={refuse}\n"),
         );
         let p = Self {
             project: project.to_string(),
@@ -206,9 +211,9 @@ health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_m
 }
 
 impl Hosts {
-    /// Stub v1 as `t1` on both engines, `t2` and `t3` published; the second host's migrate
-    /// fails when `second_migrate_fails`.
-    fn up(name: &str, second_migrate_fails: bool) -> Self {
+    /// Stub v1 as `t1` on both engines, `t2` published; the second host's healthcheck
+    /// refuses stub version `second_refuses` (`none`: nothing).
+    fn up(name: &str, second_refuses: &str) -> Self {
         let repo = format!("{}/elt-t/{name}", registry());
         for n in [1, 2] {
             publish(&repo, n, &format!("t{n}"));
@@ -219,13 +224,13 @@ impl Hosts {
             &project,
             testenv().get("ELT_TEST_DOCKER_HOST"),
             &image,
-            false,
+            "none",
         );
         let second = HostProject::up(
             &project,
             testenv().get("ELT_TEST_ENGINE2_HOST"),
             &image,
-            second_migrate_fails,
+            second_refuses,
         );
         Self {
             first,
@@ -272,7 +277,7 @@ request_timeout_ms = 3000
 api_url = "http://127.0.0.1:9"
 
 [deploy]
-health_timeout_s = 30
+health_timeout_s = 20
 health_interval_ms = 250
 health_successes = 2
 pull_attempts = 2
@@ -321,7 +326,7 @@ fn host<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
 
 #[test]
 fn status_covers_both_engines_and_one_down_does_not_hide_the_other() {
-    let hosts = Hosts::up("ovw", false);
+    let hosts = Hosts::up("ovw", "none");
     let config = hosts.write_config(testenv().get("ELT_TEST_ENGINE2_HOST"));
 
     let out = run(hosts.console(&config).args(["status", "--json"]));
@@ -410,13 +415,13 @@ fn status_covers_both_engines_and_one_down_does_not_hide_the_other() {
 
 #[test]
 fn a_release_rolls_canary_first_and_a_failure_on_the_second_host_stops_the_roll() {
-    let hosts = Hosts::up("roll", true);
+    let hosts = Hosts::up("roll", "v2");
     let config = hosts.write_config(testenv().get("ELT_TEST_ENGINE2_HOST"));
     let t2 = format!("{}:t2", hosts.repo);
     let t1 = format!("{}:t1", hosts.repo);
 
-    // The second host's migrate fails: the first (the canary) stays on t2, the second was
-    // never switched and still runs t1; the roll stops with the deploy's failure.
+    // t2 turns unhealthy on the second host only: the first (the canary) stays on t2, the
+    // second is rolled back to t1 by its engine, and the roll stops with that failure.
     let out = run(hosts
         .console(&config)
         .args(["deploy", "t2", "--hosts", "all", "--yes"]));
@@ -443,7 +448,7 @@ fn a_release_rolls_canary_first_and_a_failure_on_the_second_host_stops_the_roll(
     assert!(
         summary
             .iter()
-            .any(|l| l.contains("gpu2") && l.contains("failed (exit 1)") && l.contains(&t1)),
+            .any(|l| l.contains("gpu2") && l.contains("rolled-back (exit 1)") && l.contains(&t1)),
         "{text}"
     );
 
@@ -452,7 +457,7 @@ fn a_release_rolls_canary_first_and_a_failure_on_the_second_host_stops_the_roll(
         hosts.second.folder().join(".env"),
         std::fs::read_to_string(hosts.second.folder().join(".env"))
             .unwrap()
-            .replace("STUB_MIGRATE_FAIL=1", "STUB_MIGRATE_FAIL=0"),
+            .replace("HEALTH_REFUSE=v2", "HEALTH_REFUSE=none"),
     )
     .unwrap();
     let out = run(hosts
@@ -496,7 +501,7 @@ fn a_release_rolls_canary_first_and_a_failure_on_the_second_host_stops_the_roll(
             .count()
     };
     assert_eq!(rows("gpu1", "deploy", "succeeded"), 1, "{list:#}");
-    assert_eq!(rows("gpu2", "deploy", "failed"), 1, "{list:#}");
+    assert_eq!(rows("gpu2", "deploy", "rolled-back"), 1, "{list:#}");
     assert_eq!(rows("gpu2", "deploy", "succeeded"), 1, "{list:#}");
     assert_eq!(rows("gpu1", "rollback", "succeeded"), 1, "{list:#}");
     assert_eq!(rows("gpu2", "rollback", "succeeded"), 1, "{list:#}");

@@ -16,7 +16,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize)]
 pub struct HostOutcome {
     pub host: String,
-    /// `done`, `failed` (its exit code says how), `not reached` (an earlier host stopped the
+    /// `done`, how the host's deploy ended as its store records it (`rolled-back`,
+    /// `failed`, `failed-down`, `cancelled`…), `not reached` (an earlier host stopped the
     /// roll) or `unreachable`.
     pub result: String,
     pub exit_code: Option<i32>,
@@ -105,6 +106,7 @@ pub async fn roll(base: &Config, hosts: &[HostConfig], args: DeployArgs) -> i32 
             }
         };
         let config = link.config(base, host);
+        let state_dir = crate::deploy::state_dir(&config);
         let code = deploy_command(
             config,
             DeployArgs {
@@ -120,9 +122,21 @@ pub async fn roll(base: &Config, hosts: &[HostConfig], args: DeployArgs) -> i32 
         )
         .await;
         drop(link);
+        // What the host's own store says this deploy ended with (`rolled-back`, `failed`,
+        // …): its newest row that is not an automatic rollback's own record.
+        let recorded = crate::store::Store::open(&state_dir)
+            .and_then(|s| s.deployments(5))
+            .ok()
+            .and_then(|l| l.into_iter().find(|d| d.parent_id.is_none()))
+            .map(|d| d.status.as_str().to_string());
+        let result = match (code, recorded) {
+            (0, _) => "done".to_string(),
+            (_, Some(status)) if status != "running" => status,
+            _ => "failed".to_string(),
+        };
         outcomes.push(HostOutcome {
             host: host.name.clone(),
-            result: if code == 0 { "done" } else { "failed" }.into(),
+            result,
             exit_code: Some(code),
             running: Vec::new(),
         });
