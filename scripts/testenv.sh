@@ -5,6 +5,12 @@
 #   scripts/testenv.sh up       install what is missing (root), start dockerd + registry,
 #                               build/push stub images, write $STATE/testenv.env
 #   scripts/testenv.sh down     stop what `up` started (and the sandbox, see scripts/sandbox.sh)
+#
+# For the several-hosts tests `up` also starts a second dockerd (its own socket under
+# /run/elt-engine2, data root, exec root and bridge elt-br2, no iptables rules of its own) and
+# an sshd on 127.0.0.1 only with key-only root login, so that
+# DOCKER_HOST=ssh://root@127.0.0.1:$ELT_TEST_SSH_PORT reaches the first engine through
+# `docker system dial-stdio` (client key, config and known_hosts under $STATE/ssh).
 #   scripts/testenv.sh status   print what runs
 #
 # State dir: ${ELT_TESTENV_DIR:-<repo>/.sandbox/testenv}
@@ -23,6 +29,16 @@ PROXY_REPO=elt/testenv-traefik
 PROXY_IMAGE=$REGISTRY_ADDR/$PROXY_REPO:latest
 SOURCE_URL=https://github.com/arthurlee116/english-listening-trainer
 DOCKER_SOCK=/var/run/docker.sock
+# The second engine: short paths (a unix socket path is limited to 108 bytes). Its bridge and
+# address pool are apart from the first engine's (172.17.0.0/16 and its 172.18+/192.168 pools)
+# and from the soak engine's (no bridge).
+ENGINE2_RUN=/run/elt-engine2
+ENGINE2_SOCK=$ENGINE2_RUN/docker.sock
+ENGINE2_BRIDGE=elt-br2
+ENGINE2_BIP=10.210.0.1/24
+ENGINE2_POOL=10.211.0.0/16
+SSH_PORT=${ELT_TESTENV_SSH_PORT:-2222}
+ENGINE2_TLS_PORT=${ELT_TESTENV_ENGINE2_TLS_PORT:-2376}
 # Bump when the image recipe changes in a way the source hash below does not see.
 RECIPE_VERSION=2
 
@@ -63,6 +79,10 @@ ensure_packages() {
   # tests/deb.rs: `man -w` on the installed page, `systemd-analyze verify` on the unit.
   command -v man >/dev/null || missing+=(man-db)
   command -v systemd-analyze >/dev/null || missing+=(systemd)
+  # The several-hosts tests: an ssh:// endpoint through a local sshd, a bridge for engine 2.
+  [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+  command -v ssh >/dev/null || missing+=(openssh-client)
+  command -v ip >/dev/null || missing+=(iproute2)
   # tests/proxy_switch.rs: the start-first switch through a real nginx and a real Caddy
   # (their own instances, loopback only).
   command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
@@ -124,6 +144,166 @@ ensure_engine() {
     sleep 0.2
   done
   say "dockerd up ($(docker info --format '{{.ServerVersion}} {{.Driver}}' 2>/dev/null))"
+}
+
+# ---------------------------------------------------------------- second engine
+engine2_up() { DOCKER_HOST=unix://$ENGINE2_SOCK docker info >/dev/null 2>&1; }
+
+# The second engine's TLS port (tcp://127.0.0.1:$ENGINE2_TLS_PORT): a CA, a server certificate
+# for 127.0.0.1 and a client certificate, made once under $STATE/engine2-tls (as
+# DOCKER_CERT_PATH lays them out: ca.pem, cert.pem, key.pem for the client).
+ensure_engine2_certs() {
+  local d=$STATE/engine2-tls
+  [[ -f $d/client/key.pem && -f $d/server/key.pem ]] && return 0
+  command -v openssl >/dev/null || die "openssl not found (package openssl)"
+  rm -rf "$d" && mkdir -p "$d/server" "$d/client" && chmod 700 "$d"
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=elt-testenv-ca \
+      -keyout ca-key.pem -out ca.pem >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+      -keyout server/key.pem -out server.csr >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile server.ext -out server/cert.pem >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj /CN=elt-testenv-client \
+      -keyout client/key.pem -out client.csr >/dev/null 2>&1
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile client.ext -out client/cert.pem >/dev/null 2>&1
+    cp ca.pem server/ca.pem && cp ca.pem client/ca.pem
+    rm -f ./*.csr ./*.ext
+  ) || die "openssl could not make the second engine's certificates"
+  [[ -f $d/client/cert.pem && -f $d/server/cert.pem ]] || die "openssl made no certificates in $d"
+}
+
+engine2_tls_up() {
+  DOCKER_HOST=tcp://127.0.0.1:$ENGINE2_TLS_PORT DOCKER_TLS_VERIFY=1 \
+    DOCKER_CERT_PATH=$STATE/engine2-tls/client docker info >/dev/null 2>&1
+}
+
+
+ensure_engine2() {
+  ensure_engine2_certs
+  if engine2_up; then
+    engine2_tls_up && return 0
+    # Started by an earlier version of this script, without the TLS port: restart ours.
+    pid_alive "$STATE/engine2.pid" dockerd ||
+      die "a second engine answers on $ENGINE2_SOCK without TLS on 127.0.0.1:$ENGINE2_TLS_PORT, and this script did not start it"
+    stop_pidfile "$STATE/engine2.pid" dockerd "second dockerd (restarting with its TLS port)"
+  fi
+  [[ $(id -u) -eq 0 ]] || die "starting the second dockerd needs root"
+  # Its addresses must not overlap a network the first engine already made.
+  local nets
+  nets=$(docker network ls -q | xargs -r docker network inspect \
+    --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' 2>/dev/null || true)
+  if grep -qE '(^| )10\.21[01]\.' <<<"$nets"; then
+    die "the first engine has a network in 10.210.0.0/16 or 10.211.0.0/16 ($nets); the second engine's would clash"
+  fi
+  if ! ip link show "$ENGINE2_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$ENGINE2_BRIDGE" type bridge || die "cannot create bridge $ENGINE2_BRIDGE"
+    echo "$ENGINE2_BRIDGE" >"$STATE/engine2.bridge"
+  fi
+  ip -4 addr show dev "$ENGINE2_BRIDGE" | grep -q "inet $ENGINE2_BIP" ||
+    ip addr add "$ENGINE2_BIP" dev "$ENGINE2_BRIDGE"
+  ip link set "$ENGINE2_BRIDGE" up
+  mkdir -p "$ENGINE2_RUN" "$STATE/engine2/data"
+  say "starting the second dockerd on unix://$ENGINE2_SOCK (log: $STATE/engine2.log)"
+  # No iptables rules of its own: two engines rewriting the same chains could break the first
+  # one's; the userland proxy still publishes ports on the host's loopback.
+  local tls=$STATE/engine2-tls/server
+  setsid nohup dockerd --host "unix://$ENGINE2_SOCK" --data-root "$STATE/engine2/data" \
+    --host "tcp://127.0.0.1:$ENGINE2_TLS_PORT" --tlsverify \
+    --tlscacert "$tls/ca.pem" --tlscert "$tls/cert.pem" --tlskey "$tls/key.pem" \
+    --exec-root "$ENGINE2_RUN/exec" --pidfile "$ENGINE2_RUN/dockerd.pid" \
+    --bridge "$ENGINE2_BRIDGE" --default-address-pool "base=$ENGINE2_POOL,size=24" \
+    --iptables=false --ip-masq=false --max-download-attempts 1 \
+    >"$STATE/engine2.log" 2>&1 </dev/null &
+  echo $! >"$STATE/engine2.pid"
+  local deadline=$((SECONDS + 60))
+  until engine2_up && engine2_tls_up; do
+    # kill -0, not the command line: between setsid's and nohup's exec it can read empty.
+    if ! kill -0 "$(cat "$STATE/engine2.pid")" 2>/dev/null; then
+      tail -30 "$STATE/engine2.log" >&2
+      die "the second dockerd exited"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -30 "$STATE/engine2.log" >&2
+      die "the second dockerd did not answer within 60s"
+    fi
+    sleep 0.2
+  done
+  say "second dockerd up ($(DOCKER_HOST=unix://$ENGINE2_SOCK docker info --format '{{.ServerVersion}} {{.Driver}}' 2>/dev/null))"
+}
+
+# The second engine pulls from the registry on the host's loopback (registries on 127.0.0.0/8
+# are insecure by default): checked with the busybox image.
+check_engine2_pull() {
+  DOCKER_HOST=unix://$ENGINE2_SOCK docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1 && return 0
+  DOCKER_HOST=unix://$ENGINE2_SOCK docker pull -q "$BUSYBOX_IMAGE" >/dev/null 2>"$STATE/engine2-pull.log" ||
+    { cat "$STATE/engine2-pull.log" >&2; die "the second engine cannot pull $BUSYBOX_IMAGE from $REGISTRY_ADDR"; }
+}
+
+# ---------------------------------------------------------------- sshd on loopback
+ssh_up() {
+  ssh -F "$STATE/ssh/client_config" -o ConnectTimeout=3 test-host true >/dev/null 2>&1
+}
+
+ensure_sshd() {
+  local d=$STATE/ssh
+  mkdir -p "$d" && chmod 700 "$d"
+  [[ -f $d/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C elt-testenv-host -f "$d/host_ed25519"
+  [[ -f $d/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C elt-testenv-client -f "$d/client_ed25519"
+  cp "$d/client_ed25519.pub" "$d/authorized_keys"
+  chmod 600 "$d/authorized_keys"
+  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$d/host_ed25519.pub")" >"$d/known_hosts"
+  cat >"$d/sshd_config" <<SSHD_CONFIG
+# Written by scripts/testenv.sh: loopback only, key-only root login, this key only.
+ListenAddress 127.0.0.1:$SSH_PORT
+HostKey $d/host_ed25519
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding no
+X11Forwarding no
+PrintMotd no
+SSHD_CONFIG
+  cat >"$d/client_config" <<SSH_CONFIG
+# Written by scripts/testenv.sh (ssh -F): the test host's key checked, nothing asked.
+Host test-host
+  HostName 127.0.0.1
+  Port $SSH_PORT
+  User root
+  IdentityFile $d/client_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $d/known_hosts
+  StrictHostKeyChecking yes
+  BatchMode yes
+SSH_CONFIG
+  if ! ssh_up; then
+    [[ $(id -u) -eq 0 ]] || die "starting sshd needs root"
+    mkdir -p /run/sshd
+    /usr/sbin/sshd -t -f "$d/sshd_config" || die "sshd rejects $d/sshd_config"
+    say "starting sshd on 127.0.0.1:$SSH_PORT (log: $STATE/sshd.log)"
+    setsid nohup /usr/sbin/sshd -D -e -f "$d/sshd_config" >"$STATE/sshd.log" 2>&1 </dev/null &
+    echo $! >"$STATE/sshd.pid"
+    local deadline=$((SECONDS + 20))
+    until ssh_up; do
+      if ! kill -0 "$(cat "$STATE/sshd.pid")" 2>/dev/null; then
+        tail -20 "$STATE/sshd.log" >&2
+        die "sshd exited (port $SSH_PORT taken? set ELT_TESTENV_SSH_PORT)"
+      fi
+      ((SECONDS < deadline)) || { tail -20 "$STATE/sshd.log" >&2; die "sshd did not answer within 20s"; }
+      sleep 0.2
+    done
+  fi
+  # What the docker CLI and the console run over ssh://: the engine's API on stdin/stdout.
+  ssh -F "$d/client_config" test-host docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+    die "docker does not answer over ssh (ssh -F $d/client_config test-host docker version)"
 }
 
 # ---------------------------------------------------------------- registry
@@ -337,6 +517,13 @@ write_env() {
     done
     echo "ELT_TEST_STANDIN=$(printf '%q' "$ROOT/scripts/github-standin.py")"
     echo "ELT_TEST_FIXTURES=$(printf '%q' "$ROOT/tests/fixtures")"
+    echo "ELT_TEST_ENGINE2_HOST=unix://$ENGINE2_SOCK"
+    echo "ELT_TEST_ENGINE2_TLS_HOST=tcp://127.0.0.1:$ENGINE2_TLS_PORT"
+    echo "ELT_TEST_ENGINE2_CERT_PATH=$(printf '%q' "$STATE/engine2-tls/client")"
+    echo "ELT_TEST_SSH_PORT=$SSH_PORT"
+    echo "ELT_TEST_SSH_HOST=ssh://root@127.0.0.1:$SSH_PORT"
+    echo "ELT_TEST_SSH_IDENTITY=$(printf '%q' "$STATE/ssh/client_ed25519")"
+    echo "ELT_TEST_SSH_KNOWN_HOSTS=$(printf '%q' "$STATE/ssh/known_hosts")"
   } >"$tmp"
   mv "$tmp" "$f"
 }
@@ -354,6 +541,9 @@ cmd_up() {
     build_images
   fi
   ensure_local_images
+  ensure_engine2
+  check_engine2_pull
+  ensure_sshd
   write_env
   say "up in $((SECONDS - t0))s; env: $STATE/testenv.env"
 }
@@ -364,6 +554,12 @@ cmd_down() {
     "$ROOT/scripts/sandbox.sh" down || true
   fi
   stop_pidfile "$SANDBOX_DIR/run/standin.pid" github-standin "GitHub stand-in"
+  stop_pidfile "$STATE/sshd.pid" sshd sshd
+  stop_pidfile "$STATE/engine2.pid" dockerd "second dockerd"
+  if [[ -f $STATE/engine2.bridge ]]; then
+    ip link delete "$(cat "$STATE/engine2.bridge")" 2>/dev/null || true
+    rm -f "$STATE/engine2.bridge"
+  fi
   stop_pidfile "$STATE/registry.pid" docker-registry registry
   if [[ -f $STATE/dockerd.pid ]]; then
     stop_pidfile "$STATE/dockerd.pid" dockerd dockerd
@@ -401,6 +597,18 @@ cmd_status() {
     else
       say "sandbox: no containers"
     fi
+  fi
+  if engine2_up; then
+    local tls="TLS port down"
+    engine2_tls_up && tls="TLS on tcp://127.0.0.1:$ENGINE2_TLS_PORT"
+    say "second engine: up on unix://$ENGINE2_SOCK ($tls)"
+  else
+    say "second engine: down"
+  fi
+  if [[ -f $STATE/ssh/client_config ]] && ssh_up; then
+    say "sshd: up on 127.0.0.1:$SSH_PORT"
+  else
+    say "sshd: down"
   fi
   [[ -f $STATE/testenv.env ]] && say "env: $STATE/testenv.env"
   return 0

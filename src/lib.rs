@@ -12,6 +12,7 @@ pub mod exit_code;
 pub mod format;
 pub mod gh_deployments;
 pub mod github_ops;
+pub mod hosts;
 pub mod keymap;
 pub mod logging;
 pub mod notify;

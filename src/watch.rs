@@ -228,13 +228,7 @@ impl Watcher {
     async fn containers(&mut self) -> Result<Vec<ContainerView>, DockerError> {
         let docker = match self.docker.take() {
             Some(d) => d,
-            None => {
-                DockerSource::connect(
-                    &self.config.docker.host,
-                    self.config.docker.request_timeout_ms,
-                )
-                .await?
-            }
+            None => DockerSource::connect_config(&self.config.docker).await?,
         };
         let result = docker
             .project_containers(&self.config.deployment.project)

@@ -120,9 +120,7 @@ pub async fn tags_command(explicit: Option<&Path>, json: bool) -> i32 {
     let config = &loaded.config;
     // Running state and CI results are extras: the tags are still worth showing without them.
     let containers = async {
-        let d = DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms)
-            .await
-            .ok()?;
+        let d = DockerSource::connect_config(&config.docker).await.ok()?;
         d.project_containers(&config.deployment.project).await.ok()
     };
     let gh = GithubSource::new(&config.github).await.ok();

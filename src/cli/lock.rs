@@ -120,11 +120,7 @@ impl AppContainer {
 async fn app_state(
     config: &Config,
 ) -> Result<Vec<AppContainer>, crate::sources::docker::DockerError> {
-    let docker = crate::sources::docker::DockerSource::connect(
-        &config.docker.host,
-        config.docker.request_timeout_ms,
-    )
-    .await?;
+    let docker = crate::sources::docker::DockerSource::connect_config(&config.docker).await?;
     let list = docker
         .project_containers(&config.deployment.project)
         .await?;

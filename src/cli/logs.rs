@@ -129,11 +129,10 @@ pub async fn logs_command(config: &Config, args: LogsArgs) -> i32 {
         None => None,
     };
     let project = &config.deployment.project;
-    let docker =
-        match DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
-            Ok(d) => d,
-            Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
-        };
+    let docker = match DockerSource::connect_config(&config.docker).await {
+        Ok(d) => d,
+        Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+    };
     let containers = match docker.project_containers(project).await {
         Ok(c) => c,
         Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
@@ -292,12 +291,7 @@ async fn follow_loop(
     let mut backoff = Duration::from_millis(250);
     let mut resume_pause = Duration::from_millis(250);
     loop {
-        let docker = match DockerSource::connect(
-            &config.docker.host,
-            config.docker.request_timeout_ms,
-        )
-        .await
-        {
+        let docker = match DockerSource::connect_config(&config.docker).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("logs: {e}; retrying");

@@ -6,6 +6,7 @@ mod config_cmd;
 mod dispatch;
 mod github;
 mod history;
+mod hosts_cmd;
 mod lock;
 mod logs;
 mod status_cmd;
@@ -148,11 +149,23 @@ pub enum Command {
         /// How many.
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: u32,
+        /// With [[hosts]]: only these (`all`, a label value or names); every host's history
+        /// is merged by default.
+        #[arg(long = "hosts", value_name = "all|LABEL|NAME", num_args = 1..)]
+        hosts: Vec<String>,
     },
     /// The deploy lock: who holds it, or release a stale one.
     Lock {
         #[command(subcommand)]
         action: LockAction,
+    },
+    /// Every configured host (`[[hosts]]`): engine reachable or down since when, app state,
+    /// running tag and commit, GPU, health. Exit code: the worst host's, as `status`.
+    Hosts {
+        #[command(subcommand)]
+        action: Option<HostsAction>,
+        #[arg(long)]
+        json: bool,
     },
     /// Print a shell completion script (docs/operator-guide.md says where to put it).
     Completions {
@@ -186,6 +199,10 @@ pub struct DeployOpts {
     /// id and return; `elt-console deploy wait ID` follows it from any shell.
     #[arg(long, conflicts_with = "dry_run")]
     pub detach: bool,
+    /// Roll across [[hosts]], host by host (canaries first), stopping at the first failure:
+    /// `all`, a label value (e.g. `canary`) or host names (repeat or comma-separate).
+    #[arg(long = "hosts", value_name = "all|LABEL|NAME", num_args = 1.., conflicts_with = "detach")]
+    pub hosts: Vec<String>,
 }
 
 /// Follow a deployment started elsewhere (`--detach`, the dashboard, another shell).
@@ -200,6 +217,13 @@ pub enum DeployFollow {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsAction {
+    /// Print the docker CLI's contexts as [[hosts]] tables to paste into the config (names,
+    /// endpoints and TLS folders only; nothing is written).
+    ImportContexts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,7 +264,10 @@ pub async fn run(mut cli: Cli) -> i32 {
             previous,
             opts,
         }) => deploy_or_rollback(&cli, DeployKind::Rollback, tag, previous, opts, false).await,
-        Some(Command::History { json, limit }) => match load_config(cli.config.as_deref()) {
+        Some(Command::History { json, limit, hosts }) => match load_config(cli.config.as_deref()) {
+            Ok(l) if !l.config.hosts.is_empty() || !hosts.is_empty() => {
+                hosts_cmd::history_command(&l.config, &hosts, json, limit)
+            }
             Ok(l) => history::history_command(&l.config, json, limit),
             Err(code) => code,
         },
@@ -251,6 +278,14 @@ pub async fn run(mut cli: Cli) -> i32 {
                     lock::lock_release_command(&l.config, *force, cli.read_only).await
                 }
             },
+            Err(code) => code,
+        },
+        Some(Command::Hosts {
+            action: Some(HostsAction::ImportContexts),
+            ..
+        }) => crate::hosts::contexts::import_command().await,
+        Some(Command::Hosts { action: None, json }) => match load_config(cli.config.as_deref()) {
+            Ok(l) => hosts_cmd::hosts_command(&l.config, json).await,
             Err(code) => code,
         },
         Some(Command::Runs { json }) => github::runs_command(cli.config.as_deref(), json).await,
@@ -383,6 +418,26 @@ async fn deploy_or_rollback(
         eprintln!("elt-console: {}: {e}", kind.as_str());
         return EXIT_USAGE;
     }
+    let args = deploy_command::DeployArgs {
+        kind,
+        tag: tag.clone(),
+        previous,
+        yes: opts.yes,
+        dry_run: opts.dry_run,
+        force,
+        json: opts.json,
+        read_only: cli.read_only,
+    };
+    if !opts.hosts.is_empty() {
+        return match crate::hosts::select(&loaded.config, &opts.hosts) {
+            Ok(hosts) => crate::hosts::roll::roll(&loaded.config, &hosts, args).await,
+            Err(e) => {
+                eprintln!("elt-console: {}: {e}", kind.as_str());
+                EXIT_USAGE
+            }
+        };
+    }
+    drop(args);
     if opts.detach {
         let args = crate::deploy_detach::DetachArgs {
             kind,

@@ -21,6 +21,12 @@ pub async fn status_command(explicit: Option<&std::path::Path>, json: bool) -> i
             return exit_code::CONFIG;
         }
     };
+    // With [[hosts]], every host's report (docs/status-json.md, "Several hosts"); without,
+    // the single-host shape as before.
+    if !loaded.config.hosts.is_empty() {
+        let report = crate::hosts::overview::collect(&loaded.config).await;
+        return super::hosts_cmd::print_report(&report, json);
+    }
     let report = status::collect(&loaded.config).await;
     if json {
         match serde_json::to_string_pretty(&report) {

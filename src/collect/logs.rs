@@ -68,16 +68,15 @@ async fn follow_container(
     tx: &mpsc::Sender<Update>,
     cancel: &CancellationToken,
 ) {
-    let mut started =
-        match DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
-            Ok(d) => d
-                .run_state(&id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|s| s.started_at),
-            Err(_) => None,
-        };
+    let mut started = match DockerSource::connect_config(&config.docker).await {
+        Ok(d) => d
+            .run_state(&id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.started_at),
+        Err(_) => None,
+    };
     // The engine's timestamp of the last line passed on (fixed-width RFC 3339, so byte order
     // is time order): lines replayed on resuming are dropped up to it.
     let mut last_stamp: Option<Vec<u8>> = None;
@@ -131,9 +130,7 @@ async fn wait_running(
     let mut backoff = Duration::from_millis(500);
     loop {
         let attempt = async {
-            let docker =
-                DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms)
-                    .await?;
+            let docker = DockerSource::connect_config(&config.docker).await?;
             let looked_at = chrono::Utc::now();
             match docker.run_state(id).await? {
                 None => Ok(Seen::Gone),
@@ -191,11 +188,10 @@ async fn follow_one(
     tx: &mpsc::Sender<Update>,
     cancel: &CancellationToken,
 ) -> String {
-    let docker =
-        match DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
-            Ok(d) => d,
-            Err(e) => return e.to_string(),
-        };
+    let docker = match DockerSource::connect_config(&config.docker).await {
+        Ok(d) => d,
+        Err(e) => return e.to_string(),
+    };
     let since = if resume {
         last_stamp
             .as_deref()

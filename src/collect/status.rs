@@ -126,9 +126,7 @@ pub async fn collect(config: &Config) -> StatusReport {
     let containers = async {
         let started = Instant::now();
         let r: Result<_, DockerError> = async {
-            let docker =
-                DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms)
-                    .await?;
+            let docker = DockerSource::connect_config(&config.docker).await?;
             docker.project_containers(&config.deployment.project).await
         }
         .await;

@@ -31,6 +31,10 @@ pub struct Config {
     /// The reverse proxy in front of the app, switched by start-first deploys.
     #[serde(default)]
     pub proxy: ProxyConfig,
+    /// The engines this console watches and rolls releases across (`[[hosts]]`); none: the
+    /// one engine of `[docker]`.
+    #[serde(default)]
+    pub hosts: Vec<crate::hosts::HostConfig>,
 }
 
 /// How a deploy replaces the running version (`deploy.strategy`, per service too).
@@ -368,6 +372,28 @@ pub struct GpuConfig {
 pub struct DockerConfig {
     pub host: String,
     pub request_timeout_ms: u64,
+    /// A `tcp://` host spoken to over TLS with the client certificate in `cert_path`
+    /// (`ca.pem`, `cert.pem`, `key.pem`, as the docker CLI's DOCKER_CERT_PATH).
+    #[serde(default)]
+    pub tls_verify: bool,
+    #[serde(default)]
+    pub cert_path: String,
+}
+
+impl DockerConfig {
+    /// What compose needs to reach the engine the console reads: the same host and TLS
+    /// settings (nothing when `host` is empty: compose then reads DOCKER_HOST like we do).
+    pub fn compose_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if !self.host.is_empty() {
+            env.push(("DOCKER_HOST".to_string(), self.host.clone()));
+            if self.tls_verify {
+                env.push(("DOCKER_TLS_VERIFY".to_string(), "1".to_string()));
+                env.push(("DOCKER_CERT_PATH".to_string(), self.cert_path.clone()));
+            }
+        }
+        env
+    }
 }
 
 fn strategy_or_empty<'de, D: serde::Deserializer<'de>>(

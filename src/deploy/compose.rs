@@ -67,6 +67,8 @@ pub struct ComposeCli {
     project: String,
     compose_file: PathBuf,
     env_file: PathBuf,
+    /// DOCKER_HOST and TLS variables naming the engine compose must use (none: inherited).
+    engine_env: Vec<(String, String)>,
 }
 
 impl ComposeCli {
@@ -104,10 +106,17 @@ impl ComposeCli {
                     project: project.to_string(),
                     compose_file,
                     env_file,
+                    engine_env: Vec::new(),
                 });
             }
         }
         Err(RuntimeError::NoCompose)
+    }
+
+    /// Run compose against this engine (`DockerConfig::compose_env`).
+    pub fn with_engine_env(mut self, env: Vec<(String, String)>) -> Self {
+        self.engine_env = env;
+        self
     }
 
     fn base_args(&self) -> Vec<String> {
@@ -132,6 +141,11 @@ impl ComposeCli {
         let shown = format!("{} {}", self.program[0], args.join(" "));
         let mut cmd = tokio::process::Command::new(&self.program[0]);
         cmd.args(&args)
+            .envs(
+                self.engine_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -132,15 +132,17 @@ impl Engine<Real> {
         events: Events,
         interrupt: CancellationToken,
     ) -> Result<Self, error::DeployError> {
-        let docker =
-            DockerSource::connect(&config.docker.host, config.docker.request_timeout_ms).await?;
+        let docker = DockerSource::connect_config(&config.docker).await?;
         let runtime = ComposeCli::detect(
             &config.deploy.compose_command,
             &config.deployment.project,
             absolute(&config.deployment.compose_file),
             absolute(&config.deployment.env_file),
         )
-        .await?;
+        .await?
+        // Compose talks to the engine the console reads (a configured host, or one of
+        // [[hosts]]), not to whatever DOCKER_HOST the process has.
+        .with_engine_env(config.docker.compose_env());
         let store = Store::open(&state_dir(&config))?;
         let health = HealthChecker::new().map_err(error::DeployError::HealthClient)?;
         let registry = RegistrySource::new(&config.registry);

@@ -264,11 +264,7 @@ pub async fn after_a_dead_deploy(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let host = crate::sources::docker::DockerSource::connect(
-        &config.docker.host,
-        config.docker.request_timeout_ms,
-    )
-    .await?;
+    let host = crate::sources::docker::DockerSource::connect_config(&config.docker).await?;
     pins_follow_what_runs_settled(
         &host,
         &super::seams::SystemClock,

@@ -119,6 +119,48 @@ impl DockerSource {
         })
     }
 
+    /// Connect as `[docker]` says: `connect`, or over TLS for a `tcp://` host with
+    /// `tls_verify` (the client certificate in `cert_path`: ca.pem, cert.pem, key.pem).
+    pub async fn connect_config(c: &crate::config::DockerConfig) -> Result<Self, DockerError> {
+        if !c.tls_verify {
+            return Self::connect(&c.host, c.request_timeout_ms).await;
+        }
+        let host = c.host.clone();
+        let timeout = Duration::from_millis(c.request_timeout_ms);
+        let unreachable = |reason: String| DockerError::Unreachable {
+            host: host.clone(),
+            reason,
+        };
+        let dir = std::path::Path::new(&c.cert_path);
+        let docker = Docker::connect_with_ssl(
+            &host,
+            &dir.join("key.pem"),
+            &dir.join("cert.pem"),
+            &dir.join("ca.pem"),
+            timeout.as_secs().max(1),
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| {
+            unreachable(format!(
+                "TLS with certificates in {}: {}",
+                dir.display(),
+                describe(&e)
+            ))
+        })?;
+        let negotiated = tokio::time::timeout(timeout, docker.negotiate_version())
+            .await
+            .map_err(|_| DockerError::Timeout {
+                host: host.clone(),
+                ms: c.request_timeout_ms,
+            })?
+            .map_err(|e| unreachable(describe(&e)))?;
+        Ok(Self {
+            docker: negotiated,
+            host,
+            timeout,
+        })
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }

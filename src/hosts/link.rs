@@ -1,0 +1,67 @@
+//! Reaching one host's engine: the address bollard and compose use for it, and for `ssh://` the
+//! bridge that must live as long as they do.
+
+use super::HostConfig;
+use super::endpoint::Endpoint;
+use super::ssh::{SshBridge, SshError, SshOptions};
+use crate::config::Config;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A host made reachable: `docker_host` is what bollard and compose are given.
+pub struct HostLink {
+    pub docker_host: String,
+    _bridge: Option<SshBridge>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("host {host}: {source}")]
+    Endpoint {
+        host: String,
+        source: super::endpoint::EndpointError,
+    },
+    #[error("host {host}: {source}")]
+    Ssh { host: String, source: SshError },
+}
+
+fn non_empty_path(s: &str) -> Option<PathBuf> {
+    (!s.is_empty()).then(|| crate::deploy::absolute(std::path::Path::new(s)))
+}
+
+impl HostLink {
+    pub async fn open(host: &HostConfig, connect_timeout: Duration) -> Result<Self, LinkError> {
+        let endpoint = host.endpoint().map_err(|source| LinkError::Endpoint {
+            host: host.name.clone(),
+            source,
+        })?;
+        match endpoint {
+            Endpoint::Unix(_) | Endpoint::Tcp { .. } => Ok(Self {
+                docker_host: endpoint.to_string(),
+                _bridge: None,
+            }),
+            Endpoint::Ssh(target) => {
+                let bridge = SshBridge::start(SshOptions {
+                    target,
+                    identity: non_empty_path(&host.ssh_identity),
+                    known_hosts: non_empty_path(&host.ssh_known_hosts),
+                    connect_timeout,
+                })
+                .await
+                .map_err(|source| LinkError::Ssh {
+                    host: host.name.clone(),
+                    source,
+                })?;
+                Ok(Self {
+                    docker_host: bridge.docker_host(),
+                    _bridge: Some(bridge),
+                })
+            }
+        }
+    }
+
+    /// The config this host's engine, store and compose run with.
+    pub fn config(&self, base: &Config, host: &HostConfig) -> Config {
+        super::host_config(base, host, &self.docker_host)
+    }
+}

@@ -1,0 +1,554 @@
+//! Several hosts against real engines: the test environment's first engine reached over
+//! `ssh://` (the loopback sshd, key-only, host key checked) and its second dockerd over its
+//! own unix socket. Each host runs the stub app in its own compose project and folder.
+
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// The stub app on one engine: its folder (compose file, .env, store), port and engine.
+struct HostProject {
+    project: String,
+    dir: tempfile::TempDir,
+    port: u16,
+    /// DOCKER_HOST for compose and the docker CLI (unix:// sockets only: the test drives
+    /// the engine directly, the console goes through the configured endpoint).
+    docker_host: String,
+}
+
+impl HostProject {
+    /// `refuse`: a stub version (`v2`) whose container this host's healthcheck fails, so a
+    /// deploy of it is rolled back here (and only here); `none` refuses nothing.
+    fn up(project: &str, docker_host: &str, image: &str, refuse: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        write_file(
+            dir.path(),
+            "docker-compose.yml",
+            &format!(
+                r#"version: "3.8"
+services:
+  app:
+    image: ${{IMAGE_TAG}}
+    ports:
+      - "127.0.0.1:{port}:3000"
+    environment:
+      STUB_READY_AFTER: "1"
+    healthcheck:
+      test: ["CMD", "/bin/sh", "-c", "! grep -q '^stub ${{HEALTH_REFUSE:-none}} ' /etc/elt-stub-version && wget -q -O /dev/null http://127.0.0.1:3000/api/health"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+      start_period: 2s
+    volumes:
+      - data:/data
+  migrate:
+    image: ${{IMAGE_TAG}}
+    command: ["migrate"]
+    environment:
+      STUB_MIGRATE_FAIL: "${{STUB_MIGRATE_FAIL:-0}}"
+    profiles: ["migrate"]
+    volumes:
+      - data:/data
+volumes:
+  data:
+"#
+            ),
+        );
+        write_file(
+            dir.path(),
+            ".env",
+            &format!("IMAGE_TAG={image}\nHEALTH_REFUSE={refuse}\n"),
+        );
+        let p = Self {
+            project: project.to_string(),
+            dir,
+            port,
+            docker_host: docker_host.to_string(),
+        };
+        run_ok(p.docker().args(["pull", "-q", image]));
+        let out = p.compose(&["up", "-d", "app"]);
+        assert!(
+            out.status.success(),
+            "compose up on {docker_host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p.wait_healthy();
+        p
+    }
+
+    fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", &self.docker_host);
+        c
+    }
+
+    fn compose(&self, args: &[&str]) -> Output {
+        let parts = testenv().compose();
+        run(Command::new(&parts[0])
+            .args(&parts[1..])
+            .env("DOCKER_HOST", &self.docker_host)
+            .args(["-p", &self.project, "-f"])
+            .arg(self.dir.path().join("docker-compose.yml"))
+            .args(args)
+            .current_dir(self.dir.path()))
+    }
+
+    fn app_image(&self) -> String {
+        let id = self.app_container();
+        if id.is_empty() {
+            return String::new();
+        }
+        run_ok(
+            self.docker()
+                .args(["inspect", "-f", "{{.Config.Image}}", &id]),
+        )
+        .trim()
+        .to_string()
+    }
+
+    fn app_container(&self) -> String {
+        run_ok(self.docker().args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            "label=com.docker.compose.service=app",
+            "--filter",
+            "label=com.docker.compose.oneoff=False",
+        ]))
+        .trim()
+        .to_string()
+    }
+
+    /// The container's own healthcheck says healthy (what `status` judges by) and the
+    /// published port answers from the host.
+    fn wait_healthy(&self) {
+        wait_for(
+            &format!("{} healthy on {}", self.project, self.docker_host),
+            Duration::from_secs(60),
+            || {
+                let id = self.app_container();
+                if id.is_empty() {
+                    return None;
+                }
+                let health =
+                    run_ok(
+                        self.docker()
+                            .args(["inspect", "-f", "{{.State.Health.Status}}", &id]),
+                    );
+                if health.trim() != "healthy" {
+                    return None;
+                }
+                let ok = Command::new("curl")
+                    .args(["-fsS", "-m", "2"])
+                    .arg(format!("http://127.0.0.1:{}/api/health", self.port))
+                    .output()
+                    .ok()?;
+                ok.status.success().then_some(())
+            },
+        );
+    }
+
+    fn folder(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for HostProject {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
+    }
+}
+
+struct Hosts {
+    first: HostProject,
+    second: HostProject,
+    repo: String,
+    config_dir: tempfile::TempDir,
+}
+
+fn ssh_host_table(name: &str, labels: &str, p: &HostProject) -> String {
+    let env = testenv();
+    format!(
+        r#"[[hosts]]
+name = "{name}"
+endpoint = "{endpoint}"
+folder = "{folder}"
+ssh_identity = "{identity}"
+ssh_known_hosts = "{known}"
+labels = {{ {labels} }}
+health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_ms = 1000 }}]
+"#,
+        endpoint = env.get("ELT_TEST_SSH_HOST"),
+        folder = p.folder().display(),
+        identity = env.get("ELT_TEST_SSH_IDENTITY"),
+        known = env.get("ELT_TEST_SSH_KNOWN_HOSTS"),
+        port = p.port,
+    )
+}
+
+/// `extra`: more keys of the table (TLS settings).
+fn engine_host_table(name: &str, endpoint: &str, extra: &str, p: &HostProject) -> String {
+    format!(
+        r#"[[hosts]]
+name = "{name}"
+endpoint = "{endpoint}"
+folder = "{folder}"
+{extra}
+health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_ms = 1000 }}]
+"#,
+        folder = p.folder().display(),
+        port = p.port,
+    )
+}
+
+impl Hosts {
+    /// Stub v1 as `t1` on both engines, `t2` published; the second host's healthcheck
+    /// refuses stub version `second_refuses` (`none`: nothing).
+    fn up(name: &str, second_refuses: &str) -> Self {
+        let repo = format!("{}/elt-t/{name}", registry());
+        for n in [1, 2] {
+            publish(&repo, n, &format!("t{n}"));
+        }
+        let image = format!("{repo}:t1");
+        let project = format!("elth-{name}");
+        let first = HostProject::up(
+            &project,
+            testenv().get("ELT_TEST_DOCKER_HOST"),
+            &image,
+            "none",
+        );
+        let second = HostProject::up(
+            &project,
+            testenv().get("ELT_TEST_ENGINE2_HOST"),
+            &image,
+            second_refuses,
+        );
+        Self {
+            first,
+            second,
+            repo,
+            config_dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn write_config(&self, second_endpoint: &str) -> PathBuf {
+        self.write_config_with(&engine_host_table(
+            "gpu2",
+            second_endpoint,
+            "",
+            &self.second,
+        ))
+    }
+
+    /// The config with `second` as the second host's table.
+    fn write_config_with(&self, second: &str) -> PathBuf {
+        let registry = registry();
+        write_file(
+            self.config_dir.path(),
+            "config.toml",
+            &format!(
+                r#"[deployment]
+project = "{project}"
+compose_file = "docker-compose.yml"
+env_file = ".env"
+state_dir = "state"
+
+[[deployment.services]]
+name = "app"
+image = "{repo}"
+image_var = "IMAGE_TAG"
+commit_tags = ["t{{sha}}"]
+migrate_service = "migrate"
+
+[registry]
+plain_http = ["{registry}"]
+request_timeout_ms = 3000
+
+[github]
+api_url = "http://127.0.0.1:9"
+
+[deploy]
+health_timeout_s = 20
+health_interval_ms = 250
+health_successes = 2
+pull_attempts = 2
+keep_images = 2
+compose_command = "{compose}"
+
+{first}
+{second}
+"#,
+                project = self.first.project,
+                repo = self.repo,
+                compose = testenv().compose().join(" "),
+                first = ssh_host_table("gpu1", r#"role = "canary""#, &self.first),
+                second = second,
+            ),
+        )
+    }
+
+    fn console(&self, config: &Path) -> Command {
+        let mut cmd = bin();
+        cmd.arg("--config")
+            .arg(config)
+            .current_dir(self.config_dir.path());
+        cmd
+    }
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn host<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("no host {name} in {report:#}"))
+}
+
+#[test]
+fn status_covers_both_engines_and_one_down_does_not_hide_the_other() {
+    let hosts = Hosts::up("ovw", "none");
+    let config = hosts.write_config(testenv().get("ELT_TEST_ENGINE2_HOST"));
+
+    let out = run(hosts.console(&config).args(["status", "--json"]));
+    let report = json_of(&out);
+    for name in ["gpu1", "gpu2"] {
+        let h = host(&report, name);
+        assert_eq!(h["reachable"], true, "{h:#}");
+        assert_eq!(h["report"]["services"][0]["tag"], "t1", "{h:#}");
+        assert_eq!(h["report"]["health"]["data"][0]["ok"], true, "{h:#}");
+    }
+    assert_eq!(
+        host(&report, "gpu1")["endpoint"],
+        testenv().get("ELT_TEST_SSH_HOST")
+    );
+    // Both answer; GitHub is pointed where nothing answers, so each is "degraded" (exit 2)
+    // at worst, never down.
+    assert_ne!(report["exit_code"], 1, "{report:#}");
+
+    // The same engine over its TLS port (tcp://, client certificate): the same answer.
+    let env = testenv();
+    let config = hosts.write_config_with(&engine_host_table(
+        "gpu2",
+        env.get("ELT_TEST_ENGINE2_TLS_HOST"),
+        &format!(
+            "tls_verify = true\ncert_path = \"{}\"",
+            env.get("ELT_TEST_ENGINE2_CERT_PATH")
+        ),
+        &hosts.second,
+    ));
+    let report = json_of(&run(hosts.console(&config).args(["status", "--json"])));
+    let h = host(&report, "gpu2");
+    assert_eq!(h["reachable"], true, "{h:#}");
+    assert_eq!(h["report"]["services"][0]["tag"], "t1", "{h:#}");
+    // Without the client certificate the engine refuses, and the report says so.
+    let config = hosts.write_config_with(&engine_host_table(
+        "gpu2",
+        env.get("ELT_TEST_ENGINE2_TLS_HOST"),
+        "",
+        &hosts.second,
+    ));
+    let report = json_of(&run(hosts.console(&config).args(["status", "--json"])));
+    assert_eq!(host(&report, "gpu2")["reachable"], false, "{report:#}");
+
+    // The second engine's address stops answering (a socket nobody serves): the first
+    // keeps reporting, the second says since when it is down.
+    let dead = hosts.config_dir.path().join("dead.sock");
+    let config = hosts.write_config(&format!("unix://{}", dead.display()));
+    let out = run(hosts.console(&config).args(["hosts", "--json"]));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json_of(&out);
+    let first = host(&report, "gpu1");
+    assert_eq!(first["reachable"], true, "{first:#}");
+    assert_eq!(first["report"]["services"][0]["up"], true);
+    let second = host(&report, "gpu2");
+    assert_eq!(second["reachable"], false, "{second:#}");
+    assert!(second["down_since"].is_string(), "{second:#}");
+    assert!(second["last_up"].is_string(), "{second:#}");
+    assert!(
+        report["reasons"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .unwrap()
+            .starts_with("host gpu2: engine unreachable since")),
+        "{report:#}"
+    );
+
+    // The table says the same.
+    let out = run(hosts.console(&config).args(["hosts"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row {name}: {text}"))
+            .to_string()
+    };
+    assert!(
+        row("gpu1").contains(" up ") && row("gpu1").contains("t1"),
+        "{text}"
+    );
+    assert!(row("gpu2").contains("DOWN"), "{text}");
+}
+
+#[test]
+fn a_release_rolls_canary_first_and_a_failure_on_the_second_host_stops_the_roll() {
+    let hosts = Hosts::up("roll", "v2");
+    let config = hosts.write_config(testenv().get("ELT_TEST_ENGINE2_HOST"));
+    let t2 = format!("{}:t2", hosts.repo);
+    let t1 = format!("{}:t1", hosts.repo);
+
+    // t2 turns unhealthy on the second host only: the first (the canary) stays on t2, the
+    // second is rolled back to t1 by its engine, and the roll stops with that failure.
+    let out = run(hosts
+        .console(&config)
+        .args(["deploy", "t2", "--hosts", "all", "--yes"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("in this order: gpu1, gpu2"), "{text}");
+    assert_eq!(hosts.first.app_image(), t2);
+    assert_eq!(hosts.second.app_image(), t1);
+    let summary: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("deploy across hosts: stopped"))
+        .collect();
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.contains("gpu1") && l.contains("done") && l.contains(&t2)),
+        "{text}"
+    );
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.contains("gpu2") && l.contains("rolled-back (exit 1)") && l.contains(&t1)),
+        "{text}"
+    );
+
+    // Fixed, the roll goes through: gpu1 already runs t2, gpu2 moves to it.
+    std::fs::write(
+        hosts.second.folder().join(".env"),
+        std::fs::read_to_string(hosts.second.folder().join(".env"))
+            .unwrap()
+            .replace("HEALTH_REFUSE=v2", "HEALTH_REFUSE=none"),
+    )
+    .unwrap();
+    let out = run(hosts
+        .console(&config)
+        .args(["deploy", "t2", "--hosts", "all", "--yes", "--json"]));
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"rolled\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(0), "{last:#}");
+    assert_eq!(
+        last["hosts"][1]["running"][0],
+        format!("app={t2}"),
+        "{last:#}"
+    );
+    assert_eq!(hosts.second.app_image(), t2);
+
+    // A rollback rolls the same way: both back on t1.
+    let out = run(hosts
+        .console(&config)
+        .args(["rollback", "t1", "--hosts", "all", "--yes"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("rollback across hosts: done on every host"),
+        "{text}"
+    );
+    assert_eq!(hosts.first.app_image(), t1);
+    assert_eq!(hosts.second.app_image(), t1);
+
+    // Each host's own store recorded its deploys; `history` merges them, naming the host.
+    let out = run(hosts.console(&config).args(["history", "--json"]));
+    let list = json_of(&out);
+    let rows = |host: &str, kind: &str, status: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["host"] == host && d["kind"] == kind && d["status"] == status)
+            .count()
+    };
+    assert_eq!(rows("gpu1", "deploy", "succeeded"), 1, "{list:#}");
+    assert_eq!(rows("gpu2", "deploy", "rolled-back"), 1, "{list:#}");
+    assert_eq!(rows("gpu2", "deploy", "succeeded"), 1, "{list:#}");
+    assert_eq!(rows("gpu1", "rollback", "succeeded"), 1, "{list:#}");
+    assert_eq!(rows("gpu2", "rollback", "succeeded"), 1, "{list:#}");
+    // Newest first across hosts: gpu2's rollback ran last.
+    assert_eq!(list[0]["host"], "gpu2", "{list:#}");
+    let out = run(hosts
+        .console(&config)
+        .args(["history", "--hosts", "canary"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("gpu1") && !text.contains("gpu2"), "{text}");
+}
+
+/// ssh never prompts and never trusts a host key it does not know: with an empty known_hosts
+/// the host is reported unreachable with ssh's own reason, and nothing hangs.
+#[test]
+fn an_unknown_host_key_is_refused_with_ssh_s_reason() {
+    let env = testenv();
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write_file(dir.path(), "known_hosts", "");
+    let config = write_file(
+        dir.path(),
+        "config.toml",
+        &format!(
+            r#"[github]
+api_url = "http://127.0.0.1:9"
+
+[[hosts]]
+name = "stranger"
+endpoint = "{endpoint}"
+ssh_identity = "{identity}"
+ssh_known_hosts = "{known}"
+"#,
+            endpoint = env.get("ELT_TEST_SSH_HOST"),
+            identity = env.get("ELT_TEST_SSH_IDENTITY"),
+            known = empty.display(),
+        ),
+    );
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .current_dir(dir.path())
+        .args(["hosts", "--json"]));
+    assert_eq!(out.status.code(), Some(2));
+    let report = json_of(&out);
+    let h = host(&report, "stranger");
+    assert_eq!(h["reachable"], false, "{h:#}");
+    assert!(h["report"].is_null(), "{h:#}");
+    let error = h["error"].as_str().unwrap();
+    assert!(error.contains("Host key verification failed"), "{error}");
+}
