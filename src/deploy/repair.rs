@@ -298,11 +298,7 @@ pub async fn end_a_start_first_overlap(
     let Ok(Some(switch)) = crate::switch::ProxySwitch::from_config(&config.proxy) else {
         return Ok(None);
     };
-    let host = crate::sources::docker::DockerSource::connect(
-        &config.docker.host,
-        config.docker.request_timeout_ms,
-    )
-    .await?;
+    let host = crate::sources::docker::DockerSource::connect_config(&config.docker).await?;
     let service = &config.proxy.service;
     let mut running: Vec<ContainerView> = host
         .project_containers(&config.deployment.project)
