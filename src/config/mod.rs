@@ -6,12 +6,14 @@
 //! type is an error naming the file, line, column and key. Arrays of tables (`[[health]]`,
 //! `[[deployment.services]]`) are replaced whole by a later layer, never merged item by item.
 
+mod hosts;
 mod layers;
 mod load;
 mod show;
 mod types;
 mod validate;
 
+pub use hosts::{is_host_name, validate_all};
 pub(crate) use layers::origin_of;
 pub use load::{defaults, load};
 pub use types::*;

@@ -34,7 +34,41 @@ pub struct Config {
     /// The engines this console watches and rolls releases across (`[[hosts]]`); none: the
     /// one engine of `[docker]`.
     #[serde(default)]
-    pub hosts: Vec<crate::hosts::HostConfig>,
+    pub hosts: Vec<HostConfig>,
+}
+
+/// One `[[hosts]]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// How the console names the host (letters, digits, '-', '_', '.').
+    pub name: String,
+    /// `unix:///path`, `tcp://host:port` or `ssh://user@host[:port]`.
+    pub endpoint: String,
+    /// This host's deployment folder as the console sees it: the compose file, env file and
+    /// store resolve against it. "": the shared compose file, and the env file and store
+    /// under `<deployment.state_dir>/hosts/<name>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub folder: String,
+    /// Free labels, e.g. `role = "canary"`; `--hosts LABEL` selects by value, a host whose
+    /// `role` is `canary` rolls first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// `tcp://` over TLS with the client certificate in `cert_path` (ca.pem, cert.pem,
+    /// key.pem); "" with `tls_verify`: DOCKER_CERT_PATH.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cert_path: String,
+    /// `ssh://`: the private key to offer ("": the agent's and ssh's own defaults).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ssh_identity: String,
+    /// `ssh://`: the known_hosts file the host key is checked against ("": ssh's own).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ssh_known_hosts: String,
+    /// This host's health endpoints (none: the `[[health]]` list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthEndpoint>,
 }
 
 /// How a deploy replaces the running version (`deploy.strategy`, per service too).

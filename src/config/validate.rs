@@ -130,7 +130,7 @@ pub(super) fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result
         check_http_url(&c.github.environment_url)
             .map_err(|m| fail("github.environment_url".into(), m.to_string()))?;
     }
-    crate::hosts::validate_all(&c.hosts).map_err(|(key, m)| fail(key, m))?;
+    super::hosts::validate_all(&c.hosts).map_err(|(key, m)| fail(key, m))?;
     if c.docker.tls_verify && !c.docker.host.starts_with("tcp://") {
         return Err(fail(
             "docker.tls_verify".into(),

@@ -12,131 +12,12 @@ pub mod roll;
 pub mod seen;
 pub mod ssh;
 
-use crate::config::{Config, HealthEndpoint};
-use endpoint::Endpoint;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::config::Config;
 use std::path::{Path, PathBuf};
 
-/// One `[[hosts]]` table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostConfig {
-    /// How the console names the host (letters, digits, '-', '_', '.').
-    pub name: String,
-    /// `unix:///path`, `tcp://host:port` or `ssh://user@host[:port]`.
-    pub endpoint: String,
-    /// This host's deployment folder as the console sees it: the compose file, env file and
-    /// store resolve against it. "": the shared compose file, and the env file and store
-    /// under `<deployment.state_dir>/hosts/<name>`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub folder: String,
-    /// Free labels, e.g. `role = "canary"`; `--hosts LABEL` selects by value, a host whose
-    /// `role` is `canary` rolls first.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// `tcp://` over TLS with the client certificate in `cert_path` (ca.pem, cert.pem,
-    /// key.pem); "" with `tls_verify`: DOCKER_CERT_PATH.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub tls_verify: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub cert_path: String,
-    /// `ssh://`: the private key to offer ("": the agent's and ssh's own defaults).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub ssh_identity: String,
-    /// `ssh://`: the known_hosts file the host key is checked against ("": ssh's own).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub ssh_known_hosts: String,
-    /// This host's health endpoints (none: the `[[health]]` list).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub health: Vec<HealthEndpoint>,
-}
-
-/// A host name as it may reach a file name, an env value and a table.
-pub fn is_host_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-}
-
-fn is_label_key(s: &str) -> bool {
-    is_host_name(s)
-}
+pub use crate::config::{HostConfig, is_host_name, validate_all};
 
 impl HostConfig {
-    pub fn endpoint(&self) -> Result<Endpoint, endpoint::EndpointError> {
-        Endpoint::parse(&self.endpoint)
-    }
-
-    pub fn is_canary(&self) -> bool {
-        self.labels.get("role").is_some_and(|r| r == "canary")
-    }
-
-    /// The key (under `hosts[i].`) and message of the first thing wrong, if any.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        if !is_host_name(&self.name) {
-            return Err((
-                "name".into(),
-                format!(
-                    "{:?} is not a host name (1 to 64 letters, digits, '-', '_', '.')",
-                    self.name
-                ),
-            ));
-        }
-        let ep = self
-            .endpoint()
-            .map_err(|e| ("endpoint".to_string(), e.to_string()))?;
-        for (k, v) in &self.labels {
-            if !is_label_key(k) || !is_host_name(v) {
-                return Err((
-                    format!("labels.{k}"),
-                    format!(
-                        "{k:?} = {v:?}: label keys and values are names (letters, digits, '-', '_', '.')"
-                    ),
-                ));
-            }
-        }
-        if (self.tls_verify || !self.cert_path.is_empty()) && !matches!(ep, Endpoint::Tcp { .. }) {
-            return Err((
-                "tls_verify".into(),
-                "TLS settings apply to tcp:// endpoints only".into(),
-            ));
-        }
-        if (!self.ssh_identity.is_empty() || !self.ssh_known_hosts.is_empty())
-            && !matches!(ep, Endpoint::Ssh(_))
-        {
-            return Err((
-                "ssh_identity".into(),
-                "ssh settings apply to ssh:// endpoints only".into(),
-            ));
-        }
-        for (key, path) in [
-            ("cert_path", &self.cert_path),
-            ("ssh_identity", &self.ssh_identity),
-            ("ssh_known_hosts", &self.ssh_known_hosts),
-            ("folder", &self.folder),
-        ] {
-            // These reach an ssh command line or compose's environment.
-            if path.starts_with('-') || path.contains(['\n', '\0']) {
-                return Err((key.into(), format!("{path:?} is not a usable path")));
-            }
-        }
-        for (i, h) in self.health.iter().enumerate() {
-            let ok = url::Url::parse(&h.url)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !ok {
-                return Err((
-                    format!("health[{i}].url"),
-                    format!("expected an http(s) URL with a host, found {:?}", h.url),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// Where this host's env file and store live.
     pub fn state_root(&self, base: &Config) -> PathBuf {
         if self.folder.is_empty() {
@@ -147,22 +28,6 @@ impl HostConfig {
             crate::deploy::absolute(Path::new(&self.folder))
         }
     }
-}
-
-/// Checks across hosts: each valid, names unique. `(key, message)` for config errors.
-pub fn validate_all(hosts: &[HostConfig]) -> Result<(), (String, String)> {
-    let mut seen = std::collections::HashSet::new();
-    for (i, h) in hosts.iter().enumerate() {
-        h.validate()
-            .map_err(|(k, m)| (format!("hosts[{i}].{k}"), m))?;
-        if !seen.insert(h.name.as_str()) {
-            return Err((
-                format!("hosts[{i}].name"),
-                format!("host {:?} is listed twice", h.name),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The configured hosts (none: commands act on the one engine of `[docker]`).
@@ -258,6 +123,7 @@ pub fn host_config(base: &Config, host: &HostConfig, docker_host: &str) -> Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn host(name: &str, endpoint: &str, role: Option<&str>) -> HostConfig {
         HostConfig {
