@@ -14,6 +14,13 @@
 #   scripts/testenv.sh status   print what runs
 #
 # State dir: ${ELT_TESTENV_DIR:-<repo>/.sandbox/testenv}
+#
+# Docker Swarm (tests/swarm.rs) runs on a dockerd of its own, never on the shared engine above:
+# socket ${ELT_SWARM_RUN:-/run/elt-swarm}/docker.sock, data root ${ELT_SWARM_DATA:-/var/lib/elt-swarm},
+# its own bridge (elt-swarm0, 10.220.0.1/24), address pools 10.221.0.0/16 (docker_gwbridge) and
+# 10.222.0.0/16 (overlays), no iptables rules, a single-node swarm listening on 127.0.0.1:2377.
+# The node advertises two fake GPUs as NVIDIA-GPU generic resources, as an operator's
+# daemon.json `node-generic-resources` would (docs/scaling.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,6 +67,16 @@ sha_of() { printf 'elt-stub-%s' "$1" | sha1sum | cut -c1-40; }
 source "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
 
 engine_up() { docker info >/dev/null 2>&1; }
+
+SWARM_RUN=${ELT_SWARM_RUN:-/run/elt-swarm}
+SWARM_DATA=${ELT_SWARM_DATA:-/var/lib/elt-swarm}
+SWARM_HOST=unix://$SWARM_RUN/docker.sock
+SWARM_BRIDGE=elt-swarm0
+SWARM_BRIDGE_ADDR=10.220.0.1/24
+SWARM_GPUS=(GPU-00000000-e17c-4000-8000-000000000001 GPU-00000000-e17c-4000-8000-000000000002)
+sdocker() { DOCKER_HOST=$SWARM_HOST docker "$@"; }
+swarm_engine_up() { sdocker info >/dev/null 2>&1; }
+swarm_active() { [[ $(sdocker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) == active ]]; }
 registry_up() { curl -fsS -m 2 "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; }
 
 # ---------------------------------------------------------------- packages
@@ -72,6 +89,8 @@ ensure_packages() {
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   [[ -x /bin/busybox ]] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' ||
     dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+  # The swarm's engine gets a bridge of its own (ip, from iproute2).
+  command -v ip >/dev/null || missing+=(iproute2)
   for cmd in tmux gcc python3 curl jq; do
     command -v "$cmd" >/dev/null || missing+=("$cmd")
   done
@@ -306,6 +325,62 @@ SSH_CONFIG
     die "docker does not answer over ssh (ssh -F $d/client_config test-host docker version)"
 }
 
+# ---------------------------------------------------------------- swarm engine
+ensure_swarm() {
+  local gpu have
+  if ! swarm_engine_up; then
+    [[ $(id -u) -eq 0 ]] || die "starting the swarm's dockerd needs root"
+    mkdir -p "$SWARM_RUN/exec" "$SWARM_DATA"
+    # Its own bridge: dockerd's default (docker0) belongs to the shared engine.
+    if ! ip link show "$SWARM_BRIDGE" >/dev/null 2>&1; then
+      ip link add "$SWARM_BRIDGE" type bridge
+      ip addr add "$SWARM_BRIDGE_ADDR" dev "$SWARM_BRIDGE"
+    fi
+    ip link set "$SWARM_BRIDGE" up
+    # A crashed earlier dockerd can leave its pid file; dockerd refuses to start over a live one.
+    pid_alive "$SWARM_RUN/dockerd.pid" dockerd || rm -f "$SWARM_RUN/dockerd.pid"
+    local resources=()
+    for gpu in "${SWARM_GPUS[@]}"; do resources+=(--node-generic-resource "NVIDIA-GPU=$gpu"); done
+    say "starting the swarm's dockerd on $SWARM_HOST (log: $STATE/swarm-dockerd.log)"
+    setsid nohup dockerd --host "$SWARM_HOST" --data-root "$SWARM_DATA" \
+      --exec-root "$SWARM_RUN/exec" --pidfile "$SWARM_RUN/dockerd.pid" \
+      --bridge "$SWARM_BRIDGE" --default-address-pool base=10.221.0.0/16,size=24 \
+      --iptables=false --ip-masq=false --ip-forward=false "${resources[@]}" \
+      >>"$STATE/swarm-dockerd.log" 2>&1 </dev/null &
+    local deadline=$((SECONDS + 60))
+    until swarm_engine_up; do
+      ((SECONDS < deadline)) || { tail -20 "$STATE/swarm-dockerd.log" >&2; die "the swarm's dockerd did not answer within 60s"; }
+      sleep 0.2
+    done
+  fi
+  if ! swarm_active; then
+    say "docker swarm init on $SWARM_HOST"
+    sdocker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 \
+      --data-path-addr 127.0.0.1 --default-addr-pool 10.222.0.0/16 >/dev/null ||
+      die "docker swarm init failed"
+  fi
+  have=$(sdocker node inspect self --format '{{range .Description.Resources.GenericResources}}{{.NamedResourceSpec.Value}} {{end}}')
+  for gpu in "${SWARM_GPUS[@]}"; do
+    [[ $have == *"$gpu"* ]] || die "the swarm node does not advertise $gpu (node: $have); restart its dockerd"
+  done
+  # Tasks pull from the local registry themselves; prove the swarm's engine reaches it.
+  sdocker pull -q "$BUSYBOX_IMAGE" >/dev/null 2>"$STATE/swarm-pull.log" ||
+    { cat "$STATE/swarm-pull.log" >&2; die "the swarm's engine cannot pull $BUSYBOX_IMAGE"; }
+}
+
+swarm_env() {
+  echo "ELT_TEST_SWARM_DOCKER_HOST=$SWARM_HOST"
+  echo "ELT_TEST_SWARM_GPUS=$(IFS=,; echo "${SWARM_GPUS[*]}")"
+}
+
+stop_swarm() {
+  stop_pidfile "$SWARM_RUN/dockerd.pid" dockerd "the swarm's dockerd" 20
+  # The swarm's state stays in its data root: the next `up` restarts the same single-node swarm.
+  if ip link show "$SWARM_BRIDGE" >/dev/null 2>&1; then
+    ip link del "$SWARM_BRIDGE" 2>/dev/null || true
+  fi
+}
+
 # ---------------------------------------------------------------- registry
 ensure_registry() {
   if registry_up; then
@@ -524,6 +599,7 @@ write_env() {
     echo "ELT_TEST_SSH_HOST=ssh://root@127.0.0.1:$SSH_PORT"
     echo "ELT_TEST_SSH_IDENTITY=$(printf '%q' "$STATE/ssh/client_ed25519")"
     echo "ELT_TEST_SSH_KNOWN_HOSTS=$(printf '%q' "$STATE/ssh/known_hosts")"
+    swarm_env
   } >"$tmp"
   mv "$tmp" "$f"
 }
@@ -544,6 +620,7 @@ cmd_up() {
   ensure_engine2
   check_engine2_pull
   ensure_sshd
+  ensure_swarm
   write_env
   say "up in $((SECONDS - t0))s; env: $STATE/testenv.env"
 }
@@ -560,6 +637,7 @@ cmd_down() {
     ip link delete "$(cat "$STATE/engine2.bridge")" 2>/dev/null || true
     rm -f "$STATE/engine2.bridge"
   fi
+  stop_swarm
   stop_pidfile "$STATE/registry.pid" docker-registry registry
   if [[ -f $STATE/dockerd.pid ]]; then
     stop_pidfile "$STATE/dockerd.pid" dockerd dockerd
@@ -609,6 +687,11 @@ cmd_status() {
     say "sshd: up on 127.0.0.1:$SSH_PORT"
   else
     say "sshd: down"
+  fi
+  if swarm_active; then
+    say "swarm: active on $SWARM_HOST ($(sdocker service ls -q 2>/dev/null | wc -l) services)"
+  else
+    say "swarm: down"
   fi
   [[ -f $STATE/testenv.env ]] && say "env: $STATE/testenv.env"
   return 0
