@@ -22,6 +22,7 @@ pub mod secret_file;
 pub mod sources;
 pub mod store;
 pub mod subscribers;
+pub mod swarm;
 pub mod switch;
 pub mod sys;
 pub mod tagorder;

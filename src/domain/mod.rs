@@ -6,6 +6,7 @@ mod deploy;
 mod engine;
 mod names;
 mod status;
+mod swarm;
 mod views;
 
 pub use dashboard::*;
@@ -13,4 +14,5 @@ pub use deploy::*;
 pub use engine::*;
 pub use names::*;
 pub use status::*;
+pub use swarm::*;
 pub use views::*;

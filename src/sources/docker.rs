@@ -165,7 +165,12 @@ impl DockerSource {
         &self.host
     }
 
-    async fn timed<T>(
+    /// The bollard client, for src/swarm/ (services, tasks, nodes on the same connection).
+    pub(crate) fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub(crate) async fn timed<T>(
         &self,
         fut: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, DockerError> {
@@ -179,7 +184,7 @@ impl DockerSource {
         }
     }
 
-    fn classify(&self, e: bollard::errors::Error) -> DockerError {
+    pub(crate) fn classify(&self, e: bollard::errors::Error) -> DockerError {
         use bollard::errors::Error as E;
         match e {
             E::DockerResponseServerError { .. } | E::JsonDataError { .. } => {
@@ -716,7 +721,7 @@ fn map_health(s: Option<&str>) -> HealthState {
 }
 
 /// bollard's messages for a missing or refused socket are terse; say what the operator can do.
-fn describe(e: &bollard::errors::Error) -> String {
+pub(crate) fn describe(e: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     match e {
         E::SocketNotFoundError(path) => {

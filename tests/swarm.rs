@@ -1,0 +1,380 @@
+//! Docker Swarm as a runtime, against the real single-node swarm that scripts/testenv.sh runs
+//! on a dockerd of its own (ELT_TEST_SWARM_DOCKER_HOST), with the stub images from the local
+//! registry: start-first updates, Swarm's automatic and manual rollbacks, generic-resource
+//! (GPU) scheduling, one-off migrate jobs and task logs.
+
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+use elt_console::domain::{GenericResource, SwarmUpdateState};
+use elt_console::swarm::{
+    JobSpec, STACK_LABEL, SwarmSource, UpdateEnd, UpdateProgress, UpdateSettings,
+};
+use std::process::Command;
+use std::time::Duration;
+
+const POLL: Duration = Duration::from_millis(200);
+const UPDATE_LIMIT: Duration = Duration::from_secs(120);
+
+fn swarm_host() -> String {
+    testenv().get("ELT_TEST_SWARM_DOCKER_HOST").to_string()
+}
+
+/// The stub image of version `n` as a digest reference (what a deploy resolves a tag to).
+fn digest_ref(n: u32) -> String {
+    let env = testenv();
+    format!(
+        "{}:{}@{}",
+        env.image(),
+        env.tag(n),
+        env.get(&format!("ELT_TEST_DIGEST_V{n}"))
+    )
+}
+
+fn sdocker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", swarm_host())
+        .output()
+        .expect("docker CLI")
+}
+
+/// A stack service this test creates and removes (also when the test fails).
+struct TestService {
+    name: String,
+}
+
+impl TestService {
+    /// `docker service create` (which waits until the service converged) in stack `stack`.
+    fn create(stack: &str, service: &str, image: &str, extra: &[&str]) -> Self {
+        let name = SwarmSource::service_name(stack, service);
+        sdocker(&["service", "rm", &name]);
+        let label = format!("{STACK_LABEL}={stack}");
+        let mut args = vec![
+            "service", "create", "--quiet", "--name", &name, "--label", &label,
+        ];
+        args.extend_from_slice(extra);
+        args.push(image);
+        let out = sdocker(&args);
+        assert!(
+            out.status.success(),
+            "docker service create {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { name }
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        sdocker(&["service", "rm", &self.name]);
+    }
+}
+
+fn settings() -> UpdateSettings {
+    UpdateSettings {
+        monitor: Duration::from_secs(3),
+        ..UpdateSettings::default()
+    }
+}
+
+async fn source() -> SwarmSource {
+    SwarmSource::connect(&swarm_host(), 10_000)
+        .await
+        .expect("connect to the swarm's engine")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_first_update_keeps_the_old_task_until_the_new_one_runs() {
+    let svc = TestService::create("elt-sw-good", "app", &digest_ref(1), &[]);
+    let swarm = source().await;
+    let started = swarm
+        .update_image(&svc.name, &digest_ref(2), &settings(), None)
+        .await
+        .unwrap();
+    assert!(started.changed);
+    assert_eq!(started.from_image, digest_ref(1));
+    let mut seen: Vec<UpdateProgress> = Vec::new();
+    let end = swarm
+        .follow_update(&started, POLL, UPDATE_LIMIT, |p| seen.push(p.clone()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(end, UpdateEnd::Completed { .. }),
+        "{end:?}; progress: {seen:#?}"
+    );
+    // Never a moment without a running task, as far as the follower saw.
+    assert!(
+        seen.iter().all(|p| p.updated + p.others_running >= 1),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|p| p.state == Some(SwarmUpdateState::Updating) && p.others_running == 1),
+        "the old task was seen running during the update: {seen:#?}"
+    );
+    // Swarm's own record: the old task was shut down only after the new one was running.
+    let tasks = swarm.tasks_of(&svc.name).await.unwrap();
+    let new = tasks
+        .iter()
+        .find(|t| t.image == digest_ref(2) && t.is_running())
+        .expect("a running task on v2");
+    let old = tasks
+        .iter()
+        .find(|t| t.image == digest_ref(1))
+        .expect("the v1 task");
+    assert_eq!(old.state, "shutdown", "{tasks:#?}");
+    assert!(
+        old.since.unwrap() >= new.since.unwrap(),
+        "old stopped at {:?}, new running since {:?}",
+        old.since,
+        new.since
+    );
+    let view = swarm.service(&svc.name).await.unwrap().unwrap();
+    assert_eq!(view.image, digest_ref(2));
+    assert_eq!(view.update.unwrap().state, SwarmUpdateState::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_image_is_rolled_back_by_swarm_and_said_so() {
+    let svc = TestService::create("elt-sw-bad", "app", &digest_ref(1), &[]);
+    let swarm = source().await;
+    // v3 answers its health check with 503: its task never becomes healthy.
+    let started = swarm
+        .update_image(&svc.name, &digest_ref(3), &settings(), None)
+        .await
+        .unwrap();
+    let mut seen: Vec<UpdateProgress> = Vec::new();
+    let end = swarm
+        .follow_update(&started, POLL, UPDATE_LIMIT, |p| seen.push(p.clone()))
+        .await
+        .unwrap();
+    let UpdateEnd::RolledBack { reason } = &end else {
+        panic!("expected Swarm's rollback, got {end:?}; progress: {seen:#?}");
+    };
+    assert!(reason.contains("rolled back"), "{reason}");
+    assert!(
+        seen.iter().all(|p| p.updated + p.others_running >= 1),
+        "the old version kept running through the failed update: {seen:#?}"
+    );
+    let view = swarm.service(&svc.name).await.unwrap().unwrap();
+    assert_eq!(view.image, digest_ref(1), "the spec names v1 again");
+    assert_eq!(
+        view.update.unwrap().state,
+        SwarmUpdateState::RollbackCompleted
+    );
+    let tasks = swarm.tasks_of(&svc.name).await.unwrap();
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t.is_running() && t.image == digest_ref(1)),
+        "{tasks:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_rollback_and_an_update_to_a_chosen_tag() {
+    // v4 is "slow" (unhealthy for STUB_READY_AFTER seconds): 1 s keeps it within the image's
+    // healthcheck, so it is a third good version to choose.
+    let svc = TestService::create(
+        "elt-sw-manual",
+        "app",
+        &digest_ref(1),
+        &["--env", "STUB_READY_AFTER=1"],
+    );
+    let swarm = source().await;
+    let started = swarm
+        .update_image(&svc.name, &digest_ref(2), &settings(), None)
+        .await
+        .unwrap();
+    let end = swarm
+        .follow_update(&started, POLL, UPDATE_LIMIT, |_| {})
+        .await
+        .unwrap();
+    assert!(matches!(end, UpdateEnd::Completed { .. }), "{end:?}");
+
+    // `docker service rollback`: Swarm restores the previous spec.
+    let rollback = swarm.rollback_service(&svc.name).await.unwrap();
+    assert_eq!(rollback.from_image, digest_ref(2));
+    let end = swarm
+        .follow_update(&rollback, POLL, UPDATE_LIMIT, |_| {})
+        .await
+        .unwrap();
+    let UpdateEnd::RolledBack { reason } = &end else {
+        panic!("expected a rollback, got {end:?}");
+    };
+    assert!(reason.contains("manually requested rollback"), "{reason}");
+    let view = swarm.service(&svc.name).await.unwrap().unwrap();
+    assert_eq!(view.image, digest_ref(1));
+
+    // A rollback to any chosen tag is an update to that tag's digest.
+    let chosen = swarm
+        .update_image(&svc.name, &digest_ref(4), &settings(), None)
+        .await
+        .unwrap();
+    let end = swarm
+        .follow_update(&chosen, POLL, UPDATE_LIMIT, |_| {})
+        .await
+        .unwrap();
+    assert!(matches!(end, UpdateEnd::Completed { .. }), "{end:?}");
+    let view = swarm.service(&svc.name).await.unwrap().unwrap();
+    assert_eq!(view.image, digest_ref(4));
+    assert_eq!(view.running, 1);
+
+    // Asking for what already runs changes nothing.
+    let again = swarm
+        .update_image(&svc.name, &digest_ref(4), &settings(), None)
+        .await
+        .unwrap();
+    assert!(!again.changed);
+    assert_eq!(
+        swarm
+            .follow_update(&again, POLL, UPDATE_LIMIT, |_| {})
+            .await
+            .unwrap(),
+        UpdateEnd::Unchanged
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gpu_generic_resources_are_scheduled_and_shown() {
+    let svc = TestService::create(
+        "elt-sw-gpu",
+        "app",
+        &digest_ref(1),
+        &["--generic-resource", "NVIDIA-GPU=1"],
+    );
+    let swarm = source().await;
+    let gpus: Vec<String> = testenv()
+        .get("ELT_TEST_SWARM_GPUS")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(gpus.len(), 2);
+    let stack = swarm.stack("elt-sw-gpu").await.unwrap();
+    assert_eq!(stack.services.len(), 1, "{stack:#?}");
+    let service = &stack.services[0];
+    assert_eq!(service.name, svc.name);
+    assert_eq!(
+        service.reserved,
+        vec![GenericResource::Discrete {
+            kind: "NVIDIA-GPU".into(),
+            count: 1
+        }]
+    );
+    assert_eq!(service.running, 1);
+    let task = stack
+        .tasks
+        .iter()
+        .find(|t| t.is_running())
+        .expect("a running task");
+    assert_eq!(task.assigned.len(), 1, "{task:#?}");
+    let GenericResource::Named { kind, value } = &task.assigned[0] else {
+        panic!("a named GPU, got {:?}", task.assigned);
+    };
+    assert_eq!(kind, "NVIDIA-GPU");
+    assert!(gpus.contains(value), "{value} not in {gpus:?}");
+    assert!(
+        task.node.is_some(),
+        "the task's node by hostname: {task:#?}"
+    );
+    assert!(task.container_id.is_some());
+    let node = stack
+        .nodes
+        .iter()
+        .find(|n| Some(&n.id) == task.node_id.as_ref())
+        .expect("the task's node");
+    assert_eq!(node.state, "ready");
+    assert!(node.leader);
+    for gpu in &gpus {
+        assert!(
+            node.resources.contains(&GenericResource::Named {
+                kind: "NVIDIA-GPU".into(),
+                value: gpu.clone()
+            }),
+            "{node:#?}"
+        );
+    }
+    // The scheduler tells the container which GPU it got, as NVIDIA's runtime expects.
+    let env = sdocker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        task.container_id.as_deref().unwrap(),
+    ]);
+    let env = String::from_utf8_lossy(&env.stdout);
+    assert!(
+        env.contains(&format!("DOCKER_RESOURCE_NVIDIA-GPU={value}")),
+        "{env}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migrate_job_reports_exit_code_and_output_and_task_logs_read() {
+    let ok = TestService::create("elt-sw-job", "app", &digest_ref(1), &[]);
+    let failing = TestService::create(
+        "elt-sw-job",
+        "bot",
+        &digest_ref(1),
+        &["--env", "STUB_MIGRATE_FAIL=1"],
+    );
+    let swarm = source().await;
+    let job = |template: &str, name: &str| JobSpec {
+        name: name.into(),
+        template_service: template.into(),
+        image: digest_ref(2),
+        args: vec!["migrate".into()],
+        stack: "elt-sw-job".into(),
+    };
+    let outcome = swarm
+        .run_job(&job(&ok.name, "elt-sw-job_migrate-ok"), POLL, UPDATE_LIMIT)
+        .await
+        .unwrap();
+    assert!(outcome.succeeded(), "{outcome:#?}");
+    assert_eq!(outcome.exit_code, Some(0));
+    assert!(
+        outcome
+            .output_tail
+            .iter()
+            .any(|l| l.contains("stub-app v2 migrate ok")),
+        "{outcome:#?}"
+    );
+    let failed = swarm
+        .run_job(
+            &job(&failing.name, "elt-sw-job_migrate-fail"),
+            POLL,
+            UPDATE_LIMIT,
+        )
+        .await
+        .unwrap();
+    assert!(!failed.succeeded());
+    assert_eq!(failed.state, "failed", "{failed:#?}");
+    assert_eq!(failed.exit_code, Some(3));
+    assert!(
+        failed
+            .output_tail
+            .iter()
+            .any(|l| l.contains("simulated migration error")),
+        "{failed:#?}"
+    );
+    // The job services are gone; the stack keeps its two services.
+    let stack = swarm.stack("elt-sw-job").await.unwrap();
+    let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, [ok.name.as_str(), failing.name.as_str()]);
+
+    // A running task's own logs.
+    let task = stack
+        .tasks
+        .iter()
+        .find(|t| t.service == ok.name && t.is_running())
+        .expect("the app's task");
+    let lines = swarm.task_log_lines(&task.id, None).await.unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("stub-app v1 listening on :3000")),
+        "{lines:#?}"
+    );
+}
