@@ -19,4 +19,6 @@ pub use load::{defaults, load};
 pub use types::*;
 
 #[cfg(test)]
+mod swarm_tests;
+#[cfg(test)]
 mod tests;

@@ -35,6 +35,8 @@ pub struct Config {
     /// one engine of `[docker]`.
     #[serde(default)]
     pub hosts: Vec<HostConfig>,
+    /// How a Swarm deployment (`deployment.runtime = "swarm"`) rolls a new image out.
+    pub swarm: SwarmConfig,
 }
 
 /// One `[[hosts]]` table.
@@ -143,6 +145,52 @@ impl Default for ProxyConfig {
     }
 }
 
+/// `deployment.runtime`: what runs the app. Compose on this host (the default), or a Docker
+/// Swarm stack whose services are updated through the manager's API (src/swarm/).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    #[default]
+    Compose,
+    Swarm,
+}
+
+/// `[swarm]`: the service update Swarm performs for a deploy, and its one-off migrate job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmConfig {
+    /// Tasks updated at once (0: all at once, as Docker means it).
+    pub parallelism: u64,
+    /// Seconds Swarm watches each new task for a failure before counting it updated.
+    pub monitor_s: u64,
+    pub failure_action: FailureAction,
+    pub order: UpdateOrder,
+    /// How long the console follows an update (or rollback) before giving up on it.
+    pub update_timeout_s: u64,
+    /// Arguments of the one-off migrate job (the service's own task template, new image);
+    /// empty: no migrate step.
+    pub migrate_args: Vec<String>,
+}
+
+/// `[swarm] order`: whether a new task starts before the old one stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    #[default]
+    StartFirst,
+    StopFirst,
+}
+
+/// `[swarm] failure_action`: what Swarm does when a new task fails during the update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureAction {
+    #[default]
+    Rollback,
+    Pause,
+    Continue,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UiConfig {
@@ -209,6 +257,12 @@ pub struct WatchConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentConfig {
+    /// `compose` (this host's compose project) or `swarm` (the stack `stack`).
+    #[serde(default)]
+    pub runtime: RuntimeKind,
+    /// The Swarm stack (`docker stack deploy ... NAME`) when `runtime = "swarm"`.
+    #[serde(default)]
+    pub stack: String,
     pub project: String,
     pub compose_file: PathBuf,
     pub env_file: PathBuf,

@@ -56,6 +56,58 @@ fn check_http_url(s: &str) -> Result<(), UrlError> {
     Ok(())
 }
 
+/// A Swarm stack name as `docker stack deploy` takes it (it prefixes every service name).
+fn is_stack_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+}
+
+fn check_swarm(
+    c: &Config,
+    fail: &impl Fn(String, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    use super::types::RuntimeKind;
+    // An empty stack is pointed out where the swarm runtime was asked for.
+    if c.deployment.runtime == RuntimeKind::Swarm && c.deployment.stack.is_empty() {
+        return Err(fail(
+            "deployment.runtime".into(),
+            "runtime = \"swarm\" needs deployment.stack (the stack's name)".into(),
+        ));
+    }
+    if !c.deployment.stack.is_empty() && !is_stack_name(&c.deployment.stack) {
+        return Err(fail(
+            "deployment.stack".into(),
+            format!(
+                "{:?} is not a stack name (letters, digits, '-' and '_', up to 63)",
+                c.deployment.stack
+            ),
+        ));
+    }
+    if !(1..=3600).contains(&c.swarm.monitor_s) {
+        return Err(fail("swarm.monitor_s".into(), "must be 1 to 3600".into()));
+    }
+    if c.swarm.update_timeout_s < c.swarm.monitor_s {
+        return Err(fail(
+            "swarm.update_timeout_s".into(),
+            format!("must be at least swarm.monitor_s ({})", c.swarm.monitor_s),
+        ));
+    }
+    for (i, arg) in c.swarm.migrate_args.iter().enumerate() {
+        // Arguments go to the engine as a list, never through a shell; a NUL cannot.
+        if arg.contains('\0') {
+            return Err(fail(
+                format!("swarm.migrate_args[{i}]"),
+                "contains a NUL byte".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result<(), ConfigError> {
     let fail = |key: String, message: String| ConfigError::Key {
         origin: origin_of(origins, &key),
@@ -71,6 +123,7 @@ pub(super) fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result
             ),
         ));
     }
+    check_swarm(c, &fail)?;
     if c.deployment.services.is_empty() {
         return Err(fail(
             "deployment.services".into(),

@@ -7,6 +7,7 @@
 //! follow `UpdateStatus` until it reaches a state Swarm does not leave without someone acting.
 
 use super::{SwarmError, SwarmSource, map};
+pub use crate::config::{FailureAction, UpdateOrder};
 use crate::domain::SwarmUpdateState;
 use bollard::auth::DockerCredentials;
 use bollard::models::{
@@ -16,27 +17,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::UpdateServiceOptionsBuilder;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-
-/// `[swarm] order`: whether a new task starts before the old one stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpdateOrder {
-    #[default]
-    StartFirst,
-    StopFirst,
-}
-
-/// `[swarm] failure_action`: what Swarm does when a new task fails during the update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureAction {
-    #[default]
-    Rollback,
-    Pause,
-    Continue,
-}
 
 /// How Swarm rolls the new image out (the service's UpdateConfig, and its RollbackConfig).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +28,17 @@ pub struct UpdateSettings {
     pub monitor: Duration,
     pub failure_action: FailureAction,
     pub order: UpdateOrder,
+}
+
+impl UpdateSettings {
+    pub fn from_config(c: &crate::config::SwarmConfig) -> Self {
+        Self {
+            parallelism: c.parallelism,
+            monitor: Duration::from_secs(c.monitor_s),
+            failure_action: c.failure_action,
+            order: c.order,
+        }
+    }
 }
 
 impl Default for UpdateSettings {
