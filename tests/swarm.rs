@@ -464,3 +464,120 @@ async fn the_example_stack_deploys_with_its_gpu_reservation() {
         "{task:#?}"
     );
 }
+
+#[test]
+fn status_json_shows_a_swarm_deployment_with_its_gpus() {
+    let env = testenv();
+    let svc = TestService::create(
+        "elt-sw-status",
+        "app",
+        &digest_ref(2),
+        &["--generic-resource", "NVIDIA-GPU=1"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("elt-console.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+# The stack publishes no port here: no endpoints to ask.
+health = []
+
+[deployment]
+runtime = "swarm"
+stack = "elt-sw-status"
+state_dir = "{state}"
+
+[[deployment.services]]
+name = "app"
+image = "{image}"
+image_var = "APP_IMAGE"
+commit_tags = ["main-{{sha}}"]
+
+[docker]
+host = "{host}"
+
+[registry]
+plain_http = ["{registry}"]
+
+[github]
+# Nothing listens here: the runs section fails at once, the rest is read.
+api_url = "http://127.0.0.1:9"
+"#,
+            state = dir.path().join("state").display(),
+            image = env.image(),
+            host = swarm_host(),
+            registry = env.get("ELT_TEST_REGISTRY"),
+        ),
+    )
+    .unwrap();
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--json"]));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let swarm = &s["swarm"];
+    assert_eq!(swarm["status"], "ok", "{s:#}");
+    let data = &swarm["data"];
+    assert_eq!(data["stack"], "elt-sw-status");
+    assert_eq!(data["services"][0]["name"], svc.name.as_str());
+    assert_eq!(data["services"][0]["running"], 1);
+    assert_eq!(
+        data["services"][0]["reserved"][0],
+        serde_json::json!({"type": "discrete", "kind": "NVIDIA-GPU", "count": 1})
+    );
+    let task = data["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["state"] == "running")
+        .expect("a running task");
+    assert_eq!(task["assigned"][0]["kind"], "NVIDIA-GPU");
+    assert!(task["node"].is_string(), "{task:#}");
+    assert_eq!(
+        data["nodes"][0]["resources"].as_array().unwrap().len(),
+        2,
+        "{data:#}"
+    );
+    // The configured service's state comes from the stack.
+    assert_eq!(s["services"][0]["up"], true, "{s:#}");
+    assert_eq!(s["services"][0]["tag"], env.tag(2));
+    assert_eq!(s["containers"]["status"], "ok");
+    // The app is up; only GitHub could not be read.
+    assert_eq!(s["overall"], "degraded", "{s:#}");
+
+    // The text form shows the same.
+    let out = run(bin().arg("--config").arg(&config).arg("status"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("SWARM"), "{text}");
+    assert!(text.contains("NVIDIA-GPU:1"), "{text}");
+    assert!(text.contains("GENERIC RESOURCES"), "{text}");
+
+    // `logs`: the service's running task, or a task by its id.
+    let out = run(bin().arg("--config").arg(&config).args(["logs", "app"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("stub-app v2 listening on :3000"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let task_id = task["id"].as_str().unwrap();
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["logs", "--json", &task_id[..8]]));
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["container"], "elt-sw-status_app.1", "{first:#}");
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["logs", "no-such-thing"]));
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+}

@@ -128,6 +128,9 @@ pub async fn logs_command(config: &Config, args: LogsArgs) -> i32 {
         },
         None => None,
     };
+    if config.deployment.runtime == crate::config::RuntimeKind::Swarm {
+        return swarm_task_logs(config, &args, grep, since).await;
+    }
     let project = &config.deployment.project;
     let docker = match DockerSource::connect_config(&config.docker).await {
         Ok(d) => d,
@@ -203,6 +206,112 @@ pub async fn logs_command(config: &Config, args: LogsArgs) -> i32 {
         return 0;
     }
     follow_service(config, &printer, &service, Some(first), since, args.tail).await
+}
+
+/// A Swarm deployment's logs: one task's, named by its id (or a unique prefix), or a
+/// configured service's newest running task. Followed until the task's stream ends.
+async fn swarm_task_logs(
+    config: &Config,
+    args: &LogsArgs,
+    grep: Option<regex::Regex>,
+    since: Option<i64>,
+) -> i32 {
+    use crate::swarm::SwarmSource;
+    use std::io::IsTerminal;
+    let stack = &config.deployment.stack;
+    let swarm =
+        match SwarmSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
+            Ok(s) => s,
+            Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+        };
+    let view = match swarm.stack(stack).await {
+        Ok(v) => v,
+        Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+    };
+    let wanted = args
+        .service
+        .clone()
+        .or_else(|| config.deployment.services.first().map(|s| s.name.clone()))
+        .unwrap_or_else(|| "app".to_string());
+    let full = SwarmSource::service_name(stack, &wanted);
+    let task = if view
+        .services
+        .iter()
+        .any(|s| s.name == full || s.name == wanted)
+    {
+        let name = if view.services.iter().any(|s| s.name == full) {
+            full
+        } else {
+            wanted.clone()
+        };
+        view.tasks
+            .iter()
+            .filter(|t| t.service == name)
+            .max_by_key(|t| (t.is_running(), t.since))
+    } else {
+        let matching: Vec<_> = view
+            .tasks
+            .iter()
+            .filter(|t| t.id.starts_with(&wanted))
+            .collect();
+        if matching.len() > 1 {
+            return fail(
+                format!("task id prefix {wanted:?} names {} tasks", matching.len()),
+                EXIT_USAGE,
+            );
+        }
+        let Some(task) = matching.first().copied() else {
+            let services: Vec<&str> = view.services.iter().map(|s| s.name.as_str()).collect();
+            return fail(
+                format!(
+                    "no service or task {wanted:?} in stack {stack}; its services: {}",
+                    services.join(", ")
+                ),
+                EXIT_USAGE,
+            );
+        };
+        Some(task)
+    };
+    let Some(task) = task else {
+        return fail(
+            format!("service {wanted} of stack {stack} has no task"),
+            EXIT_SOURCE_UNREACHABLE,
+        );
+    };
+    let printer = Printer {
+        json: args.json,
+        color: !args.json
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        grep,
+    };
+    let label = format!(
+        "{}.{}",
+        task.service,
+        task.slot.map_or_else(|| task.id.clone(), |s| s.to_string())
+    );
+    let mut out = std::io::stdout().lock();
+    let mut stream = std::pin::pin!(swarm.task_logs(&task.id, args.follow, args.tail, since));
+    let mut lines = LineSplitter::default();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok((stderr, bytes)) => {
+                for line in lines.push(stderr, &bytes) {
+                    if !printer.line(&mut out, &label, stderr, &line) {
+                        return 0;
+                    }
+                }
+            }
+            Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+        }
+    }
+    for (stderr, line) in lines.finish() {
+        if !printer.line(&mut out, &label, stderr, &line) {
+            return 0;
+        }
+    }
+    let _ = out.flush();
+    0
 }
 
 /// Bytes from the engine come in chunks, per stream; lines are cut here.

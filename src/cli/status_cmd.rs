@@ -77,56 +77,10 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
         );
     }
 
-    section_head(&mut out, "CONTAINERS", &r.containers, "");
-    if let Some(list) = r.containers.data() {
-        if list.is_empty() {
-            let _ = writeln!(out, "  no containers in project {}", r.project);
-        } else {
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|c| {
-                    let state = match (c.state, c.exit_code) {
-                        (ContainerState::Exited, Some(code)) => format!("exited({code})"),
-                        (s, _) => serde_json::to_value(s)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
-                    };
-                    let health = match c.health {
-                        HealthState::Healthy => "healthy",
-                        HealthState::Unhealthy => "UNHEALTHY",
-                        HealthState::Starting => "starting",
-                        HealthState::None => "-",
-                    };
-                    let tag = crate::domain::ImageRef::parse(&c.image)
-                        .ok()
-                        .and_then(|i| i.tag.map(|t| t.to_string()))
-                        .unwrap_or_else(|| c.image.clone());
-                    let uptime = match (c.state, c.started_at) {
-                        (ContainerState::Running, Some(t)) => age(t, now),
-                        _ => "-".into(),
-                    };
-                    vec![
-                        format!("{}{}", c.service, if c.oneoff { " (run)" } else { "" }),
-                        c.name.clone(),
-                        state,
-                        health.into(),
-                        tag,
-                        c.revision.as_deref().map(short_sha).unwrap_or("-").into(),
-                        uptime,
-                        c.restarts.to_string(),
-                    ]
-                })
-                .collect();
-            table(
-                &mut out,
-                &[
-                    "SERVICE", "NAME", "STATE", "HEALTH", "TAG", "REV", "UP", "RESTARTS",
-                ],
-                &rows,
-                2,
-            );
-        }
+    if let Some(stack) = &r.swarm {
+        render_swarm(&mut out, stack, now);
+    } else {
+        render_containers(&mut out, r, now);
     }
 
     section_head(&mut out, "HEALTH", &r.health, "");
@@ -298,6 +252,169 @@ pub fn render_status(r: &StatusReport, now: DateTime<Utc>) -> String {
         }
     }
     out
+}
+
+fn render_containers(out: &mut String, r: &StatusReport, now: DateTime<Utc>) {
+    section_head(out, "CONTAINERS", &r.containers, "");
+    if let Some(list) = r.containers.data() {
+        if list.is_empty() {
+            let _ = writeln!(out, "  no containers in project {}", r.project);
+        } else {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|c| {
+                    let state = match (c.state, c.exit_code) {
+                        (ContainerState::Exited, Some(code)) => format!("exited({code})"),
+                        (s, _) => serde_json::to_value(s)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                    };
+                    let health = match c.health {
+                        HealthState::Healthy => "healthy",
+                        HealthState::Unhealthy => "UNHEALTHY",
+                        HealthState::Starting => "starting",
+                        HealthState::None => "-",
+                    };
+                    let tag = crate::domain::ImageRef::parse(&c.image)
+                        .ok()
+                        .and_then(|i| i.tag.map(|t| t.to_string()))
+                        .unwrap_or_else(|| c.image.clone());
+                    let uptime = match (c.state, c.started_at) {
+                        (ContainerState::Running, Some(t)) => age(t, now),
+                        _ => "-".into(),
+                    };
+                    vec![
+                        format!("{}{}", c.service, if c.oneoff { " (run)" } else { "" }),
+                        c.name.clone(),
+                        state,
+                        health.into(),
+                        tag,
+                        c.revision.as_deref().map(short_sha).unwrap_or("-").into(),
+                        uptime,
+                        c.restarts.to_string(),
+                    ]
+                })
+                .collect();
+            table(
+                out,
+                &[
+                    "SERVICE", "NAME", "STATE", "HEALTH", "TAG", "REV", "UP", "RESTARTS",
+                ],
+                &rows,
+                2,
+            );
+        }
+    }
+}
+
+/// A Swarm deployment's stack: its services, their tasks and the nodes, with the generic
+/// resources (GPUs) services reserve, tasks were given and nodes advertise.
+fn render_swarm(
+    out: &mut String,
+    stack: &Section<crate::domain::SwarmStackView>,
+    now: DateTime<Utc>,
+) {
+    section_head(out, "SWARM", stack, "");
+    let Some(view) = stack.data() else { return };
+    let list = |r: &[crate::domain::GenericResource]| {
+        if r.is_empty() {
+            "-".to_string()
+        } else {
+            r.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    if view.services.is_empty() {
+        let _ = writeln!(out, "  no services in stack {}", view.stack);
+    } else {
+        let rows: Vec<Vec<String>> = view
+            .services
+            .iter()
+            .map(|s| {
+                let tag = crate::domain::ImageRef::parse(&s.image)
+                    .ok()
+                    .and_then(|i| i.tag.map(|t| t.to_string()))
+                    .unwrap_or_else(|| s.image.clone());
+                let update = s
+                    .update
+                    .as_ref()
+                    .map_or("-".to_string(), |u| match &u.message {
+                        Some(m) => format!("{}: {m}", u.state.as_str()),
+                        None => u.state.as_str().to_string(),
+                    });
+                vec![
+                    s.name.clone(),
+                    format!(
+                        "{}/{}",
+                        s.running,
+                        s.replicas.map_or("-".to_string(), |r| r.to_string())
+                    ),
+                    tag,
+                    list(&s.reserved),
+                    update,
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["SERVICE", "RUNNING", "TAG", "RESERVES", "LAST UPDATE"],
+            &rows,
+            2,
+        );
+    }
+    let tasks: Vec<Vec<String>> = view
+        .tasks
+        .iter()
+        .filter(|t| t.desired_state == "running" || t.is_running() || t.error.is_some())
+        .map(|t| {
+            vec![
+                format!(
+                    "{}.{}",
+                    t.service,
+                    t.slot.map_or("-".to_string(), |s| s.to_string())
+                ),
+                t.state.clone(),
+                t.node.clone().unwrap_or_else(|| "-".into()),
+                t.since.map_or("-".to_string(), |since| age(since, now)),
+                list(&t.assigned),
+                t.error.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    if !tasks.is_empty() {
+        let _ = writeln!(out);
+        table(
+            out,
+            &["TASK", "STATE", "NODE", "SINCE", "GIVEN", "ERROR"],
+            &tasks,
+            2,
+        );
+    }
+    let nodes: Vec<Vec<String>> = view
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                format!("{}{}", n.hostname, if n.leader { " (leader)" } else { "" }),
+                n.role.clone(),
+                n.state.clone(),
+                n.availability.clone(),
+                list(&n.resources),
+            ]
+        })
+        .collect();
+    if !nodes.is_empty() {
+        let _ = writeln!(out);
+        table(
+            out,
+            &["NODE", "ROLE", "STATE", "AVAILABILITY", "GENERIC RESOURCES"],
+            &nodes,
+            2,
+        );
+    }
 }
 
 /// The `--json` answer when the config cannot be loaded: the documented shape, not nothing.

@@ -10,6 +10,7 @@ mod logs;
 mod periodic;
 pub mod pipeline;
 pub mod status;
+mod swarm_status;
 pub mod taghistory;
 pub mod update;
 

@@ -123,8 +123,27 @@ pub async fn read_repos(
 }
 
 pub async fn collect(config: &Config) -> StatusReport {
+    let swarm_runtime = config.deployment.runtime == crate::config::RuntimeKind::Swarm;
+    let swarm = async {
+        if !swarm_runtime {
+            return None;
+        }
+        let started = Instant::now();
+        Some(Section::from_result(
+            started,
+            super::swarm_status::read_stack(config).await,
+        ))
+    };
     let containers = async {
         let started = Instant::now();
+        if swarm_runtime {
+            // A stack's containers are its tasks, on whichever node runs them: the swarm
+            // section has them.
+            return Section::Ok {
+                elapsed_ms: 0,
+                data: Vec::new(),
+            };
+        }
         let r: Result<_, DockerError> = async {
             let docker = DockerSource::connect_config(&config.docker).await?;
             docker.project_containers(&config.deployment.project).await
@@ -176,11 +195,15 @@ pub async fn collect(config: &Config) -> StatusReport {
         Section::from_result(started, r)
     };
 
-    let (containers, health, gpu, runs, mut tags) =
-        tokio::join!(containers, health, gpu, runs, tags);
+    let (containers, health, gpu, runs, mut tags, swarm) =
+        tokio::join!(containers, health, gpu, runs, tags, swarm);
     let mut gpu = gpu;
     correlate(&containers, &runs, &mut tags, &mut gpu);
-    let services = running_services(config, &containers);
+    let (services, containers) = match &swarm {
+        // The app's state comes from the stack; an unreadable swarm is an unknown app.
+        Some(stack) => super::swarm_status::services_and_containers(config, stack),
+        None => (running_services(config, &containers), containers),
+    };
     let (overall, exit_code, reasons) = judge(&services, &containers, &health, &tags, &runs);
     StatusReport {
         schema: SCHEMA_VERSION,
@@ -195,6 +218,7 @@ pub async fn collect(config: &Config) -> StatusReport {
         gpu,
         tags,
         runs,
+        swarm,
     }
 }
 

@@ -100,6 +100,10 @@ pub struct StatusReport {
     pub gpu: Section<GpuStatus>,
     pub tags: Section<Vec<RepoTags>>,
     pub runs: Section<RunsSection>,
+    /// A Swarm deployment's stack (`deployment.runtime = "swarm"`): services, tasks and nodes
+    /// with their generic resources. Absent for a compose deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<Section<super::SwarmStackView>>,
 }
 
 /// What `status --json` prints when the config cannot be read (docs/status-json.md): the

@@ -217,22 +217,27 @@ impl SwarmSource {
         Ok(views)
     }
 
-    /// A task's logs with the engine's timestamps: the last `tail` lines (None: all),
-    /// following or up to now. Items are (from stderr, bytes), as for a container's logs.
+    /// A task's logs with the engine's timestamps: the last `tail` lines (None: all) from
+    /// `since` (Unix seconds) on, following or up to now. Items are (from stderr, bytes), as
+    /// for a container's logs.
     pub fn task_logs(
         &self,
         task_id: &str,
         follow: bool,
         tail: Option<u32>,
+        since: Option<i64>,
     ) -> impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), SwarmError>> + use<> {
         let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
-        let options = LogsOptionsBuilder::default()
+        let mut builder = LogsOptionsBuilder::default()
             .follow(follow)
             .stdout(true)
             .stderr(true)
             .timestamps(true)
-            .tail(&tail)
-            .build();
+            .tail(&tail);
+        if let Some(s) = since {
+            builder = builder.since(i32::try_from(s).unwrap_or(i32::MAX));
+        }
+        let options = builder.build();
         let host = self.host().to_string();
         self.client()
             .task_logs(task_id, Some(options))
@@ -259,7 +264,7 @@ impl SwarmSource {
         task_id: &str,
         tail: Option<u32>,
     ) -> Result<Vec<String>, SwarmError> {
-        let mut stream = Box::pin(self.task_logs(task_id, false, tail));
+        let mut stream = Box::pin(self.task_logs(task_id, false, tail, None));
         let mut text = Vec::new();
         while let Some(item) = stream.next().await {
             let (_, bytes) = item?;
