@@ -581,3 +581,226 @@ api_url = "http://127.0.0.1:9"
         .args(["logs", "no-such-thing"]));
     assert_eq!(out.status.code(), Some(64), "{out:?}");
 }
+
+fn swarm_config(dir: &std::path::Path, stack: &str, extra: &str) -> elt_console::config::Config {
+    let env = testenv();
+    let file = dir.join("elt-console.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+health = []
+
+[deployment]
+runtime = "swarm"
+stack = "{stack}"
+state_dir = "{state}"
+
+[[deployment.services]]
+name = "app"
+image = "{image}"
+image_var = "APP_IMAGE"
+commit_tags = ["main-{{sha}}"]
+
+[docker]
+host = "{host}"
+
+[registry]
+plain_http = ["{registry}"]
+
+[swarm]
+monitor_s = 3
+update_timeout_s = 120
+{extra}
+"#,
+            state = dir.join("state").display(),
+            image = env.image(),
+            host = swarm_host(),
+            registry = env.get("ELT_TEST_REGISTRY"),
+        ),
+    )
+    .unwrap();
+    elt_console::config::load(&elt_console::config::Sources {
+        files: vec![(file, true)],
+        env: vec![],
+    })
+    .unwrap()
+    .config
+}
+
+fn request(
+    kind: elt_console::domain::DeployKind,
+    target: elt_console::domain::Target,
+) -> elt_console::domain::DeployRequest {
+    elt_console::domain::DeployRequest {
+        kind,
+        target,
+        force: false,
+        dry_run: false,
+    }
+}
+
+fn tag_target(n: u32) -> elt_console::domain::Target {
+    elt_console::domain::Target::Tag(elt_console::domain::Tag::parse(testenv().tag(n)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
+    use elt_console::domain::{Actor, DeployEvent, DeployKind, DeployStatus, Target};
+    use elt_console::swarm::deploy;
+    let svc = TestService::create("elt-sw-deploy", "app", &digest_ref(1), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.tar");
+    std::fs::write(&backup, "backup").unwrap();
+    let config = swarm_config(
+        dir.path(),
+        "elt-sw-deploy",
+        &format!(
+            "migrate_args = [\"migrate\"]\n\n[deploy]\nbackup_command = \"echo {}\"\n",
+            backup.display()
+        ),
+    );
+    let swarm = source().await;
+    let store = || elt_console::store::Store::open(&dir.path().join("state")).unwrap();
+
+    // A good image: start-first, migrated, backed up, completed.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = deploy::run(
+        &config,
+        Actor::default(),
+        request(DeployKind::Deploy, tag_target(2)),
+        Some(tx),
+    )
+    .await;
+    assert_eq!(outcome.status, DeployStatus::Succeeded, "{outcome:?}");
+    let mut progress = 0;
+    while let Ok(event) = rx.try_recv() {
+        if matches!(event, DeployEvent::Progress { .. }) {
+            progress += 1;
+        }
+    }
+    assert!(progress >= 1, "Swarm's progress reached the event stream");
+    let row = store()
+        .deployment(outcome.deployment_id.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, DeployStatus::Succeeded);
+    assert_eq!(
+        row.to.digest_str(),
+        Some(testenv().get("ELT_TEST_DIGEST_V2"))
+    );
+    assert_eq!(
+        row.from.digest_str(),
+        Some(testenv().get("ELT_TEST_DIGEST_V1"))
+    );
+    assert_eq!(row.backup_path.as_deref(), Some(backup.to_str().unwrap()));
+    let step = |row: &elt_console::domain::Deployment, name: &str| {
+        row.steps
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| (s.status.clone(), s.summary.clone().unwrap_or_default()))
+            .unwrap_or_else(|| panic!("no {name} step in {row:#?}"))
+    };
+    let (state, summary) = step(&row, "migrate");
+    assert_eq!(state, "ok");
+    assert!(
+        summary.contains("exited 0") && summary.contains("migrate ok"),
+        "{summary}"
+    );
+    assert_eq!(step(&row, "health").0, "ok");
+    assert_eq!(
+        swarm.service(&svc.name).await.unwrap().unwrap().image,
+        digest_ref(2)
+    );
+
+    // Swarm's own rollback: back to v1, recorded as a rollback that succeeded.
+    let outcome = deploy::run(
+        &config,
+        Actor::default(),
+        request(DeployKind::Rollback, Target::Previous),
+        None,
+    )
+    .await;
+    assert_eq!(outcome.status, DeployStatus::Succeeded, "{outcome:?}");
+    let row = store()
+        .deployment(outcome.deployment_id.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.kind, DeployKind::Rollback);
+    assert!(
+        step(&row, "health")
+            .1
+            .contains("manually requested rollback"),
+        "{row:#?}"
+    );
+    assert_eq!(
+        swarm.service(&svc.name).await.unwrap().unwrap().image,
+        digest_ref(1)
+    );
+
+    // A bad image: Swarm rolls it back; the deploy says so, with Swarm's reason, and the
+    // automatic rollback has its own row pointing at it.
+    let outcome = deploy::run(
+        &config,
+        Actor::default(),
+        request(DeployKind::Deploy, tag_target(3)),
+        None,
+    )
+    .await;
+    assert_eq!(outcome.status, DeployStatus::RolledBack, "{outcome:?}");
+    assert!(
+        outcome.message.contains("rolled back due to failure"),
+        "{outcome:?}"
+    );
+    let failed = outcome.deployment_id.unwrap();
+    let rows = store().deployments(20).unwrap();
+    let row = rows.iter().find(|d| d.id == failed).unwrap();
+    assert_eq!(row.status, DeployStatus::RolledBack);
+    assert!(
+        row.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("Swarm rolled the update back"),
+        "{row:#?}"
+    );
+    let auto = rows
+        .iter()
+        .find(|d| d.parent_id == Some(failed))
+        .expect("the automatic rollback's row");
+    assert_eq!(auto.kind, DeployKind::AutoRollback);
+    assert_eq!(auto.status, DeployStatus::Succeeded);
+    assert_eq!(
+        swarm.service(&svc.name).await.unwrap().unwrap().image,
+        digest_ref(1)
+    );
+
+    // A rollback to a chosen tag is an update to it.
+    let outcome = deploy::run(
+        &config,
+        Actor::default(),
+        request(DeployKind::Rollback, tag_target(2)),
+        None,
+    )
+    .await;
+    assert_eq!(outcome.status, DeployStatus::Succeeded, "{outcome:?}");
+    assert_eq!(
+        swarm.service(&svc.name).await.unwrap().unwrap().image,
+        digest_ref(2)
+    );
+    // And again: nothing to do.
+    let outcome = deploy::run(
+        &config,
+        Actor::default(),
+        request(DeployKind::Deploy, tag_target(2)),
+        None,
+    )
+    .await;
+    assert_eq!(outcome.status, DeployStatus::Skipped, "{outcome:?}");
+    // The lock was released each time.
+    assert!(matches!(
+        store()
+            .lock_state(std::time::Duration::from_secs(30))
+            .unwrap(),
+        elt_console::domain::LockState::Free
+    ));
+}

@@ -42,6 +42,8 @@ pub use types::{
     Events, Outcome, PlanService, RollbackEvent, STEPS, StepState, Target,
 };
 pub use util::{absolute, is_transient_pull_error, short, short_digest, state_dir};
+/// The recorder, for the Swarm deploy that runs beside the step machine (src/swarm/deploy.rs).
+pub(crate) use writer::RecorderLink;
 
 use crate::config::Config;
 use crate::domain::{Actor, LockState};

@@ -22,8 +22,8 @@ enum Job {
     Final(Box<Outcome>, oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// The engine's end of the recorder thread.
-pub(super) struct RecorderLink {
+/// The engine's end of the recorder thread (also the Swarm deploy's, src/swarm/deploy.rs).
+pub(crate) struct RecorderLink {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -31,7 +31,7 @@ pub(super) struct RecorderLink {
 impl RecorderLink {
     /// Start the thread; it opens its own connection to the store in `state_dir` (the file
     /// the engine's store uses).
-    pub(super) fn start(actor: Actor, state_dir: PathBuf) -> Self {
+    pub(crate) fn start(actor: Actor, state_dir: PathBuf) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let recorder = Recorder::new(actor);
         let thread = std::thread::Builder::new()
@@ -54,14 +54,14 @@ impl RecorderLink {
         }
     }
 
-    pub(super) fn record(&self, event: DeployEvent) {
+    pub(crate) fn record(&self, event: DeployEvent) {
         if let Some(jobs) = &self.jobs {
             let _ = jobs.send(Job::Event(Box::new(event)));
         }
     }
 
     /// The deployment's final record, after everything queued before it.
-    pub(super) async fn record_final(&self, outcome: &Outcome) -> Result<(), StoreError> {
+    pub(crate) async fn record_final(&self, outcome: &Outcome) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         let sent = self
             .jobs

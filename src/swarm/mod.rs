@@ -5,6 +5,7 @@
 //! A stack's services carry the label `com.docker.stack.namespace=<stack>` and are named
 //! `<stack>_<service>`, as `docker stack deploy` names them.
 
+pub mod deploy;
 mod job;
 mod map;
 mod update;
