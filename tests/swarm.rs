@@ -804,3 +804,53 @@ async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
         elt_console::domain::LockState::Free
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deploy_command_deploys_a_swarm_stack() {
+    let svc = TestService::create("elt-sw-cli", "app", &digest_ref(1), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    swarm_config(dir.path(), "elt-sw-cli", "");
+    let config = dir.path().join("elt-console.toml");
+    let swarm = source().await;
+    let tag = testenv().tag(2).to_string();
+
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--dry-run", &tag]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{out:?}");
+    assert!(
+        text.contains(&format!("update {} to {}", svc.name, digest_ref(2))),
+        "{text}"
+    );
+    assert_eq!(
+        swarm.service(&svc.name).await.unwrap().unwrap().image,
+        digest_ref(1)
+    );
+
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--yes", &tag]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{out:?}");
+    assert!(text.contains("via swarm stack elt-sw-cli"), "{text}");
+    assert!(text.contains("update completed"), "{text}");
+    assert_eq!(
+        swarm.service(&svc.name).await.unwrap().unwrap().image,
+        digest_ref(2)
+    );
+
+    // The history shows it like any deploy.
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["history", "--json"]));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = history.to_string();
+    assert!(
+        text.contains("succeeded") && text.contains(&tag),
+        "{history:#}"
+    );
+}

@@ -139,6 +139,11 @@ pub async fn run(
     };
     let action = req.kind.as_str();
     let target = req.target.to_string();
+    if req.dry_run {
+        run.audit(action, &target, "dry-run", None);
+        let outcome = dry_run(&run, &req).await;
+        return finish(run, action, &target, outcome).await;
+    }
     run.audit(action, &target, "attempted", None);
     let mut run = run;
     let mut store = match Store::open(&state_dir) {
@@ -218,6 +223,69 @@ pub async fn run(
     finish(run, action, &target, outcome).await
 }
 
+/// What a deploy would do, changing nothing: the plan, and how Swarm would roll it out.
+async fn dry_run(run: &Run<'_>, req: &DeployRequest) -> Outcome {
+    let config = run.config;
+    let (_, moves) = match resolve_moves(config, req).await {
+        Ok(r) => r,
+        Err(e) => return run.outcome(DeployStatus::Failed, format!("dry run: {e}")),
+    };
+    run.emit(DeployEvent::Plan {
+        services: moves
+            .iter()
+            .map(|m| crate::domain::PlanService {
+                service: m.service.clone(),
+                from: m.from.clone(),
+                to: m.to.clone(),
+                older: None,
+                to_ref: m
+                    .to_ref
+                    .clone()
+                    .unwrap_or_else(|| "the previous spec (Swarm's rollback)".into()),
+                health: Some(format!(
+                    "Swarm's update: {}, parallelism {}, monitor {} s, on failure {:?}",
+                    order_name(config),
+                    config.swarm.parallelism,
+                    config.swarm.monitor_s,
+                    config.swarm.failure_action
+                )),
+                repo: Some(m.repo.clone()),
+                image_var: String::new(),
+                migrate_service: None,
+                pin_tag: None,
+            })
+            .collect(),
+    });
+    let mut lines = Vec::new();
+    if moves
+        .iter()
+        .all(|m| m.to_ref.is_some() && m.from.digest.is_some() && m.from.digest == m.to.digest)
+        && !req.force
+    {
+        lines.push("the target already runs: a deploy would stop at the compare step".to_string());
+    } else {
+        if !config.deploy.backup_command.is_empty() {
+            lines.push(format!("backup: run `{}`", config.deploy.backup_command));
+        }
+        if !config.swarm.migrate_args.is_empty() && moves.iter().any(|m| m.to_ref.is_some()) {
+            lines.push(format!(
+                "migrate: a one-off job with args {:?}",
+                config.swarm.migrate_args
+            ));
+        }
+        for m in &moves {
+            lines.push(match &m.to_ref {
+                Some(r) => format!("update {} to {r}", m.swarm_name),
+                None => format!("Swarm's rollback of {}", m.swarm_name),
+            });
+        }
+    }
+    run.outcome(
+        DeployStatus::Skipped,
+        format!("dry run, nothing changed: {}", lines.join("; ")),
+    )
+}
+
 fn refused(message: String) -> Outcome {
     Outcome {
         deployment_id: None,
@@ -278,15 +346,17 @@ fn start_heartbeat(
     token
 }
 
-async fn execute(run: &Run<'_>, req: &DeployRequest) -> Outcome {
-    let config = run.config;
+/// The swarm, and each configured service's move: what its spec names now and the digest
+/// reference it gets (none for Swarm's own rollback).
+async fn resolve_moves(
+    config: &Config,
+    req: &DeployRequest,
+) -> Result<(SwarmSource, Vec<Move>), String> {
     let stack = config.deployment.stack.as_str();
-    // resolve
-    let t = run.begin("resolve");
     let swarm =
         match SwarmSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
             Ok(s) => s,
-            Err(e) => return run.failed("resolve", t, e.to_string()),
+            Err(e) => return Err(e.to_string()),
         };
     let registry = RegistrySource::new(&config.registry);
     let mut moves = Vec::new();
@@ -295,15 +365,11 @@ async fn execute(run: &Run<'_>, req: &DeployRequest) -> Outcome {
         let current = match swarm.service(&swarm_name).await {
             Ok(Some(s)) => s,
             Ok(None) => {
-                return run.failed(
-                    "resolve",
-                    t,
-                    format!(
-                        "service {swarm_name} is not in stack {stack} (docker stack deploy it first)"
-                    ),
-                );
+                return Err(format!(
+                    "service {swarm_name} is not in stack {stack} (docker stack deploy it first)"
+                ));
             }
-            Err(e) => return run.failed("resolve", t, e.to_string()),
+            Err(e) => return Err(e.to_string()),
         };
         let from = side_of(&current.image);
         let (to, to_ref) = match &req.target {
@@ -313,17 +379,13 @@ async fn execute(run: &Run<'_>, req: &DeployRequest) -> Outcome {
                     Target::Tag(t) => t.clone(),
                     _ => match Tag::parse("latest") {
                         Ok(t) => t,
-                        Err(e) => return run.failed("resolve", t, e.to_string()),
+                        Err(e) => return Err(e.to_string()),
                     },
                 };
                 let digest: Digest = match registry.resolve(&service.image, &tag).await {
                     Ok(d) => d,
                     Err(e) => {
-                        return run.failed(
-                            "resolve",
-                            t,
-                            format!("{}:{tag}: {e}", service.image.docker_name()),
-                        );
+                        return Err(format!("{}:{tag}: {e}", service.image.docker_name()));
                     }
                 };
                 let reference = format!("{}:{tag}@{digest}", service.image.docker_name());
@@ -339,6 +401,16 @@ async fn execute(run: &Run<'_>, req: &DeployRequest) -> Outcome {
             to_ref,
         });
     }
+    Ok((swarm, moves))
+}
+
+async fn execute(run: &Run<'_>, req: &DeployRequest) -> Outcome {
+    let config = run.config;
+    let t = run.begin("resolve");
+    let (swarm, moves) = match resolve_moves(config, req).await {
+        Ok(r) => r,
+        Err(e) => return run.failed("resolve", t, e),
+    };
     let summary = moves
         .iter()
         .map(|m| match &m.to_ref {
