@@ -19,7 +19,7 @@
 # socket ${ELT_SWARM_RUN:-/run/elt-swarm}/docker.sock, data root ${ELT_SWARM_DATA:-/var/lib/elt-swarm},
 # its own bridge (elt-swarm0, 10.220.0.1/24), address pools 10.221.0.0/16 (docker_gwbridge) and
 # 10.222.0.0/16 (overlays), no iptables rules, a single-node swarm listening on 127.0.0.1:2377.
-# The node advertises two fake GPUs as NVIDIA-GPU generic resources, as an operator's
+# The node advertises four fake GPUs as NVIDIA-GPU generic resources, as an operator's
 # daemon.json `node-generic-resources` would (docs/scaling.md).
 set -euo pipefail
 
@@ -73,7 +73,9 @@ SWARM_DATA=${ELT_SWARM_DATA:-/var/lib/elt-swarm}
 SWARM_HOST=unix://$SWARM_RUN/docker.sock
 SWARM_BRIDGE=elt-swarm0
 SWARM_BRIDGE_ADDR=10.220.0.1/24
-SWARM_GPUS=(GPU-00000000-e17c-4000-8000-000000000001 GPU-00000000-e17c-4000-8000-000000000002)
+# Four, so the tests that reserve one each (tests/swarm.rs runs them in parallel) never wait.
+SWARM_GPUS=(GPU-00000000-e17c-4000-8000-000000000001 GPU-00000000-e17c-4000-8000-000000000002
+  GPU-00000000-e17c-4000-8000-000000000003 GPU-00000000-e17c-4000-8000-000000000004)
 sdocker() { DOCKER_HOST=$SWARM_HOST docker "$@"; }
 swarm_engine_up() { sdocker info >/dev/null 2>&1; }
 swarm_active() { [[ $(sdocker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null) == active ]]; }
@@ -359,9 +361,22 @@ ensure_swarm() {
       --data-path-addr 127.0.0.1 --default-addr-pool 10.222.0.0/16 >/dev/null ||
       die "docker swarm init failed"
   fi
+  # After a restart the node reports itself down until its agent is back.
+  local deadline=$((SECONDS + 30))
+  until [[ $(sdocker node inspect self --format '{{.Status.State}}' 2>/dev/null) == ready ]]; do
+    ((SECONDS < deadline)) || die "the swarm node is not ready after 30s"
+    sleep 0.2
+  done
   have=$(sdocker node inspect self --format '{{range .Description.Resources.GenericResources}}{{.NamedResourceSpec.Value}} {{end}}')
   for gpu in "${SWARM_GPUS[@]}"; do
-    [[ $have == *"$gpu"* ]] || die "the swarm node does not advertise $gpu (node: $have); restart its dockerd"
+    if [[ $have != *"$gpu"* ]]; then
+      # Started with another list (an older recipe): the flags only take effect on a start.
+      ((${restarted:-0} == 0)) || die "the swarm node does not advertise $gpu (node: $have)"
+      say "the swarm's dockerd advertises other GPUs ($have); restarting it"
+      stop_pidfile "$SWARM_RUN/dockerd.pid" dockerd "the swarm's dockerd" 20
+      restarted=1 ensure_swarm
+      return
+    fi
   done
   # Tasks pull from the local registry themselves; prove the swarm's engine reaches it.
   sdocker pull -q "$BUSYBOX_IMAGE" >/dev/null 2>"$STATE/swarm-pull.log" ||

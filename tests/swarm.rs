@@ -252,7 +252,7 @@ async fn gpu_generic_resources_are_scheduled_and_shown() {
         .split(',')
         .map(str::to_string)
         .collect();
-    assert_eq!(gpus.len(), 2);
+    assert!(gpus.len() >= 2, "{gpus:?}");
     let stack = swarm.stack("elt-sw-gpu").await.unwrap();
     assert_eq!(stack.services.len(), 1, "{stack:#?}");
     let service = &stack.services[0];
@@ -542,7 +542,7 @@ api_url = "http://127.0.0.1:9"
     assert!(task["node"].is_string(), "{task:#}");
     assert_eq!(
         data["nodes"][0]["resources"].as_array().unwrap().len(),
-        2,
+        env.get("ELT_TEST_SWARM_GPUS").split(',').count(),
         "{data:#}"
     );
     // The configured service's state comes from the stack.
