@@ -542,6 +542,10 @@ async fn execute(run: &Run<'_>, req: &DeployRequest) -> Outcome {
             }
         }
     }
+    run.skip(
+        "switch",
+        "no proxy to switch: Swarm's tasks replace each other behind the service",
+    );
     run.skip("rollback", "not needed");
     run.skip("retention", "Swarm keeps its own task history");
     let done = moves
