@@ -134,6 +134,12 @@ impl Engine<Real> {
         events: Events,
         interrupt: CancellationToken,
     ) -> Result<Self, error::DeployError> {
+        // Compose must never be run against a Swarm deployment's folder.
+        if config.deployment.runtime == crate::config::RuntimeKind::Swarm {
+            return Err(error::DeployError::SwarmRuntime {
+                stack: config.deployment.stack.clone(),
+            });
+        }
         let docker = DockerSource::connect_config(&config.docker).await?;
         let runtime = ComposeCli::detect(
             &config.deploy.compose_command,

@@ -722,3 +722,21 @@ async fn migrate(run: &Run<'_>, swarm: &SwarmSource, moves: &[Move]) -> Result<(
         Err(e) => Err(run.failed("migrate", t, e.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_compose_engine_refuses_a_swarm_deployment() {
+        let mut config = crate::config::defaults();
+        config.deployment.runtime = crate::config::RuntimeKind::Swarm;
+        config.deployment.stack = "elt".into();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let refused = crate::deploy::Engine::connect(config, tx, CancellationToken::new()).await;
+        let Err(e) = refused else {
+            panic!("the compose engine took a Swarm deployment");
+        };
+        assert!(e.to_string().contains("stack elt"), "{e}");
+    }
+}
