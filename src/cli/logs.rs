@@ -219,11 +219,10 @@ async fn swarm_task_logs(
     use crate::swarm::SwarmSource;
     use std::io::IsTerminal;
     let stack = &config.deployment.stack;
-    let swarm =
-        match SwarmSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
-            Ok(s) => s,
-            Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
-        };
+    let swarm = match SwarmSource::connect_config(&config.docker).await {
+        Ok(s) => s,
+        Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
+    };
     let view = match swarm.stack(stack).await {
         Ok(v) => v,
         Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),

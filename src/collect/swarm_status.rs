@@ -8,7 +8,7 @@ use crate::domain::{
 use crate::swarm::{SwarmError, SwarmSource};
 
 pub(super) async fn read_stack(config: &Config) -> Result<SwarmStackView, SwarmError> {
-    let swarm = SwarmSource::connect(&config.docker.host, config.docker.request_timeout_ms).await?;
+    let swarm = SwarmSource::connect_config(&config.docker).await?;
     swarm.stack(&config.deployment.stack).await
 }
 

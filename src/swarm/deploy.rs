@@ -353,11 +353,10 @@ async fn resolve_moves(
     req: &DeployRequest,
 ) -> Result<(SwarmSource, Vec<Move>), String> {
     let stack = config.deployment.stack.as_str();
-    let swarm =
-        match SwarmSource::connect(&config.docker.host, config.docker.request_timeout_ms).await {
-            Ok(s) => s,
-            Err(e) => return Err(e.to_string()),
-        };
+    let swarm = match SwarmSource::connect_config(&config.docker).await {
+        Ok(s) => s,
+        Err(e) => return Err(e.to_string()),
+    };
     let registry = RegistrySource::new(&config.registry);
     let mut moves = Vec::new();
     for service in &config.deployment.services {

@@ -62,6 +62,13 @@ impl SwarmSource {
         })
     }
 
+    /// Connect as `[docker]` says (its host, TLS or ssh settings, timeout): the manager.
+    pub async fn connect_config(c: &crate::config::DockerConfig) -> Result<Self, SwarmError> {
+        Ok(Self {
+            docker: DockerSource::connect_config(c).await?,
+        })
+    }
+
     pub fn from_docker(docker: DockerSource) -> Self {
         Self { docker }
     }
