@@ -38,6 +38,8 @@ die() { printf 'soak: error: %s\n' "$*" >&2; exit 1; }
 
 # shellcheck source=scripts/lib/pidfile.sh
 source "$ROOT/scripts/lib/pidfile.sh"
+# shellcheck source=scripts/lib/default-bridge.sh
+source "$ROOT/scripts/lib/default-bridge.sh"
 
 sdocker() { DOCKER_HOST=$SOAK_HOST docker "$@"; }
 soak_engine_up() { sdocker info >/dev/null 2>&1; }
@@ -59,6 +61,8 @@ start_engine() {
     ((SECONDS < deadline)) || { tail -20 "$STATE/dockerd.log" >&2; die "soak dockerd did not answer within 60s"; }
     sleep 0.2
   done
+  # --bridge=none deleted the main engine's docker0.
+  restore_default_bridge
 }
 
 start_registry() {

@@ -10,7 +10,7 @@
 # /run/elt-engine2, data root, exec root and bridge elt-br2, no iptables rules of its own) and
 # an sshd on 127.0.0.1 only with key-only root login, so that
 # DOCKER_HOST=ssh://root@127.0.0.1:$ELT_TEST_SSH_PORT reaches the first engine through
-# `docker system dial-stdio` (client key, config and known_hosts under $STATE/ssh).
+# `docker system dial-stdio` (client key, config and known_hosts under $MACHINE_STATE/ssh).
 #   scripts/testenv.sh status   print what runs
 #
 # State dir: ${ELT_TESTENV_DIR:-<repo>/.sandbox/testenv}
@@ -25,6 +25,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${ELT_TESTENV_DIR:-$ROOT/.sandbox/testenv}
+# The second engine and the sshd belong to the machine, not to one checkout: a fresh clone (CI)
+# reuses them, with the same certificates and keys, when another checkout started them.
+MACHINE_STATE=${ELT_TESTENV_MACHINE_DIR:-/var/lib/elt-testenv}
 SANDBOX_DIR=$ROOT/.sandbox
 REGISTRY_ADDR=127.0.0.1:5000
 REPO_PATH=elt/english-listening-trainer
@@ -65,6 +68,8 @@ sha_of() { printf 'elt-stub-%s' "$1" | sha1sum | cut -c1-40; }
 
 # shellcheck source=scripts/lib/pidfile.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
+# shellcheck source=scripts/lib/default-bridge.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/default-bridge.sh"
 
 engine_up() { docker info >/dev/null 2>&1; }
 
@@ -171,10 +176,10 @@ ensure_engine() {
 engine2_up() { DOCKER_HOST=unix://$ENGINE2_SOCK docker info >/dev/null 2>&1; }
 
 # The second engine's TLS port (tcp://127.0.0.1:$ENGINE2_TLS_PORT): a CA, a server certificate
-# for 127.0.0.1 and a client certificate, made once under $STATE/engine2-tls (as
+# for 127.0.0.1 and a client certificate, made once under $MACHINE_STATE/engine2-tls (as
 # DOCKER_CERT_PATH lays them out: ca.pem, cert.pem, key.pem for the client).
 ensure_engine2_certs() {
-  local d=$STATE/engine2-tls
+  local d=$MACHINE_STATE/engine2-tls
   [[ -f $d/client/key.pem && -f $d/server/key.pem ]] && return 0
   command -v openssl >/dev/null || die "openssl not found (package openssl)"
   rm -rf "$d" && mkdir -p "$d/server" "$d/client" && chmod 700 "$d"
@@ -200,7 +205,7 @@ ensure_engine2_certs() {
 
 engine2_tls_up() {
   DOCKER_HOST=tcp://127.0.0.1:$ENGINE2_TLS_PORT DOCKER_TLS_VERIFY=1 \
-    DOCKER_CERT_PATH=$STATE/engine2-tls/client docker info >/dev/null 2>&1
+    DOCKER_CERT_PATH=$MACHINE_STATE/engine2-tls/client docker info >/dev/null 2>&1
 }
 
 
@@ -209,9 +214,9 @@ ensure_engine2() {
   if engine2_up; then
     engine2_tls_up && return 0
     # Started by an earlier version of this script, without the TLS port: restart ours.
-    pid_alive "$STATE/engine2.pid" dockerd ||
+    pid_alive "$MACHINE_STATE/engine2.pid" dockerd ||
       die "a second engine answers on $ENGINE2_SOCK without TLS on 127.0.0.1:$ENGINE2_TLS_PORT, and this script did not start it"
-    stop_pidfile "$STATE/engine2.pid" dockerd "second dockerd (restarting with its TLS port)"
+    stop_pidfile "$MACHINE_STATE/engine2.pid" dockerd "second dockerd (restarting with its TLS port)"
   fi
   [[ $(id -u) -eq 0 ]] || die "starting the second dockerd needs root"
   # Its addresses must not overlap a network the first engine already made.
@@ -223,33 +228,33 @@ ensure_engine2() {
   fi
   if ! ip link show "$ENGINE2_BRIDGE" >/dev/null 2>&1; then
     ip link add "$ENGINE2_BRIDGE" type bridge || die "cannot create bridge $ENGINE2_BRIDGE"
-    echo "$ENGINE2_BRIDGE" >"$STATE/engine2.bridge"
+    echo "$ENGINE2_BRIDGE" >"$MACHINE_STATE/engine2.bridge"
   fi
   ip -4 addr show dev "$ENGINE2_BRIDGE" | grep -q "inet $ENGINE2_BIP" ||
     ip addr add "$ENGINE2_BIP" dev "$ENGINE2_BRIDGE"
   ip link set "$ENGINE2_BRIDGE" up
-  mkdir -p "$ENGINE2_RUN" "$STATE/engine2/data"
-  say "starting the second dockerd on unix://$ENGINE2_SOCK (log: $STATE/engine2.log)"
+  mkdir -p "$ENGINE2_RUN" "$MACHINE_STATE/engine2/data"
+  say "starting the second dockerd on unix://$ENGINE2_SOCK (log: $MACHINE_STATE/engine2.log)"
   # No iptables rules of its own: two engines rewriting the same chains could break the first
   # one's; the userland proxy still publishes ports on the host's loopback.
-  local tls=$STATE/engine2-tls/server
-  setsid nohup dockerd --host "unix://$ENGINE2_SOCK" --data-root "$STATE/engine2/data" \
+  local tls=$MACHINE_STATE/engine2-tls/server
+  setsid nohup dockerd --host "unix://$ENGINE2_SOCK" --data-root "$MACHINE_STATE/engine2/data" \
     --host "tcp://127.0.0.1:$ENGINE2_TLS_PORT" --tlsverify \
     --tlscacert "$tls/ca.pem" --tlscert "$tls/cert.pem" --tlskey "$tls/key.pem" \
     --exec-root "$ENGINE2_RUN/exec" --pidfile "$ENGINE2_RUN/dockerd.pid" \
     --bridge "$ENGINE2_BRIDGE" --default-address-pool "base=$ENGINE2_POOL,size=24" \
     --iptables=false --ip-masq=false --max-download-attempts 1 \
-    >"$STATE/engine2.log" 2>&1 </dev/null &
-  echo $! >"$STATE/engine2.pid"
+    >"$MACHINE_STATE/engine2.log" 2>&1 </dev/null &
+  echo $! >"$MACHINE_STATE/engine2.pid"
   local deadline=$((SECONDS + 60))
   until engine2_up && engine2_tls_up; do
     # kill -0, not the command line: between setsid's and nohup's exec it can read empty.
-    if ! kill -0 "$(cat "$STATE/engine2.pid")" 2>/dev/null; then
-      tail -30 "$STATE/engine2.log" >&2
+    if ! kill -0 "$(cat "$MACHINE_STATE/engine2.pid")" 2>/dev/null; then
+      tail -30 "$MACHINE_STATE/engine2.log" >&2
       die "the second dockerd exited"
     fi
     if ((SECONDS >= deadline)); then
-      tail -30 "$STATE/engine2.log" >&2
+      tail -30 "$MACHINE_STATE/engine2.log" >&2
       die "the second dockerd did not answer within 60s"
     fi
     sleep 0.2
@@ -261,17 +266,17 @@ ensure_engine2() {
 # are insecure by default): checked with the busybox image.
 check_engine2_pull() {
   DOCKER_HOST=unix://$ENGINE2_SOCK docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1 && return 0
-  DOCKER_HOST=unix://$ENGINE2_SOCK docker pull -q "$BUSYBOX_IMAGE" >/dev/null 2>"$STATE/engine2-pull.log" ||
-    { cat "$STATE/engine2-pull.log" >&2; die "the second engine cannot pull $BUSYBOX_IMAGE from $REGISTRY_ADDR"; }
+  DOCKER_HOST=unix://$ENGINE2_SOCK docker pull -q "$BUSYBOX_IMAGE" >/dev/null 2>"$MACHINE_STATE/engine2-pull.log" ||
+    { cat "$MACHINE_STATE/engine2-pull.log" >&2; die "the second engine cannot pull $BUSYBOX_IMAGE from $REGISTRY_ADDR"; }
 }
 
 # ---------------------------------------------------------------- sshd on loopback
 ssh_up() {
-  ssh -F "$STATE/ssh/client_config" -o ConnectTimeout=3 test-host true >/dev/null 2>&1
+  ssh -F "$MACHINE_STATE/ssh/client_config" -o ConnectTimeout=3 test-host true >/dev/null 2>&1
 }
 
 ensure_sshd() {
-  local d=$STATE/ssh
+  local d=$MACHINE_STATE/ssh
   mkdir -p "$d" && chmod 700 "$d"
   [[ -f $d/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C elt-testenv-host -f "$d/host_ed25519"
   [[ -f $d/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C elt-testenv-client -f "$d/client_ed25519"
@@ -309,16 +314,16 @@ SSH_CONFIG
     [[ $(id -u) -eq 0 ]] || die "starting sshd needs root"
     mkdir -p /run/sshd
     /usr/sbin/sshd -t -f "$d/sshd_config" || die "sshd rejects $d/sshd_config"
-    say "starting sshd on 127.0.0.1:$SSH_PORT (log: $STATE/sshd.log)"
-    setsid nohup /usr/sbin/sshd -D -e -f "$d/sshd_config" >"$STATE/sshd.log" 2>&1 </dev/null &
-    echo $! >"$STATE/sshd.pid"
+    say "starting sshd on 127.0.0.1:$SSH_PORT (log: $MACHINE_STATE/sshd.log)"
+    setsid nohup /usr/sbin/sshd -D -e -f "$d/sshd_config" >"$MACHINE_STATE/sshd.log" 2>&1 </dev/null &
+    echo $! >"$MACHINE_STATE/sshd.pid"
     local deadline=$((SECONDS + 20))
     until ssh_up; do
-      if ! kill -0 "$(cat "$STATE/sshd.pid")" 2>/dev/null; then
-        tail -20 "$STATE/sshd.log" >&2
+      if ! kill -0 "$(cat "$MACHINE_STATE/sshd.pid")" 2>/dev/null; then
+        tail -20 "$MACHINE_STATE/sshd.log" >&2
         die "sshd exited (port $SSH_PORT taken? set ELT_TESTENV_SSH_PORT)"
       fi
-      ((SECONDS < deadline)) || { tail -20 "$STATE/sshd.log" >&2; die "sshd did not answer within 20s"; }
+      ((SECONDS < deadline)) || { tail -20 "$MACHINE_STATE/sshd.log" >&2; die "sshd did not answer within 20s"; }
       sleep 0.2
     done
   fi
@@ -609,11 +614,11 @@ write_env() {
     echo "ELT_TEST_FIXTURES=$(printf '%q' "$ROOT/tests/fixtures")"
     echo "ELT_TEST_ENGINE2_HOST=unix://$ENGINE2_SOCK"
     echo "ELT_TEST_ENGINE2_TLS_HOST=tcp://127.0.0.1:$ENGINE2_TLS_PORT"
-    echo "ELT_TEST_ENGINE2_CERT_PATH=$(printf '%q' "$STATE/engine2-tls/client")"
+    echo "ELT_TEST_ENGINE2_CERT_PATH=$(printf '%q' "$MACHINE_STATE/engine2-tls/client")"
     echo "ELT_TEST_SSH_PORT=$SSH_PORT"
     echo "ELT_TEST_SSH_HOST=ssh://root@127.0.0.1:$SSH_PORT"
-    echo "ELT_TEST_SSH_IDENTITY=$(printf '%q' "$STATE/ssh/client_ed25519")"
-    echo "ELT_TEST_SSH_KNOWN_HOSTS=$(printf '%q' "$STATE/ssh/known_hosts")"
+    echo "ELT_TEST_SSH_IDENTITY=$(printf '%q' "$MACHINE_STATE/ssh/client_ed25519")"
+    echo "ELT_TEST_SSH_KNOWN_HOSTS=$(printf '%q' "$MACHINE_STATE/ssh/known_hosts")"
     swarm_env
   } >"$tmp"
   mv "$tmp" "$f"
@@ -636,6 +641,8 @@ cmd_up() {
   check_engine2_pull
   ensure_sshd
   ensure_swarm
+  # The second and the swarm's dockerd (own bridges) deleted the main engine's docker0.
+  restore_default_bridge
   write_env
   say "up in $((SECONDS - t0))s; env: $STATE/testenv.env"
 }
@@ -646,11 +653,11 @@ cmd_down() {
     "$ROOT/scripts/sandbox.sh" down || true
   fi
   stop_pidfile "$SANDBOX_DIR/run/standin.pid" github-standin "GitHub stand-in"
-  stop_pidfile "$STATE/sshd.pid" sshd sshd
-  stop_pidfile "$STATE/engine2.pid" dockerd "second dockerd"
-  if [[ -f $STATE/engine2.bridge ]]; then
-    ip link delete "$(cat "$STATE/engine2.bridge")" 2>/dev/null || true
-    rm -f "$STATE/engine2.bridge"
+  stop_pidfile "$MACHINE_STATE/sshd.pid" sshd sshd
+  stop_pidfile "$MACHINE_STATE/engine2.pid" dockerd "second dockerd"
+  if [[ -f $MACHINE_STATE/engine2.bridge ]]; then
+    ip link delete "$(cat "$MACHINE_STATE/engine2.bridge")" 2>/dev/null || true
+    rm -f "$MACHINE_STATE/engine2.bridge"
   fi
   stop_swarm
   stop_pidfile "$STATE/registry.pid" docker-registry registry
@@ -698,7 +705,7 @@ cmd_status() {
   else
     say "second engine: down"
   fi
-  if [[ -f $STATE/ssh/client_config ]] && ssh_up; then
+  if [[ -f $MACHINE_STATE/ssh/client_config ]] && ssh_up; then
     say "sshd: up on 127.0.0.1:$SSH_PORT"
   else
     say "sshd: down"
