@@ -140,11 +140,7 @@ pub async fn logs_command(config: &Config, args: LogsArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
     };
-    let service = args
-        .service
-        .clone()
-        .or_else(|| config.deployment.services.first().map(|s| s.name.clone()))
-        .unwrap_or_else(|| "app".to_string());
+    let service = named_service(config, &args);
     // The services the operator may name: the configured ones and any the project runs.
     let mut known: Vec<String> = config
         .deployment
@@ -227,11 +223,7 @@ async fn swarm_task_logs(
         Ok(v) => v,
         Err(e) => return fail(e, EXIT_SOURCE_UNREACHABLE),
     };
-    let wanted = args
-        .service
-        .clone()
-        .or_else(|| config.deployment.services.first().map(|s| s.name.clone()))
-        .unwrap_or_else(|| "app".to_string());
+    let wanted = named_service(config, args);
     let full = SwarmSource::service_name(stack, &wanted);
     let task = if view
         .services
@@ -560,4 +552,12 @@ async fn wait_for_running(
             None => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
+}
+
+/// The service the operator named, else the deployment's first one.
+fn named_service(config: &Config, args: &LogsArgs) -> String {
+    args.service
+        .clone()
+        .or_else(|| config.deployment.services.first().map(|s| s.name.clone()))
+        .unwrap_or_else(|| "app".to_string())
 }

@@ -342,17 +342,7 @@ impl DockerSource {
         tail: Option<u32>,
         since: Option<i64>,
     ) -> impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), DockerError>> + use<> {
-        let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
-        let mut builder = LogsOptionsBuilder::default()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .tail(&tail);
-        if let Some(s) = since {
-            builder = builder.since(i32::try_from(s).unwrap_or(i32::MAX));
-        }
-        let options = builder.build();
+        let options = log_options(follow, tail, since);
         let host = self.host.clone();
         self.docker
             .logs(container_id, Some(options))
@@ -753,6 +743,26 @@ pub(crate) fn describe(e: &bollard::errors::Error) -> String {
             }
         }
     }
+}
+
+/// The options of a log read (a container's or a Swarm task's): stdout and stderr with the
+/// engine's timestamps, the last `tail` lines (None: all) from `since` (Unix seconds) on.
+pub(crate) fn log_options(
+    follow: bool,
+    tail: Option<u32>,
+    since: Option<i64>,
+) -> bollard::query_parameters::LogsOptions {
+    let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
+    let mut builder = LogsOptionsBuilder::default()
+        .follow(follow)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .tail(&tail);
+    if let Some(s) = since {
+        builder = builder.since(i32::try_from(s).unwrap_or(i32::MAX));
+    }
+    builder.build()
 }
 
 #[cfg(test)]

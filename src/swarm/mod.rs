@@ -20,7 +20,7 @@ use crate::domain::{
 };
 use crate::sources::docker::{DockerError, DockerSource};
 use bollard::query_parameters::{
-    ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder,
+    ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
 };
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -235,17 +235,7 @@ impl SwarmSource {
         tail: Option<u32>,
         since: Option<i64>,
     ) -> impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), SwarmError>> + use<> {
-        let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
-        let mut builder = LogsOptionsBuilder::default()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .tail(&tail);
-        if let Some(s) = since {
-            builder = builder.since(i32::try_from(s).unwrap_or(i32::MAX));
-        }
-        let options = builder.build();
+        let options = crate::sources::docker::log_options(follow, tail, since);
         let host = self.host().to_string();
         self.client()
             .task_logs(task_id, Some(options))
