@@ -193,15 +193,22 @@ pub(super) fn is_out_of_memory(line: &str) -> bool {
         || (l.contains("out of memory") && (l.contains("cuda") || l.contains("gpu")))
 }
 
-/// The configured endpoints, asked of one container at `addr` instead of through the proxy:
-/// path and query kept, scheme plain HTTP (TLS ends at the proxy).
+/// The endpoints of `service`, asked of its new container at `addr` instead of through the
+/// proxy: path and query kept, scheme plain HTTP (TLS ends at the proxy). The service's
+/// endpoints are those named after it, or every one when none is; the others belong to services
+/// this deploy does not move and are asked where they are.
 pub(super) fn direct_endpoints(
     endpoints: &[HealthEndpoint],
+    service: &str,
     addr: SocketAddr,
 ) -> Vec<HealthEndpoint> {
+    let named = endpoints.iter().any(|e| e.name == service);
     endpoints
         .iter()
         .filter_map(|e| {
+            if named && e.name != service {
+                return Some(e.clone());
+            }
             let mut url = url::Url::parse(&e.url).ok()?;
             url.set_scheme("http").ok()?;
             url.set_ip_host(addr.ip()).ok()?;
@@ -225,9 +232,20 @@ mod tests {
             url: "https://elt.example.com/api/health?deep=1".into(),
             timeout_ms: 2000,
         };
-        let direct = direct_endpoints(&[e], "127.0.0.1:49153".parse().unwrap());
+        let tts = HealthEndpoint {
+            name: "tts".into(),
+            url: "http://127.0.0.1:3001/api/tts/health".into(),
+            timeout_ms: 2000,
+        };
+        let addr = "127.0.0.1:49153".parse().unwrap();
+        let direct = direct_endpoints(&[e.clone(), tts.clone()], "app", addr);
         assert_eq!(direct[0].url, "http://127.0.0.1:49153/api/health?deep=1");
         assert_eq!(direct[0].name, "app (direct)");
+        // Another service's endpoint is asked where it is.
+        assert_eq!(direct[1].url, tts.url);
+        // None named after the service: every endpoint is the service's.
+        let direct = direct_endpoints(&[tts], "app", addr);
+        assert_eq!(direct[0].url, "http://127.0.0.1:49153/api/tts/health");
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl<S: Seams> Engine<S> {
             }
             Err(e) => return self.unhealthy(t, e.to_string(), &new).await,
         };
-        let endpoints = direct_endpoints(&self.settings.endpoints, addr);
+        let endpoints = direct_endpoints(&self.settings.endpoints, &service, addr);
         match self
             .wait_container_healthy(&service, &new, &endpoints)
             .await
