@@ -696,7 +696,7 @@ for cfg_path in configs:
     profile_args = [a for pr in sorted(profiles) for a in ("--profile", pr)]
     rendered = None
     for label, cmd in [("docker-compose", ["docker-compose"])] + ([("docker compose", ["docker", "compose"])] if v2 else []):
-        r = subprocess.run(cmd + profile_args + ["-p", dep["project"], "-f", compose.name, "config"],
+        r = subprocess.run(cmd + profile_args + ["-p", dep.get("project") or dep["stack"], "-f", compose.name, "config"],
                            cwd=work, env=env, capture_output=True, text=True)
         if r.returncode != 0:
             p.append(f"`{label} config` rejects {compose.name}: " + (r.stderr.strip().splitlines() or ["?"])[-1])
