@@ -2,6 +2,7 @@
 the test environment's settings and the request probe."""
 
 import os
+import sys
 import threading
 import time
 import urllib.request
@@ -72,3 +73,17 @@ class Probe(threading.Thread):
             if t >= wall and ok:
                 return t
         return None
+
+
+def wait_ok(url, deadline_s=120):
+    """Until `url` answers 200, up to `deadline_s`; exit the benchmark if it never does."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{url} did not answer OK within {deadline_s} s")

@@ -17,11 +17,10 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from bench_common import Probe, testenv
+from bench_common import Probe, testenv, wait_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX = ROOT / ".sandbox"
@@ -59,16 +58,7 @@ def app_started_at():
 
 
 def wait_healthy(deadline_s=90):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(HEALTH_URL, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    sys.exit("the sandbox app did not become healthy")
+    wait_ok(HEALTH_URL, deadline_s)
 
 
 def console(*args):

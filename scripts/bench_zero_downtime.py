@@ -20,10 +20,9 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from bench_common import Probe, testenv
+from bench_common import Probe, testenv, wait_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".sandbox" / "bench-zd"
@@ -81,19 +80,6 @@ def app_addr(project):
                          capture_output=True, text=True, check=True).stdout.split()[0]
     return subprocess.run(["docker", "port", cid, "3000/tcp"], capture_output=True, text=True,
                           check=True).stdout.splitlines()[0].strip()
-
-
-def wait_ok(url, deadline_s=120):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"{url} did not answer OK within {deadline_s} s")
 
 
 def start_nginx():

@@ -50,6 +50,17 @@ struct Printer {
 }
 
 impl Printer {
+    /// JSON lines, or text in colour on a terminal unless NO_COLOR is set.
+    fn new(json: bool, grep: Option<regex::Regex>) -> Self {
+        Printer {
+            json,
+            color: !json
+                && std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            grep,
+        }
+    }
+
     fn line(&self, out: &mut impl Write, container: &str, stderr: bool, raw: &[u8]) -> bool {
         let (time, rest) = split_stamp(raw);
         let line = sanitize(rest, MAX_LINE_BYTES);
@@ -116,7 +127,6 @@ fn pick(containers: &[ContainerView], service: &str) -> Option<ContainerView> {
 }
 
 pub async fn logs_command(config: &Config, args: LogsArgs) -> i32 {
-    use std::io::IsTerminal;
     let grep = match args.grep.as_deref().map(regex::Regex::new).transpose() {
         Ok(g) => g,
         Err(e) => return fail(format!("--grep: {e}"), EXIT_USAGE),
@@ -160,13 +170,7 @@ pub async fn logs_command(config: &Config, args: LogsArgs) -> i32 {
             EXIT_USAGE,
         );
     }
-    let printer = Printer {
-        json: args.json,
-        color: !args.json
-            && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        grep,
-    };
+    let printer = Printer::new(args.json, grep);
     let Some(first) = pick(&containers, &service) else {
         if !args.follow {
             return fail(
@@ -213,7 +217,6 @@ async fn swarm_task_logs(
     since: Option<i64>,
 ) -> i32 {
     use crate::swarm::SwarmSource;
-    use std::io::IsTerminal;
     let stack = &config.deployment.stack;
     let swarm = match SwarmSource::connect_config(&config.docker).await {
         Ok(s) => s,
@@ -269,13 +272,7 @@ async fn swarm_task_logs(
             EXIT_SOURCE_UNREACHABLE,
         );
     };
-    let printer = Printer {
-        json: args.json,
-        color: !args.json
-            && std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        grep,
-    };
+    let printer = Printer::new(args.json, grep);
     let label = format!(
         "{}.{}",
         task.service,

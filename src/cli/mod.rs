@@ -437,9 +437,8 @@ async fn deploy_or_rollback(
             }
         };
     }
-    drop(args);
     if opts.detach {
-        let args = crate::deploy_detach::DetachArgs {
+        let detach = crate::deploy_detach::DetachArgs {
             kind,
             tag,
             previous,
@@ -450,20 +449,7 @@ async fn deploy_or_rollback(
             explicit_config: cli.config.clone(),
             services: opts.services.clone(),
         };
-        return crate::deploy_detach::detach_command(&loaded.config, args).await;
+        return crate::deploy_detach::detach_command(&loaded.config, detach).await;
     }
-    deploy_command::deploy_command(
-        loaded.config,
-        deploy_command::DeployArgs {
-            kind,
-            tag,
-            previous,
-            yes: opts.yes,
-            dry_run: opts.dry_run,
-            force,
-            json: opts.json,
-            read_only: cli.read_only,
-        },
-    )
-    .await
+    deploy_command::deploy_command(loaded.config, args).await
 }

@@ -105,18 +105,7 @@ impl DockerSource {
             ));
         }
         .map_err(|e| unreachable(describe(&e)))?;
-        let negotiated = tokio::time::timeout(timeout, docker.negotiate_version())
-            .await
-            .map_err(|_| DockerError::Timeout {
-                host: host.clone(),
-                ms: timeout_ms,
-            })?
-            .map_err(|e| unreachable(describe(&e)))?;
-        Ok(Self {
-            docker: negotiated,
-            host,
-            timeout,
-        })
+        Self::negotiated(docker, host, timeout).await
     }
 
     /// Connect as `[docker]` says: `connect`, or over TLS for a `tcp://` host with
@@ -147,13 +136,26 @@ impl DockerSource {
                 describe(&e)
             ))
         })?;
+        Self::negotiated(docker, host, timeout).await
+    }
+
+    /// The API version agreed with the engine (within the request timeout): the last step of
+    /// every way of connecting.
+    async fn negotiated(
+        docker: Docker,
+        host: String,
+        timeout: Duration,
+    ) -> Result<Self, DockerError> {
         let negotiated = tokio::time::timeout(timeout, docker.negotiate_version())
             .await
             .map_err(|_| DockerError::Timeout {
                 host: host.clone(),
-                ms: c.request_timeout_ms,
+                ms: timeout.as_millis() as u64,
             })?
-            .map_err(|e| unreachable(describe(&e)))?;
+            .map_err(|e| DockerError::Unreachable {
+                host: host.clone(),
+                reason: describe(&e),
+            })?;
         Ok(Self {
             docker: negotiated,
             host,
