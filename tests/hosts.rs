@@ -360,6 +360,11 @@ fn status_covers_both_engines_and_one_down_does_not_hide_the_other() {
     let h = host(&report, "gpu2");
     assert_eq!(h["reachable"], true, "{h:#}");
     assert_eq!(h["report"]["services"][0]["tag"], "t1", "{h:#}");
+    // A tcp engine cannot tell its GPUs, and NVML here would read the wrong machine's.
+    let reason = h["report"]["gpu"]["data"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("tcp:// host"), "{h:#}");
     // Without the client certificate the engine refuses, and the report says so.
     let config = hosts.write_config_with(&engine_host_table(
         "gpu2",
@@ -551,4 +556,87 @@ ssh_known_hosts = "{known}"
     assert!(h["report"].is_null(), "{h:#}");
     let error = h["error"].as_str().unwrap();
     assert!(error.contains("Host key verification failed"), "{error}");
+}
+
+/// NVML reads only the machine the console runs on: over ssh the host's own nvidia-smi is
+/// asked, and the app's GPU process is put on its container by the cgroup the host reports.
+/// The stand-in answers in nvidia-smi's csv shape with the pid of the real app container.
+#[test]
+fn an_ssh_host_reports_its_gpus_from_its_own_nvidia_smi() {
+    let hosts = Hosts::up("gpu", "none");
+    let standin = tempfile::tempdir().unwrap();
+    let smi = standin.path().join("nvidia-smi");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nvml-standin/nvidia-smi"),
+        &smi,
+    )
+    .unwrap();
+    let pid = run_ok(hosts.first.docker().args([
+        "inspect",
+        "-f",
+        "{{.State.Pid}}",
+        &hosts.first.app_container(),
+    ]))
+    .trim()
+    .to_string();
+    let uuid = "GPU-5e1b9d3c-0a7f-4b2e-9c61-2f8d4e6a7b90";
+    write_file(
+        standin.path(),
+        "gpus.csv",
+        &format!("0, {uuid}, Tesla P40, 535.104.05, 37, 12, 9011, 24576, 41, 51.23, 250.00\n"),
+    );
+    write_file(
+        standin.path(),
+        "apps.csv",
+        &format!("{uuid}, {pid}, 8950\n"),
+    );
+    let with_gpu_command = |command: &str| {
+        let config = hosts.write_config(testenv().get("ELT_TEST_ENGINE2_HOST"));
+        let text = std::fs::read_to_string(&config).unwrap().replacen(
+            "ssh_known_hosts = ",
+            &format!("gpu_command = \"{command}\"\nssh_known_hosts = "),
+            1,
+        );
+        std::fs::write(&config, text).unwrap();
+        config
+    };
+
+    let config = with_gpu_command(&smi.display().to_string());
+    let report = json_of(&run(hosts.console(&config).args(["hosts", "--json"])));
+    let gpu = &host(&report, "gpu1")["report"]["gpu"]["data"];
+    assert_eq!(gpu["state"], "available", "{gpu:#}");
+    let device = &gpu["devices"][0];
+    assert_eq!(device["name"], "Tesla P40", "{gpu:#}");
+    assert_eq!(device["memory_total_bytes"], 24576u64 * 1024 * 1024);
+    assert_eq!(device["processes"][0]["pid"].to_string(), pid);
+    assert_eq!(device["processes"][0]["container"], "app", "{gpu:#}");
+    let out = run(hosts.console(&config).args(["hosts"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gpu1") && l.contains("37% 36% mem (app 8950 MiB)")),
+        "{text}"
+    );
+
+    // A host without nvidia-smi says so where the figures would be.
+    let config = with_gpu_command("/nonexistent/nvidia-smi");
+    let report = json_of(&run(hosts.console(&config).args(["hosts", "--json"])));
+    let gpu = &host(&report, "gpu1")["report"]["gpu"]["data"];
+    assert_eq!(gpu["state"], "unavailable", "{gpu:#}");
+    let reason = gpu["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("/nonexistent/nvidia-smi") && reason.contains("not found"),
+        "{reason}"
+    );
+    assert_eq!(host(&report, "gpu1")["reachable"], true);
+
+    // A command that could break out of the remote shell line never reaches it.
+    let config = with_gpu_command("nvidia-smi; touch /tmp/owned");
+    let out = run(hosts.console(&config).args(["hosts", "--json"]));
+    assert_eq!(out.status.code(), Some(78), "a config error: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gpu_command") && stderr.contains("config.toml"),
+        "{stderr}"
+    );
 }

@@ -336,21 +336,26 @@ fn correlate(
         let runs = runs.data().map(|r| r.runs.as_slice()).unwrap_or_default();
         correlate_tags(containers, runs, repos);
     }
-    if let Section::Ok {
-        data: GpuStatus::Available { devices, .. },
-        ..
-    } = gpu
-    {
-        for process in devices.iter_mut().flat_map(|d| d.processes.iter_mut()) {
-            if let Some(id) = &process.container_id {
-                process.container = containers.iter().find(|c| &c.id == id).map(|c| {
-                    if c.service.is_empty() {
-                        c.name.clone()
-                    } else {
-                        c.service.clone()
-                    }
-                });
-            }
+    if let Section::Ok { data, .. } = gpu {
+        name_gpu_processes(containers, data);
+    }
+}
+
+/// Each GPU process's container by the id its cgroup names (a compose service, else the
+/// container's name).
+pub fn name_gpu_processes(containers: &[ContainerView], gpu: &mut GpuStatus) {
+    let GpuStatus::Available { devices, .. } = gpu else {
+        return;
+    };
+    for process in devices.iter_mut().flat_map(|d| d.processes.iter_mut()) {
+        if let Some(id) = &process.container_id {
+            process.container = containers.iter().find(|c| &c.id == id).map(|c| {
+                if c.service.is_empty() {
+                    c.name.clone()
+                } else {
+                    c.service.clone()
+                }
+            });
         }
     }
 }

@@ -65,6 +65,23 @@ impl HostConfig {
                 "ssh settings apply to ssh:// endpoints only".into(),
             ));
         }
+        if !self.gpu_command.is_empty() {
+            if !matches!(ep, Endpoint::Ssh(_)) {
+                return Err((
+                    "gpu_command".into(),
+                    "gpu_command applies to ssh:// endpoints only (a local engine's GPUs are read with NVML)".into(),
+                ));
+            }
+            if !crate::hosts::remote_gpu::is_gpu_command(&self.gpu_command) {
+                return Err((
+                    "gpu_command".into(),
+                    format!(
+                        "{:?} is not a command path (letters, digits, '/', '.', '_', '-')",
+                        self.gpu_command
+                    ),
+                ));
+            }
+        }
         for (key, path) in [
             ("cert_path", &self.cert_path),
             ("ssh_identity", &self.ssh_identity),

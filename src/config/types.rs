@@ -40,7 +40,7 @@ pub struct Config {
 }
 
 /// One `[[hosts]]` table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
     /// How the console names the host (letters, digits, '-', '_', '.').
@@ -71,6 +71,10 @@ pub struct HostConfig {
     /// This host's health endpoints (none: the `[[health]]` list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health: Vec<HealthEndpoint>,
+    /// `ssh://`: the nvidia-smi the host's GPUs are read with ("": `nvidia-smi` on the remote
+    /// PATH).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gpu_command: String,
 }
 
 /// How a deploy replaces the running version (`deploy.strategy`, per service too).

@@ -79,6 +79,7 @@ pub fn from_inspect(json: &str) -> Result<(Vec<HostConfig>, Vec<String>), serde_
             ssh_identity: String::new(),
             ssh_known_hosts: String::new(),
             health: Vec::new(),
+            gpu_command: String::new(),
         };
         match host.validate() {
             Ok(()) => hosts.push(host),

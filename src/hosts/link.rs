@@ -11,6 +11,8 @@ use std::time::Duration;
 /// A host made reachable: `docker_host` is what bollard and compose are given.
 pub struct HostLink {
     pub docker_host: String,
+    /// How the host is reached over ssh, for what the engine's API cannot tell (its GPUs).
+    pub ssh: Option<SshOptions>,
     _bridge: Option<SshBridge>,
 }
 
@@ -38,22 +40,26 @@ impl HostLink {
         match endpoint {
             Endpoint::Unix(_) | Endpoint::Tcp { .. } => Ok(Self {
                 docker_host: endpoint.to_string(),
+                ssh: None,
                 _bridge: None,
             }),
             Endpoint::Ssh(target) => {
-                let bridge = SshBridge::start(SshOptions {
+                let options = SshOptions {
                     target,
                     identity: non_empty_path(&host.ssh_identity),
                     known_hosts: non_empty_path(&host.ssh_known_hosts),
                     connect_timeout,
-                })
-                .await
-                .map_err(|source| LinkError::Ssh {
-                    host: host.name.clone(),
-                    source,
-                })?;
+                };
+                let bridge =
+                    SshBridge::start(options.clone())
+                        .await
+                        .map_err(|source| LinkError::Ssh {
+                            host: host.name.clone(),
+                            source,
+                        })?;
                 Ok(Self {
                     docker_host: bridge.docker_host(),
+                    ssh: Some(options),
                     _bridge: Some(bridge),
                 })
             }

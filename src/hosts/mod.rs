@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod history;
 pub mod link;
 pub mod overview;
+pub mod remote_gpu;
 pub mod roll;
 pub mod seen;
 pub mod ssh;
@@ -138,6 +139,7 @@ mod tests {
             ssh_identity: String::new(),
             ssh_known_hosts: String::new(),
             health: Vec::new(),
+            gpu_command: String::new(),
         }
     }
 

@@ -67,13 +67,21 @@ pub async fn host_status(base: &Config, host: &HostConfig) -> HostStatus {
         Ok(link) => {
             let mut report = status::collect(&link.config(base, host)).await;
             if !is_local(&host.endpoint) {
-                // NVML reads the GPUs of the machine the console runs on, not this host's.
-                report.gpu = Section::Ok {
-                    elapsed_ms: 0,
-                    data: GpuStatus::Unavailable {
-                        reason: "not known for a remote host (NVML reads this machine's GPUs)"
-                            .into(),
+                // NVML reads the GPUs of the machine the console runs on, not this host's:
+                // over ssh the host's own nvidia-smi is asked; a tcp engine cannot say.
+                let started = std::time::Instant::now();
+                let mut gpu = match &link.ssh {
+                    Some(ssh) => super::remote_gpu::sample(ssh, &host.gpu_command).await,
+                    None => GpuStatus::Unavailable {
+                        reason: "not known for a tcp:// host (NVML reads this machine's GPUs; an ssh:// endpoint reads the host's nvidia-smi)".into(),
                     },
+                };
+                if let Some(containers) = report.containers.data() {
+                    status::name_gpu_processes(containers, &mut gpu);
+                }
+                report.gpu = Section::Ok {
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    data: gpu,
                 };
             }
             (Some(report), None)
@@ -188,12 +196,24 @@ pub fn render(r: &HostsReport, now: DateTime<Utc>) -> String {
             Some(GpuStatus::Available { devices, .. }) => devices
                 .iter()
                 .map(|d| {
+                    // What the project's own containers hold, beside the card's totals.
+                    let in_containers: u64 = d
+                        .processes
+                        .iter()
+                        .filter(|p| p.container.is_some())
+                        .filter_map(|p| p.used_bytes)
+                        .sum();
                     format!(
-                        "{}%{}",
+                        "{}%{}{}",
                         d.utilization_pct.map_or("?".into(), |u| u.to_string()),
                         match (d.memory_used_bytes, d.memory_total_bytes) {
                             (Some(u), Some(t)) if t > 0 => format!(" {}% mem", u * 100 / t),
                             _ => String::new(),
+                        },
+                        if in_containers > 0 {
+                            format!(" (app {} MiB)", in_containers / (1024 * 1024))
+                        } else {
+                            String::new()
                         }
                     )
                 })

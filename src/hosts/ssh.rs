@@ -83,7 +83,7 @@ impl SshOptions {
         args
     }
 
-    fn command(&self, remote: &[&str]) -> tokio::process::Command {
+    pub(super) fn command(&self, remote: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.args(self.ssh_args())
             .args(remote)

@@ -130,7 +130,7 @@ pub fn container_of_pid(pid: u32, proc_root: &Path) -> Option<String> {
     text.lines().find_map(container_id_in_cgroup_line)
 }
 
-fn container_id_in_cgroup_line(line: &str) -> Option<String> {
+pub fn container_id_in_cgroup_line(line: &str) -> Option<String> {
     let path = line.splitn(3, ':').nth(2)?;
     path.split('/').rev().find_map(|segment| {
         let segment = segment
