@@ -70,6 +70,8 @@ sha_of() { printf 'elt-stub-%s' "$1" | sha1sum | cut -c1-40; }
 source "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
 # shellcheck source=scripts/lib/default-bridge.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/default-bridge.sh"
+# shellcheck source=scripts/lib/two-node-swarm.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/two-node-swarm.sh"
 
 engine_up() { docker info >/dev/null 2>&1; }
 
@@ -620,6 +622,7 @@ write_env() {
     echo "ELT_TEST_SSH_IDENTITY=$(printf '%q' "$MACHINE_STATE/ssh/client_ed25519")"
     echo "ELT_TEST_SSH_KNOWN_HOSTS=$(printf '%q' "$MACHINE_STATE/ssh/known_hosts")"
     swarm_env
+    two_node_env
   } >"$tmp"
   mv "$tmp" "$f"
 }
@@ -641,6 +644,7 @@ cmd_up() {
   check_engine2_pull
   ensure_sshd
   ensure_swarm
+  ensure_two_node_swarm
   # The second and the swarm's dockerd (own bridges) deleted the main engine's docker0.
   restore_default_bridge
   write_env
@@ -660,6 +664,7 @@ cmd_down() {
     rm -f "$MACHINE_STATE/engine2.bridge"
   fi
   stop_swarm
+  stop_two_node_swarm
   stop_pidfile "$STATE/registry.pid" docker-registry registry
   if [[ -f $STATE/dockerd.pid ]]; then
     stop_pidfile "$STATE/dockerd.pid" dockerd dockerd

@@ -1,0 +1,219 @@
+//! Docker Swarm across two nodes: two dockerds in network namespaces of their own on this
+//! machine (scripts/lib/two-node-swarm.sh), each advertising one NVIDIA-GPU, pulling the stub
+//! images through the registry's forwarded address. A GPU-reserving service of two replicas
+//! is spread over both nodes; the console shows each task on its node and each node's GPU, and
+//! a deploy rolls the new image across both nodes, one task at a time.
+
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const STACK: &str = "elt-sw2";
+
+fn manager() -> String {
+    testenv().get("ELT_TEST_SWARM2_MANAGER").to_string()
+}
+
+/// The stub image as the nodes name it: the test registry through its forwarded address.
+fn repo() -> String {
+    let env = testenv();
+    let path = env
+        .image()
+        .split_once('/')
+        .map(|(_, p)| p.to_string())
+        .unwrap();
+    format!("{}/{path}", env.get("ELT_TEST_SWARM2_REGISTRY"))
+}
+
+fn digest_ref(n: u32) -> String {
+    let env = testenv();
+    format!(
+        "{}:{}@{}",
+        repo(),
+        env.tag(n),
+        env.get(&format!("ELT_TEST_DIGEST_V{n}"))
+    )
+}
+
+fn mdocker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", manager())
+        .output()
+        .expect("docker CLI")
+}
+
+/// The stack's service, removed when the test ends (also when it fails).
+struct Service(String);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        mdocker(&["service", "rm", &self.0]);
+    }
+}
+
+fn write_config(dir: &Path) -> std::path::PathBuf {
+    write_file(
+        dir,
+        "elt-console.toml",
+        &format!(
+            r#"
+health = []
+
+[deployment]
+runtime = "swarm"
+stack = "{STACK}"
+state_dir = "{state}"
+
+[[deployment.services]]
+name = "app"
+image = "{repo}"
+image_var = "APP_IMAGE"
+commit_tags = ["main-{{sha}}"]
+
+[docker]
+host = "{host}"
+
+[registry]
+plain_http = ["{registry}"]
+
+[github]
+api_url = "http://127.0.0.1:9"
+
+[swarm]
+# One GPU per node and both in use: a new task can only start where an old one stopped.
+order = "stop-first"
+parallelism = 1
+monitor_s = 2
+update_timeout_s = 180
+"#,
+            state = dir.join("state").display(),
+            repo = repo(),
+            host = manager(),
+            registry = testenv().get("ELT_TEST_SWARM2_REGISTRY"),
+        ),
+    )
+}
+
+fn status(config: &Path) -> serde_json::Value {
+    let out = run(bin().arg("--config").arg(config).args(["status", "--json"]));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The nodes the running tasks of image `n` are on.
+fn running_nodes(report: &serde_json::Value, n: u32) -> BTreeSet<String> {
+    report["swarm"]["data"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "running" && t["image"] == digest_ref(n))
+        .map(|t| t["node"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_gpu_service_spreads_over_two_nodes_and_a_deploy_rolls_across_both() {
+    let env = testenv();
+    let name = format!("{STACK}_app");
+    mdocker(&["service", "rm", &name]);
+    let label = format!("com.docker.stack.namespace={STACK}");
+    let out = mdocker(&[
+        "service",
+        "create",
+        "--quiet",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        "--replicas",
+        "2",
+        "--generic-resource",
+        "NVIDIA-GPU=1",
+        &digest_ref(1),
+    ]);
+    assert!(
+        out.status.success(),
+        "docker service create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _service = Service(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+
+    // Each node has one GPU, so the two tasks run on different nodes; both nodes show theirs.
+    let both: BTreeSet<String> = ["eltsw-n1", "eltsw-n2"].map(String::from).into();
+    let mut report = status(&config);
+    wait_for(
+        "two running v1 tasks, one on each node",
+        Duration::from_secs(60),
+        || {
+            report = status(&config);
+            (running_nodes(&report, 1) == both).then_some(())
+        },
+    );
+    let nodes = report["swarm"]["data"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{report:#}");
+    for node in nodes {
+        let resources = node["resources"].as_array().unwrap();
+        assert_eq!(resources.len(), 1, "{node:#}");
+        assert_eq!(resources[0]["kind"], "NVIDIA-GPU", "{node:#}");
+    }
+    assert_eq!(report["services"][0]["tag"], env.tag(1), "{report:#}");
+    let text =
+        String::from_utf8_lossy(&run(bin().arg("--config").arg(&config).arg("status")).stdout)
+            .to_string();
+    assert!(
+        text.contains("eltsw-n1") && text.contains("eltsw-n2"),
+        "{text}"
+    );
+
+    // The deploy: Swarm replaces the tasks one at a time, each on a node with a free GPU.
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", env.tag(2), "--yes"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut report = status(&config);
+    wait_for(
+        "two running v2 tasks, one on each node",
+        Duration::from_secs(30),
+        || {
+            report = status(&config);
+            (running_nodes(&report, 2) == both).then_some(())
+        },
+    );
+    assert!(running_nodes(&report, 1).is_empty(), "{report:#}");
+    assert_eq!(report["services"][0]["tag"], env.tag(2), "{report:#}");
+
+    // Recorded like any deploy, from v1's digest to v2's.
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["history", "--json"]));
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = &history.as_array().unwrap()[0];
+    assert_eq!(last["status"], "succeeded", "{last:#}");
+    assert_eq!(
+        last["to"]["digest"],
+        env.get("ELT_TEST_DIGEST_V2"),
+        "{last:#}"
+    );
+}
