@@ -123,6 +123,19 @@ fn running_nodes(report: &serde_json::Value, n: u32) -> BTreeSet<String> {
         .collect()
 }
 
+/// The status report once both nodes run a task of image `n`.
+fn one_task_on_each_node(config: &Path, n: u32, limit: Duration) -> serde_json::Value {
+    let both: BTreeSet<String> = ["eltsw-n1", "eltsw-n2"].map(String::from).into();
+    wait_for(
+        &format!("two running v{n} tasks, one on each node"),
+        limit,
+        || {
+            let report = status(config);
+            (running_nodes(&report, n) == both).then_some(report)
+        },
+    )
+}
+
 #[test]
 fn a_gpu_service_spreads_over_two_nodes_and_a_deploy_rolls_across_both() {
     let env = testenv();
@@ -153,16 +166,7 @@ fn a_gpu_service_spreads_over_two_nodes_and_a_deploy_rolls_across_both() {
     let config = write_config(dir.path());
 
     // Each node has one GPU, so the two tasks run on different nodes; both nodes show theirs.
-    let both: BTreeSet<String> = ["eltsw-n1", "eltsw-n2"].map(String::from).into();
-    let mut report = status(&config);
-    wait_for(
-        "two running v1 tasks, one on each node",
-        Duration::from_secs(60),
-        || {
-            report = status(&config);
-            (running_nodes(&report, 1) == both).then_some(())
-        },
-    );
+    let report = one_task_on_each_node(&config, 1, Duration::from_secs(60));
     let nodes = report["swarm"]["data"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 2, "{report:#}");
     for node in nodes {
@@ -191,15 +195,7 @@ fn a_gpu_service_spreads_over_two_nodes_and_a_deploy_rolls_across_both() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut report = status(&config);
-    wait_for(
-        "two running v2 tasks, one on each node",
-        Duration::from_secs(30),
-        || {
-            report = status(&config);
-            (running_nodes(&report, 2) == both).then_some(())
-        },
-    );
+    let report = one_task_on_each_node(&config, 2, Duration::from_secs(30));
     assert!(running_nodes(&report, 1).is_empty(), "{report:#}");
     assert_eq!(report["services"][0]["tag"], env.tag(2), "{report:#}");
 
