@@ -1,4 +1,4 @@
-//! The log follower: one container's stream at a time, sanitised and batched off the UI thread.
+//! The log follower: one container's (or Swarm task's) stream at a time, sanitised and batched off the UI thread.
 
 use super::update::Update;
 use crate::config::Config;
@@ -38,7 +38,14 @@ pub(super) async fn logs_task(
             let tx = tx.clone();
             let c = config.clone();
             let token = stream_cancel.clone();
-            tokio::spawn(async move { follow_container(&c, id, tail, &tx, &token).await })
+            tokio::spawn(async move {
+                // A Swarm deployment's logs panel follows a task, named by its id.
+                if c.deployment.runtime == crate::config::RuntimeKind::Swarm {
+                    follow_task(&c, id, tail, &tx, &token).await
+                } else {
+                    follow_container(&c, id, tail, &tx, &token).await
+                }
+            })
         });
         let changed = tokio::select! {
             _ = cancel.cancelled() => false,
@@ -111,6 +118,35 @@ async fn follow_container(
         }
         resume = true;
     }
+}
+
+/// Follow one Swarm task's logs (its last `tail` lines, then what it writes) until the stream
+/// ends or another is chosen; the dashboard is told why it ended. A task does not run again
+/// once stopped: the panel moves on to its service's next task itself.
+async fn follow_task(
+    config: &Config,
+    task_id: String,
+    tail: u32,
+    tx: &mpsc::Sender<Update>,
+    cancel: &CancellationToken,
+) {
+    let reason = match crate::swarm::SwarmSource::connect_config(&config.docker).await {
+        Ok(swarm) => {
+            let stream = swarm.task_logs(&task_id, true, Some(tail), None);
+            let mut last_stamp = None;
+            pump(stream, &task_id, None, &mut last_stamp, tx, cancel).await
+        }
+        Err(e) => e.to_string(),
+    };
+    if cancel.is_cancelled() {
+        return;
+    }
+    let _ = tx
+        .send(Update::LogEnded {
+            container_id: task_id,
+            reason: format!("task {reason}"),
+        })
+        .await;
 }
 
 /// Wait until the container runs: its `start` event, or a fresh look every 30 s; an engine
@@ -201,8 +237,23 @@ async fn follow_one(
     } else {
         None
     };
-    let mut skip_until = since.and(last_stamp.clone());
-    let mut stream = std::pin::pin!(docker.follow_logs(id, tail, since));
+    let skip_until = since.and(last_stamp.clone());
+    let stream = docker.follow_logs(id, tail, since);
+    pump(stream, id, skip_until, last_stamp, tx, cancel).await
+}
+
+/// Pass a raw log stream (container's or Swarm task's) on as sanitised lines in batches until
+/// it ends or is cancelled; the reason it ended. Lines stamped up to `skip_until` are dropped
+/// (already shown before a resume); `last_stamp` keeps the newest passed on.
+pub(super) async fn pump<E: std::fmt::Display>(
+    stream: impl futures_util::Stream<Item = Result<(bool, bytes::Bytes), E>>,
+    id: &str,
+    mut skip_until: Option<Vec<u8>>,
+    last_stamp: &mut Option<Vec<u8>>,
+    tx: &mpsc::Sender<Update>,
+    cancel: &CancellationToken,
+) -> String {
+    let mut stream = std::pin::pin!(stream);
     let mut carry: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut batch = Vec::new();
     let mut deadline = tokio::time::Instant::now();

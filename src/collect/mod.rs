@@ -11,11 +11,13 @@ mod periodic;
 pub mod pipeline;
 pub mod status;
 mod swarm_status;
+mod swarm_watch;
 pub mod taghistory;
 pub mod update;
 
 pub use logs::parse_engine_line;
 pub use periodic::on_the_beat;
+pub use swarm_watch::{STACK_EVERY, swarm_stack_task};
 pub use update::Update;
 
 use crate::config::Config;
@@ -57,8 +59,15 @@ pub fn spawn_all(
         cancel.child_token(),
     )));
 
-    // Docker: the event-driven watcher forwards its updates.
-    {
+    if config.deployment.runtime == crate::config::RuntimeKind::Swarm {
+        // A stack has no compose project to watch: its services and tasks are read instead.
+        tasks.push(tokio::spawn(swarm_watch::swarm_stack_task(
+            config.clone(),
+            tx.clone(),
+            cancel.child_token(),
+        )));
+    } else {
+        // Docker: the event-driven watcher forwards its updates.
         let (dtx, mut drx) = mpsc::channel(16);
         let c = config.clone();
         tasks.push(tokio::spawn(DockerSource::watch(

@@ -2,7 +2,8 @@
 
 use crate::collect::status::RepoTags;
 use crate::domain::{
-    ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, JobView, RateLimit, RunView, Tag,
+    ContainersUpdate, DeploySnapshot, GpuStatus, HealthResult, JobView, RateLimit, RunView,
+    SwarmStackView, Tag,
 };
 use crate::sanitize::StyledLine;
 use crate::workflow::DispatchSpec;
@@ -35,6 +36,8 @@ pub enum Update {
     /// A fresh read of the deploy store.
     Deploys(Box<Result<DeploySnapshot, String>>),
     Github(GithubMsg),
+    /// A fresh read of the Swarm deployment's stack (services, tasks, nodes), or why not.
+    Swarm(Box<Result<SwarmStackView, String>>),
 }
 
 impl Update {
@@ -51,6 +54,7 @@ impl Update {
             Update::LogResumed { .. } => "log_resumed",
             Update::Deploys(_) => "deploys",
             Update::Github(_) => "github",
+            Update::Swarm(_) => "swarm",
         }
     }
 }

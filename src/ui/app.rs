@@ -171,6 +171,10 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             true
         }
         Msg::Collected(Update::Github(m)) => github_ui::update(app, m, now, &mut fx),
+        Msg::Collected(Update::Swarm(read)) => {
+            super::panels::swarm::on_stack(app, *read, now, &mut fx);
+            true
+        }
         Msg::Commits { ask, rows } => match &mut app.overlay {
             Overlay::Confirm(c) if c.compare.as_ref() == Some(&ask) => {
                 c.answer_commits(rows);
@@ -436,7 +440,10 @@ fn error_rows(app: &App, panel: Panel) -> Vec<(String, String)> {
         ]
     }
     match panel {
-        Panel::Containers => rows(&app.containers, app.now),
+        Panel::Containers => match &app.swarm {
+            Some(stack) => rows(stack, app.now),
+            None => rows(&app.containers, app.now),
+        },
         Panel::Gpu => rows(&app.gpu, app.now),
         Panel::Health => rows(&app.health, app.now),
         Panel::Runs => rows(&app.runs, app.now),
@@ -476,6 +483,7 @@ fn open(app: &mut App, fx: &mut Vec<Effect>) {
 
 fn open_selection(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
     match app.focus {
+        Panel::Containers if app.swarm.is_some() => super::panels::swarm::open(app, sel, fx),
         Panel::Containers => super::panels::containers::open(app, sel, fx),
         Panel::Runs => {
             // While GitHub fails, enter says why in full rather than opening a run.

@@ -83,6 +83,9 @@ async fn event_loop(
         .into_iter()
         .collect();
     app.strategy_rule = crate::deploy::strategy::StrategyRule::from_config(&config);
+    if config.deployment.runtime == crate::config::RuntimeKind::Swarm {
+        app.swarm = Some(app::Fresh::default());
+    }
     if app.mouse {
         execute!(std::io::stdout(), EnableMouseCapture)?;
     }

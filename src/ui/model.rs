@@ -14,7 +14,9 @@ use super::panels::runs::RunsData;
 use super::panels::tags::{rows as tag_rows_of, shown_service};
 use super::text_field::TextField;
 use crate::collect::status::RepoTags;
-use crate::domain::{ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit};
+use crate::domain::{
+    ContainerView, DeploySnapshot, GpuStatus, HealthResult, RateLimit, SwarmStackView,
+};
 use crate::keymap::Keymap;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -130,6 +132,9 @@ pub struct App {
     pub focus: Panel,
     pub selected: HashMap<Panel, usize>,
     pub containers: Fresh<Vec<ContainerView>>,
+    /// A Swarm deployment's stack (Some, loading or read, only for `runtime = "swarm"`):
+    /// the containers panel shows its services and tasks, the GPU panel its nodes.
+    pub swarm: Option<Fresh<SwarmStackView>>,
     pub health: Fresh<Vec<HealthResult>>,
     /// Per endpoint: whether it is ok and since when it has been so.
     pub health_since: HashMap<String, (bool, DateTime<Utc>)>,
@@ -183,6 +188,7 @@ impl App {
             focus: Panel::Containers,
             selected: HashMap::new(),
             containers: Fresh::default(),
+            swarm: None,
             health: Fresh::default(),
             health_since: HashMap::new(),
             gpu: Fresh::default(),
@@ -211,7 +217,13 @@ impl App {
 
     pub(crate) fn rows(&self, panel: Panel) -> usize {
         match panel {
-            Panel::Containers => self.containers.data.as_ref().map_or(0, Vec::len),
+            Panel::Containers => match &self.swarm {
+                Some(stack) => stack
+                    .data
+                    .as_ref()
+                    .map_or(0, |v| super::panels::swarm::stack_rows(v).len()),
+                None => self.containers.data.as_ref().map_or(0, Vec::len),
+            },
             Panel::Health => self.health.data.as_ref().map_or(0, Vec::len),
             Panel::Runs => self.runs.data.as_ref().map_or(0, |r| r.runs.len()),
             Panel::Tags => self.tag_rows().len(),

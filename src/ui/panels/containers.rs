@@ -1,4 +1,5 @@
-//! The containers panel: the compose project's containers, state, health, image, restarts.
+//! The containers panel: the compose project's containers, state, health, image, restarts
+//! (a Swarm stack's services and tasks: panels/swarm.rs).
 
 use super::logs::StreamState;
 use super::logs::follow;
@@ -15,6 +16,9 @@ use ratatui::style::Style;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    if let Some(stack) = &app.swarm {
+        return super::swarm::draw_services(frame, app, stack, area);
+    }
     let theme = Theme { color: app.color };
     let block = panel_block(
         app,

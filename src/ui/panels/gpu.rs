@@ -17,6 +17,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline, Wrap};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    if let Some(stack) = &app.swarm {
+        // The swarm's GPUs are on its nodes: which node has which, and who holds them.
+        return super::swarm::draw_nodes(frame, app, stack, area);
+    }
     let theme = Theme { color: app.color };
     let block = panel_block(app, Panel::Gpu, Some(&app.gpu), vec![], area.width);
     let inner = block.inner(area);

@@ -8,6 +8,7 @@ pub mod gpu;
 pub mod health;
 pub mod logs;
 pub mod runs;
+pub mod swarm;
 pub mod tags;
 
 use super::model::{App, Fresh, Panel};
