@@ -99,7 +99,16 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             " elt-console ",
             Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
         ),
-        Span::raw(format!(" {} · project {} ", app.host, app.project)),
+        Span::raw(format!(
+            " {} · {} {} ",
+            app.host,
+            if app.swarm.is_some() {
+                "stack"
+            } else {
+                "project"
+            },
+            app.project
+        )),
     ];
     let running = app.containers.data.as_ref().and_then(|list| {
         app.services.iter().find_map(|s| {
@@ -108,6 +117,7 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         })
     });
     match running {
+        _ if app.swarm.is_some() => spans.extend(panels::swarm::header_spans(app, theme)),
         Some(c) => {
             let tag = ImageRef::parse(&c.image)
                 .ok()

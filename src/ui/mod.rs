@@ -41,7 +41,11 @@ pub async fn run(
         host: hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_else(|_| "?".into()),
-        project: config.deployment.project.clone(),
+        // A Swarm deployment is its stack (the header says which).
+        project: match config.deployment.runtime {
+            crate::config::RuntimeKind::Swarm => config.deployment.stack.clone(),
+            crate::config::RuntimeKind::Compose => config.deployment.project.clone(),
+        },
         services: config.service_names().map(str::to_string).collect(),
         read_only: read_only || config.ui.read_only,
         mouse: config.ui.mouse,

@@ -60,6 +60,29 @@ fn image_label(image: &str) -> String {
     }
 }
 
+/// The header's word on the app: the first configured service's tag while its tasks run.
+pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
+    let Some(view) = app.swarm.as_ref().and_then(|f| f.data.as_ref()) else {
+        return Vec::new();
+    };
+    let first = app.services.first().and_then(|s| {
+        let name = crate::swarm::SwarmSource::service_name(&view.stack, s);
+        view.services.iter().find(|v| v.name == name)
+    });
+    match first {
+        Some(s) if s.running > 0 => vec![
+            Span::raw("· running "),
+            Span::styled(fit_middle(&image_label(&s.image), 32), theme.accent()),
+            Span::raw(format!(
+                " ({}/{}) ",
+                s.running,
+                s.replicas.map_or("global".into(), |r| r.to_string())
+            )),
+        ],
+        _ => vec![Span::styled("· app not running ", theme.bad())],
+    }
+}
+
 /// What the containers panel draws for a Swarm deployment.
 pub fn draw_services(frame: &mut Frame, app: &App, fresh: &Fresh<SwarmStackView>, area: Rect) {
     let theme = Theme { color: app.color };
@@ -289,6 +312,8 @@ pub fn on_stack(
     now: DateTime<Utc>,
     fx: &mut Vec<Effect>,
 ) {
+    // The selection stays on its service or task while rows come and go around it.
+    let selected = selected_id(app);
     let Some(fresh) = app.swarm.as_mut() else {
         return;
     };
@@ -300,12 +325,29 @@ pub fn on_stack(
         }
     }
     reselect_task(app, fx);
-    let rows = app.rows(Panel::Containers);
-    let sel = app.selected(Panel::Containers);
-    if sel >= rows {
-        app.selected
-            .insert(Panel::Containers, rows.saturating_sub(1));
+    let Some(view) = app.swarm.as_ref().and_then(|f| f.data.as_ref()) else {
+        return;
+    };
+    let rows = stack_rows(view);
+    let sel = selected
+        .and_then(|id| rows.iter().position(|r| row_id(view, *r) == id))
+        .unwrap_or_else(|| app.selected(Panel::Containers));
+    app.selected
+        .insert(Panel::Containers, sel.min(rows.len().saturating_sub(1)));
+}
+
+/// What a row stands for across reads: the service's or the task's id.
+fn row_id(view: &SwarmStackView, row: StackRow) -> &str {
+    match row {
+        StackRow::Service(i) => &view.services[i].id,
+        StackRow::Task(j) => &view.tasks[j].id,
     }
+}
+
+fn selected_id(app: &App) -> Option<String> {
+    let view = app.swarm.as_ref()?.data.as_ref()?;
+    let row = *stack_rows(view).get(app.selected(Panel::Containers))?;
+    Some(row_id(view, row).to_string())
 }
 
 /// The task whose logs a service's are: its running one (the newest), else its newest.

@@ -159,6 +159,10 @@ fn services_and_their_tasks_show_with_a_failed_task_in_red_and_its_error() {
     let buffer = render(&app);
     let screen = text(&buffer);
     assert!(screen.contains("stack elt"), "{screen}");
+    assert!(
+        screen.contains("gpu-server · stack elt · running main-0a1b2c3@4f5e6d7c8b9a (1/1)"),
+        "{screen}"
+    );
     assert!(screen.contains("replicated 1/1"), "{screen}");
     // The tag and the digest's start, and Swarm's update state with its message.
     assert!(screen.contains("main-0a1b2c3@4f5e6d7c8b9a"), "{screen}");
@@ -266,6 +270,7 @@ fn the_logs_follow_the_services_running_task_and_enter_on_a_task_follows_it() {
 #[test]
 fn a_replaced_task_is_followed_on_with_a_marker() {
     let (mut app, _) = loaded();
+    app.selected.insert(Panel::Containers, 2);
     let mut next = stack();
     next.tasks[1].state = "shutdown".into();
     next.tasks[1].desired_state = "shutdown".into();
@@ -286,6 +291,8 @@ fn a_replaced_task_is_followed_on_with_a_marker() {
     assert_eq!(app.logs.container_id.as_deref(), Some(new_id.as_str()));
     let screen = text(&render(&app));
     assert!(screen.contains("task replaced at 08:00:00 UTC"), "{screen}");
+    // The selection stayed on the failed task, though a row came before it.
+    assert_eq!(app.selected(Panel::Containers), 3);
     // A failed read keeps the last stack on screen and says why.
     crate::ui::app::update(
         &mut app,
