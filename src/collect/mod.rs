@@ -96,12 +96,15 @@ pub fn spawn_all(
         tx.clone(),
         cancel.child_token(),
     )));
-    tasks.push(tokio::spawn(periodic::gpu_task(
-        config.clone(),
-        tx.clone(),
-        gpu_rx,
-        cancel.child_token(),
-    )));
+    // A stack's GPUs are its nodes' (the GPU panel shows them): this machine's NVML is not read.
+    if config.deployment.runtime != crate::config::RuntimeKind::Swarm {
+        tasks.push(tokio::spawn(periodic::gpu_task(
+            config.clone(),
+            tx.clone(),
+            gpu_rx,
+            cancel.child_token(),
+        )));
+    }
     tasks.push(tokio::spawn(github::github_task(
         config.clone(),
         tx.clone(),

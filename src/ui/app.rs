@@ -507,6 +507,13 @@ fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
         (Some("q" | "quit"), _) => fx.push(Effect::Quit),
         (Some("help"), _) => app.overlay = Overlay::Help { scroll: 0 },
         (Some("refresh"), _) => fx.push(Effect::RefreshRemote),
+        (Some("logs"), Some(name)) if app.swarm.is_some() => {
+            if super::panels::swarm::follow_named(app, name, fx) {
+                app.focus = Panel::Logs;
+            } else {
+                app.say(format!("no service or task named {name:?} in the stack"));
+            }
+        }
         (Some("logs"), Some(name)) => {
             let found = app
                 .containers

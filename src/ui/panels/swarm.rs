@@ -378,16 +378,24 @@ fn reselect_task(app: &mut App, fx: &mut Vec<Effect>) {
         }
         return;
     };
-    let still = view
-        .tasks
-        .iter()
-        .find(|t| t.id == current)
-        .is_some_and(|t| t.is_running() || is_current(t));
-    if still {
+    let followed = view.tasks.iter().find(|t| t.id == current);
+    if followed.is_some_and(|t| t.is_running() || is_current(t)) {
         return;
     }
+    // It stopped: the stream has nothing more to say, whatever the engine keeps open.
+    if let Some(t) = followed
+        && !matches!(app.logs.state, StreamState::Ended(_))
+    {
+        let why = t
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        app.logs.state = StreamState::Ended(format!("task {}{why}", t.state));
+    }
+    // A stopped task the operator chose is kept; one followed while it ran is followed on.
     let next = service_task(view, &app.logs.service)
-        .filter(|t| t.id != current && t.is_running())
+        .filter(|t| !app.logs.oneoff && t.id != current && t.is_running())
         .cloned();
     if let Some(t) = next {
         app.logs.mark(&format!(
@@ -407,11 +415,45 @@ fn reselect_task(app: &mut App, fx: &mut Vec<Effect>) {
 fn follow_task(app: &mut App, t: &SwarmTaskView, fx: &mut Vec<Effect>) {
     app.logs.switch_to(t.id.clone(), task_name(t));
     app.logs.service = t.service.clone();
-    app.logs.oneoff = false;
+    // A task chosen after it stopped (a failed one, to read why) is not left for its
+    // service's running one.
+    app.logs.oneoff = !(t.is_running() || is_current(t));
     fx.push(Effect::FollowLogs {
         container_id: t.id.clone(),
         tail: app.log_tail,
     });
+}
+
+/// `:logs NAME` on a stack: a service (`app` or `elt_app`: its running task), a task
+/// (`elt_app.1`) or a task id's unique prefix. Whether one was found.
+pub fn follow_named(app: &mut App, name: &str, fx: &mut Vec<Effect>) -> bool {
+    let Some(view) = app.swarm.as_ref().and_then(|f| f.data.as_ref()) else {
+        return false;
+    };
+    let full = crate::swarm::SwarmSource::service_name(&view.stack, name);
+    let by_name = |n: &str| {
+        view.tasks
+            .iter()
+            .filter(|t| task_name(t) == n)
+            .max_by_key(|t| (t.is_running(), t.since))
+    };
+    let by_prefix = || {
+        let mut hits = view.tasks.iter().filter(|t| t.id.starts_with(name));
+        let first = hits.next()?;
+        (name.len() >= 4 && hits.next().is_none()).then_some(first)
+    };
+    let found = service_task(view, &full)
+        .or_else(|| service_task(view, name))
+        .or_else(|| by_name(name))
+        .or_else(by_prefix)
+        .cloned();
+    match found {
+        Some(t) => {
+            follow_task(app, &t, fx);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Enter on a service: follow its running task's logs and show the service; on a task:

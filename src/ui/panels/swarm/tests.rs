@@ -252,8 +252,21 @@ fn the_logs_follow_the_services_running_task_and_enter_on_a_task_follows_it() {
     };
     assert_eq!(title, "task elt_app.1");
     assert!(rows.contains(&("error".into(), "task: non-zero exit (1)".into())));
-    // The task's lines reach the panel under its id.
+    // The chosen failed task stays followed on the next read (not left for the running
+    // one), and the panel says it ended and why.
     app.overlay = Overlay::None;
+    let (fx, _) = crate::ui::app::update(
+        &mut app,
+        Msg::Collected(Update::Swarm(Box::new(Ok(stack())))),
+        t0(),
+    );
+    assert_eq!(fx, vec![]);
+    assert_eq!(app.logs.container_id.as_deref(), Some(failed.as_str()));
+    assert_eq!(
+        app.logs.state,
+        StreamState::Ended("task failed: task: non-zero exit (1)".into())
+    );
+    // The task's lines reach the panel under its id.
     let line = crate::collect::parse_engine_line(b"2026-11-22T07:59:00.000000000Z boom", true);
     crate::ui::app::update(
         &mut app,
@@ -302,4 +315,43 @@ fn a_replaced_task_is_followed_on_with_a_marker() {
     let screen = text(&render(&app));
     assert!(screen.contains("manager unreachable"), "{screen}");
     assert!(screen.contains("replicated 1/1"), "{screen}");
+}
+
+#[test]
+fn the_logs_command_names_a_service_or_a_task_of_the_stack() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let (mut app, _) = loaded();
+    let command = |app: &mut App, text: &str| {
+        let mut effects = Vec::new();
+        for code in std::iter::once(KeyCode::Char(':'))
+            .chain(text.chars().map(KeyCode::Char))
+            .chain(std::iter::once(KeyCode::Enter))
+        {
+            let key = Msg::Key(KeyEvent::new(code, KeyModifiers::NONE));
+            effects.extend(crate::ui::app::update(app, key, t0()).0);
+        }
+        effects
+    };
+    let failed = stack().tasks[0].id.clone();
+    let fx = command(&mut app, &format!("logs {}", &failed[..6]));
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: failed,
+            tail: 500
+        }]
+    );
+    assert_eq!(app.focus, Panel::Logs);
+    let running = stack().tasks[1].id.clone();
+    let fx = command(&mut app, "logs app");
+    assert_eq!(
+        fx,
+        vec![Effect::FollowLogs {
+            container_id: running,
+            tail: 500
+        }]
+    );
+    assert!(command(&mut app, "logs nope").is_empty());
+    let said = app.message.as_ref().map(|(m, _)| m.as_str());
+    assert_eq!(said, Some("no service or task named \"nope\" in the stack"));
 }
