@@ -48,9 +48,10 @@ pub fn task_name(t: &SwarmTaskView) -> String {
 fn image_label(image: &str) -> String {
     match ImageRef::parse(image) {
         Ok(r) => {
+            // A commit tag's full sha would push the update state out of sight: its ends do.
             let tag = r
                 .tag
-                .map_or_else(|| "latest".to_string(), |t| t.to_string());
+                .map_or_else(|| "latest".to_string(), |t| fit_middle(t.as_str(), 24));
             match r.digest {
                 Some(d) => format!("{tag}@{}", d.short()),
                 None => tag,
@@ -69,10 +70,17 @@ pub fn header_spans(app: &App, theme: Theme) -> Vec<Span<'static>> {
         let name = crate::swarm::SwarmSource::service_name(&view.stack, s);
         view.services.iter().find(|v| v.name == name)
     });
-    match first {
-        Some(s) if s.running > 0 => vec![
+    // What runs, which during an update or after a rollback is not always the spec's image.
+    let running = first.and_then(|s| {
+        view.tasks
+            .iter()
+            .filter(|t| t.service == s.name && t.is_running())
+            .max_by_key(|t| t.since)
+    });
+    match (first, running) {
+        (Some(s), Some(t)) => vec![
             Span::raw("· running "),
-            Span::styled(fit_middle(&image_label(&s.image), 32), theme.accent()),
+            Span::styled(image_label(&t.image), theme.accent()),
             Span::raw(format!(
                 " ({}/{}) ",
                 s.running,
@@ -181,7 +189,7 @@ fn task_row<'a>(app: &App, view: &SwarmStackView, t: &SwarmTaskView, theme: Them
     {
         info.push(why.to_string());
     }
-    if let Some(code) = t.exit_code.filter(|c| *c != 0 || failed(t)) {
+    if let Some(code) = t.exit_code.filter(|c| *c != 0) {
         info.push(format!("exit {code}"));
     }
     if t.desired_state != t.state {

@@ -53,7 +53,7 @@ fn task(id: &str, slot: i64, state: &str, desired: &str, minutes: i64) -> SwarmT
         error: None,
         container_id: None,
         exit_code: None,
-        image: String::new(),
+        image: format!("ghcr.io/acme/app:main-0a1b2c3@{DIGEST}"),
         since: Some(t0() - chrono::Duration::minutes(minutes)),
         assigned: vec![],
     }
@@ -182,6 +182,17 @@ fn services_and_their_tasks_show_with_a_failed_task_in_red_and_its_error() {
     assert!(running_y < y);
     // No compose-project text: the stack replaced it.
     assert!(!screen.contains("no containers in project"), "{screen}");
+    // A commit tag's full sha is shortened in the middle: the update state stays in sight.
+    let mut app = app;
+    if let Some(view) = app.swarm.as_mut().and_then(|f| f.data.as_mut()) {
+        view.services[0].image =
+            format!("ghcr.io/acme/app:main-2af620c8d8e21fec0444c3e505b830006d6e11fa@{DIGEST}");
+    }
+    let screen = text(&render(&app));
+    assert!(
+        screen.contains("main-2af620c…0006d6e11fa@4f5e6d7c8b9a · rolled back: upd"),
+        "{screen}"
+    );
 }
 
 #[test]
