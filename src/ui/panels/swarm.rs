@@ -271,6 +271,16 @@ fn node_lines<'a>(view: &SwarmStackView, n: &SwarmNodeView, theme: Theme) -> Vec
             theme.dim(),
         ));
     }
+    // Tasks here whose GPUs cannot be named (their container is on another node than the
+    // manager this console reads): what their services reserve, by kind.
+    let unnamed: Vec<(&SwarmTaskView, &[GenericResource])> = here
+        .iter()
+        .filter(|t| t.assigned.is_empty())
+        .filter_map(|t| {
+            let s = view.services.iter().find(|s| s.name == t.service)?;
+            (!s.reserved.is_empty()).then_some((*t, s.reserved.as_slice()))
+        })
+        .collect();
     for r in &n.resources {
         match r {
             GenericResource::Named { kind, value } => {
@@ -279,10 +289,25 @@ fn node_lines<'a>(view: &SwarmStackView, n: &SwarmNodeView, theme: Theme) -> Vec
                     .filter(|t| t.assigned.contains(r))
                     .map(|t| task_name(t))
                     .collect();
-                let (who, style) = if holders.is_empty() {
-                    ("free".to_string(), theme.dim())
-                } else {
+                let (who, style) = if !holders.is_empty() {
                     (format!("→ {}", holders.join(", ")), theme.accent())
+                } else if let Some((names, reserved)) = unnamed_holders(&unnamed, kind) {
+                    // Not known to be free: which of them holds which cannot be told.
+                    let unheld = n
+                        .resources
+                        .iter()
+                        .filter(
+                            |g| matches!(g, GenericResource::Named { kind: k, .. } if k == kind),
+                        )
+                        .filter(|g| !here.iter().any(|t| t.assigned.contains(g)))
+                        .count() as i64;
+                    if reserved >= unheld {
+                        (format!("→ {names} (reserved)"), theme.accent())
+                    } else {
+                        (format!("free, or {names}'s"), theme.warn())
+                    }
+                } else {
+                    ("free".to_string(), theme.dim())
                 };
                 lines.push(Line::from(vec![
                     Span::raw(format!("  {kind} {} ", fit_middle(value, 24))),
@@ -294,22 +319,38 @@ fn node_lines<'a>(view: &SwarmStackView, n: &SwarmNodeView, theme: Theme) -> Vec
             }
         }
     }
-    // A task whose GPU cannot be named (its container is on another node) still says what
-    // it reserves.
-    for t in here.iter().filter(|t| t.assigned.is_empty()) {
-        let Some(s) = view.services.iter().find(|s| s.name == t.service) else {
-            continue;
-        };
-        if s.reserved.is_empty() {
-            continue;
-        }
-        let reserved: Vec<String> = s.reserved.iter().map(ToString::to_string).collect();
+    for (t, reserved) in &unnamed {
+        let reserved: Vec<String> = reserved.iter().map(ToString::to_string).collect();
         lines.push(Line::styled(
             format!("  {} reserves {}", task_name(t), reserved.join(", ")),
             theme.warn(),
         ));
     }
     lines
+}
+
+/// The tasks on a node that reserve `kind` without their GPU being named, and how many they
+/// reserve together; None when none does. A GPU of that kind no known task holds may be theirs.
+fn unnamed_holders(
+    unnamed: &[(&SwarmTaskView, &[GenericResource])],
+    kind: &str,
+) -> Option<(String, i64)> {
+    let mut total = 0;
+    let mut names = Vec::new();
+    for (t, reserved) in unnamed {
+        let count: i64 = reserved
+            .iter()
+            .filter_map(|r| match r {
+                GenericResource::Discrete { kind: k, count } if k == kind => Some(*count),
+                _ => None,
+            })
+            .sum();
+        if count > 0 {
+            total += count;
+            names.push(task_name(t));
+        }
+    }
+    (!names.is_empty()).then(|| (names.join(", "), total))
 }
 
 /// A fresh read of the stack (or its failure): kept with its freshness, the selection kept in

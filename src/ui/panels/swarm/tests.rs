@@ -227,8 +227,18 @@ fn a_node_shows_its_nvidia_gpus_and_the_task_holding_each() {
         screen.contains("elt_app.1 reserves NVIDIA-GPU:1"),
         "{screen}"
     );
+    // Its GPUs are not said to be free: one of the two is its.
     assert!(
-        screen.contains(&format!("NVIDIA-GPU {GPU0} free")),
+        screen.contains(&format!("NVIDIA-GPU {GPU0} free, or elt_app.1's")),
+        "{screen}"
+    );
+    // With one GPU on the node, the task's reservation is that GPU.
+    if let Some(view) = app.swarm.as_mut().and_then(|f| f.data.as_mut()) {
+        view.nodes[0].resources.pop();
+    }
+    let screen = text(&render(&app));
+    assert!(
+        screen.contains(&format!("NVIDIA-GPU {GPU0} → elt_app.1 (reserved)")),
         "{screen}"
     );
 }
