@@ -83,8 +83,13 @@ pub(crate) fn panel_block<'a, T>(
         }
         let (mut spans, stale) =
             freshness(f, app.now, theme, room.saturating_sub(spans_len(&extra)));
-        if panel == Panel::Containers && f.error.is_none() && f.loaded_at.is_some() {
-            // The engine's events keep this list current; its age says nothing.
+        if panel == Panel::Containers
+            && app.swarm.is_none()
+            && f.error.is_none()
+            && f.loaded_at.is_some()
+        {
+            // The engine's events keep this list current; its age says nothing (a stack is
+            // read on a beat instead, and says how long ago).
             spans = vec![Span::styled(" live ", theme.dim())];
         }
         title.extend(spans);

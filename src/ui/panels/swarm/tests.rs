@@ -159,6 +159,11 @@ fn services_and_their_tasks_show_with_a_failed_task_in_red_and_its_error() {
     let buffer = render(&app);
     let screen = text(&buffer);
     assert!(screen.contains("stack elt"), "{screen}");
+    // Read on a beat, not kept live by events: the title says when.
+    assert!(
+        screen.contains("1 Containers  just now  stack elt"),
+        "{screen}"
+    );
     assert!(
         screen.contains("gpu-server · stack elt · running main-0a1b2c3@4f5e6d7c8b9a (1/1)"),
         "{screen}"
