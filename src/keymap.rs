@@ -95,6 +95,9 @@ actions! {
     Dispatch => "dispatch", "trigger the build workflow (form with its inputs)", Global;
     CopyUrl => "copy_url", "show the selected run's URL and copy it (OSC 52)", List;
     NextService => "next_service", "tags panel: next service (d/R move it only)", List;
+    Hosts => "hosts", "hosts overview: every host at a glance (enter shows one; :host NAME)", Global;
+    NextHost => "next_host", "show the next host's dashboard", Global;
+    PrevHost => "prev_host", "show the previous host's dashboard", Global;
     ConfirmYes => "confirm_yes", "confirmation: move to the Deploy button (the dispatch confirmation: send)", Confirm;
     ConfirmNo => "confirm_no", "confirmation: cancel, nothing changes", Confirm;
     ConfirmSwitch => "confirm_switch", "confirmation: switch between Cancel and Deploy", Confirm;
@@ -106,6 +109,14 @@ actions! {
     FormToggle => "form_toggle", "dispatch form: flip a boolean, next choice", Form;
     FormLeft => "form_left", "dispatch form: flip a boolean, previous choice", Form;
     FormRight => "form_right", "dispatch form: flip a boolean, next choice", Form;
+}
+
+impl Action {
+    /// The keys of several hosts (`[[hosts]]`): help and the footer list them only when
+    /// hosts are configured.
+    pub fn is_hosts(self) -> bool {
+        matches!(self, Action::Hosts | Action::NextHost | Action::PrevHost)
+    }
 }
 
 impl fmt::Display for Action {

@@ -11,7 +11,7 @@ use super::panels::logs::StreamState;
 use super::panels::logs::{follow, reselect_logs};
 pub use super::panels::runs::RunsData;
 use super::text_field::TextField;
-use super::{deploying, github_ui};
+use super::{deploying, github_ui, hosts_ui};
 
 /// The longest search or command the dashboard takes.
 const MAX_INPUT: usize = 1000;
@@ -25,6 +25,11 @@ use crossterm::event::{KeyCode, KeyEvent, MouseEvent, MouseEventKind};
 /// screen may have changed.
 pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool) {
     app.now = now;
+    // Several hosts: the overview's probes, and the shown host's collectors' updates.
+    let msg = match hosts_ui::update(app, msg, now) {
+        hosts_ui::Folded::Done(changed) => return (Vec::new(), changed),
+        hosts_ui::Folded::Pass(msg) => msg,
+    };
     let mut fx = Vec::new();
     let tick = matches!(msg, Msg::Tick);
     let sources_changed = matches!(
@@ -175,6 +180,8 @@ pub fn update(app: &mut App, msg: Msg, now: DateTime<Utc>) -> (Vec<Effect>, bool
             super::panels::swarm::on_stack(app, *read, now, &mut fx);
             true
         }
+        // Folded by hosts_ui::update above.
+        Msg::HostProbed(_) | Msg::HostProbeFailed { .. } | Msg::HostUpdate { .. } => false,
         Msg::Commits { ask, rows } => match &mut app.overlay {
             Overlay::Confirm(c) if c.compare.as_ref() == Some(&ask) => {
                 c.answer_commits(rows);
@@ -255,9 +262,17 @@ fn move_selection(app: &mut App, delta: i64) {
 
 fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
     // Text input (command palette, search) takes every key until Enter or Esc.
+    let is_command = matches!(app.overlay, Overlay::Command(_));
     if let Overlay::Command(input) | Overlay::Search(input) = &mut app.overlay {
         match key.code {
             KeyCode::Esc => app.overlay = Overlay::None,
+            // Tab completes a host name after `:host `.
+            KeyCode::Tab if is_command => {
+                let text = input.value().to_string();
+                if let Some(done) = hosts_ui::complete(app, &text) {
+                    app.overlay = Overlay::Command(TextField::from(done.as_str()));
+                }
+            }
             KeyCode::Enter => {
                 let text = input.value().to_string();
                 let was_command = matches!(app.overlay, Overlay::Command(_));
@@ -326,6 +341,10 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         // Details only inform: any other key closes them and does what it always does.
         (Overlay::Details { .. }, _) => app.overlay = Overlay::None,
         _ => {}
+    }
+    // The hosts' keys, and the hosts overview's while it is on.
+    if hosts_ui::on_action(app, action, fx) {
+        return;
     }
     if action.scope() == Scope::Logs {
         // The logs panel's own keys, only while it has the focus.
@@ -414,6 +433,8 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         | Action::FormToggle
         | Action::FormLeft
         | Action::FormRight => {}
+        // hosts_ui's (above).
+        Action::Hosts | Action::NextHost | Action::PrevHost => {}
     }
 }
 
@@ -501,6 +522,9 @@ fn open_selection(app: &mut App, sel: usize, fx: &mut Vec<Effect>) {
 }
 
 fn run_command(app: &mut App, text: &str, fx: &mut Vec<Effect>) {
+    if hosts_ui::run_command(app, text, fx) {
+        return;
+    }
     let mut words = text.split_whitespace();
     match (words.next(), words.next()) {
         (None, _) => {}

@@ -74,6 +74,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }
         None => panels::logs::draw(frame, app, bottom),
     }
+    // Several hosts: the overview covers the shown host's panels while it is on.
+    if let Some(view) = app.hosts.as_ref().filter(|v| v.overview) {
+        frame.render_widget(ratatui::widgets::Clear, body);
+        panels::hosts::draw(frame, app, view, body);
+    }
     draw_footer(frame, app, footer);
     match &app.overlay {
         Overlay::None => {}
@@ -110,6 +115,16 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
             app.project
         )),
     ];
+    // Several hosts: which one the dashboard shows, always.
+    if let Some(view) = &app.hosts {
+        let style = if panels::hosts::shown_is_down(view) {
+            theme.bad()
+        } else {
+            theme.accent().add_modifier(Modifier::BOLD)
+        };
+        spans[1] = Span::styled(panels::hosts::header_label(view), style);
+        spans.insert(2, Span::raw(format!("· project {} ", app.project)));
+    }
     let running = app.containers.data.as_ref().and_then(|list| {
         app.services.iter().find_map(|s| {
             list.iter()
@@ -184,7 +199,23 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let mut wanted: Vec<Action> = vec![Action::Quit, Action::Help, Action::FocusNext];
-    if app.focus == Panel::Logs {
+    let overview = app.hosts.as_ref().is_some_and(|v| v.overview);
+    if overview {
+        wanted = vec![
+            Action::Quit,
+            Action::Help,
+            Action::Down,
+            Action::Up,
+            Action::Open,
+        ];
+        wanted.extend([Action::Command, Action::Refresh]);
+    }
+    if app.hosts.is_some() {
+        wanted.extend([Action::Hosts, Action::NextHost]);
+    }
+    if overview {
+        // The overview's keys only.
+    } else if app.focus == Panel::Logs {
         wanted.extend([
             Action::Search,
             Action::SearchNext,
@@ -205,13 +236,15 @@ fn draw_footer(frame: &mut Frame, app: &App, area: Rect) {
         ]);
     }
     // Mutating keys are hidden in read-only mode (and refused if pressed anyway).
-    if !app.read_only {
+    if !app.read_only && !overview {
         if app.focus == Panel::Tags {
             wanted.extend(super::panels::tags::footer_keys(app));
         }
         wanted.push(Action::Rollback);
     }
-    wanted.push(Action::History);
+    if !overview {
+        wanted.push(Action::History);
+    }
     let mut spans = Vec::new();
     for a in wanted {
         if a.scope() == Scope::Logs && app.focus != Panel::Logs {

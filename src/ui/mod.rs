@@ -9,6 +9,8 @@ pub mod deploying;
 pub mod dialogs;
 pub mod draw;
 pub mod github_ui;
+pub mod hosts_live;
+pub mod hosts_ui;
 pub mod model;
 pub mod msg;
 pub mod panels;
@@ -74,8 +76,25 @@ async fn event_loop(
     let cancel = CancellationToken::new();
     let (tx, rx) = tokio::sync::mpsc::channel::<Msg>(256);
     let (updates_tx, updates) = tokio::sync::mpsc::channel::<collect::Update>(256);
-    let (handles, tasks) = collect::spawn_all(config.clone(), updates_tx, &cancel);
     let mut app = App::new(settings, chrono::Utc::now());
+    // One engine: its collectors from the start. Several hosts: the overview's probe, and
+    // the first host's collectors behind it (restarted on each switch).
+    let (handles, tasks, sessions) = if config.hosts.is_empty() {
+        let (handles, tasks) = collect::spawn_all(config.clone(), updates_tx, &cancel);
+        (Some(handles), tasks, None)
+    } else {
+        let view = hosts_ui::HostsView::new(&config.hosts, config.ui.log_ring_lines as usize);
+        let mut sessions = hosts_live::HostSessions::new(config.clone(), cancel.clone());
+        sessions.switch(view.shown_name(), view.generation, &tx);
+        let probe = tokio::spawn(hosts_live::probe_task(
+            config.clone(),
+            tx.clone(),
+            sessions.probe_poke.clone(),
+            cancel.child_token(),
+        ));
+        app.hosts = Some(view);
+        (None, vec![probe], Some(sessions))
+    };
     let with_rule: Vec<_> = config
         .deployment
         .services
@@ -97,6 +116,7 @@ async fn event_loop(
         config: config.clone(),
         explicit_config,
         handles,
+        sessions,
     };
     let channels = Channels { tx, rx, updates };
     let result = drive(
@@ -138,17 +158,49 @@ pub trait Outside {
 struct Live {
     config: Arc<crate::config::Config>,
     explicit_config: Option<std::path::PathBuf>,
-    handles: collect::Handles,
+    /// The one engine's collectors (None with several hosts: `sessions` has the shown one's).
+    handles: Option<collect::Handles>,
+    sessions: Option<hosts_live::HostSessions>,
+}
+
+impl Live {
+    /// The shown engine's collectors (None while a host is being reached).
+    fn handles(&mut self) -> Option<&collect::Handles> {
+        match &mut self.sessions {
+            Some(s) => s.handles(),
+            None => self.handles.as_ref(),
+        }
+    }
+
+    /// The config of what the dashboard shows: the one engine's, or the shown host's (its
+    /// store, state dir and lock), with the host's name for a deploy's `--hosts`.
+    fn shown(&self) -> (Arc<crate::config::Config>, Option<String>) {
+        match self.sessions.as_ref().and_then(|s| s.shown.as_ref()) {
+            Some((host, config)) => (config.clone(), Some(host.name.clone())),
+            None => (self.config.clone(), None),
+        }
+    }
 }
 
 impl Outside for Live {
     fn effect(&mut self, effect: Effect, tx: &mpsc::Sender<Msg>) -> anyhow::Result<()> {
-        let handles = &self.handles;
         match effect {
             // The loop itself carries these out.
             Effect::Quit | Effect::ClearAndRedraw => {}
+            Effect::SwitchHost { name, generation } => {
+                if let Some(s) = &mut self.sessions {
+                    s.switch(&name, generation, tx);
+                }
+            }
+            Effect::ProbeHosts => {
+                if let Some(s) = &self.sessions {
+                    s.probe_poke.notify_one();
+                }
+            }
             Effect::FollowLogs { container_id, tail } => {
-                let _ = handles.follow.send(Some((container_id, tail)));
+                if let Some(handles) = self.handles() {
+                    let _ = handles.follow.send(Some((container_id, tail)));
+                }
             }
             Effect::SaveLogs { container, text } => {
                 tokio::spawn(save_logs(container, text, tx.clone()));
@@ -160,14 +212,28 @@ impl Outside for Live {
                     execute!(std::io::stdout(), DisableMouseCapture)?;
                 }
             }
-            Effect::RefreshRemote => handles.refresh.notify_waiters(),
+            Effect::RefreshRemote => {
+                if let Some(handles) = self.handles() {
+                    handles.refresh.notify_waiters();
+                }
+            }
             Effect::GpuVisible(v) => {
-                let _ = handles.gpu_visible.send(v);
+                if let Some(handles) = self.handles() {
+                    let _ = handles.gpu_visible.send(v);
+                }
             }
             Effect::StartDeploy(request) => {
-                let started =
-                    start_detached_deploy(&self.config, self.explicit_config.as_deref(), &request);
-                handles.deploys_poke.notify_one();
+                // With several hosts it goes to the shown host: its engine, store and lock.
+                let (config, host) = self.shown();
+                let started = start_detached_deploy(
+                    &config,
+                    self.explicit_config.as_deref(),
+                    &request,
+                    host.as_deref(),
+                );
+                if let Some(handles) = self.handles() {
+                    handles.deploys_poke.notify_one();
+                }
                 let _ = tx.try_send(Msg::DeployStarted(started));
             }
             Effect::CompareCommits(ask) => {
@@ -185,7 +251,7 @@ impl Outside for Live {
                 outcome,
                 detail,
             } => {
-                let dir = crate::deploy::state_dir(&self.config);
+                let dir = crate::deploy::state_dir(&self.shown().0);
                 tokio::task::spawn_blocking(move || {
                     if let Ok(store) = crate::store::Store::open(&dir) {
                         let _ = store.audit(
@@ -209,7 +275,9 @@ impl Outside for Live {
                 )?;
             }
             Effect::Github(e) => {
-                let _ = handles.github.try_send(e);
+                if let Some(handles) = self.handles() {
+                    let _ = handles.github.try_send(e);
+                }
             }
         }
         Ok(())
@@ -390,6 +458,7 @@ fn start_detached_deploy(
     config: &crate::config::Config,
     explicit_config: Option<&std::path::Path>,
     request: &crate::domain::StartRequest,
+    host: Option<&str>,
 ) -> Result<String, String> {
     // Only a configured service's name reaches the child's argv.
     if let Some(s) = request
@@ -410,6 +479,11 @@ fn start_detached_deploy(
     // The tag is a validated `Tag` from the selection and the services are configured ones:
     // nothing odd reaches the child's argv.
     cmd.args(request.args()).args(["--yes", "--json"]);
+    // A configured host's name (checked against `[[hosts]]` when it was shown): the deploy
+    // rolls on that host alone, with its engine, store and lock.
+    if let Some(host) = host {
+        cmd.args(["--hosts", host]);
+    }
     let (mut child, log_path) =
         crate::deploy_detach::start_in_own_session(config, cmd, request.intent.kind().as_str())
             .map_err(|e| e.to_string())?;
@@ -465,7 +539,7 @@ mod tests {
             intent: DeployIntent::RollbackPrevious,
             services: vec!["api --force".into()],
         };
-        let e = start_detached_deploy(&loaded.config, None, &request).unwrap_err();
+        let e = start_detached_deploy(&loaded.config, None, &request, None).unwrap_err();
         assert!(e.contains("not a configured service"), "{e}");
     }
 }

@@ -160,6 +160,9 @@ pub struct App {
     /// False under NO_COLOR: meaning is then carried by glyphs and text alone.
     pub color: bool,
     pub now: DateTime<Utc>,
+    /// Several hosts (`[[hosts]]`): the overview and which host the dashboard shows; None
+    /// for the one engine of `[docker]`.
+    pub hosts: Option<super::panels::hosts::HostsView>,
 }
 
 pub struct AppSettings {
@@ -208,6 +211,7 @@ impl App {
             mouse: s.mouse,
             color: s.color,
             now,
+            hosts: None,
         }
     }
 

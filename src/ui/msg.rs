@@ -21,6 +21,19 @@ pub enum Msg {
     Saved(Result<String, String>),
     /// The detached deploy process was started (its log file) or could not be.
     DeployStarted(Result<String, String>),
+    /// One host's overview probe (several hosts).
+    HostProbed(Box<crate::hosts::overview::HostStatus>),
+    /// One host's probe did not end in time.
+    HostProbeFailed {
+        name: String,
+        error: String,
+    },
+    /// What the shown host's collectors reported, under the switch (`generation`) that
+    /// started them: an update from a host already left is dropped.
+    HostUpdate {
+        generation: u64,
+        update: Update,
+    },
     /// GitHub's answer for a confirm dialog: the rows that replace its `commits` row.
     Commits {
         ask: Box<crate::compare::Ask>,
@@ -46,6 +59,9 @@ impl Msg {
             Msg::Saved(_) => "saved",
             Msg::Commits { .. } => "commits",
             Msg::DeployStarted(_) => "deploy_started",
+            Msg::HostProbed(_) => "host_probed",
+            Msg::HostProbeFailed { .. } => "host_probe_failed",
+            Msg::HostUpdate { update, .. } => update.kind(),
         }
     }
 }
@@ -77,6 +93,14 @@ pub enum Effect {
         detail: String,
     },
     Github(GithubEffect),
+    /// Show this host's full dashboard: stop the last host's collectors, start this one's
+    /// (their updates carry `generation`).
+    SwitchHost {
+        name: String,
+        generation: u64,
+    },
+    /// Probe every host for the overview now.
+    ProbeHosts,
     /// Ask GitHub which commits the confirm dialog's move brings or undoes.
     CompareCommits(Box<crate::compare::Ask>),
 }

@@ -16,6 +16,8 @@ pub(crate) fn draw_help(frame: &mut Frame, app: &App, area: Rect, scroll: u16) {
         .zip(crate::keymap::Action::ALL)
         // The dialogs show their own keys.
         .filter(|(_, a)| !a.scope().is_dialog())
+        // The hosts' keys only where there are hosts.
+        .filter(|(_, a)| app.hosts.is_some() || !a.is_hosts())
         .map(|(row, _)| row)
         .map(|(keys, name, what)| {
             Row::new(vec![Cell::from(keys), Cell::from(name), Cell::from(what)])

@@ -6,6 +6,7 @@ pub mod deploys;
 pub mod gh_deployments;
 pub mod gpu;
 pub mod health;
+pub mod hosts;
 pub mod logs;
 pub mod runs;
 pub mod swarm;

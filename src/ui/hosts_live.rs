@@ -1,0 +1,215 @@
+//! The dashboard's work for several hosts, off the loop: the overview's periodic probe of every
+//! host (each on its own, with a deadline, so a dead host holds back no other), and the shown
+//! host's collectors (the same ones the single-host dashboard runs, given that host's config:
+//! its engine, store, lock and health), restarted on each switch.
+
+use super::msg::Msg;
+use crate::collect::{self, Handles, Update};
+use crate::config::{Config, HostConfig};
+use crate::domain::GpuStatus;
+use crate::hosts::link::HostLink;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// How often the overview probes every host when nothing asks sooner.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long one host's probe may take before the overview calls it down: the engine's own
+/// request timeout (twice: ssh's connect, then the reads) and a margin.
+pub fn probe_deadline(base: &Config) -> Duration {
+    Duration::from_millis(base.docker.request_timeout_ms).saturating_mul(2) + Duration::from_secs(3)
+}
+
+/// Probe every host, report each as it answers, wait `PROBE_INTERVAL` (or a poke), again.
+pub async fn probe_task(
+    base: Arc<Config>,
+    tx: mpsc::Sender<Msg>,
+    poke: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let deadline = probe_deadline(&base);
+    loop {
+        let mut probes: futures_util::stream::FuturesUnordered<_> = base
+            .hosts
+            .iter()
+            .map(|host| {
+                let base = base.clone();
+                async move {
+                    let probe = crate::hosts::overview::host_status(&base, host);
+                    match tokio::time::timeout(deadline, probe).await {
+                        Ok(status) => Msg::HostProbed(Box::new(status)),
+                        Err(_) => Msg::HostProbeFailed {
+                            name: host.name.clone(),
+                            error: format!(
+                                "no answer within {} s (probe timeout)",
+                                deadline.as_secs()
+                            ),
+                        },
+                    }
+                }
+            })
+            .collect();
+        loop {
+            let msg = tokio::select! {
+                _ = cancel.cancelled() => return,
+                m = probes.next() => m,
+            };
+            let Some(msg) = msg else { break };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+            _ = poke.notified() => {}
+        }
+    }
+}
+
+/// The shown host's collectors, as the loop's effects need them.
+pub struct HostSessions {
+    base: Arc<Config>,
+    root: CancellationToken,
+    current: Option<CancellationToken>,
+    generation: u64,
+    ready_tx: mpsc::UnboundedSender<Ready>,
+    ready_rx: mpsc::UnboundedReceiver<Ready>,
+    /// The shown host's collectors' handles, once its engine is reached.
+    handles: Option<Handles>,
+    /// The shown host, and its config (its store, state dir and lock; the engine address
+    /// that matters to deploys is the host's own endpoint: they reach it themselves).
+    pub shown: Option<(HostConfig, Arc<Config>)>,
+    pub probe_poke: Arc<Notify>,
+}
+
+/// A host's collectors started (sent before any of their updates, so the handles are in
+/// place when an update's effect needs them).
+struct Ready {
+    generation: u64,
+    handles: Handles,
+}
+
+impl HostSessions {
+    pub fn new(base: Arc<Config>, root: CancellationToken) -> Self {
+        let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+        Self {
+            base,
+            root,
+            current: None,
+            generation: 0,
+            ready_tx,
+            ready_rx,
+            handles: None,
+            shown: None,
+            probe_poke: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Stop the last host's collectors and start `name`'s, under `generation`.
+    pub fn switch(&mut self, name: &str, generation: u64, tx: &mpsc::Sender<Msg>) {
+        let Some(host) = self.base.hosts.iter().find(|h| h.name == name).cloned() else {
+            return;
+        };
+        if let Some(old) = self.current.take() {
+            old.cancel();
+        }
+        self.handles = None;
+        self.generation = generation;
+        let cancel = self.root.child_token();
+        self.current = Some(cancel.clone());
+        // Deploys and audits need the host's state dir only, which its endpoint does not
+        // change (an ssh:// host's bridge socket is the collectors' own).
+        let config = Arc::new(crate::hosts::host_config(&self.base, &host, &host.endpoint));
+        self.shown = Some((host.clone(), config));
+        tokio::spawn(session(
+            self.base.clone(),
+            host,
+            generation,
+            tx.clone(),
+            self.ready_tx.clone(),
+            cancel,
+        ));
+    }
+
+    /// The shown host's collectors' handles, if its engine has been reached.
+    pub fn handles(&mut self) -> Option<&Handles> {
+        while let Ok(ready) = self.ready_rx.try_recv() {
+            if ready.generation == self.generation {
+                self.handles = Some(ready.handles);
+            }
+        }
+        self.handles.as_ref()
+    }
+}
+
+/// Whether this host's GPUs are the ones NVML reads here (the overview's own rule).
+fn gpu_is_local(host: &HostConfig) -> bool {
+    host.endpoint.starts_with("unix://")
+}
+
+/// One host's collectors: reach its engine (an ssh:// host's bridge lives as long as this
+/// task), start them with its config, forward what they report under `generation`.
+async fn session(
+    base: Arc<Config>,
+    host: HostConfig,
+    generation: u64,
+    tx: mpsc::Sender<Msg>,
+    ready: mpsc::UnboundedSender<Ready>,
+    cancel: CancellationToken,
+) {
+    let timeout = Duration::from_millis(base.docker.request_timeout_ms);
+    let link = tokio::select! {
+        _ = cancel.cancelled() => return,
+        link = HostLink::open(&host, timeout) => link,
+    };
+    let link = match link {
+        Ok(l) => l,
+        Err(e) => {
+            let update = Update::Docker(crate::domain::ContainersUpdate::Error(e.to_string()));
+            let _ = tx.send(Msg::HostUpdate { generation, update }).await;
+            return;
+        }
+    };
+    let config = Arc::new(link.config(&base, &host));
+    let (updates_tx, mut updates) = mpsc::channel::<Update>(256);
+    let (handles, _tasks) = collect::spawn_all(config, updates_tx, &cancel);
+    if ready
+        .send(Ready {
+            generation,
+            handles,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let local_gpu = gpu_is_local(&host);
+    loop {
+        let update = tokio::select! {
+            _ = cancel.cancelled() => break,
+            u = updates.recv() => u,
+        };
+        let Some(update) = update else { break };
+        let update = match update {
+            // NVML reads the GPUs of the machine the console runs on, not this host's.
+            Update::Gpu(_) if !local_gpu => Update::Gpu(GpuStatus::Unavailable {
+                reason: format!(
+                    "not known for remote host {} (NVML reads this machine's GPUs)",
+                    host.name
+                ),
+            }),
+            u => u,
+        };
+        if tx
+            .send(Msg::HostUpdate { generation, update })
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(link);
+}
