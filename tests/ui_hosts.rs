@@ -381,3 +381,60 @@ fn without_hosts_the_commands_say_so_and_help_lists_no_host_keys() {
     let s = screen(&render(&a, 200, 50));
     assert!(s.contains("next_host"), "{s}");
 }
+
+#[test]
+fn a_deploy_confirmed_on_a_host_s_dashboard_names_that_host() {
+    let mut a = app(true);
+    command(&mut a, "host second");
+    let repo = RepoTags {
+        service: "app".into(),
+        repository: "registry/app".into(),
+        total: 1,
+        tags: vec![TagView::named(Tag::parse("t1").unwrap())],
+        truncated: false,
+        not_inspected: 0,
+        error: None,
+        note: None,
+    };
+    let generation = a.hosts.as_ref().unwrap().generation;
+    update(
+        &mut a,
+        Msg::HostUpdate {
+            generation,
+            update: Update::Tags(Ok(vec![repo])),
+        },
+        t0(),
+    );
+    update(&mut a, key('5'), t0());
+    update(&mut a, key('d'), t0());
+    let s = screen(&render(&a, 200, 40));
+    assert!(s.contains("Deploy t1 to app on host second?"), "{s}");
+    assert!(
+        s.contains(
+            "host  second (unix:///run/elt-engine2/docker.sock): its engine, store and lock"
+        ),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_host_never_seen_up_is_down_since_the_dashboard_first_saw_it_so() {
+    let mut a = app(true);
+    let mut never = status("dead", None, Some("socket not found"));
+    never.down_since = None;
+    update(&mut a, Msg::HostProbed(Box::new(never.clone())), t0());
+    let later = t0() + chrono::Duration::seconds(20);
+    update(&mut a, Msg::HostProbed(Box::new(never)), later);
+    let s = screen(&render(&a, 200, 40));
+    let dead = line_with(&s, "│  dead ");
+    assert!(dead.contains("✖ DOWN since 08:00:00 (20s)"), "{dead}");
+    // It answers again: up, and no "since" is left over.
+    update(
+        &mut a,
+        Msg::HostProbed(Box::new(status("dead", Some(report("t1")), None))),
+        later,
+    );
+    let s = screen(&render(&a, 200, 40));
+    assert!(line_with(&s, "│  dead ").contains("● up"), "{s}");
+    assert_eq!(a.hosts.as_ref().unwrap().hosts[2].down_since(), None);
+}

@@ -409,8 +409,14 @@ fn on_key(app: &mut App, key: KeyEvent, fx: &mut Vec<Effect>) {
         Action::Dispatch => github_ui::open_dispatch(app, fx),
         Action::CopyUrl => github_ui::copy_url(app, fx),
         Action::NextService => super::panels::tags::next_service(app),
-        Action::Deploy => deploying::start_deploy_dialog(app, fx),
-        Action::Rollback => deploying::start_rollback_dialog(app, fx),
+        Action::Deploy => {
+            deploying::start_deploy_dialog(app, fx);
+            hosts_ui::name_host_in_confirm(app);
+        }
+        Action::Rollback => {
+            deploying::start_rollback_dialog(app, fx);
+            hosts_ui::name_host_in_confirm(app);
+        }
         Action::History => app.overlay = Overlay::History { scroll: 0 },
         // The logs panel's (above).
         Action::Search

@@ -128,6 +128,33 @@ pub fn switch_to(app: &mut App, index: usize, fx: &mut Vec<Effect>) {
     app.say(format!("showing host {name}"));
 }
 
+/// A deploy or rollback confirmation opened on a host's dashboard says which host it goes to
+/// (its engine, store and lock), in its title and first row.
+pub fn name_host_in_confirm(app: &mut App) {
+    let Some(view) = &app.hosts else {
+        return;
+    };
+    let Overlay::Confirm(c) = &mut app.overlay else {
+        return;
+    };
+    let Some(host) = view.hosts.get(view.shown) else {
+        return;
+    };
+    if let Some(question) = c.title.strip_suffix('?') {
+        c.title = format!("{question} on host {}?", host.name);
+    }
+    c.rows.insert(
+        0,
+        (
+            "host".into(),
+            format!(
+                "{} ({}): its engine, store and lock",
+                host.name, host.endpoint
+            ),
+        ),
+    );
+}
+
 /// The hosts' keys, and the overview's own (it takes the keys while it is on). True when the
 /// key was taken here.
 pub fn on_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) -> bool {

@@ -31,11 +31,7 @@ pub fn header_label(view: &HostsView) -> String {
 }
 
 fn engine_cell(h: &HostEntry, now: DateTime<Utc>, theme: Theme) -> Cell<'static> {
-    let down_since = match (&h.probe_error, &h.last) {
-        (Some((_, since)), _) => Some(Some(*since)),
-        (None, Some(s)) if !s.reachable => Some(s.down_since),
-        _ => None,
-    };
+    let down_since = h.is_down().then(|| h.down_since());
     match (down_since, &h.last) {
         (Some(Some(t)), _) => Cell::from(format!(
             "✖ DOWN since {} ({})",

@@ -16,6 +16,9 @@ pub struct HostEntry {
     pub checked_at: Option<DateTime<Utc>>,
     /// A probe that did not end in time, and since when they have not.
     pub probe_error: Option<(String, DateTime<Utc>)>,
+    /// When this dashboard first saw the host down (for a host never seen up, which the
+    /// probe's own record has no "down since" for); cleared when it answers.
+    pub down_seen_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +51,7 @@ impl HostsView {
                     last: None,
                     checked_at: None,
                     probe_error: None,
+                    down_seen_since: None,
                 })
                 .collect(),
             shown: 0,
@@ -86,11 +90,37 @@ impl HostEntry {
         self.last = Some(status);
         self.checked_at = Some(now);
         self.probe_error = None;
+        self.note_down(now);
     }
 
     /// Keep the last report and the time the failures started.
     pub fn fail(&mut self, error: String, now: DateTime<Utc>) {
         let since = self.probe_error.as_ref().map_or(now, |(_, t)| *t);
         self.probe_error = Some((error, since));
+        self.note_down(now);
+    }
+
+    fn note_down(&mut self, now: DateTime<Utc>) {
+        self.down_seen_since = if self.is_down() {
+            Some(self.down_seen_since.unwrap_or(now))
+        } else {
+            None
+        };
+    }
+
+    /// Since when the host has not answered: the earliest of the probe's own record (kept
+    /// across runs), the failing probes' start, and when this dashboard first saw it down.
+    pub fn down_since(&self) -> Option<DateTime<Utc>> {
+        if !self.is_down() {
+            return None;
+        }
+        [
+            self.last.as_ref().and_then(|s| s.down_since),
+            self.probe_error.as_ref().map(|(_, t)| *t),
+            self.down_seen_since,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

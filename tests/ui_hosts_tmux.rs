@@ -1,0 +1,330 @@
+//! The dashboard with several hosts, in a real terminal (tmux), against real engines: the
+//! test environment's main dockerd and its second dockerd each run the stub app (t1 on the
+//! first, t2 on the second), and a third host's socket does not exist. The overview shows the
+//! two up with what they run and the third DOWN with its reason; `:host second` switches the
+//! whole dashboard to the second engine, whose container is then shown.
+
+// A failed assumption in a test is a failed test: unwrap, expect and panic say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// The stub app on one engine, in its own folder; removed when dropped.
+struct EngineProject {
+    project: String,
+    dir: tempfile::TempDir,
+    port: u16,
+    docker_host: String,
+}
+
+impl EngineProject {
+    fn up(project: &str, docker_host: &str, image: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        write_file(
+            dir.path(),
+            "docker-compose.yml",
+            &format!(
+                r#"version: "3.8"
+services:
+  app:
+    image: ${{IMAGE_TAG}}
+    ports:
+      - "127.0.0.1:{port}:3000"
+    environment:
+      STUB_READY_AFTER: "1"
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:3000/api/health"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+      start_period: 2s
+"#
+            ),
+        );
+        write_file(dir.path(), ".env", &format!("IMAGE_TAG={image}\n"));
+        let p = Self {
+            project: project.to_string(),
+            dir,
+            port,
+            docker_host: docker_host.to_string(),
+        };
+        run_ok(
+            Command::new("docker")
+                .env("DOCKER_HOST", docker_host)
+                .args(["pull", "-q", image]),
+        );
+        let out = p.compose(&["up", "-d", "app"]);
+        assert!(
+            out.status.success(),
+            "compose up on {docker_host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    }
+
+    fn compose(&self, args: &[&str]) -> Output {
+        let parts = testenv().compose();
+        run(Command::new(&parts[0])
+            .args(&parts[1..])
+            .env("DOCKER_HOST", &self.docker_host)
+            .args(["-p", &self.project, "-f"])
+            .arg(self.dir.path().join("docker-compose.yml"))
+            .args(args)
+            .current_dir(self.dir.path()))
+    }
+
+    /// The app container's id and image.
+    fn app(&self) -> String {
+        run_ok(
+            Command::new("docker")
+                .env("DOCKER_HOST", &self.docker_host)
+                .args([
+                    "ps",
+                    "--format",
+                    "{{.ID}} {{.Image}}",
+                    "--filter",
+                    &format!("label=com.docker.compose.project={}", self.project),
+                    "--filter",
+                    "label=com.docker.compose.service=app",
+                ]),
+        )
+        .trim()
+        .to_string()
+    }
+
+    fn host_table(&self, name: &str, labels: &str) -> String {
+        format!(
+            r#"[[hosts]]
+name = "{name}"
+endpoint = "{endpoint}"
+folder = "{folder}"
+labels = {{ {labels} }}
+health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_ms = 1000 }}]
+"#,
+            endpoint = self.docker_host,
+            folder = self.dir.path().display(),
+            port = self.port,
+        )
+    }
+}
+
+impl Drop for EngineProject {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
+    }
+}
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(session: &str, command: &str) -> Self {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", session])
+            .output();
+        run_ok(Command::new("tmux").args([
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            command,
+        ]));
+        Self {
+            session: session.to_string(),
+        }
+    }
+    fn screen(&self) -> String {
+        run_ok(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]))
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, k]));
+        }
+    }
+    fn literal(&self, text: &str) {
+        run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, "-l", text]));
+    }
+    fn wait_screen(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        wait_for(what, timeout, || {
+            let s = self.screen();
+            pred(&s).then_some(s)
+        })
+        .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+fn row<'a>(screen: &'a str, host: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(&format!(" {host} ")) && l.contains('│'))
+        .unwrap_or("")
+}
+
+#[test]
+fn the_overview_shows_both_engines_up_the_dead_one_down_and_host_switches_to_the_second() {
+    let env = testenv();
+    let repo = format!("{}/elt-t/ui-hosts", registry());
+    for n in [1, 2] {
+        publish(&repo, n, &format!("t{n}"));
+    }
+    let project = "elt-ui-hosts";
+    let first = EngineProject::up(
+        project,
+        env.get("ELT_TEST_DOCKER_HOST"),
+        &format!("{repo}:t1"),
+    );
+    let second = EngineProject::up(
+        project,
+        env.get("ELT_TEST_ENGINE2_HOST"),
+        &format!("{repo}:t2"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dead_socket = dir.path().join("no-engine.sock");
+    let config = write_file(
+        dir.path(),
+        "config.toml",
+        &format!(
+            r#"[deployment]
+project = "{project}"
+compose_file = "docker-compose.yml"
+env_file = ".env"
+state_dir = "state"
+
+[[deployment.services]]
+name = "app"
+image = "{repo}"
+image_var = "IMAGE_TAG"
+commit_tags = ["t{{sha}}"]
+
+[registry]
+plain_http = ["{registry}"]
+request_timeout_ms = 3000
+
+[github]
+api_url = "http://127.0.0.1:9"
+
+[gpu]
+nvml_library = "/nonexistent/libnvidia-ml.so.1"
+
+{main}
+{second}
+[[hosts]]
+name = "dead"
+endpoint = "unix://{dead}"
+"#,
+            registry = registry(),
+            main = first.host_table("main", r#"role = "canary""#),
+            second = second.host_table("second", ""),
+            dead = dead_socket.display(),
+        ),
+    );
+    let binary = env!("CARGO_BIN_EXE_elt-console");
+    let tmux = Tmux::start(
+        "elt-ui-hosts-e2e",
+        &format!(
+            "env -u GH_TOKEN -u GITHUB_TOKEN -u DOCKER_HOST XDG_CONFIG_HOME=/nonexistent XDG_STATE_HOME={} {binary} --config {}; echo EXIT=$?; sleep 60",
+            dir.path().display(),
+            config.display()
+        ),
+    );
+
+    // The overview: both engines up with what they run, the dead one DOWN and why.
+    let screen = tmux.wait_screen(
+        "the overview of three hosts",
+        Duration::from_secs(60),
+        |s| {
+            row(s, "main").contains("● up")
+                && row(s, "main").contains("t1")
+                && row(s, "second").contains("● up")
+                && row(s, "second").contains("t2")
+                && row(s, "dead").contains("✖ DOWN")
+        },
+    );
+    assert!(
+        screen.contains("hosts overview · 3 host(s), 1 down · dashboard: host main"),
+        "{screen}"
+    );
+    assert!(row(&screen, "main").contains("canary"), "{screen}");
+    assert!(
+        row(&screen, "dead").contains("no-engine.sock"),
+        "the reason names the socket: {screen}"
+    );
+
+    // An unknown name is refused in the status line; nothing switches.
+    tmux.keys(&[":"]);
+    tmux.literal("host nope");
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("the unknown host's error", Duration::from_secs(5), |s| {
+        s.contains("unknown host \"nope\" (hosts: main, second, dead)")
+    });
+
+    // `:host second` shows the second engine's full dashboard: its container, on t2.
+    tmux.keys(&[":"]);
+    tmux.literal("host second");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_screen(
+        "the second engine's dashboard",
+        Duration::from_secs(30),
+        |s| {
+            let header = s.lines().next().unwrap_or("");
+            header.contains("host second · project elt-ui-hosts")
+                && s.contains("● healthy")
+                && s.lines().any(|l| l.contains(" app ") && l.contains("t2"))
+        },
+    );
+    assert!(!screen.contains("hosts overview"), "{screen}");
+    assert!(
+        !screen
+            .lines()
+            .any(|l| l.contains(" app ") && l.contains("t1")),
+        "the first engine's container is not shown: {screen}"
+    );
+
+    // A deploy from this dashboard goes to the second engine, with its store: the first
+    // engine's container is left as it was.
+    let first_before = first.app();
+    assert!(first_before.ends_with(":t1"), "{first_before}");
+    tmux.keys(&["5", "j", "d"]);
+    tmux.wait_screen("the confirmation", Duration::from_secs(5), |s| {
+        s.contains("Deploy t1 to app on host second?")
+    });
+    tmux.keys(&["y", "Enter"]);
+    tmux.wait_screen(
+        "the deploy on the second host",
+        Duration::from_secs(60),
+        |s| s.contains("Deploy #1 succeeded"),
+    );
+    assert!(second.app().ends_with(":t1"), "{}", second.app());
+    assert_eq!(first.app(), first_before);
+    assert!(second.dir.path().join("state").is_dir());
+    assert!(!first.dir.path().join("state").exists());
+
+    // Back to the overview, then quit; the terminal is restored.
+    tmux.keys(&["o"]);
+    tmux.wait_screen("the overview again", Duration::from_secs(5), |s| {
+        s.contains("hosts overview") && s.contains("dashboard: host second")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_screen("the exit code", Duration::from_secs(10), |s| {
+        s.contains("EXIT=0")
+    });
+    drop(first);
+    drop(second);
+}
