@@ -2,7 +2,10 @@
 //! test environment's main dockerd and its second dockerd each run the stub app (t1 on the
 //! first, t2 on the second), and a third host's socket does not exist. The overview shows the
 //! two up with what they run and the third DOWN with its reason; `:host second` switches the
-//! whole dashboard to the second engine, whose container is then shown.
+//! whole dashboard to the second engine, whose container is then shown, and a deploy from it
+//! moves that engine alone. A fourth host reaches the first engine over ssh (the loopback
+//! sshd), whose GPUs its own nvidia-smi (a stand-in) reports, in the overview and on its
+//! dashboard.
 
 // A failed assumption in a test is a failed test: unwrap, expect and panic say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -197,6 +200,26 @@ fn the_overview_shows_both_engines_up_the_dead_one_down_and_host_switches_to_the
     );
     let dir = tempfile::tempdir().unwrap();
     let dead_socket = dir.path().join("no-engine.sock");
+    // The ssh host's nvidia-smi: the stand-in, answering with the first engine's app pid.
+    let smi = dir.path().join("nvidia-smi");
+    std::fs::copy(repo_root().join("tests/nvml-standin/nvidia-smi"), &smi).unwrap();
+    let app_pid = run_ok(Command::new("docker").args([
+        "inspect",
+        "-f",
+        "{{.State.Pid}}",
+        first.app().split(' ').next().unwrap(),
+    ]));
+    let uuid = "GPU-5e1b9d3c-0a7f-4b2e-9c61-2f8d4e6a7b90";
+    write_file(
+        dir.path(),
+        "gpus.csv",
+        &format!("0, {uuid}, Tesla P40, 535.104.05, 37, 12, 9011, 24576, 41, 51.23, 250.00\n"),
+    );
+    write_file(
+        dir.path(),
+        "apps.csv",
+        &format!("{uuid}, {}, 8950\n", app_pid.trim()),
+    );
     let config = write_file(
         dir.path(),
         "config.toml",
@@ -228,11 +251,24 @@ nvml_library = "/nonexistent/libnvidia-ml.so.1"
 [[hosts]]
 name = "dead"
 endpoint = "unix://{dead}"
+
+[[hosts]]
+name = "gpu1"
+endpoint = "{ssh}"
+folder = "{first_folder}"
+ssh_identity = "{identity}"
+ssh_known_hosts = "{known}"
+gpu_command = "{smi}"
 "#,
             registry = registry(),
             main = first.host_table("main", r#"role = "canary""#),
             second = second.host_table("second", ""),
             dead = dead_socket.display(),
+            ssh = env.get("ELT_TEST_SSH_HOST"),
+            first_folder = first.dir.path().display(),
+            identity = env.get("ELT_TEST_SSH_IDENTITY"),
+            known = env.get("ELT_TEST_SSH_KNOWN_HOSTS"),
+            smi = smi.display(),
         ),
     );
     let binary = env!("CARGO_BIN_EXE_elt-console");
@@ -246,19 +282,17 @@ endpoint = "unix://{dead}"
     );
 
     // The overview: both engines up with what they run, the dead one DOWN and why.
-    let screen = tmux.wait_screen(
-        "the overview of three hosts",
-        Duration::from_secs(60),
-        |s| {
-            row(s, "main").contains("● up")
-                && row(s, "main").contains("t1")
-                && row(s, "second").contains("● up")
-                && row(s, "second").contains("t2")
-                && row(s, "dead").contains("✖ DOWN")
-        },
-    );
+    let screen = tmux.wait_screen("the overview of four hosts", Duration::from_secs(60), |s| {
+        row(s, "main").contains("● up")
+            && row(s, "main").contains("t1")
+            && row(s, "second").contains("● up")
+            && row(s, "second").contains("t2")
+            && row(s, "dead").contains("✖ DOWN")
+            && row(s, "gpu1").contains("● up")
+            && row(s, "gpu1").contains("37% 36%mem")
+    });
     assert!(
-        screen.contains("hosts overview · 3 host(s), 1 down · dashboard: host main"),
+        screen.contains("hosts overview · 4 host(s), 1 down · dashboard: host main"),
         "{screen}"
     );
     assert!(row(&screen, "main").contains("canary"), "{screen}");
@@ -272,7 +306,7 @@ endpoint = "unix://{dead}"
     tmux.literal("host nope");
     tmux.keys(&["Enter"]);
     tmux.wait_screen("the unknown host's error", Duration::from_secs(5), |s| {
-        s.contains("unknown host \"nope\" (hosts: main, second, dead)")
+        s.contains("unknown host \"nope\" (hosts: main, second, dead, gpu1)")
     });
 
     // `:host second` shows the second engine's full dashboard: its container, on t2.
@@ -316,10 +350,23 @@ endpoint = "unix://{dead}"
     assert!(second.dir.path().join("state").is_dir());
     assert!(!first.dir.path().join("state").exists());
 
+    // The ssh host's dashboard: its GPU is the one its nvidia-smi reports, the app's memory
+    // put on its container.
+    tmux.keys(&[":"]);
+    tmux.literal("host gpu1");
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("the ssh host's GPU", Duration::from_secs(30), |s| {
+        let header = s.lines().next().unwrap_or("");
+        header.contains("host gpu1 · project")
+            && s.contains("Tesla P40")
+            && s.contains("8.7G app")
+            && s.lines().any(|l| l.contains(" app ") && l.contains("t1"))
+    });
+
     // Back to the overview, then quit; the terminal is restored.
     tmux.keys(&["o"]);
     tmux.wait_screen("the overview again", Duration::from_secs(5), |s| {
-        s.contains("hosts overview") && s.contains("dashboard: host second")
+        s.contains("hosts overview") && s.contains("dashboard: host gpu1")
     });
     tmux.keys(&["q"]);
     tmux.wait_screen("the exit code", Duration::from_secs(10), |s| {

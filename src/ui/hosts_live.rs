@@ -18,10 +18,15 @@ use tokio_util::sync::CancellationToken;
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long one host's probe may take before the overview calls it down: the engine's own
-/// request timeout (twice: ssh's connect, then the reads) and a margin.
+/// request timeout (twice: ssh's connect, then the reads) and the remote GPU read's own
+/// margin (hosts::remote_gpu gives nvidia-smi 10 s past the connect).
 pub fn probe_deadline(base: &Config) -> Duration {
-    Duration::from_millis(base.docker.request_timeout_ms).saturating_mul(2) + Duration::from_secs(3)
+    Duration::from_millis(base.docker.request_timeout_ms).saturating_mul(2)
+        + Duration::from_secs(12)
 }
+
+/// The shortest gap between two reads of an ssh host's GPUs (each is an ssh command).
+const REMOTE_GPU_MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Probe every host, report each as it answers, wait `PROBE_INTERVAL` (or a poke), again.
 pub async fn probe_task(
@@ -146,9 +151,47 @@ impl HostSessions {
     }
 }
 
-/// Whether this host's GPUs are the ones NVML reads here (the overview's own rule).
-fn gpu_is_local(host: &HostConfig) -> bool {
-    host.endpoint.starts_with("unix://")
+/// Where the shown host's GPU figures come from (the overview's rule): NVML here for a host
+/// on this machine, the host's own nvidia-smi over ssh, none for a tcp:// engine.
+enum GpuSource {
+    Local,
+    Ssh(crate::hosts::ssh::SshOptions),
+    Unknown,
+}
+
+impl GpuSource {
+    fn of(host: &HostConfig, link: &HostLink) -> Self {
+        if host.endpoint.starts_with("unix://") {
+            GpuSource::Local
+        } else if let Some(ssh) = &link.ssh {
+            GpuSource::Ssh(ssh.clone())
+        } else {
+            GpuSource::Unknown
+        }
+    }
+}
+
+/// Read an ssh host's GPUs every `interval` until cancelled.
+async fn remote_gpu_task(
+    ssh: crate::hosts::ssh::SshOptions,
+    gpu_command: String,
+    interval: Duration,
+    tx: mpsc::Sender<GpuStatus>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let sample = tokio::select! {
+            _ = cancel.cancelled() => return,
+            s = crate::hosts::remote_gpu::sample(&ssh, &gpu_command) => s,
+        };
+        if tx.send(sample).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 /// One host's collectors: reach its engine (an ssh:// host's bridge lives as long as this
@@ -176,6 +219,19 @@ async fn session(
     };
     let config = Arc::new(link.config(&base, &host));
     let (updates_tx, mut updates) = mpsc::channel::<Update>(256);
+    let (remote_gpu_tx, mut remote_gpu) = mpsc::channel::<GpuStatus>(1);
+    let gpu_source = GpuSource::of(&host, &link);
+    if let GpuSource::Ssh(ssh) = &gpu_source {
+        let interval =
+            Duration::from_millis(config.gpu.sample_interval_ms).max(REMOTE_GPU_MIN_INTERVAL);
+        tokio::spawn(remote_gpu_task(
+            ssh.clone(),
+            host.gpu_command.clone(),
+            interval,
+            remote_gpu_tx,
+            cancel.child_token(),
+        ));
+    }
     let (handles, _tasks) = collect::spawn_all(config, updates_tx, &cancel);
     if ready
         .send(Ready {
@@ -186,22 +242,35 @@ async fn session(
     {
         return;
     }
-    let local_gpu = gpu_is_local(&host);
+    // The host's containers, to put each remote GPU process on its container.
+    let mut containers: Vec<crate::domain::ContainerView> = Vec::new();
     loop {
         let update = tokio::select! {
             _ = cancel.cancelled() => break,
-            u = updates.recv() => u,
-        };
-        let Some(update) = update else { break };
-        let update = match update {
-            // NVML reads the GPUs of the machine the console runs on, not this host's.
-            Update::Gpu(_) if !local_gpu => Update::Gpu(GpuStatus::Unavailable {
-                reason: format!(
-                    "not known for remote host {} (NVML reads this machine's GPUs)",
-                    host.name
-                ),
-            }),
-            u => u,
+            Some(mut gpu) = remote_gpu.recv() => {
+                crate::collect::status::name_gpu_processes(&containers, &mut gpu);
+                Update::Gpu(gpu)
+            }
+            u = updates.recv() => match u {
+                None => break,
+                Some(Update::Docker(crate::domain::ContainersUpdate::Containers(list))) => {
+                    containers.clone_from(&list);
+                    Update::Docker(crate::domain::ContainersUpdate::Containers(list))
+                }
+                // NVML reads the GPUs of the machine the console runs on, not this host's.
+                Some(Update::Gpu(local)) => match &gpu_source {
+                    GpuSource::Local => Update::Gpu(local),
+                    // The remote task's samples stand in for them.
+                    GpuSource::Ssh(_) => continue,
+                    GpuSource::Unknown => Update::Gpu(GpuStatus::Unavailable {
+                        reason: format!(
+                            "not known for tcp:// host {} (NVML reads this machine's GPUs; an ssh:// endpoint reads the host's nvidia-smi)",
+                            host.name
+                        ),
+                    }),
+                },
+                Some(u) => u,
+            },
         };
         if tx
             .send(Msg::HostUpdate { generation, update })

@@ -140,7 +140,8 @@ fn row(h: &HostEntry, shown: bool, now: DateTime<Utc>, theme: Theme) -> Row<'sta
         Cell::from(gpu_text(h)),
         health_cell(h, theme),
         Cell::from(checked).style(theme.dim()),
-        Cell::from(why(h)),
+        // The cause first: the column is cut at the screen's edge.
+        Cell::from(crate::ui::text::cause_first(&why(h), usize::MAX)),
     ])
 }
 
