@@ -8,7 +8,6 @@ use crate::collect::{self, Handles, Update};
 use crate::config::{Config, HostConfig};
 use crate::domain::GpuStatus;
 use crate::hosts::link::HostLink;
-use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -28,44 +27,49 @@ pub fn probe_deadline(base: &Config) -> Duration {
 /// The shortest gap between two reads of an ssh host's GPUs (each is an ssh command).
 const REMOTE_GPU_MIN_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Probe every host, report each as it answers, wait `PROBE_INTERVAL` (or a poke), again.
+/// Probe every host, each on its own beat: probe (within the deadline), report, wait
+/// `PROBE_INTERVAL` or a poke, again. A host that hangs delays only its own row.
 pub async fn probe_task(
     base: Arc<Config>,
     tx: mpsc::Sender<Msg>,
     poke: Arc<Notify>,
     cancel: CancellationToken,
 ) {
+    let loops = base.hosts.iter().map(|host| {
+        probe_loop(
+            base.clone(),
+            host.clone(),
+            tx.clone(),
+            poke.clone(),
+            cancel.clone(),
+        )
+    });
+    futures_util::future::join_all(loops).await;
+}
+
+async fn probe_loop(
+    base: Arc<Config>,
+    host: HostConfig,
+    tx: mpsc::Sender<Msg>,
+    poke: Arc<Notify>,
+    cancel: CancellationToken,
+) {
     let deadline = probe_deadline(&base);
     loop {
-        let mut probes: futures_util::stream::FuturesUnordered<_> = base
-            .hosts
-            .iter()
-            .map(|host| {
-                let base = base.clone();
-                async move {
-                    let probe = crate::hosts::overview::host_status(&base, host);
-                    match tokio::time::timeout(deadline, probe).await {
-                        Ok(status) => Msg::HostProbed(Box::new(status)),
-                        Err(_) => Msg::HostProbeFailed {
-                            name: host.name.clone(),
-                            error: format!(
-                                "no answer within {} s (probe timeout)",
-                                deadline.as_secs()
-                            ),
-                        },
-                    }
-                }
-            })
-            .collect();
-        loop {
-            let msg = tokio::select! {
-                _ = cancel.cancelled() => return,
-                m = probes.next() => m,
-            };
-            let Some(msg) = msg else { break };
-            if tx.send(msg).await.is_err() {
-                return;
-            }
+        let probe =
+            tokio::time::timeout(deadline, crate::hosts::overview::host_status(&base, &host));
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => return,
+            answer = probe => match answer {
+                Ok(status) => Msg::HostProbed(Box::new(status)),
+                Err(_) => Msg::HostProbeFailed {
+                    name: host.name.clone(),
+                    error: format!("no answer within {} s (probe timeout)", deadline.as_secs()),
+                },
+            },
+        };
+        if tx.send(msg).await.is_err() {
+            return;
         }
         tokio::select! {
             _ = cancel.cancelled() => return,

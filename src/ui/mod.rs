@@ -194,7 +194,7 @@ impl Outside for Live {
             }
             Effect::ProbeHosts => {
                 if let Some(s) = &self.sessions {
-                    s.probe_poke.notify_one();
+                    s.probe_poke.notify_waiters();
                 }
             }
             Effect::FollowLogs { container_id, tail } => {
