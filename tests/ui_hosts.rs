@@ -438,3 +438,25 @@ fn a_host_never_seen_up_is_down_since_the_dashboard_first_saw_it_so() {
     assert!(line_with(&s, "│  dead ").contains("● up"), "{s}");
     assert_eq!(a.hosts.as_ref().unwrap().hosts[2].down_since(), None);
 }
+
+#[test]
+fn the_wheel_moves_the_overview_s_selection_not_the_panels_behind_it() {
+    use crossterm::event::{MouseEvent, MouseEventKind};
+    let mut a = app(true);
+    let wheel = |kind| {
+        Msg::Mouse(MouseEvent {
+            kind,
+            column: 10,
+            row: 5,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    update(&mut a, wheel(MouseEventKind::ScrollDown), t0());
+    assert_eq!(
+        a.hosts.as_ref().unwrap().selected,
+        2,
+        "clamped at the last host"
+    );
+    update(&mut a, wheel(MouseEventKind::ScrollUp), t0());
+    assert_eq!(a.hosts.as_ref().unwrap().selected, 0);
+}

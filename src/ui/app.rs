@@ -248,6 +248,9 @@ fn on_mouse(app: &mut App, m: MouseEvent) -> bool {
 }
 
 fn move_selection(app: &mut App, delta: i64) {
+    if hosts_ui::move_overview_selection(app, delta) {
+        return;
+    }
     if app.focus == Panel::Logs {
         app.logs.scroll(delta);
         return;

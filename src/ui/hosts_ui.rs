@@ -155,6 +155,16 @@ pub fn name_host_in_confirm(app: &mut App) {
     );
 }
 
+/// The mouse wheel on the overview moves its selection; false when the overview is not on.
+pub fn move_overview_selection(app: &mut App, delta: i64) -> bool {
+    let Some(view) = app.hosts.as_mut().filter(|v| v.overview) else {
+        return false;
+    };
+    let last = view.hosts.len().saturating_sub(1) as i64;
+    view.selected = (view.selected as i64 + delta).clamp(0, last) as usize;
+    true
+}
+
 /// The hosts' keys, and the overview's own (it takes the keys while it is on). True when the
 /// key was taken here.
 pub fn on_action(app: &mut App, action: Action, fx: &mut Vec<Effect>) -> bool {
