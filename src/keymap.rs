@@ -95,7 +95,7 @@ actions! {
     Dispatch => "dispatch", "trigger the build workflow (form with its inputs)", Global;
     CopyUrl => "copy_url", "show the selected run's URL and copy it (OSC 52)", List;
     NextService => "next_service", "tags panel: next service (d/R move it only)", List;
-    Hosts => "hosts", "hosts overview: every host at a glance (enter shows one; :host NAME)", Global;
+    Hosts => "hosts", "hosts overview on/off (enter or :host NAME shows one)", Global;
     NextHost => "next_host", "show the next host's dashboard", Global;
     PrevHost => "prev_host", "show the previous host's dashboard", Global;
     ConfirmYes => "confirm_yes", "confirmation: move to the Deploy button (the dispatch confirmation: send)", Confirm;
