@@ -304,6 +304,10 @@ fn host_name_switches_the_whole_dashboard_and_an_unknown_name_says_so() {
     let s = screen(&render(&a, 200, 40));
     let header = s.lines().next().unwrap();
     assert!(header.contains("host second · project elt"), "{header}");
+    assert!(
+        header.contains("· 1 other host DOWN (o: overview)"),
+        "{header}"
+    );
     assert!(s.contains("elt-bb-1"), "{s}");
     assert!(!s.contains("elt-aa-1"), "{s}");
     assert!(!s.contains("hosts overview"), "{s}");

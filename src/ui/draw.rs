@@ -124,6 +124,10 @@ fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
         };
         spans[1] = Span::styled(panels::hosts::header_label(view), style);
         spans.insert(2, Span::raw(format!("· project {} ", app.project)));
+        // On one host's dashboard, trouble elsewhere still shows.
+        if let Some(others) = panels::hosts::others_down(view, &app.keymap.label(Action::Hosts)) {
+            spans.push(Span::styled(others, theme.bad()));
+        }
     }
     let running = app.containers.data.as_ref().and_then(|list| {
         app.services.iter().find_map(|s| {

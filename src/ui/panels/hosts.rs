@@ -200,6 +200,25 @@ pub fn draw(frame: &mut Frame, app: &App, view: &HostsView, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// On a host's dashboard: "· 2 other hosts DOWN (o: overview)" when hosts other than the
+/// shown one do not answer; `key` is the overview's key.
+pub fn others_down(view: &HostsView, key: &str) -> Option<String> {
+    if view.overview {
+        return None;
+    }
+    let down = view
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| *i != view.shown && h.is_down())
+        .count();
+    match down {
+        0 => None,
+        1 => Some(format!("· 1 other host DOWN ({key}: overview) ")),
+        n => Some(format!("· {n} other hosts DOWN ({key}: overview) ")),
+    }
+}
+
 /// Whether the engine of the shown host is known to be down (the header says so).
 pub fn shown_is_down(view: &HostsView) -> bool {
     view.hosts.get(view.shown).is_some_and(HostEntry::is_down)
