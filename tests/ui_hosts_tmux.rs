@@ -275,9 +275,11 @@ gpu_command = "{smi}"
     let tmux = Tmux::start(
         "elt-ui-hosts-e2e",
         &format!(
-            "env -u GH_TOKEN -u GITHUB_TOKEN -u DOCKER_HOST XDG_CONFIG_HOME=/nonexistent XDG_STATE_HOME={} {binary} --config {}; echo EXIT=$?; sleep 60",
-            dir.path().display(),
-            config.display()
+            // In the temporary folder: a host without a folder of its own (dead) keeps its
+            // store under ./state, which must not land in the worktree.
+            "cd {dir} && env -u GH_TOKEN -u GITHUB_TOKEN -u DOCKER_HOST XDG_CONFIG_HOME=/nonexistent XDG_STATE_HOME={dir} {binary} --config {}; echo EXIT=$?; sleep 60",
+            config.display(),
+            dir = dir.path().display(),
         ),
     );
 
