@@ -362,6 +362,17 @@ fn tab_completes_a_host_name_and_esc_cancels_the_command_line() {
     let fx = update(&mut a, code(KeyCode::Esc), t0()).0;
     assert!(fx.is_empty());
     assert!(!screen(&render(&a, 200, 40)).contains(":host second"));
+    // Several names fit: the status line lists them, the line keeps what they share.
+    for m in [key(':'), key('h'), key('o'), key('s'), key('t'), key(' ')] {
+        update(&mut a, m, t0());
+    }
+    update(&mut a, code(KeyCode::Tab), t0());
+    assert_eq!(
+        a.message.as_ref().map(|(m, _)| m.as_str()),
+        Some("hosts: main, second, dead")
+    );
+    let s = screen(&render(&a, 200, 40));
+    assert!(s.lines().last().unwrap().starts_with(":host █"), "{s}");
 }
 
 #[test]
