@@ -184,6 +184,16 @@ pub(super) fn validate(c: &Config, origins: &BTreeMap<String, Origin>) -> Result
             .map_err(|m| fail("github.environment_url".into(), m.to_string()))?;
     }
     super::hosts::validate_all(&c.hosts).map_err(|(key, m)| fail(key, m))?;
+    if c.deployment.env_file.is_absolute() && c.hosts.iter().any(|h| !h.folder.is_empty()) {
+        // Each host pins its own image: one absolute env file would be every host's.
+        return Err(fail(
+            "deployment.env_file".into(),
+            format!(
+                "{} is absolute, but [[hosts]] with a folder each pin their own image in it: give a path relative to the folder (e.g. \".env\")",
+                c.deployment.env_file.display()
+            ),
+        ));
+    }
     if c.docker.tls_verify && !c.docker.host.starts_with("tcp://") {
         return Err(fail(
             "docker.tls_verify".into(),

@@ -110,9 +110,16 @@ pub fn host_config(base: &Config, host: &HostConfig, docker_host: &str) -> Confi
         );
         c.deployment.state_dir = root;
     } else {
+        // A relative path is in the host's folder. An absolute compose file may be shared;
+        // an absolute state dir gets a folder per host, or every host would share one store
+        // and lock (an absolute env file is refused when the config loads: config/validate.rs).
         c.deployment.compose_file = root.join(&base.deployment.compose_file);
         c.deployment.env_file = root.join(&base.deployment.env_file);
-        c.deployment.state_dir = root.join(&base.deployment.state_dir);
+        c.deployment.state_dir = if base.deployment.state_dir.is_absolute() {
+            base.deployment.state_dir.join("hosts").join(&host.name)
+        } else {
+            root.join(&base.deployment.state_dir)
+        };
     }
     if !host.health.is_empty() {
         c.health = host.health.clone();
@@ -227,6 +234,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("hosts[0]") && e.contains("port"), "{e}");
+        // With folders, one absolute env file would be every host's pin.
+        let e = load(
+            "[deployment]\nenv_file = \"/srv/elt/.env\"\n\n[[hosts]]\nname = \"gpu1\"\nendpoint = \"unix:///x\"\nfolder = \"/srv/gpu1\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("config.toml:2:") && e.contains("deployment.env_file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hosts_with_folders_never_share_a_store_even_with_an_absolute_state_dir() {
+        let mut base = crate::config::defaults();
+        let mut a = host("gpu1", "unix:///run/a.sock", None);
+        a.folder = "/srv/gpu1".into();
+        let mut b = host("gpu2", "unix:///run/b.sock", None);
+        b.folder = "/srv/gpu2".into();
+        base.deployment.state_dir = ".elt-console".into();
+        let dir =
+            |h: &HostConfig, base: &Config| host_config(base, h, "unix:///x").deployment.state_dir;
+        assert_eq!(dir(&a, &base), PathBuf::from("/srv/gpu1/.elt-console"));
+        base.deployment.state_dir = "/var/lib/elt-console".into();
+        assert_eq!(
+            dir(&a, &base),
+            PathBuf::from("/var/lib/elt-console/hosts/gpu1")
+        );
+        assert_ne!(dir(&a, &base), dir(&b, &base));
     }
 
     #[test]
