@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/receiver.rs"]
+mod receiver;
 
 use common::*;
 use std::path::{Path, PathBuf};
@@ -638,5 +640,69 @@ fn an_ssh_host_reports_its_gpus_from_its_own_nvidia_smi() {
     assert!(
         stderr.contains("gpu_command") && stderr.contains("config.toml"),
         "{stderr}"
+    );
+}
+
+/// GitHub's runs and the registry's tags are the same for every host: `hosts` reads them once,
+/// not once per host (GitHub allows 60 requests an hour without a token). No engine answers
+/// here; only the requests are counted.
+#[test]
+fn github_and_the_registry_are_read_once_for_all_hosts() {
+    let count = |hosts: usize| {
+        let server = receiver::Receiver::start(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let tables: String = (0..hosts)
+            .map(|i| {
+                format!(
+                    "[[hosts]]\nname = \"h{i}\"\nendpoint = \"unix://{}/h{i}.sock\"\n\n",
+                    dir.path().display()
+                )
+            })
+            .collect();
+        let config = write_file(
+            dir.path(),
+            "config.toml",
+            &format!(
+                r#"health = []
+
+[[deployment.services]]
+name = "app"
+image = "127.0.0.1:{port}/elt/app"
+image_var = "IMAGE_TAG"
+
+[registry]
+plain_http = ["127.0.0.1:{port}"]
+
+[github]
+api_url = "{api}"
+
+{tables}"#,
+                port = server.port,
+                api = server.url(""),
+            ),
+        );
+        let out = run(bin()
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path())
+            .args(["status", "--json"]));
+        assert!(out.status.code().is_some(), "{out:?}");
+        let requests = server.requests();
+        let github = requests
+            .iter()
+            .filter(|r| r.path.starts_with("/repos/"))
+            .count();
+        let registry = requests
+            .iter()
+            .filter(|r| r.path.starts_with("/v2/"))
+            .count();
+        (github, registry)
+    };
+    let one = count(1);
+    assert!(one.0 >= 1 && one.1 >= 1, "one host reads both: {one:?}");
+    assert_eq!(
+        count(3),
+        one,
+        "three hosts read GitHub and the registry as often as one"
     );
 }

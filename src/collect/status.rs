@@ -123,6 +123,57 @@ pub async fn read_repos(
 }
 
 pub async fn collect(config: &Config) -> StatusReport {
+    collect_with(config, None).await
+}
+
+/// What a status report holds that does not depend on the host: GitHub's runs and the
+/// registry's tags. Read once for every host, and reused by the dashboard's hosts overview
+/// between reads: GitHub allows 60 requests an hour without a token.
+#[derive(Debug, Clone)]
+pub struct SharedSources {
+    pub runs: Section<RunsSection>,
+    pub tags: Section<Vec<RepoTags>>,
+}
+
+/// GitHub's runs and the registry's tags, concurrently.
+pub async fn read_shared(config: &Config) -> SharedSources {
+    let (runs, tags) = tokio::join!(read_runs(config), read_tags(config));
+    SharedSources { runs, tags }
+}
+
+async fn read_runs(config: &Config) -> Section<RunsSection> {
+    let started = Instant::now();
+    let r: Result<RunsSection, StatusError> = async {
+        let gh = GithubSource::new(&config.github).await?;
+        let page = gh.runs().await?;
+        Ok(RunsSection {
+            repository: config.github.repo.to_string(),
+            workflow: config.github.workflow.to_string(),
+            token: gh.token_source.to_string(),
+            proxy: gh.proxy().map(str::to_string),
+            runs: page.runs,
+            rate_limit: page.rate,
+        })
+    }
+    .await;
+    Section::from_result(started, r)
+}
+
+async fn read_tags(config: &Config) -> Section<Vec<RepoTags>> {
+    let started = Instant::now();
+    let registry = RegistrySource::new(&config.registry);
+    let r = read_repos(
+        &registry,
+        &config.deployment.services,
+        &mut Default::default(),
+        None,
+    )
+    .await;
+    Section::from_result(started, r)
+}
+
+/// The report, with GitHub and the registry from `shared` when given (read here otherwise).
+pub async fn collect_with(config: &Config, shared: Option<SharedSources>) -> StatusReport {
     let swarm_runtime = config.deployment.runtime == crate::config::RuntimeKind::Swarm;
     let swarm = async {
         if !swarm_runtime {
@@ -165,38 +216,16 @@ pub async fn collect(config: &Config) -> StatusReport {
         let r = tokio::task::spawn_blocking(move || gpu::sample_once(&library)).await;
         Section::from_result(started, r)
     };
-    let runs = async {
-        let started = Instant::now();
-        let r: Result<RunsSection, StatusError> = async {
-            let gh = GithubSource::new(&config.github).await?;
-            let page = gh.runs().await?;
-            Ok(RunsSection {
-                repository: config.github.repo.to_string(),
-                workflow: config.github.workflow.to_string(),
-                token: gh.token_source.to_string(),
-                proxy: gh.proxy().map(str::to_string),
-                runs: page.runs,
-                rate_limit: page.rate,
-            })
+    let shared = async {
+        match shared {
+            Some(s) => s,
+            None => read_shared(config).await,
         }
-        .await;
-        Section::from_result(started, r)
-    };
-    let tags = async {
-        let started = Instant::now();
-        let registry = RegistrySource::new(&config.registry);
-        let r = read_repos(
-            &registry,
-            &config.deployment.services,
-            &mut Default::default(),
-            None,
-        )
-        .await;
-        Section::from_result(started, r)
     };
 
-    let (containers, health, gpu, runs, mut tags, swarm) =
-        tokio::join!(containers, health, gpu, runs, tags, swarm);
+    let (containers, health, gpu, shared, swarm) =
+        tokio::join!(containers, health, gpu, shared, swarm);
+    let SharedSources { runs, mut tags } = shared;
     let mut gpu = gpu;
     correlate(&containers, &runs, &mut tags, &mut gpu);
     let (services, containers) = match &swarm {

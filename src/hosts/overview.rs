@@ -59,13 +59,18 @@ fn is_local(endpoint: &str) -> bool {
     endpoint.starts_with("unix://")
 }
 
-/// One host's report; `base` is the config of the whole console.
-pub async fn host_status(base: &Config, host: &HostConfig) -> HostStatus {
+/// One host's report; `base` is the config of the whole console. `shared`: GitHub's runs and
+/// the registry's tags, the same for every host, read once by the caller (None: read here).
+pub async fn host_status(
+    base: &Config,
+    host: &HostConfig,
+    shared: Option<status::SharedSources>,
+) -> HostStatus {
     let timeout = Duration::from_millis(base.docker.request_timeout_ms);
     let root = host.state_root(base);
     let (report, error) = match HostLink::open(host, timeout).await {
         Ok(link) => {
-            let mut report = status::collect(&link.config(base, host)).await;
+            let mut report = status::collect_with(&link.config(base, host), shared).await;
             if !is_local(&host.endpoint) {
                 // NVML reads the GPUs of the machine the console runs on, not this host's:
                 // over ssh the host's own nvidia-smi is asked; a tcp engine cannot say.
@@ -112,8 +117,13 @@ pub async fn host_status(base: &Config, host: &HostConfig) -> HostStatus {
 
 /// Every configured host, concurrently, in the config's order.
 pub async fn collect(base: &Config) -> HostsReport {
-    let statuses =
-        futures_util::future::join_all(base.hosts.iter().map(|h| host_status(base, h))).await;
+    let shared = status::read_shared(base).await;
+    let statuses = futures_util::future::join_all(
+        base.hosts
+            .iter()
+            .map(|h| host_status(base, h, Some(shared.clone()))),
+    )
+    .await;
     judge(statuses, Utc::now())
 }
 

@@ -27,6 +27,30 @@ pub fn probe_deadline(base: &Config) -> Duration {
 /// The shortest gap between two reads of an ssh host's GPUs (each is an ssh command).
 const REMOTE_GPU_MIN_INTERVAL: Duration = Duration::from_secs(5);
 
+/// GitHub's runs and the registry's tags for every host's probe, read again at most every
+/// `ui.github_interval_unauthenticated_s`: the same for every host, and GitHub's hourly
+/// allowance would not last a probe per host every 10 s.
+#[derive(Default)]
+pub struct SharedCache {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, collect::status::SharedSources)>>,
+}
+
+impl SharedCache {
+    pub async fn get(&self, base: &Config) -> collect::status::SharedSources {
+        let fresh_for = Duration::from_secs(base.ui.github_interval_unauthenticated_s);
+        // Held across the read: the first probes wait for one read instead of each making one.
+        let mut last = self.last.lock().await;
+        if let Some((at, shared)) = last.as_ref()
+            && at.elapsed() < fresh_for
+        {
+            return shared.clone();
+        }
+        let shared = collect::status::read_shared(base).await;
+        *last = Some((std::time::Instant::now(), shared.clone()));
+        shared
+    }
+}
+
 /// Probe every host, each on its own beat: probe (within the deadline), report, wait
 /// `PROBE_INTERVAL` or a poke, again. A host that hangs delays only its own row.
 pub async fn probe_task(
@@ -35,9 +59,11 @@ pub async fn probe_task(
     poke: Arc<Notify>,
     cancel: CancellationToken,
 ) {
+    let shared = Arc::new(SharedCache::default());
     let loops = base.hosts.iter().map(|host| {
         probe_loop(
             base.clone(),
+            shared.clone(),
             host.clone(),
             tx.clone(),
             poke.clone(),
@@ -49,6 +75,7 @@ pub async fn probe_task(
 
 async fn probe_loop(
     base: Arc<Config>,
+    shared: Arc<SharedCache>,
     host: HostConfig,
     tx: mpsc::Sender<Msg>,
     poke: Arc<Notify>,
@@ -56,8 +83,11 @@ async fn probe_loop(
 ) {
     let deadline = probe_deadline(&base);
     loop {
-        let probe =
-            tokio::time::timeout(deadline, crate::hosts::overview::host_status(&base, &host));
+        let shared = shared.get(&base).await;
+        let probe = tokio::time::timeout(
+            deadline,
+            crate::hosts::overview::host_status(&base, &host, Some(shared)),
+        );
         let msg = tokio::select! {
             _ = cancel.cancelled() => return,
             answer = probe => match answer {
