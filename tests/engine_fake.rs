@@ -99,7 +99,7 @@ impl World {
 
 #[derive(Clone)]
 struct FakeHost(W);
-struct FakeRuntime(W);
+struct FakeRuntime(W, Option<FakeSwarm>);
 struct FakeRegistry(W);
 struct FakeHealth(W);
 struct FakeClock(W, Instant, SystemTime);
@@ -334,7 +334,14 @@ impl Host for FakeHost {
 
 impl Runtime for FakeRuntime {
     fn describe(&self) -> String {
-        "fake runtime".into()
+        match &self.1 {
+            Some(swarm) => swarm.describe(),
+            None => "fake runtime".into(),
+        }
+    }
+    type Orchestrator = FakeSwarm;
+    fn orchestrator(&self) -> Option<&FakeSwarm> {
+        self.1.as_ref()
     }
     async fn start_beside(
         &self,
@@ -464,6 +471,8 @@ struct Harness {
     dir: tempfile::TempDir,
     world: W,
     settings: DeploySettings,
+    /// A Swarm stack instead of compose (the swarm-update strategy).
+    swarm: Option<FakeSwarm>,
 }
 
 impl Harness {
@@ -506,6 +515,7 @@ impl Harness {
             dir,
             world: Arc::new(Mutex::new(w)),
             settings,
+            swarm: None,
         }
     }
 
@@ -530,7 +540,7 @@ impl Harness {
         let engine = Engine::<Fake>::new(
             Parts {
                 settings: self.settings.clone(),
-                runtime: FakeRuntime(self.world.clone()),
+                runtime: FakeRuntime(self.world.clone(), self.swarm.clone()),
                 host: FakeHost(self.world.clone()),
                 registry: FakeRegistry(self.world.clone()),
                 health: FakeHealth(self.world.clone()),
@@ -1526,4 +1536,295 @@ async fn the_repair_repins_what_runs_and_removes_a_recreates_leftover() {
         "{repair:?}"
     );
     assert_eq!(h.env(), format!("IMAGE_TAG={}\n", reference("2")));
+}
+
+// ---- Swarm: the swarm-update strategy on a fake orchestrator ----------------------------
+
+use elt_console::deploy::orchestrator::Orchestrator;
+use elt_console::swarm::{
+    JobOutcome, JobSpec, SwarmError, UpdateEnd, UpdateProgress, UpdateStarted,
+};
+
+/// The digest reference a deploy of version `v` points the service at.
+fn swarm_ref(v: &str) -> String {
+    format!("{}@{}", reference(v), digest(v))
+}
+
+/// A one-service stack on a fake swarm: what each spec names, Swarm's verdicts.
+#[derive(Default)]
+struct SwarmWorld {
+    /// Service name -> the image its spec names, and the one before (Swarm's rollback).
+    specs: HashMap<String, (String, Option<String>)>,
+    /// Images whose new tasks fail: Swarm rolls the update back.
+    failing: HashSet<String>,
+    /// A migration job is configured.
+    migrates: bool,
+    /// Cancelled when the migration job starts (the operator's Ctrl-C during it).
+    cancel_on_job: Option<CancellationToken>,
+    log: Vec<String>,
+}
+
+#[derive(Clone)]
+struct FakeSwarm(Arc<Mutex<SwarmWorld>>);
+
+impl FakeSwarm {
+    fn spec(&self) -> String {
+        self.0.lock().unwrap().specs["elt_app"].0.clone()
+    }
+    fn log(&self) -> Vec<String> {
+        self.0.lock().unwrap().log.clone()
+    }
+}
+
+impl Orchestrator for FakeSwarm {
+    fn describe(&self) -> String {
+        "swarm stack elt via a fake manager".into()
+    }
+    fn strategy(&self) -> String {
+        "swarm start-first".into()
+    }
+    fn update_policy(&self) -> String {
+        "Swarm's update: start-first, parallelism 1, monitor 3 s, on failure rollback".into()
+    }
+    fn service_name(&self, service: &str) -> String {
+        format!("elt_{service}")
+    }
+    fn migration_job(&self, name: &str, image: &str, deployment_id: i64) -> Option<JobSpec> {
+        self.0.lock().unwrap().migrates.then(|| JobSpec {
+            name: format!("{name}-migrate-{deployment_id}"),
+            template_service: name.into(),
+            image: image.into(),
+            args: vec!["migrate".into()],
+            stack: "elt".into(),
+        })
+    }
+    async fn service_image(&self, name: &str) -> Result<Option<String>, SwarmError> {
+        Ok(self.0.lock().unwrap().specs.get(name).map(|s| s.0.clone()))
+    }
+    async fn update(
+        &self,
+        name: &str,
+        reference: &str,
+        _credentials: Option<(String, String)>,
+    ) -> Result<UpdateStarted, SwarmError> {
+        let mut w = self.0.lock().unwrap();
+        w.log.push(format!("update {name} {reference}"));
+        let spec = w.specs.get_mut(name).unwrap();
+        let from_image = spec.0.clone();
+        let changed = from_image != reference;
+        if changed {
+            *spec = (reference.to_string(), Some(from_image.clone()));
+        }
+        Ok(UpdateStarted {
+            service: name.into(),
+            from_image,
+            to_image: Some(reference.into()),
+            baseline: None,
+            changed,
+            warnings: vec![],
+        })
+    }
+    async fn rollback(&self, name: &str) -> Result<UpdateStarted, SwarmError> {
+        let mut w = self.0.lock().unwrap();
+        w.log.push(format!("rollback {name}"));
+        let spec = w.specs.get_mut(name).unwrap();
+        let from_image = spec.0.clone();
+        let previous = spec.1.clone().unwrap();
+        *spec = (previous, Some(from_image.clone()));
+        Ok(UpdateStarted {
+            service: name.into(),
+            from_image,
+            to_image: None,
+            baseline: None,
+            changed: true,
+            warnings: vec![],
+        })
+    }
+    async fn follow(
+        &self,
+        started: &UpdateStarted,
+        mut on_progress: impl FnMut(&UpdateProgress) + Send,
+    ) -> Result<UpdateEnd, SwarmError> {
+        if !started.changed {
+            return Ok(UpdateEnd::Unchanged);
+        }
+        let Some(image) = &started.to_image else {
+            return Ok(UpdateEnd::RolledBack {
+                reason: "manually requested rollback".into(),
+            });
+        };
+        let failing = self.0.lock().unwrap().failing.contains(image);
+        on_progress(&UpdateProgress {
+            state: None,
+            message: Some("update in progress".into()),
+            image: image.clone(),
+            updated: 0,
+            wanted: 1,
+            others_running: 1,
+        });
+        if failing {
+            let mut w = self.0.lock().unwrap();
+            let spec = w.specs.get_mut(&started.service).unwrap();
+            *spec = (started.from_image.clone(), None);
+            return Ok(UpdateEnd::RolledBack {
+                reason: "update rolled back due to failure or early termination of task x".into(),
+            });
+        }
+        Ok(UpdateEnd::Completed {
+            message: "update completed".into(),
+        })
+    }
+    async fn run_job(
+        &self,
+        job: &JobSpec,
+        _limit: Duration,
+        stop: &CancellationToken,
+    ) -> Result<JobOutcome, SwarmError> {
+        let mut w = self.0.lock().unwrap();
+        w.log.push(format!("job {} {}", job.name, job.image));
+        if let Some(t) = w.cancel_on_job.take() {
+            t.cancel();
+        }
+        // As the real one: a cancelled job's service is removed, and it says so.
+        if stop.is_cancelled() {
+            return Err(SwarmError::Cancelled {
+                what: format!("the job {}", job.name),
+            });
+        }
+        Ok(JobOutcome {
+            task_id: Some("t1".into()),
+            state: "complete".into(),
+            exit_code: Some(0),
+            error: None,
+            output_tail: vec!["stub-app v2 migrate ok".into()],
+        })
+    }
+}
+
+impl Harness {
+    /// v1 runs as the stack's one service, `elt_app`; a migration job is configured.
+    fn swarm() -> Self {
+        let mut h = Harness::new();
+        let world = SwarmWorld {
+            specs: HashMap::from([("elt_app".to_string(), (swarm_ref("1"), None))]),
+            failing: HashSet::from([swarm_ref("3")]),
+            migrates: true,
+            ..Default::default()
+        };
+        h.swarm = Some(FakeSwarm(Arc::new(Mutex::new(world))));
+        h
+    }
+
+    fn fake_swarm(&self) -> &FakeSwarm {
+        self.swarm.as_ref().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_swarm_update_runs_through_the_machine_and_is_recorded() {
+    let h = Harness::swarm();
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    assert_eq!(h.fake_swarm().spec(), swarm_ref("2"));
+    assert!(
+        r.step("pull").1.contains("each swarm node pulls"),
+        "{:?}",
+        r.step("pull")
+    );
+    let (state, summary) = r.step("migrate");
+    assert_eq!(state, StepState::Ok);
+    assert!(
+        summary.contains("exited 0") && summary.contains("migrate ok"),
+        "{summary}"
+    );
+    assert!(r.step("health").1.contains("update completed"));
+    assert!(
+        r.events
+            .iter()
+            .any(|e| matches!(e, DeployEvent::Progress { .. })),
+        "Swarm's progress reached the stream"
+    );
+    // The job ran the new image before the service was updated, and compose never ran.
+    let log = h.fake_swarm().log();
+    assert!(
+        log[0].starts_with("job elt_app-migrate-") && log[0].ends_with(&swarm_ref("2")),
+        "{log:?}"
+    );
+    assert_eq!(log[1], format!("update elt_app {}", swarm_ref("2")));
+    assert_eq!(h.world.lock().unwrap().recreates, 0);
+    let row = h
+        .store()
+        .deployment(r.outcome.deployment_id.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.strategy, "swarm start-first");
+    assert_eq!(row.to.digest_str(), Some(digest("2").as_str()));
+    assert_eq!(row.from.digest_str(), Some(digest("1").as_str()));
+    // Again: the services' images say it already runs.
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Skipped, "{}", r.outcome.message);
+    assert_eq!(h.fake_swarm().log().len(), 2);
+}
+
+#[tokio::test]
+async fn swarms_own_rollback_is_recorded_as_the_automatic_rollback() {
+    let h = Harness::swarm();
+    let r = h.deploy("3").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    assert!(
+        r.outcome
+            .message
+            .contains("Swarm rolled the update back: update rolled back due to failure")
+    );
+    assert_eq!(r.step("health").0, StepState::Failed);
+    assert_eq!(h.fake_swarm().spec(), swarm_ref("1"));
+    let failed = r.outcome.deployment_id.unwrap();
+    let rows = h.store().deployments(10).unwrap();
+    let auto = rows
+        .iter()
+        .find(|d| d.parent_id == Some(failed))
+        .expect("the automatic rollback's row");
+    assert_eq!(auto.kind, DeployKind::AutoRollback);
+    assert_eq!(auto.status, DeployStatus::Succeeded);
+
+    // A manual rollback to the previous deployment is the service's own rollback.
+    let r = h.deploy("2").await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    let r = h
+        .run(
+            DeployKind::Rollback,
+            Target::Previous,
+            CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(r.status(), DeployStatus::Succeeded, "{}", r.outcome.message);
+    assert!(r.step("health").1.contains("manually requested rollback"));
+    assert_eq!(r.step("migrate").1, "a rollback runs no migration");
+    assert_eq!(h.fake_swarm().spec(), swarm_ref("1"));
+}
+
+#[tokio::test]
+async fn a_cancel_during_the_swarm_migration_changes_nothing() {
+    let h = Harness::swarm();
+    let interrupt = CancellationToken::new();
+    h.fake_swarm().0.lock().unwrap().cancel_on_job = Some(interrupt.clone());
+    let r = h.run(DeployKind::Deploy, tag("2"), interrupt).await;
+    assert_eq!(r.status(), DeployStatus::Cancelled, "{}", r.outcome.message);
+    assert_eq!(r.outcome.exit_code(), 130);
+    assert_eq!(r.step("migrate"), (StepState::Skipped, "cancelled".into()));
+    r.skipped_from("recreate");
+    assert_eq!(h.fake_swarm().spec(), swarm_ref("1"));
+    let log = h.fake_swarm().log();
+    assert!(log.iter().all(|l| !l.starts_with("update")), "{log:?}");
+    let row = h
+        .store()
+        .deployment(r.outcome.deployment_id.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, DeployStatus::Cancelled);
 }

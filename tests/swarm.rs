@@ -5,12 +5,16 @@
 
 // A failed assumption in a test is a failed test: unwrap, expect and panic say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The Ctrl-C test signals its own child process (libc::kill).
+#![allow(unsafe_code)]
 
 mod common;
+#[path = "common/receiver.rs"]
+mod receiver;
 use common::*;
 use elt_console::domain::{GenericResource, SwarmUpdateState};
 use elt_console::swarm::{
-    JobSpec, STACK_LABEL, SwarmSource, UpdateEnd, UpdateProgress, UpdateSettings,
+    JobSpec, STACK_LABEL, SwarmSource, UpdateEnd, UpdateProgress, UpdateSettings, UpdateStarted,
 };
 use std::process::Command;
 use std::time::Duration;
@@ -86,21 +90,42 @@ async fn source() -> SwarmSource {
         .expect("connect to the swarm's engine")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn start_first_update_keeps_the_old_task_until_the_new_one_runs() {
-    let svc = TestService::create("elt-sw-good", "app", &digest_ref(1), &[]);
-    let swarm = source().await;
+/// Point `service` at `image` and follow Swarm's update to its end: what Swarm accepted, how
+/// it ended, and each change of progress the follower saw.
+async fn update_and_follow(
+    swarm: &SwarmSource,
+    service: &str,
+    image: &str,
+) -> (UpdateStarted, UpdateEnd, Vec<UpdateProgress>) {
     let started = swarm
-        .update_image(&svc.name, &digest_ref(2), &settings(), None)
+        .update_image(service, image, &settings(), None)
         .await
         .unwrap();
-    assert!(started.changed);
-    assert_eq!(started.from_image, digest_ref(1));
     let mut seen: Vec<UpdateProgress> = Vec::new();
     let end = swarm
         .follow_update(&started, POLL, UPDATE_LIMIT, |p| seen.push(p.clone()))
         .await
         .unwrap();
+    (started, end, seen)
+}
+
+/// The image a service's spec names now.
+async fn spec_image(swarm: &SwarmSource, service: &str) -> String {
+    swarm.service(service).await.unwrap().unwrap().image
+}
+
+/// The console binary with `--config config` and `args`, run to its end.
+fn cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    run(bin().arg("--config").arg(config).args(args))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_first_update_keeps_the_old_task_until_the_new_one_runs() {
+    let svc = TestService::create("elt-sw-good", "app", &digest_ref(1), &[]);
+    let swarm = source().await;
+    let (started, end, seen) = update_and_follow(&swarm, &svc.name, &digest_ref(2)).await;
+    assert!(started.changed);
+    assert_eq!(started.from_image, digest_ref(1));
     assert!(
         matches!(end, UpdateEnd::Completed { .. }),
         "{end:?}; progress: {seen:#?}"
@@ -142,15 +167,7 @@ async fn a_failing_image_is_rolled_back_by_swarm_and_said_so() {
     let svc = TestService::create("elt-sw-bad", "app", &digest_ref(1), &[]);
     let swarm = source().await;
     // v3 answers its health check with 503: its task never becomes healthy.
-    let started = swarm
-        .update_image(&svc.name, &digest_ref(3), &settings(), None)
-        .await
-        .unwrap();
-    let mut seen: Vec<UpdateProgress> = Vec::new();
-    let end = swarm
-        .follow_update(&started, POLL, UPDATE_LIMIT, |p| seen.push(p.clone()))
-        .await
-        .unwrap();
+    let (_, end, seen) = update_and_follow(&swarm, &svc.name, &digest_ref(3)).await;
     let UpdateEnd::RolledBack { reason } = &end else {
         panic!("expected Swarm's rollback, got {end:?}; progress: {seen:#?}");
     };
@@ -185,14 +202,7 @@ async fn manual_rollback_and_an_update_to_a_chosen_tag() {
         &["--env", "STUB_READY_AFTER=1"],
     );
     let swarm = source().await;
-    let started = swarm
-        .update_image(&svc.name, &digest_ref(2), &settings(), None)
-        .await
-        .unwrap();
-    let end = swarm
-        .follow_update(&started, POLL, UPDATE_LIMIT, |_| {})
-        .await
-        .unwrap();
+    let (_, end, _) = update_and_follow(&swarm, &svc.name, &digest_ref(2)).await;
     assert!(matches!(end, UpdateEnd::Completed { .. }), "{end:?}");
 
     // `docker service rollback`: Swarm restores the previous spec.
@@ -210,14 +220,7 @@ async fn manual_rollback_and_an_update_to_a_chosen_tag() {
     assert_eq!(view.image, digest_ref(1));
 
     // A rollback to any chosen tag is an update to that tag's digest.
-    let chosen = swarm
-        .update_image(&svc.name, &digest_ref(4), &settings(), None)
-        .await
-        .unwrap();
-    let end = swarm
-        .follow_update(&chosen, POLL, UPDATE_LIMIT, |_| {})
-        .await
-        .unwrap();
+    let (_, end, _) = update_and_follow(&swarm, &svc.name, &digest_ref(4)).await;
     assert!(matches!(end, UpdateEnd::Completed { .. }), "{end:?}");
     let view = swarm.service(&svc.name).await.unwrap().unwrap();
     assert_eq!(view.image, digest_ref(4));
@@ -511,10 +514,7 @@ api_url = "http://127.0.0.1:9"
         ),
     )
     .unwrap();
-    let out = run(bin()
-        .arg("--config")
-        .arg(&config)
-        .args(["status", "--json"]));
+    let out = cli(&config, &["status", "--json"]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{e}: {}\n{}",
@@ -553,14 +553,14 @@ api_url = "http://127.0.0.1:9"
     assert_eq!(s["overall"], "degraded", "{s:#}");
 
     // The text form shows the same.
-    let out = run(bin().arg("--config").arg(&config).arg("status"));
+    let out = cli(&config, &["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("SWARM"), "{text}");
     assert!(text.contains("NVIDIA-GPU:1"), "{text}");
     assert!(text.contains("GENERIC RESOURCES"), "{text}");
 
     // `logs`: the service's running task, or a task by its id.
-    let out = run(bin().arg("--config").arg(&config).args(["logs", "app"]));
+    let out = cli(&config, &["logs", "app"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("stub-app v2 listening on :3000"),
@@ -568,17 +568,11 @@ api_url = "http://127.0.0.1:9"
         String::from_utf8_lossy(&out.stderr)
     );
     let task_id = task["id"].as_str().unwrap();
-    let out = run(bin()
-        .arg("--config")
-        .arg(&config)
-        .args(["logs", "--json", &task_id[..8]]));
+    let out = cli(&config, &["logs", "--json", &task_id[..8]]);
     let first: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(first["container"], "elt-sw-status_app.1", "{first:#}");
-    let out = run(bin()
-        .arg("--config")
-        .arg(&config)
-        .args(["logs", "no-such-thing"]));
+    let out = cli(&config, &["logs", "no-such-thing"]);
     assert_eq!(out.status.code(), Some(64), "{out:?}");
 }
 
@@ -640,14 +634,39 @@ fn request(
     }
 }
 
+/// A deploy through the engine, as the CLI, `--detach`, the dashboard and `watch` run one.
+async fn engine_run(
+    config: &elt_console::config::Config,
+    req: elt_console::domain::DeployRequest,
+    events: Option<elt_console::deploy::Events>,
+) -> elt_console::deploy::Outcome {
+    let events = events.unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().0);
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    elt_console::deploy::Engine::connect(config.clone(), events, interrupt)
+        .await
+        .expect("connect the engine to the swarm")
+        .run(req)
+        .await
+}
+
+/// The store's row of a deploy's outcome.
+fn recorded(
+    store: &elt_console::store::Store,
+    outcome: &elt_console::deploy::Outcome,
+) -> elt_console::domain::Deployment {
+    store
+        .deployment(outcome.deployment_id.unwrap())
+        .unwrap()
+        .unwrap()
+}
+
 fn tag_target(n: u32) -> elt_console::domain::Target {
     elt_console::domain::Target::Tag(elt_console::domain::Tag::parse(testenv().tag(n)).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
-    use elt_console::domain::{Actor, DeployEvent, DeployKind, DeployStatus, Target};
-    use elt_console::swarm::deploy;
+    use elt_console::domain::{DeployEvent, DeployKind, DeployStatus, Target};
     let svc = TestService::create("elt-sw-deploy", "app", &digest_ref(1), &[]);
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.tar");
@@ -665,9 +684,8 @@ async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
 
     // A good image: start-first, migrated, backed up, completed.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let outcome = deploy::run(
+    let outcome = engine_run(
         &config,
-        Actor::default(),
         request(DeployKind::Deploy, tag_target(2)),
         Some(tx),
     )
@@ -680,10 +698,7 @@ async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
         }
     }
     assert!(progress >= 1, "Swarm's progress reached the event stream");
-    let row = store()
-        .deployment(outcome.deployment_id.unwrap())
-        .unwrap()
-        .unwrap();
+    let row = recorded(&store(), &outcome);
     assert_eq!(row.status, DeployStatus::Succeeded);
     assert_eq!(
         row.to.digest_str(),
@@ -708,24 +723,17 @@ async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
         "{summary}"
     );
     assert_eq!(step(&row, "health").0, "ok");
-    assert_eq!(
-        swarm.service(&svc.name).await.unwrap().unwrap().image,
-        digest_ref(2)
-    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(2));
 
     // Swarm's own rollback: back to v1, recorded as a rollback that succeeded.
-    let outcome = deploy::run(
+    let outcome = engine_run(
         &config,
-        Actor::default(),
         request(DeployKind::Rollback, Target::Previous),
         None,
     )
     .await;
     assert_eq!(outcome.status, DeployStatus::Succeeded, "{outcome:?}");
-    let row = store()
-        .deployment(outcome.deployment_id.unwrap())
-        .unwrap()
-        .unwrap();
+    let row = recorded(&store(), &outcome);
     assert_eq!(row.kind, DeployKind::Rollback);
     assert!(
         step(&row, "health")
@@ -733,20 +741,11 @@ async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
             .contains("manually requested rollback"),
         "{row:#?}"
     );
-    assert_eq!(
-        swarm.service(&svc.name).await.unwrap().unwrap().image,
-        digest_ref(1)
-    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(1));
 
     // A bad image: Swarm rolls it back; the deploy says so, with Swarm's reason, and the
     // automatic rollback has its own row pointing at it.
-    let outcome = deploy::run(
-        &config,
-        Actor::default(),
-        request(DeployKind::Deploy, tag_target(3)),
-        None,
-    )
-    .await;
+    let outcome = engine_run(&config, request(DeployKind::Deploy, tag_target(3)), None).await;
     assert_eq!(outcome.status, DeployStatus::RolledBack, "{outcome:?}");
     assert!(
         outcome.message.contains("rolled back due to failure"),
@@ -769,32 +768,14 @@ async fn swarm_deploys_and_rollbacks_are_recorded_like_any_deploy() {
         .expect("the automatic rollback's row");
     assert_eq!(auto.kind, DeployKind::AutoRollback);
     assert_eq!(auto.status, DeployStatus::Succeeded);
-    assert_eq!(
-        swarm.service(&svc.name).await.unwrap().unwrap().image,
-        digest_ref(1)
-    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(1));
 
     // A rollback to a chosen tag is an update to it.
-    let outcome = deploy::run(
-        &config,
-        Actor::default(),
-        request(DeployKind::Rollback, tag_target(2)),
-        None,
-    )
-    .await;
+    let outcome = engine_run(&config, request(DeployKind::Rollback, tag_target(2)), None).await;
     assert_eq!(outcome.status, DeployStatus::Succeeded, "{outcome:?}");
-    assert_eq!(
-        swarm.service(&svc.name).await.unwrap().unwrap().image,
-        digest_ref(2)
-    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(2));
     // And again: nothing to do.
-    let outcome = deploy::run(
-        &config,
-        Actor::default(),
-        request(DeployKind::Deploy, tag_target(2)),
-        None,
-    )
-    .await;
+    let outcome = engine_run(&config, request(DeployKind::Deploy, tag_target(2)), None).await;
     assert_eq!(outcome.status, DeployStatus::Skipped, "{outcome:?}");
     // The lock was released each time.
     assert!(matches!(
@@ -814,43 +795,134 @@ async fn the_deploy_command_deploys_a_swarm_stack() {
     let swarm = source().await;
     let tag = testenv().tag(2).to_string();
 
-    let out = run(bin()
-        .arg("--config")
-        .arg(&config)
-        .args(["deploy", "--dry-run", &tag]));
+    let out = cli(&config, &["deploy", "--dry-run", &tag]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{out:?}");
     assert!(
         text.contains(&format!("update {} to {}", svc.name, digest_ref(2))),
         "{text}"
     );
-    assert_eq!(
-        swarm.service(&svc.name).await.unwrap().unwrap().image,
-        digest_ref(1)
-    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(1));
 
-    let out = run(bin()
-        .arg("--config")
-        .arg(&config)
-        .args(["deploy", "--yes", &tag]));
+    let out = cli(&config, &["deploy", "--yes", &tag]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{out:?}");
     assert!(text.contains("via swarm stack elt-sw-cli"), "{text}");
     assert!(text.contains("update completed"), "{text}");
-    assert_eq!(
-        swarm.service(&svc.name).await.unwrap().unwrap().image,
-        digest_ref(2)
-    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(2));
 
     // The history shows it like any deploy.
-    let out = run(bin()
-        .arg("--config")
-        .arg(&config)
-        .args(["history", "--json"]));
+    let out = cli(&config, &["history", "--json"]);
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = history.to_string();
     assert!(
         text.contains("succeeded") && text.contains(&tag),
         "{history:#}"
     );
+}
+
+/// The history's rows as JSON.
+fn history(config: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = cli(config, &["history", "--json"]);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_backup_cancels_a_swarm_deploy_and_leaves_the_service_alone() {
+    let svc = TestService::create("elt-sw-cancel", "app", &digest_ref(1), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("backup-started");
+    swarm_config(
+        dir.path(),
+        "elt-sw-cancel",
+        &format!(
+            "migrate_args = [\"migrate\"]\n\n[deploy]\nbackup_command = \"touch {} && exec sleep 300\"\n",
+            marker.display()
+        ),
+    );
+    let config = dir.path().join("elt-console.toml");
+    let log = std::fs::File::create(dir.path().join("deploy.log")).unwrap();
+    let mut child = bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", "--yes", "--json", testenv().tag(2)])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_for("the backup to start", Duration::from_secs(60), || {
+        marker.exists().then_some(())
+    });
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let code = wait_for("the deploy to exit", Duration::from_secs(60), || {
+        child.try_wait().unwrap().map(|s| s.code())
+    });
+    let output = std::fs::read_to_string(dir.path().join("deploy.log")).unwrap();
+    assert_eq!(code, Some(130), "{output}");
+    assert!(output.contains("\"status\":\"cancelled\""), "{output}");
+    let swarm = source().await;
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(1));
+    // No migration job was left behind: the stack has its one service.
+    let stack = swarm.stack("elt-sw-cancel").await.unwrap();
+    let names: Vec<&str> = stack.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, [svc.name.as_str()]);
+    let rows = history(&config);
+    assert_eq!(rows[0]["status"], "cancelled", "{rows:#?}");
+    // The lock was released (`lock status` exits 0 only when it is free).
+    let out = cli(&config, &["lock", "status"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detached_swarm_deploy_is_waited_for_and_notified() {
+    let svc = TestService::create("elt-sw-detach", "app", &digest_ref(1), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    swarm_config(
+        dir.path(),
+        "elt-sw-detach",
+        "\n[[notify]]\nname = \"ops\"\nformat = \"webhook\"\nsecret_env = \"ELT_TEST_HOOK\"\n",
+    );
+    let config = dir.path().join("elt-console.toml");
+    let hook = receiver::Receiver::start(&[]);
+    let tag = testenv().tag(2);
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", tag, "--detach", "--yes", "--json"])
+        .env("ELT_TEST_HOOK", hook.url("/hook")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{out:?}");
+    let detached: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "detached")
+        .unwrap_or_else(|| panic!("no detached event: {text}"));
+    let id = detached["deployment_id"].as_i64().unwrap();
+
+    let out = cli(&config, &["deploy", "wait", &id.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{out:?}");
+    assert!(text.contains("update completed"), "{text}");
+    assert!(text.contains("\nsucceeded: deployed "), "{text}");
+    let swarm = source().await;
+    assert_eq!(spec_image(&swarm, &svc.name).await, digest_ref(2));
+
+    // The webhook heard the deploy's start and its end.
+    let got = hook.wait_for(2, Duration::from_secs(30));
+    let bodies: Vec<serde_json::Value> = got.iter().map(|r| r.json()).collect();
+    let started = bodies.iter().find(|b| b["event"] == "started");
+    assert!(started.is_some(), "{bodies:#?}");
+    let finished = bodies
+        .iter()
+        .find(|b| b["event"] == "finished")
+        .unwrap_or_else(|| panic!("{bodies:#?}"));
+    assert_eq!(finished["status"], "succeeded", "{finished:#}");
+    assert_eq!(finished["deployment_id"], id, "{finished:#}");
 }

@@ -147,26 +147,6 @@ async fn run_engine(
     interrupt: CancellationToken,
 ) -> Result<Outcome, i32> {
     let (tx, rx) = mpsc::unbounded_channel();
-    if config.deployment.runtime == crate::config::RuntimeKind::Swarm {
-        // A Swarm stack is deployed by updating its services (src/swarm/deploy.rs), beside
-        // the step machine; printed the same way.
-        let printer = tokio::spawn(print_events(
-            rx,
-            args.json,
-            args.kind,
-            target.to_string(),
-            None,
-        ));
-        let request = DeployRequest {
-            kind: args.kind,
-            target: target.clone(),
-            force: args.force,
-            dry_run,
-        };
-        let outcome = crate::swarm::deploy::run(config, Actor::current(), request, Some(tx)).await;
-        let _ = printer.await;
-        return Ok(outcome);
-    }
     let engine = match Engine::connect(config.clone(), tx, interrupt).await {
         Ok(e) => e,
         Err(e) => {

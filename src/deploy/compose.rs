@@ -24,12 +24,22 @@ pub enum RuntimeError {
     },
     #[error("cannot run `{command}`: {reason}")]
     Spawn { command: String, reason: String },
+    /// A compose step asked of a Swarm stack (whose services Swarm runs, not compose).
+    #[error("{what}: {runtime} is not run by compose")]
+    NotCompose { what: String, runtime: String },
 }
 
 /// What the engine needs from whatever runs the services.
 pub trait Runtime: Send + Sync {
     /// For the record: which runtime and version.
     fn describe(&self) -> String;
+
+    /// The orchestrator kind this runtime may be (Swarm).
+    type Orchestrator: super::orchestrator::Orchestrator;
+    /// The orchestrator that runs and updates the services itself, if this runtime is one: the
+    /// step machine then hands the deploy to the swarm-update strategy (its one choice point),
+    /// and the compose steps below are never asked for.
+    fn orchestrator(&self) -> Option<&Self::Orchestrator>;
 
     /// Run a one-off service to completion with `env` overriding the env file
     /// (the migrate step). Returns the tail of its output.
@@ -196,6 +206,12 @@ impl ComposeCli {
 impl Runtime for ComposeCli {
     fn describe(&self) -> String {
         format!("{} {}", self.program.join(" "), self.version)
+    }
+
+    type Orchestrator = super::orchestrator::SwarmOrchestrator;
+    /// Compose recreates the containers itself: no orchestrator.
+    fn orchestrator(&self) -> Option<&Self::Orchestrator> {
+        None
     }
 
     /// Start one more container of `service` beside the running ones, with `env` overriding

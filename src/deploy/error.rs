@@ -18,12 +18,6 @@ pub enum DeployError {
     /// `[proxy]` names a proxy that cannot be set up (checked with the config too).
     #[error("[proxy]: {0}")]
     Proxy(String),
-    /// A Swarm deployment is deployed by `deploy`/`rollback` (src/swarm/deploy.rs), never by
-    /// compose: the dashboard and `watch` do not deploy one yet.
-    #[error(
-        "deployment.runtime = \"swarm\" (stack {stack}): deploy it with `elt-console deploy` or `rollback`; the dashboard and watch cannot deploy a Swarm stack yet"
-    )]
-    SwarmRuntime { stack: String },
 }
 
 /// Why a deploy could not be planned: what runs, the target, or the previous version.

@@ -120,6 +120,17 @@ impl<S: Seams> Engine<S> {
         }
     }
 
+    /// Every step after `step`, up to the record, skipped with `why`.
+    pub(super) fn skip_after(&self, step: &str, why: &str) {
+        for name in STEPS
+            .iter()
+            .skip(seq(step) as usize)
+            .take_while(|n| **n != "record")
+        {
+            self.skip(name, why);
+        }
+    }
+
     pub(super) fn interrupted(&self, step: &'static str) -> Result<(), Failure> {
         if self.interrupt.is_cancelled() {
             Err(Failure {

@@ -3,6 +3,7 @@
 
 use super::compose::Runtime;
 use super::health::stopped_at;
+use super::orchestrator::Orchestrator;
 use super::seams::Clock;
 use super::seams::Seams;
 use super::strategy::Strategy;
@@ -55,7 +56,10 @@ impl<S: Seams> Engine<S> {
                 Target::Latest => Some("latest".into()),
                 Target::Previous => None,
             },
-            strategy: "recreate".into(),
+            strategy: self
+                .runtime
+                .orchestrator()
+                .map_or_else(|| "recreate".into(), |o| o.strategy()),
         };
         let stale_after = self.settings.lock_stale_after;
         let actor = self.actor.clone();
@@ -132,6 +136,10 @@ impl<S: Seams> Engine<S> {
     }
 
     pub(super) async fn execute(&mut self, req: &DeployRequest) -> Outcome {
+        // The one choice of runtime: an orchestrator (Swarm) replaces the services itself.
+        if let Some(orchestrator) = self.runtime.orchestrator() {
+            return self.swarm_update(req, orchestrator).await;
+        }
         let mut plans = match self.prepare(req).await {
             Ok(p) => p,
             Err(f) => return self.stopped_before_change(f),
@@ -160,17 +168,7 @@ impl<S: Seams> Engine<S> {
                 plans[0].to_ref
             );
             self.step_end("compare", t, ok(message.clone()));
-            for name in [
-                "backup",
-                "migrate",
-                "recreate",
-                "health",
-                "switch",
-                "rollback",
-                "retention",
-            ] {
-                self.skip(name, "already running");
-            }
+            self.skip_after("compare", "already running");
             return self.finish(DeployStatus::Skipped, message, None);
         }
         let chosen = self.choose_strategy(&plans, &current).await;
@@ -540,17 +538,14 @@ impl<S: Seams> Engine<S> {
     }
 
     pub(super) fn stopped_before_change_noted(&self, f: Failure) -> Outcome {
-        let from = seq(f.step) as usize;
-        for name in STEPS.iter().skip(from).take_while(|n| **n != "record") {
-            self.skip(
-                name,
-                if f.cancelled {
-                    "cancelled"
-                } else {
-                    "an earlier step failed"
-                },
-            );
-        }
+        self.skip_after(
+            f.step,
+            if f.cancelled {
+                "cancelled"
+            } else {
+                "an earlier step failed"
+            },
+        );
         let status = if f.cancelled {
             DeployStatus::Cancelled
         } else {

@@ -18,6 +18,7 @@ pub mod headroom;
 mod health;
 mod lifecycle;
 mod machine;
+pub mod orchestrator;
 mod plan;
 pub mod previous;
 mod recorder;
@@ -28,6 +29,7 @@ pub mod settings;
 mod start_first;
 mod steps;
 pub mod strategy;
+mod swarm_update;
 mod types;
 mod util;
 mod writer;
@@ -42,8 +44,6 @@ pub use types::{
     Events, Outcome, PlanService, RollbackEvent, STEPS, StepState, Target,
 };
 pub use util::{absolute, is_transient_pull_error, short, short_digest, state_dir};
-/// The recorder, for the Swarm deploy that runs beside the step machine (src/swarm/deploy.rs).
-pub(crate) use writer::RecorderLink;
 
 use crate::config::Config;
 use crate::domain::{Actor, LockState};
@@ -52,7 +52,8 @@ use crate::sources::health::HealthChecker;
 use crate::sources::registry::RegistrySource;
 use crate::store::Store;
 use compose::ComposeCli;
-use seams::{Clock, Real, Seams};
+use orchestrator::SwarmOrchestrator;
+use seams::{Clock, Real, RealRuntime, Seams};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -134,23 +135,27 @@ impl Engine<Real> {
         events: Events,
         interrupt: CancellationToken,
     ) -> Result<Self, error::DeployError> {
-        // Compose must never be run against a Swarm deployment's folder.
-        if config.deployment.runtime == crate::config::RuntimeKind::Swarm {
-            return Err(error::DeployError::SwarmRuntime {
-                stack: config.deployment.stack.clone(),
-            });
-        }
         let docker = DockerSource::connect_config(&config.docker).await?;
-        let runtime = ComposeCli::detect(
-            &config.deploy.compose_command,
-            &config.deployment.project,
-            absolute(&config.deployment.compose_file),
-            absolute(&config.deployment.env_file),
-        )
-        .await?
-        // Compose talks to the engine the console reads (a configured host, or one of
-        // [[hosts]]), not to whatever DOCKER_HOST the process has.
-        .with_engine_env(config.docker.compose_env());
+        let runtime = match config.deployment.runtime {
+            // A Swarm stack's services are updated through its manager (the engine the
+            // console reads); compose never runs against its folder.
+            crate::config::RuntimeKind::Swarm => {
+                let swarm = crate::swarm::SwarmSource::from_docker(docker.clone());
+                RealRuntime::Swarm(SwarmOrchestrator::new(swarm, &config))
+            }
+            crate::config::RuntimeKind::Compose => RealRuntime::Compose(
+                ComposeCli::detect(
+                    &config.deploy.compose_command,
+                    &config.deployment.project,
+                    absolute(&config.deployment.compose_file),
+                    absolute(&config.deployment.env_file),
+                )
+                .await?
+                // Compose talks to the engine the console reads (a configured host, or one
+                // of [[hosts]]), not to whatever DOCKER_HOST the process has.
+                .with_engine_env(config.docker.compose_env()),
+            ),
+        };
         let store = Store::open(&state_dir(&config))?;
         let health = HealthChecker::new().map_err(error::DeployError::HealthClient)?;
         let registry = RegistrySource::new(&config.registry);

@@ -239,6 +239,10 @@ impl<S: Seams> Engine<S> {
     }
 
     pub(super) async fn dry_run(&mut self, req: &DeployRequest) -> Outcome {
+        // As in `execute`: an orchestrator (Swarm) plans its own update.
+        if let Some(orchestrator) = self.runtime.orchestrator() {
+            return self.swarm_dry_run(req, orchestrator).await;
+        }
         let current = match self.current_containers().await {
             Ok(c) => c,
             Err(e) => return self.finish(DeployStatus::Failed, format!("dry run: {e}"), None),

@@ -13,7 +13,8 @@
 //! A new runtime (Swarm, a remote engine) or a start-first strategy is a new implementation of
 //! these, chosen by a new `Seams` bundle; the step machine does not change.
 
-use super::compose::{ComposeCli, Runtime};
+use super::compose::{ComposeCli, Runtime, RuntimeError};
+use super::orchestrator::{Orchestrator, SwarmOrchestrator};
 use crate::config::HealthEndpoint;
 use crate::domain::{ContainerView, Digest, GpuStatus, HealthResult, ImageRepo, Tag};
 use crate::sources::docker::{DockerError, DockerSource, LocalImage, PullEvent};
@@ -166,11 +167,77 @@ pub trait Seams: 'static {
     type Switch: TrafficSwitch;
 }
 
-/// This host: compose CLI, the Docker engine, the OCI registry, reqwest.
+/// This host: compose CLI or a Swarm stack, the Docker engine, the OCI registry, reqwest.
 pub struct Real;
 
+/// What runs a real deployment's services: compose on its host, or a Swarm stack
+/// (`deployment.runtime`), so every caller has the one `Engine<Real>`.
+pub enum RealRuntime {
+    Compose(ComposeCli),
+    Swarm(SwarmOrchestrator),
+}
+
+/// Never asked for (the machine hands a Swarm deploy to the swarm-update strategy), but said
+/// plainly if it were.
+fn not_compose(what: &str, swarm: &SwarmOrchestrator) -> RuntimeError {
+    RuntimeError::NotCompose {
+        what: what.to_string(),
+        runtime: swarm.describe(),
+    }
+}
+
+impl Runtime for RealRuntime {
+    fn describe(&self) -> String {
+        match self {
+            RealRuntime::Compose(c) => c.describe(),
+            RealRuntime::Swarm(s) => s.describe(),
+        }
+    }
+    type Orchestrator = SwarmOrchestrator;
+    fn orchestrator(&self) -> Option<&SwarmOrchestrator> {
+        match self {
+            RealRuntime::Compose(_) => None,
+            RealRuntime::Swarm(s) => Some(s),
+        }
+    }
+    async fn run_oneoff(
+        &self,
+        service: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        match self {
+            RealRuntime::Compose(c) => c.run_oneoff(service, env, timeout).await,
+            RealRuntime::Swarm(s) => Err(not_compose("a one-off compose run", s)),
+        }
+    }
+    async fn start_beside(
+        &self,
+        service: &str,
+        count: u32,
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        match self {
+            RealRuntime::Compose(c) => c.start_beside(service, count, env, timeout).await,
+            RealRuntime::Swarm(s) => Err(not_compose("a container beside the running one", s)),
+        }
+    }
+    async fn recreate(
+        &self,
+        services: &[String],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<String, RuntimeError> {
+        match self {
+            RealRuntime::Compose(c) => c.recreate(services, env, timeout).await,
+            RealRuntime::Swarm(s) => Err(not_compose("a compose recreate", s)),
+        }
+    }
+}
+
 impl Seams for Real {
-    type Runtime = ComposeCli;
+    type Runtime = RealRuntime;
     type Host = DockerSource;
     type Registry = RegistrySource;
     type Health = HealthChecker;

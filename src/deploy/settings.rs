@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct DeploySettings {
     /// The compose project whose services are moved.
     pub project: String,
+    /// The Swarm stack (`deployment.stack`; empty for compose), for the backup's environment.
+    pub stack: String,
     /// The env file that pins each service's image (absolute).
     pub env_file: PathBuf,
     /// Where the store lives (absolute), for the heartbeat's own connection.
@@ -73,6 +75,7 @@ impl DeploySettings {
         let d = &c.deploy;
         Self {
             project: c.deployment.project.clone(),
+            stack: c.deployment.stack.clone(),
             env_file: absolute(&c.deployment.env_file),
             state_dir: absolute(&c.deployment.state_dir),
             services: c.deployment.services.clone(),

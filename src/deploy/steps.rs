@@ -242,6 +242,7 @@ impl<S: Seams> Engine<S> {
             .arg(&command)
             .env("ELT_DEPLOY_TARGET", &plans[0].to_ref)
             .env("ELT_DEPLOY_PROJECT", &self.settings.project)
+            .env("ELT_DEPLOY_STACK", &self.settings.stack)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -22,7 +22,7 @@ enum Job {
     Final(Box<Outcome>, oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// The engine's end of the recorder thread (also the Swarm deploy's, src/swarm/deploy.rs).
+/// The engine's end of the recorder thread.
 pub(crate) struct RecorderLink {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,

@@ -9,6 +9,7 @@ use bollard::models::{
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Label on a job's service, so a leftover (a console killed mid-job) can be recognised.
 pub const JOB_LABEL: &str = "elt-console.job";
@@ -65,6 +66,19 @@ impl SwarmSource {
         poll: Duration,
         limit: Duration,
     ) -> Result<JobOutcome, SwarmError> {
+        self.run_job_until(job, poll, limit, &CancellationToken::new())
+            .await
+    }
+
+    /// `run_job`, stopped when `stop` is cancelled (the operator's Ctrl-C): the job service is
+    /// removed then too, and the answer is `SwarmError::Cancelled`.
+    pub async fn run_job_until(
+        &self,
+        job: &JobSpec,
+        poll: Duration,
+        limit: Duration,
+        stop: &CancellationToken,
+    ) -> Result<JobOutcome, SwarmError> {
         let template = self
             .inspect(&job.template_service)
             .await?
@@ -109,7 +123,12 @@ impl SwarmSource {
             ..Default::default()
         };
         self.call(self.client().create_service(spec, None)).await?;
-        let outcome = self.wait_for_job(&job.name, poll, limit).await;
+        let outcome = tokio::select! {
+            _ = stop.cancelled() => Err(SwarmError::Cancelled {
+                what: format!("the job {}", job.name),
+            }),
+            outcome = self.wait_for_job(&job.name, poll, limit) => outcome,
+        };
         if let Err(e) = self.call(self.client().delete_service(&job.name)).await {
             tracing::warn!(job = %job.name, error = %e, "could not remove the job service");
         }

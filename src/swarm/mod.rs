@@ -5,7 +5,6 @@
 //! A stack's services carry the label `com.docker.stack.namespace=<stack>` and are named
 //! `<stack>_<service>`, as `docker stack deploy` names them.
 
-pub mod deploy;
 mod job;
 mod map;
 mod update;
@@ -40,6 +39,9 @@ pub enum SwarmError {
     NoService { service: String, host: String },
     #[error("service {service}: {what}")]
     Spec { service: String, what: String },
+    /// The operator stopped it (Ctrl-C) before it ended; what it started was removed.
+    #[error("{what} was cancelled by the operator")]
+    Cancelled { what: String },
     #[error("{what} did not finish within {secs} s (last state: {last})")]
     Timeout {
         what: String,

@@ -62,7 +62,7 @@ pub struct UpdateStarted {
     pub to_image: Option<String>,
     /// When the service's last update before this one started: the follower waits for a
     /// newer one, so an old `completed` is never taken for this update's end.
-    pub(crate) baseline: Option<DateTime<Utc>>,
+    pub baseline: Option<DateTime<Utc>>,
     /// False when the spec already named this image: nothing to follow.
     pub changed: bool,
     pub warnings: Vec<String>,
