@@ -1,7 +1,8 @@
 //! `elt-console watch`: the replacement for the cron job and auto-deploy script. At an interval
 //! it asks the registry which digest each service's `latest` tag names (one HEAD request per
-//! service), compares that with what the running containers were created from, and deploys a
-//! new one through the engine exactly as `elt-console deploy --yes` would.
+//! service), compares that with what the running containers were created from (for a Swarm
+//! stack: what each service's spec names), and deploys a new one through the engine exactly as
+//! `elt-console deploy --yes` would.
 //!
 //! Every decision is one line on stdout (JSON with `--json`) and one `watch` row in the store's
 //! audit, whose target is the set of digests (`app@sha256:…`). The audit is also the memory
@@ -11,12 +12,13 @@
 
 use crate::collect::taghistory::deploy_target;
 use crate::config::Config;
+use crate::config::RuntimeKind;
 use crate::deploy::{
     DeployEvent, DeployRequest, EXIT_REFUSED, Engine, StepState, Target, lock_stale_after,
     short_digest, state_dir,
 };
 use crate::domain::{ContainerState, ContainerView, Digest, FollowRule, Tag, TagView};
-use crate::sources::docker::{DockerError, DockerSource};
+use crate::sources::docker::DockerSource;
 use crate::sources::registry::{RegistryError, RegistrySource};
 use crate::store::{Actor, DeployKind, DeployStatus, LockState, Store};
 use chrono::{DateTime, Utc};
@@ -224,15 +226,22 @@ impl Watcher {
         Ok(found)
     }
 
-    /// One check; `next` is the delay that would follow it, for the printed line.
-    async fn containers(&mut self) -> Result<Vec<ContainerView>, DockerError> {
+    /// What runs: the project's containers, or for a Swarm stack what each configured
+    /// service's spec names (Swarm runs that once its update has ended, or rolled back).
+    async fn containers(&mut self) -> Result<Vec<ContainerView>, String> {
         let docker = match self.docker.take() {
             Some(d) => d,
-            None => DockerSource::connect_config(&self.config.docker).await?,
+            None => DockerSource::connect_config(&self.config.docker)
+                .await
+                .map_err(|e| e.to_string())?,
         };
-        let result = docker
-            .project_containers(&self.config.deployment.project)
-            .await;
+        let result = match self.config.deployment.runtime {
+            RuntimeKind::Compose => docker
+                .project_containers(&self.config.deployment.project)
+                .await
+                .map_err(|e| e.to_string()),
+            RuntimeKind::Swarm => swarm_specs::running(&self.config, &docker).await,
+        };
         // A failed read drops the connection: the next check connects again.
         if result.is_ok() {
             self.docker = Some(docker);
@@ -748,5 +757,6 @@ pub async fn watch_command(config: Config, args: WatchArgs) -> i32 {
     }
 }
 
+mod swarm_specs;
 #[cfg(test)]
 mod tests;

@@ -577,6 +577,16 @@ api_url = "http://127.0.0.1:9"
 }
 
 fn swarm_config(dir: &std::path::Path, stack: &str, extra: &str) -> elt_console::config::Config {
+    swarm_config_of(dir, stack, testenv().image(), extra)
+}
+
+/// A Swarm deployment of `image`'s repository in `stack`, with `extra` in its `[swarm]`.
+fn swarm_config_of(
+    dir: &std::path::Path,
+    stack: &str,
+    image: &str,
+    extra: &str,
+) -> elt_console::config::Config {
     let env = testenv();
     let file = dir.join("elt-console.toml");
     std::fs::write(
@@ -608,7 +618,7 @@ update_timeout_s = 120
 {extra}
 "#,
             state = dir.join("state").display(),
-            image = env.image(),
+            image = image,
             host = swarm_host(),
             registry = env.get("ELT_TEST_REGISTRY"),
         ),
@@ -925,4 +935,64 @@ async fn a_detached_swarm_deploy_is_waited_for_and_notified() {
         .unwrap_or_else(|| panic!("{bodies:#?}"));
     assert_eq!(finished["status"], "succeeded", "{finished:#}");
     assert_eq!(finished["deployment_id"], id, "{finished:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_deploys_a_new_latest_to_a_swarm_stack_once() {
+    let env = testenv();
+    let repo = format!("{}/elt-t/sw-watch", registry());
+    publish(&repo, 1, env.tag(1));
+    publish(&repo, 1, "latest");
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = swarm_config_of(dir.path(), "elt-sw-watch", &repo, "");
+    let config = dir.path().join("elt-console.toml");
+    let registry = elt_console::sources::registry::RegistrySource::new(&loaded.registry);
+    let service = &loaded.deployment.services[0];
+    let digest_of = async |tag: &str| {
+        let tag = elt_console::domain::Tag::parse(tag).unwrap();
+        registry.resolve(&service.image, &tag).await.unwrap()
+    };
+    let v1 = format!("{repo}:{}@{}", env.tag(1), digest_of(env.tag(1)).await);
+    let svc = TestService::create("elt-sw-watch", "app", &v1, &[]);
+    let swarm = source().await;
+    let decisions = |out: &std::process::Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+
+    // `latest` is what the service's spec names: nothing to do.
+    let out = cli(&config, &["watch", "--once", "--json"]);
+    let seen = decisions(&out);
+    assert_eq!(out.status.code(), Some(0), "{seen:#?}\n{out:?}");
+    assert!(
+        seen.iter().any(|d| d["decision"] == "no-change"),
+        "{seen:#?}"
+    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, v1);
+
+    // CI pushes v2 as its commit tag and as `latest`: watch deploys it through the engine.
+    publish(&repo, 2, env.tag(2));
+    publish(&repo, 2, "latest");
+    let v2 = format!("{repo}:{}@{}", env.tag(2), digest_of(env.tag(2)).await);
+    let out = cli(&config, &["watch", "--once", "--json"]);
+    let seen = decisions(&out);
+    assert_eq!(out.status.code(), Some(0), "{seen:#?}\n{out:?}");
+    assert!(
+        seen.iter().any(|d| d["decision"] == "deployed"),
+        "{seen:#?}"
+    );
+    assert_eq!(spec_image(&swarm, &svc.name).await, v2);
+
+    // And then it runs: no second deploy.
+    let out = cli(&config, &["watch", "--once", "--json"]);
+    let seen = decisions(&out);
+    assert!(
+        seen.iter().any(|d| d["decision"] == "no-change"),
+        "{seen:#?}"
+    );
+    let rows = history(&config);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["status"], "succeeded", "{rows:#?}");
 }

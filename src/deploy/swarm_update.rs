@@ -11,7 +11,7 @@
 
 use super::Engine;
 use super::orchestrator::Orchestrator;
-use super::seams::{Registry, Seams};
+use super::seams::Seams;
 use super::types::*;
 use crate::domain::{DeployKind, DeployStatus, ImageRef, ImageSide, Tag};
 use crate::swarm::{SwarmError, UpdateEnd, UpdateProgress};
@@ -77,14 +77,24 @@ impl<S: Seams> Engine<S> {
             let (to, to_ref) = match &tag {
                 None => (ImageSide::default(), PREVIOUS_SPEC.to_string()),
                 Some(tag) => {
-                    let repo = service.image.docker_name();
-                    let digest = self
-                        .registry
-                        .resolve(&service.image, tag)
+                    let mut to = self
+                        .describe_in_registry(&service.image, tag)
                         .await
-                        .map_err(|e| format!("{repo}:{tag}: {e}"))?;
-                    let reference = format!("{repo}:{tag}@{digest}");
-                    (side_of(&reference), reference)
+                        .map_err(|e| e.to_string())?;
+                    // `latest` is pinned to its commit tag, as a compose deploy pins it, so
+                    // the spec names a tag that will not move.
+                    let pin = match req.target {
+                        Target::Latest => self.commit_tag_for(service, &to).await,
+                        _ => None,
+                    }
+                    .unwrap_or_else(|| tag.clone());
+                    let digest = to.digest.clone().ok_or_else(|| {
+                        format!("{}: the registry named no digest", service.image)
+                    })?;
+                    let reference = format!("{}:{pin}@{digest}", service.image.docker_name());
+                    to.tag = Some(pin);
+                    to.image = Some(reference.clone());
+                    (to, reference)
                 }
             };
             moves.push(Move {
