@@ -478,42 +478,14 @@ fn status_json_shows_a_swarm_deployment_with_its_gpus() {
         &["--generic-resource", "NVIDIA-GPU=1"],
     );
     let dir = tempfile::tempdir().unwrap();
+    // The stack publishes no port here (no endpoints to ask), and nothing listens at the
+    // GitHub API: the runs section fails at once, the rest is read.
+    swarm_config(
+        dir.path(),
+        "elt-sw-status",
+        "\n[github]\napi_url = \"http://127.0.0.1:9\"\n",
+    );
     let config = dir.path().join("elt-console.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-# The stack publishes no port here: no endpoints to ask.
-health = []
-
-[deployment]
-runtime = "swarm"
-stack = "elt-sw-status"
-state_dir = "{state}"
-
-[[deployment.services]]
-name = "app"
-image = "{image}"
-image_var = "APP_IMAGE"
-commit_tags = ["main-{{sha}}"]
-
-[docker]
-host = "{host}"
-
-[registry]
-plain_http = ["{registry}"]
-
-[github]
-# Nothing listens here: the runs section fails at once, the rest is read.
-api_url = "http://127.0.0.1:9"
-"#,
-            state = dir.path().join("state").display(),
-            image = env.image(),
-            host = swarm_host(),
-            registry = env.get("ELT_TEST_REGISTRY"),
-        ),
-    )
-    .unwrap();
     let out = cli(&config, &["status", "--json"]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -937,6 +909,17 @@ async fn a_detached_swarm_deploy_is_waited_for_and_notified() {
     assert_eq!(finished["deployment_id"], id, "{finished:#}");
 }
 
+/// One `watch --once --json` check: it exits 0 with `decision` among its lines.
+fn watch_once(config: &std::path::Path, decision: &str) {
+    let out = cli(config, &["watch", "--once", "--json"]);
+    let seen: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(out.status.code(), Some(0), "{seen:#?}\n{out:?}");
+    assert!(seen.iter().any(|d| d["decision"] == decision), "{seen:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_deploys_a_new_latest_to_a_swarm_stack_once() {
     let env = testenv();
@@ -955,43 +938,19 @@ async fn watch_deploys_a_new_latest_to_a_swarm_stack_once() {
     let v1 = format!("{repo}:{}@{}", env.tag(1), digest_of(env.tag(1)).await);
     let svc = TestService::create("elt-sw-watch", "app", &v1, &[]);
     let swarm = source().await;
-    let decisions = |out: &std::process::Output| -> Vec<serde_json::Value> {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    };
-
     // `latest` is what the service's spec names: nothing to do.
-    let out = cli(&config, &["watch", "--once", "--json"]);
-    let seen = decisions(&out);
-    assert_eq!(out.status.code(), Some(0), "{seen:#?}\n{out:?}");
-    assert!(
-        seen.iter().any(|d| d["decision"] == "no-change"),
-        "{seen:#?}"
-    );
+    watch_once(&config, "no-change");
     assert_eq!(spec_image(&swarm, &svc.name).await, v1);
 
     // CI pushes v2 as its commit tag and as `latest`: watch deploys it through the engine.
     publish(&repo, 2, env.tag(2));
     publish(&repo, 2, "latest");
     let v2 = format!("{repo}:{}@{}", env.tag(2), digest_of(env.tag(2)).await);
-    let out = cli(&config, &["watch", "--once", "--json"]);
-    let seen = decisions(&out);
-    assert_eq!(out.status.code(), Some(0), "{seen:#?}\n{out:?}");
-    assert!(
-        seen.iter().any(|d| d["decision"] == "deployed"),
-        "{seen:#?}"
-    );
+    watch_once(&config, "deployed");
     assert_eq!(spec_image(&swarm, &svc.name).await, v2);
 
     // And then it runs: no second deploy.
-    let out = cli(&config, &["watch", "--once", "--json"]);
-    let seen = decisions(&out);
-    assert!(
-        seen.iter().any(|d| d["decision"] == "no-change"),
-        "{seen:#?}"
-    );
+    watch_once(&config, "no-change");
     let rows = history(&config);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0]["status"], "succeeded", "{rows:#?}");
