@@ -863,13 +863,17 @@ async fn ctrl_c_during_the_backup_cancels_a_swarm_deploy_and_leaves_the_service_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_detached_swarm_deploy_is_waited_for_and_notified() {
+async fn a_detached_swarm_deploy_is_waited_for_notified_and_on_github() {
     let svc = TestService::create("elt-sw-detach", "app", &digest_ref(1), &[]);
     let dir = tempfile::tempdir().unwrap();
+    let github = GithubStandin::start(&[]);
     swarm_config(
         dir.path(),
         "elt-sw-detach",
-        "\n[[notify]]\nname = \"ops\"\nformat = \"webhook\"\nsecret_env = \"ELT_TEST_HOOK\"\n",
+        &format!(
+            "\n[github]\napi_url = \"{}\"\n\n[[notify]]\nname = \"ops\"\nformat = \"webhook\"\nsecret_env = \"ELT_TEST_HOOK\"\n",
+            github.url()
+        ),
     );
     let config = dir.path().join("elt-console.toml");
     let hook = receiver::Receiver::start(&[]);
@@ -878,6 +882,7 @@ async fn a_detached_swarm_deploy_is_waited_for_and_notified() {
         .arg("--config")
         .arg(&config)
         .args(["deploy", tag, "--detach", "--yes", "--json"])
+        .env("GH_TOKEN", "test-token")
         .env("ELT_TEST_HOOK", hook.url("/hook")));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{out:?}");
@@ -907,6 +912,18 @@ async fn a_detached_swarm_deploy_is_waited_for_and_notified() {
         .unwrap_or_else(|| panic!("{bodies:#?}"));
     assert_eq!(finished["status"], "succeeded", "{finished:#}");
     assert_eq!(finished["deployment_id"], id, "{finished:#}");
+
+    // And GitHub a deployment of the target's commit, in progress, then a success.
+    let deployments = github.control("GET", "/_standin/deployments", "");
+    let d = &deployments[0];
+    assert_eq!(d["sha"], testenv().sha(2), "{deployments:#}");
+    let states: Vec<&str> = d["statuses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{deployments:#}"))
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["in_progress", "success"], "{d:#}");
 }
 
 /// One `watch --once --json` check: it exits 0 with `decision` among its lines.
