@@ -45,8 +45,38 @@ pub(crate) fn tag_of_image(image: &str) -> String {
         .map_or_else(|| image.to_string(), |t| t.to_string())
 }
 
+/// What the moved service's spec names in a Swarm stack (what runs once Swarm's update ended),
+/// as the `from` row shows it; None for compose, or a service not in the stack.
+fn swarm_spec_tag(app: &App) -> Option<String> {
+    let view = app.swarm.as_ref()?.data.as_ref()?;
+    let only = app.tag_service();
+    app.services
+        .iter()
+        .filter(|s| only.is_none_or(|o| o == s.as_str()))
+        .find_map(|s| {
+            let name = format!("{}_{s}", view.stack);
+            let spec = view.services.iter().find(|v| v.name == name)?;
+            Some(format!(
+                "{}  (the service's spec)",
+                tag_of_image(&spec.image)
+            ))
+        })
+}
+
 /// `only`: the one service that moves (`--service`), else every configured one.
 pub(crate) fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> String {
+    // A Swarm stack is moved by Swarm's own update (the engine's swarm-update strategy).
+    if app.swarm.is_some() {
+        return format!(
+            "backup{} · Swarm updates {} (each node pulls) · Swarm rolls back by itself if a new task fails",
+            if rollback {
+                ""
+            } else {
+                " · migrate (a one-off job)"
+            },
+            only.map_or_else(|| app.services.join(", "), str::to_string),
+        );
+    }
     if strategy_of(app, only).strategy == crate::deploy::strategy::Strategy::StartFirst {
         return format!(
             "pull · backup{} · start {} beside the old one · wait healthy (asked directly) · switch the proxy · watch, switch back if it fails · remove the old one",
@@ -69,6 +99,9 @@ pub(crate) fn steps_line(app: &App, rollback: bool, only: Option<&str>) -> Strin
 /// How the deploy would replace what runs, and why, by the engine's own rule with the GPU and
 /// containers the dashboard sees now (the engine decides again when it runs).
 pub(crate) fn strategy_line(app: &App, only: Option<&str>) -> String {
+    if app.swarm.is_some() {
+        return "Swarm's rolling update, with the [swarm] order, parallelism, monitor and failure action".into();
+    }
     strategy_of(app, only).why
 }
 
@@ -141,7 +174,7 @@ pub fn confirm_tag(app: &App, service: &str, t: &TagView) -> ConfirmDeploy {
                 c.revision.as_deref().map(short).unwrap_or("-"),
                 when(from_created, now)
             ),
-            None => "nothing running".into(),
+            None => swarm_spec_tag(app).unwrap_or_else(|| "nothing running".into()),
         },
     )];
     rows.push((
@@ -288,7 +321,7 @@ pub fn confirm_rollback(app: &App) -> Result<ConfirmDeploy, String> {
                 tag_of_image(&c.image),
                 c.revision.as_deref().map(short).unwrap_or("-")
             ),
-            None => "nothing running".into(),
+            None => swarm_spec_tag(app).unwrap_or_else(|| "nothing running".into()),
         },
     )];
     rows.push((
@@ -493,5 +526,89 @@ pub(crate) fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
     match confirm_rollback(app) {
         Ok(c) => app.overlay = Overlay::Confirm(c),
         Err(e) => app.say(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Digest, SwarmServiceView, SwarmStackView, Tag};
+    use crate::ui::model::{AppSettings, Fresh};
+
+    fn app(swarm: bool) -> App {
+        let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
+        let now = Utc::now();
+        let mut a = App::new(
+            AppSettings {
+                keymap: loaded.keymap,
+                host: "web-1".into(),
+                project: "elt".into(),
+                services: vec!["app".into()],
+                read_only: false,
+                mouse: false,
+                log_tail: 500,
+                log_ring: 1000,
+                color: true,
+            },
+            now,
+        );
+        if swarm {
+            a.swarm = Some(Fresh {
+                data: Some(SwarmStackView {
+                    stack: "elt".into(),
+                    services: vec![SwarmServiceView {
+                        id: "s1".into(),
+                        name: "elt_app".into(),
+                        image: format!("reg/app:main-aaaaaaa@sha256:{}", "a".repeat(64)),
+                        replicas: Some(1),
+                        running: 1,
+                        update: None,
+                        reserved: vec![],
+                    }],
+                    tasks: vec![],
+                    nodes: vec![],
+                }),
+                loaded_at: Some(now),
+                error: None,
+            });
+        }
+        a
+    }
+
+    fn rows(a: &App) -> Vec<(String, String)> {
+        let t = TagView {
+            tag: Tag::parse("main-bbbbbbb").unwrap(),
+            digest: Some(Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap()),
+            revision: None,
+            created: None,
+            size_bytes: None,
+            ci: None,
+            running: false,
+            error: None,
+            aliases: vec![],
+            last_deployed: None,
+        };
+        confirm_tag(a, "app", &t).rows
+    }
+
+    fn row(rows: &[(String, String)], key: &str) -> String {
+        rows.iter().find(|(k, _)| k == key).unwrap().1.clone()
+    }
+
+    #[test]
+    fn a_swarm_deploys_confirmation_says_what_swarm_will_do() {
+        let swarm = rows(&app(true));
+        assert_eq!(row(&swarm, "from"), "main-aaaaaaa  (the service's spec)");
+        let steps = row(&swarm, "steps");
+        assert!(steps.contains("Swarm updates app"), "{steps}");
+        assert!(
+            !steps.contains("pull ·") && !steps.contains("recreate"),
+            "{steps}"
+        );
+        assert!(row(&swarm, "strategy").starts_with("Swarm's rolling update"));
+        // Compose keeps its own.
+        let compose = rows(&app(false));
+        assert_eq!(row(&compose, "from"), "nothing running");
+        assert!(row(&compose, "steps").contains("recreate app"));
     }
 }
