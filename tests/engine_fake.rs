@@ -1557,6 +1557,8 @@ struct SwarmWorld {
     specs: HashMap<String, (String, Option<String>)>,
     /// Images whose new tasks fail: Swarm rolls the update back.
     failing: HashSet<String>,
+    /// Images whose new task no node can take (no free GPU for a start-first copy).
+    unplaceable: HashSet<String>,
     /// A migration job is configured.
     migrates: bool,
     /// Cancelled when the migration job starts (the operator's Ctrl-C during it).
@@ -1653,6 +1655,12 @@ impl Orchestrator for FakeSwarm {
                 reason: "manually requested rollback".into(),
             });
         };
+        if self.0.lock().unwrap().unplaceable.contains(image) {
+            // The spec stays on the new image, its task pending: only a rollback ends it.
+            return Ok(UpdateEnd::Unplaceable {
+                reason: "no suitable node (insufficient resources on 2 nodes)".into(),
+            });
+        }
         let failing = self.0.lock().unwrap().failing.contains(image);
         on_progress(&UpdateProgress {
             state: None,
@@ -1764,6 +1772,45 @@ async fn a_swarm_update_runs_through_the_machine_and_is_recorded() {
     let r = h.deploy("2").await;
     assert_eq!(r.status(), DeployStatus::Skipped, "{}", r.outcome.message);
     assert_eq!(h.fake_swarm().log().len(), 2);
+}
+
+/// A new task no node can take would keep Swarm's update waiting for ever: the engine asks
+/// Swarm to roll the update back and says why, with what to change.
+#[tokio::test]
+async fn an_update_whose_new_task_cannot_be_placed_is_rolled_back_with_the_reason() {
+    let h = Harness::swarm();
+    h.fake_swarm()
+        .0
+        .lock()
+        .unwrap()
+        .unplaceable
+        .insert(swarm_ref("2"));
+    let r = h.deploy("2").await;
+    assert_eq!(
+        r.status(),
+        DeployStatus::RolledBack,
+        "{}",
+        r.outcome.message
+    );
+    let message = &r.outcome.message;
+    assert!(
+        message.contains("Swarm cannot place the new task (no suitable node")
+            && message.contains("order = \"stop-first\""),
+        "{message}"
+    );
+    assert_eq!(h.fake_swarm().spec(), swarm_ref("1"));
+    assert_eq!(
+        h.fake_swarm().log().last().map(String::as_str),
+        Some("rollback elt_app")
+    );
+    let failed = r.outcome.deployment_id.unwrap();
+    let rows = h.store().deployments(10).unwrap();
+    let auto = rows
+        .iter()
+        .find(|d| d.parent_id == Some(failed))
+        .expect("the rollback's row");
+    assert_eq!(auto.kind, DeployKind::AutoRollback);
+    assert_eq!(auto.status, DeployStatus::Succeeded);
 }
 
 #[tokio::test]

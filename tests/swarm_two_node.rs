@@ -58,7 +58,8 @@ impl Drop for Service {
     }
 }
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
+/// `order`: Swarm's update order (`stop-first`, `start-first`).
+fn write_config(dir: &Path, order: &str) -> std::path::PathBuf {
     write_file(
         dir,
         "elt-console.toml",
@@ -87,8 +88,7 @@ plain_http = ["{registry}"]
 api_url = "http://127.0.0.1:9"
 
 [swarm]
-# One GPU per node and both in use: a new task can only start where an old one stopped.
-order = "stop-first"
+order = "{order}"
 parallelism = 1
 monitor_s = 2
 update_timeout_s = 180
@@ -163,7 +163,8 @@ fn a_gpu_service_spreads_over_two_nodes_and_a_deploy_rolls_across_both() {
     );
     let _service = Service(name.clone());
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    // One GPU per node and both in use: a new task can only start where an old one stopped.
+    let config = write_config(dir.path(), "stop-first");
 
     // Each node has one GPU, so the two tasks run on different nodes; both nodes show theirs.
     let report = one_task_on_each_node(&config, 1, Duration::from_secs(60));
@@ -212,4 +213,46 @@ fn a_gpu_service_spreads_over_two_nodes_and_a_deploy_rolls_across_both() {
         env.get("ELT_TEST_DIGEST_V2"),
         "{last:#}"
     );
+
+    // Start-first with every GPU taken: no node can take the new task. Swarm would wait for
+    // ever with the update half done; the console gives up after a while, has Swarm roll
+    // the update back, and says why and what to change. The old tasks never stopped.
+    let config = write_config(dir.path(), "start-first");
+    let started = std::time::Instant::now();
+    let out = run(bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["deploy", env.tag(1), "--yes"]));
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("Swarm cannot place the new task (no suitable node")
+            && said.contains("order = \"stop-first\""),
+        "{said}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    let spec = mdocker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        &name,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&spec.stdout).trim(), digest_ref(2));
+    let report = one_task_on_each_node(&config, 2, Duration::from_secs(30));
+    let pending = report["swarm"]["data"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "pending" && t["desired_state"] == "running")
+        .count();
+    assert_eq!(pending, 0, "{report:#}");
 }

@@ -343,6 +343,46 @@ impl<S: Seams> Engine<S> {
                 self.record_swarm_rollback(m, &reason);
                 Some(self.finish(DeployStatus::RolledBack, message, None))
             }
+            Ok(UpdateEnd::Unplaceable { reason }) if !is_swarm_rollback(req) => {
+                // Swarm would wait for a node for ever: undo the update (its rollback returns
+                // the previous spec) rather than leave the service half updated.
+                let undone = match orch.rollback(&m.name).await {
+                    Ok(back) => orch.follow(&back, |_| {}).await,
+                    Err(e) => Err(e),
+                };
+                let hint = if orch.strategy().contains("start-first") {
+                    "a start-first update needs room for one more task (a free GPU) on a node: set [swarm] order = \"stop-first\", or free one"
+                } else {
+                    "no node meets the task's reservations and constraints"
+                };
+                match undone {
+                    Ok(UpdateEnd::RolledBack { .. } | UpdateEnd::Completed { .. }) => {
+                        let message = failed(format!(
+                            "{}: Swarm cannot place the new task ({reason}); {hint}. The update was rolled back to the previous spec",
+                            m.name
+                        ));
+                        self.record_rollback_of(
+                            m,
+                            "asked of Swarm by the console",
+                            &format!("the new task could not be placed: {reason}"),
+                        );
+                        Some(self.finish(DeployStatus::RolledBack, message, None))
+                    }
+                    Ok(other) => down(failed(format!(
+                        "{}: Swarm cannot place the new task ({reason}); {hint}. Its rollback ended: {}",
+                        m.name,
+                        other.describe()
+                    ))),
+                    Err(e) => down(failed(format!(
+                        "{}: Swarm cannot place the new task ({reason}); {hint}. Its rollback failed: {e}",
+                        m.name
+                    ))),
+                }
+            }
+            Ok(UpdateEnd::Unplaceable { reason }) => down(failed(format!(
+                "{}: Swarm cannot place the task: {reason}",
+                m.name
+            ))),
             Ok(UpdateEnd::Paused { message } | UpdateEnd::RollbackPaused { message }) => {
                 down(failed(format!("{}: {message}", m.name)))
             }
@@ -352,6 +392,11 @@ impl<S: Seams> Engine<S> {
     /// Swarm's automatic rollback, recorded as the engine records its own: a row of its own
     /// pointing at the failed deployment, with Swarm's reason.
     fn record_swarm_rollback(&self, m: &Move, reason: &str) {
+        self.record_rollback_of(m, "by Swarm (update failure_action = rollback)", reason);
+    }
+
+    /// A rollback of the service's update recorded as the automatic rollback: `by` whom, why.
+    fn record_rollback_of(&self, m: &Move, by: &str, reason: &str) {
         self.emit(DeployEvent::AutoRollback(RollbackEvent::Started {
             services: vec![m.plan.service.clone()],
             from: Box::new(m.plan.to.clone()),
@@ -362,7 +407,7 @@ impl<S: Seams> Engine<S> {
             name: "rollback",
             state: StepState::Ok,
             duration_ms: 0,
-            summary: format!("by Swarm (update failure_action = rollback): {reason}"),
+            summary: format!("{by}: {reason}"),
         }));
         self.emit(DeployEvent::AutoRollback(RollbackEvent::Finished {
             status: DeployStatus::Succeeded,
@@ -373,7 +418,7 @@ impl<S: Seams> Engine<S> {
             "auto-rollback",
             &m.name,
             "succeeded",
-            Some(&format!("by Swarm: {reason}")),
+            Some(&format!("{by}: {reason}")),
         );
     }
 

@@ -114,6 +114,11 @@ pub enum UpdateEnd {
     },
     /// The spec already named the image: Swarm had nothing to do.
     Unchanged,
+    /// A new task stayed pending because no node can take it (no free GPU for a start-first
+    /// copy, a constraint nobody meets): Swarm would wait for ever, the old tasks still run.
+    Unplaceable {
+        reason: String,
+    },
 }
 
 impl UpdateEnd {
@@ -124,8 +129,22 @@ impl UpdateEnd {
             UpdateEnd::Paused { message } => format!("update paused: {message}"),
             UpdateEnd::RollbackPaused { message } => format!("rollback paused: {message}"),
             UpdateEnd::Unchanged => "the service already runs this image".into(),
+            UpdateEnd::Unplaceable { reason } => {
+                format!("Swarm cannot place the new task: {reason}")
+            }
         }
     }
+}
+
+/// How long a new task may wait for a node before the update is called stuck: a stop-first
+/// update's new task waits briefly while the old one frees its GPU; one that waits longer
+/// waits for something that will not come by itself.
+pub const UNPLACEABLE_AFTER: Duration = Duration::from_secs(15);
+
+/// The scheduler's words for a task no node can take (`no suitable node (insufficient
+/// resources on 2 nodes)`).
+pub fn is_unplaceable(error: &str) -> bool {
+    error.starts_with("no suitable node")
 }
 
 fn credentials(creds: Option<(String, String)>) -> Option<DockerCredentials> {
@@ -297,6 +316,8 @@ impl SwarmSource {
         let mut last: Option<UpdateProgress> = None;
         let mut rollback_reason: Option<String> = None;
         let mut new_task_error: Option<String> = None;
+        // Since when a new task has been waiting for a node, and the scheduler's words.
+        let mut unplaced_since: Option<(Instant, String)> = None;
         loop {
             let (current, _, _) = self.spec_and_version(service).await?;
             let status = map::update_status(current.update_status.as_ref())
@@ -311,6 +332,26 @@ impl SwarmSource {
                     .find_map(|t| t.error.clone())
             {
                 new_task_error = Some(err);
+            }
+            let unplaced = started.to_image.as_ref().and_then(|to| {
+                tasks
+                    .iter()
+                    .filter(|t| &t.image == to && t.state == "pending")
+                    .find_map(|t| t.error.clone().filter(|e| is_unplaceable(e)))
+            });
+            unplaced_since = match (unplaced, unplaced_since) {
+                (Some(_), Some(since)) => Some(since),
+                (Some(reason), None) => Some((Instant::now(), reason)),
+                (None, _) => None,
+            };
+            if let Some((since, reason)) = &unplaced_since
+                && since.elapsed() >= UNPLACEABLE_AFTER
+                // Swarm's own rollback started: it is undoing the update already.
+                && !rollback_reason.is_some()
+            {
+                return Ok(UpdateEnd::Unplaceable {
+                    reason: reason.clone(),
+                });
             }
             let wanted = map::service_view(&current, 0).replicas.unwrap_or(1);
             let progress = UpdateProgress {
