@@ -347,7 +347,7 @@ impl SwarmSource {
             if let Some((since, reason)) = &unplaced_since
                 && since.elapsed() >= UNPLACEABLE_AFTER
                 // Swarm's own rollback started: it is undoing the update already.
-                && !rollback_reason.is_some()
+                && rollback_reason.is_none()
             {
                 return Ok(UpdateEnd::Unplaceable {
                     reason: reason.clone(),
