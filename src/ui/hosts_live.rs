@@ -109,6 +109,14 @@ async fn probe_loop(
     }
 }
 
+/// A process in a container the last container list did not know (yet).
+fn has_unnamed_process(gpu: &GpuStatus) -> bool {
+    matches!(gpu, GpuStatus::Available { devices, .. } if devices
+        .iter()
+        .flat_map(|d| &d.processes)
+        .any(|p| p.container_id.is_some() && p.container.is_none()))
+}
+
 /// The shown host's collectors, as the loop's effects need them.
 pub struct HostSessions {
     base: Arc<Config>,
@@ -278,17 +286,29 @@ async fn session(
     }
     // The host's containers, to put each remote GPU process on its container.
     let mut containers: Vec<crate::domain::ContainerView> = Vec::new();
+    // The last remote sample, named again when the container list arrives after it (the
+    // first sample usually does), instead of showing its processes unnamed until the next.
+    let mut last_remote: Option<GpuStatus> = None;
     loop {
         let update = tokio::select! {
             _ = cancel.cancelled() => break,
             Some(mut gpu) = remote_gpu.recv() => {
                 crate::collect::status::name_gpu_processes(&containers, &mut gpu);
+                last_remote = Some(gpu.clone());
                 Update::Gpu(gpu)
             }
             u = updates.recv() => match u {
                 None => break,
                 Some(Update::Docker(crate::domain::ContainersUpdate::Containers(list))) => {
                     containers.clone_from(&list);
+                    if let Some(mut gpu) = last_remote.take_if(|g| has_unnamed_process(g)) {
+                        crate::collect::status::name_gpu_processes(&containers, &mut gpu);
+                        let update = Update::Gpu(gpu.clone());
+                        last_remote = Some(gpu);
+                        if tx.send(Msg::HostUpdate { generation, update }).await.is_err() {
+                            break;
+                        }
+                    }
                     Update::Docker(crate::domain::ContainersUpdate::Containers(list))
                 }
                 // NVML reads the GPUs of the machine the console runs on, not this host's.
