@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/tmux.rs"]
+mod tmux;
 use common::*;
 use elt_console::collect::Update;
 use elt_console::domain::{GenericResource, SwarmStackView};
@@ -18,6 +20,7 @@ use ratatui::style::Color;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
+use tmux::Tmux;
 
 fn swarm_host() -> String {
     testenv().get("ELT_TEST_SWARM_DOCKER_HOST").to_string()
@@ -274,56 +277,6 @@ async fn the_collector_reads_a_gpu_stack_and_the_panels_show_its_services_tasks_
     );
 }
 
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(session: &str, command: &str) -> Self {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", session])
-            .output();
-        run_ok(Command::new("tmux").args([
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            command,
-        ]));
-        Self {
-            session: session.to_string(),
-        }
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, k]));
-            // Separate keys so ESC followed by a key is not read as Alt+key.
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-    fn literal(&self, text: &str) {
-        run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, "-l", text]));
-    }
-    fn wait_screen(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        wait_for(what, timeout, || {
-            let s = run_ok(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]));
-            pred(&s).then_some(s)
-        })
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .output();
-    }
-}
-
 #[test]
 fn the_dashboard_on_a_swarm_stack_shows_its_services_and_follows_a_tasks_logs() {
     const STACK: &str = "elt-swui-tmux";
@@ -333,6 +286,8 @@ fn the_dashboard_on_a_swarm_stack_shows_its_services_and_follows_a_tasks_logs() 
     let binary = env!("CARGO_BIN_EXE_elt-console");
     let tmux = Tmux::start(
         "elt-ui-swarm",
+        200,
+        50,
         &format!(
             "env -u GH_TOKEN -u GITHUB_TOKEN XDG_CONFIG_HOME=/nonexistent XDG_STATE_HOME={} {binary} --config {}; echo EXIT=$?; sleep 60",
             dir.path().display(),

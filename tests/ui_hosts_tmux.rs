@@ -11,9 +11,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/tmux.rs"]
+mod tmux;
 use common::*;
 use std::process::{Command, Output};
 use std::time::Duration;
+use tmux::Tmux;
 
 /// The stub app on one engine, in its own folder; removed when dropped.
 struct EngineProject {
@@ -121,58 +124,6 @@ impl Drop for EngineProject {
     }
 }
 
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(session: &str, command: &str) -> Self {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", session])
-            .output();
-        run_ok(Command::new("tmux").args([
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            command,
-        ]));
-        Self {
-            session: session.to_string(),
-        }
-    }
-    fn screen(&self) -> String {
-        run_ok(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]))
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, k]));
-        }
-    }
-    fn literal(&self, text: &str) {
-        run_ok(Command::new("tmux").args(["send-keys", "-t", &self.session, "-l", text]));
-    }
-    fn wait_screen(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        wait_for(what, timeout, || {
-            let s = self.screen();
-            pred(&s).then_some(s)
-        })
-        .to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .output();
-    }
-}
-
 fn row<'a>(screen: &'a str, host: &str) -> &'a str {
     screen
         .lines()
@@ -274,6 +225,8 @@ gpu_command = "{smi}"
     let binary = env!("CARGO_BIN_EXE_elt-console");
     let tmux = Tmux::start(
         "elt-ui-hosts-e2e",
+        200,
+        50,
         &format!(
             // In the temporary folder: a host without a folder of its own (dead) keeps its
             // store under ./state, which must not land in the worktree.
