@@ -11,118 +11,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/engine_project.rs"]
+mod engine_project;
 #[path = "common/tmux.rs"]
 mod tmux;
 use common::*;
-use std::process::{Command, Output};
+use engine_project::{EngineProject, engine_host_table};
+use std::process::Command;
 use std::time::Duration;
 use tmux::Tmux;
-
-/// The stub app on one engine, in its own folder; removed when dropped.
-struct EngineProject {
-    project: String,
-    dir: tempfile::TempDir,
-    port: u16,
-    docker_host: String,
-}
-
-impl EngineProject {
-    fn up(project: &str, docker_host: &str, image: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        write_file(
-            dir.path(),
-            "docker-compose.yml",
-            &format!(
-                r#"version: "3.8"
-services:
-  app:
-    image: ${{IMAGE_TAG}}
-    ports:
-      - "127.0.0.1:{port}:3000"
-    environment:
-      STUB_READY_AFTER: "1"
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:3000/api/health"]
-      interval: 1s
-      timeout: 2s
-      retries: 2
-      start_period: 2s
-"#
-            ),
-        );
-        write_file(dir.path(), ".env", &format!("IMAGE_TAG={image}\n"));
-        let p = Self {
-            project: project.to_string(),
-            dir,
-            port,
-            docker_host: docker_host.to_string(),
-        };
-        run_ok(
-            Command::new("docker")
-                .env("DOCKER_HOST", docker_host)
-                .args(["pull", "-q", image]),
-        );
-        let out = p.compose(&["up", "-d", "app"]);
-        assert!(
-            out.status.success(),
-            "compose up on {docker_host}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        p
-    }
-
-    fn compose(&self, args: &[&str]) -> Output {
-        let parts = testenv().compose();
-        run(Command::new(&parts[0])
-            .args(&parts[1..])
-            .env("DOCKER_HOST", &self.docker_host)
-            .args(["-p", &self.project, "-f"])
-            .arg(self.dir.path().join("docker-compose.yml"))
-            .args(args)
-            .current_dir(self.dir.path()))
-    }
-
-    /// The app container's id and image.
-    fn app(&self) -> String {
-        run_ok(
-            Command::new("docker")
-                .env("DOCKER_HOST", &self.docker_host)
-                .args([
-                    "ps",
-                    "--format",
-                    "{{.ID}} {{.Image}}",
-                    "--filter",
-                    &format!("label=com.docker.compose.project={}", self.project),
-                    "--filter",
-                    "label=com.docker.compose.service=app",
-                ]),
-        )
-        .trim()
-        .to_string()
-    }
-
-    fn host_table(&self, name: &str, labels: &str) -> String {
-        format!(
-            r#"[[hosts]]
-name = "{name}"
-endpoint = "{endpoint}"
-folder = "{folder}"
-labels = {{ {labels} }}
-health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_ms = 1000 }}]
-"#,
-            endpoint = self.docker_host,
-            folder = self.dir.path().display(),
-            port = self.port,
-        )
-    }
-}
-
-impl Drop for EngineProject {
-    fn drop(&mut self) {
-        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
-    }
-}
 
 fn row<'a>(screen: &'a str, host: &str) -> &'a str {
     screen
@@ -143,11 +40,13 @@ fn the_overview_shows_both_engines_up_the_dead_one_down_and_host_switches_to_the
         project,
         env.get("ELT_TEST_DOCKER_HOST"),
         &format!("{repo}:t1"),
+        "none",
     );
     let second = EngineProject::up(
         project,
         env.get("ELT_TEST_ENGINE2_HOST"),
         &format!("{repo}:t2"),
+        "none",
     );
     let dir = tempfile::tempdir().unwrap();
     let dead_socket = dir.path().join("no-engine.sock");
@@ -212,8 +111,13 @@ ssh_known_hosts = "{known}"
 gpu_command = "{smi}"
 "#,
             registry = registry(),
-            main = first.host_table("main", r#"role = "canary""#),
-            second = second.host_table("second", ""),
+            main = engine_host_table(
+                "main",
+                &first.docker_host,
+                r#"labels = { role = "canary" }"#,
+                &first
+            ),
+            second = engine_host_table("second", &second.docker_host, "", &second),
             dead = dead_socket.display(),
             ssh = env.get("ELT_TEST_SSH_HOST"),
             first_folder = first.dir.path().display(),
