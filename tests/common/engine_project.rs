@@ -3,7 +3,7 @@
 //! `#[path = "common/engine_project.rs"] mod engine_project;` beside `mod common;`.
 #![allow(dead_code)]
 
-use crate::common::{free_port, run, run_ok, testenv, wait_for, write_file};
+use crate::common::{free_port, run, run_ok, stub_compose_file, testenv, wait_for, write_file};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -24,38 +24,18 @@ impl EngineProject {
     pub fn up(project: &str, docker_host: &str, image: &str, refuse: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        write_file(
-            dir.path(),
-            "docker-compose.yml",
-            &format!(
-                r#"version: "3.8"
-services:
-  app:
-    image: ${{IMAGE_TAG}}
-    ports:
-      - "127.0.0.1:{port}:3000"
-    environment:
-      STUB_READY_AFTER: "1"
-    healthcheck:
-      test: ["CMD", "/bin/sh", "-c", "! grep -q '^stub ${{HEALTH_REFUSE:-none}} ' /etc/elt-stub-version && wget -q -O /dev/null http://127.0.0.1:3000/api/health"]
+        // The healthcheck fails the stub version named by HEALTH_REFUSE (.env).
+        let healthcheck = r#"    healthcheck:
+      test: ["CMD", "/bin/sh", "-c", "! grep -q '^stub ${HEALTH_REFUSE:-none} ' /etc/elt-stub-version && wget -q -O /dev/null http://127.0.0.1:3000/api/health"]
       interval: 1s
       timeout: 2s
       retries: 2
       start_period: 2s
-    volumes:
-      - data:/data
-  migrate:
-    image: ${{IMAGE_TAG}}
-    command: ["migrate"]
-    environment:
-      STUB_MIGRATE_FAIL: "${{STUB_MIGRATE_FAIL:-0}}"
-    profiles: ["migrate"]
-    volumes:
-      - data:/data
-volumes:
-  data:
-"#
-            ),
+"#;
+        write_file(
+            dir.path(),
+            "docker-compose.yml",
+            &stub_compose_file(&format!("127.0.0.1:{port}:3000"), 1, healthcheck),
         );
         write_file(
             dir.path(),

@@ -476,6 +476,35 @@ pub fn publish(repo: &str, n: u32, tag: &str) {
     run_ok(Command::new("docker").args(["rmi", &target]));
 }
 
+/// The stub app's compose file: `app` published on `published` (a compose port mapping),
+/// ready `ready_after_s` seconds after it starts, with `app_extra` (whole YAML lines, such as
+/// a healthcheck) in its service; `migrate` in a profile; both on one data volume.
+pub fn stub_compose_file(published: &str, ready_after_s: u32, app_extra: &str) -> String {
+    format!(
+        r#"version: "3.8"
+services:
+  app:
+    image: ${{IMAGE_TAG}}
+    ports:
+      - "{published}"
+    environment:
+      STUB_READY_AFTER: "{ready_after_s}"
+{app_extra}    volumes:
+      - data:/data
+  migrate:
+    image: ${{IMAGE_TAG}}
+    command: ["migrate"]
+    environment:
+      STUB_MIGRATE_FAIL: "${{STUB_MIGRATE_FAIL:-0}}"
+    profiles: ["migrate"]
+    volumes:
+      - data:/data
+volumes:
+  data:
+"#
+    )
+}
+
 /// A compose project of the stub app (`app`, and `migrate` in a profile, on one data volume)
 /// for the deploy engine's tests, running `image`; removed with its volume when dropped.
 pub struct StubProject {
@@ -506,29 +535,7 @@ impl StubProject {
         write_file(
             dir.path(),
             "docker-compose.yml",
-            &format!(
-                r#"version: "3.8"
-services:
-  app:
-    image: ${{IMAGE_TAG}}
-    ports:
-      - "{published}"
-    environment:
-      STUB_READY_AFTER: "3"
-    volumes:
-      - data:/data
-  migrate:
-    image: ${{IMAGE_TAG}}
-    command: ["migrate"]
-    environment:
-      STUB_MIGRATE_FAIL: "${{STUB_MIGRATE_FAIL:-0}}"
-    profiles: ["migrate"]
-    volumes:
-      - data:/data
-volumes:
-  data:
-"#
-            ),
+            &stub_compose_file(&published, 3, ""),
         );
         write_file(
             dir.path(),
