@@ -559,43 +559,14 @@ fn swarm_config_of(
     image: &str,
     extra: &str,
 ) -> elt_console::config::Config {
-    let env = testenv();
-    let file = dir.join("elt-console.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"
-health = []
-
-[deployment]
-runtime = "swarm"
-stack = "{stack}"
-state_dir = "{state}"
-
-[[deployment.services]]
-name = "app"
-image = "{image}"
-image_var = "APP_IMAGE"
-commit_tags = ["main-{{sha}}"]
-
-[docker]
-host = "{host}"
-
-[registry]
-plain_http = ["{registry}"]
-
-[swarm]
-monitor_s = 3
-update_timeout_s = 120
-{extra}
-"#,
-            state = dir.join("state").display(),
-            image = image,
-            host = swarm_host(),
-            registry = env.get("ELT_TEST_REGISTRY"),
-        ),
-    )
-    .unwrap();
+    let file = write_swarm_config(
+        dir,
+        stack,
+        image,
+        &swarm_host(),
+        testenv().get("ELT_TEST_REGISTRY"),
+        &format!("[swarm]\nmonitor_s = 3\nupdate_timeout_s = 120\n{extra}"),
+    );
     elt_console::config::load(&elt_console::config::Sources {
         files: vec![(file, true)],
         env: vec![],

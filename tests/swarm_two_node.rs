@@ -60,43 +60,21 @@ impl Drop for Service {
 
 /// `order`: Swarm's update order (`stop-first`, `start-first`).
 fn write_config(dir: &Path, order: &str) -> std::path::PathBuf {
-    write_file(
+    write_swarm_config(
         dir,
-        "elt-console.toml",
+        STACK,
+        &repo(),
+        &manager(),
+        testenv().get("ELT_TEST_SWARM2_REGISTRY"),
         &format!(
-            r#"
-health = []
-
-[deployment]
-runtime = "swarm"
-stack = "{STACK}"
-state_dir = "{state}"
-
-[[deployment.services]]
-name = "app"
-image = "{repo}"
-image_var = "APP_IMAGE"
-commit_tags = ["main-{{sha}}"]
-
-[docker]
-host = "{host}"
-
-[registry]
-plain_http = ["{registry}"]
-
-[github]
+            r#"[github]
 api_url = "http://127.0.0.1:9"
 
 [swarm]
 order = "{order}"
 parallelism = 1
 monitor_s = 2
-update_timeout_s = 180
-"#,
-            state = dir.join("state").display(),
-            repo = repo(),
-            host = manager(),
-            registry = testenv().get("ELT_TEST_SWARM2_REGISTRY"),
+update_timeout_s = 180"#
         ),
     )
 }

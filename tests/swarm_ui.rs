@@ -77,42 +77,17 @@ impl Drop for TestService {
     }
 }
 
+// The stack publishes no port here: no endpoints to ask (the config has no health).
 fn write_config(dir: &std::path::Path, stack: &str) -> std::path::PathBuf {
-    let env = testenv();
-    write_file(
+    write_swarm_config(
         dir,
-        "elt-console.toml",
-        &format!(
-            r#"
-# The stack publishes no port here: no endpoints to ask.
-health = []
-
-[deployment]
-runtime = "swarm"
-stack = "{stack}"
-state_dir = "{state}"
-
-[[deployment.services]]
-name = "app"
-image = "{image}"
-image_var = "APP_IMAGE"
-commit_tags = ["main-{{sha}}"]
-
-[docker]
-host = "{host}"
-
-[registry]
-plain_http = ["{registry}"]
-
-[github]
+        stack,
+        testenv().image(),
+        &swarm_host(),
+        testenv().get("ELT_TEST_REGISTRY"),
+        r#"[github]
 # Nothing listens here: the runs panel fails at once, the rest is read.
-api_url = "http://127.0.0.1:9"
-"#,
-            state = dir.join("state").display(),
-            image = env.image(),
-            host = swarm_host(),
-            registry = env.get("ELT_TEST_REGISTRY"),
-        ),
+api_url = "http://127.0.0.1:9""#,
     )
 }
 

@@ -277,6 +277,49 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// The console's config file (`dir/elt-console.toml`) for a Swarm deployment: stack `stack`
+/// on the engine `host`, its `app` service from `image` (a repository) in the plain-HTTP
+/// `registry`, its store in `dir/state`, no health endpoints; `tail` is the rest (sections
+/// such as `[github]` or `[swarm]`).
+pub fn write_swarm_config(
+    dir: &Path,
+    stack: &str,
+    image: &str,
+    host: &str,
+    registry: &str,
+    tail: &str,
+) -> PathBuf {
+    write_file(
+        dir,
+        "elt-console.toml",
+        &format!(
+            r#"
+health = []
+
+[deployment]
+runtime = "swarm"
+stack = "{stack}"
+state_dir = "{state}"
+
+[[deployment.services]]
+name = "app"
+image = "{image}"
+image_var = "APP_IMAGE"
+commit_tags = ["main-{{sha}}"]
+
+[docker]
+host = "{host}"
+
+[registry]
+plain_http = ["{registry}"]
+
+{tail}
+"#,
+            state = dir.join("state").display(),
+        ),
+    )
+}
+
 /// A compose project of the stub app, brought up for one test and removed (with its volumes)
 /// when dropped.
 pub struct ComposeProject {
