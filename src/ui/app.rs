@@ -574,4 +574,4 @@ mod confirm_tests;
 #[cfg(test)]
 mod github_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

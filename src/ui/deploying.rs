@@ -533,22 +533,15 @@ pub(crate) fn start_rollback_dialog(app: &mut App, fx: &mut Vec<Effect>) {
 mod tests {
     use super::*;
     use crate::domain::{Digest, SwarmServiceView, SwarmStackView, Tag};
+    use crate::ui::app::test_support::settings;
     use crate::ui::model::{AppSettings, Fresh};
 
     fn app(swarm: bool) -> App {
-        let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
         let now = Utc::now();
         let mut a = App::new(
             AppSettings {
-                keymap: loaded.keymap,
                 host: "web-1".into(),
-                project: "elt".into(),
-                services: vec!["app".into()],
-                read_only: false,
-                mouse: false,
-                log_tail: 500,
-                log_ring: 1000,
-                color: true,
+                ..settings()
             },
             now,
         );

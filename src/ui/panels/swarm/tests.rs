@@ -5,8 +5,8 @@
 use super::*;
 use crate::collect::Update;
 use crate::domain::SwarmUpdateStatus;
-use crate::ui::model::{AppSettings, Msg};
-use chrono::TimeZone;
+use crate::ui::app::test_support::{settings, t0};
+use crate::ui::model::Msg;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -16,26 +16,8 @@ const DIGEST: &str = "sha256:4f5e6d7c8b9a00112233445566778899aabbccddeeff0011223
 const GPU0: &str = "GPU-0a1b2c3d";
 const GPU1: &str = "GPU-9f8e7d6c";
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-}
-
 fn swarm_app() -> App {
-    let loaded = crate::config::load(&crate::config::Sources::default()).unwrap();
-    let mut app = App::new(
-        AppSettings {
-            keymap: loaded.keymap,
-            host: "gpu-server".into(),
-            project: "elt".into(),
-            services: vec!["app".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: true,
-        },
-        t0(),
-    );
+    let mut app = App::new(settings(), t0());
     app.swarm = Some(Fresh::default());
     app
 }
