@@ -7,9 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/dashboard.rs"]
+mod dashboard;
 #[path = "common/tmux.rs"]
 mod tmux;
 use common::*;
+use dashboard::settings;
 use elt_console::collect::Update;
 use elt_console::domain::{GenericResource, SwarmStackView};
 use elt_console::swarm::{STACK_LABEL, SwarmSource};
@@ -92,18 +95,11 @@ api_url = "http://127.0.0.1:9""#,
 }
 
 fn swarm_app() -> App {
-    let loaded = elt_console::config::load(&elt_console::config::Sources::default()).unwrap();
     let mut app = App::new(
         AppSettings {
-            keymap: loaded.keymap,
             host: "test".into(),
             project: "elt-swui-gpu".into(),
-            services: vec!["app".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: true,
+            ..settings()
         },
         chrono::Utc::now(),
     );

@@ -5,11 +5,13 @@
 // A failed assumption in a test is a failed test: unwrap, expect and panic say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{DateTime, TimeZone, Utc};
+#[path = "common/dashboard.rs"]
+mod dashboard;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use dashboard::{settings, t0};
 use elt_console::collect::Update;
 use elt_console::collect::status::RepoTags;
-use elt_console::config::{self, Sources};
 use elt_console::domain::*;
 use elt_console::sanitize::sanitize;
 use elt_console::sources::docker::DockerError;
@@ -20,23 +22,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-}
-
 fn app(color: bool) -> App {
-    let loaded = config::load(&Sources::default()).unwrap();
     App::new(
         AppSettings {
-            keymap: loaded.keymap,
-            host: "gpu-server".into(),
-            project: "elt".into(),
-            services: vec!["app".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
             color,
+            ..settings()
         },
         t0(),
     )
@@ -779,18 +769,10 @@ fn deploy_key_asks_first_and_only_the_deploy_button_starts_it() {
 
 #[test]
 fn read_only_refuses_deploy_and_rollback_and_audits_them() {
-    let loaded = config::load(&Sources::default()).unwrap();
     let mut a = App::new(
         AppSettings {
-            keymap: loaded.keymap,
-            host: "gpu-server".into(),
-            project: "elt".into(),
-            services: vec!["app".into()],
             read_only: true,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: true,
+            ..settings()
         },
         t0(),
     );

@@ -6,13 +6,16 @@
 // A failed assumption in a test is a failed test: unwrap, expect and panic say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{DateTime, TimeZone, Utc};
+#[path = "common/dashboard.rs"]
+mod dashboard;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use dashboard::{settings, t0};
 use elt_console::collect::Update;
-use elt_console::config::{self, HostConfig, Sources};
+use elt_console::config::HostConfig;
 use elt_console::domain::*;
 use elt_console::hosts::overview::HostStatus;
-use elt_console::ui::app::{App, AppSettings, Effect, Msg, update};
+use elt_console::ui::app::{App, Effect, Msg, update};
 use elt_console::ui::draw::draw;
 use elt_console::ui::hosts_ui::HostsView;
 use ratatui::Terminal;
@@ -22,10 +25,6 @@ use std::collections::BTreeMap;
 
 const SHA: &str = "2af620c8d8e21fec0444c3e505b830006d6e11fa";
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-}
-
 fn host(name: &str, endpoint: &str, labels: &str) -> HostConfig {
     toml::from_str(&format!(
         "name = \"{name}\"\nendpoint = \"{endpoint}\"\nlabels = {{ {labels} }}\n"
@@ -34,21 +33,7 @@ fn host(name: &str, endpoint: &str, labels: &str) -> HostConfig {
 }
 
 fn app(with_hosts: bool) -> App {
-    let loaded = config::load(&Sources::default()).unwrap();
-    let mut a = App::new(
-        AppSettings {
-            keymap: loaded.keymap,
-            host: "gpu-server".into(),
-            project: "elt".into(),
-            services: vec!["app".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: true,
-        },
-        t0(),
-    );
+    let mut a = App::new(settings(), t0());
     if with_hosts {
         a.hosts = Some(HostsView::new(
             &[

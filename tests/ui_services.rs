@@ -5,11 +5,13 @@
 // A failed assumption in a test is a failed test: unwrap, expect and panic say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{DateTime, TimeZone, Utc};
+#[path = "common/dashboard.rs"]
+mod dashboard;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use dashboard::{settings, t0};
 use elt_console::collect::Update;
 use elt_console::collect::status::RepoTags;
-use elt_console::config::{self, Sources};
 use elt_console::domain::*;
 use elt_console::keymap::Action;
 use elt_console::store::DeployKind;
@@ -17,10 +19,6 @@ use elt_console::ui::app::{App, AppSettings, Effect, Msg, Overlay, Panel, update
 use elt_console::ui::draw::draw;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap()
-}
 
 const SHA1: &str = "158bb7a8a1cf3dcb57e64678dd2b9bccbbdc04eb";
 const SHA2: &str = "c1634aab7ff97ca216297fe8164142135a90859f";
@@ -55,18 +53,12 @@ fn repo(service: &str, tags: Vec<TagView>) -> RepoTags {
 
 /// The shop: worker and api, each with its own repository's tags.
 fn shop() -> App {
-    let loaded = config::load(&Sources::default()).unwrap();
     let mut a = App::new(
         AppSettings {
-            keymap: loaded.keymap,
             host: "web-1".into(),
             project: "shop".into(),
             services: vec!["worker".into(), "api".into()],
-            read_only: false,
-            mouse: false,
-            log_tail: 500,
-            log_ring: 1000,
-            color: true,
+            ..settings()
         },
         t0(),
     );
