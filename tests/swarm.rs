@@ -11,71 +11,19 @@
 mod common;
 #[path = "common/receiver.rs"]
 mod receiver;
+#[path = "common/swarm_service.rs"]
+mod swarm_service;
 use common::*;
 use elt_console::domain::{GenericResource, SwarmUpdateState};
 use elt_console::swarm::{
-    JobSpec, STACK_LABEL, SwarmSource, UpdateEnd, UpdateProgress, UpdateSettings, UpdateStarted,
+    JobSpec, SwarmSource, UpdateEnd, UpdateProgress, UpdateSettings, UpdateStarted,
 };
 use std::process::Command;
 use std::time::Duration;
+use swarm_service::{TestService, digest_ref, sdocker, swarm_host};
 
 const POLL: Duration = Duration::from_millis(200);
 const UPDATE_LIMIT: Duration = Duration::from_secs(120);
-
-fn swarm_host() -> String {
-    testenv().get("ELT_TEST_SWARM_DOCKER_HOST").to_string()
-}
-
-/// The stub image of version `n` as a digest reference (what a deploy resolves a tag to).
-fn digest_ref(n: u32) -> String {
-    let env = testenv();
-    format!(
-        "{}:{}@{}",
-        env.image(),
-        env.tag(n),
-        env.get(&format!("ELT_TEST_DIGEST_V{n}"))
-    )
-}
-
-fn sdocker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", swarm_host())
-        .output()
-        .expect("docker CLI")
-}
-
-/// A stack service this test creates and removes (also when the test fails).
-struct TestService {
-    name: String,
-}
-
-impl TestService {
-    /// `docker service create` (which waits until the service converged) in stack `stack`.
-    fn create(stack: &str, service: &str, image: &str, extra: &[&str]) -> Self {
-        let name = SwarmSource::service_name(stack, service);
-        sdocker(&["service", "rm", &name]);
-        let label = format!("{STACK_LABEL}={stack}");
-        let mut args = vec![
-            "service", "create", "--quiet", "--name", &name, "--label", &label,
-        ];
-        args.extend_from_slice(extra);
-        args.push(image);
-        let out = sdocker(&args);
-        assert!(
-            out.status.success(),
-            "docker service create {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self { name }
-    }
-}
-
-impl Drop for TestService {
-    fn drop(&mut self) {
-        sdocker(&["service", "rm", &self.name]);
-    }
-}
 
 fn settings() -> UpdateSettings {
     UpdateSettings {

@@ -9,76 +9,22 @@
 mod common;
 #[path = "common/dashboard.rs"]
 mod dashboard;
+#[path = "common/swarm_service.rs"]
+mod swarm_service;
 #[path = "common/tmux.rs"]
 mod tmux;
 use common::*;
 use dashboard::settings;
 use elt_console::collect::Update;
 use elt_console::domain::{GenericResource, SwarmStackView};
-use elt_console::swarm::{STACK_LABEL, SwarmSource};
 use elt_console::ui::app::{App, AppSettings, Fresh, Msg, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
+use swarm_service::{TestService, digest_ref, swarm_host};
 use tmux::Tmux;
-
-fn swarm_host() -> String {
-    testenv().get("ELT_TEST_SWARM_DOCKER_HOST").to_string()
-}
-
-fn image_v1() -> String {
-    let env = testenv();
-    format!(
-        "{}:{}@{}",
-        env.image(),
-        env.tag(1),
-        env.get("ELT_TEST_DIGEST_V1")
-    )
-}
-
-fn sdocker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", swarm_host())
-        .output()
-        .expect("docker CLI")
-}
-
-/// A stack service this test creates and removes (also when the test fails).
-struct TestService {
-    name: String,
-}
-
-impl TestService {
-    fn create(stack: &str, service: &str, extra: &[&str], args: &[&str]) -> Self {
-        let name = SwarmSource::service_name(stack, service);
-        sdocker(&["service", "rm", &name]);
-        let label = format!("{STACK_LABEL}={stack}");
-        let image = image_v1();
-        let mut all = vec![
-            "service", "create", "--quiet", "--detach", "--name", &name, "--label", &label,
-        ];
-        all.extend_from_slice(extra);
-        all.push(&image);
-        all.extend_from_slice(args);
-        let out = sdocker(&all);
-        assert!(
-            out.status.success(),
-            "docker service create {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self { name }
-    }
-}
-
-impl Drop for TestService {
-    fn drop(&mut self) {
-        sdocker(&["service", "rm", &self.name]);
-    }
-}
 
 // The stack publishes no port here: no endpoints to ask (the config has no health).
 fn write_config(dir: &std::path::Path, stack: &str) -> std::path::PathBuf {
@@ -121,12 +67,18 @@ fn screen_text(buffer: &ratatui::buffer::Buffer) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_collector_reads_a_gpu_stack_and_the_panels_show_its_services_tasks_and_gpus() {
     const STACK: &str = "elt-swui-gpu";
-    let app_service =
-        TestService::create(STACK, "app", &["--generic-resource", "NVIDIA-GPU=1"], &[]);
+    let app_service = TestService::start(
+        STACK,
+        "app",
+        &digest_ref(1),
+        &["--generic-resource", "NVIDIA-GPU=1"],
+        &[],
+    );
     // A migration that fails, once: a failed task with Swarm's error.
-    let _bot = TestService::create(
+    let _bot = TestService::start(
         STACK,
         "bot",
+        &digest_ref(1),
         &[
             "--env",
             "STUB_MIGRATE_FAIL=1",
@@ -251,7 +203,7 @@ async fn the_collector_reads_a_gpu_stack_and_the_panels_show_its_services_tasks_
 #[test]
 fn the_dashboard_on_a_swarm_stack_shows_its_services_and_follows_a_tasks_logs() {
     const STACK: &str = "elt-swui-tmux";
-    let _app = TestService::create(STACK, "app", &[], &[]);
+    let _app = TestService::start(STACK, "app", &digest_ref(1), &[], &[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), STACK);
     let binary = env!("CARGO_BIN_EXE_elt-console");
