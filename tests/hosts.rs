@@ -12,7 +12,7 @@ mod engine_project;
 mod receiver;
 
 use common::*;
-use engine_project::{EngineProject, engine_host_table};
+use engine_project::{EngineProject, engine_host_table, hosts_deployment_toml};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -84,31 +84,11 @@ impl Hosts {
 
     /// The config with `second` as the second host's table.
     fn write_config_with(&self, second: &str) -> PathBuf {
-        let registry = registry();
         write_file(
             self.config_dir.path(),
             "config.toml",
             &format!(
-                r#"[deployment]
-project = "{project}"
-compose_file = "docker-compose.yml"
-env_file = ".env"
-state_dir = "state"
-
-[[deployment.services]]
-name = "app"
-image = "{repo}"
-image_var = "IMAGE_TAG"
-commit_tags = ["t{{sha}}"]
-migrate_service = "migrate"
-
-[registry]
-plain_http = ["{registry}"]
-request_timeout_ms = 3000
-
-[github]
-api_url = "http://127.0.0.1:9"
-
+                r#"{deployment}
 [deploy]
 health_timeout_s = 20
 health_interval_ms = 250
@@ -120,8 +100,11 @@ compose_command = "{compose}"
 {first}
 {second}
 "#,
-                project = self.first.project,
-                repo = self.repo,
+                deployment = hosts_deployment_toml(
+                    &self.first.project,
+                    &self.repo,
+                    "migrate_service = \"migrate\"\n"
+                ),
                 compose = testenv().compose().join(" "),
                 first = ssh_host_table("gpu1", r#"role = "canary""#, &self.first),
                 second = second,

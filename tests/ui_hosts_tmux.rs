@@ -16,7 +16,7 @@ mod engine_project;
 #[path = "common/tmux.rs"]
 mod tmux;
 use common::*;
-use engine_project::{EngineProject, engine_host_table};
+use engine_project::{EngineProject, engine_host_table, hosts_deployment_toml};
 use std::process::Command;
 use std::time::Duration;
 use tmux::Tmux;
@@ -74,25 +74,7 @@ fn the_overview_shows_both_engines_up_the_dead_one_down_and_host_switches_to_the
         dir.path(),
         "config.toml",
         &format!(
-            r#"[deployment]
-project = "{project}"
-compose_file = "docker-compose.yml"
-env_file = ".env"
-state_dir = "state"
-
-[[deployment.services]]
-name = "app"
-image = "{repo}"
-image_var = "IMAGE_TAG"
-commit_tags = ["t{{sha}}"]
-
-[registry]
-plain_http = ["{registry}"]
-request_timeout_ms = 3000
-
-[github]
-api_url = "http://127.0.0.1:9"
-
+            r#"{deployment}
 [gpu]
 nvml_library = "/nonexistent/libnvidia-ml.so.1"
 
@@ -110,7 +92,7 @@ ssh_identity = "{identity}"
 ssh_known_hosts = "{known}"
 gpu_command = "{smi}"
 "#,
-            registry = registry(),
+            deployment = hosts_deployment_toml(project, &repo, ""),
             main = engine_host_table(
                 "main",
                 &first.docker_host,

@@ -3,7 +3,9 @@
 //! `#[path = "common/engine_project.rs"] mod engine_project;` beside `mod common;`.
 #![allow(dead_code)]
 
-use crate::common::{free_port, run, run_ok, stub_compose_file, testenv, wait_for, write_file};
+use crate::common::{
+    free_port, registry, run, run_ok, stub_compose_file, testenv, wait_for, write_file,
+};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -162,5 +164,34 @@ health = [{{ name = "app", url = "http://127.0.0.1:{port}/api/health", timeout_m
 "#,
         folder = p.folder().display(),
         port = p.port,
+    )
+}
+
+/// The deployment, registry and GitHub sections of a several-hosts config, for `project` (the
+/// compose project every host runs) deploying `repo` tagged `t<sha>`; `service_extra`: more
+/// lines of the service's table. Paths are relative: each host's folder holds its compose
+/// file, .env and store.
+pub fn hosts_deployment_toml(project: &str, repo: &str, service_extra: &str) -> String {
+    format!(
+        r#"[deployment]
+project = "{project}"
+compose_file = "docker-compose.yml"
+env_file = ".env"
+state_dir = "state"
+
+[[deployment.services]]
+name = "app"
+image = "{repo}"
+image_var = "IMAGE_TAG"
+commit_tags = ["t{{sha}}"]
+{service_extra}
+[registry]
+plain_http = ["{registry}"]
+request_timeout_ms = 3000
+
+[github]
+api_url = "http://127.0.0.1:9"
+"#,
+        registry = registry(),
     )
 }
