@@ -570,16 +570,8 @@ mod tests {
 
     fn rows(a: &App) -> Vec<(String, String)> {
         let t = TagView {
-            tag: Tag::parse("main-bbbbbbb").unwrap(),
             digest: Some(Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap()),
-            revision: None,
-            created: None,
-            size_bytes: None,
-            ci: None,
-            running: false,
-            error: None,
-            aliases: vec![],
-            last_deployed: None,
+            ..TagView::named(Tag::parse("main-bbbbbbb").unwrap())
         };
         confirm_tag(a, "app", &t).rows
     }
