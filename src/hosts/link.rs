@@ -5,6 +5,7 @@ use super::HostConfig;
 use super::endpoint::Endpoint;
 use super::ssh::{SshBridge, SshError, SshOptions};
 use crate::config::Config;
+use crate::domain::GpuStatus;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -69,5 +70,36 @@ impl HostLink {
     /// The config this host's engine, store and compose run with.
     pub fn config(&self, base: &Config, host: &HostConfig) -> Config {
         super::host_config(base, host, &self.docker_host)
+    }
+}
+
+/// Where a host's GPU figures come from: NVML here for a host on this machine, the host's
+/// own nvidia-smi over ssh, none for a tcp:// engine. One rule for `hosts`, `status` and the
+/// dashboard.
+pub enum GpuSource {
+    Local,
+    Ssh(SshOptions),
+    Unknown,
+}
+
+impl GpuSource {
+    pub fn of(host: &HostConfig, link: &HostLink) -> Self {
+        if host.endpoint.starts_with("unix://") {
+            GpuSource::Local
+        } else if let Some(ssh) = &link.ssh {
+            GpuSource::Ssh(ssh.clone())
+        } else {
+            GpuSource::Unknown
+        }
+    }
+
+    /// What a host whose GPUs cannot be read shows instead.
+    pub fn unknown(host: &HostConfig) -> GpuStatus {
+        GpuStatus::Unavailable {
+            reason: format!(
+                "not known for tcp:// host {} (NVML reads this machine's GPUs; an ssh:// endpoint reads the host's nvidia-smi)",
+                host.name
+            ),
+        }
     }
 }

@@ -55,10 +55,6 @@ fn severity(code: i32) -> u8 {
     }
 }
 
-fn is_local(endpoint: &str) -> bool {
-    endpoint.starts_with("unix://")
-}
-
 /// One host's report; `base` is the config of the whole console. `shared`: GitHub's runs and
 /// the registry's tags, the same for every host, read once by the caller (None: read here).
 pub async fn host_status(
@@ -71,15 +67,15 @@ pub async fn host_status(
     let (report, error) = match HostLink::open(host, timeout).await {
         Ok(link) => {
             let mut report = status::collect_with(&link.config(base, host), shared).await;
-            if !is_local(&host.endpoint) {
-                // NVML reads the GPUs of the machine the console runs on, not this host's:
-                // over ssh the host's own nvidia-smi is asked; a tcp engine cannot say.
+            let source = super::link::GpuSource::of(host, &link);
+            // NVML reads the GPUs of the machine the console runs on, not a remote host's.
+            if !matches!(source, super::link::GpuSource::Local) {
                 let started = std::time::Instant::now();
-                let mut gpu = match &link.ssh {
-                    Some(ssh) => super::remote_gpu::sample(ssh, &host.gpu_command).await,
-                    None => GpuStatus::Unavailable {
-                        reason: "not known for a tcp:// host (NVML reads this machine's GPUs; an ssh:// endpoint reads the host's nvidia-smi)".into(),
-                    },
+                let mut gpu = match &source {
+                    super::link::GpuSource::Ssh(ssh) => {
+                        super::remote_gpu::sample(ssh, &host.gpu_command).await
+                    }
+                    _ => super::link::GpuSource::unknown(host),
                 };
                 if let Some(containers) = report.containers.data() {
                     status::name_gpu_processes(containers, &mut gpu);

@@ -7,6 +7,7 @@ use super::msg::Msg;
 use crate::collect::{self, Handles, Update};
 use crate::config::{Config, HostConfig};
 use crate::domain::GpuStatus;
+use crate::hosts::link::GpuSource;
 use crate::hosts::link::HostLink;
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,26 +194,6 @@ impl HostSessions {
     }
 }
 
-/// Where the shown host's GPU figures come from (the overview's rule): NVML here for a host
-/// on this machine, the host's own nvidia-smi over ssh, none for a tcp:// engine.
-enum GpuSource {
-    Local,
-    Ssh(crate::hosts::ssh::SshOptions),
-    Unknown,
-}
-
-impl GpuSource {
-    fn of(host: &HostConfig, link: &HostLink) -> Self {
-        if host.endpoint.starts_with("unix://") {
-            GpuSource::Local
-        } else if let Some(ssh) = &link.ssh {
-            GpuSource::Ssh(ssh.clone())
-        } else {
-            GpuSource::Unknown
-        }
-    }
-}
-
 /// Read an ssh host's GPUs every `interval` until cancelled.
 async fn remote_gpu_task(
     ssh: crate::hosts::ssh::SshOptions,
@@ -316,12 +297,7 @@ async fn session(
                     GpuSource::Local => Update::Gpu(local),
                     // The remote task's samples stand in for them.
                     GpuSource::Ssh(_) => continue,
-                    GpuSource::Unknown => Update::Gpu(GpuStatus::Unavailable {
-                        reason: format!(
-                            "not known for tcp:// host {} (NVML reads this machine's GPUs; an ssh:// endpoint reads the host's nvidia-smi)",
-                            host.name
-                        ),
-                    }),
+                    GpuSource::Unknown => Update::Gpu(GpuSource::unknown(&host)),
                 },
                 Some(u) => u,
             },
